@@ -1,0 +1,204 @@
+import Type, { type Static, type TSchema } from 'typebox';
+import Compile, { type Validator } from 'typebox/compile';
+import type { ErrorCode } from './errors.js';
+import {
+  type Conversation,
+  type ConversationId,
+  Id,
+  LIMITS,
+  type Message,
+  type PresenceStatus,
+  type User,
+  type UserId,
+} from './models.js';
+
+// ---------------------------------------------------------------------------
+// client → server
+// ---------------------------------------------------------------------------
+
+/** Optional client-chosen correlation id, echoed in an `error` frame caused by this frame. */
+const Ref = Type.Optional(Type.String({ minLength: 1, maxLength: 64 }));
+const Strict = { additionalProperties: false } as const;
+
+export const SendFrame = Type.Object(
+  {
+    type: Type.Literal('send'),
+    conv: Id,
+    clientMsgId: Type.String({ minLength: 1, maxLength: LIMITS.maxClientMsgIdChars }),
+    body: Type.String({ minLength: 1, maxLength: LIMITS.maxBodyChars }),
+    ref: Ref,
+  },
+  Strict,
+);
+export const TypingFrame = Type.Object({ type: Type.Literal('typing'), conv: Id, ref: Ref }, Strict);
+export const ReadFrame = Type.Object(
+  { type: Type.Literal('read'), conv: Id, seq: Type.Integer({ minimum: 0 }), ref: Ref },
+  Strict,
+);
+export const AuthFrame = Type.Object(
+  { type: Type.Literal('auth'), token: Type.String({ minLength: 1, maxLength: 4096 }), ref: Ref },
+  Strict,
+);
+export const PingFrame = Type.Object({ type: Type.Literal('ping'), ref: Ref }, Strict);
+
+export type SendFrame = Static<typeof SendFrame>;
+export type TypingFrame = Static<typeof TypingFrame>;
+export type ReadFrame = Static<typeof ReadFrame>;
+export type AuthFrame = Static<typeof AuthFrame>;
+export type PingFrame = Static<typeof PingFrame>;
+
+/** Every frame a client may send. */
+export type ClientFrame = SendFrame | TypingFrame | ReadFrame | AuthFrame | PingFrame;
+export type ClientFrameType = ClientFrame['type'];
+
+const clientValidators: Record<ClientFrameType, Validator> = {
+  send: Compile(SendFrame),
+  typing: Compile(TypingFrame),
+  read: Compile(ReadFrame),
+  auth: Compile(AuthFrame),
+  ping: Compile(PingFrame),
+};
+
+export type ParseResult =
+  | { ok: true; frame: ClientFrame }
+  | { ok: false; code: ErrorCode; message: string; ref?: string };
+
+/**
+ * Parses and validates one client frame. Never throws: anything malformed comes back as
+ * `{ok:false}` with the error code to answer with, and the frame's `ref` when it had one.
+ */
+export function parseClientFrame(raw: string): ParseResult {
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    return { ok: false, code: 'invalid_frame', message: 'frame is not valid JSON' };
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return { ok: false, code: 'invalid_frame', message: 'frame must be a JSON object' };
+  }
+  const record = value as Record<string, unknown>;
+  const ref =
+    typeof record.ref === 'string' && record.ref.length > 0 && record.ref.length <= 64
+      ? record.ref
+      : undefined;
+  const withRef = <T extends object>(r: T) => (ref === undefined ? r : { ...r, ref });
+  const type = record.type;
+  if (typeof type !== 'string') {
+    return withRef({
+      ok: false as const,
+      code: 'invalid_frame' as const,
+      message: 'frame needs a string "type"',
+    });
+  }
+  if (!Object.hasOwn(clientValidators, type)) {
+    return withRef({
+      ok: false as const,
+      code: 'unknown_frame_type' as const,
+      message: `unknown frame type "${type.slice(0, 32)}"`,
+    });
+  }
+  const validator = clientValidators[type as ClientFrameType];
+  if (!validator.Check(value)) {
+    return withRef({
+      ok: false as const,
+      code: 'invalid_frame' as const,
+      message: describeErrors(validator, value),
+    });
+  }
+  return { ok: true, frame: value as ClientFrame };
+}
+
+function describeErrors(validator: Validator, value: unknown): string {
+  const first = validator.Errors(value)[0];
+  if (!first) return 'frame is invalid';
+  const path = first.instancePath || '/';
+  if (first.keyword === 'additionalProperties') {
+    const extra = (first.params as { additionalProperties?: string[] }).additionalProperties ?? [];
+    return `unexpected field ${extra.map((f) => `"${f.slice(0, 32)}"`).join(', ')}`;
+  }
+  return `${path}: ${first.message}`;
+}
+
+// ---------------------------------------------------------------------------
+// server → client
+// ---------------------------------------------------------------------------
+
+export interface ReadyFrame {
+  type: 'ready';
+  /** Protocol version the server speaks. */
+  v: number;
+  user: User;
+  conversations: Conversation[];
+  /** Users sharing a conversation with the caller who are online now. */
+  online: UserId[];
+  /** Server clock, milliseconds since the epoch. */
+  serverTime: number;
+}
+export interface MessageFrame extends Message {
+  type: 'message';
+}
+export interface AckFrame {
+  type: 'ack';
+  clientMsgId: string;
+  conv: ConversationId;
+  id: string;
+  seq: number;
+  ts: number;
+}
+export interface TypingEventFrame {
+  type: 'typing';
+  conv: ConversationId;
+  user: UserId;
+}
+export interface PresenceFrame {
+  type: 'presence';
+  user: UserId;
+  status: PresenceStatus;
+}
+export interface ReadEventFrame {
+  type: 'read';
+  conv: ConversationId;
+  seq: number;
+}
+export type ConversationEvent = 'created' | 'joined' | 'left' | 'member_joined' | 'member_left' | 'updated';
+export interface ConversationFrame {
+  type: 'conversation';
+  event: ConversationEvent;
+  conversation: Conversation;
+  /** The member who joined or left, for member_* events. */
+  user?: UserId;
+}
+export interface ErrorFrame {
+  type: 'error';
+  code: ErrorCode;
+  message: string;
+  ref?: string;
+}
+export interface PongFrame {
+  type: 'pong';
+  ref?: string;
+  serverTime: number;
+}
+
+/** Every frame the server may send. */
+export type ServerFrame =
+  | ReadyFrame
+  | MessageFrame
+  | AckFrame
+  | TypingEventFrame
+  | PresenceFrame
+  | ReadEventFrame
+  | ConversationFrame
+  | ErrorFrame
+  | PongFrame;
+export type ServerFrameType = ServerFrame['type'];
+
+/** JSON Schema of the client frames, for docs. */
+export const clientFrameSchemas: Record<ClientFrameType, TSchema> = {
+  send: SendFrame,
+  typing: TypingFrame,
+  read: ReadFrame,
+  auth: AuthFrame,
+  ping: PingFrame,
+};

@@ -1,0 +1,112 @@
+import Type, { type Static } from 'typebox';
+
+/** Protocol version carried by the WebSocket subprotocol `relay-chat.v1`. */
+export const PROTOCOL_VERSION = 1;
+export const SUBPROTOCOL = 'relay-chat.v1';
+/** Prefix of the subprotocol entry that carries a bearer token from browsers. */
+export const BEARER_SUBPROTOCOL_PREFIX = 'bearer.';
+
+/** Limits shared by server and clients. */
+export const LIMITS = {
+  /** Longest message body, in UTF-16 code units (what a textarea's maxlength counts). */
+  maxBodyChars: 4000,
+  /** Largest WebSocket frame the server accepts, in bytes. */
+  maxFrameBytes: 64 * 1024,
+  /** Largest HTTP request body, in bytes. */
+  maxHttpBodyBytes: 16 * 1024,
+  usernameMinChars: 3,
+  usernameMaxChars: 32,
+  passwordMinChars: 8,
+  passwordMaxChars: 256,
+  /** Largest history page. */
+  maxHistoryPage: 200,
+  /** Largest user-directory page. */
+  maxUsersPage: 100,
+  /** Longest conversation (group or channel) name. */
+  maxConversationNameChars: 80,
+  /** Most members a group may be created with. */
+  maxGroupMembers: 256,
+  /** Longest client-made message id. */
+  maxClientMsgIdChars: 64,
+} as const;
+
+export const USERNAME_PATTERN = '^[a-z0-9_.-]{3,32}$';
+
+/** Opaque identifiers (UUID strings today). */
+export const Id = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' });
+export type UserId = string;
+export type ConversationId = string;
+export type MessageId = string;
+
+export const User = Type.Object({ id: Id, username: Type.String() });
+export type User = Static<typeof User>;
+
+export const ConversationKind = Type.Union([
+  Type.Literal('dm'),
+  Type.Literal('group'),
+  Type.Literal('channel'),
+]);
+export type ConversationKind = Static<typeof ConversationKind>;
+
+/** A message as stored and as shown. `ts` is milliseconds since the epoch, set by the server. */
+export const Message = Type.Object({
+  conv: Id,
+  seq: Type.Integer({ minimum: 1 }),
+  id: Id,
+  from: Id,
+  body: Type.String(),
+  ts: Type.Integer(),
+  clientMsgId: Type.Optional(Type.String()),
+});
+export type Message = Static<typeof Message>;
+
+/**
+ * One of the caller's conversations. `members` lists at most `MEMBERS_PREVIEW` members
+ * (all of them for DMs and groups of that size); `memberCount` is exact.
+ */
+export const Conversation = Type.Object({
+  id: Id,
+  kind: ConversationKind,
+  name: Type.Union([Type.String(), Type.Null()]),
+  lastSeq: Type.Integer({ minimum: 0 }),
+  lastReadSeq: Type.Integer({ minimum: 0 }),
+  unread: Type.Integer({ minimum: 0 }),
+  memberCount: Type.Integer({ minimum: 0 }),
+  members: Type.Array(User),
+  lastMessage: Type.Union([Message, Type.Null()]),
+  /** Milliseconds since the epoch of the last message, or of creation. */
+  lastActivityAt: Type.Integer(),
+  createdAt: Type.Integer(),
+});
+export type Conversation = Static<typeof Conversation>;
+export const MEMBERS_PREVIEW = 100;
+
+/** A public channel as listed in the directory. */
+export const ChannelListing = Type.Object({
+  id: Id,
+  name: Type.String(),
+  memberCount: Type.Integer({ minimum: 0 }),
+  joined: Type.Boolean(),
+  lastActivityAt: Type.Integer(),
+});
+export type ChannelListing = Static<typeof ChannelListing>;
+
+/** Tokens returned by login and refresh. `expiresIn` is the access token's life in seconds. */
+export const TokenPair = Type.Object({
+  accessToken: Type.String(),
+  refreshToken: Type.String(),
+  expiresIn: Type.Integer(),
+  user: User,
+});
+export type TokenPair = Static<typeof TokenPair>;
+
+export const PresenceStatus = Type.Union([Type.Literal('online'), Type.Literal('offline')]);
+export type PresenceStatus = Static<typeof PresenceStatus>;
+
+export const ErrorResponse = Type.Object({
+  error: Type.Object({
+    code: Type.String(),
+    message: Type.String(),
+    fields: Type.Optional(Type.Array(Type.Object({ field: Type.String(), message: Type.String() }))),
+  }),
+});

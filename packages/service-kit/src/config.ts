@@ -1,0 +1,105 @@
+/**
+ * Readers for environment configuration. Only a service's `config.ts` calls these; a bad
+ * value throws a ConfigError that names the variable, and start-up stops there.
+ */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(
+    readonly variable: string,
+    problem: string,
+  ) {
+    super(`${variable}: ${problem}`);
+  }
+}
+
+export type Env = Readonly<Record<string, string | undefined>>;
+
+function raw(env: Env, name: string): string | undefined {
+  const value = env[name];
+  return value === undefined || value.trim() === '' ? undefined : value.trim();
+}
+
+export function envString(env: Env, name: string, fallback: string): string;
+export function envString(env: Env, name: string): string | undefined;
+export function envString(env: Env, name: string, fallback?: string): string | undefined {
+  return raw(env, name) ?? fallback;
+}
+
+export function envRequired(env: Env, name: string): string {
+  const value = raw(env, name);
+  if (value === undefined) throw new ConfigError(name, 'is required');
+  return value;
+}
+
+export function envInt(
+  env: Env,
+  name: string,
+  fallback: number,
+  range: { min?: number; max?: number } = {},
+): number {
+  const value = raw(env, name);
+  if (value === undefined) return fallback;
+  if (!/^-?\d+$/.test(value)) throw new ConfigError(name, `must be an integer, got "${value}"`);
+  const n = Number(value);
+  if (range.min !== undefined && n < range.min)
+    throw new ConfigError(name, `must be ≥ ${range.min}, got ${n}`);
+  if (range.max !== undefined && n > range.max)
+    throw new ConfigError(name, `must be ≤ ${range.max}, got ${n}`);
+  return n;
+}
+
+export function envBool(env: Env, name: string, fallback: boolean): boolean {
+  const value = raw(env, name)?.toLowerCase();
+  if (value === undefined) return fallback;
+  if (['1', 'true', 'yes', 'on'].includes(value)) return true;
+  if (['0', 'false', 'no', 'off'].includes(value)) return false;
+  throw new ConfigError(name, `must be true or false, got "${value}"`);
+}
+
+export function envEnum<T extends string>(env: Env, name: string, allowed: readonly T[], fallback: T): T {
+  const value = raw(env, name);
+  if (value === undefined) return fallback;
+  if (!(allowed as readonly string[]).includes(value)) {
+    throw new ConfigError(name, `must be one of ${allowed.join(', ')}, got "${value}"`);
+  }
+  return value as T;
+}
+
+/** A URL whose scheme is one of `schemes` (without the colon). */
+export function envUrl(
+  env: Env,
+  name: string,
+  schemes: readonly string[],
+  fallback?: string,
+): string | undefined {
+  const value = raw(env, name) ?? fallback;
+  if (value === undefined) return undefined;
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new ConfigError(name, 'is not a valid URL');
+  }
+  const scheme = url.protocol.replace(/:$/, '');
+  if (!schemes.includes(scheme)) throw new ConfigError(name, `scheme must be one of ${schemes.join(', ')}`);
+  return value;
+}
+
+/** A comma-separated list. */
+export function envList(env: Env, name: string, fallback: readonly string[] = []): string[] {
+  const value = raw(env, name);
+  if (value === undefined) return [...fallback];
+  return value
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+}
+
+/** Deep-freezes a config object so nothing changes it after start-up. */
+export function freeze<T>(value: T): Readonly<T> {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    for (const key of Object.keys(value)) freeze((value as Record<string, unknown>)[key]);
+    Object.freeze(value);
+  }
+  return value;
+}

@@ -1,0 +1,198 @@
+import fastifySwagger from '@fastify/swagger';
+import fastifySwaggerUi from '@fastify/swagger-ui';
+import { type TypeBoxTypeProvider, TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
+import { ChatError, type ErrorCode, type FieldIssue, LIMITS } from '@relay-chat/protocol';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  type RawReplyDefaultExpression,
+  type RawRequestDefaultExpression,
+  type RawServerDefault,
+} from 'fastify';
+import type { Logger } from './logger.js';
+import { histogram, metricsRegistry } from './metrics.js';
+
+/** The Fastify instance type every relay-chat service uses (TypeBox schemas, typed routes). */
+export type HttpServer = FastifyInstance<
+  RawServerDefault,
+  RawRequestDefaultExpression<RawServerDefault>,
+  RawReplyDefaultExpression<RawServerDefault>,
+  FastifyBaseLogger,
+  TypeBoxTypeProvider
+>;
+
+export interface HttpServerOptions {
+  logger: Logger;
+  /** Largest request body, bytes. Default LIMITS.maxHttpBodyBytes (16 KiB). */
+  bodyLimitBytes?: number;
+  /** Trust X-Forwarded-* from these proxies (nginx); see Fastify's trustProxy. Default: loopback only. */
+  trustProxy?: boolean | string | string[];
+}
+
+/**
+ * Creates a Fastify server with relay-chat's conventions: TypeBox validation (bodies are
+ * never coerced: a wrong type is a 400), every error answered as `{error:{code,message}}`
+ * with a code from the shared set, unknown routes as `not_found`, 5xx details only in logs.
+ */
+export function createHttpServer(options: HttpServerOptions): HttpServer {
+  const app = Fastify({
+    loggerInstance: options.logger,
+    bodyLimit: options.bodyLimitBytes ?? LIMITS.maxHttpBodyBytes,
+    trustProxy: options.trustProxy ?? ['127.0.0.1', '::1'],
+    return503OnClosing: true,
+    disableRequestLogging: true,
+    requestIdHeader: 'x-request-id',
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  app.setValidatorCompiler(TypeBoxValidatorCompiler);
+  app.setErrorHandler(handleError);
+  app.setNotFoundHandler((request, reply) => {
+    sendError(reply, new ChatError('not_found', `no route ${request.method} ${request.url.split('?')[0]}`));
+  });
+
+  const duration = histogram('http_request_duration_seconds', 'HTTP request duration', [
+    'method',
+    'route',
+    'status',
+  ]);
+  app.addHook('onResponse', async (request, reply) => {
+    duration.observe(
+      {
+        method: request.method,
+        route: request.routeOptions.url ?? 'unmatched',
+        status: String(reply.statusCode),
+      },
+      reply.elapsedTime / 1000,
+    );
+    if (reply.statusCode >= 500)
+      request.log.warn({ req: request, status: reply.statusCode }, 'request failed');
+  });
+  return app as unknown as HttpServer;
+}
+
+/** Sends a ChatError as the JSON error body, with Retry-After for `rate_limited`. */
+export function sendError(reply: FastifyReply, error: ChatError): FastifyReply {
+  if (error.retryAfterSec !== undefined) reply.header('retry-after', String(Math.ceil(error.retryAfterSec)));
+  return reply.code(error.status).type('application/json').send(error.toBody());
+}
+
+const FASTIFY_CODES: Record<string, ErrorCode> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: 'payload_too_large',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'unsupported_media_type',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'bad_request',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'bad_request',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'bad_request',
+};
+
+const STATUS_CODES: Record<number, ErrorCode> = {
+  400: 'bad_request',
+  401: 'unauthorized',
+  403: 'forbidden',
+  404: 'not_found',
+  409: 'conflict',
+  413: 'payload_too_large',
+  415: 'unsupported_media_type',
+  429: 'rate_limited',
+};
+
+/** Maps anything a route or Fastify throws onto the shared error codes. */
+export function toHttpError(err: unknown): ChatError {
+  if (err instanceof ChatError) return err;
+  const fe = err as Partial<FastifyError> & { validation?: { instancePath?: string; message?: string }[] };
+  if (Array.isArray(fe.validation)) {
+    const fields: FieldIssue[] = fe.validation.map((v) => ({
+      field: v.instancePath || '/',
+      message: v.message ?? 'invalid',
+    }));
+    const where = fe.validationContext ?? 'request';
+    const first = fields[0];
+    const message = first
+      ? `${where}${first.field === '/' ? '' : first.field}: ${first.message}`
+      : `invalid ${where}`;
+    return new ChatError('validation_failed', message, { fields });
+  }
+  const byCode = fe.code ? FASTIFY_CODES[fe.code] : undefined;
+  if (byCode) return new ChatError(byCode, fe.message);
+  if (err instanceof SyntaxError) return new ChatError('bad_request', 'body is not valid JSON');
+  const status = fe.statusCode;
+  if (status !== undefined && status >= 400 && status < 500) {
+    return new ChatError(STATUS_CODES[status] ?? 'bad_request', fe.message);
+  }
+  return new ChatError('internal', undefined, { cause: err });
+}
+
+function handleError(err: unknown, request: FastifyRequest, reply: FastifyReply): void {
+  const error = toHttpError(err);
+  if (error.code === 'internal') request.log.error({ err }, 'unhandled error');
+  sendError(reply, error);
+}
+
+export interface CommonRoutesOptions {
+  /** Route prefix of the service, e.g. `/api/auth`. */
+  prefix: string;
+  /** Readiness checks; each returns normally when healthy. */
+  readiness: Record<string, () => Promise<unknown>>;
+  /** OpenAPI title and description. */
+  title: string;
+  description: string;
+}
+
+/**
+ * Registers OpenAPI docs (`{prefix}/docs`), `health`, `ready` and `metrics` in the
+ * calling plugin's scope. Call it first in a service plugin: the docs collect the routes
+ * registered after it in the same scope.
+ */
+export async function registerCommonRoutes(app: HttpServer, options: CommonRoutesOptions): Promise<void> {
+  const { prefix } = options;
+  await app.register(fastifySwagger, {
+    openapi: {
+      info: { title: options.title, description: options.description, version: '1.0.0' },
+      components: {
+        securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
+      },
+    },
+  });
+  await app.register(fastifySwaggerUi, { routePrefix: `${prefix}/docs` });
+
+  app.get(`${prefix}/health`, { schema: { hide: true } }, async () => ({ status: 'ok' }));
+  app.get(`${prefix}/ready`, { schema: { hide: true } }, async (_request, reply) => {
+    const checks: Record<string, 'ok' | 'failing'> = {};
+    await Promise.all(
+      Object.entries(options.readiness).map(async ([name, check]) => {
+        try {
+          await withTimeout(check(), 2000);
+          checks[name] = 'ok';
+        } catch (err) {
+          app.log.warn({ err, check: name }, 'readiness check failed');
+          checks[name] = 'failing';
+        }
+      }),
+    );
+    const ready = Object.values(checks).every((c) => c === 'ok');
+    if (!ready) return sendError(reply, new ChatError('unavailable', `not ready: ${JSON.stringify(checks)}`));
+    return { status: 'ready', checks };
+  });
+  app.get(`${prefix}/metrics`, { schema: { hide: true } }, async (_request, reply) => {
+    reply.type(metricsRegistry.contentType);
+    return metricsRegistry.metrics();
+  });
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
+    promise.then(
+      (v) => {
+        clearTimeout(timer);
+        resolve(v);
+      },
+      (e) => {
+        clearTimeout(timer);
+        reject(e);
+      },
+    );
+  });
+}

@@ -1,0 +1,86 @@
+import { ChatError, type UserId } from '@relay-chat/protocol';
+import {
+  createLocalJWKSet,
+  createRemoteJWKSet,
+  errors,
+  type JSONWebKeySet,
+  type JWTVerifyGetKey,
+  jwtVerify,
+} from 'jose';
+
+/** The only signing algorithm relay-chat accepts (Ed25519). */
+export const ACCESS_TOKEN_ALG = 'EdDSA';
+/** `typ` header of access tokens (RFC 9068), so that no other JWT passes as one. */
+export const ACCESS_TOKEN_TYP = 'at+jwt';
+
+/** What a verified access token says. */
+export interface AccessClaims {
+  userId: UserId;
+  username: string;
+  /** Expiry, seconds since the epoch. */
+  exp: number;
+}
+
+export interface AccessTokenVerifierOptions {
+  /** Where the public keys come from: a JWKS URL (fetched, cached, refetched on unknown kid) or a key set. */
+  keys: URL | JSONWebKeySet | JWTVerifyGetKey;
+  issuer: string;
+  audience: string;
+  /** Allowed clock skew, seconds. Default 5. */
+  clockToleranceSec?: number;
+}
+
+export type AccessTokenVerifier = (token: string) => Promise<AccessClaims>;
+
+/**
+ * Builds the verifier shared by auth (`/me`) and chat (the WebSocket upgrade and REST).
+ * Every failure is a ChatError: `token_expired` for an expired token, `unauthorized` otherwise.
+ */
+export function createAccessTokenVerifier(options: AccessTokenVerifierOptions): AccessTokenVerifier {
+  const getKey = toGetKey(options.keys);
+  const verifyOptions = {
+    algorithms: [ACCESS_TOKEN_ALG],
+    issuer: options.issuer,
+    audience: options.audience,
+    typ: ACCESS_TOKEN_TYP,
+    clockTolerance: options.clockToleranceSec ?? 5,
+    requiredClaims: ['sub', 'exp', 'iat'],
+  };
+  return async (token) => {
+    if (typeof token !== 'string' || token.length === 0 || token.length > 4096) {
+      throw new ChatError('unauthorized', 'missing or malformed token');
+    }
+    try {
+      const { payload } = await jwtVerify(token, getKey, verifyOptions);
+      const username = payload.username;
+      if (
+        typeof payload.sub !== 'string' ||
+        typeof username !== 'string' ||
+        typeof payload.exp !== 'number'
+      ) {
+        throw new ChatError('unauthorized', 'token claims are incomplete');
+      }
+      return { userId: payload.sub, username, exp: payload.exp };
+    } catch (err) {
+      if (err instanceof ChatError) throw err;
+      if (err instanceof errors.JWTExpired) throw new ChatError('token_expired', 'access token expired');
+      if (err instanceof errors.JOSEError) throw new ChatError('unauthorized', `invalid token (${err.code})`);
+      // Key-set fetch failures are the verifier's problem, not the client's.
+      throw new ChatError('unavailable', 'cannot verify tokens right now', { cause: err });
+    }
+  };
+}
+
+function toGetKey(keys: AccessTokenVerifierOptions['keys']): JWTVerifyGetKey {
+  if (keys instanceof URL)
+    return createRemoteJWKSet(keys, { cooldownDuration: 10_000, cacheMaxAge: 10 * 60_000 });
+  if (typeof keys === 'function') return keys;
+  return createLocalJWKSet(keys);
+}
+
+/** Reads the bearer token from an `Authorization` header value. */
+export function bearerTokenOf(header: string | undefined): string | undefined {
+  if (!header) return undefined;
+  const match = /^Bearer ([A-Za-z0-9._~+/=-]+)$/i.exec(header.trim());
+  return match?.[1];
+}
