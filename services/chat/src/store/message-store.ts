@@ -1,0 +1,113 @@
+import type { ConversationId, ConversationKind, Message, UserId } from '@relay-chat/protocol';
+
+/**
+ * Where chat history, conversations, memberships and read markers live. Declared here,
+ * beside its consumer; `sqlite.ts`, `postgres.ts` and `mongo.ts` each implement it in one
+ * file, and all pass the one contract suite in `contract.ts`.
+ *
+ * Invariants every implementation keeps:
+ * - per conversation, `seq` is gapless (1, 2, 3 …) and assigned in the same transaction
+ *   that inserts the message, so a committed message is never skipped by a reader;
+ * - `(sender, clientMsgId)` is unique: appending it again stores nothing and returns the
+ *   original message with `duplicate: true`;
+ * - `lastReadSeq` only moves forward and never past `lastSeq`.
+ * All times are milliseconds since the epoch.
+ */
+export interface MessageStore {
+  /** Creates or upgrades the schema; called once at start. */
+  migrate(): Promise<void>;
+  /** Throws when the store is unreachable (readiness). */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+
+  // --- conversations and membership -------------------------------------------------
+
+  /** The one DM between two distinct users, created on first call (idempotent, race-safe). */
+  getOrCreateDm(a: UserId, b: UserId, now: number): Promise<{ conversation: ConversationRecord; created: boolean }>;
+  /** A named group; the creator and `members` become members. */
+  createGroup(input: { name: string; createdBy: UserId; members: UserId[] }, now: number): Promise<ConversationRecord>;
+  /** A public channel; the creator joins it. Channel names are unique (case-insensitive): else ChatError `conflict`. */
+  createChannel(input: { name: string; createdBy: UserId }, now: number): Promise<ConversationRecord>;
+  getConversation(id: ConversationId): Promise<ConversationRecord | undefined>;
+  /** Public channels by name, with whether `userId` has joined; `q` is a case-insensitive name prefix. */
+  listChannels(input: { userId: UserId; q?: string; limit: number; after?: string }): Promise<ChannelRecord[]>;
+  /** Adds a member (no-op when already one); true when newly added. */
+  addMember(conv: ConversationId, userId: UserId, now: number): Promise<boolean>;
+  /** Removes a member; true when they were one. */
+  removeMember(conv: ConversationId, userId: UserId): Promise<boolean>;
+  isMember(conv: ConversationId, userId: UserId): Promise<boolean>;
+  /** Member ids in join order, at most `limit` (default all). */
+  listMembers(conv: ConversationId, limit?: number): Promise<UserId[]>;
+  memberCount(conv: ConversationId): Promise<number>;
+  /** The user's conversations with their read state, most recent activity first. */
+  conversationsOf(userId: UserId): Promise<ConversationState[]>;
+  /** One conversation with the user's read state, or undefined when not a member. */
+  conversationStateOf(conv: ConversationId, userId: UserId): Promise<ConversationState | undefined>;
+
+  // --- messages -----------------------------------------------------------------------
+
+  /**
+   * Appends messages, each to its conversation, in one transaction (group commit): every
+   * result is durable when the promise resolves. Results are in input order. A message
+   * whose `(sender, clientMsgId)` exists comes back as that stored message, `duplicate: true`.
+   * The caller has checked membership.
+   */
+  append(inputs: AppendInput[]): Promise<AppendResult[]>;
+  /**
+   * A page of history in ascending `seq`. With `after`: the first `limit` messages with
+   * seq > after. With `before`: the last `limit` messages with seq < before. With neither:
+   * the newest `limit` messages.
+   */
+  history(conv: ConversationId, page: { before?: number; after?: number; limit: number }): Promise<Message[]>;
+  /**
+   * Moves the member's read marker forward to `seq` (never backward) and returns the
+   * marker now stored. Throws ChatError `seq_out_of_range` when seq > lastSeq, `not_member`
+   * when the user is not a member.
+   */
+  markRead(conv: ConversationId, userId: UserId, seq: number): Promise<number>;
+}
+
+export interface ConversationRecord {
+  id: ConversationId;
+  kind: ConversationKind;
+  /** Group or channel name; null for DMs. */
+  name: string | null;
+  createdBy: UserId;
+  createdAt: number;
+  lastSeq: number;
+  /** Time of the last message, or createdAt. */
+  lastActivityAt: number;
+}
+
+export interface ConversationState extends ConversationRecord {
+  lastReadSeq: number;
+  /** lastSeq − lastReadSeq. */
+  unread: number;
+  memberCount: number;
+  /** Up to MEMBERS_PREVIEW member ids, in join order. */
+  memberIds: UserId[];
+  lastMessage: Message | null;
+}
+
+export interface ChannelRecord {
+  id: ConversationId;
+  name: string;
+  memberCount: number;
+  joined: boolean;
+  lastActivityAt: number;
+}
+
+export interface AppendInput {
+  conv: ConversationId;
+  sender: UserId;
+  clientMsgId: string;
+  body: string;
+  /** Server time of acceptance. */
+  ts: number;
+}
+
+export interface AppendResult {
+  message: Message & { clientMsgId: string };
+  /** True when this (sender, clientMsgId) was stored before: nothing new was written. */
+  duplicate: boolean;
+}
