@@ -50,7 +50,8 @@ export interface MessageStore {
    * Appends messages, each to its conversation, in one transaction (group commit): every
    * result is durable when the promise resolves. Results are in input order. A message
    * whose `(sender, clientMsgId)` exists comes back as that stored message, `duplicate: true`.
-   * The caller has checked membership.
+   * The caller has checked membership. Appending also moves the sender's read marker to
+   * the new message's seq (your own messages are never unread).
    */
   append(inputs: AppendInput[]): Promise<AppendResult[]>;
   /**
