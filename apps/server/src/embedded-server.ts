@@ -1,0 +1,64 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import fastifyStatic from '@fastify/static';
+import { createAuthService, loadAuthConfig } from '@relay-chat/auth';
+import { createChatService, loadChatConfig } from '@relay-chat/chat';
+import { createHttpServer, createLogger, type Env, type Logger } from '@relay-chat/service-kit';
+import { embeddedEnv, loadServerConfig } from './config.js';
+
+export interface EmbeddedServer {
+  /** Base URL, e.g. http://127.0.0.1:8080 */
+  url: string;
+  port: number;
+  logger: Logger;
+  close(): Promise<void>;
+}
+
+/**
+ * relay-chat in one process: auth, chat, the WebSocket gateway and the web client on one
+ * port, SQLite files under DATA_DIR, the in-process bus (unless REDIS_URL is set).
+ * The very same route modules as the separate services, mounted in one server.
+ * (Give a real PORT: the browser origins allowed by default are derived from it.)
+ */
+export async function startEmbeddedServer(env: Env): Promise<EmbeddedServer> {
+  const config = loadServerConfig(env);
+  const logger = createLogger({ name: 'relay-chat', level: config.logLevel });
+  const app = createHttpServer({ logger });
+  const port = config.port;
+  try {
+    const serviceEnv = embeddedEnv(env, port);
+    const auth = await createAuthService(loadAuthConfig(serviceEnv), logger);
+    const chat = await createChatService(loadChatConfig(serviceEnv), logger, {
+      jwks: auth.jwks(),
+      findUsersByIds: (ids) => auth.findUsersByIds(ids),
+    });
+    await auth.register(app);
+    await chat.register(app);
+    if (existsSync(join(config.webDir, 'index.html'))) {
+      await app.register(fastifyStatic, { root: config.webDir, wildcard: false, maxAge: '1h' });
+      // Client-side routes fall back to the app shell; API paths keep their JSON 404.
+      app.setNotFoundHandler((request, reply) => {
+        if (request.method === 'GET' && !request.url.startsWith('/api/') && !request.url.startsWith('/ws')) {
+          return reply.type('text/html').sendFile('index.html');
+        }
+        return reply.code(404).send({ error: { code: 'not_found', message: 'Not found.' } });
+      });
+    } else {
+      logger.warn({ webDir: config.webDir }, 'web client not built; serving the API only (npm run build)');
+    }
+    await app.listen({ host: config.host, port });
+    return {
+      url: `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}`,
+      port,
+      logger,
+      async close() {
+        await chat.close();
+        await app.close();
+        await auth.close();
+      },
+    };
+  } catch (err) {
+    await app.close();
+    throw err;
+  }
+}

@@ -1,0 +1,104 @@
+import type { Server } from 'node:http';
+import type { User, UserId } from '@relay-chat/protocol';
+import { type HttpServer, type Logger, registerCommonRoutes } from '@relay-chat/service-kit';
+import { type AccessTokenVerifier, createAccessTokenVerifier } from '@relay-chat/tokens';
+import type { JSONWebKeySet } from 'jose';
+import { AppendBatcher } from './append-batcher.js';
+import { createBus } from './bus/factory.js';
+import { ChatCore } from './chat.js';
+import type { ChatConfig } from './config.js';
+import { Gateway } from './gateway/gateway.js';
+import { requireBearer } from './routes/authenticate.js';
+import { conversationRoutes } from './routes/conversations.js';
+import { messageRoutes } from './routes/messages.js';
+import { presenceRoutes } from './routes/presence.js';
+import { createMessageStore } from './store/factory.js';
+import { CachedUserDirectory, httpUserFetcher } from './users/user-directory.js';
+
+export interface ChatServiceOptions {
+  /** Public keys of the auth service when it runs in the same process (embedded); else config.authJwksUrl. */
+  jwks?: JSONWebKeySet;
+  /** User look-up when auth runs in the same process (embedded); else HTTP to config.authUrl. */
+  findUsersByIds?: (ids: UserId[]) => Promise<User[]>;
+}
+
+/** The chat service: REST routes under /api/chat and the WebSocket gateway at /ws. */
+export interface ChatService {
+  /** Mounts /api/chat routes (docs, health, ready, metrics included) and the /ws upgrade handler. */
+  register(app: HttpServer): Promise<void>;
+  readonly gateway: Gateway;
+  /** Graceful stop: refuse new sockets, close open ones with 1012, finish writes, release resources. */
+  close(): Promise<void>;
+}
+
+export async function createChatService(
+  config: Readonly<ChatConfig>,
+  logger: Logger,
+  options: ChatServiceOptions = {},
+): Promise<ChatService> {
+  const log = logger.child({ svc: 'chat', replica: config.replicaId });
+  const store = createMessageStore(config.messageStoreUrl, log);
+  await store.migrate();
+  const runtime = await createBus(config.redisUrl, config.redisPrefix, log, { replicaId: config.replicaId });
+  const { bus, presence } = runtime;
+
+  const verify = createVerifier(config, options);
+  const fetchUsers = options.findUsersByIds
+    ? (ids: UserId[]) => options.findUsersByIds!(ids)
+    : httpUserFetcher(requireValue(config.authUrl, 'AUTH_URL'));
+  const directory = new CachedUserDirectory(fetchUsers);
+  const batcher = new AppendBatcher(store);
+  const core = new ChatCore(store, batcher, bus, directory, log);
+  const gateway = new Gateway(
+    { core, store, bus, presence, verify, log },
+    {
+      allowedOrigins: config.allowedOrigins,
+      allowNoOrigin: config.allowNoOrigin,
+      maxFrameBytes: config.maxFrameBytes,
+      maxBufferedBytes: config.maxBufferedBytes,
+      sendRatePerSec: config.sendRatePerSec,
+      sendBurst: config.sendBurst,
+      heartbeatMs: config.heartbeatMs,
+    },
+  );
+  await gateway.ready();
+
+  return {
+    gateway,
+    async register(app) {
+      await app.register(async (scope) => {
+        const server = scope as unknown as HttpServer;
+        await registerCommonRoutes(server, {
+          prefix: '/api/chat',
+          title: 'relay-chat chat API',
+          description: 'Conversations, history and read markers. Live events travel over the WebSocket at /ws.',
+          readiness: { store: () => store.ping(), bus: () => bus.ready() },
+        });
+        await server.register(async (secured) => {
+          const api = secured as unknown as HttpServer;
+          requireBearer(api, verify, (user) => directory.remember(user));
+          await conversationRoutes(api, core);
+          await messageRoutes(api, core);
+          await presenceRoutes(api, (ids) => presence.onlineAmong(ids));
+        });
+      });
+      gateway.attach(app.server as Server);
+    },
+    async close() {
+      await gateway.close();
+      await batcher.drain();
+      await runtime.close();
+      await store.close();
+    },
+  };
+}
+
+function createVerifier(config: Readonly<ChatConfig>, options: ChatServiceOptions): AccessTokenVerifier {
+  const keys = options.jwks ?? new URL(requireValue(config.authJwksUrl, 'AUTH_JWKS_URL'));
+  return createAccessTokenVerifier({ keys, issuer: config.jwtIssuer, audience: config.jwtAudience });
+}
+
+function requireValue(value: string | undefined, variable: string): string {
+  if (!value) throw new Error(`${variable} is required when auth does not run in this process`);
+  return value;
+}

@@ -1,0 +1,56 @@
+import type { AppendInput, AppendResult, MessageStore } from './store/message-store.js';
+
+interface Pending {
+  input: AppendInput;
+  resolve: (result: AppendResult) => void;
+  reject: (err: unknown) => void;
+}
+
+/**
+ * Group commit: appends arriving while a batch is being written wait and go together in
+ * the next transaction, so many small conversations cost one durable commit per batch,
+ * not per message. One batch is in flight at a time, which keeps this replica's messages
+ * in arrival order (a sender's two messages never swap seqs).
+ */
+export class AppendBatcher {
+  private queue: Pending[] = [];
+  private flushing = false;
+  private idle: (() => void)[] = [];
+
+  /** `maxBatch`: most messages in one transaction (default 500). */
+  constructor(
+    private readonly store: MessageStore,
+    private readonly maxBatch = 500,
+  ) {}
+
+  append(input: AppendInput): Promise<AppendResult> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ input, resolve, reject });
+      if (!this.flushing) {
+        this.flushing = true;
+        // Let the rest of this event-loop turn's frames join the first batch.
+        setImmediate(() => void this.flush());
+      }
+    });
+  }
+
+  /** Resolves when everything queued so far is written. */
+  drain(): Promise<void> {
+    if (!this.flushing) return Promise.resolve();
+    return new Promise((resolve) => this.idle.push(resolve));
+  }
+
+  private async flush(): Promise<void> {
+    while (this.queue.length > 0) {
+      const batch = this.queue.splice(0, this.maxBatch);
+      try {
+        const results = await this.store.append(batch.map((p) => p.input));
+        batch.forEach((p, i) => p.resolve(results[i]!));
+      } catch (err) {
+        for (const p of batch) p.reject(err);
+      }
+    }
+    this.flushing = false;
+    for (const resolve of this.idle.splice(0)) resolve();
+  }
+}

@@ -1,0 +1,132 @@
+import { randomUUID } from 'node:crypto';
+import {
+  ChatError,
+  type ConversationId,
+  closeCodeOf,
+  type ErrorCode,
+  type ServerFrame,
+  type User,
+} from '@relay-chat/protocol';
+import type { WebSocket } from 'ws';
+
+/** Schedules a session's pending frames to be written once per event-loop turn. */
+export interface FlushScheduler {
+  markDirty(session: Session): void;
+}
+
+export interface SessionLimits {
+  /** Unsent bytes (socket buffer + pending) before the socket is closed as a slow consumer. */
+  maxBufferedBytes: number;
+}
+
+/**
+ * One authenticated WebSocket connection. Frames are queued as ready-made buffers (built
+ * once per message, shared by every recipient) and written together once per event-loop
+ * turn, so a burst costs one write per socket, not one per frame.
+ */
+export class Session {
+  readonly id = randomUUID();
+  /** Conversations this user belongs to (the gateway keeps it current). */
+  readonly convs = new Set<ConversationId>();
+  /** Users whose presence this session receives. */
+  readonly watching = new Set<string>();
+  /** False until `ready` has been sent; frames queued before it wait behind it. */
+  ready = false;
+  /** Seen alive since the last heartbeat. */
+  alive = true;
+  /** Expiry of the current access token, ms since the epoch. */
+  tokenExpiresAt: number;
+  token: string;
+  closed = false;
+  /** Whether this session was counted in the presence registry (so it must be uncounted). */
+  presenceCounted = false;
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private readonly lastTypingAt = new Map<ConversationId, number>();
+
+  constructor(
+    readonly ws: WebSocket,
+    readonly user: User,
+    token: string,
+    tokenExpiresAt: number,
+    private readonly scheduler: FlushScheduler,
+    private readonly limits: SessionLimits,
+  ) {
+    this.token = token;
+    this.tokenExpiresAt = tokenExpiresAt;
+  }
+
+  /**
+   * Queues a frame. Ephemeral frames (typing, presence) are dropped when the socket is
+   * already behind; anything that would pass the bound closes the socket as a slow
+   * consumer — the client reconnects and resumes from history, nobody else waits.
+   */
+  enqueue(frame: Buffer, ephemeral = false): void {
+    if (this.closed) return;
+    const backlog = this.ws.bufferedAmount + this.pendingBytes;
+    if (ephemeral && backlog > this.limits.maxBufferedBytes / 4) return;
+    if (backlog + frame.length > this.limits.maxBufferedBytes) {
+      this.closeWith('slow_consumer');
+      return;
+    }
+    this.pending.push(frame);
+    this.pendingBytes += frame.length;
+    if (this.ready) this.scheduler.markDirty(this);
+  }
+
+  send(frame: ServerFrame, ephemeral = false): void {
+    this.enqueue(Buffer.from(JSON.stringify(frame)), ephemeral);
+  }
+
+  /** Sends `ready` ahead of anything queued while the session was being set up. */
+  sendReady(frame: ServerFrame): void {
+    const buf = Buffer.from(JSON.stringify(frame));
+    this.pending.unshift(buf);
+    this.pendingBytes += buf.length;
+    this.ready = true;
+    this.scheduler.markDirty(this);
+  }
+
+  sendError(code: ErrorCode, message: string, ref?: string): void {
+    this.send(ref === undefined ? { type: 'error', code, message } : { type: 'error', code, message, ref });
+  }
+
+  /** Writes every pending frame; called by the scheduler once per turn. Returns how many. */
+  flush(): number {
+    if (this.closed || this.pending.length === 0) return 0;
+    const frames = this.pending;
+    this.pending = [];
+    this.pendingBytes = 0;
+    for (const frame of frames) this.ws.send(frame, { binary: false, compress: false });
+    return frames.length;
+  }
+
+  /** True at most once per `intervalMs` per conversation (typing throttle). */
+  allowTyping(conv: ConversationId, now: number, intervalMs: number): boolean {
+    const last = this.lastTypingAt.get(conv) ?? 0;
+    if (now - last < intervalMs) return false;
+    this.lastTypingAt.set(conv, now);
+    return true;
+  }
+
+  /** Closes the connection with the close code of `code` and the code as reason. */
+  closeWith(code: ErrorCode): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.pending = [];
+    this.pendingBytes = 0;
+    const closeCode = closeCodeOf(code);
+    try {
+      this.ws.close(closeCode, code);
+    } catch {
+      this.ws.terminate();
+    }
+    // A peer that never completes the closing handshake must not hold the socket.
+    setTimeout(() => this.ws.terminate(), 5000).unref();
+  }
+
+  fail(err: unknown, ref?: string): void {
+    const error = err instanceof ChatError ? err : new ChatError('internal');
+    this.sendError(error.code, error.message, ref);
+  }
+}

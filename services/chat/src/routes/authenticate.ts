@@ -1,0 +1,30 @@
+import { ChatError, type User } from '@relay-chat/protocol';
+import type { HttpServer } from '@relay-chat/service-kit';
+import { type AccessTokenVerifier, bearerTokenOf } from '@relay-chat/tokens';
+import type { FastifyRequest } from 'fastify';
+
+/** The authenticated caller of a chat REST route. */
+export interface Caller {
+  user: User;
+  token: string;
+}
+
+const callers = new WeakMap<FastifyRequest, Caller>();
+
+/** Adds a hook to the calling scope: every route needs a valid bearer access token. */
+export function requireBearer(app: HttpServer, verify: AccessTokenVerifier, onUser: (user: User) => void): void {
+  app.addHook('onRequest', async (request) => {
+    const token = bearerTokenOf(request.headers.authorization);
+    if (!token) throw new ChatError('unauthorized', 'a bearer access token is required');
+    const claims = await verify(token);
+    const user = { id: claims.userId, username: claims.username };
+    onUser(user);
+    callers.set(request, { user, token });
+  });
+}
+
+export function callerOf(request: FastifyRequest): Caller {
+  const caller = callers.get(request);
+  if (!caller) throw new ChatError('unauthorized');
+  return caller;
+}

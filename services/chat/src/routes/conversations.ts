@@ -1,0 +1,135 @@
+import { ChannelListing, Conversation, ErrorResponse, Id, LIMITS } from '@relay-chat/protocol';
+import type { HttpServer } from '@relay-chat/service-kit';
+import Type from 'typebox';
+import type { ChatCore } from '../chat.js';
+import { callerOf } from './authenticate.js';
+
+const Name = Type.String({ minLength: 1, maxLength: LIMITS.maxConversationNameChars, pattern: '\\S' });
+const CreateBody = Type.Union([
+  Type.Object({ kind: Type.Literal('dm'), with: Id }, { additionalProperties: false }),
+  Type.Object(
+    {
+      kind: Type.Literal('group'),
+      name: Name,
+      members: Type.Array(Id, { minItems: 1, maxItems: LIMITS.maxGroupMembers - 1 }),
+    },
+    { additionalProperties: false },
+  ),
+  Type.Object({ kind: Type.Literal('channel'), name: Name }, { additionalProperties: false }),
+]);
+const IdParams = Type.Object({ id: Id });
+const errors = { 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse, 404: ErrorResponse };
+const security = [{ bearer: [] }];
+
+/** Conversations, the channel directory, joining and leaving. */
+export async function conversationRoutes(app: HttpServer, core: ChatCore): Promise<void> {
+  app.get(
+    '/api/chat/conversations',
+    {
+      schema: {
+        summary: "The caller's conversations, most recent activity first, with unread counts",
+        security,
+        response: { 200: Type.Object({ conversations: Type.Array(Conversation) }), ...errors },
+      },
+    },
+    async (request) => {
+      const { user, token } = callerOf(request);
+      return { conversations: await core.conversationsOf(user.id, token) };
+    },
+  );
+
+  app.post(
+    '/api/chat/conversations',
+    {
+      schema: {
+        summary: 'Create a DM (idempotent per pair), a group, or a public channel',
+        security,
+        body: CreateBody,
+        response: {
+          200: Type.Object({ conversation: Conversation }),
+          201: Type.Object({ conversation: Conversation }),
+          409: ErrorResponse,
+          ...errors,
+        },
+      },
+    },
+    async (request, reply) => {
+      const { user, token } = callerOf(request);
+      const { conversation, created } = await core.createConversation(user, request.body, token);
+      return reply.code(created ? 201 : 200).send({ conversation });
+    },
+  );
+
+  app.get(
+    '/api/chat/conversations/:id',
+    {
+      schema: {
+        summary: 'One of the caller’s conversations',
+        security,
+        params: IdParams,
+        response: { 200: Type.Object({ conversation: Conversation }), ...errors },
+      },
+    },
+    async (request) => {
+      const { user, token } = callerOf(request);
+      return { conversation: await core.conversationOf(user.id, request.params.id, token) };
+    },
+  );
+
+  app.get(
+    '/api/chat/channels',
+    {
+      schema: {
+        summary: 'The public channel directory, by name; `q` is a name prefix',
+        security,
+        querystring: Type.Object(
+          {
+            q: Type.Optional(Type.String({ maxLength: LIMITS.maxConversationNameChars })),
+            limit: Type.Integer({ minimum: 1, maximum: 100, default: 50 }),
+            cursor: Type.Optional(Type.String({ maxLength: 200 })),
+          },
+          { additionalProperties: false },
+        ),
+        response: {
+          200: Type.Object({ channels: Type.Array(ChannelListing), nextCursor: Type.Union([Type.String(), Type.Null()]) }),
+          ...errors,
+        },
+      },
+    },
+    async (request) => {
+      const { user } = callerOf(request);
+      const { q, limit, cursor } = request.query;
+      const channels = await core.listChannels(user.id, q, limit + 1, cursor);
+      const page = channels.slice(0, limit);
+      return { channels: page, nextCursor: channels.length > limit ? (page.at(-1)?.name ?? null) : null };
+    },
+  );
+
+  app.post(
+    '/api/chat/conversations/:id/join',
+    {
+      schema: {
+        summary: 'Join a public channel (idempotent)',
+        security,
+        params: IdParams,
+        response: { 200: Type.Object({ conversation: Conversation }), ...errors },
+      },
+    },
+    async (request) => {
+      const { user, token } = callerOf(request);
+      return { conversation: await core.join(user, request.params.id, token) };
+    },
+  );
+
+  app.post(
+    '/api/chat/conversations/:id/leave',
+    {
+      schema: { summary: 'Leave a group or channel', security, params: IdParams, response: { ...errors } },
+    },
+    async (request, reply) => {
+      const { user, token } = callerOf(request);
+      await core.leave(user, request.params.id, token);
+      return reply.code(204).send();
+    },
+  );
+}

@@ -1,0 +1,66 @@
+/** Tiny JSON-over-HTTP helpers for tests (real requests to real servers). */
+export interface JsonResponse<T = unknown> {
+  status: number;
+  body: T;
+  headers: Headers;
+}
+
+export async function request<T = unknown>(
+  baseUrl: string,
+  method: string,
+  path: string,
+  options: { token?: string; body?: unknown; headers?: Record<string, string> } = {},
+): Promise<JsonResponse<T>> {
+  const headers: Record<string, string> = { ...options.headers };
+  if (options.token) headers.authorization = `Bearer ${options.token}`;
+  if (options.body !== undefined) headers['content-type'] ??= 'application/json';
+  const response = await fetch(new URL(path, baseUrl), {
+    method,
+    headers,
+    ...(options.body !== undefined
+      ? { body: typeof options.body === 'string' ? options.body : JSON.stringify(options.body) }
+      : {}),
+  });
+  const text = await response.text();
+  let body: unknown = text;
+  try {
+    body = text.length > 0 ? JSON.parse(text) : undefined;
+  } catch {
+    // not JSON: keep the text
+  }
+  return { status: response.status, body: body as T, headers: response.headers };
+}
+
+export interface TestUser {
+  id: string;
+  username: string;
+  password: string;
+  accessToken: string;
+  refreshToken: string;
+}
+
+/** Registers and logs in a user through the real auth routes. */
+export async function registerUser(baseUrl: string, username: string, password = 'correct horse battery'): Promise<TestUser> {
+  const reg = await request<{ user: { id: string } }>(baseUrl, 'POST', '/api/auth/register', {
+    body: { username, password },
+  });
+  if (reg.status !== 201) throw new Error(`register ${username}: HTTP ${reg.status} ${JSON.stringify(reg.body)}`);
+  const login = await request<{ accessToken: string; refreshToken: string; user: { id: string; username: string } }>(
+    baseUrl,
+    'POST',
+    '/api/auth/login',
+    { body: { username, password } },
+  );
+  if (login.status !== 200) throw new Error(`login ${username}: HTTP ${login.status}`);
+  return {
+    id: login.body.user.id,
+    username: login.body.user.username,
+    password,
+    accessToken: login.body.accessToken,
+    refreshToken: login.body.refreshToken,
+  };
+}
+
+export function wsUrlOf(baseUrl: string): string {
+  return `${baseUrl.replace(/^http/, 'ws')}/ws`;
+}
