@@ -1,0 +1,46 @@
+import { createLogger } from '@relay-chat/service-kit';
+import {
+  cleanRedisPrefix,
+  REDIS_TEST_URL,
+  redisAvailable,
+  redisTestPrefix,
+  waitFor,
+} from '@relay-chat/testkit';
+import { describe, expect, it } from 'vitest';
+import { createBus } from './factory.js';
+
+const logger = createLogger({ name: 'bus-test', level: 'silent' });
+const withRedis = await redisAvailable();
+
+describe('createBus', () => {
+  it('runs in process when no Redis URL is configured', async () => {
+    const runtime = createBus(undefined, 'relay:', logger, 'embedded');
+    expect(runtime.mode).toBe('memory');
+    await runtime.presence.start();
+    const got: string[] = [];
+    await runtime.bus.subscribe('user:u1', (payload) => got.push(payload)).ready;
+    await runtime.bus.publish('user:u1', 'hello');
+    await waitFor(() => got.length === 1, { what: 'in-process delivery' });
+    expect(await runtime.presence.connect('u1')).toBe(true);
+    await runtime.close();
+  });
+
+  it.skipIf(!withRedis)('runs over Redis when a URL is configured', async () => {
+    const prefix = redisTestPrefix('factory');
+    const runtime = createBus(REDIS_TEST_URL, prefix, logger, 'replica 1');
+    try {
+      expect(runtime.mode).toBe('redis');
+      await runtime.presence.start();
+      const got: string[] = [];
+      await runtime.bus.subscribe('user:u1', (payload) => got.push(payload)).ready;
+      await waitFor(() => runtime.bus.ready().then(() => true), { what: 'bus readiness' });
+      await runtime.bus.publish('user:u1', 'hello');
+      await waitFor(() => got.length === 1, { what: 'delivery through Redis' });
+      expect(await runtime.presence.connect('u1')).toBe(true);
+      expect(await runtime.presence.onlineAmong(['u1', 'u2'])).toEqual(new Set(['u1']));
+    } finally {
+      await runtime.close();
+      await cleanRedisPrefix(prefix);
+    }
+  });
+});

@@ -1,0 +1,199 @@
+import type { Logger } from '@relay-chat/service-kit';
+import { Redis } from 'ioredis';
+import type { BusTransport, TransportState } from './bus.js';
+
+/**
+ * Redis pub/sub as a bus transport (scale-out mode): PUBLISH on one connection, SUBSCRIBE
+ * on another (a connection in subscriber mode can do nothing else). Bytes only — the
+ * semantics live in `Bus`.
+ *
+ * Failure behaviour, chosen deliberately:
+ * - Publishing fails fast while Redis is unreachable (`enableOfflineQueue: false`,
+ *   `maxRetriesPerRequest: 0`, no resend of unanswered commands, `publishTimeoutMs`). A
+ *   queued publish would only delay an event whose message is already committed to the
+ *   store; the gateway treats the failure as "clients recover it from history". Resending
+ *   an unanswered PUBLISH could also deliver it twice.
+ * - Subscription changes never fail because of a disconnect: they wait in the offline
+ *   queue (`maxRetriesPerRequest: null`) and run after ioredis has resubscribed the
+ *   channels it had (`autoResubscribe`). `up` is reported only after a PING on the
+ *   subscriber connection answers, i.e. after those resubscriptions took effect, so no
+ *   event published after `up` is missed.
+ *
+ * Redis Cluster: this class speaks to one Redis (or a Sentinel-managed primary). Sharded
+ * pub/sub (`SPUBLISH`/`SSUBSCRIBE`, Redis ≥ 7) spreads channel traffic over the shards;
+ * it would be a second transport over ioredis `Cluster` with `shardedSubscribers: true`,
+ * using `spublish`/`ssubscribe`/`smessage` and the same failure choices — nothing in
+ * `Bus` changes.
+ */
+export interface RedisTransportOptions {
+  /** `redis://[user:password@]host:port[/db]` or `rediss://…`. */
+  url: string;
+  logger: Logger;
+  /** Client names in `CLIENT LIST`: `${connectionName}:pub` and `${connectionName}:sub`; default `relay-chat-bus`. */
+  connectionName?: string;
+  /** A publish not answered within this many milliseconds fails; default 2000. */
+  publishTimeoutMs?: number;
+  /** `ping()` (readiness) fails after this many milliseconds; default 2000. */
+  pingTimeoutMs?: number;
+}
+
+export class RedisTransport implements BusTransport {
+  private readonly pub: Redis;
+  private readonly sub: Redis;
+  private readonly log: Logger;
+  private readonly stateHandlers: Array<(state: TransportState) => void> = [];
+  /** `connecting` until the first time the subscriber link is up. */
+  private link: 'connecting' | TransportState = 'connecting';
+  /** Bumped on every link loss, so a late PING answer from an older link changes nothing. */
+  private generation = 0;
+  private closing = false;
+  private readonly pingTimeoutMs: number;
+
+  constructor(options: RedisTransportOptions) {
+    const name = options.connectionName ?? 'relay-chat-bus';
+    this.log = options.logger;
+    this.pingTimeoutMs = options.pingTimeoutMs ?? 2000;
+    this.pub = new Redis(options.url, {
+      connectionName: `${name}:pub`,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      autoResendUnfulfilledCommands: false,
+      commandTimeout: options.publishTimeoutMs ?? 2000,
+    });
+    this.sub = new Redis(options.url, {
+      connectionName: `${name}:sub`,
+      enableOfflineQueue: true,
+      maxRetriesPerRequest: null,
+      autoResubscribe: true,
+      autoResendUnfulfilledCommands: true,
+    });
+    this.reportErrors(this.pub, 'publisher');
+    this.reportErrors(this.sub, 'subscriber');
+    this.sub.on('ready', () => this.subscriberReady());
+    this.sub.on('close', () => this.linkLost());
+    this.sub.on('end', () => this.linkLost());
+  }
+
+  /** Waits until both connections are ready and the link is up; throws after `timeoutMs` (default 10 s). */
+  async connect(timeoutMs = 10_000): Promise<void> {
+    const linkUp = new Promise<void>((resolve) => {
+      if (this.link === 'up') resolve();
+      else this.onStateChange((state) => state === 'up' && resolve());
+    });
+    await Promise.all([
+      whenReady(this.pub, timeoutMs),
+      withTimeout(linkUp, timeoutMs, 'Redis subscriber link'),
+    ]);
+  }
+
+  async publish(channel: string, payload: string): Promise<void> {
+    await this.pub.publish(channel, payload);
+  }
+
+  async subscribe(channels: string[]): Promise<void> {
+    if (channels.length > 0) await this.sub.subscribe(...channels);
+  }
+
+  async unsubscribe(channels: string[]): Promise<void> {
+    // An UNSUBSCRIBE without arguments would drop every channel.
+    if (channels.length > 0) await this.sub.unsubscribe(...channels);
+  }
+
+  onMessage(handler: (channel: string, payload: string) => void): void {
+    this.sub.on('message', handler);
+  }
+
+  onStateChange(handler: (state: TransportState) => void): void {
+    this.stateHandlers.push(handler);
+  }
+
+  async ping(): Promise<void> {
+    if (this.link !== 'up') throw new Error('Redis subscriber link is not up');
+    // The subscriber queues commands while down: bound the wait so a probe never hangs.
+    await withTimeout(Promise.all([this.pub.ping(), this.sub.ping()]), this.pingTimeoutMs, 'Redis PING');
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    await Promise.all([quit(this.pub), quit(this.sub)]);
+  }
+
+  private subscriberReady(): void {
+    const generation = this.generation;
+    // Written after ioredis' resubscriptions, so its answer means they took effect.
+    this.sub.ping().then(
+      () => {
+        if (generation !== this.generation || this.closing || this.link === 'up') return;
+        this.link = 'up';
+        this.emit('up');
+      },
+      () => {
+        // The link dropped again; the next 'ready' retries.
+      },
+    );
+  }
+
+  private linkLost(): void {
+    this.generation++;
+    if (this.closing || this.link !== 'up') return;
+    this.link = 'down';
+    this.emit('down');
+  }
+
+  private emit(state: TransportState): void {
+    for (const handler of this.stateHandlers) handler(state);
+  }
+
+  private reportErrors(redis: Redis, role: string): void {
+    // ioredis repeats the error on every reconnect attempt: log once per outage.
+    let quiet = false;
+    redis.on('error', (err: Error) => {
+      if (quiet || this.closing) return;
+      quiet = true;
+      this.log.warn({ err: { message: err.message }, role }, 'Redis bus connection error');
+    });
+    redis.on('ready', () => {
+      quiet = false;
+    });
+  }
+}
+
+/** Resolves when `redis` is ready; rejects after `timeoutMs` (ioredis keeps retrying meanwhile). */
+export function whenReady(redis: Redis, timeoutMs: number): Promise<void> {
+  if (redis.status === 'ready') return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      redis.off('ready', onReady);
+      reject(new Error(`Redis not ready after ${timeoutMs} ms (status ${redis.status})`));
+    }, timeoutMs);
+    const onReady = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    redis.once('ready', onReady);
+  });
+}
+
+/** Rejects with `what timed out` unless `promise` settles within `timeoutMs`. */
+export async function withTimeout<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} timed out after ${timeoutMs} ms`)), timeoutMs);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** QUIT politely; a connection that is down is just dropped. */
+export async function quit(redis: Redis): Promise<void> {
+  if (redis.status === 'end') return;
+  try {
+    if (redis.status !== 'ready') throw new Error('not connected');
+    await redis.quit();
+  } catch {
+    redis.disconnect();
+  }
+}
