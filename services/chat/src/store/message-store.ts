@@ -23,14 +23,26 @@ export interface MessageStore {
   // --- conversations and membership -------------------------------------------------
 
   /** The one DM between two distinct users, created on first call (idempotent, race-safe). */
-  getOrCreateDm(a: UserId, b: UserId, now: number): Promise<{ conversation: ConversationRecord; created: boolean }>;
+  getOrCreateDm(
+    a: UserId,
+    b: UserId,
+    now: number,
+  ): Promise<{ conversation: ConversationRecord; created: boolean }>;
   /** A named group; the creator and `members` become members. */
-  createGroup(input: { name: string; createdBy: UserId; members: UserId[] }, now: number): Promise<ConversationRecord>;
+  createGroup(
+    input: { name: string; createdBy: UserId; members: UserId[] },
+    now: number,
+  ): Promise<ConversationRecord>;
   /** A public channel; the creator joins it. Channel names are unique (case-insensitive): else ChatError `conflict`. */
   createChannel(input: { name: string; createdBy: UserId }, now: number): Promise<ConversationRecord>;
   getConversation(id: ConversationId): Promise<ConversationRecord | undefined>;
   /** Public channels by name, with whether `userId` has joined; `q` is a case-insensitive name prefix. */
-  listChannels(input: { userId: UserId; q?: string; limit: number; after?: string }): Promise<ChannelRecord[]>;
+  listChannels(input: {
+    userId: UserId;
+    q?: string;
+    limit: number;
+    after?: string;
+  }): Promise<ChannelRecord[]>;
   /** Adds a member (no-op when already one); true when newly added. */
   addMember(conv: ConversationId, userId: UserId, now: number): Promise<boolean>;
   /** Removes a member; true when they were one. */

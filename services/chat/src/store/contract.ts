@@ -1,0 +1,517 @@
+import { randomUUID } from 'node:crypto';
+import {
+  ChatError,
+  type ConversationId,
+  type ErrorCode,
+  MEMBERS_PREVIEW,
+  type UserId,
+} from '@relay-chat/protocol';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AppendInput, MessageStore } from './message-store.js';
+
+/**
+ * The one contract suite every `MessageStore` passes (SQLite, PostgreSQL, MongoDB).
+ *
+ * `create` returns a store that has NOT been migrated yet (the suite migrates it, twice,
+ * to check that migrating is idempotent) and a `cleanup` that closes the store and removes
+ * its data. One store serves the whole suite: every test uses its own random users and
+ * channel names, so tests never see each other's rows.
+ */
+export interface MessageStoreHarness {
+  create: () => Promise<{ store: MessageStore; cleanup: () => Promise<void> }>;
+}
+
+const CONCURRENT_WRITERS = 10;
+const MESSAGES_PER_WRITER = 200;
+
+export function describeMessageStore(name: string, harness: MessageStoreHarness): void {
+  describe(`MessageStore contract: ${name}`, () => {
+    let store: MessageStore;
+    let cleanup: (() => Promise<void>) | undefined;
+
+    beforeAll(async () => {
+      ({ store, cleanup } = await harness.create());
+      await store.migrate();
+      await store.migrate();
+    });
+    afterAll(async () => {
+      await cleanup?.();
+    });
+
+    const user = (): UserId => `u-${randomUUID()}`;
+    const tag = () => randomUUID().slice(0, 8);
+    let clock = 1_700_000_000_000;
+    /** Strictly increasing times, so activity order is unambiguous. */
+    const now = () => (clock += 1000);
+    const msg = (
+      conv: ConversationId,
+      sender: UserId,
+      body = 'hi',
+      clientMsgId: string = randomUUID(),
+    ): AppendInput => ({
+      conv,
+      sender,
+      clientMsgId,
+      body,
+      ts: now(),
+    });
+    const appendOne = async (input: AppendInput) => (await store.append([input]))[0]!;
+    async function group(...members: UserId[]) {
+      const [createdBy, ...rest] = members;
+      return store.createGroup({ name: `g-${tag()}`, createdBy: createdBy!, members: rest }, now());
+    }
+
+    describe('lifecycle', () => {
+      it('answers ping once migrated (migrating twice is harmless)', async () => {
+        await expect(store.ping()).resolves.not.toThrow();
+      });
+    });
+
+    describe('conversations', () => {
+      it('creates one DM per pair, the same whichever user asks first', async () => {
+        const [a, b] = [user(), user()];
+        const t = now();
+        const first = await store.getOrCreateDm(a, b, t);
+        expect(first.created).toBe(true);
+        expect(first.conversation).toMatchObject({ kind: 'dm', name: null, createdBy: a, createdAt: t });
+        expect(first.conversation).toMatchObject({ lastSeq: 0, lastActivityAt: t });
+        const again = await store.getOrCreateDm(b, a, now());
+        expect(again).toEqual({ conversation: first.conversation, created: false });
+        expect(await store.listMembers(first.conversation.id)).toEqual([a, b]);
+        expect(await store.getConversation(first.conversation.id)).toEqual(first.conversation);
+      });
+
+      it('creates exactly one DM under concurrent calls in both argument orders', async () => {
+        const [a, b] = [user(), user()];
+        const t = now();
+        const calls = await Promise.all(
+          Array.from({ length: 10 }, (_, i) =>
+            i % 2 ? store.getOrCreateDm(a, b, t) : store.getOrCreateDm(b, a, t),
+          ),
+        );
+        expect(new Set(calls.map((c) => c.conversation.id)).size).toBe(1);
+        expect(calls.filter((c) => c.created)).toHaveLength(1);
+        expect(await store.memberCount(calls[0]!.conversation.id)).toBe(2);
+      });
+
+      it('refuses a DM of a user with themself', async () => {
+        const a = user();
+        await expectChatError(store.getOrCreateDm(a, a, now()), 'validation_failed');
+      });
+
+      it('creates a group with the creator first and each member once', async () => {
+        const [a, b, c] = [user(), user(), user()];
+        const t = now();
+        const g = await store.createGroup({ name: 'Trip', createdBy: a, members: [b, a, c, b] }, t);
+        expect(g).toMatchObject({ kind: 'group', name: 'Trip', createdBy: a, createdAt: t, lastSeq: 0 });
+        expect(await store.listMembers(g.id)).toEqual([a, b, c]);
+        const twin = await store.createGroup({ name: 'Trip', createdBy: b, members: [] }, now());
+        expect(twin.id).not.toBe(g.id);
+      });
+
+      it('creates a channel its creator has joined, with a name unique regardless of case', async () => {
+        const [a, b] = [user(), user()];
+        const name = `News-${tag()}`;
+        const ch = await store.createChannel({ name, createdBy: a }, now());
+        expect(ch).toMatchObject({ kind: 'channel', name, createdBy: a, lastSeq: 0 });
+        expect(await store.listMembers(ch.id)).toEqual([a]);
+        await expectChatError(
+          store.createChannel({ name: name.toUpperCase(), createdBy: b }, now()),
+          'conflict',
+        );
+        await expectChatError(store.createChannel({ name, createdBy: b }, now()), 'conflict');
+      });
+
+      it('lets exactly one of several concurrent creators of a channel name win', async () => {
+        const name = `race-${tag()}`;
+        const outcomes = await Promise.allSettled(
+          Array.from({ length: 6 }, (_, i) =>
+            store.createChannel({ name: i % 2 ? name : name.toUpperCase(), createdBy: user() }, now()),
+          ),
+        );
+        expect(outcomes.filter((o) => o.status === 'fulfilled')).toHaveLength(1);
+        for (const o of outcomes) if (o.status === 'rejected') expect(errorCode(o.reason)).toBe('conflict');
+      });
+
+      it('returns undefined for an unknown conversation', async () => {
+        expect(await store.getConversation(randomUUID())).toBeUndefined();
+      });
+
+      it('lists channels by name with prefix search, joined flag, member count and pages', async () => {
+        const prefix = `dir${tag()}-`;
+        const [a, b] = [user(), user()];
+        const names = ['delta', 'Alpha', 'charlie', 'Bravo', 'echo'].map((n) => prefix + n);
+        const ids = new Map<string, ConversationId>();
+        for (const n of names) ids.set(n, (await store.createChannel({ name: n, createdBy: a }, now())).id);
+        await store.addMember(ids.get(`${prefix}charlie`)!, b, now());
+        await store.createGroup({ name: `${prefix}group-not-listed`, createdBy: a, members: [] }, now());
+
+        const all = await store.listChannels({ userId: b, q: prefix.toUpperCase(), limit: 10 });
+        expect(all.map((c) => c.name)).toEqual(
+          ['Alpha', 'Bravo', 'charlie', 'delta', 'echo'].map((n) => prefix + n),
+        );
+        const charlie = all.find((c) => c.name === `${prefix}charlie`)!;
+        expect(charlie).toMatchObject({ id: ids.get(`${prefix}charlie`), joined: true, memberCount: 2 });
+        expect(all.filter((c) => c.joined)).toHaveLength(1);
+        expect(all.every((c) => typeof c.lastActivityAt === 'number')).toBe(true);
+
+        const page1 = await store.listChannels({ userId: b, q: prefix, limit: 2 });
+        const page2 = await store.listChannels({ userId: b, q: prefix, limit: 2, after: page1.at(-1)!.name });
+        const page3 = await store.listChannels({ userId: b, q: prefix, limit: 2, after: page2.at(-1)!.name });
+        expect([...page1, ...page2, ...page3].map((c) => c.id)).toEqual(all.map((c) => c.id));
+        expect(page3).toHaveLength(1);
+
+        expect(
+          (await store.listChannels({ userId: b, q: `${prefix}CH`, limit: 10 })).map((c) => c.name),
+        ).toEqual([`${prefix}charlie`]);
+        expect(await store.listChannels({ userId: b, q: `${prefix}%`, limit: 10 })).toEqual([]);
+        expect(await store.listChannels({ userId: b, q: `${prefix}_lpha`, limit: 10 })).toEqual([]);
+      });
+
+      it('lists channels without a query, in name order', async () => {
+        await store.createChannel({ name: `zz-${tag()}`, createdBy: user() }, now());
+        const list = await store.listChannels({ userId: user(), limit: 1000 });
+        const keys = list.map((c) => c.name.toLowerCase());
+        expect(keys.length).toBeGreaterThan(0);
+        expect([...keys].sort()).toEqual(keys);
+      });
+    });
+
+    describe('membership', () => {
+      it('adds idempotently, counts, lists in join order and removes', async () => {
+        const [a, b, c] = [user(), user(), user()];
+        const ch = await store.createChannel({ name: `m-${tag()}`, createdBy: a }, now());
+        expect(await store.isMember(ch.id, b)).toBe(false);
+        expect(await store.addMember(ch.id, b, now())).toBe(true);
+        expect(await store.addMember(ch.id, b, now())).toBe(false);
+        expect(await store.addMember(ch.id, c, now())).toBe(true);
+        expect(await store.isMember(ch.id, b)).toBe(true);
+        expect(await store.memberCount(ch.id)).toBe(3);
+        expect(await store.listMembers(ch.id)).toEqual([a, b, c]);
+        expect(await store.listMembers(ch.id, 2)).toEqual([a, b]);
+        expect(await store.removeMember(ch.id, b)).toBe(true);
+        expect(await store.removeMember(ch.id, b)).toBe(false);
+        expect(await store.isMember(ch.id, b)).toBe(false);
+        expect(await store.listMembers(ch.id)).toEqual([a, c]);
+        expect(await store.addMember(ch.id, b, now())).toBe(true);
+        expect(await store.listMembers(ch.id)).toEqual([a, c, b]);
+      });
+
+      it('refuses a member for an unknown conversation with not_found', async () => {
+        await expectChatError(store.addMember(randomUUID(), user(), now()), 'not_found');
+      });
+
+      it('starts a late joiner with everything before the join read', async () => {
+        const [a, b] = [user(), user()];
+        const ch = await store.createChannel({ name: `late-${tag()}`, createdBy: a }, now());
+        await store.append([msg(ch.id, a), msg(ch.id, a)]);
+        await store.addMember(ch.id, b, now());
+        expect(await store.conversationStateOf(ch.id, b)).toMatchObject({
+          lastSeq: 2,
+          lastReadSeq: 2,
+          unread: 0,
+        });
+        await appendOne(msg(ch.id, a));
+        expect(await store.conversationStateOf(ch.id, b)).toMatchObject({
+          lastSeq: 3,
+          lastReadSeq: 2,
+          unread: 1,
+        });
+      });
+    });
+
+    describe('conversationsOf', () => {
+      it("lists only the user's conversations, most recent activity first, with read state", async () => {
+        const [a, b, c] = [user(), user(), user()];
+        const dm = (await store.getOrCreateDm(a, b, now())).conversation;
+        const g = await group(a, b, c);
+        const ch = await store.createChannel({ name: `c-${tag()}`, createdBy: c }, now());
+        await store.addMember(ch.id, a, now());
+        await group(b, c); // not a's
+
+        await appendOne(msg(dm.id, b, 'one'));
+        const last = await appendOne(msg(dm.id, b, 'two'));
+        const list = await store.conversationsOf(a);
+        expect(list.map((s) => s.id)).toEqual([dm.id, ch.id, g.id]);
+        const dmState = list[0]!;
+        expect(dmState).toMatchObject({ kind: 'dm', lastSeq: 2, lastReadSeq: 0, unread: 2, memberCount: 2 });
+        expect(dmState.memberIds).toEqual([a, b]);
+        expect(dmState.lastActivityAt).toBe(last.message.ts);
+        expect(dmState.lastMessage).toMatchObject({
+          conv: dm.id,
+          seq: 2,
+          id: last.message.id,
+          from: b,
+          body: 'two',
+        });
+        expect(list[1]).toMatchObject({
+          kind: 'channel',
+          memberIds: [c, a],
+          memberCount: 2,
+          lastMessage: null,
+        });
+        expect(list[2]).toMatchObject({ kind: 'group', memberIds: [a, b, c], unread: 0, lastSeq: 0 });
+
+        await appendOne(msg(g.id, c));
+        expect((await store.conversationsOf(a)).map((s) => s.id)).toEqual([g.id, dm.id, ch.id]);
+        expect(await store.conversationsOf(user())).toEqual([]);
+        expect(await store.conversationStateOf(dm.id, a)).toEqual(dmState);
+        expect(await store.conversationStateOf(dm.id, c)).toBeUndefined();
+      });
+
+      it(`previews at most ${MEMBERS_PREVIEW} members in join order with the exact count`, async () => {
+        const owner = user();
+        const ch = await store.createChannel({ name: `big-${tag()}`, createdBy: owner }, now());
+        const others = Array.from({ length: MEMBERS_PREVIEW + 5 }, user);
+        for (const u of others) await store.addMember(ch.id, u, now());
+        const state = (await store.conversationsOf(owner)).find((s) => s.id === ch.id)!;
+        expect(state.memberCount).toBe(MEMBERS_PREVIEW + 6);
+        expect(state.memberIds).toEqual([owner, ...others].slice(0, MEMBERS_PREVIEW));
+      });
+    });
+
+    describe('append', () => {
+      it('numbers each conversation gaplessly from 1 and returns results in input order', async () => {
+        const [a, b] = [user(), user()];
+        const x = await group(a, b);
+        const y = await group(a, b);
+        const inputs = [msg(x.id, a, 'x1'), msg(y.id, b, 'y1'), msg(x.id, b, 'x2'), msg(x.id, a, 'x3')];
+        const results = await store.append(inputs);
+        expect(results.map((r) => [r.message.conv, r.message.seq, r.duplicate])).toEqual([
+          [x.id, 1, false],
+          [y.id, 1, false],
+          [x.id, 2, false],
+          [x.id, 3, false],
+        ]);
+        results.forEach((r, i) => {
+          const input = inputs[i]!;
+          expect(r.message).toMatchObject({ from: input.sender, body: input.body, ts: input.ts });
+          expect(r.message.clientMsgId).toBe(input.clientMsgId);
+        });
+        expect(new Set(results.map((r) => r.message.id)).size).toBe(4);
+        expect((await appendOne(msg(x.id, b))).message.seq).toBe(4);
+        expect((await store.getConversation(x.id))!.lastSeq).toBe(4);
+        expect((await store.getConversation(y.id))!.lastSeq).toBe(1);
+      });
+
+      it('returns an empty result for an empty batch', async () => {
+        expect(await store.append([])).toEqual([]);
+      });
+
+      it('stores a resent (sender, clientMsgId) once and returns the original as a duplicate', async () => {
+        const [a, b] = [user(), user()];
+        const g = await group(a, b);
+        const first = await appendOne(msg(g.id, a, 'original', 'cm-1'));
+        const again = await appendOne(msg(g.id, a, 'edited on retry', 'cm-1'));
+        expect(again).toEqual({ message: first.message, duplicate: true });
+        const other = await appendOne(msg(g.id, b, 'same id, other sender', 'cm-1'));
+        expect(other).toMatchObject({ duplicate: false, message: { seq: 2, from: b } });
+        expect((await store.getConversation(g.id))!.lastSeq).toBe(2);
+        expect((await store.history(g.id, { limit: 10 })).map((m) => m.body)).toEqual([
+          'original',
+          'same id, other sender',
+        ]);
+      });
+
+      it('treats a repeat inside one batch and across batches as duplicates', async () => {
+        const [a, b] = [user(), user()];
+        const g = await group(a, b);
+        const m1 = msg(g.id, a, 'm1');
+        const m2 = msg(g.id, b, 'm2');
+        const first = await store.append([m1, { ...m1, body: 'again' }, m2, m1]);
+        expect(first.map((r) => [r.message.seq, r.duplicate])).toEqual([
+          [1, false],
+          [1, true],
+          [2, false],
+          [1, true],
+        ]);
+        expect(first[1]!.message).toEqual(first[0]!.message);
+        const second = await store.append([m2, msg(g.id, a, 'm3'), m1]);
+        expect(second.map((r) => [r.message.seq, r.duplicate])).toEqual([
+          [2, true],
+          [3, false],
+          [1, true],
+        ]);
+        expect(second[0]!.message).toEqual(first[2]!.message);
+        expect((await store.history(g.id, { limit: 10 })).map((m) => m.seq)).toEqual([1, 2, 3]);
+      });
+
+      it("moves the sender's read marker to their message and counts it unread for others", async () => {
+        const [a, b] = [user(), user()];
+        const g = await group(a, b);
+        await store.append([msg(g.id, a), msg(g.id, b), msg(g.id, a)]);
+        expect(await store.conversationStateOf(g.id, a)).toMatchObject({ lastReadSeq: 3, unread: 0 });
+        expect(await store.conversationStateOf(g.id, b)).toMatchObject({ lastReadSeq: 2, unread: 1 });
+        await appendOne(msg(g.id, b));
+        expect(await store.conversationStateOf(g.id, a)).toMatchObject({
+          lastSeq: 4,
+          lastReadSeq: 3,
+          unread: 1,
+        });
+      });
+
+      it('updates the conversation activity time to its newest message', async () => {
+        const [a, b] = [user(), user()];
+        const g = await group(a, b);
+        const r = await appendOne(msg(g.id, a));
+        expect((await store.getConversation(g.id))!.lastActivityAt).toBe(r.message.ts);
+      });
+
+      it('stores nothing from a batch that fails, and a retry stores each message once', async () => {
+        const [a, b] = [user(), user()];
+        const g = await group(a, b);
+        const good = [msg(g.id, a, 'one'), msg(g.id, b, 'two')];
+        await expectChatError(store.append([...good, msg(randomUUID(), a, 'nowhere')]), 'not_found');
+        expect((await store.getConversation(g.id))!.lastSeq).toBe(0);
+        expect(await store.history(g.id, { limit: 10 })).toEqual([]);
+
+        const retried = await store.append(good);
+        expect(retried.map((r) => [r.message.seq, r.duplicate])).toEqual([
+          [1, false],
+          [2, false],
+        ]);
+        const again = await store.append(good);
+        expect(again.map((r) => [r.message.id, r.duplicate])).toEqual(
+          retried.map((r) => [r.message.id, true]),
+        );
+        expect((await store.history(g.id, { limit: 10 })).map((m) => m.body)).toEqual(['one', 'two']);
+      });
+    });
+
+    describe('history', () => {
+      let conv: ConversationId;
+      beforeAll(async () => {
+        const [a, b] = [user(), user()];
+        conv = (await group(a, b)).id;
+        await store.append(Array.from({ length: 25 }, (_, i) => msg(conv, i % 2 ? a : b, `m${i + 1}`)));
+      });
+      const seqs = async (page: { before?: number; after?: number; limit: number }) =>
+        (await store.history(conv, page)).map((m) => m.seq);
+      const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+
+      it('returns the newest page in ascending order by default', async () => {
+        expect(await seqs({ limit: 10 })).toEqual(range(16, 25));
+        const page = await store.history(conv, { limit: 1 });
+        expect(page).toEqual([expect.objectContaining({ conv, seq: 25, body: 'm25' })]);
+      });
+
+      it('pages backwards with before and forwards with after', async () => {
+        expect(await seqs({ before: 16, limit: 10 })).toEqual(range(6, 15));
+        expect(await seqs({ before: 6, limit: 10 })).toEqual(range(1, 5));
+        expect(await seqs({ before: 1, limit: 10 })).toEqual([]);
+        expect(await seqs({ after: 0, limit: 10 })).toEqual(range(1, 10));
+        expect(await seqs({ after: 20, limit: 10 })).toEqual(range(21, 25));
+        expect(await seqs({ after: 25, limit: 10 })).toEqual([]);
+      });
+
+      it('returns nothing for an empty or unknown conversation', async () => {
+        const g = await group(user(), user());
+        expect(await store.history(g.id, { limit: 10 })).toEqual([]);
+        expect(await store.history(randomUUID(), { limit: 10 })).toEqual([]);
+      });
+    });
+
+    describe('markRead', () => {
+      it('moves forward only and returns the stored marker', async () => {
+        const [a, b] = [user(), user()];
+        const g = await group(a, b);
+        await store.append([msg(g.id, a), msg(g.id, a), msg(g.id, a)]);
+        expect(await store.markRead(g.id, b, 2)).toBe(2);
+        expect(await store.markRead(g.id, b, 1)).toBe(2);
+        expect(await store.conversationStateOf(g.id, b)).toMatchObject({ lastReadSeq: 2, unread: 1 });
+        expect(await store.markRead(g.id, b, 3)).toBe(3);
+        expect(await store.conversationStateOf(g.id, b)).toMatchObject({ lastReadSeq: 3, unread: 0 });
+      });
+
+      it('refuses a marker past the last message and a reader who is not a member', async () => {
+        const [a, b] = [user(), user()];
+        const g = await group(a, b);
+        await appendOne(msg(g.id, a));
+        await expectChatError(store.markRead(g.id, b, 2), 'seq_out_of_range');
+        await expectChatError(store.markRead(g.id, user(), 1), 'not_member');
+        await expectChatError(store.markRead(randomUUID(), b, 1), 'not_member');
+        expect(await store.markRead(g.id, b, 0)).toBe(0);
+      });
+    });
+
+    describe('concurrency', () => {
+      it(`keeps seqs gapless under ${CONCURRENT_WRITERS} concurrent writers while a reader never skips one`, async () => {
+        const writers = Array.from({ length: CONCURRENT_WRITERS }, user);
+        const g = await store.createGroup({ name: 'busy', createdBy: writers[0]!, members: writers }, now());
+        const total = CONCURRENT_WRITERS * MESSAGES_PER_WRITER;
+        let writing = true;
+        const seen: number[] = [];
+        const reader = (async () => {
+          let lastSeen = 0;
+          while (lastSeen < total) {
+            const stillWriting = writing;
+            const page = await store.history(g.id, { after: lastSeen, limit: 200 });
+            for (const m of page) {
+              seen.push(m.seq);
+              lastSeen = m.seq;
+            }
+            // After the writers finished, one empty page means nothing more will come.
+            if (!stillWriting && page.length === 0) break;
+            if (page.length === 0) await new Promise((r) => setTimeout(r, 1));
+          }
+        })();
+        const seqsByWriter = await Promise.all(
+          writers.map(async (w) => {
+            const mine: number[] = [];
+            for (let i = 0; i < MESSAGES_PER_WRITER; i++) {
+              mine.push((await appendOne(msg(g.id, w, `${w}:${i}`))).message.seq);
+            }
+            return mine;
+          }),
+        );
+        writing = false;
+        await reader;
+
+        const all = seqsByWriter.flat().sort((p, q) => p - q);
+        expect(all).toEqual(Array.from({ length: total }, (_, i) => i + 1));
+        for (const mine of seqsByWriter) expect([...mine].sort((p, q) => p - q)).toEqual(mine);
+        expect(seen).toEqual(all);
+        expect((await store.getConversation(g.id))!.lastSeq).toBe(total);
+        const history = await store.history(g.id, { after: 0, limit: 200 });
+        expect(history.map((m) => m.seq)).toEqual(all.slice(0, 200));
+      }, 180_000);
+
+      it('stores a message sent concurrently many times with one clientMsgId exactly once', async () => {
+        const [a, b] = [user(), user()];
+        const g = await group(a, b);
+        const input = msg(g.id, a, 'retry storm');
+        const results = await Promise.all(Array.from({ length: 8 }, () => appendOne({ ...input })));
+        expect(results.filter((r) => !r.duplicate)).toHaveLength(1);
+        expect(new Set(results.map((r) => r.message.id)).size).toBe(1);
+        expect((await store.getConversation(g.id))!.lastSeq).toBe(1);
+      });
+
+      it('keeps every conversation gapless under concurrent batches spanning them in different orders', async () => {
+        const [a, b] = [user(), user()];
+        const convs = await Promise.all(Array.from({ length: 4 }, () => group(a, b)));
+        const batches = Array.from({ length: 12 }, (_, i) => {
+          const order = i % 2 ? [...convs].reverse() : convs;
+          return order.flatMap((c) => [msg(c.id, i % 3 ? a : b), msg(c.id, a)]);
+        });
+        await Promise.all(batches.map((batch) => store.append(batch)));
+        for (const c of convs) {
+          const page = await store.history(c.id, { after: 0, limit: 200 });
+          expect(page.map((m) => m.seq)).toEqual(Array.from({ length: 24 }, (_, i) => i + 1));
+        }
+      });
+    });
+  });
+}
+
+function errorCode(err: unknown): ErrorCode | undefined {
+  return err instanceof ChatError ? err.code : undefined;
+}
+
+async function expectChatError(promise: Promise<unknown>, code: ErrorCode): Promise<void> {
+  const outcome = await promise.then(
+    () => undefined,
+    (err: unknown) => err,
+  );
+  expect(outcome, `expected ChatError ${code}`).toBeInstanceOf(ChatError);
+  expect((outcome as ChatError).code).toBe(code);
+}

@@ -1,0 +1,39 @@
+import { ChatError, type UserId } from '@relay-chat/protocol';
+
+/**
+ * Keys every backend derives the same way, so that uniqueness means the same thing on
+ * SQLite, PostgreSQL and MongoDB.
+ */
+
+/** The one key of the DM between two users, independent of argument order. */
+export function dmKeyOf(a: UserId, b: UserId): string {
+  if (a === b) throw new ChatError('validation_failed', 'a direct conversation needs two distinct users');
+  const [first, second] = a < b ? [a, b] : [b, a];
+  // Length-prefixed, so no pair of ids can produce another pair's key.
+  return `${first.length}:${first}:${second}`;
+}
+
+/** Channel names are unique and searched case-insensitively through this key. */
+export function channelKeyOf(name: string): string {
+  return name.toLowerCase();
+}
+
+/** The creator first, then the other members in the order given, each once. */
+export function initialMembers(createdBy: UserId, members: readonly UserId[]): UserId[] {
+  return [...new Set([createdBy, ...members])];
+}
+
+/** Escapes `%`, `_` and `\` for a SQL `LIKE … ESCAPE '\'` pattern. */
+export function escapeLike(text: string): string {
+  return text.replace(/[\\%_]/g, (c) => `\\${c}`);
+}
+
+/** Escapes a string for use as a literal inside a regular expression. */
+export function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** A history page size the stores accept: a whole number ≥ 0. */
+export function pageLimit(limit: number): number {
+  return Number.isFinite(limit) ? Math.max(0, Math.floor(limit)) : 0;
+}

@@ -1,0 +1,35 @@
+import { ConfigError, createLogger } from '@relay-chat/service-kit';
+import { describe, expect, it } from 'vitest';
+import { createMessageStore } from './factory.js';
+import { MongoMessageStore } from './mongo.js';
+import { PostgresMessageStore } from './postgres.js';
+import { SqliteMessageStore } from './sqlite.js';
+
+const logger = createLogger({ name: 'chat-store-test', level: 'silent' });
+
+describe('createMessageStore', () => {
+  it.each([
+    ['sqlite::memory:', SqliteMessageStore],
+    ['postgres://postgres@127.0.0.1:5432/none', PostgresMessageStore],
+    ['postgresql://postgres@127.0.0.1:5432/none', PostgresMessageStore],
+    ['mongodb://127.0.0.1:27017/chat?replicaSet=rs0', MongoMessageStore],
+    ['mongodb://h1:27017,h2:27017/chat?replicaSet=rs0', MongoMessageStore],
+  ])('picks the store for %s without connecting', async (url, kind) => {
+    const store = createMessageStore(url, logger);
+    expect(store).toBeInstanceOf(kind);
+    await store.close();
+  });
+
+  it.each(['redis://127.0.0.1:6379', 'mysql://db/chat', 'chat.db', ''])(
+    'refuses %j with a ConfigError naming MESSAGE_STORE_URL',
+    (url) => {
+      const attempt = () => createMessageStore(url, logger);
+      expect(attempt).toThrow(ConfigError);
+      expect(attempt).toThrow(/^MESSAGE_STORE_URL: /);
+    },
+  );
+
+  it('never echoes the URL (it may carry a password) in its error', () => {
+    expect(() => createMessageStore('mysql://user:s3cret@db/chat', logger)).not.toThrow(/s3cret/);
+  });
+});

@@ -1,0 +1,30 @@
+import { ConfigError, type Logger } from '@relay-chat/service-kit';
+import type { MessageStore } from './message-store.js';
+import { MongoMessageStore } from './mongo.js';
+import { PostgresMessageStore } from './postgres.js';
+import { SqliteMessageStore } from './sqlite.js';
+
+/**
+ * The message store named by `MESSAGE_STORE_URL`, chosen by scheme: `sqlite:<path>`,
+ * `postgres://` / `postgresql://`, `mongodb://` / `mongodb+srv://`. Nothing connects
+ * until `migrate()`/first use. An unknown scheme is a ConfigError naming the variable
+ * (the URL itself is never echoed: it may carry a password).
+ */
+export function createMessageStore(url: string, logger: Logger): MessageStore {
+  const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1]?.toLowerCase();
+  switch (scheme) {
+    case 'sqlite':
+      return new SqliteMessageStore(url, { logger });
+    case 'postgres':
+    case 'postgresql':
+      return new PostgresMessageStore(url, { logger });
+    case 'mongodb':
+    case 'mongodb+srv':
+      return new MongoMessageStore(url, { logger });
+    default:
+      throw new ConfigError(
+        'MESSAGE_STORE_URL',
+        'must start with sqlite:, postgres://, postgresql://, mongodb:// or mongodb+srv://',
+      );
+  }
+}

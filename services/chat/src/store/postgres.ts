@@ -1,0 +1,428 @@
+import { randomUUID } from 'node:crypto';
+import {
+  ChatError,
+  type ConversationId,
+  MEMBERS_PREVIEW,
+  type Message,
+  type UserId,
+} from '@relay-chat/protocol';
+import { type Logger, type OpenedDatabase, openDatabase } from '@relay-chat/service-kit';
+import { type Kysely, type Migration, sql } from 'kysely';
+import { AppendPlan, distinctSendKeys, type StoredMessage, sendKeyOf } from './append-plan.js';
+import { channelKeyOf, dmKeyOf, escapeLike, initialMembers, pageLimit } from './conversation-keys.js';
+import type {
+  AppendInput,
+  AppendResult,
+  ChannelRecord,
+  ConversationRecord,
+  ConversationState,
+  MessageStore,
+} from './message-store.js';
+import { runChatMigrations } from './sql-migrator.js';
+import {
+  type ChatTables,
+  type ConversationRow,
+  type MessagesTable,
+  toConversation,
+  toMessage,
+  toStoredMessage,
+} from './sql-rows.js';
+
+const migrations: Record<string, Migration> = {
+  '0001_chat': {
+    async up(db: Kysely<unknown>) {
+      // name_key is compared byte-wise (COLLATE "C") so that `LIKE 'prefix%'` can use its index.
+      await sql`CREATE TABLE conversations (
+        id text PRIMARY KEY,
+        kind text NOT NULL CHECK (kind IN ('dm', 'group', 'channel')),
+        name text,
+        name_key text COLLATE "C",
+        created_by text NOT NULL,
+        created_at bigint NOT NULL,
+        last_seq bigint NOT NULL DEFAULT 0,
+        last_activity_at bigint NOT NULL,
+        dm_key text UNIQUE
+      )`.execute(db);
+      await sql`CREATE UNIQUE INDEX conversations_channel_name ON conversations (name_key) WHERE kind = 'channel'`.execute(
+        db,
+      );
+      await sql`CREATE TABLE members (
+        conv text NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+        user_id text NOT NULL,
+        last_read_seq bigint NOT NULL DEFAULT 0,
+        joined_at bigint NOT NULL,
+        ord bigint GENERATED ALWAYS AS IDENTITY,
+        PRIMARY KEY (conv, user_id)
+      )`.execute(db);
+      await sql`CREATE INDEX members_user ON members (user_id, conv)`.execute(db);
+      await sql`CREATE INDEX members_conv_ord ON members (conv, ord)`.execute(db);
+      // No foreign key to conversations: append inserts only under the conversation's row
+      // lock, after checking it exists, and a per-row FK check would cost every insert.
+      await sql`CREATE TABLE messages (
+        conv text NOT NULL,
+        seq bigint NOT NULL,
+        id text NOT NULL,
+        sender text NOT NULL,
+        client_msg_id text NOT NULL,
+        body text NOT NULL,
+        ts bigint NOT NULL,
+        PRIMARY KEY (conv, seq),
+        CONSTRAINT messages_sender_client_msg_id_key UNIQUE (sender, client_msg_id)
+      )`.execute(db);
+    },
+  },
+};
+
+/** Attempts of one append batch before its error is thrown (unique races, deadlocks). */
+const MAX_APPEND_ATTEMPTS = 5;
+
+/** Options of the PostgreSQL store. */
+export interface PostgresMessageStoreOptions {
+  logger?: Logger;
+  /** Largest connection pool. Default 10. */
+  poolSize?: number;
+}
+
+type StateRow = ConversationRow & {
+  last_read_seq: number;
+  member_count: number;
+  member_ids: string[];
+  lm_seq: number | null;
+  lm_id: string | null;
+  lm_sender: string | null;
+  lm_body: string | null;
+  lm_ts: number | null;
+};
+
+/**
+ * The deployed message store on PostgreSQL. Seqs are gapless because each batch adds its
+ * count to `conversations.last_seq` with `UPDATE … RETURNING` in the transaction that
+ * inserts the messages: the row lock serialises writers of one conversation, and a rolled
+ * back batch gives its numbers back. A batch is one transaction of five round trips
+ * (begin, duplicate look-up, seq bump, insert + read markers, commit), whatever its size.
+ */
+export class PostgresMessageStore implements MessageStore {
+  private readonly opened: OpenedDatabase<ChatTables>;
+  private readonly db: Kysely<ChatTables>;
+  private readonly logger: Logger | undefined;
+
+  /** `url`: `postgres://…` or `postgresql://…`. */
+  constructor(url: string, options: PostgresMessageStoreOptions = {}) {
+    this.opened = openDatabase<ChatTables>(url, {
+      variable: 'MESSAGE_STORE_URL',
+      poolSize: options.poolSize ?? 10,
+    });
+    this.db = this.opened.db;
+    this.logger = options.logger;
+  }
+
+  async migrate(): Promise<void> {
+    await runChatMigrations(this.db, migrations);
+  }
+
+  async ping(): Promise<void> {
+    await sql`SELECT 1`.execute(this.db);
+  }
+
+  async close(): Promise<void> {
+    await this.opened.close();
+  }
+
+  async getOrCreateDm(
+    a: UserId,
+    b: UserId,
+    now: number,
+  ): Promise<{ conversation: ConversationRecord; created: boolean }> {
+    const key = dmKeyOf(a, b);
+    const existing = await this.dmByKey(key);
+    if (existing) return { conversation: existing, created: false };
+    // ON CONFLICT waits for a concurrent creator to commit, then inserts nothing.
+    const created = await this.insertConversation('dm', null, a, [a, b], now, key);
+    if (created) return { conversation: created, created: true };
+    const winner = await this.dmByKey(key);
+    if (!winner) throw new Error('DM vanished after a conflicting insert');
+    return { conversation: winner, created: false };
+  }
+
+  private async dmByKey(key: string): Promise<ConversationRecord | undefined> {
+    const { rows } = await sql<ConversationRow>`
+      SELECT id, kind, name, created_by, created_at, last_seq, last_activity_at
+      FROM conversations WHERE dm_key = ${key}`.execute(this.db);
+    return rows[0] && toConversation(rows[0]);
+  }
+
+  async createGroup(
+    input: { name: string; createdBy: UserId; members: UserId[] },
+    now: number,
+  ): Promise<ConversationRecord> {
+    const members = initialMembers(input.createdBy, input.members);
+    return (await this.insertConversation('group', input.name, input.createdBy, members, now))!;
+  }
+
+  async createChannel(input: { name: string; createdBy: UserId }, now: number): Promise<ConversationRecord> {
+    try {
+      return (await this.insertConversation('channel', input.name, input.createdBy, [input.createdBy], now))!;
+    } catch (err) {
+      if (isUniqueViolation(err, 'conversations_channel_name')) {
+        throw new ChatError('conflict', `a channel named "${input.name}" exists`);
+      }
+      throw err;
+    }
+  }
+
+  /** Inserts a conversation and its members in one statement; undefined when the DM key exists. */
+  private async insertConversation(
+    kind: ConversationRecord['kind'],
+    name: string | null,
+    createdBy: UserId,
+    members: UserId[],
+    now: number,
+    dmKey: string | null = null,
+  ): Promise<ConversationRecord | undefined> {
+    const id = randomUUID();
+    const nameKey = kind === 'channel' && name !== null ? channelKeyOf(name) : null;
+    const { rows } = await sql<{ id: string }>`
+      WITH conv AS (
+        INSERT INTO conversations (id, kind, name, name_key, created_by, created_at, last_seq, last_activity_at, dm_key)
+        VALUES (${id}, ${kind}, ${name}, ${nameKey}, ${createdBy}, ${now}, 0, ${now}, ${dmKey})
+        ON CONFLICT (dm_key) DO NOTHING
+        RETURNING id
+      ), joined AS (
+        INSERT INTO members (conv, user_id, last_read_seq, joined_at)
+        SELECT conv.id, u.user_id, 0, ${now}
+        FROM conv CROSS JOIN unnest(${members}::text[]) WITH ORDINALITY AS u(user_id, i)
+        ORDER BY u.i
+      )
+      SELECT id FROM conv`.execute(this.db);
+    if (rows.length === 0) return undefined;
+    return { id, kind, name, createdBy, createdAt: now, lastSeq: 0, lastActivityAt: now };
+  }
+
+  async getConversation(id: ConversationId): Promise<ConversationRecord | undefined> {
+    const { rows } = await sql<ConversationRow>`
+      SELECT id, kind, name, created_by, created_at, last_seq, last_activity_at
+      FROM conversations WHERE id = ${id}`.execute(this.db);
+    return rows[0] && toConversation(rows[0]);
+  }
+
+  async listChannels(input: {
+    userId: UserId;
+    q?: string;
+    limit: number;
+    after?: string;
+  }): Promise<ChannelRecord[]> {
+    const pattern = `${escapeLike(input.q ? channelKeyOf(input.q) : '')}%`;
+    const after = input.after ? channelKeyOf(input.after) : '';
+    const { rows } = await sql<{
+      id: string;
+      name: string;
+      last_activity_at: number;
+      member_count: number;
+      joined: boolean;
+    }>`
+      SELECT c.id, c.name, c.last_activity_at,
+        (SELECT count(*) FROM members x WHERE x.conv = c.id) AS member_count,
+        EXISTS (SELECT 1 FROM members j WHERE j.conv = c.id AND j.user_id = ${input.userId}) AS joined
+      FROM conversations c
+      WHERE c.kind = 'channel' AND c.name_key LIKE ${pattern} ESCAPE '\\' AND c.name_key > ${after}
+      ORDER BY c.name_key
+      LIMIT ${pageLimit(input.limit)}`.execute(this.db);
+    return rows.map((r) => ({
+      id: r.id,
+      name: r.name,
+      memberCount: r.member_count,
+      joined: r.joined,
+      lastActivityAt: r.last_activity_at,
+    }));
+  }
+
+  async addMember(conv: ConversationId, userId: UserId, now: number): Promise<boolean> {
+    // A late joiner starts with everything before the join read.
+    const { rows } = await sql`
+      INSERT INTO members (conv, user_id, last_read_seq, joined_at)
+      SELECT id, ${userId}, last_seq, ${now} FROM conversations WHERE id = ${conv}
+      ON CONFLICT (conv, user_id) DO NOTHING
+      RETURNING 1`.execute(this.db);
+    if (rows.length === 1) return true;
+    if (!(await this.getConversation(conv))) throw new ChatError('not_found', 'no such conversation');
+    return false;
+  }
+
+  async removeMember(conv: ConversationId, userId: UserId): Promise<boolean> {
+    const { rows } = await sql`
+      DELETE FROM members WHERE conv = ${conv} AND user_id = ${userId} RETURNING 1`.execute(this.db);
+    return rows.length === 1;
+  }
+
+  async isMember(conv: ConversationId, userId: UserId): Promise<boolean> {
+    const { rows } = await sql`
+      SELECT 1 FROM members WHERE conv = ${conv} AND user_id = ${userId}`.execute(this.db);
+    return rows.length === 1;
+  }
+
+  async listMembers(conv: ConversationId, limit?: number): Promise<UserId[]> {
+    const { rows } = await sql<{ user_id: string }>`
+      SELECT user_id FROM members WHERE conv = ${conv} ORDER BY ord
+      LIMIT ${limit === undefined ? null : pageLimit(limit)}`.execute(this.db);
+    return rows.map((r) => r.user_id);
+  }
+
+  async memberCount(conv: ConversationId): Promise<number> {
+    const { rows } = await sql<{ n: number }>`
+      SELECT count(*) AS n FROM members WHERE conv = ${conv}`.execute(this.db);
+    return rows[0]?.n ?? 0;
+  }
+
+  async conversationsOf(userId: UserId): Promise<ConversationState[]> {
+    const { rows } = await sql<StateRow>`${stateQuery} WHERE m.user_id = ${userId}
+      ORDER BY c.last_activity_at DESC, c.created_at DESC, c.id`.execute(this.db);
+    return rows.map(toState);
+  }
+
+  async conversationStateOf(conv: ConversationId, userId: UserId): Promise<ConversationState | undefined> {
+    const { rows } = await sql<StateRow>`${stateQuery}
+      WHERE m.conv = ${conv} AND m.user_id = ${userId}`.execute(this.db);
+    return rows[0] && toState(rows[0]);
+  }
+
+  async append(inputs: AppendInput[]): Promise<AppendResult[]> {
+    if (inputs.length === 0) return [];
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.db.transaction().execute((trx) => appendInTransaction(trx, inputs));
+      } catch (err) {
+        const reason = retryReason(err);
+        if (reason === undefined || attempt >= MAX_APPEND_ATTEMPTS) throw err;
+        // A concurrent batch stored one of these (sender, clientMsgId) first, or the
+        // database broke a deadlock: the transaction rolled back, run the batch again.
+        this.logger?.debug({ reason, attempt, batch: inputs.length }, 'retrying append batch');
+      }
+    }
+  }
+
+  async history(
+    conv: ConversationId,
+    page: { before?: number; after?: number; limit: number },
+  ): Promise<Message[]> {
+    const limit = pageLimit(page.limit);
+    const before = page.before ?? Number.MAX_SAFE_INTEGER;
+    if (page.after !== undefined) {
+      const { rows } = await sql<MessagesTable>`
+        SELECT conv, seq, id, sender, client_msg_id, body, ts FROM messages
+        WHERE conv = ${conv} AND seq > ${page.after} AND seq < ${before}
+        ORDER BY seq LIMIT ${limit}`.execute(this.db);
+      return rows.map(toMessage);
+    }
+    const { rows } = await sql<MessagesTable>`
+      SELECT conv, seq, id, sender, client_msg_id, body, ts FROM messages
+      WHERE conv = ${conv} AND seq < ${before}
+      ORDER BY seq DESC LIMIT ${limit}`.execute(this.db);
+    return rows.reverse().map(toMessage);
+  }
+
+  async markRead(conv: ConversationId, userId: UserId, seq: number): Promise<number> {
+    const { rows } = await sql<{ last_read_seq: number }>`
+      UPDATE members m SET last_read_seq = greatest(m.last_read_seq, ${seq})
+      FROM conversations c
+      WHERE m.conv = ${conv} AND m.user_id = ${userId} AND c.id = m.conv AND ${seq} <= c.last_seq
+      RETURNING m.last_read_seq`.execute(this.db);
+    if (rows[0]) return rows[0].last_read_seq;
+    if (!(await this.isMember(conv, userId))) throw new ChatError('not_member');
+    throw new ChatError('seq_out_of_range', `seq ${seq} is past the conversation's last message`);
+  }
+}
+
+async function appendInTransaction(trx: Kysely<ChatTables>, inputs: AppendInput[]): Promise<AppendResult[]> {
+  const keys = distinctSendKeys(inputs);
+  const { rows: existing } = await sql<MessagesTable>`
+    SELECT m.conv, m.seq, m.id, m.sender, m.client_msg_id, m.body, m.ts
+    FROM messages m
+    JOIN unnest(${keys.map((k) => k.sender)}::text[], ${keys.map((k) => k.clientMsgId)}::text[]) AS k(sender, cmid)
+      ON m.sender = k.sender AND m.client_msg_id = k.cmid`.execute(trx);
+  const stored = new Map<string, StoredMessage>();
+  for (const row of existing) stored.set(sendKeyOf(row.sender, row.client_msg_id), toStoredMessage(row));
+  const plan = new AppendPlan(inputs, stored);
+  if (!plan.writes) return plan.assign(new Map()).results;
+
+  // Lock the conversations in one order (by id) so that batches spanning the same
+  // conversations cannot deadlock, then take their next seqs.
+  const { bumps } = plan;
+  const { rows: bumped } = await sql<{ id: string; last_seq: number }>`
+    WITH b AS (
+      SELECT * FROM unnest(${bumps.map((b) => b.conv)}::text[], ${bumps.map((b) => b.count)}::int8[],
+        ${bumps.map((b) => b.maxTs)}::int8[]) AS b(id, n, ts)
+    ), locked AS MATERIALIZED (
+      SELECT c.id FROM conversations c WHERE c.id IN (SELECT id FROM b) ORDER BY c.id FOR UPDATE
+    )
+    UPDATE conversations c
+    SET last_seq = c.last_seq + b.n, last_activity_at = greatest(c.last_activity_at, b.ts)
+    FROM b JOIN locked l ON l.id = b.id
+    WHERE c.id = b.id
+    RETURNING c.id, c.last_seq`.execute(trx);
+  if (bumped.length !== bumps.length) throw new ChatError('not_found', 'no such conversation');
+  const { messages, readMarkers, results } = plan.assign(new Map(bumped.map((r) => [r.id, r.last_seq])));
+
+  await sql`
+    WITH ins AS (
+      INSERT INTO messages (conv, seq, id, sender, client_msg_id, body, ts)
+      SELECT * FROM unnest(${messages.map((m) => m.conv)}::text[], ${messages.map((m) => m.seq)}::int8[],
+        ${messages.map((m) => m.id)}::text[], ${messages.map((m) => m.from)}::text[],
+        ${messages.map((m) => m.clientMsgId)}::text[], ${messages.map((m) => m.body)}::text[],
+        ${messages.map((m) => m.ts)}::int8[])
+    )
+    UPDATE members m SET last_read_seq = greatest(m.last_read_seq, r.seq)
+    FROM unnest(${readMarkers.map((r) => r.conv)}::text[], ${readMarkers.map((r) => r.userId)}::text[],
+      ${readMarkers.map((r) => r.seq)}::int8[]) AS r(conv, user_id, seq)
+    WHERE m.conv = r.conv AND m.user_id = r.user_id`.execute(trx);
+  return results;
+}
+
+const stateQuery = sql`
+  SELECT c.id, c.kind, c.name, c.created_by, c.created_at, c.last_seq, c.last_activity_at, m.last_read_seq,
+    (SELECT count(*) FROM members x WHERE x.conv = c.id) AS member_count,
+    ARRAY(SELECT p.user_id FROM members p WHERE p.conv = c.id ORDER BY p.ord LIMIT ${MEMBERS_PREVIEW}) AS member_ids,
+    lm.seq AS lm_seq, lm.id AS lm_id, lm.sender AS lm_sender, lm.body AS lm_body, lm.ts AS lm_ts
+  FROM members m
+  JOIN conversations c ON c.id = m.conv
+  LEFT JOIN messages lm ON lm.conv = c.id AND lm.seq = c.last_seq`;
+
+function toState(row: StateRow): ConversationState {
+  const record = toConversation(row);
+  return {
+    ...record,
+    lastReadSeq: row.last_read_seq,
+    unread: Math.max(0, record.lastSeq - row.last_read_seq),
+    memberCount: row.member_count,
+    memberIds: row.member_ids,
+    lastMessage:
+      row.lm_seq === null
+        ? null
+        : {
+            conv: row.id,
+            seq: row.lm_seq,
+            id: row.lm_id!,
+            from: row.lm_sender!,
+            body: row.lm_body!,
+            ts: row.lm_ts!,
+          },
+  };
+}
+
+interface PgError {
+  code?: string;
+  constraint?: string;
+}
+
+function isUniqueViolation(err: unknown, constraint: string): boolean {
+  const e = err as PgError;
+  return e?.code === '23505' && e.constraint === constraint;
+}
+
+/** Why a failed append batch may be run again, or undefined when it may not. */
+function retryReason(err: unknown): string | undefined {
+  if (isUniqueViolation(err, 'messages_sender_client_msg_id_key')) return 'duplicate_race';
+  const code = (err as PgError)?.code;
+  if (code === '40P01') return 'deadlock';
+  if (code === '40001') return 'serialization_failure';
+  return undefined;
+}

@@ -1,0 +1,78 @@
+import type { ConversationKind, Message } from '@relay-chat/protocol';
+import type { ConversationRecord } from './message-store.js';
+
+/**
+ * Row shapes shared by the SQL backends (SQLite and PostgreSQL use the same tables and
+ * column names; only types and indexes differ) and their mapping to the store's records.
+ * Times are ms since the epoch, seqs are integers: both read as JS numbers.
+ */
+export interface ConversationsTable {
+  id: string;
+  kind: ConversationKind;
+  name: string | null;
+  /** Lower-cased channel name, unique among channels; null for DMs and groups. */
+  name_key: string | null;
+  created_by: string;
+  created_at: number;
+  last_seq: number;
+  last_activity_at: number;
+  /** Both user ids in order, for DMs only (unique). */
+  dm_key: string | null;
+}
+
+export interface MembersTable {
+  conv: string;
+  user_id: string;
+  last_read_seq: number;
+  joined_at: number;
+}
+
+export interface MessagesTable {
+  conv: string;
+  seq: number;
+  id: string;
+  sender: string;
+  client_msg_id: string;
+  body: string;
+  ts: number;
+}
+
+export interface ChatTables {
+  conversations: ConversationsTable;
+  members: MembersTable;
+  messages: MessagesTable;
+}
+
+export type ConversationRow = Pick<
+  ConversationsTable,
+  'id' | 'kind' | 'name' | 'created_by' | 'created_at' | 'last_seq' | 'last_activity_at'
+>;
+
+export function toConversation(row: ConversationRow): ConversationRecord {
+  return {
+    id: row.id,
+    kind: row.kind,
+    name: row.name,
+    createdBy: row.created_by,
+    createdAt: Number(row.created_at),
+    lastSeq: Number(row.last_seq),
+    lastActivityAt: Number(row.last_activity_at),
+  };
+}
+
+/** A message as history shows it (without the sender's client-made id). */
+export function toMessage(row: MessagesTable): Message {
+  return {
+    conv: row.conv,
+    seq: Number(row.seq),
+    id: row.id,
+    from: row.sender,
+    body: row.body,
+    ts: Number(row.ts),
+  };
+}
+
+/** A message as `append` returns it, with its client-made id. */
+export function toStoredMessage(row: MessagesTable): Message & { clientMsgId: string } {
+  return { ...toMessage(row), clientMsgId: row.client_msg_id };
+}

@@ -1,0 +1,405 @@
+import { randomUUID } from 'node:crypto';
+import {
+  ChatError,
+  type ConversationId,
+  MEMBERS_PREVIEW,
+  type Message,
+  type UserId,
+} from '@relay-chat/protocol';
+import { type Logger, type OpenedDatabase, openDatabase } from '@relay-chat/service-kit';
+import type Database from 'better-sqlite3';
+import { type Kysely, type Migration, sql } from 'kysely';
+import { AppendPlan, distinctSendKeys, type StoredMessage, sendKeyOf } from './append-plan.js';
+import { channelKeyOf, dmKeyOf, initialMembers, pageLimit } from './conversation-keys.js';
+import type {
+  AppendInput,
+  AppendResult,
+  ChannelRecord,
+  ConversationRecord,
+  ConversationState,
+  MessageStore,
+} from './message-store.js';
+import { runChatMigrations } from './sql-migrator.js';
+import {
+  type ChatTables,
+  type ConversationRow,
+  type MessagesTable,
+  toConversation,
+  toMessage,
+  toStoredMessage,
+} from './sql-rows.js';
+
+const migrations: Record<string, Migration> = {
+  '0001_chat': {
+    async up(db: Kysely<unknown>) {
+      await sql`CREATE TABLE conversations (
+        id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL CHECK (kind IN ('dm', 'group', 'channel')),
+        name TEXT,
+        name_key TEXT,
+        created_by TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        last_seq INTEGER NOT NULL DEFAULT 0,
+        last_activity_at INTEGER NOT NULL,
+        dm_key TEXT UNIQUE
+      )`.execute(db);
+      await sql`CREATE UNIQUE INDEX conversations_channel_name ON conversations (name_key) WHERE kind = 'channel'`.execute(
+        db,
+      );
+      // `ord` (the rowid) records join order.
+      await sql`CREATE TABLE members (
+        ord INTEGER PRIMARY KEY,
+        conv TEXT NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+        user_id TEXT NOT NULL,
+        last_read_seq INTEGER NOT NULL DEFAULT 0,
+        joined_at INTEGER NOT NULL,
+        UNIQUE (conv, user_id)
+      )`.execute(db);
+      await sql`CREATE INDEX members_user ON members (user_id, conv)`.execute(db);
+      await sql`CREATE INDEX members_conv_ord ON members (conv, ord)`.execute(db);
+      // Clustered by (conv, seq): a history page is one range read.
+      await sql`CREATE TABLE messages (
+        conv TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        id TEXT NOT NULL,
+        sender TEXT NOT NULL,
+        client_msg_id TEXT NOT NULL,
+        body TEXT NOT NULL,
+        ts INTEGER NOT NULL,
+        PRIMARY KEY (conv, seq)
+      ) WITHOUT ROWID`.execute(db);
+      await sql`CREATE UNIQUE INDEX messages_sender_client_msg_id ON messages (sender, client_msg_id)`.execute(
+        db,
+      );
+    },
+  },
+};
+
+const CONVERSATION_COLUMNS = 'id, kind, name, created_by, created_at, last_seq, last_activity_at';
+const MESSAGE_COLUMNS = 'conv, seq, id, sender, client_msg_id, body, ts';
+
+function prepare(db: Database.Database) {
+  return {
+    conversation: db.prepare<[string], ConversationRow>(
+      `SELECT ${CONVERSATION_COLUMNS} FROM conversations WHERE id = ?`,
+    ),
+    dmByKey: db.prepare<[string], ConversationRow>(
+      `SELECT ${CONVERSATION_COLUMNS} FROM conversations WHERE dm_key = ?`,
+    ),
+    insertConversation: db.prepare(
+      `INSERT INTO conversations (id, kind, name, name_key, created_by, created_at, last_seq, last_activity_at, dm_key)
+       VALUES (@id, @kind, @name, @name_key, @created_by, @created_at, 0, @created_at, @dm_key)`,
+    ),
+    insertMember: db.prepare<{ conv: string; user: string; now: number }>(
+      `INSERT INTO members (conv, user_id, last_read_seq, joined_at)
+       SELECT id, @user, last_seq, @now FROM conversations WHERE id = @conv
+       ON CONFLICT (conv, user_id) DO NOTHING`,
+    ),
+    deleteMember: db.prepare<[string, string]>('DELETE FROM members WHERE conv = ? AND user_id = ?'),
+    member: db.prepare<[string, string], { last_read_seq: number }>(
+      'SELECT last_read_seq FROM members WHERE conv = ? AND user_id = ?',
+    ),
+    membersOf: db.prepare<[string, number], { user_id: string }>(
+      'SELECT user_id FROM members WHERE conv = ? ORDER BY ord LIMIT ?',
+    ),
+    memberCount: db.prepare<[string], { n: number }>('SELECT count(*) AS n FROM members WHERE conv = ?'),
+    statesOf: db.prepare<[string], ConversationRow & { last_read_seq: number; member_count: number }>(
+      `SELECT c.id, c.kind, c.name, c.created_by, c.created_at, c.last_seq, c.last_activity_at, m.last_read_seq,
+         (SELECT count(*) FROM members x WHERE x.conv = c.id) AS member_count
+       FROM members m JOIN conversations c ON c.id = m.conv
+       WHERE m.user_id = ?
+       ORDER BY c.last_activity_at DESC, c.created_at DESC, c.id`,
+    ),
+    messageBySeq: db.prepare<[string, number], MessagesTable>(
+      `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE conv = ? AND seq = ?`,
+    ),
+    messageByKey: db.prepare<[string, string], MessagesTable>(
+      `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE sender = ? AND client_msg_id = ?`,
+    ),
+    bumpConversation: db.prepare<[number, number, string], { last_seq: number }>(
+      `UPDATE conversations SET last_seq = last_seq + ?, last_activity_at = max(last_activity_at, ?)
+       WHERE id = ? RETURNING last_seq`,
+    ),
+    insertMessage: db.prepare<[MessagesTable]>(
+      `INSERT INTO messages (${MESSAGE_COLUMNS}) VALUES (@conv, @seq, @id, @sender, @client_msg_id, @body, @ts)`,
+    ),
+    bumpReadMarker: db.prepare<{ seq: number; conv: string; user: string }>(
+      'UPDATE members SET last_read_seq = max(last_read_seq, @seq) WHERE conv = @conv AND user_id = @user',
+    ),
+    markRead: db.prepare<{ seq: number; conv: string; user: string }, { last_read_seq: number }>(
+      `UPDATE members SET last_read_seq = max(last_read_seq, @seq)
+       WHERE conv = @conv AND user_id = @user AND @seq <= (SELECT last_seq FROM conversations WHERE id = @conv)
+       RETURNING last_read_seq`,
+    ),
+    historyAfter: db.prepare<[string, number, number, number], MessagesTable>(
+      `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE conv = ? AND seq > ? AND seq < ? ORDER BY seq LIMIT ?`,
+    ),
+    historyBefore: db.prepare<[string, number, number], MessagesTable>(
+      `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE conv = ? AND seq < ? ORDER BY seq DESC LIMIT ?`,
+    ),
+    channels: db.prepare<
+      { user: string; prefix: string; after: string; limit: number },
+      { id: string; name: string; last_activity_at: number; member_count: number; joined: number }
+    >(
+      `SELECT c.id, c.name, c.last_activity_at,
+         (SELECT count(*) FROM members x WHERE x.conv = c.id) AS member_count,
+         EXISTS (SELECT 1 FROM members j WHERE j.conv = c.id AND j.user_id = @user) AS joined
+       FROM conversations c
+       WHERE c.kind = 'channel' AND c.name_key >= @prefix AND c.name_key > @after
+         AND substr(c.name_key, 1, length(@prefix)) = @prefix
+       ORDER BY c.name_key LIMIT @limit`,
+    ),
+  };
+}
+
+/** Options of the SQLite store. */
+export interface SqliteMessageStoreOptions {
+  logger?: Logger;
+}
+
+/**
+ * The embedded message store: one SQLite file (WAL, fsync on every commit). Writes run as
+ * synchronous better-sqlite3 transactions (`BEGIN IMMEDIATE`), so a batch's seqs are
+ * assigned and inserted with nothing interleaving, in this process or another one using
+ * the same file. Kysely runs the migrations.
+ */
+export class SqliteMessageStore implements MessageStore {
+  private readonly opened: OpenedDatabase<ChatTables>;
+  private readonly sqlite: Database.Database;
+  private statements: ReturnType<typeof prepare> | undefined;
+
+  /** `url`: `sqlite:<path>` or `sqlite::memory:`. */
+  constructor(url: string, _options: SqliteMessageStoreOptions = {}) {
+    this.opened = openDatabase<ChatTables>(url, { variable: 'MESSAGE_STORE_URL' });
+    if (!this.opened.sqlite) throw new Error('not a SQLite URL');
+    this.sqlite = this.opened.sqlite;
+  }
+
+  private get st(): ReturnType<typeof prepare> {
+    this.statements ??= prepare(this.sqlite);
+    return this.statements;
+  }
+
+  async migrate(): Promise<void> {
+    await runChatMigrations(this.opened.db, migrations);
+  }
+
+  async ping(): Promise<void> {
+    this.sqlite.prepare('SELECT 1').get();
+  }
+
+  async close(): Promise<void> {
+    await this.opened.close();
+  }
+
+  async getOrCreateDm(
+    a: UserId,
+    b: UserId,
+    now: number,
+  ): Promise<{ conversation: ConversationRecord; created: boolean }> {
+    const key = dmKeyOf(a, b);
+    return this.sqlite
+      .transaction(() => {
+        const existing = this.st.dmByKey.get(key);
+        if (existing) return { conversation: toConversation(existing), created: false };
+        return { conversation: this.insertConversation('dm', null, a, [a, b], now, key), created: true };
+      })
+      .immediate();
+  }
+
+  async createGroup(
+    input: { name: string; createdBy: UserId; members: UserId[] },
+    now: number,
+  ): Promise<ConversationRecord> {
+    const members = initialMembers(input.createdBy, input.members);
+    return this.sqlite
+      .transaction(() => this.insertConversation('group', input.name, input.createdBy, members, now))
+      .immediate();
+  }
+
+  async createChannel(input: { name: string; createdBy: UserId }, now: number): Promise<ConversationRecord> {
+    try {
+      return this.sqlite
+        .transaction(() =>
+          this.insertConversation('channel', input.name, input.createdBy, [input.createdBy], now),
+        )
+        .immediate();
+    } catch (err) {
+      if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') {
+        throw new ChatError('conflict', `a channel named "${input.name}" exists`);
+      }
+      throw err;
+    }
+  }
+
+  private insertConversation(
+    kind: ConversationRecord['kind'],
+    name: string | null,
+    createdBy: UserId,
+    members: UserId[],
+    now: number,
+    dmKey: string | null = null,
+  ): ConversationRecord {
+    const id = randomUUID();
+    this.st.insertConversation.run({
+      id,
+      kind,
+      name,
+      name_key: kind === 'channel' && name !== null ? channelKeyOf(name) : null,
+      created_by: createdBy,
+      created_at: now,
+      dm_key: dmKey,
+    });
+    for (const userId of members) this.st.insertMember.run({ conv: id, user: userId, now });
+    return { id, kind, name, createdBy, createdAt: now, lastSeq: 0, lastActivityAt: now };
+  }
+
+  async getConversation(id: ConversationId): Promise<ConversationRecord | undefined> {
+    const row = this.st.conversation.get(id);
+    return row && toConversation(row);
+  }
+
+  async listChannels(input: {
+    userId: UserId;
+    q?: string;
+    limit: number;
+    after?: string;
+  }): Promise<ChannelRecord[]> {
+    const rows = this.st.channels.all({
+      user: input.userId,
+      prefix: input.q ? channelKeyOf(input.q) : '',
+      after: input.after ? channelKeyOf(input.after) : '',
+      limit: pageLimit(input.limit),
+    });
+    return rows.map((r) => ({
+      id: r.id,
+      name: r.name,
+      memberCount: r.member_count,
+      joined: r.joined === 1,
+      lastActivityAt: r.last_activity_at,
+    }));
+  }
+
+  async addMember(conv: ConversationId, userId: UserId, now: number): Promise<boolean> {
+    return this.sqlite
+      .transaction(() => {
+        if (!this.st.conversation.get(conv)) throw new ChatError('not_found', 'no such conversation');
+        return this.st.insertMember.run({ conv, user: userId, now }).changes === 1;
+      })
+      .immediate();
+  }
+
+  async removeMember(conv: ConversationId, userId: UserId): Promise<boolean> {
+    return this.st.deleteMember.run(conv, userId).changes === 1;
+  }
+
+  async isMember(conv: ConversationId, userId: UserId): Promise<boolean> {
+    return this.st.member.get(conv, userId) !== undefined;
+  }
+
+  async listMembers(conv: ConversationId, limit = -1): Promise<UserId[]> {
+    return this.st.membersOf.all(conv, limit).map((r) => r.user_id);
+  }
+
+  async memberCount(conv: ConversationId): Promise<number> {
+    return this.st.memberCount.get(conv)?.n ?? 0;
+  }
+
+  async conversationsOf(userId: UserId): Promise<ConversationState[]> {
+    // One read transaction: every state sees the same snapshot.
+    return this.sqlite.transaction(() =>
+      this.st.statesOf.all(userId).map((row): ConversationState => {
+        const record = toConversation(row);
+        const last = record.lastSeq > 0 ? this.st.messageBySeq.get(record.id, record.lastSeq) : undefined;
+        return {
+          ...record,
+          lastReadSeq: row.last_read_seq,
+          unread: Math.max(0, record.lastSeq - row.last_read_seq),
+          memberCount: row.member_count,
+          memberIds: this.st.membersOf.all(record.id, MEMBERS_PREVIEW).map((m) => m.user_id),
+          lastMessage: last ? toMessage(last) : null,
+        };
+      }),
+    )();
+  }
+
+  async conversationStateOf(conv: ConversationId, userId: UserId): Promise<ConversationState | undefined> {
+    return this.sqlite.transaction(() => {
+      const row = this.st.conversation.get(conv);
+      const member = this.st.member.get(conv, userId);
+      if (!row || !member) return undefined;
+      const record = toConversation(row);
+      const last = record.lastSeq > 0 ? this.st.messageBySeq.get(conv, record.lastSeq) : undefined;
+      return {
+        ...record,
+        lastReadSeq: member.last_read_seq,
+        unread: Math.max(0, record.lastSeq - member.last_read_seq),
+        memberCount: this.st.memberCount.get(conv)?.n ?? 0,
+        memberIds: this.st.membersOf.all(conv, MEMBERS_PREVIEW).map((m) => m.user_id),
+        lastMessage: last ? toMessage(last) : null,
+      };
+    })();
+  }
+
+  async append(inputs: AppendInput[]): Promise<AppendResult[]> {
+    if (inputs.length === 0) return [];
+    return this.sqlite.transaction(() => this.appendInTransaction(inputs)).immediate();
+  }
+
+  private appendInTransaction(inputs: AppendInput[]): AppendResult[] {
+    const stored = new Map<string, StoredMessage>();
+    for (const key of distinctSendKeys(inputs)) {
+      const row = this.st.messageByKey.get(key.sender, key.clientMsgId);
+      if (row) stored.set(sendKeyOf(key.sender, key.clientMsgId), toStoredMessage(row));
+    }
+    const plan = new AppendPlan(inputs, stored);
+    const lastSeqs = new Map<ConversationId, number>();
+    for (const bump of plan.bumps) {
+      const row = this.st.bumpConversation.get(bump.count, bump.maxTs, bump.conv);
+      // Throwing rolls the whole batch back.
+      if (!row) throw new ChatError('not_found', 'no such conversation');
+      lastSeqs.set(bump.conv, row.last_seq);
+    }
+    const { messages, readMarkers, results } = plan.assign(lastSeqs);
+    for (const m of messages) {
+      this.st.insertMessage.run({
+        conv: m.conv,
+        seq: m.seq,
+        id: m.id,
+        sender: m.from,
+        client_msg_id: m.clientMsgId,
+        body: m.body,
+        ts: m.ts,
+      });
+    }
+    for (const r of readMarkers) this.st.bumpReadMarker.run({ seq: r.seq, conv: r.conv, user: r.userId });
+    return results;
+  }
+
+  async history(
+    conv: ConversationId,
+    page: { before?: number; after?: number; limit: number },
+  ): Promise<Message[]> {
+    const limit = pageLimit(page.limit);
+    if (page.after !== undefined) {
+      return this.st.historyAfter
+        .all(conv, page.after, page.before ?? Number.MAX_SAFE_INTEGER, limit)
+        .map(toMessage);
+    }
+    return this.st.historyBefore
+      .all(conv, page.before ?? Number.MAX_SAFE_INTEGER, limit)
+      .reverse()
+      .map(toMessage);
+  }
+
+  async markRead(conv: ConversationId, userId: UserId, seq: number): Promise<number> {
+    return this.sqlite
+      .transaction(() => {
+        const row = this.st.markRead.get({ seq, conv, user: userId });
+        if (row) return row.last_read_seq;
+        if (!this.st.member.get(conv, userId)) throw new ChatError('not_member');
+        throw new ChatError('seq_out_of_range', `seq ${seq} is past the conversation's last message`);
+      })
+      .immediate();
+  }
+}
