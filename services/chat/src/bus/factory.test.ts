@@ -1,6 +1,7 @@
 import { createLogger } from '@relay-chat/service-kit';
 import {
   cleanRedisPrefix,
+  freePort,
   REDIS_TEST_URL,
   redisAvailable,
   redisTestPrefix,
@@ -14,9 +15,8 @@ const withRedis = await redisAvailable();
 
 describe('createBus', () => {
   it('runs in process when no Redis URL is configured', async () => {
-    const runtime = createBus(undefined, 'relay:', logger, 'embedded');
+    const runtime = await createBus(undefined, 'relay:', logger, { replicaId: 'embedded' });
     expect(runtime.mode).toBe('memory');
-    await runtime.presence.start();
     const got: string[] = [];
     await runtime.bus.subscribe('user:u1', (payload) => got.push(payload)).ready;
     await runtime.bus.publish('user:u1', 'hello');
@@ -27,13 +27,12 @@ describe('createBus', () => {
 
   it.skipIf(!withRedis)('runs over Redis when a URL is configured', async () => {
     const prefix = redisTestPrefix('factory');
-    const runtime = createBus(REDIS_TEST_URL, prefix, logger, 'replica 1');
+    const runtime = await createBus(REDIS_TEST_URL, prefix, logger, { replicaId: 'replica 1' });
     try {
       expect(runtime.mode).toBe('redis');
-      await runtime.presence.start();
+      await expect(runtime.bus.ready()).resolves.toBeUndefined();
       const got: string[] = [];
       await runtime.bus.subscribe('user:u1', (payload) => got.push(payload)).ready;
-      await waitFor(() => runtime.bus.ready().then(() => true), { what: 'bus readiness' });
       await runtime.bus.publish('user:u1', 'hello');
       await waitFor(() => got.length === 1, { what: 'delivery through Redis' });
       expect(await runtime.presence.connect('u1')).toBe(true);
@@ -42,5 +41,12 @@ describe('createBus', () => {
       await runtime.close();
       await cleanRedisPrefix(prefix);
     }
+  });
+
+  it('fails to start with the cause when Redis does not answer in time', async () => {
+    const port = await freePort();
+    await expect(
+      createBus(`redis://127.0.0.1:${port}`, 'relay:', logger, { connectTimeoutMs: 300 }),
+    ).rejects.toThrow(/not ready|timed out/);
   });
 });

@@ -7,7 +7,7 @@ import { RedisPresence, type RedisPresenceOptions } from './redis-presence.js';
 
 export interface BusRuntime {
   bus: Bus;
-  /** Call `presence.start()` before the first `connect` (it waits for Redis, bounded by `connectTimeoutMs`). */
+  /** Started: ready for `connect`. */
   presence: PresenceRegistry;
   /** `memory` in embedded mode (no Redis URL), `redis` when scaled out. */
   mode: 'memory' | 'redis';
@@ -15,35 +15,40 @@ export interface BusRuntime {
   close(): Promise<void>;
 }
 
-/** Presence tuning for tests and operators; defaults as documented on `RedisPresenceOptions`. */
-export type PresenceTuning = Pick<
+/** Options of `createBus`; presence defaults as documented on `RedisPresenceOptions`. */
+export type CreateBusOptions = Pick<
   RedisPresenceOptions,
-  'livenessTtlMs' | 'heartbeatIntervalMs' | 'sweepIntervalMs' | 'connectTimeoutMs'
+  'replicaId' | 'livenessTtlMs' | 'heartbeatIntervalMs' | 'sweepIntervalMs' | 'connectTimeoutMs'
 >;
 
 /**
- * The bus and presence registry of one gateway process: in-process when `redisUrl` is
- * undefined (embedded mode, one process), Redis pub/sub and Redis presence otherwise.
- * Broker channels and presence keys live under `prefix`. `replicaId` labels this process
- * in presence keys and logs (a random suffix keeps each incarnation unique). The Redis
- * connections open in the background; until they are up, publishing fails fast and
- * subscriptions wait.
+ * The bus and presence registry of one gateway process, connected and started: in-process
+ * when `redisUrl` is undefined (embedded mode, one process), Redis pub/sub and Redis
+ * presence otherwise. Broker channels and presence keys live under `prefix`.
+ * `replicaId` labels this process in presence keys and logs. Rejects when Redis is not
+ * ready within `connectTimeoutMs` (default 10 s), having closed what it opened.
  */
-export function createBus(
+export async function createBus(
   redisUrl: string | undefined,
   prefix: string,
   logger: Logger,
-  replicaId?: string,
-  tuning: PresenceTuning = {},
-): BusRuntime {
+  options: CreateBusOptions = {},
+): Promise<BusRuntime> {
   if (redisUrl === undefined) {
     const bus = new Bus({ transport: new MemoryTransport(), prefix, logger });
     const presence = new MemoryPresence();
+    await presence.start();
     return { bus, presence, mode: 'memory', close: () => closeBoth(bus, presence) };
   }
   const transport = new RedisTransport({ url: redisUrl, logger });
   const bus = new Bus({ transport, prefix, logger });
-  const presence = new RedisPresence({ url: redisUrl, prefix, logger, replicaId, ...tuning });
+  const presence = new RedisPresence({ url: redisUrl, prefix, logger, ...options });
+  try {
+    await Promise.all([transport.connect(options.connectTimeoutMs), presence.start()]);
+  } catch (err) {
+    await closeBoth(bus, presence).catch(() => {});
+    throw err;
+  }
   return { bus, presence, mode: 'redis', close: () => closeBoth(bus, presence) };
 }
 
