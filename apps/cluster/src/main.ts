@@ -1,0 +1,80 @@
+/**
+ * `npm run cluster`: auth, N chat replicas (CHAT_REPLICAS, default 3) and nginx on this
+ * machine against the local PostgreSQL and Redis, until Ctrl-C or SIGTERM.
+ *
+ * Environment: PORT (nginx, default 8080), CHAT_REPLICAS, DATABASE_URL, MESSAGE_STORE_URL,
+ * REDIS_URL, REDIS_PREFIX, LOG_LEVEL, CLUSTER_VERBOSE=true (children log to this terminal),
+ * CLUSTER_USE_BUILD=true (run dist/ instead of the TypeScript sources).
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { type Cluster, REPO_ROOT, startCluster, WEB_DIST } from './cluster.js';
+
+function flag(name: string): boolean {
+  return ['1', 'true', 'yes', 'on'].includes((process.env[name] ?? '').toLowerCase());
+}
+
+function buildWebClientIfMissing(): void {
+  if (existsSync(join(WEB_DIST, 'index.html'))) return;
+  console.log('Building the web client (apps/web/dist is missing)…');
+  const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+  const result = spawnSync(npm, ['run', 'build', '-w', '@relay-chat/web'], {
+    cwd: REPO_ROOT,
+    stdio: 'inherit',
+  });
+  if (result.status !== 0) console.warn('The web client did not build; serving a placeholder page at /.');
+}
+
+async function main(): Promise<void> {
+  const replicas = Number(process.env.CHAT_REPLICAS ?? 3);
+  if (!Number.isInteger(replicas) || replicas < 1) throw new Error('CHAT_REPLICAS must be an integer ≥ 1');
+  buildWebClientIfMissing();
+
+  let cluster: Cluster | undefined;
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`\n${signal}: stopping the cluster…`);
+    await cluster?.stop();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+
+  console.log(`Starting auth, ${replicas} chat replica(s) and nginx…`);
+  cluster = await startCluster({
+    replicas,
+    logLevel: process.env.LOG_LEVEL ?? 'info',
+    verbose: flag('CLUSTER_VERBOSE'),
+    useBuild: flag('CLUSTER_USE_BUILD'),
+    // One signing key across restarts, so browser sessions survive a restart of the cluster.
+    authDataDir: join(REPO_ROOT, 'data', 'cluster'),
+    keepWorkDir: flag('CLUSTER_KEEP_WORKDIR'),
+  });
+  if (stopping) return;
+
+  const lines = [
+    '',
+    `relay-chat cluster is up: ${cluster.url}${cluster.servesWebClient ? '' : '  (placeholder page: web client not built)'}`,
+    `  WebSocket      ${cluster.wsUrl}`,
+    `  auth           ${cluster.authUrl}  (API docs: ${cluster.authUrl}/api/auth/docs)`,
+    ...cluster.chatUrls.map((url, i) => `  chat-${i + 1}         ${url}  (API docs: ${url}/api/chat/docs)`),
+    `  databases      users ${redact(cluster.databaseUrl)}, messages ${redact(cluster.messageStoreUrl)}`,
+    `  redis          ${redact(cluster.redisUrl)} prefix "${cluster.redisPrefix}"`,
+    flag('CLUSTER_VERBOSE') ? '' : `  logs           ${cluster.logDir}`,
+    '',
+    'Ctrl-C stops everything.',
+  ];
+  console.log(lines.join('\n'));
+}
+
+function redact(url: string): string {
+  return url.replace(/\/\/[^@/]*@/, '//***@');
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? err.message : err);
+  process.exit(1);
+});
