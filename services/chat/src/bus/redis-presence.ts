@@ -46,6 +46,8 @@ export interface RedisPresenceOptions {
   sweepBatchSize?: number;
   /** `start()` fails when Redis is not ready within this many ms; default 10 000. */
   connectTimeoutMs?: number;
+  /** A Redis command not answered within this many ms fails (a hung Redis never stalls heartbeats or `close()`); default 5 000. */
+  commandTimeoutMs?: number;
 }
 
 const swept = counter('chat_presence_swept_users_total', 'Users taken offline because their replica died.');
@@ -152,6 +154,7 @@ export class RedisPresence implements PresenceRegistry {
       maxRetriesPerRequest: 0,
       autoResendUnfulfilledCommands: false,
       enableAutoPipelining: true,
+      commandTimeout: options.commandTimeoutMs ?? 5_000,
       lazyConnect: true,
     }) as Redis & PresenceCommands;
     this.redis.defineCommand('presenceSetCount', { numberOfKeys: 2, lua: SET_COUNT });
