@@ -1,1 +1,57 @@
-export {};
+export {
+  ApiClient,
+  type ApiClientOptions,
+  buildUrl,
+  codeForStatus,
+  errorFromResponse,
+  type FetchLike,
+  type HttpMethod,
+  type QueryValue,
+  type RequestOptions,
+} from './api.js';
+export { AuthApi, type UserPage } from './auth-api.js';
+export { Backoff, type BackoffOptions, DEFAULT_BACKOFF, fullJitterDelay } from './backoff.js';
+export {
+  type ChannelPage,
+  ChatApi,
+  type CreateConversationInput,
+  type HistoryPage,
+  type SendResult,
+} from './chat-api.js';
+export { ChatClient } from './chat-client.js';
+export type {
+  ChatClientEvents,
+  ChatClientOptions,
+  ClientErrorEvent,
+  ClientErrorSource,
+} from './chat-client-options.js';
+export { Connection, type ConnectionEvents, type ConnectionOptions } from './connection.js';
+export {
+  type CloseDisposition,
+  type ConnectionState,
+  closeDisposition,
+  type StateChange,
+  type StateReason,
+} from './connection-state.js';
+export { ConversationList } from './conversation-list.js';
+export { Delivery, type DeliveryOptions, type GapEvent, type HistoryFetcher } from './delivery.js';
+export { Emitter, type Listener, type ListenerErrorHandler } from './emitter.js';
+export { type ReadResult, readServerFrame } from './frame-reader.js';
+export {
+  createClientMsgId,
+  Outbox,
+  type OutboxChange,
+  type OutboxEntry,
+  type OutboxStatus,
+  type SendHandle,
+} from './outbox.js';
+export { type OfferResult, Sequencer, type SequencerOptions } from './sequencer.js';
+export { parseSessionTokens, Session, type SessionOptions, type SessionTokens } from './session.js';
+export { type TokenProvider, type TokenRequest, tokenExpiryMs } from './token.js';
+export {
+  gatewayUrlOf,
+  globalWebSocket,
+  httpUrlOf,
+  type WebSocketConstructor,
+  type WebSocketLike,
+} from './websocket.js';

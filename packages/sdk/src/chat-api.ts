@@ -1,0 +1,163 @@
+import type {
+  ChannelListing,
+  Conversation,
+  ConversationId,
+  ConversationKind,
+  Message,
+  MessageId,
+  UserId,
+} from '@relay-chat/protocol';
+import { ChatError } from '@relay-chat/protocol';
+import { type ApiClient, expectArray, expectObject } from './api.js';
+
+/** The body of `POST /api/chat/conversations`. */
+export type CreateConversationInput =
+  | { kind: Extract<ConversationKind, 'dm'>; with: UserId }
+  | { kind: Extract<ConversationKind, 'group'>; name: string; members: UserId[] }
+  | { kind: Extract<ConversationKind, 'channel'>; name: string };
+
+/** A history page request by seq cursor: `after` pages forward, `before` backward, neither = newest. */
+export interface HistoryPage {
+  before?: number;
+  after?: number;
+  /** At most LIMITS.maxHistoryPage (200). */
+  limit?: number;
+}
+
+/** A page of the channel directory; pass `nextCursor` back as `cursor` (null on the last page). */
+export interface ChannelPage {
+  channels: ChannelListing[];
+  nextCursor: string | null;
+}
+
+/** What sending over HTTP answers: the ack, and whether the clientMsgId had been stored before. */
+export interface SendResult {
+  clientMsgId: string;
+  conv: ConversationId;
+  id: MessageId;
+  seq: number;
+  ts: number;
+  duplicate: boolean;
+}
+
+/** The chat service's REST routes (`/api/chat`). Every method throws ChatError on failure. */
+export class ChatApi {
+  readonly #client: ApiClient;
+
+  constructor(client: ApiClient) {
+    this.#client = client;
+  }
+
+  /** The caller's conversations with lastSeq, lastReadSeq, unread and members. */
+  async conversations(): Promise<Conversation[]> {
+    const body = await this.#client.request<{ conversations?: Conversation[] }>(
+      'GET',
+      '/api/chat/conversations',
+    );
+    return expectArray<Conversation>(body?.conversations, 'conversations');
+  }
+
+  /** Creates a DM (idempotent: the existing one for that pair), a group, or a public channel. */
+  async createConversation(input: CreateConversationInput): Promise<Conversation> {
+    const body = await this.#client.request<{ conversation?: Conversation }>(
+      'POST',
+      '/api/chat/conversations',
+      {
+        body: input,
+      },
+    );
+    return expectObject(body?.conversation, 'conversation');
+  }
+
+  createDm(userId: UserId): Promise<Conversation> {
+    return this.createConversation({ kind: 'dm', with: userId });
+  }
+
+  createGroup(name: string, members: UserId[]): Promise<Conversation> {
+    return this.createConversation({ kind: 'group', name, members });
+  }
+
+  createChannel(name: string): Promise<Conversation> {
+    return this.createConversation({ kind: 'channel', name });
+  }
+
+  /** One of the caller's conversations; `not_found` / `not_member` otherwise. */
+  async conversation(conv: ConversationId): Promise<Conversation> {
+    const body = await this.#client.request<{ conversation?: Conversation }>('GET', path(conv));
+    return expectObject(body?.conversation, 'conversation');
+  }
+
+  /** The public channel directory by name; `q` is a name prefix, `limit` ≤ 100 (default 50). */
+  async channels(options: { q?: string; limit?: number; cursor?: string } = {}): Promise<ChannelPage> {
+    const body = await this.#client.request<Partial<ChannelPage>>('GET', '/api/chat/channels', {
+      query: { ...options },
+    });
+    return {
+      channels: expectArray<ChannelListing>(body?.channels, 'channels'),
+      nextCursor: body?.nextCursor ?? null,
+    };
+  }
+
+  /** Joins a public channel; returns it when the server includes it in the answer. */
+  async join(conv: ConversationId): Promise<Conversation | undefined> {
+    const body = await this.#client.request<{ conversation?: Conversation } | undefined>(
+      'POST',
+      `${path(conv)}/join`,
+    );
+    return body?.conversation;
+  }
+
+  async leave(conv: ConversationId): Promise<void> {
+    await this.#client.request<unknown>('POST', `${path(conv)}/leave`);
+  }
+
+  /** A page of history, ascending by seq. */
+  async history(conv: ConversationId, page: HistoryPage = {}): Promise<Message[]> {
+    const body = await this.#client.request<{ messages?: Message[] }>('GET', `${path(conv)}/messages`, {
+      query: { before: page.before, after: page.after, limit: page.limit },
+    });
+    return expectArray<Message>(body?.messages, 'messages');
+  }
+
+  /** Sends over HTTP (bots, scripts); idempotent per clientMsgId like the socket. */
+  async sendMessage(conv: ConversationId, input: { clientMsgId: string; body: string }): Promise<SendResult> {
+    const body = await this.#client.request<Partial<SendResult> & { message?: Message }>(
+      'POST',
+      `${path(conv)}/messages`,
+      { body: input },
+    );
+    const fields = body?.message ?? body;
+    if (!fields || typeof fields.id !== 'string' || typeof fields.seq !== 'number') {
+      throw new ChatError('internal', 'unexpected response: no ack');
+    }
+    return {
+      clientMsgId: fields.clientMsgId ?? input.clientMsgId,
+      conv: fields.conv ?? conv,
+      id: fields.id,
+      seq: fields.seq,
+      ts: fields.ts ?? Date.now(),
+      duplicate: body?.duplicate ?? false,
+    };
+  }
+
+  /** Moves the caller's read marker forward to `seq`; returns the marker now stored. */
+  async markRead(conv: ConversationId, seq: number): Promise<number> {
+    const body = await this.#client.request<{ lastReadSeq?: number }>('POST', `${path(conv)}/read`, {
+      body: { seq },
+    });
+    return typeof body?.lastReadSeq === 'number' ? body.lastReadSeq : seq;
+  }
+
+  /** Which of `users` (at most 200) are online now; live changes come as `presence` events. */
+  async presence(users: readonly UserId[]): Promise<Set<UserId>> {
+    if (users.length === 0) return new Set();
+    const body = await this.#client.request<{ online?: UserId[] }>('GET', '/api/chat/presence', {
+      query: { users: users.join(',') },
+    });
+    return new Set(expectArray<UserId>(body?.online, 'online'));
+  }
+}
+
+function path(conv: ConversationId): string {
+  return `/api/chat/conversations/${encodeURIComponent(conv)}`;
+}

@@ -1,0 +1,384 @@
+import {
+  type AckFrame,
+  ChatError,
+  type Conversation,
+  type ConversationFrame,
+  type ConversationId,
+  type ErrorFrame,
+  type Message,
+  type ReadyFrame,
+  type ServerFrame,
+  type User,
+  type UserId,
+} from '@relay-chat/protocol';
+import { ApiClient } from './api.js';
+import { ChatApi, type CreateConversationInput } from './chat-api.js';
+import type { ChatClientEvents, ChatClientOptions, ClientErrorSource } from './chat-client-options.js';
+import { Connection } from './connection.js';
+import type { ConnectionState } from './connection-state.js';
+import { ConversationList } from './conversation-list.js';
+import { Delivery } from './delivery.js';
+import { Emitter } from './emitter.js';
+import type { OutboxEntry, SendHandle } from './outbox.js';
+import { Sender } from './sender.js';
+import { globalWebSocket, httpUrlOf } from './websocket.js';
+
+/**
+ * The relay-chat client: one connection (reconnecting by itself), exactly-once in-order
+ * messages per conversation, an outbox that retries sends until acknowledged, typed events.
+ *
+ * ```ts
+ * const client = new ChatClient({ url: 'ws://localhost:8080/ws', getToken: session.getToken, WebSocket });
+ * client.on('message', (m) => console.log(m.conv, m.seq, m.body));
+ * client.connect();
+ * const { acked } = client.send(convId, 'hello');
+ * ```
+ */
+export class ChatClient {
+  readonly api: ChatApi;
+  readonly #events: Emitter<ChatClientEvents>;
+  readonly #connection: Connection;
+  readonly #delivery: Delivery;
+  readonly #sender: Sender;
+  readonly #conversations = new ConversationList();
+  readonly #online = new Set<UserId>();
+  readonly #pendingReads = new Map<ConversationId, number>();
+  readonly #typingSentAt = new Map<ConversationId, number>();
+  readonly #typingThrottleMs: number;
+  #resumeFrom: Record<ConversationId, number>;
+  #user: User | undefined;
+  #readyCount = 0;
+  readonly #learning = new Set<ConversationId>();
+
+  constructor(options: ChatClientOptions) {
+    const WebSocket = options.WebSocket ?? globalWebSocket();
+    if (!WebSocket) {
+      throw new ChatError(
+        'validation_failed',
+        'no global WebSocket: pass options.WebSocket (e.g. from the ws package)',
+      );
+    }
+    this.#events = new Emitter(options.onListenerError ? { onListenerError: options.onListenerError } : {});
+    this.#connection = new Connection({
+      url: options.url,
+      WebSocket,
+      getToken: options.getToken,
+      ...(options.reconnect ? { backoff: options.reconnect } : {}),
+      ...pick(options, ['pingIntervalMs', 'pongTimeoutMs', 'connectTimeoutMs', 'renewBeforeExpiryMs']),
+    });
+    const httpUrl = options.httpUrl;
+    this.api =
+      options.api ??
+      new ChatApi(
+        new ApiClient({
+          baseUrl: httpUrl ?? (() => httpUrlOf(this.#connection.url)),
+          getToken: options.getToken,
+          ...(options.fetch ? { fetch: options.fetch } : {}),
+        }),
+      );
+    this.#delivery = new Delivery({
+      ...options.history,
+      fetchAfter: (conv, after, limit) => this.api.history(conv, { after, limit }),
+      deliver: (message) => this.#onDeliver(message),
+      onGap: (event) => {
+        if (event.status === 'failed') this.#emitError(event.error, 'history');
+        this.#events.emit('gap', event);
+      },
+      onUnknownConversation: (conv) => void this.#learn(conv),
+    });
+    this.#sender = new Sender({
+      connection: this.#connection,
+      retry: options.sendRetry ?? { baseDelayMs: 1_000, maxDelayMs: 30_000 },
+      onChange: (change) => this.#events.emit('outbox', change),
+    });
+    this.#resumeFrom = { ...options.resumeFrom };
+    this.#typingThrottleMs = options.typingThrottleMs ?? 2_000;
+    this.#connection.on('state', (change) => this.#events.emit('state', change));
+    this.#connection.on('frame', (frame) => this.#onFrame(frame));
+    this.#connection.on('error', (error) => this.#emitError(error, 'connection'));
+  }
+
+  /** Subscribes to an event; returns the function that unsubscribes. */
+  on<K extends keyof ChatClientEvents>(
+    event: K,
+    listener: (payload: ChatClientEvents[K]) => void,
+  ): () => void {
+    return this.#events.on(event, listener);
+  }
+
+  once<K extends keyof ChatClientEvents>(
+    event: K,
+    listener: (payload: ChatClientEvents[K]) => void,
+  ): () => void {
+    return this.#events.once(event, listener);
+  }
+
+  get state(): ConnectionState {
+    return this.#connection.state;
+  }
+
+  /** The signed-in user, from the last `ready`. */
+  get user(): User | undefined {
+    return this.#user;
+  }
+
+  /** Starts connecting (again, after `close`). */
+  connect(): void {
+    this.#delivery.reopen();
+    this.#connection.start();
+  }
+
+  /** Closes the connection and stops fetching. Pending sends stay queued for the next `connect`. */
+  close(): void {
+    this.#connection.stop();
+    this.#delivery.close();
+    this.#sender.stop();
+  }
+
+  /** While waiting to reconnect, try now (e.g. on the browser's `online` event). */
+  reconnectNow(): void {
+    this.#connection.reconnectNow();
+  }
+
+  /** The caller's conversations, most recent activity first. */
+  conversations(): Conversation[] {
+    return this.#conversations.all();
+  }
+
+  conversation(id: ConversationId): Conversation | undefined {
+    return this.#conversations.get(id);
+  }
+
+  /** The last seq delivered for a conversation (undefined when not tracked). */
+  lastSeq(conv: ConversationId): number | undefined {
+    return this.#delivery.lastSeq(conv);
+  }
+
+  /** lastSeq per conversation: persist it and pass it back as `resumeFrom` to resume without replaying. */
+  lastSeqs(): Record<ConversationId, number> {
+    return this.#delivery.snapshot();
+  }
+
+  isOnline(user: UserId): boolean {
+    return this.#online.has(user);
+  }
+
+  onlineUsers(): UserId[] {
+    return [...this.#online];
+  }
+
+  /**
+   * Queues a message and sends it when connected; it is resent with the same clientMsgId
+   * after every reconnect until acknowledged. Throws ChatError `validation_failed` for an
+   * empty or too long body. Pass `clientMsgId` to re-queue a message restored from storage.
+   */
+  send(conv: ConversationId, body: string, options: { clientMsgId?: string } = {}): SendHandle {
+    return this.#sender.send(conv, body, options.clientMsgId);
+  }
+
+  /** Queues a failed message again (same clientMsgId). Throws ChatError `not_found` unless it failed. */
+  retry(clientMsgId: string): SendHandle {
+    return this.#sender.retry(clientMsgId);
+  }
+
+  /** Drops a queued or failed message (a pending one's `acked` rejects with `conflict`). */
+  discard(clientMsgId: string): boolean {
+    return this.#sender.discard(clientMsgId);
+  }
+
+  /** Messages not yet acknowledged (pending and failed), oldest first. */
+  outbox(): OutboxEntry[] {
+    return this.#sender.entries();
+  }
+
+  /** Moves the read marker forward to `seq` (sent now, or once connected; only the latest counts). */
+  markRead(conv: ConversationId, seq: number): void {
+    const known = this.#conversations.get(conv);
+    if ((known && seq <= known.lastReadSeq) || seq <= (this.#pendingReads.get(conv) ?? -1)) return;
+    this.#conversations.applyRead(conv, seq);
+    this.#pendingReads.set(conv, seq);
+    this.#flushReads();
+  }
+
+  /** Tells the others that the caller is typing; throttled; dropped while disconnected. True when sent. */
+  typing(conv: ConversationId): boolean {
+    const now = Date.now();
+    const last = this.#typingSentAt.get(conv);
+    if (last !== undefined && now - last < this.#typingThrottleMs) return false;
+    if (!this.#connection.send({ type: 'typing', conv })) return false;
+    this.#typingSentAt.set(conv, now);
+    return true;
+  }
+
+  /** Creates a conversation over REST and starts tracking it at once. */
+  async createConversation(input: CreateConversationInput): Promise<Conversation> {
+    const conversation = await this.api.createConversation(input);
+    this.#apply({ type: 'conversation', event: 'created', conversation });
+    return conversation;
+  }
+
+  /** Joins a public channel over REST; tracks it when the answer includes it (else the server's frame will). */
+  async join(conv: ConversationId): Promise<Conversation | undefined> {
+    const conversation = await this.api.join(conv);
+    if (conversation) this.#apply({ type: 'conversation', event: 'joined', conversation });
+    return conversation;
+  }
+
+  /** Leaves a conversation over REST and stops tracking it. */
+  async leave(conv: ConversationId): Promise<void> {
+    await this.api.leave(conv);
+    const conversation = this.#conversations.get(conv);
+    if (conversation) this.#apply({ type: 'conversation', event: 'left', conversation });
+  }
+
+  #onFrame(frame: ServerFrame): void {
+    switch (frame.type) {
+      case 'ready':
+        this.#onReady(frame);
+        break;
+      case 'message': {
+        const { type: _type, ...message } = frame;
+        this.#delivery.receive(message);
+        break;
+      }
+      case 'ack':
+        this.#onAck(frame);
+        break;
+      case 'typing':
+        this.#events.emit('typing', { conv: frame.conv, user: frame.user });
+        break;
+      case 'presence':
+        if (frame.status === 'online') this.#online.add(frame.user);
+        else this.#online.delete(frame.user);
+        this.#events.emit('presence', { user: frame.user, status: frame.status });
+        break;
+      case 'read':
+        this.#conversations.applyRead(frame.conv, frame.seq);
+        this.#events.emit('read', { conv: frame.conv, seq: frame.seq });
+        break;
+      case 'conversation':
+        this.#apply(frame);
+        break;
+      case 'error':
+        this.#onErrorFrame(frame);
+        break;
+    }
+  }
+
+  #onReady(frame: ReadyFrame): void {
+    const first = this.#readyCount === 0;
+    this.#readyCount += 1;
+    this.#user = frame.user;
+    this.#online.clear();
+    for (const user of frame.online ?? []) this.#online.add(user);
+    this.#conversations.reset(frame.conversations, frame.user.id);
+    const listed = new Set(frame.conversations.map((c) => c.id));
+    // Left (or never joined) while away: nothing more will come for those.
+    for (const conv of this.#delivery.conversations()) if (!listed.has(conv)) this.#delivery.forget(conv);
+    this.#events.emit('ready', frame);
+    for (const conversation of frame.conversations) {
+      // Later conversations of a kind one is a member of from the start are all news.
+      this.#track(conversation, first || conversation.kind === 'channel' ? 'history' : 'new');
+    }
+    this.#flushReads();
+    this.#sender.flush();
+  }
+
+  /**
+   * Starts (or continues) delivering a conversation. `history`: what it holds so far is not
+   * news (seed at its lastSeq, or before the first held message); `new`: every message is.
+   */
+  #track(conversation: Conversation, how: 'history' | 'new', wait = false): void {
+    const { id, lastSeq } = conversation;
+    if (!this.#delivery.isSeeded(id)) {
+      const resume = this.#resumeFrom[id];
+      const held = this.#delivery.lowestHeld(id);
+      let seed = how === 'new' ? 0 : Math.min(lastSeq, held === undefined ? lastSeq : held - 1);
+      if (resume !== undefined) seed = Math.max(0, Math.min(resume, lastSeq));
+      delete this.#resumeFrom[id];
+      this.#delivery.seed(id, seed);
+    }
+    this.#delivery.noteLatest(id, lastSeq, { wait });
+  }
+
+  #apply(frame: Omit<ConversationFrame, 'type'> & { type?: 'conversation' }): void {
+    const { event, conversation, user } = frame;
+    const payload = { event, conversation, ...(user === undefined ? {} : { user }) };
+    if (event === 'left') {
+      this.#conversations.remove(conversation.id);
+      this.#delivery.forget(conversation.id);
+      this.#pendingReads.delete(conversation.id);
+      this.#events.emit('conversation', payload);
+      return;
+    }
+    const current = this.#conversations.upsert(conversation);
+    const how = event === 'created' || (event !== 'joined' && current.kind !== 'channel') ? 'new' : 'history';
+    // Messages announced by a frame are usually on their way over the socket too.
+    this.#track(current, how, true);
+    this.#events.emit('conversation', { ...payload, conversation: current });
+  }
+
+  /** Learns a conversation whose messages arrived before its `conversation` frame. */
+  async #learn(conv: ConversationId): Promise<void> {
+    if (this.#learning.has(conv)) return;
+    this.#learning.add(conv);
+    try {
+      const conversation = await this.api.conversation(conv);
+      if (this.#delivery.has(conv) && !this.#delivery.isSeeded(conv)) {
+        this.#apply({ event: conversation.kind === 'channel' ? 'joined' : 'created', conversation });
+      }
+    } catch (err) {
+      const error = this.#emitError(err, 'conversations');
+      // Not ours after all: drop what is held. Transient failures: the next message retries.
+      if (!error.retryable && !this.#delivery.isSeeded(conv)) this.#delivery.forget(conv);
+    } finally {
+      this.#learning.delete(conv);
+    }
+  }
+
+  #onDeliver(message: Message): void {
+    this.#conversations.applyMessage(message);
+    // Our own message seen before its ack (the ack was lost with a connection): settle it now.
+    const { clientMsgId } = message;
+    if (clientMsgId !== undefined && message.from === this.#user?.id) {
+      const entry = this.#sender.get(clientMsgId);
+      if (entry && entry.conv === message.conv) {
+        const { conv, id, seq, ts } = message;
+        this.#onAck({ type: 'ack', clientMsgId, conv, id, seq, ts });
+      }
+    }
+    this.#events.emit('message', message);
+  }
+
+  #onAck(ack: AckFrame): void {
+    const entry = this.#sender.acknowledge(ack);
+    // The message frame normally follows; if it never does, history supplies it.
+    this.#delivery.noteLatest(ack.conv, ack.seq, { wait: true });
+    if (entry) this.#events.emit('ack', ack);
+  }
+
+  #onErrorFrame(frame: ErrorFrame): void {
+    const error = new ChatError(frame.code, frame.message);
+    const isSend = frame.ref !== undefined && this.#sender.reject(frame.ref, error);
+    this.#emitError(error, isSend ? 'send' : 'server', frame.ref);
+  }
+
+  #flushReads(): void {
+    for (const [conv, seq] of this.#pendingReads) {
+      if (!this.#connection.send({ type: 'read', conv, seq })) return;
+      this.#pendingReads.delete(conv);
+    }
+  }
+
+  #emitError(err: unknown, source: ClientErrorSource, ref?: string): ChatError {
+    const error = err instanceof ChatError ? err : new ChatError('internal', undefined, { cause: err });
+    this.#events.emit('error', { error, source, ...(ref === undefined ? {} : { ref }) });
+    return error;
+  }
+}
+
+function pick<T extends object, K extends keyof T>(source: T, keys: K[]): Partial<Pick<T, K>> {
+  const out: Partial<Pick<T, K>> = {};
+  for (const key of keys) if (source[key] !== undefined) out[key] = source[key];
+  return out;
+}

@@ -1,0 +1,76 @@
+import type { Conversation, Message } from '@relay-chat/protocol';
+import { describe, expect, it } from 'vitest';
+import { ConversationList } from './conversation-list.js';
+
+const conv = (id: string, lastSeq: number, lastReadSeq: number, lastActivityAt = 0): Conversation => ({
+  id,
+  kind: 'group',
+  name: id,
+  lastSeq,
+  lastReadSeq,
+  unread: lastSeq - lastReadSeq,
+  memberCount: 2,
+  members: [],
+  lastMessage: null,
+  lastActivityAt,
+  createdAt: 0,
+});
+const msg = (seq: number, from = 'u2', conversation = 'c1'): Message => ({
+  conv: conversation,
+  seq,
+  id: `m${seq}`,
+  from,
+  body: 'b',
+  ts: 1_000 + seq,
+});
+
+describe('ConversationList', () => {
+  it('counts a delivered message as unread, and one of our own as read', () => {
+    const list = new ConversationList();
+    list.reset([conv('c1', 2, 2)], 'me');
+    expect(list.applyMessage(msg(3))).toMatchObject({ lastSeq: 3, unread: 1, lastMessage: msg(3) });
+    expect(list.applyMessage(msg(4, 'me'))).toMatchObject({ lastSeq: 4, lastReadSeq: 4, unread: 0 });
+  });
+
+  it('ignores an older message filled in from history', () => {
+    const list = new ConversationList();
+    list.reset([conv('c1', 9, 5)], 'me');
+    const before = list.get('c1');
+    expect(list.applyMessage(msg(6))).toBe(before);
+  });
+
+  it('moves the read marker forward only', () => {
+    const list = new ConversationList();
+    list.reset([conv('c1', 9, 5)], 'me');
+    expect(list.applyRead('c1', 8)).toMatchObject({ lastReadSeq: 8, unread: 1 });
+    expect(list.applyRead('c1', 2)).toMatchObject({ lastReadSeq: 8 });
+  });
+
+  it('keeps local progress when the server sends an older snapshot of a conversation', () => {
+    const list = new ConversationList();
+    list.reset([conv('c1', 2, 2)], 'me');
+    list.applyMessage(msg(3));
+    expect(list.upsert({ ...conv('c1', 2, 2), name: 'renamed' })).toMatchObject({
+      name: 'renamed',
+      lastSeq: 3,
+      unread: 1,
+    });
+  });
+
+  it('lists the most recently active first', () => {
+    const list = new ConversationList();
+    list.reset([conv('a', 0, 0, 1), conv('b', 0, 0, 3), conv('c', 0, 0, 2)], 'me');
+    expect(list.all().map((c) => c.id)).toEqual(['b', 'c', 'a']);
+    list.applyMessage(msg(1, 'u2', 'a'));
+    expect(list.all()[0]?.id).toBe('a');
+  });
+
+  it('replaces a changed conversation with a new object and leaves the old one untouched', () => {
+    const list = new ConversationList();
+    list.reset([conv('c1', 0, 0)], 'me');
+    const before = list.get('c1');
+    const after = list.applyMessage(msg(1));
+    expect(after).not.toBe(before);
+    expect(before?.lastSeq).toBe(0);
+  });
+});
