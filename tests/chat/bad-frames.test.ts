@@ -25,7 +25,9 @@ beforeAll(async () => {
     SEND_RATE_PER_SEC: '1000',
     SEND_BURST: '1000',
   });
-  [mallory, alice, bob] = await Promise.all(['mallory', 'alice', 'bob'].map((n) => registerUser(server.url, n)));
+  [mallory, alice, bob] = await Promise.all(
+    ['mallory', 'alice', 'bob'].map((n) => registerUser(server.url, n)),
+  );
   const create = async (user: TestUser, other: TestUser) =>
     (
       await request<{ conversation: Conversation }>(server.url, 'POST', '/api/chat/conversations', {
@@ -44,7 +46,8 @@ afterAll(async () => {
 
 type Case = [name: string, frame: () => string, code: ErrorCode];
 
-const send = (fields: Record<string, unknown>) => JSON.stringify({ type: 'send', conv: ownDm.id, clientMsgId: 'c', body: 'x', ...fields });
+const send = (fields: Record<string, unknown>) =>
+  JSON.stringify({ type: 'send', conv: ownDm.id, clientMsgId: 'c', body: 'x', ...fields });
 
 const cases: Case[] = [
   ['not JSON', () => '{"type": "send",', 'invalid_frame'],
@@ -63,8 +66,16 @@ const cases: Case[] = [
   ['a __proto__ key', () => '{"type":"ping","__proto__":{"isAdmin":true}}', 'invalid_frame'],
   ['a constructor key', () => '{"type":"ping","constructor":{"prototype":{}}}', 'invalid_frame'],
   ['send without conv', () => JSON.stringify({ type: 'send', clientMsgId: 'c', body: 'x' }), 'invalid_frame'],
-  ['send without clientMsgId', () => JSON.stringify({ type: 'send', conv: ownDm.id, body: 'x' }), 'invalid_frame'],
-  ['send without body', () => JSON.stringify({ type: 'send', conv: ownDm.id, clientMsgId: 'c' }), 'invalid_frame'],
+  [
+    'send without clientMsgId',
+    () => JSON.stringify({ type: 'send', conv: ownDm.id, body: 'x' }),
+    'invalid_frame',
+  ],
+  [
+    'send without body',
+    () => JSON.stringify({ type: 'send', conv: ownDm.id, clientMsgId: 'c' }),
+    'invalid_frame',
+  ],
   ['send with an empty body', () => send({ body: '' }), 'invalid_frame'],
   ['send with a numeric body', () => send({ body: 7 }), 'invalid_frame'],
   ['send with an object body', () => send({ body: { html: '<b>' } }), 'invalid_frame'],
@@ -76,12 +87,36 @@ const cases: Case[] = [
   ['send to an unknown conversation', () => send({ conv: 'no-such-conversation' }), 'not_member'],
   ["send to someone else's conversation", () => send({ conv: theirDm.id }), 'not_member'],
   ['typing without conv', () => '{"type":"typing"}', 'invalid_frame'],
-  ["typing in someone else's conversation", () => JSON.stringify({ type: 'typing', conv: theirDm.id }), 'not_member'],
-  ['read with a string seq', () => JSON.stringify({ type: 'read', conv: ownDm.id, seq: '3' }), 'invalid_frame'],
-  ['read with a negative seq', () => JSON.stringify({ type: 'read', conv: ownDm.id, seq: -1 }), 'invalid_frame'],
-  ['read with a fractional seq', () => JSON.stringify({ type: 'read', conv: ownDm.id, seq: 0.5 }), 'invalid_frame'],
-  ['read beyond lastSeq', () => JSON.stringify({ type: 'read', conv: ownDm.id, seq: 1000 }), 'seq_out_of_range'],
-  ["read in someone else's conversation", () => JSON.stringify({ type: 'read', conv: theirDm.id, seq: 0 }), 'not_member'],
+  [
+    "typing in someone else's conversation",
+    () => JSON.stringify({ type: 'typing', conv: theirDm.id }),
+    'not_member',
+  ],
+  [
+    'read with a string seq',
+    () => JSON.stringify({ type: 'read', conv: ownDm.id, seq: '3' }),
+    'invalid_frame',
+  ],
+  [
+    'read with a negative seq',
+    () => JSON.stringify({ type: 'read', conv: ownDm.id, seq: -1 }),
+    'invalid_frame',
+  ],
+  [
+    'read with a fractional seq',
+    () => JSON.stringify({ type: 'read', conv: ownDm.id, seq: 0.5 }),
+    'invalid_frame',
+  ],
+  [
+    'read beyond lastSeq',
+    () => JSON.stringify({ type: 'read', conv: ownDm.id, seq: 1000 }),
+    'seq_out_of_range',
+  ],
+  [
+    "read in someone else's conversation",
+    () => JSON.stringify({ type: 'read', conv: theirDm.id, seq: 0 }),
+    'not_member',
+  ],
   ['auth without token', () => '{"type":"auth"}', 'invalid_frame'],
   ['auth with a garbage token', () => '{"type":"auth","token":"garbage"}', 'unauthorized'],
   ['ping with a numeric ref', () => '{"type":"ping","ref":5}', 'invalid_frame'],

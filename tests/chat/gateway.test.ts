@@ -43,7 +43,9 @@ beforeAll(async () => {
     SEND_BURST: '40',
   });
   wsUrl = wsUrlOf(server.url);
-  [alice, bob, carol] = await Promise.all(['alice', 'bob', 'carol'].map((name) => registerUser(server.url, name)));
+  [alice, bob, carol] = await Promise.all(
+    ['alice', 'bob', 'carol'].map((name) => registerUser(server.url, name)),
+  );
 });
 
 afterAll(async () => {
@@ -79,9 +81,9 @@ describe('the WebSocket upgrade', () => {
   });
 
   it('refuses an Origin that is not on the allowlist with 403', async () => {
-    expect(await FrameClient.upgradeStatus(wsUrl, { token: alice.accessToken, origin: 'https://evil.example' })).toBe(
-      403,
-    );
+    expect(
+      await FrameClient.upgradeStatus(wsUrl, { token: alice.accessToken, origin: 'https://evil.example' }),
+    ).toBe(403);
   });
 
   it('accepts an allowed Origin with the token in the subprotocol, as browsers send it', async () => {
@@ -94,9 +96,11 @@ describe('the WebSocket upgrade', () => {
   });
 
   it('answers 404 for upgrades on other paths', async () => {
-    expect(await FrameClient.upgradeStatus(`${server.url.replace('http', 'ws')}/nope`, { token: alice.accessToken })).toBe(
-      404,
-    );
+    expect(
+      await FrameClient.upgradeStatus(`${server.url.replace('http', 'ws')}/nope`, {
+        token: alice.accessToken,
+      }),
+    ).toBe(404);
   });
 });
 
@@ -165,12 +169,18 @@ describe('read markers, unread counts and typing', () => {
   it('counts unread messages and clears them on every device of the reader', async () => {
     const dm = await createConversation(carol, { kind: 'dm', with: bob.id });
     const sender = await connect(carol);
-    for (let i = 1; i <= 3; i++) sender.send({ type: 'send', conv: dm.id, clientMsgId: `u-${i}`, body: `m${i}` });
+    for (let i = 1; i <= 3; i++)
+      sender.send({ type: 'send', conv: dm.id, clientMsgId: `u-${i}`, body: `m${i}` });
     await sender.next('ack', (f) => f.clientMsgId === 'u-3');
 
-    const list = await request<{ conversations: Conversation[] }>(server.url, 'GET', '/api/chat/conversations', {
-      token: bob.accessToken,
-    });
+    const list = await request<{ conversations: Conversation[] }>(
+      server.url,
+      'GET',
+      '/api/chat/conversations',
+      {
+        token: bob.accessToken,
+      },
+    );
     const view = list.body.conversations.find((c) => c.id === dm.id)!;
     expect(view).toMatchObject({ lastSeq: 3, lastReadSeq: 0, unread: 3 });
     const senderView = (
@@ -185,9 +195,14 @@ describe('read markers, unread counts and typing', () => {
     phone.send({ type: 'read', conv: dm.id, seq: 3 });
     const echoed = await laptop.next('read', (f) => f.conv === dm.id);
     expect(echoed.seq).toBe(3);
-    const after = await request<{ conversations: Conversation[] }>(server.url, 'GET', '/api/chat/conversations', {
-      token: bob.accessToken,
-    });
+    const after = await request<{ conversations: Conversation[] }>(
+      server.url,
+      'GET',
+      '/api/chat/conversations',
+      {
+        token: bob.accessToken,
+      },
+    );
     expect(after.body.conversations.find((c) => c.id === dm.id)?.unread).toBe(0);
 
     phone.send({ type: 'read', conv: dm.id, seq: 99, ref: 'too-far' });
@@ -211,9 +226,14 @@ describe('read markers, unread counts and typing', () => {
   it('announces presence to DM contacts when a user comes online and goes offline', async () => {
     await createConversation(alice, { kind: 'dm', with: bob.id });
     await waitFor(async () => {
-      const res = await request<{ online: string[] }>(server.url, 'GET', `/api/chat/presence?users=${bob.id}`, {
-        token: alice.accessToken,
-      });
+      const res = await request<{ online: string[] }>(
+        server.url,
+        'GET',
+        `/api/chat/presence?users=${bob.id}`,
+        {
+          token: alice.accessToken,
+        },
+      );
       return res.body.online.length === 0;
     });
     const a = await connect(alice);
@@ -221,7 +241,9 @@ describe('read markers, unread counts and typing', () => {
     expect((await a.next('presence', (f) => f.user === bob.id)).status).toBe('online');
     expect(b.ofType('ready')[0]!.online).toContain(alice.id);
     b.close();
-    expect((await a.next('presence', (f) => f.user === bob.id && f.status === 'offline')).status).toBe('offline');
+    expect((await a.next('presence', (f) => f.user === bob.id && f.status === 'offline')).status).toBe(
+      'offline',
+    );
     a.close();
   });
 });
@@ -229,12 +251,22 @@ describe('read markers, unread counts and typing', () => {
 describe('groups and channels', () => {
   it('creates a group with chosen members and delivers to all of them', async () => {
     const [b, c] = await Promise.all([connect(bob), connect(carol)]);
-    const group = await createConversation(alice, { kind: 'group', name: 'Trip planning', members: [bob.id, carol.id] });
+    const group = await createConversation(alice, {
+      kind: 'group',
+      name: 'Trip planning',
+      members: [bob.id, carol.id],
+    });
     expect(group.memberCount).toBe(3);
-    await Promise.all([b.next('conversation', (f) => f.conversation.id === group.id), c.next('conversation')]);
+    await Promise.all([
+      b.next('conversation', (f) => f.conversation.id === group.id),
+      c.next('conversation'),
+    ]);
     const a = await connect(alice);
     a.send({ type: 'send', conv: group.id, clientMsgId: 'g-1', body: 'who brings the tent?' });
-    await Promise.all([b.next('message', (f) => f.conv === group.id), c.next('message', (f) => f.conv === group.id)]);
+    await Promise.all([
+      b.next('message', (f) => f.conv === group.id),
+      c.next('message', (f) => f.conv === group.id),
+    ]);
     for (const client of [a, b, c]) client.close();
   });
 
@@ -298,9 +330,12 @@ describe('groups and channels', () => {
 describe('limits', () => {
   it('rate-limits one fast sender with a typed error while others carry on', async () => {
     const channel = await createConversation(alice, { kind: 'channel', name: 'flood' });
-    await request(server.url, 'POST', `/api/chat/conversations/${channel.id}/join`, { token: bob.accessToken });
+    await request(server.url, 'POST', `/api/chat/conversations/${channel.id}/join`, {
+      token: bob.accessToken,
+    });
     const [a, b] = await Promise.all([connect(alice), connect(bob)]);
-    for (let i = 0; i < 80; i++) a.send({ type: 'send', conv: channel.id, clientMsgId: `flood-${i}`, body: `${i}` });
+    for (let i = 0; i < 80; i++)
+      a.send({ type: 'send', conv: channel.id, clientMsgId: `flood-${i}`, body: `${i}` });
     const limited = await a.next('error', (f) => f.code === 'rate_limited');
     expect(limited.ref).toMatch(/^flood-/);
     b.send({ type: 'send', conv: channel.id, clientMsgId: 'calm', body: 'I am fine' });

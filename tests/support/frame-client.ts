@@ -72,10 +72,15 @@ export class FrameClient {
     for (;;) {
       const found = this.frames
         .slice(fromIndex)
-        .find((f): f is Extract<ServerFrame, { type: T }> => f.type === type && match(f as Extract<ServerFrame, { type: T }>));
+        .find(
+          (f): f is Extract<ServerFrame, { type: T }> =>
+            f.type === type && match(f as Extract<ServerFrame, { type: T }>),
+        );
       if (found) return found;
       if (this.closed && type !== 'error') {
-        throw new Error(`connection closed (${this.closed.code} ${this.closed.reason}) while waiting for ${type}`);
+        throw new Error(
+          `connection closed (${this.closed.code} ${this.closed.reason}) while waiting for ${type}`,
+        );
       }
       const left = deadline - Date.now();
       if (left <= 0) throw new Error(`timed out waiting for a ${type} frame`);

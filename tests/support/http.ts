@@ -40,17 +40,21 @@ export interface TestUser {
 }
 
 /** Registers and logs in a user through the real auth routes. */
-export async function registerUser(baseUrl: string, username: string, password = 'correct horse battery'): Promise<TestUser> {
+export async function registerUser(
+  baseUrl: string,
+  username: string,
+  password = 'correct horse battery',
+): Promise<TestUser> {
   const reg = await request<{ user: { id: string } }>(baseUrl, 'POST', '/api/auth/register', {
     body: { username, password },
   });
-  if (reg.status !== 201) throw new Error(`register ${username}: HTTP ${reg.status} ${JSON.stringify(reg.body)}`);
-  const login = await request<{ accessToken: string; refreshToken: string; user: { id: string; username: string } }>(
-    baseUrl,
-    'POST',
-    '/api/auth/login',
-    { body: { username, password } },
-  );
+  if (reg.status !== 201)
+    throw new Error(`register ${username}: HTTP ${reg.status} ${JSON.stringify(reg.body)}`);
+  const login = await request<{
+    accessToken: string;
+    refreshToken: string;
+    user: { id: string; username: string };
+  }>(baseUrl, 'POST', '/api/auth/login', { body: { username, password } });
   if (login.status !== 200) throw new Error(`login ${username}: HTTP ${login.status}`);
   return {
     id: login.body.user.id,

@@ -23,7 +23,17 @@ export interface EmbeddedServer {
 export async function startEmbeddedServer(env: Env): Promise<EmbeddedServer> {
   const config = loadServerConfig(env);
   const logger = createLogger({ name: 'relay-chat', level: config.logLevel });
-  const app = createHttpServer({ logger });
+  const hasWebClient = existsSync(join(config.webDir, 'index.html'));
+  const app = createHttpServer({
+    logger,
+    // Client-side routes fall back to the app shell; API paths keep their JSON 404.
+    notFoundFallback: (request, reply) => {
+      if (!hasWebClient || request.method !== 'GET') return false;
+      if (request.url.startsWith('/api/') || request.url.startsWith('/ws')) return false;
+      void reply.type('text/html').sendFile('index.html');
+      return true;
+    },
+  });
   const port = config.port;
   try {
     const serviceEnv = embeddedEnv(env, port);
@@ -34,15 +44,8 @@ export async function startEmbeddedServer(env: Env): Promise<EmbeddedServer> {
     });
     await auth.register(app);
     await chat.register(app);
-    if (existsSync(join(config.webDir, 'index.html'))) {
+    if (hasWebClient) {
       await app.register(fastifyStatic, { root: config.webDir, wildcard: false, maxAge: '1h' });
-      // Client-side routes fall back to the app shell; API paths keep their JSON 404.
-      app.setNotFoundHandler((request, reply) => {
-        if (request.method === 'GET' && !request.url.startsWith('/api/') && !request.url.startsWith('/ws')) {
-          return reply.type('text/html').sendFile('index.html');
-        }
-        return reply.code(404).send({ error: { code: 'not_found', message: 'Not found.' } });
-      });
     } else {
       logger.warn({ webDir: config.webDir }, 'web client not built; serving the API only (npm run build)');
     }

@@ -8,10 +8,14 @@ import Fastify, {
   type FastifyInstance,
   type FastifyReply,
   type FastifyRequest,
+  type FastifySchemaCompiler,
   type RawReplyDefaultExpression,
   type RawRequestDefaultExpression,
   type RawServerDefault,
 } from 'fastify';
+import type { TSchema } from 'typebox';
+import Compile from 'typebox/compile';
+import Value from 'typebox/value';
 import type { Logger } from './logger.js';
 import { histogram, metricsRegistry } from './metrics.js';
 
@@ -30,6 +34,11 @@ export interface HttpServerOptions {
   bodyLimitBytes?: number;
   /** Trust X-Forwarded-* from these proxies (nginx); see Fastify's trustProxy. Default: loopback only. */
   trustProxy?: boolean | string | string[];
+  /**
+   * Called for requests no route matched, before the JSON `not_found` answer; return true
+   * when it answered (e.g. a single-page app's index.html for client-side routes).
+   */
+  notFoundFallback?: (request: FastifyRequest, reply: FastifyReply) => boolean;
 }
 
 /**
@@ -47,9 +56,10 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
     requestIdHeader: 'x-request-id',
   }).withTypeProvider<TypeBoxTypeProvider>();
 
-  app.setValidatorCompiler(TypeBoxValidatorCompiler);
+  app.setValidatorCompiler(validatorCompiler);
   app.setErrorHandler(handleError);
   app.setNotFoundHandler((request, reply) => {
+    if (options.notFoundFallback?.(request, reply)) return;
     sendError(reply, new ChatError('not_found', `no route ${request.method} ${request.url.split('?')[0]}`));
   });
 
@@ -72,6 +82,19 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
   });
   return app as unknown as HttpServer;
 }
+
+/**
+ * TypeBox validation. Bodies are checked as sent (a wrong type is an error, never coerced);
+ * querystrings, params and headers get their schema defaults and are converted from text.
+ */
+const validatorCompiler: FastifySchemaCompiler<TSchema> = ({ schema, httpPart }) => {
+  const validator = Compile(schema);
+  return (value: unknown) => {
+    const prepared = httpPart === 'body' ? value : Value.Convert(schema, Value.Default(schema, value));
+    if (validator.Check(prepared)) return { value: prepared };
+    return { error: validator.Errors(prepared) as unknown as Error };
+  };
+};
 
 /** Sends a ChatError as the JSON error body, with Retry-After for `rate_limited`. */
 export function sendError(reply: FastifyReply, error: ChatError): FastifyReply {

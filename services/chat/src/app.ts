@@ -71,7 +71,8 @@ export async function createChatService(
         await registerCommonRoutes(server, {
           prefix: '/api/chat',
           title: 'relay-chat chat API',
-          description: 'Conversations, history and read markers. Live events travel over the WebSocket at /ws.',
+          description:
+            'Conversations, history and read markers. Live events travel over the WebSocket at /ws.',
           readiness: { store: () => store.ping(), bus: () => bus.ready() },
         });
         await server.register(async (secured) => {

@@ -45,7 +45,7 @@ export class AppendBatcher {
       const batch = this.queue.splice(0, this.maxBatch);
       try {
         const results = await this.store.append(batch.map((p) => p.input));
-        batch.forEach((p, i) => p.resolve(results[i]!));
+        for (const [i, p] of batch.entries()) p.resolve(results[i]!);
       } catch (err) {
         for (const p of batch) p.reject(err);
       }

@@ -36,7 +36,10 @@ export interface SendResult {
 }
 
 const messagesStored = counter('chat_messages_stored_total', 'Messages stored', ['duplicate']);
-const publishFailures = counter('chat_publish_failures_total', 'Bus publishes that failed (clients recover from the store)');
+const publishFailures = counter(
+  'chat_publish_failures_total',
+  'Bus publishes that failed (clients recover from the store)',
+);
 
 /**
  * What chat does, shared by the WebSocket gateway and the REST routes: store first, then
@@ -53,19 +56,37 @@ export class ChatCore {
 
   /** Stores a message (idempotent on clientMsgId), then publishes it. The caller checked membership. */
   async send(sender: UserId, conv: ConversationId, clientMsgId: string, body: string): Promise<SendResult> {
-    const { message, duplicate } = await this.batcher.append({ conv, sender, clientMsgId, body, ts: Date.now() });
+    const { message, duplicate } = await this.batcher.append({
+      conv,
+      sender,
+      clientMsgId,
+      body,
+      ts: Date.now(),
+    });
     messagesStored.inc({ duplicate: String(duplicate) });
     const { clientMsgId: _omit, ...shown } = message;
     const frame: MessageFrame = { type: 'message', ...shown };
     // A duplicate is published again: if this replica died between commit and publish
     // the first time, the retry heals the live path (clients drop seqs they have).
     this.publish(convTopic(conv), encodeEvent({ kind: 'm', frame: JSON.stringify(frame) }));
-    const ack: AckFrame = { type: 'ack', clientMsgId, conv, id: message.id, seq: message.seq, ts: message.ts };
+    const ack: AckFrame = {
+      type: 'ack',
+      clientMsgId,
+      conv,
+      id: message.id,
+      seq: message.seq,
+      ts: message.ts,
+    };
     return { ack, message: shown, duplicate };
   }
 
   /** REST send: checks membership and limits first. */
-  async sendChecked(sender: UserId, conv: ConversationId, clientMsgId: string, body: string): Promise<SendResult> {
+  async sendChecked(
+    sender: UserId,
+    conv: ConversationId,
+    clientMsgId: string,
+    body: string,
+  ): Promise<SendResult> {
     await this.requireMember(conv, sender);
     if (body.length === 0 || body.length > LIMITS.maxBodyChars) {
       throw new ChatError('validation_failed', `body must be 1 to ${LIMITS.maxBodyChars} characters`);
@@ -101,7 +122,12 @@ export class ChatCore {
     return this.store.history(conv, page);
   }
 
-  async listChannels(userId: UserId, q: string | undefined, limit: number, after?: string): Promise<ChannelRecord[]> {
+  async listChannels(
+    userId: UserId,
+    q: string | undefined,
+    limit: number,
+    after?: string,
+  ): Promise<ChannelRecord[]> {
     return this.store.listChannels({ userId, ...(q ? { q } : {}), limit, ...(after ? { after } : {}) });
   }
 
@@ -124,7 +150,10 @@ export class ChatCore {
         throw new ChatError('validation_failed', `a group has at most ${LIMITS.maxGroupMembers} members`);
       }
       await this.requireUsers(members, token);
-      const record = await this.store.createGroup({ name: input.name.trim(), createdBy: creator.id, members }, now);
+      const record = await this.store.createGroup(
+        { name: input.name.trim(), createdBy: creator.id, members },
+        now,
+      );
       await this.announceJoin(record.id, [creator.id, ...members], 'created', token);
       return { conversation: await this.conversationOf(creator.id, record.id, token), created: true };
     }
@@ -153,7 +182,11 @@ export class ChatCore {
     const state = await this.store.conversationStateOf(conv, user.id);
     if (!state || !(await this.store.removeMember(conv, user.id))) throw new ChatError('not_member');
     const users = await this.directory.lookup(state.memberIds, token);
-    const frame: ConversationFrame = { type: 'conversation', event: 'left', conversation: toConversation(state, users) };
+    const frame: ConversationFrame = {
+      type: 'conversation',
+      event: 'left',
+      conversation: toConversation(state, users),
+    };
     this.publish(userTopic(user.id), encodeEvent({ kind: 'l', conv, frame: JSON.stringify(frame) }));
     await this.announceMember(conv, user.id, 'member_left', token);
   }
@@ -185,7 +218,11 @@ export class ChatCore {
       const state = await this.store.conversationStateOf(conv, userId);
       if (!state) continue;
       const users = await this.directory.lookup(state.memberIds, token);
-      const frame: ConversationFrame = { type: 'conversation', event, conversation: toConversation(state, users) };
+      const frame: ConversationFrame = {
+        type: 'conversation',
+        event,
+        conversation: toConversation(state, users),
+      };
       this.publish(userTopic(userId), encodeEvent({ kind: 'j', conv, frame: JSON.stringify(frame) }));
     }
   }

@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { LIMITS } from '@relay-chat/protocol';
 import {
   ConfigError,
   type Env,
@@ -10,7 +11,6 @@ import {
   envUrl,
   freeze,
 } from '@relay-chat/service-kit';
-import { LIMITS } from '@relay-chat/protocol';
 
 /** The chat service's configuration: read once from the environment, validated, frozen. */
 export interface ChatConfig {
@@ -53,7 +53,8 @@ export interface ChatConfig {
 export function loadChatConfig(env: Env): Readonly<ChatConfig> {
   const dataDir = envString(env, 'DATA_DIR', './data');
   const authJwksUrl = envUrl(env, 'AUTH_JWKS_URL', ['http', 'https']);
-  const authUrl = envUrl(env, 'AUTH_URL', ['http', 'https']) ?? (authJwksUrl ? new URL(authJwksUrl).origin : undefined);
+  const authUrl =
+    envUrl(env, 'AUTH_URL', ['http', 'https']) ?? (authJwksUrl ? new URL(authJwksUrl).origin : undefined);
   const allowedOrigins = envList(env, 'ALLOWED_ORIGINS');
   for (const origin of allowedOrigins) {
     if (!/^https?:\/\/[^/]+$/.test(origin)) {

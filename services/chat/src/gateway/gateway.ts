@@ -28,7 +28,10 @@ import { authenticateUpgrade, rejectUpgrade } from './upgrade-guard.js';
 /** What the gateway needs from the bus (see bus/bus.ts). */
 export interface GatewayBus {
   publish(topic: string, payload: string): Promise<void>;
-  subscribe(topic: string, listener: (payload: string) => void): { ready: Promise<void>; unsubscribe(): Promise<void> };
+  subscribe(
+    topic: string,
+    listener: (payload: string) => void,
+  ): { ready: Promise<void>; unsubscribe(): Promise<void> };
   onResync(handler: () => void): void;
 }
 
@@ -107,7 +110,9 @@ export class Gateway {
     });
     this.heartbeat = setInterval(() => this.beat(), options.heartbeatMs);
     this.heartbeat.unref();
-    this.presenceSubscription = deps.bus.subscribe(PRESENCE_TOPIC, (payload) => this.onPresenceEvent(payload));
+    this.presenceSubscription = deps.bus.subscribe(PRESENCE_TOPIC, (payload) =>
+      this.onPresenceEvent(payload),
+    );
     deps.presence.onChange((userId, status) => this.publishPresence(userId, status));
     deps.bus.onResync(() => this.resync());
   }
@@ -158,7 +163,7 @@ export class Gateway {
       rejectUpgrade(socket, new ChatError('server_shutting_down'));
       return;
     }
-    authenticateUpgrade(request, this.options).then(
+    authenticateUpgrade(request, { ...this.options, verify: this.deps.verify }).then(
       ({ claims, token }) => {
         if (socket.destroyed) return;
         this.wss.handleUpgrade(request, socket, head, (ws) => {
@@ -169,8 +174,15 @@ export class Gateway {
     );
   }
 
-  private onConnection(ws: WebSocket, user: { id: UserId; username: string }, token: string, expiresAt: number): void {
-    const session = new Session(ws, user, token, expiresAt, this, { maxBufferedBytes: this.options.maxBufferedBytes });
+  private onConnection(
+    ws: WebSocket,
+    user: { id: UserId; username: string },
+    token: string,
+    expiresAt: number,
+  ): void {
+    const session = new Session(ws, user, token, expiresAt, this, {
+      maxBufferedBytes: this.options.maxBufferedBytes,
+    });
     connections.inc();
     this.deps.core.directory.remember(user);
     let sessions = this.sessionsByUser.get(user.id);
@@ -240,22 +252,25 @@ export class Gateway {
     });
   }
 
+  /** Removes a closed session from every index; safe to call again (setup may finish after close). */
   private async detach(session: Session): Promise<void> {
     const userId = session.user.id;
-    const sessions = this.sessionsByUser.get(userId);
-    if (!sessions?.delete(session)) return;
-    this.dirty.delete(session);
     const work: Promise<unknown>[] = [];
-    for (const conv of session.convs) work.push(this.leaveLocal(session, conv));
-    for (const watched of session.watching) this.watchers.get(watched)?.delete(session);
-    if (sessions.size === 0) {
-      this.sessionsByUser.delete(userId);
-      this.sendBuckets.delete(userId);
-      const sub = this.userTopics.get(userId);
-      this.userTopics.delete(userId);
-      if (sub) work.push(sub.unsubscribe());
+    const sessions = this.sessionsByUser.get(userId);
+    if (sessions?.delete(session)) {
+      this.dirty.delete(session);
+      for (const conv of session.convs) work.push(this.leaveLocal(session, conv));
+      for (const watched of session.watching) this.watchers.get(watched)?.delete(session);
+      if (sessions.size === 0) {
+        this.sessionsByUser.delete(userId);
+        this.sendBuckets.delete(userId);
+        const sub = this.userTopics.get(userId);
+        this.userTopics.delete(userId);
+        if (sub) work.push(sub.unsubscribe());
+      }
     }
     if (session.presenceCounted) {
+      session.presenceCounted = false;
       work.push(
         this.deps.presence.disconnect(userId).then((offline) => {
           if (offline) this.publishPresence(userId, 'offline');
@@ -309,7 +324,10 @@ export class Gateway {
   }
 
   /** Watches the presence of everyone the user shares a DM or group with; returns them. */
-  private watchContacts(session: Session, states: Pick<ConversationState, 'kind' | 'memberIds'>[]): Set<UserId> {
+  private watchContacts(
+    session: Session,
+    states: Pick<ConversationState, 'kind' | 'memberIds'>[],
+  ): Set<UserId> {
     const contacts = new Set<UserId>();
     for (const state of states) {
       if (state.kind === 'channel') continue;
@@ -358,7 +376,11 @@ export class Gateway {
     if (session.closed) return;
     switch (frame.type) {
       case 'ping':
-        session.send(frame.ref === undefined ? { type: 'pong', serverTime: Date.now() } : { type: 'pong', ref: frame.ref, serverTime: Date.now() });
+        session.send(
+          frame.ref === undefined
+            ? { type: 'pong', serverTime: Date.now() }
+            : { type: 'pong', ref: frame.ref, serverTime: Date.now() },
+        );
         return;
       case 'send':
         void this.handleSend(session, frame.conv, frame.clientMsgId, frame.body);
@@ -377,7 +399,12 @@ export class Gateway {
     }
   }
 
-  private async handleSend(session: Session, conv: ConversationId, clientMsgId: string, body: string): Promise<void> {
+  private async handleSend(
+    session: Session,
+    conv: ConversationId,
+    clientMsgId: string,
+    body: string,
+  ): Promise<void> {
     const userId = session.user.id;
     let bucket = this.sendBuckets.get(userId);
     if (!bucket) {
@@ -407,7 +434,10 @@ export class Gateway {
     }
     if (!session.allowTyping(conv, Date.now(), this.options.typingIntervalMs ?? 1500)) return;
     const frame: TypingEventFrame = { type: 'typing', conv, user: session.user.id };
-    this.publish(convTopic(conv), encodeEvent({ kind: 't', user: session.user.id, frame: JSON.stringify(frame) }));
+    this.publish(
+      convTopic(conv),
+      encodeEvent({ kind: 't', user: session.user.id, frame: JSON.stringify(frame) }),
+    );
   }
 
   private async handleAuth(session: Session, token: string, ref: string | undefined): Promise<void> {

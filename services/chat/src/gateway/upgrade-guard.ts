@@ -28,7 +28,10 @@ export async function authenticateUpgrade(
 ): Promise<AuthenticatedUpgrade> {
   const origin = request.headers.origin;
   if (origin === undefined ? !options.allowNoOrigin : !options.allowedOrigins.includes(origin)) {
-    throw new ChatError('origin_not_allowed', origin === undefined ? 'an Origin header is required' : undefined);
+    throw new ChatError(
+      'origin_not_allowed',
+      origin === undefined ? 'an Origin header is required' : undefined,
+    );
   }
   const token = tokenOf(request);
   if (!token) throw new ChatError('unauthorized', 'an access token is required');

@@ -12,7 +12,11 @@ export interface Caller {
 const callers = new WeakMap<FastifyRequest, Caller>();
 
 /** Adds a hook to the calling scope: every route needs a valid bearer access token. */
-export function requireBearer(app: HttpServer, verify: AccessTokenVerifier, onUser: (user: User) => void): void {
+export function requireBearer(
+  app: HttpServer,
+  verify: AccessTokenVerifier,
+  onUser: (user: User) => void,
+): void {
   app.addHook('onRequest', async (request) => {
     const token = bearerTokenOf(request.headers.authorization);
     if (!token) throw new ChatError('unauthorized', 'a bearer access token is required');

@@ -91,7 +91,10 @@ export async function conversationRoutes(app: HttpServer, core: ChatCore): Promi
           { additionalProperties: false },
         ),
         response: {
-          200: Type.Object({ channels: Type.Array(ChannelListing), nextCursor: Type.Union([Type.String(), Type.Null()]) }),
+          200: Type.Object({
+            channels: Type.Array(ChannelListing),
+            nextCursor: Type.Union([Type.String(), Type.Null()]),
+          }),
           ...errors,
         },
       },
@@ -124,12 +127,17 @@ export async function conversationRoutes(app: HttpServer, core: ChatCore): Promi
   app.post(
     '/api/chat/conversations/:id/leave',
     {
-      schema: { summary: 'Leave a group or channel', security, params: IdParams, response: { ...errors } },
+      schema: {
+        summary: 'Leave a group or channel',
+        security,
+        params: IdParams,
+        response: { 204: Type.Null(), ...errors },
+      },
     },
     async (request, reply) => {
       const { user, token } = callerOf(request);
       await core.leave(user, request.params.id, token);
-      return reply.code(204).send();
+      return reply.code(204).send(null);
     },
   );
 }

@@ -1,5 +1,4 @@
-import { ErrorResponse, Id, LIMITS, Message } from '@relay-chat/protocol';
-import { ChatError } from '@relay-chat/protocol';
+import { ChatError, ErrorResponse, Id, LIMITS, Message } from '@relay-chat/protocol';
 import type { HttpServer } from '@relay-chat/service-kit';
 import Type from 'typebox';
 import type { ChatCore } from '../chat.js';
@@ -43,7 +42,11 @@ export async function messageRoutes(app: HttpServer, core: ChatCore): Promise<vo
       if (before !== undefined && after !== undefined) {
         throw new ChatError('validation_failed', 'give either before or after, not both');
       }
-      const page = { limit, ...(before !== undefined ? { before } : {}), ...(after !== undefined ? { after } : {}) };
+      const page = {
+        limit,
+        ...(before !== undefined ? { before } : {}),
+        ...(after !== undefined ? { after } : {}),
+      };
       return { messages: await core.history(user.id, request.params.id, page) };
     },
   );

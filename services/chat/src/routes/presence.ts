@@ -15,14 +15,18 @@ export async function presenceRoutes(
       schema: {
         summary: `Which of the given users (comma-separated ids, at most ${MAX_USERS}) are online`,
         security: [{ bearer: [] }],
-        querystring: Type.Object({ users: Type.String({ maxLength: 64 * MAX_USERS }) }, { additionalProperties: false }),
+        querystring: Type.Object(
+          { users: Type.String({ maxLength: 64 * MAX_USERS }) },
+          { additionalProperties: false },
+        ),
         response: { 200: Type.Object({ online: Type.Array(Id) }), 400: ErrorResponse, 401: ErrorResponse },
       },
     },
     async (request) => {
       const ids = [...new Set(request.query.users.split(',').filter((id) => id.length > 0))];
       if (ids.length > MAX_USERS) throw new ChatError('validation_failed', `at most ${MAX_USERS} users`);
-      if (ids.some((id) => !/^[A-Za-z0-9_-]{1,64}$/.test(id))) throw new ChatError('validation_failed', 'bad user id');
+      if (ids.some((id) => !/^[A-Za-z0-9_-]{1,64}$/.test(id)))
+        throw new ChatError('validation_failed', 'bad user id');
       return { online: [...(await onlineAmong(ids))] };
     },
   );

@@ -49,7 +49,10 @@ export function httpUserFetcher(authUrl: string): (ids: UserId[], token: string)
     url.searchParams.set('ids', ids.join(','));
     let response: Response;
     try {
-      response = await fetch(url, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(5000) });
+      response = await fetch(url, {
+        headers: { authorization: `Bearer ${token}` },
+        signal: AbortSignal.timeout(5000),
+      });
     } catch (err) {
       throw new ChatError('unavailable', 'the auth service is unreachable', { cause: err });
     }
