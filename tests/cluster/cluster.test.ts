@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { type Cluster, startCluster } from '@relay-chat/cluster';
 import {
   cleanRedisPrefix,
   createTestDatabase,
@@ -17,7 +18,6 @@ import {
 } from '@relay-chat/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { type Cluster, startCluster } from '../../apps/cluster/src/index.js';
 
 const ready = (await pgAvailable()) && (await redisAvailable());
 

@@ -10,7 +10,7 @@ import { parse, YAMLMap, YAMLSeq } from 'yaml';
 const replaced = new WeakSet<object>();
 
 class OverrideMap extends YAMLMap {
-  static override tag = '!override';
+  static tag = '!override';
   override toJSON(key?: unknown, ctx?: Parameters<YAMLMap['toJSON']>[1]): unknown {
     const value = super.toJSON(key, ctx) as object;
     replaced.add(value);
@@ -19,7 +19,7 @@ class OverrideMap extends YAMLMap {
 }
 
 class OverrideSeq extends YAMLSeq {
-  static override tag = '!override';
+  static tag = '!override';
   override toJSON(key?: unknown, ctx?: Parameters<YAMLSeq['toJSON']>[1]): unknown[] {
     const value = super.toJSON(key, ctx);
     replaced.add(value);

@@ -11,13 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadAuthConfig } from '@relay-chat/auth';
 import { loadChatConfig } from '@relay-chat/chat';
+import { COMPOSE_NGINX, REPO_ROOT, renderNginxConfig, upstreamServersOf } from '@relay-chat/cluster';
 import { afterAll, describe, expect, it } from 'vitest';
-import {
-  COMPOSE_NGINX,
-  REPO_ROOT,
-  renderNginxConfig,
-  upstreamServersOf,
-} from '../../apps/cluster/src/index.js';
 import {
   type ComposeFile,
   type ComposeService,
