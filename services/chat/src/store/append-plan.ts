@@ -40,18 +40,37 @@ export function distinctSendKeys(inputs: readonly AppendInput[]): SendKey[] {
   return [...seen.values()];
 }
 
+/** A new message of the batch: its id, and its 1-based position among its conversation's new messages. */
+export interface PlannedMessage {
+  input: AppendInput;
+  id: string;
+  offset: number;
+}
+
+/** A sender's read marker moving to (at least) their `offset`-th new message of the conversation. */
+export interface PlannedReadMarker {
+  conv: ConversationId;
+  userId: UserId;
+  offset: number;
+}
+
 /**
  * The semantics of `MessageStore.append`, written once for every backend. A backend:
- * 1. looks up the messages stored under `distinctSendKeys(inputs)` and builds a plan;
- * 2. adds `bumps[i].count` to each conversation's `last_seq` (in conversation-id order, so
- *    concurrent batches lock rows in one order) and reads back the new `last_seq`;
- * 3. inserts `assign(...)`'s messages and applies its read-marker bumps, in the same transaction.
+ * 1. looks up the messages stored under `distinctSendKeys(inputs)` and builds a plan
+ *    (or, optimistically, plans with none and falls back when the unique key says otherwise);
+ * 2. adds `bumps[i].count` to each conversation's `last_seq` (locking conversations in id
+ *    order, so concurrent batches cannot deadlock) and reads back the new `last_seq`;
+ * 3. in the same transaction, inserts `fresh` with seq = new last_seq − count + offset and
+ *    moves `readMarkers` likewise; `assign` does that arithmetic and builds the results.
  * Duplicates — of a stored message or of an earlier input of the same batch — take no seq.
  */
 export class AppendPlan {
   /** New messages per conversation, sorted by conversation id. */
   readonly bumps: ConversationBump[];
-  private readonly fresh: AppendInput[] = [];
+  /** New messages in input order. */
+  readonly fresh: PlannedMessage[] = [];
+  /** One per (conversation, sender) of the new messages: the sender's last one. */
+  readonly readMarkers: PlannedReadMarker[];
 
   constructor(
     private readonly inputs: readonly AppendInput[],
@@ -59,20 +78,27 @@ export class AppendPlan {
   ) {
     const firstSeen = new Set<string>();
     const byConv = new Map<ConversationId, ConversationBump>();
+    const markers = new Map<string, PlannedReadMarker>();
     for (const input of inputs) {
       const key = sendKeyOf(input.sender, input.clientMsgId);
       if (stored.has(key) || firstSeen.has(key)) continue;
       firstSeen.add(key);
-      this.fresh.push(input);
-      const bump = byConv.get(input.conv);
+      let bump = byConv.get(input.conv);
       if (bump) {
         bump.count += 1;
         bump.maxTs = Math.max(bump.maxTs, input.ts);
       } else {
-        byConv.set(input.conv, { conv: input.conv, count: 1, maxTs: input.ts });
+        bump = { conv: input.conv, count: 1, maxTs: input.ts };
+        byConv.set(input.conv, bump);
       }
+      this.fresh.push({ input, id: randomUUID(), offset: bump.count });
+      const markerKey = sendKeyOf(input.conv, input.sender);
+      const marker = markers.get(markerKey);
+      if (marker) marker.offset = bump.count;
+      else markers.set(markerKey, { conv: input.conv, userId: input.sender, offset: bump.count });
     }
     this.bumps = [...byConv.values()].sort((a, b) => (a.conv < b.conv ? -1 : a.conv > b.conv ? 1 : 0));
+    this.readMarkers = [...markers.values()];
   }
 
   /** Whether the batch writes anything at all. */
@@ -80,43 +106,37 @@ export class AppendPlan {
     return this.fresh.length > 0;
   }
 
-  /**
-   * Numbers the new messages from each conversation's new `last_seq` (after the bump) and
-   * builds the results in input order.
-   */
+  /** Numbers the new messages from each conversation's `last_seq` after the bump; results in input order. */
   assign(lastSeqByConv: ReadonlyMap<ConversationId, number>): {
     messages: StoredMessage[];
     readMarkers: ReadMarkerBump[];
     results: AppendResult[];
   } {
-    const nextSeq = new Map<ConversationId, number>();
+    const base = new Map<ConversationId, number>();
     for (const bump of this.bumps) {
       const last = lastSeqByConv.get(bump.conv);
       if (last === undefined) throw new Error(`no last_seq for conversation ${bump.conv}`);
-      nextSeq.set(bump.conv, last - bump.count + 1);
+      base.set(bump.conv, last - bump.count);
     }
     const created = new Map<string, StoredMessage>();
-    const messages: StoredMessage[] = [];
-    const markers = new Map<string, ReadMarkerBump>();
-    for (const input of this.fresh) {
-      const seq = nextSeq.get(input.conv)!;
-      nextSeq.set(input.conv, seq + 1);
+    const messages = this.fresh.map(({ input, id, offset }): StoredMessage => {
       const message: StoredMessage = {
         conv: input.conv,
-        seq,
-        id: randomUUID(),
+        seq: base.get(input.conv)! + offset,
+        id,
         from: input.sender,
         body: input.body,
         ts: input.ts,
         clientMsgId: input.clientMsgId,
       };
-      messages.push(message);
       created.set(sendKeyOf(input.sender, input.clientMsgId), message);
-      const markerKey = sendKeyOf(input.conv, input.sender);
-      const marker = markers.get(markerKey);
-      if (marker) marker.seq = Math.max(marker.seq, seq);
-      else markers.set(markerKey, { conv: input.conv, userId: input.sender, seq });
-    }
+      return message;
+    });
+    const readMarkers = this.readMarkers.map((m) => ({
+      conv: m.conv,
+      userId: m.userId,
+      seq: base.get(m.conv)! + m.offset,
+    }));
     const returned = new Set<string>();
     const results = this.inputs.map((input): AppendResult => {
       const key = sendKeyOf(input.sender, input.clientMsgId);
@@ -127,6 +147,6 @@ export class AppendPlan {
       returned.add(key);
       return { message: created.get(key)!, duplicate };
     });
-    return { messages, readMarkers: [...markers.values()], results };
+    return { messages, readMarkers, results };
   }
 }

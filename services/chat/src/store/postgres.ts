@@ -98,8 +98,8 @@ type StateRow = ConversationRow & {
  * The deployed message store on PostgreSQL. Seqs are gapless because each batch adds its
  * count to `conversations.last_seq` with `UPDATE … RETURNING` in the transaction that
  * inserts the messages: the row lock serialises writers of one conversation, and a rolled
- * back batch gives its numbers back. A batch is one transaction of five round trips
- * (begin, duplicate look-up, seq bump, insert + read markers, commit), whatever its size.
+ * back batch gives its numbers back. A batch of new messages is one statement — one round
+ * trip and one durable commit — whatever its size; see `writeBatch`.
  */
 export class PostgresMessageStore implements MessageStore {
   private readonly opened: OpenedDatabase<ChatTables>;
@@ -287,14 +287,27 @@ export class PostgresMessageStore implements MessageStore {
 
   async append(inputs: AppendInput[]): Promise<AppendResult[]> {
     if (inputs.length === 0) return [];
+    try {
+      // Most batches hold only new messages: plan with no stored duplicates and write in
+      // one statement. If one was stored after all, the unique key refuses the statement
+      // (nothing is written) and the batch takes the careful path below.
+      return await writeBatch(this.db, new AppendPlan(inputs, new Map()));
+    } catch (err) {
+      const reason = retryReason(err);
+      if (reason === undefined) throw err;
+      this.logger?.debug(
+        { reason, batch: inputs.length },
+        'append batch falls back to the duplicate look-up',
+      );
+    }
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.db.transaction().execute((trx) => appendInTransaction(trx, inputs));
+        return await writeBatch(this.db, new AppendPlan(inputs, await storedMessages(this.db, inputs)));
       } catch (err) {
         const reason = retryReason(err);
         if (reason === undefined || attempt >= MAX_APPEND_ATTEMPTS) throw err;
-        // A concurrent batch stored one of these (sender, clientMsgId) first, or the
-        // database broke a deadlock: the transaction rolled back, run the batch again.
+        // A concurrent batch stored one of these (sender, clientMsgId) since the look-up,
+        // or the database broke a deadlock: nothing was written, look up and write again.
         this.logger?.debug({ reason, attempt, batch: inputs.length }, 'retrying append batch');
       }
     }
@@ -332,49 +345,66 @@ export class PostgresMessageStore implements MessageStore {
   }
 }
 
-async function appendInTransaction(trx: Kysely<ChatTables>, inputs: AppendInput[]): Promise<AppendResult[]> {
+/** The stored messages of a batch's (sender, clientMsgId) pairs, by send key. */
+async function storedMessages(
+  db: Kysely<ChatTables>,
+  inputs: AppendInput[],
+): Promise<Map<string, StoredMessage>> {
   const keys = distinctSendKeys(inputs);
-  const { rows: existing } = await sql<MessagesTable>`
+  const { rows } = await sql<MessagesTable>`
     SELECT m.conv, m.seq, m.id, m.sender, m.client_msg_id, m.body, m.ts
     FROM messages m
     JOIN unnest(${keys.map((k) => k.sender)}::text[], ${keys.map((k) => k.clientMsgId)}::text[]) AS k(sender, cmid)
-      ON m.sender = k.sender AND m.client_msg_id = k.cmid`.execute(trx);
-  const stored = new Map<string, StoredMessage>();
-  for (const row of existing) stored.set(sendKeyOf(row.sender, row.client_msg_id), toStoredMessage(row));
-  const plan = new AppendPlan(inputs, stored);
+      ON m.sender = k.sender AND m.client_msg_id = k.cmid`.execute(db);
+  return new Map(rows.map((row) => [sendKeyOf(row.sender, row.client_msg_id), toStoredMessage(row)]));
+}
+
+/**
+ * Writes a planned batch in ONE statement, which PostgreSQL runs as one transaction and
+ * commits once (group commit): lock the batch's conversations in id order, add each one's
+ * count to `last_seq`, insert the messages at `last_seq − count + offset`, move the
+ * senders' read markers. A message of an unknown conversation gets a NULL seq, which the
+ * NOT NULL constraint refuses, so the whole statement fails and nothing is written.
+ */
+async function writeBatch(db: Kysely<ChatTables>, plan: AppendPlan): Promise<AppendResult[]> {
   if (!plan.writes) return plan.assign(new Map()).results;
-
-  // Lock the conversations in one order (by id) so that batches spanning the same
-  // conversations cannot deadlock, then take their next seqs.
-  const { bumps } = plan;
-  const { rows: bumped } = await sql<{ id: string; last_seq: number }>`
-    WITH b AS (
-      SELECT * FROM unnest(${bumps.map((b) => b.conv)}::text[], ${bumps.map((b) => b.count)}::int8[],
-        ${bumps.map((b) => b.maxTs)}::int8[]) AS b(id, n, ts)
-    ), locked AS MATERIALIZED (
-      SELECT c.id FROM conversations c WHERE c.id IN (SELECT id FROM b) ORDER BY c.id FOR UPDATE
-    )
-    UPDATE conversations c
-    SET last_seq = c.last_seq + b.n, last_activity_at = greatest(c.last_activity_at, b.ts)
-    FROM b JOIN locked l ON l.id = b.id
-    WHERE c.id = b.id
-    RETURNING c.id, c.last_seq`.execute(trx);
-  if (bumped.length !== bumps.length) throw new ChatError('not_found', 'no such conversation');
-  const { messages, readMarkers, results } = plan.assign(new Map(bumped.map((r) => [r.id, r.last_seq])));
-
-  await sql`
-    WITH ins AS (
-      INSERT INTO messages (conv, seq, id, sender, client_msg_id, body, ts)
-      SELECT * FROM unnest(${messages.map((m) => m.conv)}::text[], ${messages.map((m) => m.seq)}::int8[],
-        ${messages.map((m) => m.id)}::text[], ${messages.map((m) => m.from)}::text[],
-        ${messages.map((m) => m.clientMsgId)}::text[], ${messages.map((m) => m.body)}::text[],
-        ${messages.map((m) => m.ts)}::int8[])
-    )
-    UPDATE members m SET last_read_seq = greatest(m.last_read_seq, r.seq)
-    FROM unnest(${readMarkers.map((r) => r.conv)}::text[], ${readMarkers.map((r) => r.userId)}::text[],
-      ${readMarkers.map((r) => r.seq)}::int8[]) AS r(conv, user_id, seq)
-    WHERE m.conv = r.conv AND m.user_id = r.user_id`.execute(trx);
-  return results;
+  const { bumps, fresh, readMarkers } = plan;
+  let rows: { id: string; last_seq: number }[];
+  try {
+    ({ rows } = await sql<{ id: string; last_seq: number }>`
+      WITH b AS (
+        SELECT * FROM unnest(${bumps.map((x) => x.conv)}::text[], ${bumps.map((x) => x.count)}::int8[],
+          ${bumps.map((x) => x.maxTs)}::int8[]) AS b(id, n, ts)
+      ), locked AS MATERIALIZED (
+        SELECT c.id FROM conversations c WHERE c.id IN (SELECT id FROM b) ORDER BY c.id FOR UPDATE
+      ), bumped AS (
+        UPDATE conversations c
+        SET last_seq = c.last_seq + b.n, last_activity_at = greatest(c.last_activity_at, b.ts)
+        FROM b JOIN locked l ON l.id = b.id
+        WHERE c.id = b.id
+        RETURNING c.id, c.last_seq, c.last_seq - b.n AS base
+      ), ins AS (
+        INSERT INTO messages (conv, seq, id, sender, client_msg_id, body, ts)
+        SELECT m.conv, bumped.base + m.k, m.id, m.sender, m.cmid, m.body, m.ts
+        FROM unnest(${fresh.map((x) => x.input.conv)}::text[], ${fresh.map((x) => x.offset)}::int8[],
+          ${fresh.map((x) => x.id)}::text[], ${fresh.map((x) => x.input.sender)}::text[],
+          ${fresh.map((x) => x.input.clientMsgId)}::text[], ${fresh.map((x) => x.input.body)}::text[],
+          ${fresh.map((x) => x.input.ts)}::int8[]) AS m(conv, k, id, sender, cmid, body, ts)
+        LEFT JOIN bumped ON bumped.id = m.conv
+      ), marks AS (
+        UPDATE members mb SET last_read_seq = greatest(mb.last_read_seq, bumped.base + r.k)
+        FROM unnest(${readMarkers.map((x) => x.conv)}::text[], ${readMarkers.map((x) => x.userId)}::text[],
+          ${readMarkers.map((x) => x.offset)}::int8[]) AS r(conv, user_id, k)
+        JOIN bumped ON bumped.id = r.conv
+        WHERE mb.conv = r.conv AND mb.user_id = r.user_id
+      )
+      SELECT id, last_seq FROM bumped`.execute(db));
+  } catch (err) {
+    const e = err as PgError;
+    if (e?.code === '23502' && e.column === 'seq') throw new ChatError('not_found', 'no such conversation');
+    throw err;
+  }
+  return plan.assign(new Map(rows.map((r) => [r.id, r.last_seq]))).results;
 }
 
 const stateQuery = sql`
@@ -411,6 +441,7 @@ function toState(row: StateRow): ConversationState {
 interface PgError {
   code?: string;
   constraint?: string;
+  column?: string;
 }
 
 function isUniqueViolation(err: unknown, constraint: string): boolean {
