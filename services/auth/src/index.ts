@@ -1,1 +1,4 @@
-export {};
+export { AUTH_PREFIX, type AuthService, type AuthServiceOptions, createAuthService } from './app.js';
+export { type AuthConfig, type LogLevel, loadAuthConfig } from './config.js';
+export { OWASP_SCRYPT_PARAMS, type ScryptParams } from './passwords.js';
+export type { UserStore } from './store/user-store.js';

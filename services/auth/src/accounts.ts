@@ -1,0 +1,135 @@
+import { randomUUID } from 'node:crypto';
+import { ChatError, type TokenPair, type User, type UserId } from '@relay-chat/protocol';
+import { counter, histogram } from '@relay-chat/service-kit';
+import type { Logger } from 'pino';
+import type { PasswordHasher } from './passwords.js';
+import type { RefreshTokens } from './refresh-tokens.js';
+import type { UserStore } from './store/user-store.js';
+import type { LoginThrottle } from './throttle.js';
+import type { AccessTokenIssuer } from './tokens.js';
+
+export interface AccountsDeps {
+  store: UserStore;
+  hasher: PasswordHasher;
+  throttle: LoginThrottle;
+  accessTokens: AccessTokenIssuer;
+  refreshTokens: RefreshTokens;
+  now: () => number;
+  logger: Logger;
+}
+
+const logins = counter('auth_logins_total', 'Login attempts by outcome', ['outcome']);
+const registrations = counter('auth_registrations_total', 'Registrations by outcome', ['outcome']);
+const hashSeconds = histogram(
+  'auth_password_hash_seconds',
+  'Time to hash or verify one password',
+  ['op'],
+  [0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 4],
+);
+
+/**
+ * What the auth routes do: registration, login, refresh, logout. Usernames arrive validated
+ * (the route schemas) and are normalised here.
+ */
+export class Accounts {
+  constructor(private readonly deps: AccountsDeps) {}
+
+  /** Creates a user; ChatError `username_taken` when the name exists. */
+  async register(input: { username: string; password: string; address: string }): Promise<User> {
+    const { store, hasher, throttle, now } = this.deps;
+    const username = normalizeUsername(input.username);
+    // Cheap refusal first; the insert below still settles a race between two registrations.
+    if (await store.findUserByUsername(username)) return this.taken();
+    const passwordHash = await timed('hash', () => hasher.hash(input.password));
+    const user = { id: randomUUID(), username, passwordHash, createdAt: now() };
+    if (!(await store.createUser(user))) return this.taken();
+    registrations.inc({ outcome: 'created' });
+    // The address an account was created from counts as one its owner logs in from.
+    await throttle.remember(username, input.address);
+    return { id: user.id, username };
+  }
+
+  /**
+   * Checks credentials and starts a session. An unknown user and a wrong password get the same
+   * ChatError `invalid_credentials` after the same work (one hash); throttled attempts get
+   * `rate_limited` before any hashing.
+   */
+  async login(input: { username: string; password: string; address: string }): Promise<TokenPair> {
+    const { store, hasher, throttle, logger } = this.deps;
+    const username = normalizeUsername(input.username);
+    let attempt: Awaited<ReturnType<LoginThrottle['begin']>>;
+    try {
+      attempt = await throttle.begin(username, input.address);
+    } catch (err) {
+      if (err instanceof ChatError && err.code === 'rate_limited') logins.inc({ outcome: 'throttled' });
+      throw err;
+    }
+    const user = await store.findUserByUsername(username);
+    const ok = await timed('verify', () =>
+      user ? hasher.verify(input.password, user.passwordHash) : hasher.verifyDummy(input.password),
+    );
+    if (!user || !ok) {
+      await attempt.failed();
+      logins.inc({ outcome: 'failed' });
+      logger.info({ username, ip: input.address }, 'login failed');
+      throw new ChatError('invalid_credentials');
+    }
+    await attempt.succeeded();
+    logins.inc({ outcome: 'succeeded' });
+    if (hasher.needsRehash(user.passwordHash)) {
+      await store.updatePasswordHash(user.id, await timed('hash', () => hasher.hash(input.password)));
+    }
+    return this.pairFor({ id: user.id, username: user.username });
+  }
+
+  /** Exchanges a refresh token for a new pair (see RefreshTokens.rotate). */
+  async refresh(refreshToken: string): Promise<TokenPair> {
+    const rotated = await this.deps.refreshTokens.rotate(refreshToken);
+    const user = await this.findUser(rotated.userId);
+    if (!user) throw new ChatError('invalid_refresh_token');
+    return this.pair(user, rotated.refreshToken);
+  }
+
+  /** Ends the session of `refreshToken` (its whole family). Silent for unknown tokens. */
+  logout(refreshToken: string): Promise<void> {
+    return this.deps.refreshTokens.revoke(refreshToken);
+  }
+
+  async findUser(id: UserId): Promise<User | undefined> {
+    const record = await this.deps.store.findUserById(id);
+    return record && { id: record.id, username: record.username };
+  }
+
+  private async pairFor(user: User): Promise<TokenPair> {
+    return this.pair(user, await this.deps.refreshTokens.issue(user.id));
+  }
+
+  private async pair(user: User, refreshToken: string): Promise<TokenPair> {
+    const { accessTokens } = this.deps;
+    return {
+      accessToken: await accessTokens.issue(user),
+      refreshToken,
+      expiresIn: accessTokens.ttlSec,
+      user,
+    };
+  }
+
+  private taken(): never {
+    registrations.inc({ outcome: 'taken' });
+    throw new ChatError('username_taken');
+  }
+}
+
+/** Usernames are compared and stored in lower case. */
+export function normalizeUsername(username: string): string {
+  return username.toLowerCase();
+}
+
+async function timed<T>(op: 'hash' | 'verify', run: () => Promise<T>): Promise<T> {
+  const end = hashSeconds.startTimer({ op });
+  try {
+    return await run();
+  } finally {
+    end();
+  }
+}

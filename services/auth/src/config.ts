@@ -1,0 +1,124 @@
+import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
+import { join } from 'node:path';
+import {
+  ConfigError,
+  type Env,
+  envEnum,
+  envInt,
+  envList,
+  envString,
+  envUrl,
+  freeze,
+} from '@relay-chat/service-kit';
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** The auth service's configuration: read once from the environment, validated, frozen. */
+export interface AuthConfig {
+  /** Standalone server port. PORT, default 8001 (the embedded launcher uses its own). */
+  port: number;
+  /** Standalone listen address. HOST, default 127.0.0.1. */
+  host: string;
+  /** Directory of embedded files (SQLite database, generated signing key). DATA_DIR, default ./data. */
+  dataDir: string;
+  /** `sqlite:<path>` or `postgres://…`. DATABASE_URL, default `sqlite:<DATA_DIR>/auth.db`. */
+  databaseUrl: string;
+  /** `iss` of access tokens. JWT_ISSUER, default relay-chat. */
+  issuer: string;
+  /** `aud` of access tokens. JWT_AUDIENCE, default relay-chat. */
+  audience: string;
+  /** Access-token life, seconds. ACCESS_TOKEN_TTL_SEC, default 900 (15 minutes). */
+  accessTokenTtlSec: number;
+  /** Refresh-token life, seconds. REFRESH_TOKEN_TTL_SEC, default 2592000 (30 days). */
+  refreshTokenTtlSec: number;
+  /**
+   * How long after a refresh token is spent a second refresh with it still succeeds (two tabs
+   * refreshing at once) instead of counting as reuse, seconds. REFRESH_GRACE_SEC, default 10.
+   */
+  refreshGraceSec: number;
+  /**
+   * Ed25519 private key, PKCS#8 PEM (AUTH_SIGNING_KEY). Absent: a key is generated at first start
+   * and kept in `signingKeyFile`.
+   */
+  signingKeyPem: string | undefined;
+  /** Where the generated key lives when AUTH_SIGNING_KEY is absent: `<DATA_DIR>/auth-signing-key.pem`. */
+  signingKeyFile: string;
+  /** The previous Ed25519 public key, SPKI PEM (AUTH_PREVIOUS_PUBLIC_KEY), still published during a rotation. */
+  previousPublicKeyPem: string | undefined;
+  /** pino level. LOG_LEVEL, default info. */
+  logLevel: LogLevel;
+  /**
+   * Proxies whose X-Forwarded-For is trusted (TRUST_PROXY): `true`, `false`, or a comma-separated
+   * list of addresses/CIDRs. Absent: loopback only.
+   */
+  trustProxy: boolean | string[] | undefined;
+}
+
+/** Reads and validates the auth configuration; throws ConfigError naming the first bad variable. */
+export function loadAuthConfig(env: Env = process.env): Readonly<AuthConfig> {
+  const dataDir = envString(env, 'DATA_DIR', './data');
+  const databaseUrl = envUrl(env, 'DATABASE_URL', ['sqlite', 'postgres', 'postgresql']);
+  const issuer = envString(env, 'JWT_ISSUER', 'relay-chat');
+  const audience = envString(env, 'JWT_AUDIENCE', 'relay-chat');
+  const config: AuthConfig = {
+    port: envInt(env, 'PORT', 8001, { min: 0, max: 65535 }),
+    host: envString(env, 'HOST', '127.0.0.1'),
+    dataDir,
+    databaseUrl: databaseUrl ?? `sqlite:${join(dataDir, 'auth.db')}`,
+    issuer,
+    audience,
+    accessTokenTtlSec: envInt(env, 'ACCESS_TOKEN_TTL_SEC', 900, { min: 30, max: 24 * 3600 }),
+    refreshTokenTtlSec: envInt(env, 'REFRESH_TOKEN_TTL_SEC', 30 * 24 * 3600, {
+      min: 60,
+      max: 365 * 24 * 3600,
+    }),
+    refreshGraceSec: envInt(env, 'REFRESH_GRACE_SEC', 10, { min: 0, max: 60 }),
+    signingKeyPem: pemOf(env, 'AUTH_SIGNING_KEY', 'private'),
+    signingKeyFile: join(dataDir, 'auth-signing-key.pem'),
+    previousPublicKeyPem: pemOf(env, 'AUTH_PREVIOUS_PUBLIC_KEY', 'public'),
+    logLevel: envEnum(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
+    trustProxy: trustProxyOf(env),
+  };
+  return freeze(config);
+}
+
+/** An Ed25519 key in PEM; `\n` escapes (one-line env files) are accepted. */
+function pemOf(env: Env, name: string, kind: 'private' | 'public'): string | undefined {
+  const value = envString(env, name);
+  if (value === undefined) return undefined;
+  const pem = `${value.replace(/\\n/g, '\n').trim()}\n`;
+  if (kind === 'public' && pem.includes('PRIVATE KEY')) {
+    throw new ConfigError(name, 'must be a public key (SPKI PEM), not a private key');
+  }
+  let key: KeyObject;
+  try {
+    key = kind === 'private' ? createPrivateKey(pem) : createPublicKey(pem);
+  } catch {
+    throw new ConfigError(
+      name,
+      `is not a ${kind === 'private' ? 'PKCS#8 private' : 'SPKI public'} key in PEM`,
+    );
+  }
+  if (key.asymmetricKeyType !== 'ed25519') {
+    throw new ConfigError(name, `must be an Ed25519 key, got ${key.asymmetricKeyType ?? 'unknown'}`);
+  }
+  return pem;
+}
+
+function trustProxyOf(env: Env): boolean | string[] | undefined {
+  const value = envString(env, 'TRUST_PROXY')?.toLowerCase();
+  if (value === undefined) return undefined;
+  if (['1', 'true', 'yes', 'on'].includes(value)) return true;
+  if (['0', 'false', 'no', 'off'].includes(value)) return false;
+  const list = envList(env, 'TRUST_PROXY');
+  for (const entry of list) {
+    if (!/^[0-9a-f.:]+(\/\d{1,3})?$/i.test(entry)) {
+      throw new ConfigError(
+        'TRUST_PROXY',
+        `must be true, false or a list of addresses/CIDRs, got "${entry}"`,
+      );
+    }
+  }
+  return list;
+}

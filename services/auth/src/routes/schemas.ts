@@ -1,0 +1,90 @@
+import { ErrorResponse, Id, LIMITS, TokenPair, User } from '@relay-chat/protocol';
+import Type from 'typebox';
+
+/** The route schemas: they validate requests and generate the OpenAPI document. */
+
+/** A username as typed: any case (normalised to lower case), 3..32 of [a-z0-9_.-]. */
+export const UsernameInput = Type.String({
+  minLength: LIMITS.usernameMinChars,
+  maxLength: LIMITS.usernameMaxChars,
+  pattern: '^[A-Za-z0-9_.-]+$',
+  description: '3 to 32 of a-z, 0-9, _ . - (normalised to lower case)',
+  examples: ['alice'],
+});
+
+export const NewPassword = Type.String({
+  minLength: LIMITS.passwordMinChars,
+  maxLength: LIMITS.passwordMaxChars,
+  description: '8 to 256 characters, no composition rules',
+});
+
+// Login accepts any length a password could ever have had, so a later change of the minimum
+// never locks anyone out; the maximum still refuses a long input before hashing.
+export const PasswordInput = Type.String({ minLength: 1, maxLength: LIMITS.passwordMaxChars });
+
+export const RegisterBody = Type.Object(
+  { username: UsernameInput, password: NewPassword },
+  { additionalProperties: false },
+);
+
+export const LoginBody = Type.Object(
+  { username: UsernameInput, password: PasswordInput },
+  { additionalProperties: false },
+);
+
+export const RefreshTokenBody = Type.Object(
+  { refreshToken: Type.String({ minLength: 1, maxLength: 512 }) },
+  { additionalProperties: false },
+);
+
+export const UserResponse = Type.Object({ user: User });
+
+export const UsersQuery = Type.Object({
+  q: Type.Optional(
+    Type.String({
+      maxLength: LIMITS.usernameMaxChars,
+      pattern: '^[A-Za-z0-9_.-]*$',
+      description: 'username prefix (any case)',
+    }),
+  ),
+  limit: Type.Optional(
+    Type.Integer({ minimum: 1, maximum: LIMITS.maxUsersPage, description: 'page size, default 50' }),
+  ),
+  cursor: Type.Optional(
+    Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$', description: 'from nextCursor' }),
+  ),
+  ids: Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: LIMITS.maxUsersPage * 65,
+      pattern: '^[A-Za-z0-9_,-]+$',
+      description: `comma-separated user ids (at most ${LIMITS.maxUsersPage}); excludes q and cursor`,
+    }),
+  ),
+});
+
+export const UsersPage = Type.Object({
+  users: Type.Array(User),
+  /** Pass as `cursor` for the next page; null on the last page. */
+  nextCursor: Type.Union([Type.String(), Type.Null()]),
+});
+
+export const UserParams = Type.Object({ id: Id });
+
+export const JwksResponse = Type.Object({
+  keys: Type.Array(
+    Type.Object({
+      kty: Type.String(),
+      crv: Type.String(),
+      x: Type.String(),
+      kid: Type.String(),
+      alg: Type.String(),
+      use: Type.String(),
+    }),
+  ),
+});
+
+export { ErrorResponse, TokenPair };
+
+/** The error responses every route may give, for the OpenAPI document. */
+export const errorResponses = { '4xx': ErrorResponse, '5xx': ErrorResponse };
