@@ -108,6 +108,14 @@ export class MongoMessageStore implements MessageStore {
 
   async migrate(): Promise<void> {
     await this.client.connect();
+    const hello = await this.client.db('admin').command({ hello: 1 });
+    if (hello.setName === undefined && hello.msg !== 'isdbgrid') {
+      // Without a replica set (or mongos) every transaction would fail: say so at start.
+      throw new Error(
+        'the MongoDB message store needs a replica set or a sharded cluster (transactions); ' +
+          'a single node will do: start mongod with --replSet rs0 and run rs.initiate()',
+      );
+    }
     await this.conversations.createIndexes([
       {
         key: { dmKey: 1 },
