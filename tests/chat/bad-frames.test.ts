@@ -25,9 +25,9 @@ beforeAll(async () => {
     SEND_RATE_PER_SEC: '1000',
     SEND_BURST: '1000',
   });
-  [mallory, alice, bob] = await Promise.all(
+  [mallory, alice, bob] = (await Promise.all(
     ['mallory', 'alice', 'bob'].map((n) => registerUser(server.url, n)),
-  );
+  )) as [TestUser, TestUser, TestUser];
   const create = async (user: TestUser, other: TestUser) =>
     (
       await request<{ conversation: Conversation }>(server.url, 'POST', '/api/chat/conversations', {

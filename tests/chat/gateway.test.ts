@@ -43,9 +43,9 @@ beforeAll(async () => {
     SEND_BURST: '40',
   });
   wsUrl = wsUrlOf(server.url);
-  [alice, bob, carol] = await Promise.all(
+  [alice, bob, carol] = (await Promise.all(
     ['alice', 'bob', 'carol'].map((name) => registerUser(server.url, name)),
-  );
+  )) as [TestUser, TestUser, TestUser];
 });
 
 afterAll(async () => {

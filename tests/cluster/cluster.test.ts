@@ -139,6 +139,28 @@ describe.skipIf(!ready)('local cluster behind nginx', () => {
     }
   });
 
+  it('caches hashed assets for a year and never answers a missing one with the app shell', async () => {
+    const missing = await api('/assets/no-such-file.js');
+    expect(missing.status).toBe(404);
+    if (!cluster.servesWebClient) return;
+    const shell = String((await api('/')).body);
+    const asset = /(?:src|href)="(\/assets\/[^"]+)"/.exec(shell)?.[1];
+    expect(asset, 'index.html links a hashed asset').toBeDefined();
+    const response = await api(asset ?? '');
+    expect(response.status).toBe(200);
+    expect(response.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
+  });
+
+  it('compresses large API responses, but not the token-bearing auth ones', async () => {
+    const headers = { 'accept-encoding': 'gzip' };
+    const chatDocs = await api('/api/chat/docs/json', { headers });
+    expect(chatDocs.status).toBe(200);
+    expect(chatDocs.headers.get('content-encoding')).toBe('gzip');
+    const authDocs = await api('/api/auth/docs/json', { headers });
+    expect(authDocs.status).toBe(200);
+    expect(authDocs.headers.get('content-encoding')).toBeNull();
+  });
+
   it('refuses request bodies over 16 KiB with a JSON payload_too_large', async () => {
     const response = await api('/api/auth/login', {
       method: 'POST',
