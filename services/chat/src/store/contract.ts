@@ -160,6 +160,7 @@ export function describeMessageStore(name: string, harness: MessageStoreHarness)
         const page3 = await store.listChannels({ userId: b, q: prefix, limit: 2, after: page2.at(-1)!.name });
         expect([...page1, ...page2, ...page3].map((c) => c.id)).toEqual(all.map((c) => c.id));
         expect(page3).toHaveLength(1);
+        expect(await store.listChannels({ userId: b, q: prefix, limit: 0 })).toEqual([]);
 
         expect(
           (await store.listChannels({ userId: b, q: `${prefix}CH`, limit: 10 })).map((c) => c.name),
@@ -189,6 +190,7 @@ export function describeMessageStore(name: string, harness: MessageStoreHarness)
         expect(await store.memberCount(ch.id)).toBe(3);
         expect(await store.listMembers(ch.id)).toEqual([a, b, c]);
         expect(await store.listMembers(ch.id, 2)).toEqual([a, b]);
+        expect(await store.listMembers(ch.id, 0)).toEqual([]);
         expect(await store.removeMember(ch.id, b)).toBe(true);
         expect(await store.removeMember(ch.id, b)).toBe(false);
         expect(await store.isMember(ch.id, b)).toBe(false);

@@ -235,12 +235,15 @@ export class MongoMessageStore implements MessageStore {
     limit: number;
     after?: string;
   }): Promise<ChannelRecord[]> {
+    const limit = pageLimit(input.limit);
+    // limit(0) would mean "no limit" to MongoDB.
+    if (limit === 0) return [];
     const nameKey: { $gt: string; $regex?: string } = { $gt: input.after ? channelKeyOf(input.after) : '' };
     if (input.q) nameKey.$regex = `^${escapeRegExp(channelKeyOf(input.q))}`;
     const channels = await this.conversations
       .find({ kind: 'channel', nameKey })
       .sort({ nameKey: 1 })
-      .limit(pageLimit(input.limit))
+      .limit(limit)
       .toArray();
     if (channels.length === 0) return [];
     const ids = channels.map((c) => c._id);

@@ -297,8 +297,9 @@ export class SqliteMessageStore implements MessageStore {
     return this.st.member.get(conv, userId) !== undefined;
   }
 
-  async listMembers(conv: ConversationId, limit = -1): Promise<UserId[]> {
-    return this.st.membersOf.all(conv, limit).map((r) => r.user_id);
+  async listMembers(conv: ConversationId, limit?: number): Promise<UserId[]> {
+    // LIMIT -1 is "no limit" to SQLite.
+    return this.st.membersOf.all(conv, limit === undefined ? -1 : pageLimit(limit)).map((r) => r.user_id);
   }
 
   async memberCount(conv: ConversationId): Promise<number> {
