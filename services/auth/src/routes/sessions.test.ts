@@ -1,8 +1,8 @@
 import { createAccessTokenVerifier } from '@relay-chat/tokens';
 import { decodeProtectedHeader } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { paramsOf } from '../passwords.js';
-import { BACKENDS, type Harness, startAuth } from '../testing/harness.js';
+import { PasswordHasher, paramsOf } from '../passwords.js';
+import { BACKENDS, type Harness, startAuth, TEST_PASSWORD_PARAMS } from '../testing/harness.js';
 
 const PASSWORD = 'correct horse battery staple';
 
@@ -196,6 +196,32 @@ describe.each(BACKENDS)('sessions on $name', (backend) => {
       const second = (await post('refresh', { refreshToken: first.refreshToken })).json();
       expect((await post('logout', { refreshToken: second.refreshToken })).statusCode).toBe(204);
       expect((await post('refresh', { refreshToken: second.refreshToken })).statusCode).toBe(401);
+    });
+  });
+
+  describe.skipIf(!backend.available)('password upgrade', () => {
+    it('re-hashes a password stored at weaker parameters on the next login', async () => {
+      const h = await startAuth(backend);
+      try {
+        const weaker = await new PasswordHasher({ N: 2 ** 9, r: 8, p: 1 }).hash(PASSWORD);
+        await h.store.createUser({
+          id: 'legacy-user',
+          username: 'legacy',
+          passwordHash: weaker,
+          createdAt: 0,
+        });
+        const res = await h.app.inject({
+          method: 'POST',
+          url: '/api/auth/login',
+          payload: { username: 'legacy', password: PASSWORD },
+        });
+        expect(res.statusCode).toBe(200);
+        const stored = (await h.store.findUserByUsername('legacy'))!.passwordHash;
+        expect(paramsOf(stored)).toEqual(TEST_PASSWORD_PARAMS);
+        expect(await new PasswordHasher(TEST_PASSWORD_PARAMS).verify(PASSWORD, stored)).toBe(true);
+      } finally {
+        await h.close();
+      }
     });
   });
 
