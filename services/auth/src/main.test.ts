@@ -48,10 +48,10 @@ describe('the standalone service (src/main.ts)', () => {
     port = await freePort();
     main = startMain({ PORT: String(port), DATA_DIR: dataDir, LOG_LEVEL: 'trace' });
     await waitFor(() => fetch(`${base()}/health`).then((r) => r.ok), {
-      timeoutMs: 30_000,
+      timeoutMs: 80_000,
       what: 'auth health',
     });
-  });
+  }, 90_000);
   afterAll(async () => {
     if (main?.child.exitCode === null) main.child.kill('SIGKILL');
     rmSync(dataDir, { recursive: true, force: true });
