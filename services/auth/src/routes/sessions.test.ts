@@ -199,6 +199,46 @@ describe.each(BACKENDS)('sessions on $name', (backend) => {
     });
   });
 
+  describe.skipIf(!backend.available)('client address behind a proxy', () => {
+    let h: Harness;
+    const login = (password: string, remoteAddress: string, forwardedFor: string) =>
+      h.app.inject({
+        method: 'POST',
+        url: '/api/auth/login',
+        payload: { username: 'carol', password },
+        remoteAddress,
+        headers: { 'x-forwarded-for': forwardedFor },
+      });
+
+    beforeAll(async () => {
+      h = await startAuth(backend, { env: { TRUST_PROXY: '127.0.0.1' } });
+      const res = await h.app.inject({
+        method: 'POST',
+        url: '/api/auth/register',
+        payload: { username: 'carol', password: PASSWORD },
+        remoteAddress: '127.0.0.1',
+        headers: { 'x-forwarded-for': '198.51.100.5' },
+      });
+      expect(res.statusCode).toBe(201);
+    });
+    afterAll(async () => {
+      await h?.close();
+    });
+
+    it('ignores X-Forwarded-For from an untrusted peer, so rotating it does not evade throttling', async () => {
+      for (let i = 0; i < 5; i++) {
+        expect((await login(`wrong ${i}`, '203.0.113.9', `192.0.2.${i}`)).statusCode).toBe(401);
+      }
+      expect((await login(PASSWORD, '203.0.113.9', '192.0.2.200')).statusCode).toBe(429);
+    });
+
+    it('believes X-Forwarded-For from the trusted proxy: the owner logs in from their known address', async () => {
+      expect((await login(PASSWORD, '127.0.0.1', '198.51.100.5')).statusCode).toBe(200);
+      // Through the proxy, a new client address is subject to the account's bound.
+      expect((await login(PASSWORD, '127.0.0.1', '192.0.2.77')).statusCode).toBe(429);
+    });
+  });
+
   describe.skipIf(!backend.available)('password upgrade', () => {
     it('re-hashes a password stored at weaker parameters on the next login', async () => {
       const h = await startAuth(backend);

@@ -88,7 +88,7 @@ export async function startAuth(backend: Backend, setup: HarnessSetup = {}): Pro
     passwordParams: setup.productionHashing ? undefined : TEST_PASSWORD_PARAMS,
     ...setup.options,
   });
-  const app = createHttpServer({ logger });
+  const app = createHttpServer({ logger, trustProxy: config.trustProxy });
   await service.register(app);
   await app.ready();
   const store = openUserStore(config.databaseUrl);
