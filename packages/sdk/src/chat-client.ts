@@ -275,20 +275,22 @@ export class ChatClient {
     const listed = new Set(frame.conversations.map((c) => c.id));
     // Left (or never joined) while away: nothing more will come for those.
     for (const conv of this.#delivery.conversations()) if (!listed.has(conv)) this.#delivery.forget(conv);
-    this.#events.emit('ready', frame);
     for (const conversation of frame.conversations) {
       // Later conversations of a kind one is a member of from the start are all news.
-      this.#track(conversation, first || conversation.kind === 'channel' ? 'history' : 'new');
+      this.#seed(conversation, first || conversation.kind === 'channel' ? 'history' : 'new');
     }
+    this.#events.emit('ready', frame);
+    for (const { id, lastSeq } of frame.conversations) this.#delivery.noteLatest(id, lastSeq);
     this.#flushReads();
     this.#sender.flush();
   }
 
   /**
-   * Starts (or continues) delivering a conversation. `history`: what it holds so far is not
-   * news (seed at its lastSeq, or before the first held message); `new`: every message is.
+   * Says where delivery of a conversation starts, unless it has started already. `history`:
+   * what it holds so far is not news (seed at its lastSeq, or before the first held
+   * message); `new`: every message is.
    */
-  #track(conversation: Conversation, how: 'history' | 'new', wait = false): void {
+  #seed(conversation: Conversation, how: 'history' | 'new'): void {
     const { id, lastSeq } = conversation;
     if (!this.#delivery.isSeeded(id)) {
       const resume = this.#resumeFrom[id];
@@ -298,7 +300,6 @@ export class ChatClient {
       delete this.#resumeFrom[id];
       this.#delivery.seed(id, seed);
     }
-    this.#delivery.noteLatest(id, lastSeq, { wait });
   }
 
   #apply(frame: Omit<ConversationFrame, 'type'> & { type?: 'conversation' }): void {
@@ -311,11 +312,15 @@ export class ChatClient {
       this.#events.emit('conversation', payload);
       return;
     }
+    const known = this.#conversations.has(conversation.id);
     const current = this.#conversations.upsert(conversation);
     const how = event === 'created' || (event !== 'joined' && current.kind !== 'channel') ? 'new' : 'history';
+    this.#seed(current, how);
     // Messages announced by a frame are usually on their way over the socket too.
-    this.#track(current, how, true);
-    this.#events.emit('conversation', { ...payload, conversation: current });
+    this.#delivery.noteLatest(current.id, current.lastSeq, { wait: true });
+    // The server's frame for a conversation this client just created or joined itself is news no more.
+    const shown = known && (event === 'created' || event === 'joined') ? 'updated' : event;
+    this.#events.emit('conversation', { ...payload, event: shown, conversation: current });
   }
 
   /** Learns a conversation whose messages arrived before its `conversation` frame. */
@@ -360,6 +365,8 @@ export class ChatClient {
   #onErrorFrame(frame: ErrorFrame): void {
     const error = new ChatError(frame.code, frame.message);
     const isSend = frame.ref !== undefined && this.#sender.reject(frame.ref, error);
+    // A retryable send error (rate_limited …) is the outbox's business: it resends by itself.
+    if (isSend && error.retryable) return;
     this.#emitError(error, isSend ? 'send' : 'server', frame.ref);
   }
 
