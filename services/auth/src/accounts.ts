@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import type { PasswordHasher } from './passwords.js';
 import type { RefreshTokens } from './refresh-tokens.js';
 import type { UserStore } from './store/user-store.js';
-import type { LoginThrottle } from './throttle.js';
+import type { LoginAttempt, LoginThrottle } from './throttle.js';
 import type { AccessTokenIssuer } from './tokens.js';
 
 export interface AccountsDeps {
@@ -57,7 +57,7 @@ export class Accounts {
   async login(input: { username: string; password: string; address: string }): Promise<TokenPair> {
     const { store, hasher, throttle, logger } = this.deps;
     const username = normalizeUsername(input.username);
-    let attempt: Awaited<ReturnType<LoginThrottle['begin']>>;
+    let attempt: LoginAttempt;
     try {
       attempt = await throttle.begin(username, input.address);
     } catch (err) {
