@@ -306,10 +306,11 @@ export class ChatClient {
     const { event, conversation, user } = frame;
     const payload = { event, conversation, ...(user === undefined ? {} : { user }) };
     if (event === 'left') {
-      this.#conversations.remove(conversation.id);
+      // After leave() the server's own `left` frame finds nothing left to remove.
+      const known = this.#conversations.remove(conversation.id);
       this.#delivery.forget(conversation.id);
       this.#pendingReads.delete(conversation.id);
-      this.#events.emit('conversation', payload);
+      if (known) this.#events.emit('conversation', payload);
       return;
     }
     const known = this.#conversations.has(conversation.id);
