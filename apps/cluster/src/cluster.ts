@@ -48,7 +48,7 @@ export interface ClusterOptions {
   keepWorkDir?: boolean;
   /** nginx binary. Default: env NGINX_BIN, else /usr/sbin/nginx, else `nginx` on PATH. */
   nginxBin?: string;
-  /** Per process wait for /ready, ms. Default 60 000. */
+  /** Per process wait for /ready, ms. Default 120 000 (tsx compiles on start; a loaded machine is slow). */
   readyTimeoutMs?: number;
   /** Per process wait after SIGTERM before SIGKILL, ms. Default 10 000. */
   stopTimeoutMs?: number;
@@ -100,7 +100,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   const redisPrefix = options.redisPrefix ?? env.REDIS_PREFIX ?? 'relay:';
   const logLevel = options.logLevel ?? env.LOG_LEVEL ?? 'warn';
   const verbose = options.verbose ?? false;
-  const readyTimeoutMs = options.readyTimeoutMs ?? 60_000;
+  const readyTimeoutMs = options.readyTimeoutMs ?? 120_000;
   const stopTimeoutMs = options.stopTimeoutMs ?? 10_000;
 
   await ensurePostgresDatabase(databaseUrl);
@@ -193,6 +193,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     env: baseEnv,
     logFile: join(logDir, 'nginx.log'),
     readyUrl: `${url}/healthz`,
+    lastResortSignal: 'SIGTERM',
   });
   writeNginxConfig(workDir, {
     port,

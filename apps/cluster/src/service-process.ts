@@ -25,6 +25,11 @@ export interface ServiceProcessSpec {
   readyTimeoutMs: number;
   /** After SIGTERM, wait this long before SIGKILL, ms. */
   stopTimeoutMs: number;
+  /**
+   * What killNow() sends. Default SIGKILL; nginx gets SIGTERM, because a SIGKILLed nginx
+   * master leaves its workers running.
+   */
+  lastResortSignal?: NodeJS.Signals;
 }
 
 // When setpriv is there (util-linux), children get SIGTERM if the launcher dies without
@@ -132,9 +137,9 @@ export class ServiceProcess {
     await this.start();
   }
 
-  /** Synchronous last resort (process 'exit' handler): SIGKILL without waiting. */
+  /** Synchronous last resort (process 'exit' handler): signals without waiting. */
   killNow(): void {
-    if (this.running) this.child?.kill('SIGKILL');
+    if (this.running) this.child?.kill(this.spec.lastResortSignal ?? 'SIGKILL');
   }
 
   private async waitUntilReady(): Promise<void> {
