@@ -24,6 +24,7 @@ import type { ConversationState, MessageStore } from '../store/message-store.js'
 import { Session } from './session.js';
 import { TokenBucket } from './token-bucket.js';
 import { authenticateUpgrade, rejectUpgrade } from './upgrade-guard.js';
+import { textFrame } from './ws-frame.js';
 
 /** What the gateway needs from the bus (see bus/bus.ts). */
 export interface GatewayBus {
@@ -167,7 +168,13 @@ export class Gateway {
       ({ claims, token }) => {
         if (socket.destroyed) return;
         this.wss.handleUpgrade(request, socket, head, (ws) => {
-          this.onConnection(ws, { id: claims.userId, username: claims.username }, token, claims.exp * 1000);
+          this.onConnection(
+            ws,
+            socket,
+            { id: claims.userId, username: claims.username },
+            token,
+            claims.exp * 1000,
+          );
         });
       },
       (err: unknown) => rejectUpgrade(socket, toChatError(err)),
@@ -176,11 +183,12 @@ export class Gateway {
 
   private onConnection(
     ws: WebSocket,
+    socket: Duplex,
     user: { id: UserId; username: string },
     token: string,
     expiresAt: number,
   ): void {
-    const session = new Session(ws, user, token, expiresAt, this, {
+    const session = new Session(ws, socket, user, token, expiresAt, this, {
       maxBufferedBytes: this.options.maxBufferedBytes,
     });
     connections.inc();
@@ -469,7 +477,7 @@ export class Gateway {
     const topic = this.convTopics.get(conv);
     const event = decodeEvent(payload);
     if (!topic || !event) return;
-    const frame = Buffer.from(event.frame);
+    const frame = textFrame(event.frame);
     if (event.kind === 't') {
       for (const session of topic.sessions) if (session.user.id !== event.user) session.enqueue(frame, true);
       return;
@@ -482,11 +490,11 @@ export class Gateway {
     const event = decodeEvent(payload);
     if (!sessions || !event) return;
     if (event.kind === 'r') {
-      const frame = Buffer.from(event.frame);
+      const frame = textFrame(event.frame);
       for (const session of sessions) if (session.id !== event.origin) session.enqueue(frame);
     } else if (event.kind === 'j') {
       const parsed = JSON.parse(event.frame) as ConversationFrame;
-      const frame = Buffer.from(event.frame);
+      const frame = textFrame(event.frame);
       for (const session of sessions) {
         this.watchContacts(session, [
           { kind: parsed.conversation.kind, memberIds: parsed.conversation.members.map((m) => m.id) },
@@ -494,7 +502,7 @@ export class Gateway {
         void this.joinLocal(session, event.conv).then(() => session.enqueue(frame));
       }
     } else if (event.kind === 'l') {
-      const frame = Buffer.from(event.frame);
+      const frame = textFrame(event.frame);
       for (const session of sessions) {
         session.enqueue(frame);
         void this.leaveLocal(session, event.conv);
@@ -507,7 +515,7 @@ export class Gateway {
     if (event?.kind !== 'p') return;
     const sessions = this.watchers.get(event.user);
     if (!sessions || sessions.size === 0) return;
-    const frame = Buffer.from(event.frame);
+    const frame = textFrame(event.frame);
     for (const session of sessions) session.enqueue(frame, true);
   }
 

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { Duplex } from 'node:stream';
 import {
   ChatError,
   type ConversationId,
@@ -8,6 +9,9 @@ import {
   type User,
 } from '@relay-chat/protocol';
 import type { WebSocket } from 'ws';
+import { textFrame } from './ws-frame.js';
+
+const WS_OPEN = 1;
 
 /** Schedules a session's pending frames to be written once per event-loop turn. */
 export interface FlushScheduler {
@@ -20,9 +24,11 @@ export interface SessionLimits {
 }
 
 /**
- * One authenticated WebSocket connection. Frames are queued as ready-made buffers (built
- * once per message, shared by every recipient) and written together once per event-loop
- * turn, so a burst costs one write per socket, not one per frame.
+ * One authenticated WebSocket connection. Frames are queued as complete WebSocket frames
+ * (built once per event by `textFrame`, shared by every recipient) and written together
+ * to the connection's socket once per event-loop turn, corked: a burst costs one write
+ * call per socket, not one per frame. Control frames (ping, close) still go through `ws`,
+ * which writes whole frames to the same socket, so frames never interleave.
  */
 export class Session {
   readonly id = randomUUID();
@@ -46,6 +52,8 @@ export class Session {
 
   constructor(
     readonly ws: WebSocket,
+    /** The upgraded TCP socket under `ws`. */
+    private readonly socket: Duplex,
     readonly user: User,
     token: string,
     tokenExpiresAt: number,
@@ -62,6 +70,7 @@ export class Session {
    * consumer — the client reconnects and resumes from history, nobody else waits.
    */
   enqueue(frame: Buffer, ephemeral = false): void {
+    // `frame` is a complete WebSocket frame (see textFrame).
     if (this.closed) return;
     const backlog = this.ws.bufferedAmount + this.pendingBytes;
     if (ephemeral && backlog > this.limits.maxBufferedBytes / 4) return;
@@ -75,12 +84,12 @@ export class Session {
   }
 
   send(frame: ServerFrame, ephemeral = false): void {
-    this.enqueue(Buffer.from(JSON.stringify(frame)), ephemeral);
+    this.enqueue(textFrame(JSON.stringify(frame)), ephemeral);
   }
 
   /** Sends `ready` ahead of anything queued while the session was being set up. */
   sendReady(frame: ServerFrame): void {
-    const buf = Buffer.from(JSON.stringify(frame));
+    const buf = textFrame(JSON.stringify(frame));
     this.pending.unshift(buf);
     this.pendingBytes += buf.length;
     this.ready = true;
@@ -97,7 +106,15 @@ export class Session {
     const frames = this.pending;
     this.pending = [];
     this.pendingBytes = 0;
-    for (const frame of frames) this.ws.send(frame, { binary: false, compress: false });
+    // Once a close frame is on its way (either side started closing), no data may follow.
+    if (this.ws.readyState !== WS_OPEN || this.socket.destroyed) return 0;
+    if (frames.length === 1) {
+      this.socket.write(frames[0]!);
+    } else {
+      this.socket.cork();
+      for (const frame of frames) this.socket.write(frame);
+      this.socket.uncork();
+    }
     return frames.length;
   }
 
