@@ -174,6 +174,8 @@ export interface ErrorFrame {
   code: ErrorCode;
   message: string;
   ref?: string;
+  /** For `rate_limited`: how long to wait before retrying, ms. */
+  retryAfterMs?: number;
 }
 export interface PongFrame {
   type: 'pong';

@@ -421,7 +421,7 @@ export class Gateway {
     }
     if (!bucket.take()) {
       const wait = Math.ceil(bucket.retryAfterSec() * 1000);
-      session.sendError('rate_limited', `sending too fast; retry in ${wait} ms`, clientMsgId);
+      session.sendError('rate_limited', `sending too fast; retry in ${wait} ms`, clientMsgId, wait);
       return;
     }
     try {

@@ -5,6 +5,7 @@ import {
   type ConversationId,
   closeCodeOf,
   type ErrorCode,
+  type ErrorFrame,
   type ServerFrame,
   type User,
 } from '@relay-chat/protocol';
@@ -96,8 +97,11 @@ export class Session {
     this.scheduler.markDirty(this);
   }
 
-  sendError(code: ErrorCode, message: string, ref?: string): void {
-    this.send(ref === undefined ? { type: 'error', code, message } : { type: 'error', code, message, ref });
+  sendError(code: ErrorCode, message: string, ref?: string, retryAfterMs?: number): void {
+    const frame: ErrorFrame = { type: 'error', code, message };
+    if (ref !== undefined) frame.ref = ref;
+    if (retryAfterMs !== undefined) frame.retryAfterMs = retryAfterMs;
+    this.send(frame);
   }
 
   /** Writes every pending frame; called by the scheduler once per turn. Returns how many. */
