@@ -1,0 +1,85 @@
+import type { ConversationId } from '@relay-chat/protocol';
+import { useCallback, useEffect, useState } from 'react';
+import { useChatState } from '../hooks/use-chat.js';
+import { useRoute } from '../hooks/use-route.js';
+import { conversationTitle } from '../lib/conversations.js';
+import { unreadTotals } from '../lib/unread.js';
+import { ConnectionBanner } from './connection-banner.js';
+import { ConversationView } from './conversation-view.js';
+import { CreateDialog, type CreateKind } from './create-dialog.js';
+import { ChatIcon } from './icons.js';
+import { Sidebar } from './sidebar.js';
+
+/**
+ * The signed-in screen: sidebar and the open conversation side by side on wide screens; on
+ * narrow ones one at a time (the conversation slides over the list, Back returns).
+ */
+export function ChatShell() {
+  const [route, navigate] = useRoute();
+  const [creating, setCreating] = useState<CreateKind | undefined>();
+  const activeId = route.view === 'conversation' ? route.id : undefined;
+  const conversation = useChatState((s) => (activeId ? s.conversations.get(activeId) : undefined));
+  const synced = useChatState((s) => s.synced);
+  const me = useChatState((s) => s.me);
+  const conversations = useChatState((s) => s.conversations);
+
+  const open = useCallback((id: ConversationId) => navigate({ view: 'conversation', id }), [navigate]);
+  const home = useCallback(() => navigate({ view: 'home' }), [navigate]);
+
+  // A conversation we are no longer in (left on another device, or a stale link) closes.
+  useEffect(() => {
+    if (synced && activeId && !conversation) navigate({ view: 'home' }, { replace: true });
+  }, [synced, activeId, conversation, navigate]);
+
+  // The tab title carries the unread count, so a background tab shows there is news.
+  const totals = unreadTotals(conversations.values());
+  const openTitle = conversation ? conversationTitle(conversation, me?.id) : undefined;
+  useEffect(() => {
+    const base = openTitle ? `${openTitle} · relay` : 'relay';
+    document.title = totals.messages > 0 ? `(${totals.messages}) ${base}` : base;
+  }, [openTitle, totals.messages]);
+
+  return (
+    <div className={`shell${conversation ? ' has-conversation' : ''}`}>
+      <ConnectionBanner />
+      <div className="shell-columns">
+        <Sidebar activeId={activeId} onOpen={open} onCreate={setCreating} />
+        <main className="main-pane">
+          {conversation ? (
+            <ConversationView key={conversation.id} conversation={conversation} onBack={home} onLeft={home} />
+          ) : (
+            <EmptyPane loading={!synced && activeId !== undefined} />
+          )}
+        </main>
+      </div>
+      {creating && (
+        <CreateDialog
+          kind={creating}
+          onClose={() => setCreating(undefined)}
+          onCreated={(id) => {
+            setCreating(undefined);
+            open(id);
+          }}
+        />
+      )}
+    </div>
+  );
+}
+
+function EmptyPane({ loading }: { loading: boolean }) {
+  return (
+    <div className="empty-pane">
+      {loading ? (
+        <span className="spinner" role="status" aria-label="Loading" />
+      ) : (
+        <>
+          <span className="empty-illustration" aria-hidden="true">
+            <ChatIcon width="40" height="40" />
+          </span>
+          <h2>Pick a conversation</h2>
+          <p className="muted">Choose a chat on the left, find someone under People, or join a channel.</p>
+        </>
+      )}
+    </div>
+  );
+}

@@ -1,0 +1,104 @@
+import type { Conversation, ConversationId } from '@relay-chat/protocol';
+import { memo, useMemo } from 'react';
+import { useChatState } from '../hooks/use-chat.js';
+import { conversationTitle, dmPartner, previewOf, sortConversations } from '../lib/conversations.js';
+import { activityLabel } from '../lib/timeline.js';
+import { badgeText } from '../lib/unread.js';
+import { ConversationAvatar } from './conversation-view.js';
+
+export interface ConversationListProps {
+  activeId: ConversationId | undefined;
+  onOpen: (id: ConversationId) => void;
+}
+
+/** The caller's conversations, most recent activity first, each with its unread badge. */
+export function ConversationList({ activeId, onOpen }: ConversationListProps) {
+  const conversations = useChatState((s) => s.conversations);
+  const synced = useChatState((s) => s.synced);
+  const sorted = useMemo(() => sortConversations(conversations.values()), [conversations]);
+
+  if (!synced && sorted.length === 0) {
+    return (
+      <ul className="conversation-list" aria-busy="true" aria-label="Conversations">
+        {[1, 2, 3, 4].map((n) => (
+          <li key={n} className="conversation-item skeleton" aria-hidden="true">
+            <span className="skeleton-avatar" />
+            <span className="skeleton-lines">
+              <span className="skeleton-line short" />
+              <span className="skeleton-line" />
+            </span>
+          </li>
+        ))}
+      </ul>
+    );
+  }
+  if (sorted.length === 0) {
+    return (
+      <div className="sidebar-empty">
+        <p>No conversations yet.</p>
+        <p className="muted">Find someone under People, or join a channel.</p>
+      </div>
+    );
+  }
+  return (
+    <ul className="conversation-list" aria-label="Conversations" data-testid="conversation-list">
+      {sorted.map((conv) => (
+        <ConversationItem key={conv.id} conversation={conv} active={conv.id === activeId} onOpen={onOpen} />
+      ))}
+    </ul>
+  );
+}
+
+const ConversationItem = memo(function ConversationItem({
+  conversation,
+  active,
+  onOpen,
+}: {
+  conversation: Conversation;
+  active: boolean;
+  onOpen: (id: ConversationId) => void;
+}) {
+  const me = useChatState((s) => s.me);
+  const users = useChatState((s) => s.users);
+  const partner = dmPartner(conversation, me?.id);
+  const online = useChatState((s) => (partner ? s.online.has(partner.id) : undefined));
+  const title = conversationTitle(conversation, me?.id);
+  const display = conversation.kind === 'channel' ? `#${title}` : title;
+  const preview = previewOf(conversation, me?.id, (id) => users.get(id)?.username ?? 'someone');
+  const unread = conversation.unread;
+  const label = `${display}${unread > 0 ? `, ${unread} unread` : ''}`;
+  return (
+    <li>
+      <button
+        type="button"
+        className={`conversation-item${active ? ' active' : ''}${unread > 0 ? ' has-unread' : ''}`}
+        onClick={() => onOpen(conversation.id)}
+        aria-current={active ? 'page' : undefined}
+        aria-label={label}
+        data-testid="conversation-item"
+        data-conversation-id={conversation.id}
+        data-title={display}
+      >
+        <ConversationAvatar conversation={conversation} title={title} online={online} size={40} />
+        <span className="conversation-item-text">
+          <span className="conversation-item-top">
+            <bdi className="conversation-item-title">{display}</bdi>
+            <span className="conversation-item-time">
+              {conversation.lastMessage ? activityLabel(conversation.lastActivityAt, Date.now()) : ''}
+            </span>
+          </span>
+          <span className="conversation-item-bottom">
+            <span className="conversation-item-preview" dir="auto">
+              {preview}
+            </span>
+            {unread > 0 && (
+              <span className="unread-badge" data-testid="unread-badge" aria-hidden="true">
+                {badgeText(unread)}
+              </span>
+            )}
+          </span>
+        </span>
+      </button>
+    </li>
+  );
+});

@@ -1,0 +1,178 @@
+import { type Conversation, toChatError } from '@relay-chat/protocol';
+import { useEffect, useState } from 'react';
+import { useChatActions, useChatState } from '../hooks/use-chat.js';
+import { conversationTitle, dmPartner } from '../lib/conversations.js';
+import { typingNames, typingSentence } from '../store/chat-state.js';
+import { Avatar } from './avatar.js';
+import { Composer } from './composer.js';
+import { BackIcon, HashIcon, LeaveIcon, UsersIcon } from './icons.js';
+import { MessageList } from './message-list.js';
+
+export interface ConversationViewProps {
+  conversation: Conversation;
+  onBack: () => void;
+  onLeft: () => void;
+}
+
+/** One open conversation: header, history, typing line, composer. */
+export function ConversationView({ conversation, onBack, onLeft }: ConversationViewProps) {
+  const me = useChatState((s) => s.me);
+  const title = conversationTitle(conversation, me?.id);
+  const partner = dmPartner(conversation, me?.id);
+  const partnerOnline = useChatState((s) => (partner ? s.online.has(partner.id) : false));
+  const displayTitle = conversation.kind === 'channel' ? `#${title}` : title;
+
+  return (
+    <section className="conversation" aria-label={displayTitle}>
+      <header className="conversation-header">
+        <button
+          type="button"
+          className="icon-button back-button"
+          onClick={onBack}
+          aria-label="Back to conversations"
+        >
+          <BackIcon />
+        </button>
+        <ConversationAvatar
+          conversation={conversation}
+          title={title}
+          online={partner ? partnerOnline : undefined}
+        />
+        <div className="conversation-heading">
+          <h1 className="conversation-title" data-testid="conversation-title">
+            <bdi>{displayTitle}</bdi>
+          </h1>
+          <p className="conversation-subtitle">
+            {conversation.kind === 'dm'
+              ? partnerOnline
+                ? 'Online'
+                : 'Offline'
+              : `${conversation.memberCount} member${conversation.memberCount === 1 ? '' : 's'}` +
+                (conversation.kind === 'group' ? ` · ${memberNames(conversation, me?.id)}` : '')}
+          </p>
+        </div>
+        {conversation.kind !== 'dm' && (
+          <LeaveButton conversation={conversation} title={displayTitle} onLeft={onLeft} />
+        )}
+      </header>
+      <MessageList conversation={conversation} title={displayTitle} />
+      <TypingLine convId={conversation.id} />
+      <Composer convId={conversation.id} placeholderName={displayTitle} />
+    </section>
+  );
+}
+
+export function ConversationAvatar({
+  conversation,
+  title,
+  online,
+  size = 36,
+}: {
+  conversation: Conversation;
+  title: string;
+  online?: boolean | undefined;
+  size?: number;
+}) {
+  if (conversation.kind === 'dm') return <Avatar name={title} size={size} online={online} />;
+  return (
+    <span
+      className={`room-avatar ${conversation.kind}`}
+      style={{ width: size, height: size }}
+      aria-hidden="true"
+    >
+      {conversation.kind === 'channel' ? <HashIcon /> : <UsersIcon />}
+    </span>
+  );
+}
+
+function memberNames(conversation: Conversation, me: string | undefined): string {
+  const names = conversation.members.filter((m) => m.id !== me).map((m) => m.username);
+  const shown = names.slice(0, 4).join(', ');
+  return names.length > 4 ? `${shown} +${names.length - 4}` : shown || 'just you';
+}
+
+function TypingLine({ convId }: { convId: string }) {
+  const [now, setNow] = useState(() => Date.now());
+  const typing = useChatState((s) => s.typing.get(convId));
+  const users = useChatState((s) => s.users);
+  // Re-render once a second while someone is typing so the line expires on time.
+  useEffect(() => {
+    if (!typing || typing.size === 0) return;
+    setNow(Date.now());
+    const timer = setInterval(() => setNow(Date.now()), 1000);
+    return () => clearInterval(timer);
+  }, [typing]);
+  const sentence = typingSentence(typingNames(typing, users, now));
+  return (
+    <div className="typing-line" aria-live="polite" data-testid="typing-indicator">
+      {sentence && (
+        <>
+          <span className="typing-dots" aria-hidden="true">
+            <i />
+            <i />
+            <i />
+          </span>
+          {sentence}
+        </>
+      )}
+    </div>
+  );
+}
+
+function LeaveButton({
+  conversation,
+  title,
+  onLeft,
+}: {
+  conversation: Conversation;
+  title: string;
+  onLeft: () => void;
+}) {
+  const actions = useChatActions();
+  const [confirming, setConfirming] = useState(false);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | undefined>();
+  const leave = async () => {
+    setBusy(true);
+    setError(undefined);
+    try {
+      await actions.leave(conversation.id);
+      onLeft();
+    } catch (err) {
+      setError(toChatError(err).message);
+      setBusy(false);
+    }
+  };
+  if (!confirming) {
+    return (
+      <div className="header-actions">
+        <button
+          type="button"
+          className="ghost-button"
+          onClick={() => setConfirming(true)}
+          aria-label={`Leave ${title}`}
+        >
+          <LeaveIcon />
+          <span className="hide-narrow">Leave</span>
+        </button>
+      </div>
+    );
+  }
+  return (
+    <div className="header-actions confirm">
+      {error ? (
+        <span className="inline-error" role="alert">
+          {error}
+        </span>
+      ) : (
+        <span className="confirm-question hide-narrow">Leave {conversation.kind}?</span>
+      )}
+      <button type="button" className="danger-button" onClick={leave} disabled={busy}>
+        {busy ? 'Leaving…' : 'Leave'}
+      </button>
+      <button type="button" className="ghost-button" onClick={() => setConfirming(false)} disabled={busy}>
+        Cancel
+      </button>
+    </div>
+  );
+}

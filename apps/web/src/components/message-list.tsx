@@ -1,0 +1,309 @@
+import type { Conversation, Message } from '@relay-chat/protocol';
+import { toChatError } from '@relay-chat/protocol';
+import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
+import { useChatActions, useChatState } from '../hooks/use-chat.js';
+import { EMPTY_HISTORY } from '../lib/history.js';
+import { buildTimeline, GROUP_WINDOW_MS } from '../lib/timeline.js';
+import { ArrowDownIcon } from './icons.js';
+import { MessageRow, PendingRow } from './message-row.js';
+
+/** Start loading older history when the top is closer than this, in px. */
+const LOAD_OLDER_MARGIN_PX = 400;
+/** "At the bottom" tolerance, in px. */
+const BOTTOM_SLACK_PX = 48;
+
+interface ScrollSnapshot {
+  firstSeq: number | undefined;
+  lastKey: string | undefined;
+  /** A visible message that prepending cannot change, and its distance from the viewport top (px). */
+  anchor: { seq: string; offset: number } | undefined;
+}
+
+/**
+ * The first visible message row other than the first loaded one (prepending history can
+ * change the first row itself: it may lose its day separator or join the sender run above).
+ */
+function findAnchor(el: HTMLElement): ScrollSnapshot['anchor'] {
+  const top = el.getBoundingClientRect().top;
+  const rows = el.querySelectorAll<HTMLElement>('li[data-seq]');
+  for (let i = 1; i < rows.length; i += 1) {
+    const rect = rows[i]!.getBoundingClientRect();
+    if (rect.bottom > top) return { seq: rows[i]!.dataset.seq!, offset: rect.top - top };
+  }
+  return undefined;
+}
+
+/** Scrolls so that the anchor row is back at its recorded distance from the viewport top. */
+function restoreAnchor(el: HTMLElement, anchor: NonNullable<ScrollSnapshot['anchor']>): void {
+  const row = el.querySelector<HTMLElement>(`li[data-seq="${anchor.seq}"]`);
+  if (!row) return;
+  el.scrollTop += row.getBoundingClientRect().top - el.getBoundingClientRect().top - anchor.offset;
+}
+
+export interface MessageListProps {
+  conversation: Conversation;
+  title: string;
+}
+
+/**
+ * The history of one conversation, newest at the bottom. Older pages load as the top comes
+ * near and are prepended without moving what the reader sees (the scroll offset is moved by
+ * exactly the height added above). Opening with unread messages lands on the "New messages"
+ * divider. What is visible is marked read while the page is visible.
+ */
+export function MessageList({ conversation, title }: MessageListProps) {
+  const actions = useChatActions();
+  const convId = conversation.id;
+  const history = useChatState((s) => s.histories.get(convId)) ?? EMPTY_HISTORY;
+  const pending = useChatState((s) => s.pending.get(convId));
+  const users = useChatState((s) => s.users);
+  const me = useChatState((s) => s.me);
+
+  const [opened, setOpened] = useState(false);
+  const [openError, setOpenError] = useState<string | undefined>();
+  const [firstUnreadSeq, setFirstUnreadSeq] = useState<number | undefined>();
+  const [loadingOlder, setLoadingOlder] = useState(false);
+  const [unseenBelow, setUnseenBelow] = useState(0);
+
+  const scrollerRef = useRef<HTMLDivElement>(null);
+  const snapshotRef = useRef<ScrollSnapshot | undefined>(undefined);
+  const atBottomRef = useRef(true);
+  const landedRef = useRef(false);
+  const loadingOlderRef = useRef(false);
+  const lastReadRef = useRef(conversation.lastReadSeq);
+  lastReadRef.current = Math.max(lastReadRef.current, conversation.lastReadSeq);
+
+  // Open: load the newest page (back to the first unread), then land.
+  useEffect(() => {
+    let cancelled = false;
+    actions
+      .open(convId)
+      .then((result) => {
+        if (cancelled) return;
+        setFirstUnreadSeq(result.firstUnreadSeq);
+        setOpened(true);
+      })
+      .catch((err: unknown) => {
+        if (!cancelled) setOpenError(toChatError(err).message);
+      });
+    return () => {
+      cancelled = true;
+    };
+  }, [actions, convId]);
+
+  const messages = history.messages;
+  const timeline = useMemo(() => buildTimeline(messages, { firstUnreadSeq }), [messages, firstUnreadSeq]);
+  const lastMessage = messages.at(-1);
+  const pendingList = pending ?? [];
+  const lastKey =
+    pendingList.length > 0 ? `p-${pendingList.at(-1)!.clientMsgId}` : lastMessage && `m-${lastMessage.seq}`;
+
+  const markVisibleRead = useCallback(() => {
+    const el = scrollerRef.current;
+    if (!el || document.visibilityState !== 'visible') return;
+    const bottom = el.scrollTop + el.clientHeight;
+    const rows = el.querySelectorAll<HTMLElement>('li[data-seq]');
+    for (let i = rows.length - 1; i >= 0; i -= 1) {
+      const row = rows[i]!;
+      if (row.offsetTop < bottom - 8) {
+        const seq = Number(row.dataset.seq);
+        if (seq > lastReadRef.current) {
+          lastReadRef.current = seq;
+          actions.markRead(convId, seq);
+        }
+        return;
+      }
+    }
+  }, [actions, convId]);
+
+  const loadOlder = useCallback(() => {
+    if (loadingOlderRef.current || !history.hasOlder || !opened) return;
+    loadingOlderRef.current = true;
+    setLoadingOlder(true);
+    actions
+      .loadOlder(convId)
+      .catch(() => {})
+      .finally(() => {
+        loadingOlderRef.current = false;
+        setLoadingOlder(false);
+      });
+  }, [actions, convId, history.hasOlder, opened]);
+
+  const onScroll = useCallback(() => {
+    const el = scrollerRef.current;
+    if (!el) return;
+    atBottomRef.current = el.scrollHeight - el.scrollTop - el.clientHeight < BOTTOM_SLACK_PX;
+    if (atBottomRef.current) setUnseenBelow(0);
+    if (snapshotRef.current) snapshotRef.current.anchor = findAnchor(el);
+    if (el.scrollTop < LOAD_OLDER_MARGIN_PX) loadOlder();
+    markVisibleRead();
+  }, [loadOlder, markVisibleRead]);
+
+  // After every commit: keep the reader's place when older rows were prepended (the anchor row
+  // stays where it was on screen), follow the bottom when new rows were appended, and land once
+  // on the first unread after opening.
+  useLayoutEffect(() => {
+    const el = scrollerRef.current;
+    if (!el) return;
+    const prev = snapshotRef.current;
+    const firstSeq = messages[0]?.seq;
+    if (opened && !landedRef.current) {
+      landedRef.current = true;
+      const divider = el.querySelector<HTMLElement>('[data-testid="unread-divider"]');
+      if (divider) el.scrollTop = Math.max(0, divider.offsetTop - 12);
+      else el.scrollTop = el.scrollHeight;
+    } else if (
+      prev?.anchor &&
+      firstSeq !== undefined &&
+      prev.firstSeq !== undefined &&
+      firstSeq < prev.firstSeq
+    ) {
+      restoreAnchor(el, prev.anchor);
+    } else if (prev && lastKey !== prev.lastKey) {
+      const ownNewest = pendingList.length > 0 && lastKey?.startsWith('p-');
+      if (atBottomRef.current || ownNewest) el.scrollTop = el.scrollHeight;
+      else if (lastMessage && lastMessage.from !== me?.id) setUnseenBelow((n) => n + 1);
+    }
+    atBottomRef.current = el.scrollHeight - el.scrollTop - el.clientHeight < BOTTOM_SLACK_PX;
+    snapshotRef.current = { firstSeq, lastKey, anchor: findAnchor(el) };
+    if (opened) {
+      markVisibleRead();
+      // A short first page (or a tall screen) leaves no scrollbar to pull: keep loading.
+      if (el.scrollTop < LOAD_OLDER_MARGIN_PX && el.scrollHeight > 0) loadOlder();
+    }
+  });
+
+  // Stay pinned to the bottom when the viewport shrinks (composer grows, keyboard opens).
+  useEffect(() => {
+    const el = scrollerRef.current;
+    if (!el || typeof ResizeObserver === 'undefined') return;
+    const observer = new ResizeObserver(() => {
+      if (atBottomRef.current) el.scrollTop = el.scrollHeight;
+      if (snapshotRef.current) snapshotRef.current.anchor = findAnchor(el);
+    });
+    observer.observe(el);
+    return () => observer.disconnect();
+  }, []);
+
+  useEffect(() => {
+    const onVisible = () => markVisibleRead();
+    document.addEventListener('visibilitychange', onVisible);
+    window.addEventListener('focus', onVisible);
+    return () => {
+      document.removeEventListener('visibilitychange', onVisible);
+      window.removeEventListener('focus', onVisible);
+    };
+  }, [markVisibleRead]);
+
+  const jumpToBottom = () => {
+    const el = scrollerRef.current;
+    if (el) el.scrollTo({ top: el.scrollHeight, behavior: 'smooth' });
+    setUnseenBelow(0);
+  };
+
+  const lastStored: Message | undefined = lastMessage;
+  const myName = me?.username ?? 'me';
+
+  return (
+    <div className="message-list-wrap">
+      <div
+        ref={scrollerRef}
+        className="message-scroller"
+        onScroll={onScroll}
+        data-testid="message-scroller"
+        // biome-ignore lint/a11y/noNoninteractiveTabindex: the history must be scrollable by keyboard
+        tabIndex={0}
+        role="log"
+        aria-label={`Messages in ${title}`}
+        aria-busy={!opened || loadingOlder}
+      >
+        <div className="history-top">
+          {!opened && !openError ? null : history.hasOlder ? (
+            <div className="history-loading" aria-hidden={!loadingOlder}>
+              <span className="spinner" /> Loading older messages…
+            </div>
+          ) : (
+            <div className="history-start">
+              <strong>This is the beginning of {title}.</strong>
+            </div>
+          )}
+        </div>
+        {openError && (
+          <p className="history-error" role="alert">
+            Could not load messages: {openError}
+          </p>
+        )}
+        {!opened && !openError && messages.length === 0 && <MessageSkeleton />}
+        <ol className="messages">
+          {timeline.map((item) => {
+            if (item.kind === 'day') {
+              return (
+                <li key={item.key} className="day-separator">
+                  <span>{item.label}</span>
+                </li>
+              );
+            }
+            if (item.kind === 'unread') {
+              return (
+                <li key={item.key} className="unread-divider" data-testid="unread-divider">
+                  <span>New messages</span>
+                </li>
+              );
+            }
+            const m = item.message;
+            return (
+              <MessageRow
+                key={item.key}
+                message={m}
+                senderName={users.get(m.from)?.username ?? 'unknown'}
+                own={m.from === me?.id}
+                continued={item.continued}
+              />
+            );
+          })}
+          {pendingList.map((p, i) => {
+            const prevOwn =
+              i > 0 ||
+              (lastStored !== undefined &&
+                lastStored.from === me?.id &&
+                p.createdAt - lastStored.ts < GROUP_WINDOW_MS);
+            return (
+              <PendingRow
+                key={`p-${p.clientMsgId}`}
+                pending={p}
+                senderName={myName}
+                continued={prevOwn}
+                onRetry={() => actions.retry(convId, p.clientMsgId)}
+                onDiscard={() => actions.discard(convId, p.clientMsgId)}
+              />
+            );
+          })}
+        </ol>
+        {opened && messages.length === 0 && pendingList.length === 0 && (
+          <p className="history-empty">No messages yet. Say hello!</p>
+        )}
+      </div>
+      {unseenBelow > 0 && (
+        <button type="button" className="jump-to-bottom" onClick={jumpToBottom}>
+          <ArrowDownIcon /> {unseenBelow} new message{unseenBelow === 1 ? '' : 's'}
+        </button>
+      )}
+    </div>
+  );
+}
+
+function MessageSkeleton() {
+  return (
+    <div className="message-skeleton" aria-hidden="true">
+      {[72, 46, 88, 60, 38].map((width) => (
+        <div key={width} className="skeleton-row">
+          <span className="skeleton-avatar" />
+          <span className="skeleton-lines">
+            <span className="skeleton-line short" />
+            <span className="skeleton-line" style={{ width: `${width}%` }} />
+          </span>
+        </div>
+      ))}
+    </div>
+  );
+}

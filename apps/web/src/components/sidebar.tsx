@@ -1,0 +1,117 @@
+import type { ConversationId } from '@relay-chat/protocol';
+import { useState } from 'react';
+import { useChatActions, useChatState } from '../hooks/use-chat.js';
+import { unreadTotals } from '../lib/unread.js';
+import { Avatar } from './avatar.js';
+import { ChannelDirectory } from './channel-directory.js';
+import { ConversationList } from './conversation-list.js';
+import type { CreateKind } from './create-dialog.js';
+import { ChatIcon, HashIcon, LogoutIcon, PlusIcon, UsersIcon } from './icons.js';
+import { UserDirectory } from './user-directory.js';
+
+export type SidebarTab = 'chats' | 'people' | 'channels';
+
+export interface SidebarProps {
+  activeId: ConversationId | undefined;
+  onOpen: (id: ConversationId) => void;
+  onCreate: (kind: CreateKind) => void;
+}
+
+const TABS: Array<{ id: SidebarTab; label: string; Icon: typeof ChatIcon }> = [
+  { id: 'chats', label: 'Chats', Icon: ChatIcon },
+  { id: 'people', label: 'People', Icon: UsersIcon },
+  { id: 'channels', label: 'Channels', Icon: HashIcon },
+];
+
+/** The left column: who I am, the three lists (chats, people, channels), and log out. */
+export function Sidebar({ activeId, onOpen, onCreate }: SidebarProps) {
+  const [tab, setTab] = useState<SidebarTab>('chats');
+  const conversations = useChatState((s) => s.conversations);
+  const totals = unreadTotals(conversations.values());
+
+  return (
+    <nav className="sidebar" aria-label="Conversations and directories">
+      <header className="sidebar-header">
+        <div className="brand">
+          <span className="brand-mark" aria-hidden="true">
+            <ChatIcon />
+          </span>
+          <span className="brand-name">relay</span>
+        </div>
+        <button
+          type="button"
+          className="icon-button"
+          onClick={() => onCreate('group')}
+          aria-label="New group"
+          title="New group"
+        >
+          <PlusIcon />
+        </button>
+      </header>
+      <div className="tabs" role="tablist" aria-label="Sidebar sections">
+        {TABS.map(({ id, label, Icon }) => (
+          <button
+            key={id}
+            type="button"
+            role="tab"
+            id={`tab-${id}`}
+            aria-selected={tab === id}
+            aria-controls={`panel-${id}`}
+            className={`tab${tab === id ? ' active' : ''}`}
+            onClick={() => setTab(id)}
+            data-testid={`tab-${id}`}
+          >
+            <Icon width="16" height="16" />
+            {label}
+            {id === 'chats' && totals.conversations > 0 && (
+              <span className="tab-badge">
+                {totals.conversations}
+                <span className="visually-hidden"> with unread messages</span>
+              </span>
+            )}
+          </button>
+        ))}
+      </div>
+      <div className="sidebar-panel" role="tabpanel" id={`panel-${tab}`} aria-labelledby={`tab-${tab}`}>
+        {tab === 'chats' && <ConversationList activeId={activeId} onOpen={onOpen} />}
+        {tab === 'people' && <UserDirectory onOpen={onOpen} />}
+        {tab === 'channels' && <ChannelDirectory onOpen={onOpen} onCreate={() => onCreate('channel')} />}
+      </div>
+      <AccountFooter />
+    </nav>
+  );
+}
+
+function AccountFooter() {
+  const me = useChatState((s) => s.me);
+  const link = useChatState((s) => s.link);
+  const actions = useChatActions();
+  const [busy, setBusy] = useState(false);
+  if (!me) return null;
+  const status = link === 'open' ? 'Online' : link === 'offline' ? 'Offline' : 'Connecting…';
+  return (
+    <footer className="account">
+      <Avatar name={me.username} size={32} online={link === 'open'} />
+      <span className="account-text">
+        <span className="account-name" data-testid="account-name">
+          {me.username}
+        </span>
+        <span className="account-status">{status}</span>
+      </span>
+      <button
+        type="button"
+        className="icon-button"
+        disabled={busy}
+        onClick={() => {
+          setBusy(true);
+          void actions.logout().finally(() => setBusy(false));
+        }}
+        aria-label="Log out"
+        title="Log out"
+        data-testid="logout"
+      >
+        <LogoutIcon />
+      </button>
+    </footer>
+  );
+}

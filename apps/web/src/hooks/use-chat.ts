@@ -1,0 +1,30 @@
+import { createContext, useContext, useSyncExternalStore } from 'react';
+import type { ChatActions } from '../store/chat-actions.js';
+import type { ChatState } from '../store/chat-state.js';
+import type { ChatStore } from '../store/chat-store.js';
+
+export interface ChatContextValue {
+  store: ChatStore;
+  actions: ChatActions;
+}
+
+export const ChatContext = createContext<ChatContextValue | null>(null);
+
+function useChatContext(): ChatContextValue {
+  const value = useContext(ChatContext);
+  if (!value) throw new Error('useChat* must be used inside <ChatContext.Provider>');
+  return value;
+}
+
+/**
+ * A slice of the chat state; the component re-renders only when the slice changes (by
+ * reference), so selectors must return parts of the state, not freshly built objects.
+ */
+export function useChatState<T>(select: (state: ChatState) => T): T {
+  const { store } = useChatContext();
+  return useSyncExternalStore(store.subscribe, () => select(store.getState()));
+}
+
+export function useChatActions(): ChatActions {
+  return useChatContext().actions;
+}

@@ -1,0 +1,45 @@
+import type { ChannelListing, ConversationId, User, UserId } from '@relay-chat/protocol';
+
+/** What opening a conversation found: where the "New messages" divider goes, if anywhere. */
+export interface OpenResult {
+  firstUnreadSeq: number | undefined;
+}
+
+/** A page of the user directory. */
+export interface UserPage {
+  users: User[];
+  nextCursor: string | null;
+}
+
+/**
+ * Everything the screens can ask of the chat backend. Implemented over the SDK by
+ * ChatController; components get it from context and never touch the SDK themselves.
+ * Methods that return promises reject with a ChatError.
+ */
+export interface ChatActions {
+  /** Queues a message (shown as "sending" at once). */
+  send(conv: ConversationId, body: string): void;
+  retry(conv: ConversationId, clientMsgId: string): void;
+  discard(conv: ConversationId, clientMsgId: string): void;
+  /** Loads the newest page (and, with unread, back to the first unread). Safe to call again. */
+  open(conv: ConversationId): Promise<OpenResult>;
+  /** Loads one older page; resolves when it is in the store (or there is none). */
+  loadOlder(conv: ConversationId): Promise<void>;
+  /** Moves the read marker forward (no-op when it is there already). */
+  markRead(conv: ConversationId, seq: number): void;
+  /** Tells the others "I am typing" (throttled here). */
+  typing(conv: ConversationId): void;
+  /** Opens or creates the DM with a user. */
+  openDm(user: UserId): Promise<ConversationId>;
+  createGroup(name: string, members: UserId[]): Promise<ConversationId>;
+  createChannel(name: string): Promise<ConversationId>;
+  join(conv: ConversationId): Promise<void>;
+  leave(conv: ConversationId): Promise<void>;
+  channels(query: string): Promise<ChannelListing[]>;
+  users(query: string, cursor?: string): Promise<UserPage>;
+  /** Asks who of these users is online now (the answer lands in the store). */
+  refreshPresence(users: UserId[]): Promise<void>;
+  /** Reconnects now instead of waiting for the next backoff attempt. */
+  reconnectNow(): void;
+  logout(): Promise<void>;
+}

@@ -1,0 +1,317 @@
+import {
+  type ChannelListing,
+  type ChatError,
+  type Conversation,
+  type ConversationId,
+  LIMITS,
+  type Message,
+  toChatError,
+  type UserId,
+} from '@relay-chat/protocol';
+import { ChatClient, gatewayUrlOf, type OutboxEntry, type StateChange } from '@relay-chat/sdk';
+import { oldestSeq } from '../lib/history.js';
+import type { AuthSession } from './auth-session.js';
+import type { ChatActions, OpenResult, UserPage } from './chat-actions.js';
+import type { LinkStatus } from './chat-state.js';
+import type { ChatStore } from './chat-store.js';
+
+/** Size of a page of older history. */
+const OLDER_PAGE = 50;
+/** The newest page is at least this big, so a conversation opens with context above. */
+const FIRST_PAGE_MIN = 50;
+/** Pages fetched at most, on open, to reach the first unread message. */
+const MAX_UNREAD_PAGES = 5;
+/** Users per presence query (the server's bound). */
+const PRESENCE_BATCH = 200;
+
+/**
+ * The bridge between the SDK and the screens: turns ChatClient events into store actions,
+ * and implements ChatActions (what the screens ask for) with the client and the REST APIs.
+ */
+export class ChatController implements ChatActions {
+  readonly client: ChatClient;
+  readonly #store: ChatStore;
+  readonly #auth: AuthSession;
+  readonly #unsubscribe: Array<() => void> = [];
+  /** Conversations whose newest page was loaded this session. */
+  readonly #loaded = new Set<ConversationId>();
+  readonly #opening = new Map<ConversationId, Promise<void>>();
+  readonly #loadingOlder = new Map<ConversationId, Promise<void>>();
+  #typingTimer: ReturnType<typeof setInterval> | undefined;
+
+  constructor(store: ChatStore, auth: AuthSession, origin: string = window.location.origin) {
+    this.#store = store;
+    this.#auth = auth;
+    this.client = new ChatClient({
+      url: gatewayUrlOf(origin),
+      httpUrl: origin,
+      getToken: auth.session.getToken,
+      reconnect: { baseDelayMs: 500, maxDelayMs: 10_000 },
+    });
+  }
+
+  /** Subscribes to the client and connects. */
+  start(): void {
+    const { client } = this;
+    const dispatch = this.#store.dispatch;
+    const me = this.#auth.getUser();
+    if (me) dispatch({ type: 'signedIn', me });
+    this.#unsubscribe.push(
+      client.on('state', (change) => this.#onState(change)),
+      // After a reconnect the client itself fetches what was missed, as `message` events.
+      client.on('ready', (frame) =>
+        dispatch({
+          type: 'ready',
+          me: frame.user,
+          conversations: frame.conversations,
+          online: frame.online ?? [],
+        }),
+      ),
+      client.on('message', (message) =>
+        dispatch({ type: 'messages', conv: message.conv, messages: [message] }),
+      ),
+      client.on('outbox', ({ entry }) => this.#onOutbox(entry)),
+      client.on('typing', ({ conv, user }) => dispatch({ type: 'typing', conv, user, now: Date.now() })),
+      client.on('presence', ({ user, status }) => dispatch({ type: 'presence', user, status })),
+      client.on('read', ({ conv, seq }) => dispatch({ type: 'read', conv, seq })),
+      client.on('conversation', ({ event, conversation }) => {
+        if (event === 'left') {
+          this.#loaded.delete(conversation.id);
+          dispatch({ type: 'conversationRemoved', id: conversation.id });
+        } else {
+          dispatch({ type: 'conversation', conversation });
+        }
+      }),
+    );
+    const onOnline = () => {
+      dispatch({ type: 'link', status: 'reconnecting' });
+      client.reconnectNow();
+    };
+    const onOffline = () => dispatch({ type: 'link', status: 'offline' });
+    window.addEventListener('online', onOnline);
+    window.addEventListener('offline', onOffline);
+    this.#unsubscribe.push(() => {
+      window.removeEventListener('online', onOnline);
+      window.removeEventListener('offline', onOffline);
+    });
+    this.#typingTimer = setInterval(() => {
+      if (this.#store.getState().typing.size > 0) dispatch({ type: 'typingExpired', now: Date.now() });
+    }, 1000);
+    client.connect();
+  }
+
+  stop(): void {
+    for (const off of this.#unsubscribe.splice(0)) off();
+    clearInterval(this.#typingTimer);
+    this.client.close();
+  }
+
+  #onState(change: StateChange): void {
+    const status: LinkStatus =
+      change.state === 'open'
+        ? 'open'
+        : change.state === 'reconnecting'
+          ? navigator.onLine === false
+            ? 'offline'
+            : 'reconnecting'
+          : change.state === 'closed'
+            ? 'offline'
+            : 'connecting';
+    this.#store.dispatch({ type: 'link', status });
+    const code = change.error?.code;
+    if (change.state === 'closed' && (code === 'unauthorized' || code === 'invalid_refresh_token')) {
+      // The session is over (revoked or expired for good): back to the sign-in screen.
+      this.#auth.session.clear();
+    }
+  }
+
+  #onOutbox(entry: OutboxEntry): void {
+    const dispatch = this.#store.dispatch;
+    const { conv, clientMsgId, body, createdAt } = entry;
+    if (entry.status === 'sent' && entry.ack) {
+      const me = this.#store.getState().me;
+      if (me) {
+        const { id, seq, ts } = entry.ack;
+        const message: Message = { conv, seq, id, from: me.id, body, ts, clientMsgId };
+        dispatch({ type: 'messages', conv, messages: [message] });
+      }
+      dispatch({ type: 'pendingSettled', conv, clientMsgId });
+      return;
+    }
+    const status = entry.status === 'failed' ? 'failed' : 'sending';
+    dispatch({
+      type: 'pending',
+      message: {
+        clientMsgId,
+        conv,
+        body,
+        createdAt,
+        status,
+        ...(entry.error ? { error: describeSendError(entry.error) } : {}),
+      },
+    });
+  }
+
+  // ---- ChatActions ---------------------------------------------------------------------
+
+  send(conv: ConversationId, body: string): void {
+    this.client.send(conv, body);
+  }
+
+  retry(_conv: ConversationId, clientMsgId: string): void {
+    this.client.retry(clientMsgId);
+  }
+
+  discard(conv: ConversationId, clientMsgId: string): void {
+    this.client.discard(clientMsgId);
+    this.#store.dispatch({ type: 'pendingSettled', conv, clientMsgId });
+  }
+
+  async open(conv: ConversationId): Promise<OpenResult> {
+    const known = this.#store.getState().conversations.get(conv);
+    const firstUnreadSeq = known && known.lastSeq > known.lastReadSeq ? known.lastReadSeq + 1 : undefined;
+    if (!this.#loaded.has(conv)) {
+      let opening = this.#opening.get(conv);
+      if (!opening) {
+        opening = this.#loadFirstPages(conv, firstUnreadSeq, known).finally(() => this.#opening.delete(conv));
+        this.#opening.set(conv, opening);
+      }
+      await opening;
+    }
+    return { firstUnreadSeq };
+  }
+
+  async #loadFirstPages(
+    conv: ConversationId,
+    firstUnreadSeq: number | undefined,
+    known: Conversation | undefined,
+  ): Promise<void> {
+    const unread = known ? known.lastSeq - known.lastReadSeq : 0;
+    const limit = Math.min(LIMITS.maxHistoryPage, Math.max(FIRST_PAGE_MIN, unread + 20));
+    const page = await this.client.api.history(conv, { limit });
+    this.#store.dispatch({ type: 'olderPage', conv, messages: page, limit });
+    this.#loaded.add(conv);
+    for (let i = 0; firstUnreadSeq !== undefined && i < MAX_UNREAD_PAGES; i += 1) {
+      const history = this.#store.getState().histories.get(conv);
+      const oldest = history && oldestSeq(history);
+      if (!history?.hasOlder || oldest === undefined || oldest <= firstUnreadSeq) break;
+      await this.#fetchOlder(conv, LIMITS.maxHistoryPage);
+    }
+  }
+
+  loadOlder(conv: ConversationId): Promise<void> {
+    let loading = this.#loadingOlder.get(conv);
+    if (!loading) {
+      loading = this.#fetchOlder(conv, OLDER_PAGE).finally(() => this.#loadingOlder.delete(conv));
+      this.#loadingOlder.set(conv, loading);
+    }
+    return loading;
+  }
+
+  async #fetchOlder(conv: ConversationId, limit: number): Promise<void> {
+    const history = this.#store.getState().histories.get(conv);
+    if (history && !history.hasOlder) return;
+    const before = history && oldestSeq(history);
+    const page = await this.client.api.history(conv, before === undefined ? { limit } : { before, limit });
+    this.#store.dispatch({ type: 'olderPage', conv, messages: page, limit });
+  }
+
+  markRead(conv: ConversationId, seq: number): void {
+    const known = this.#store.getState().conversations.get(conv);
+    if (!known || seq <= known.lastReadSeq) return;
+    this.client.markRead(conv, seq);
+    this.#store.dispatch({ type: 'read', conv, seq });
+  }
+
+  typing(conv: ConversationId): void {
+    this.client.typing(conv);
+  }
+
+  async openDm(user: UserId): Promise<ConversationId> {
+    const { conversations, me } = this.#store.getState();
+    for (const conv of conversations.values()) {
+      if (conv.kind !== 'dm') continue;
+      const others = conv.members.filter((m) => m.id !== me?.id);
+      if ((user === me?.id && others.length === 0) || (others.length === 1 && others[0]!.id === user))
+        return conv.id;
+    }
+    return this.#created(await this.client.createConversation({ kind: 'dm', with: user }));
+  }
+
+  async createGroup(name: string, members: UserId[]): Promise<ConversationId> {
+    return this.#created(await this.client.createConversation({ kind: 'group', name, members }));
+  }
+
+  async createChannel(name: string): Promise<ConversationId> {
+    return this.#created(await this.client.createConversation({ kind: 'channel', name }));
+  }
+
+  async join(conv: ConversationId): Promise<void> {
+    const conversation = await this.client.join(conv);
+    if (conversation) this.#store.dispatch({ type: 'conversation', conversation });
+  }
+
+  async leave(conv: ConversationId): Promise<void> {
+    await this.client.leave(conv);
+    this.#loaded.delete(conv);
+    this.#store.dispatch({ type: 'conversationRemoved', id: conv });
+  }
+
+  async channels(query: string): Promise<ChannelListing[]> {
+    const page = await this.client.api.channels({ ...(query ? { q: query } : {}), limit: 100 });
+    return page.channels;
+  }
+
+  async users(query: string, cursor?: string): Promise<UserPage> {
+    const page = await this.#auth.authApi.users({
+      ...(query ? { q: query } : {}),
+      ...(cursor ? { cursor } : {}),
+      limit: 50,
+    });
+    this.#store.dispatch({ type: 'users', users: page.users });
+    return page;
+  }
+
+  async refreshPresence(users: UserId[]): Promise<void> {
+    for (let i = 0; i < users.length; i += PRESENCE_BATCH) {
+      const asked = users.slice(i, i + PRESENCE_BATCH);
+      if (asked.length === 0) continue;
+      const body = await this.#auth.api.request<{ online?: unknown }>('GET', '/api/chat/presence', {
+        query: { users: asked.join(',') },
+      });
+      const online = Array.isArray(body?.online)
+        ? body.online.filter((id): id is string => typeof id === 'string')
+        : [];
+      this.#store.dispatch({ type: 'presenceSnapshot', asked, online });
+    }
+  }
+
+  reconnectNow(): void {
+    this.client.reconnectNow();
+  }
+
+  async logout(): Promise<void> {
+    this.stop();
+    await this.#auth.logout();
+  }
+
+  #created(conversation: Conversation): ConversationId {
+    this.#store.dispatch({ type: 'conversation', conversation });
+    return conversation.id;
+  }
+}
+
+function describeSendError(error: ChatError): string {
+  switch (toChatError(error).code) {
+    case 'not_member':
+      return 'you are no longer a member';
+    case 'payload_too_large':
+    case 'invalid_frame':
+    case 'validation_failed':
+      return 'the message was refused';
+    case 'forbidden':
+      return 'not allowed';
+    default:
+      return error.message;
+  }
+}

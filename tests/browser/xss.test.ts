@@ -1,0 +1,168 @@
+/**
+ * Hostile message bodies and names render as inert text in the real browser: no dialogs, no
+ * script runs, no injected elements, only http(s) links (opened safely), and bidi controls
+ * cannot reorder the interface around a message.
+ */
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  conversationItem,
+  expectCount,
+  messageTexts,
+  SCREENSHOTS,
+  type Stack,
+  sendFromComposer,
+  signIn,
+  startStack,
+  uniqueName,
+  waitOnline,
+} from './harness.js';
+
+/** Each payload would set window.__xss (or open a dialog) if it ever ran. */
+const XSS_PAYLOADS = [
+  '<script>window.__xss=1</script>',
+  '<img src=x onerror="window.__xss=2">',
+  '<svg onload="window.__xss=3">',
+  '<svg><script>window.__xss=4</script></svg>',
+  'javascript:window.__xss=5',
+  '[click me](javascript:window.__xss=6)',
+  '<a href="javascript:window.__xss=7">click me</a>',
+  '<iframe src="javascript:window.__xss=8"></iframe>',
+  '<iframe srcdoc="<script>parent.__xss=9</script>"></iframe>',
+  '<body onload="window.__xss=10">',
+  '<details open ontoggle="window.__xss=11">x</details>',
+  '<math><mtext><table><mglyph><style><img src=x onerror="window.__xss=12">',
+  '"><img src=x onerror=window.__xss=13>',
+  "'><script>window.__xss=14</script>",
+  '<input autofocus onfocus="window.__xss=15">',
+  '<video><source onerror="window.__xss=16"></video>',
+  '<object data="javascript:window.__xss=17"></object>',
+  'data:text/html,<script>window.__xss=18</script>',
+  'https://example.com/"onmouseover="window.__xss=19"',
+  "<style>@import 'javascript:window.__xss=20';</style>",
+  '\u202Egnp.exe — right-to-left override, never closed',
+  '\u2066<img src=x onerror=window.__xss=22>\u2069 isolate',
+  "{{constructor.constructor('window.__xss=23')()}}",
+  '<a href="  JaVaScRiPt:window.__xss=24">spaced scheme</a>',
+  '&lt;script&gt;window.__xss=25&lt;/script&gt;',
+  '<img src=x onerror=alert(26)>',
+  '<svg/onload=alert(27)>',
+  'javascript:alert(28)',
+  '<form><button formaction="javascript:window.__xss=29">go</button></form>',
+  '<marquee onstart="window.__xss=30">x</marquee>',
+  '\u202Bembedding \u202Aand \u202Dmore \u2067isolates\u2068 never popped',
+  'vbscript:msgbox(32) and file:///etc/passwd and //evil.example/33',
+];
+
+const BIDI = /[\u202A-\u202E\u2066-\u2069]/g;
+
+let stack: Stack;
+
+beforeAll(async () => {
+  stack = await startStack();
+}, 180_000);
+
+afterAll(async () => {
+  await stack?.close();
+});
+
+describe('hostile content in Chromium', { timeout: 180_000 }, () => {
+  it(`renders ${XSS_PAYLOADS.length} XSS and bidi payloads as inert text`, async () => {
+    expect(XSS_PAYLOADS.length).toBeGreaterThanOrEqual(20);
+    const { api } = stack;
+    const senderName = uniqueName('mallory');
+    const readerName = uniqueName('victor');
+    const sender = await api.account(senderName);
+    const reader = await api.account(readerName);
+    const dm = await api.createConversation(sender.token, { kind: 'dm', with: reader.user.id });
+    const hostileName = '<img src=x onerror=window.__xss=100>\u202Equorg';
+    await api.createConversation(sender.token, {
+      kind: 'group',
+      name: hostileName,
+      members: [reader.user.id],
+    });
+    await api.createConversation(sender.token, { kind: 'channel', name: '<svg onload=alert(101)>' });
+
+    // Most arrive over REST; the last few are typed by the sender in the browser.
+    const typed = XSS_PAYLOADS.slice(-4);
+    for (const body of XSS_PAYLOADS.slice(0, -4)) await api.send(sender.token, dm.id, body);
+
+    const s = await stack.newDevice();
+    const r = await stack.newDevice();
+    await signIn(s.page, senderName);
+    await signIn(r.page, readerName);
+    await conversationItem(s.page, readerName).click();
+    await waitOnline(s.page);
+    for (const body of typed) await sendFromComposer(s.page, body);
+    await expectCount(s.page.locator('[data-testid="message"]'), XSS_PAYLOADS.length, 30_000);
+
+    await conversationItem(r.page, senderName).click();
+    await expectCount(r.page.locator('[data-testid="message"]'), XSS_PAYLOADS.length, 30_000);
+    await r.page.getByTestId('tab-channels').click();
+    await expectCount(r.page.getByTestId('channel'), 1);
+    await r.page.getByTestId('tab-chats').click();
+
+    const expected = XSS_PAYLOADS.map((p, i) => {
+      const text = p.replace(BIDI, '');
+      return i >= XSS_PAYLOADS.length - 4 ? text.trim() : text;
+    });
+    for (const device of [s, r]) {
+      const { page } = device;
+      // Give anything that might fire (onerror, onload, autofocus, timers) a chance to.
+      await page.locator('[data-testid="message"]').last().hover();
+      for (const row of await page.locator('[data-testid="message"]').all()) await row.hover();
+      await page.waitForTimeout(500);
+
+      expect(await messageTexts(page)).toEqual(expected);
+      expect(device.dialogs).toEqual([]);
+      expect(await page.evaluate(() => (window as { __xss?: unknown }).__xss)).toBeUndefined();
+      // Nothing but our own markup: no element a payload could have smuggled in.
+      const smuggled = await page.evaluate(() => {
+        const anywhere = document.querySelectorAll(
+          'img, iframe, object, embed, video, audio, source, math, marquee, body script',
+        );
+        const inContent = document.querySelectorAll(
+          ['.messages', '.sidebar', '.conversation-header']
+            .map(
+              (scope) =>
+                `${scope} :is(form, input, details, style, svg:not([aria-hidden="true"]), button[formaction])`,
+            )
+            .join(', '),
+        );
+        return [...anywhere, ...inContent].map((el) => el.outerHTML.slice(0, 80));
+      });
+      expect(smuggled).toEqual([]);
+      // Links: only the real http(s) URLs among the payloads, each opened safely.
+      const links = await page.locator('.message-text a').evaluateAll((els) =>
+        els.map((a) => ({
+          href: a.getAttribute('href'),
+          rel: a.getAttribute('rel'),
+          target: a.getAttribute('target'),
+        })),
+      );
+      expect(links).toEqual([{ href: 'https://example.com/', rel: 'noopener noreferrer', target: '_blank' }]);
+      // No bidi control is left anywhere in the rendered text.
+      expect(
+        await page.evaluate(() =>
+          /[\u202A-\u202E\u2066-\u2069]/.test(document.getElementById('root')?.textContent ?? ''),
+        ),
+      ).toBe(false);
+      // The sender name still comes before the time on every message header.
+      const headersInOrder = await page.locator('.message-meta').evaluateAll((metas) =>
+        metas.every((meta) => {
+          const name = meta.querySelector('.message-sender')!.getBoundingClientRect();
+          const time = meta.querySelector('.message-time')!.getBoundingClientRect();
+          return name.right <= time.left;
+        }),
+      );
+      expect(headersInOrder).toBe(true);
+      expect(device.errors).toEqual([]);
+    }
+    await r.page.screenshot({ path: join(SCREENSHOTS, 'hostile-content.png') });
+    // The hostile group name is shown as text in the sidebar.
+    const groupTitle = await r.page
+      .locator('[data-testid="conversation-item"] .conversation-item-title')
+      .allTextContents();
+    expect(groupTitle).toContain(hostileName.replace(BIDI, ''));
+  });
+});
