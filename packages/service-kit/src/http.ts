@@ -1,6 +1,6 @@
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
-import { type TypeBoxTypeProvider, TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { ChatError, type ErrorCode, type FieldIssue, LIMITS } from '@relay-chat/protocol';
 import Fastify, {
   type FastifyBaseLogger,
@@ -9,6 +9,7 @@ import Fastify, {
   type FastifyReply,
   type FastifyRequest,
   type FastifySchemaCompiler,
+  LogController,
   type RawReplyDefaultExpression,
   type RawRequestDefaultExpression,
   type RawServerDefault,
@@ -52,7 +53,8 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
     bodyLimit: options.bodyLimitBytes ?? LIMITS.maxHttpBodyBytes,
     trustProxy: options.trustProxy ?? ['127.0.0.1', '::1'],
     return503OnClosing: true,
-    disableRequestLogging: true,
+    // Per-request lines are off: the onResponse hook below records metrics, and 5xx are logged.
+    logController: new LogController({ disableRequestLogging: true }),
     requestIdHeader: 'x-request-id',
   }).withTypeProvider<TypeBoxTypeProvider>();
 

@@ -62,7 +62,11 @@ describe.each(BACKENDS)('user routes on $name', (backend) => {
     });
 
     it('refuses /me without a bearer token', async () => {
-      for (const headers of [{}, { authorization: 'Basic bWU6cGFzcw==' }, { authorization: 'Bearer' }]) {
+      for (const headers of [
+        {},
+        { authorization: 'Basic bWU6cGFzcw==' },
+        { authorization: 'Bearer' },
+      ] as Record<string, string>[]) {
         const res = await get('me', headers);
         expect(res.statusCode).toBe(401);
         expect(res.json().error.code).toBe('unauthorized');
