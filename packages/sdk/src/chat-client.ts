@@ -365,7 +365,7 @@ export class ChatClient {
 
   #onErrorFrame(frame: ErrorFrame): void {
     const error = new ChatError(frame.code, frame.message);
-    const isSend = frame.ref !== undefined && this.#sender.reject(frame.ref, error);
+    const isSend = frame.ref !== undefined && this.#sender.reject(frame.ref, error, frame.retryAfterMs);
     // A retryable send error (rate_limited …) is the outbox's business: it resends by itself.
     if (isSend && error.retryable) return;
     this.#emitError(error, isSend ? 'send' : 'server', frame.ref);

@@ -61,8 +61,11 @@ export class Sender {
     return this.#outbox.acknowledge(ack);
   }
 
-  /** Handles an error frame whose ref may be a pending clientMsgId; false when it is not one. */
-  reject(ref: string, error: ChatError): boolean {
+  /**
+   * Handles an error frame whose ref may be a pending clientMsgId; false when it is not one.
+   * `retryAfterMs` (sent with `rate_limited`) is the least the resend waits.
+   */
+  reject(ref: string, error: ChatError, retryAfterMs = 0): boolean {
     if (this.#outbox.get(ref)?.status !== 'pending') return false;
     if (!error.retryable) {
       this.#forget(ref);
@@ -78,7 +81,9 @@ export class Sender {
         const entry = this.#outbox.get(ref);
         if (entry?.status === 'pending') this.#write(entry, true);
       },
-      fullJitterDelay(failures, this.#retry),
+      // The server's hint plus jitter, so a backlog after a reconnect spreads out instead
+      // of hitting the limit again all at once.
+      Math.max(retryAfterMs + fullJitterDelay(0, this.#retry) / 4, fullJitterDelay(failures, this.#retry)),
     );
     this.#timers.set(ref, timer);
     return true;
