@@ -406,6 +406,13 @@ export function describeMessageStore(name: string, harness: MessageStoreHarness)
         expect(await seqs({ after: 25, limit: 10 })).toEqual([]);
       });
 
+      it('refuses cursors that are not whole numbers ≥ 0 with validation_failed', async () => {
+        for (const bad of [-1, 1.5, Number.NaN, 2 ** 60]) {
+          await expectChatError(store.history(conv, { after: bad, limit: 10 }), 'validation_failed');
+          await expectChatError(store.history(conv, { before: bad, limit: 10 }), 'validation_failed');
+        }
+      });
+
       it('returns nothing for an empty or unknown conversation', async () => {
         const g = await group(user(), user());
         expect(await store.history(g.id, { limit: 10 })).toEqual([]);
@@ -433,6 +440,9 @@ export function describeMessageStore(name: string, harness: MessageStoreHarness)
         await expectChatError(store.markRead(g.id, user(), 1), 'not_member');
         await expectChatError(store.markRead(randomUUID(), b, 1), 'not_member');
         expect(await store.markRead(g.id, b, 0)).toBe(0);
+        for (const bad of [-1, 0.5, Number.POSITIVE_INFINITY, 2 ** 60]) {
+          await expectChatError(store.markRead(g.id, b, bad), 'validation_failed');
+        }
       });
     });
 

@@ -37,3 +37,19 @@ export function escapeRegExp(text: string): string {
 export function pageLimit(limit: number): number {
   return Number.isFinite(limit) ? Math.max(0, Math.floor(limit)) : 0;
 }
+
+/** A seq cursor or read marker from a caller: a safe integer ≥ 0, else `validation_failed`. */
+export function checkSeq(field: string, value: number): number {
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new ChatError('validation_failed', `${field} must be a whole number ≥ 0`, {
+      fields: [{ field: `/${field}`, message: 'must be a whole number ≥ 0' }],
+    });
+  }
+  return value;
+}
+
+/** Checks a history page's cursors (see checkSeq). */
+export function checkPage(page: { before?: number; after?: number }): void {
+  if (page.before !== undefined) checkSeq('before', page.before);
+  if (page.after !== undefined) checkSeq('after', page.after);
+}

@@ -17,7 +17,15 @@ import {
   WriteConcern,
 } from 'mongodb';
 import { AppendPlan, distinctSendKeys, type StoredMessage, sendKeyOf } from './append-plan.js';
-import { channelKeyOf, dmKeyOf, escapeRegExp, initialMembers, pageLimit } from './conversation-keys.js';
+import {
+  channelKeyOf,
+  checkPage,
+  checkSeq,
+  dmKeyOf,
+  escapeRegExp,
+  initialMembers,
+  pageLimit,
+} from './conversation-keys.js';
 import type {
   AppendInput,
   AppendResult,
@@ -439,6 +447,7 @@ export class MongoMessageStore implements MessageStore {
     conv: ConversationId,
     page: { before?: number; after?: number; limit: number },
   ): Promise<Message[]> {
+    checkPage(page);
     const limit = pageLimit(page.limit);
     if (limit === 0) return [];
     const seq: { $gt?: number; $lt?: number } = {};
@@ -457,6 +466,7 @@ export class MongoMessageStore implements MessageStore {
   }
 
   async markRead(conv: ConversationId, userId: UserId, seq: number): Promise<number> {
+    checkSeq('seq', seq);
     if (!(await this.isMember(conv, userId))) throw new ChatError('not_member');
     const doc = await this.conversations.findOne({ _id: conv }, { projection: { lastSeq: 1 } });
     if (!doc || seq > doc.lastSeq) {

@@ -9,7 +9,15 @@ import {
 import { type Logger, type OpenedDatabase, openDatabase } from '@relay-chat/service-kit';
 import { type Kysely, type Migration, sql } from 'kysely';
 import { AppendPlan, distinctSendKeys, type StoredMessage, sendKeyOf } from './append-plan.js';
-import { channelKeyOf, dmKeyOf, escapeLike, initialMembers, pageLimit } from './conversation-keys.js';
+import {
+  channelKeyOf,
+  checkPage,
+  checkSeq,
+  dmKeyOf,
+  escapeLike,
+  initialMembers,
+  pageLimit,
+} from './conversation-keys.js';
 import type {
   AppendInput,
   AppendResult,
@@ -317,6 +325,7 @@ export class PostgresMessageStore implements MessageStore {
     conv: ConversationId,
     page: { before?: number; after?: number; limit: number },
   ): Promise<Message[]> {
+    checkPage(page);
     const limit = pageLimit(page.limit);
     const before = page.before ?? Number.MAX_SAFE_INTEGER;
     if (page.after !== undefined) {
@@ -334,6 +343,7 @@ export class PostgresMessageStore implements MessageStore {
   }
 
   async markRead(conv: ConversationId, userId: UserId, seq: number): Promise<number> {
+    checkSeq('seq', seq);
     const { rows } = await sql<{ last_read_seq: number }>`
       UPDATE members m SET last_read_seq = greatest(m.last_read_seq, ${seq})
       FROM conversations c

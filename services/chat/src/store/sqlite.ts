@@ -10,7 +10,14 @@ import { type Logger, type OpenedDatabase, openDatabase } from '@relay-chat/serv
 import type Database from 'better-sqlite3';
 import { type Kysely, type Migration, sql } from 'kysely';
 import { AppendPlan, distinctSendKeys, type StoredMessage, sendKeyOf } from './append-plan.js';
-import { channelKeyOf, dmKeyOf, initialMembers, pageLimit } from './conversation-keys.js';
+import {
+  channelKeyOf,
+  checkPage,
+  checkSeq,
+  dmKeyOf,
+  initialMembers,
+  pageLimit,
+} from './conversation-keys.js';
 import type {
   AppendInput,
   AppendResult,
@@ -381,6 +388,7 @@ export class SqliteMessageStore implements MessageStore {
     conv: ConversationId,
     page: { before?: number; after?: number; limit: number },
   ): Promise<Message[]> {
+    checkPage(page);
     const limit = pageLimit(page.limit);
     if (page.after !== undefined) {
       return this.st.historyAfter
@@ -394,6 +402,7 @@ export class SqliteMessageStore implements MessageStore {
   }
 
   async markRead(conv: ConversationId, userId: UserId, seq: number): Promise<number> {
+    checkSeq('seq', seq);
     return this.sqlite
       .transaction(() => {
         const row = this.st.markRead.get({ seq, conv, user: userId });
