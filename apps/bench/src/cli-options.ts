@@ -1,0 +1,189 @@
+import { parseArgs } from 'node:util';
+import { MIN_BODY_CHARS } from './bench-message.js';
+import { parseTarget, type TargetSpec } from './deployment.js';
+import { DEFAULT_LADDER, type LadderOptions } from './ladder.js';
+import {
+  defaultOptions,
+  ladderOptions,
+  SCENARIOS,
+  type ScenarioName,
+  type ScenarioOptions,
+} from './scenario.js';
+
+export const USAGE = `relay-chat load tester
+
+  npm run bench -- <scenario> [options]        scenario: channel | dm | connect | reconnect
+  npm run bench -- provision --users N [target] register bench users once (stored under .bench/users/)
+  npm run bench -- profile <file.cpuprofile>    summarise a V8 CPU profile (self time by function)
+  npm run bench:compare [-- --quick]            baselines vs relay-chat; writes docs/benchmarks.md
+
+target (default --spawn embedded):
+  --target http://host:port[,http://host2:port]   an existing relay-chat (clients round-robin over the URLs)
+  --spawn embedded | cluster[:N] | baseline:ws | baseline:ws-redis | baseline:socketio
+  --via-nginx            cluster: clients connect through nginx (default: straight to the replicas)
+  --users-db URL         users database of spawned relay-chat (default postgres://…/relay_bench_users)
+  --server-env K=V       extra environment for spawned servers (repeatable)
+  --profile              write V8 CPU profiles of spawned relay-chat processes next to the results
+
+workload:
+  --users N              users (channel members, DM partners, connecting users)      default 2000 (reconnect 1000)
+  --devices N            connections per user                                          default 1
+  --senders K            channel: members that send                                    default 10
+  --rate R               total messages/s over all senders                             channel 100, dm 2000, reconnect 0
+  --duration S           measured seconds                                              default 20
+  --warmup S             warm-up seconds before measuring                              default 5
+  --size N               message body characters (≥ ${MIN_BODY_CHARS})                                default 100
+  --generators N         load-generator processes (0: in this process)                default 2
+  --drain S              wait at most S seconds for deliveries after the schedule      default 10
+  --connect-concurrency  connection attempts in flight per generator                  default 100
+  --channel NAME         bench channel name (relay-chat)                               default bench-channel
+
+ladder (channel, dm):
+  --ladder               step the rate up until p99 > bound or delivery falls behind
+  --ladder-start R       first rate (default: --rate)    --ladder-factor F (default ${DEFAULT_LADDER.factor})
+  --p99-bound MS         default ${DEFAULT_LADDER.p99BoundMs}            --ladder-steps N (default ${DEFAULT_LADDER.maxSteps})
+  --ladder-max R         never offer more than R msg/s
+
+output:
+  --out DIR              where the JSON and HTML reports go (default .bench/results)
+  --name NAME            file name prefix (default <time>-<scenario>-<target>)
+`;
+
+export type Command =
+  | {
+      kind: 'run';
+      options: ScenarioOptions;
+      target: TargetSpec;
+      output: OutputOptions;
+      server: ServerOptions;
+    }
+  | { kind: 'provision'; users: number; target: TargetSpec; server: ServerOptions }
+  | { kind: 'profile'; file: string }
+  | { kind: 'help' };
+
+export interface OutputOptions {
+  dir: string | undefined;
+  name: string | undefined;
+}
+
+export interface ServerOptions {
+  usersDatabaseUrl: string | undefined;
+  serverEnv: Record<string, string>;
+  profile: boolean;
+}
+
+function positiveInt(name: string, value: string | undefined, min = 1): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min)
+    throw new Error(`--${name} must be an integer ≥ ${min}, got "${value}"`);
+  return n;
+}
+
+function positiveNumber(name: string, value: string | undefined, min = 0): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < min) throw new Error(`--${name} must be a number ≥ ${min}, got "${value}"`);
+  return n;
+}
+
+/** Parses the command line (without `node main.ts`); throws an Error naming the bad option. */
+export function parseCommand(argv: readonly string[]): Command {
+  const { values, positionals } = parseArgs({
+    args: [...argv],
+    allowPositionals: true,
+    strict: true,
+    options: {
+      target: { type: 'string' },
+      spawn: { type: 'string' },
+      'via-nginx': { type: 'boolean' },
+      'users-db': { type: 'string' },
+      'server-env': { type: 'string', multiple: true },
+      profile: { type: 'boolean' },
+      users: { type: 'string' },
+      devices: { type: 'string' },
+      senders: { type: 'string' },
+      rate: { type: 'string' },
+      duration: { type: 'string' },
+      warmup: { type: 'string' },
+      size: { type: 'string' },
+      generators: { type: 'string' },
+      drain: { type: 'string' },
+      'connect-concurrency': { type: 'string' },
+      'connect-timeout': { type: 'string' },
+      channel: { type: 'string' },
+      ladder: { type: 'boolean' },
+      'ladder-start': { type: 'string' },
+      'ladder-factor': { type: 'string' },
+      'ladder-steps': { type: 'string' },
+      'ladder-max': { type: 'string' },
+      'p99-bound': { type: 'string' },
+      out: { type: 'string' },
+      name: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  const [command, ...rest] = positionals;
+  if (values.help || command === undefined || command === 'help') return { kind: 'help' };
+  const server: ServerOptions = {
+    usersDatabaseUrl: values['users-db'],
+    serverEnv: Object.fromEntries(
+      (values['server-env'] ?? []).map((kv) => {
+        const eq = kv.indexOf('=');
+        if (eq <= 0) throw new Error(`--server-env expects KEY=VALUE, got "${kv}"`);
+        return [kv.slice(0, eq), kv.slice(eq + 1)];
+      }),
+    ),
+    profile: values.profile ?? false,
+  };
+  const target = () => parseTarget(values.spawn, values.target, values['via-nginx'] ?? false);
+  if (command === 'profile') {
+    if (!rest[0]) throw new Error('profile: give the .cpuprofile file');
+    return { kind: 'profile', file: rest[0] };
+  }
+  if (command === 'provision') {
+    return { kind: 'provision', users: positiveInt('users', values.users) ?? 2000, target: target(), server };
+  }
+  if (!(SCENARIOS as readonly string[]).includes(command)) {
+    throw new Error(`unknown command "${command}" (expected ${SCENARIOS.join(', ')}, provision or profile)`);
+  }
+  if (rest.length > 0) throw new Error(`unexpected argument "${rest[0]}"`);
+  const scenario = command as ScenarioName;
+  const defaults = defaultOptions(scenario);
+  const options: ScenarioOptions = {
+    ...defaults,
+    users: positiveInt('users', values.users, 2) ?? defaults.users,
+    devices: positiveInt('devices', values.devices) ?? defaults.devices,
+    senders: positiveInt('senders', values.senders) ?? defaults.senders,
+    rate: positiveNumber('rate', values.rate) ?? defaults.rate,
+    durationSec: positiveNumber('duration', values.duration, 1) ?? defaults.durationSec,
+    warmupSec: positiveNumber('warmup', values.warmup) ?? defaults.warmupSec,
+    messageSize: positiveInt('size', values.size, MIN_BODY_CHARS) ?? defaults.messageSize,
+    generators: positiveInt('generators', values.generators, 0) ?? defaults.generators,
+    drainSec: positiveNumber('drain', values.drain) ?? defaults.drainSec,
+    connectConcurrency:
+      positiveInt('connect-concurrency', values['connect-concurrency']) ?? defaults.connectConcurrency,
+    connectTimeoutMs: positiveInt('connect-timeout', values['connect-timeout']) ?? defaults.connectTimeoutMs,
+    channelName: values.channel ?? defaults.channelName,
+  };
+  if (scenario === 'connect') options.durationSec = 0;
+  if ((scenario === 'channel' || scenario === 'dm') && !(options.rate > 0))
+    throw new Error('--rate must be > 0');
+  if (values.ladder) {
+    if (scenario !== 'channel' && scenario !== 'dm') throw new Error('--ladder applies to channel and dm');
+    const overrides: Partial<LadderOptions> = {};
+    const factor = positiveNumber('ladder-factor', values['ladder-factor'], 1.01);
+    const steps = positiveInt('ladder-steps', values['ladder-steps']);
+    const bound = positiveNumber('p99-bound', values['p99-bound'], 0.001);
+    const max = positiveNumber('ladder-max', values['ladder-max'], 1);
+    if (factor !== undefined) overrides.factor = factor;
+    if (steps !== undefined) overrides.maxSteps = steps;
+    if (bound !== undefined) overrides.p99BoundMs = bound;
+    if (max !== undefined) overrides.maxRate = max;
+    options.ladder = ladderOptions(
+      positiveNumber('ladder-start', values['ladder-start'], 1) ?? options.rate,
+      overrides,
+    );
+  }
+  return { kind: 'run', options, target: target(), output: { dir: values.out, name: values.name }, server };
+}

@@ -1,0 +1,123 @@
+/**
+ * `npm run bench -- …`: the relay-chat load tester. See USAGE in cli-options.ts and
+ * docs/benchmarks.md.
+ */
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseCommand, type ServerOptions, USAGE } from './cli-options.js';
+import { runBench } from './coordinator.js';
+import { benchDir, type Deployment, startDeployment, type TargetSpec } from './deployment.js';
+import { renderProfile, summarizeProfileFile } from './profile-summary.js';
+import { writeReports } from './report/report-files.js';
+import { renderText } from './report/text-report.js';
+import { UserPool } from './user-pool.js';
+
+const isTty = process.stdout.isTTY === true;
+let progressShown = false;
+
+function log(line: string): void {
+  if (progressShown) process.stdout.write('\r\x1b[2K');
+  progressShown = false;
+  process.stdout.write(`${line}\n`);
+}
+
+let lastPlainProgress = 0;
+function progress(line: string): void {
+  if (isTty) {
+    process.stdout.write(`\r\x1b[2K${line.slice(0, (process.stdout.columns ?? 200) - 1)}`);
+    progressShown = true;
+  } else if (Date.now() - lastPlainProgress >= 5000) {
+    lastPlainProgress = Date.now();
+    process.stdout.write(`${line}\n`);
+  }
+}
+
+async function withDeployment<T>(
+  target: TargetSpec,
+  server: ServerOptions,
+  profileDir: string | undefined,
+  use: (deployment: Deployment) => Promise<T>,
+): Promise<T> {
+  log(`starting ${target.kind === 'url' ? 'nothing (existing deployment)' : target.kind}…`);
+  const deployment = await startDeployment(target, {
+    ...(server.usersDatabaseUrl ? { usersDatabaseUrl: server.usersDatabaseUrl } : {}),
+    serverEnv: server.serverEnv,
+    ...(profileDir ? { profileDir } : {}),
+    log,
+  });
+  let stopping = false;
+  const onSignal = () => {
+    if (stopping) process.exit(130);
+    stopping = true;
+    log('\ninterrupted: stopping…');
+    deployment.stop().finally(() => process.exit(130));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    return await use(deployment);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await deployment.stop();
+  }
+}
+
+async function main(): Promise<void> {
+  const command = parseCommand(process.argv.slice(2));
+  switch (command.kind) {
+    case 'help':
+      process.stdout.write(USAGE);
+      return;
+    case 'profile':
+      process.stdout.write(`${renderProfile(summarizeProfileFile(command.file))}\n`);
+      return;
+    case 'provision':
+      await withDeployment(command.target, command.server, undefined, async (deployment) => {
+        if (deployment.kind !== 'relay-chat') throw new Error('provision applies to relay-chat targets');
+        const pool = new UserPool({ key: deployment.usersKey!, authUrl: deployment.apiUrl!, log });
+        const started = Date.now();
+        await pool.provision(command.users);
+        log(
+          `${pool.provisioned} bench users in ${pool.path} (${((Date.now() - started) / 1000).toFixed(0)} s)`,
+        );
+      });
+      return;
+    case 'run': {
+      const outDir = command.output.dir ?? benchDir('results');
+      const stamp = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
+      const slug =
+        command.target.kind === 'baseline' ? `baseline-${command.target.baseline}` : command.target.kind;
+      const name = command.output.name ?? `${stamp}-${command.options.scenario}-${slug}`;
+      const profileDir = command.server.profile ? join(outDir, `${name}-profiles`) : undefined;
+      const result = await withDeployment(command.target, command.server, profileDir, (deployment) =>
+        runBench({
+          deployment,
+          options: command.options,
+          command: `npm run bench -- ${process.argv.slice(2).join(' ')}`,
+          log,
+          progress,
+        }),
+      );
+      log(renderText(result));
+      const files = writeReports(result, outDir, name);
+      log(`\nresults: ${files.json}\nreport:  ${files.html}`);
+      if (profileDir) {
+        for (const file of readdirSync(profileDir).filter((f) => f.endsWith('.cpuprofile'))) {
+          log(
+            `\nCPU profile ${join(profileDir, file)}:\n${renderProfile(summarizeProfileFile(join(profileDir, file), 15))}`,
+          );
+        }
+      }
+      return;
+    }
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    log(`bench failed: ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,122 @@
+import type { DeliveryAccount } from './delivery-tracker.js';
+import type { LatencySummary, PercentilePoint } from './histogram.js';
+import type { LadderStep } from './ladder.js';
+import type { MachineInfo } from './machine.js';
+import type { ScenarioOptions } from './scenario.js';
+
+/** One second of a run. Latencies in ms. */
+export interface TimelinePoint {
+  /** Seconds since the run started measuring connections. */
+  t: number;
+  /** `connect`, `warmup`, `measure`, `drain` or `idle`, and the ladder step when there is one. */
+  stage: string;
+  step: number;
+  sentPerSec: number;
+  deliveriesPerSec: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  open: number;
+  serverCpuPercent: number;
+  serverRssBytes: number;
+  generatorCpuPercent: number;
+}
+
+/** Connecting (or reconnecting) every client. */
+export interface ConnectSummary {
+  ok: number;
+  failed: number;
+  /** Successful connections per second, first attempt to last `ready`. */
+  perSec: number;
+  elapsedMs: number;
+  /** Attempt → `ready`, ms (reconnect: drop → `ready`). */
+  latencyMs: LatencySummary;
+  distribution: PercentilePoint[];
+  errors: Record<string, number>;
+  /** Messages fetched from history while resuming. */
+  recovered: number;
+  /** Server RSS growth per connection, bytes (connect scenario, local servers). */
+  rssPerConnectionBytes?: number;
+  serverRssBeforeBytes?: number;
+  serverRssAfterBytes?: number;
+}
+
+/** One measured run at one rate (a ladder has several). Latencies in ms. */
+export interface PhaseSummary {
+  step: number;
+  /** Offered rate, messages/s. */
+  rate: number;
+  durationSec: number;
+  /** Messages the schedule held in the measured window. */
+  scheduledMeasured: number;
+  sent: number;
+  acked: number;
+  unacked: number;
+  /** Receivers per message. */
+  fanout: number;
+  /** Deliveries of measured messages per second of the window. */
+  deliveriesPerSec: number;
+  /** Deliveries of measured messages / (scheduled × fanout). */
+  deliveredRatio: number;
+  sentRatio: number;
+  latencyMs: LatencySummary;
+  distribution: PercentilePoint[];
+  delivery: DeliveryAccount;
+  errors: Record<string, number>;
+  /** Server-initiated connection closes by close code. */
+  closes: Record<string, number>;
+  serverCpuPercent: number;
+  serverRssBytes: number;
+  generatorCpuPercent: number;
+}
+
+export interface RunResult {
+  version: 1;
+  scenario: ScenarioOptions['scenario'];
+  target: { label: string; kind: string; description: string; urls: string[] };
+  options: ScenarioOptions;
+  command: string;
+  startedAt: string;
+  finishedAt: string;
+  machine: MachineInfo;
+  versions: Record<string, string>;
+  loadAverage: { start: [number, number, number]; end: [number, number, number] };
+  connect: ConnectSummary;
+  reconnect?: ConnectSummary;
+  phases: PhaseSummary[];
+  ladder?: {
+    p99BoundMs: number;
+    steps: LadderStep[];
+    /** Highest rate that passed, messages/s. */
+    highestSustainedRate?: number;
+    highestSustainedDeliveriesPerSec?: number;
+  };
+  timeline: TimelinePoint[];
+  /** Per process: mean CPU percent and peak RSS over the run. */
+  processes: { name: string; role: string; meanCpuPercent: number; peakRssBytes: number }[];
+  /** Warnings worth reading before trusting the figures. */
+  warnings: string[];
+}
+
+/** The phase that represents the run: the single one, or the best passing ladder step. */
+export function headlinePhase(result: RunResult): PhaseSummary | undefined {
+  if (result.ladder?.highestSustainedRate !== undefined) {
+    return result.phases.find((p) => p.rate === result.ladder!.highestSustainedRate);
+  }
+  return result.phases[result.phases.length - 1];
+}
+
+/** µs summary → ms summary. */
+export function toMs(summary: LatencySummary): LatencySummary {
+  const ms = (us: number) => Math.round(us) / 1000;
+  return {
+    count: summary.count,
+    p50: ms(summary.p50),
+    p90: ms(summary.p90),
+    p95: ms(summary.p95),
+    p99: ms(summary.p99),
+    p999: ms(summary.p999),
+    max: ms(summary.max),
+    mean: ms(summary.mean),
+  };
+}

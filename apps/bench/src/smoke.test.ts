@@ -1,0 +1,76 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type EmbeddedServer, startEmbeddedServer } from '@relay-chat/server';
+import { freePort } from '@relay-chat/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runBench } from './coordinator.js';
+import type { Deployment } from './deployment.js';
+import { defaultOptions } from './scenario.js';
+
+// One short end-to-end run of the load tester against relay-chat embedded in this process:
+// the tester's own plumbing (users, channel set-up, a generator process, accounting) works
+// and the delivery promise holds under a small load. Figures live in docs/benchmarks.md.
+describe('load tester against the embedded launcher', () => {
+  let dir: string;
+  let server: EmbeddedServer;
+  let deployment: Deployment;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'bench-smoke-'));
+    server = await startEmbeddedServer({
+      PORT: String(await freePort()),
+      DATA_DIR: join(dir, 'data'),
+      LOG_LEVEL: 'warn',
+      SEND_RATE_PER_SEC: '10000',
+    });
+    deployment = {
+      label: 'relay-chat embedded (in-process)',
+      kind: 'relay-chat',
+      driver: 'relay',
+      connectUrls: [server.url],
+      apiUrl: server.url,
+      usersKey: 'smoke',
+      processes: [],
+      description: 'smoke test',
+      stop: async () => {},
+    };
+  }, 120_000);
+
+  afterAll(async () => {
+    await server?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('delivers every acknowledged message to every receiver once and in order', async () => {
+    const result = await runBench({
+      deployment,
+      // 4 users × 8 devices = 32 connections: few password hashes, a few dozen receivers.
+      options: {
+        ...defaultOptions('channel'),
+        users: 4,
+        devices: 8,
+        senders: 4,
+        rate: 40,
+        durationSec: 2,
+        warmupSec: 1,
+        generators: 1,
+        drainSec: 10,
+        channelName: 'smoke-channel',
+      },
+      command: 'smoke',
+      log: () => {},
+      progress: () => {},
+      usersDir: join(dir, 'users'),
+    });
+    expect(result.connect).toMatchObject({ ok: 32, failed: 0 });
+    const [phase] = result.phases;
+    expect(phase).toBeDefined();
+    expect(phase!.sent).toBeGreaterThan(0);
+    expect(phase!.acked).toBe(phase!.sent);
+    expect(phase!.errors).toEqual({});
+    expect(phase!.delivery).toMatchObject({ lost: 0, duplicated: 0, outOfOrder: 0 });
+    expect(phase!.delivery.expected).toBe(phase!.acked * 32);
+    expect(phase!.latencyMs.count).toBeGreaterThan(0);
+  }, 180_000);
+});

@@ -1,0 +1,176 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { ChatError, type TokenPair } from '@relay-chat/protocol';
+import { ApiClient, AuthApi } from '@relay-chat/sdk';
+import { BENCH_DIR } from './machine.js';
+
+/** A provisioned bench user as stored under `.bench/users/`. */
+export interface StoredUser {
+  username: string;
+  /** Random per user; used only when the refresh token no longer works. */
+  password: string;
+  id: string;
+  /** The latest refresh token; every run spends it and stores its successor. */
+  refreshToken: string;
+}
+
+interface UserFile {
+  /** What the users belong to: the auth database URL or the target's origin. */
+  key: string;
+  /** Random tag in every username, so two stores never collide on one server. */
+  tag: string;
+  users: StoredUser[];
+}
+
+/** A bench user ready to connect. */
+export interface BenchUser {
+  index: number;
+  id: string;
+  username: string;
+  accessToken: string;
+}
+
+export interface UserPoolOptions {
+  /** Identifies the user database the users live in (file name under `.bench/users/`). */
+  key: string;
+  /** Auth base URL, e.g. http://127.0.0.1:8080 (routes /api/auth/… are appended). */
+  authUrl: string;
+  /** Registrations + logins in flight (each costs the server a memory-hard hash). Default 4. */
+  provisionConcurrency?: number;
+  /** Refreshes in flight. Default 32. */
+  refreshConcurrency?: number;
+  /** Told about slow steps (provisioning), one line each. */
+  log?: (line: string) => void;
+  /** Directory of the stores. Default `.bench/users`. */
+  dir?: string;
+}
+
+/**
+ * Bench users, provisioned once through the real API (register + login, paying the password
+ * hash once per user) and reused: every run exchanges each stored refresh token for a fresh
+ * access token at `/api/auth/refresh` (no password hashing) and stores the rotated refresh
+ * token. A refresh token that no longer works (expired, revoked, database reset) falls back
+ * to a real login with the stored password, and an account that is gone is registered again.
+ */
+export class UserPool {
+  private readonly file: string;
+  private readonly auth: AuthApi;
+  private data: UserFile;
+
+  constructor(private readonly options: UserPoolOptions) {
+    const dir = options.dir ?? join(BENCH_DIR, 'users');
+    this.file = join(dir, `${options.key.replace(/[^a-z0-9]+/gi, '_').replace(/^_|_$/g, '')}.json`);
+    this.auth = new AuthApi(new ApiClient({ baseUrl: options.authUrl, timeoutMs: 120_000 }));
+    this.data = existsSync(this.file)
+      ? (JSON.parse(readFileSync(this.file, 'utf8')) as UserFile)
+      : { key: options.key, tag: randomBytes(3).toString('hex'), users: [] };
+  }
+
+  /** Where the store lives. */
+  get path(): string {
+    return this.file;
+  }
+
+  get provisioned(): number {
+    return this.data.users.length;
+  }
+
+  /** Registers and logs in users until `count` exist (in parallel, bounded). */
+  async provision(count: number): Promise<void> {
+    const start = this.data.users.length;
+    if (count <= start) return;
+    const log = this.options.log ?? (() => {});
+    log(`provisioning ${count - start} bench users (register + login: one password hash each)…`);
+    let done = 0;
+    let lastSave = Date.now();
+    try {
+      await pool(count - start, this.options.provisionConcurrency ?? 4, async () => {
+        const username = `bench_${this.data.tag}_${randomBytes(4).toString('hex')}`;
+        const password = randomBytes(12).toString('base64url');
+        await this.auth.register(username, password);
+        const pair = await this.auth.login(username, password);
+        this.data.users.push({ username, password, id: pair.user.id, refreshToken: pair.refreshToken });
+        done++;
+        if (Date.now() - lastSave > 10_000) {
+          lastSave = Date.now();
+          log(`  ${done}/${count - start} provisioned`);
+          this.save();
+        }
+      });
+    } finally {
+      // An interrupted provisioning keeps what it did.
+      this.save();
+    }
+  }
+
+  /**
+   * Fresh access tokens for the first `count` users (provisioning missing ones first). The
+   * rotated refresh tokens are saved before this returns.
+   */
+  async acquire(count: number): Promise<BenchUser[]> {
+    await this.provision(count);
+    const users = this.data.users.slice(0, count);
+    const result: BenchUser[] = new Array(count);
+    try {
+      await pool(count, this.options.refreshConcurrency ?? 32, async (i) => {
+        const stored = users[i]!;
+        const pair = await this.renew(stored);
+        stored.refreshToken = pair.refreshToken;
+        stored.id = pair.user.id;
+        result[i] = { index: i, id: pair.user.id, username: stored.username, accessToken: pair.accessToken };
+      });
+    } finally {
+      this.save();
+    }
+    return result;
+  }
+
+  private async renew(stored: StoredUser): Promise<TokenPair> {
+    try {
+      return await this.auth.refresh(stored.refreshToken);
+    } catch (err) {
+      if (!(err instanceof ChatError) || err.code !== 'invalid_refresh_token') throw err;
+    }
+    try {
+      return await this.auth.login(stored.username, stored.password);
+    } catch (err) {
+      if (!(err instanceof ChatError) || err.code !== 'invalid_credentials') throw err;
+    }
+    await this.auth.register(stored.username, stored.password);
+    return this.auth.login(stored.username, stored.password);
+  }
+
+  private save(): void {
+    this.write(this.data);
+  }
+
+  private write(data: UserFile): void {
+    mkdirSync(dirname(this.file), { recursive: true });
+    const tmp = `${this.file}.${process.pid}.tmp`;
+    writeFileSync(tmp, JSON.stringify(data), { mode: 0o600 });
+    renameSync(tmp, this.file);
+  }
+}
+
+/** Runs `task(0 … count-1)` with at most `concurrency` in flight; the first failure rejects. */
+export async function pool(
+  count: number,
+  concurrency: number,
+  task: (i: number) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  let failure: unknown;
+  const worker = async () => {
+    while (next < count && failure === undefined) {
+      const i = next++;
+      try {
+        await task(i);
+      } catch (err) {
+        failure ??= err;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(count, Math.max(1, concurrency)) }, worker));
+  if (failure !== undefined) throw failure;
+}
