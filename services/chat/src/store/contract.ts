@@ -378,6 +378,25 @@ export function describeMessageStore(name: string, harness: MessageStoreHarness)
         );
         expect((await store.history(g.id, { limit: 10 })).map((m) => m.body)).toEqual(['one', 'two']);
       });
+
+      it('refuses text a backend cannot keep (U+0000) with validation_failed and stores nothing', async () => {
+        const [a, b] = [user(), user()];
+        const g = await group(a, b);
+        await expectChatError(
+          store.append([msg(g.id, a, 'fine'), msg(g.id, a, 'nul \u0000 inside')]),
+          'validation_failed',
+        );
+        await expectChatError(store.append([msg(g.id, a, 'x', 'id\u0000')]), 'validation_failed');
+        expect((await store.getConversation(g.id))!.lastSeq).toBe(0);
+        await expectChatError(
+          store.createGroup({ name: 'a\u0000b', createdBy: a, members: [] }, now()),
+          'validation_failed',
+        );
+        await expectChatError(
+          store.createChannel({ name: `c\u0000${tag()}`, createdBy: a }, now()),
+          'validation_failed',
+        );
+      });
     });
 
     describe('history', () => {

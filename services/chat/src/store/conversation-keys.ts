@@ -1,4 +1,5 @@
 import { ChatError, type UserId } from '@relay-chat/protocol';
+import type { AppendInput } from './message-store.js';
 
 /**
  * Keys every backend derives the same way, so that uniqueness means the same thing on
@@ -52,4 +53,27 @@ export function checkSeq(field: string, value: number): number {
 export function checkPage(page: { before?: number; after?: number }): void {
   if (page.before !== undefined) checkSeq('before', page.before);
   if (page.after !== undefined) checkSeq('after', page.after);
+}
+
+/**
+ * Text a store can keep on every backend: PostgreSQL `text` cannot hold U+0000, so it is
+ * refused everywhere (`validation_failed`) rather than failing one backend's whole batch.
+ */
+export function checkText(field: string, value: string): string {
+  if (value.includes('\u0000')) {
+    throw new ChatError('validation_failed', `${field} must not contain U+0000`, {
+      fields: [{ field: `/${field}`, message: 'must not contain U+0000' }],
+    });
+  }
+  return value;
+}
+
+/** Checks every text field of an append batch (see checkText). */
+export function checkAppendInputs(inputs: readonly AppendInput[]): void {
+  for (const input of inputs) {
+    checkText('conv', input.conv);
+    checkText('sender', input.sender);
+    checkText('clientMsgId', input.clientMsgId);
+    checkText('body', input.body);
+  }
 }

@@ -19,8 +19,10 @@ import {
 import { AppendPlan, distinctSendKeys, type StoredMessage, sendKeyOf } from './append-plan.js';
 import {
   channelKeyOf,
+  checkAppendInputs,
   checkPage,
   checkSeq,
+  checkText,
   dmKeyOf,
   escapeRegExp,
   initialMembers,
@@ -190,11 +192,13 @@ export class MongoMessageStore implements MessageStore {
     input: { name: string; createdBy: UserId; members: UserId[] },
     now: number,
   ): Promise<ConversationRecord> {
+    checkText('name', input.name);
     const members = initialMembers(input.createdBy, input.members);
     return this.insertConversation('group', input.name, input.createdBy, members, now);
   }
 
   async createChannel(input: { name: string; createdBy: UserId }, now: number): Promise<ConversationRecord> {
+    checkText('name', input.name);
     try {
       return await this.insertConversation('channel', input.name, input.createdBy, [input.createdBy], now);
     } catch (err) {
@@ -382,6 +386,11 @@ export class MongoMessageStore implements MessageStore {
    */
   append(inputs: AppendInput[]): Promise<AppendResult[]> {
     if (inputs.length === 0) return Promise.resolve([]);
+    try {
+      checkAppendInputs(inputs);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     const run = this.appendTail.then(() => this.appendWithRetry(inputs));
     this.appendTail = run.catch(() => undefined);
     return run;

@@ -11,8 +11,10 @@ import { type Kysely, type Migration, sql } from 'kysely';
 import { AppendPlan, distinctSendKeys, type StoredMessage, sendKeyOf } from './append-plan.js';
 import {
   channelKeyOf,
+  checkAppendInputs,
   checkPage,
   checkSeq,
+  checkText,
   dmKeyOf,
   escapeLike,
   initialMembers,
@@ -163,11 +165,13 @@ export class PostgresMessageStore implements MessageStore {
     input: { name: string; createdBy: UserId; members: UserId[] },
     now: number,
   ): Promise<ConversationRecord> {
+    checkText('name', input.name);
     const members = initialMembers(input.createdBy, input.members);
     return (await this.insertConversation('group', input.name, input.createdBy, members, now))!;
   }
 
   async createChannel(input: { name: string; createdBy: UserId }, now: number): Promise<ConversationRecord> {
+    checkText('name', input.name);
     try {
       return (await this.insertConversation('channel', input.name, input.createdBy, [input.createdBy], now))!;
     } catch (err) {
@@ -295,6 +299,7 @@ export class PostgresMessageStore implements MessageStore {
 
   async append(inputs: AppendInput[]): Promise<AppendResult[]> {
     if (inputs.length === 0) return [];
+    checkAppendInputs(inputs);
     try {
       // Most batches hold only new messages: plan with no stored duplicates and write in
       // one statement. If one was stored after all, the unique key refuses the statement

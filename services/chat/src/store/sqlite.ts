@@ -12,8 +12,10 @@ import { type Kysely, type Migration, sql } from 'kysely';
 import { AppendPlan, distinctSendKeys, type StoredMessage, sendKeyOf } from './append-plan.js';
 import {
   channelKeyOf,
+  checkAppendInputs,
   checkPage,
   checkSeq,
+  checkText,
   dmKeyOf,
   initialMembers,
   pageLimit,
@@ -218,6 +220,7 @@ export class SqliteMessageStore implements MessageStore {
     input: { name: string; createdBy: UserId; members: UserId[] },
     now: number,
   ): Promise<ConversationRecord> {
+    checkText('name', input.name);
     const members = initialMembers(input.createdBy, input.members);
     return this.sqlite
       .transaction(() => this.insertConversation('group', input.name, input.createdBy, members, now))
@@ -225,6 +228,7 @@ export class SqliteMessageStore implements MessageStore {
   }
 
   async createChannel(input: { name: string; createdBy: UserId }, now: number): Promise<ConversationRecord> {
+    checkText('name', input.name);
     try {
       return this.sqlite
         .transaction(() =>
@@ -351,6 +355,7 @@ export class SqliteMessageStore implements MessageStore {
 
   async append(inputs: AppendInput[]): Promise<AppendResult[]> {
     if (inputs.length === 0) return [];
+    checkAppendInputs(inputs);
     return this.sqlite.transaction(() => this.appendInTransaction(inputs)).immediate();
   }
 
