@@ -16,6 +16,7 @@ import {
   type TestDatabase,
   waitFor,
 } from '@relay-chat/testkit';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { FrameClient } from '../support/frame-client.js';
@@ -187,70 +188,123 @@ describe.skipIf(!servicesUp)('three chat replicas behind nginx', () => {
   }, 120_000);
 
   it('loses nothing, duplicates nothing and keeps one order when a replica is killed mid-stream', async () => {
-    const members = users.slice(0, 12);
-    const channel = await createChannel(members[0]!, 'kill-test', members);
-    const devices = members.map((user) => sdkClient(user));
-    await waitFor(() => devices.every((d) => d.client.state === 'open'), { what: 'all devices connected' });
-
     const victimIndex = 1;
-    const victim = cluster.replicas[victimIndex]!;
-    const onVictim = (await connectionsPerReplica())[victimIndex]!;
-    expect(onVictim).toBeGreaterThan(0);
-
-    const senders = devices.slice(0, 4);
-    const perSender = 100;
-    const sent: string[] = [];
-    const acked = new Set<string>();
-    let killedAt = 0;
-    const streams = senders.map(async (sender, s) => {
-      const pending: Promise<unknown>[] = [];
-      for (let i = 0; i < perSender; i++) {
-        const body = `k${s}-${i}`;
-        sent.push(body);
-        pending.push(sender.client.send(channel.id, body).acked.then(() => acked.add(body)));
-        if (s === 0 && i === 40) {
-          killedAt = Date.now();
-          void victim.kill('SIGKILL');
-        }
-        await new Promise((r) => setTimeout(r, 15));
-      }
-      await Promise.all(pending);
+    const figures = await streamThroughFault('kill-test', async () => {
+      const onVictim = (await connectionsPerReplica())[victimIndex]!;
+      expect(onVictim).toBeGreaterThan(0);
+      void cluster.replicas[victimIndex]!.kill('SIGKILL');
+      return { devicesOnKilledReplica: onVictim };
     });
-    await Promise.all(streams);
-    const allAckedAt = Date.now();
-
-    const stored = await storedHistory(members[0]!, channel.id);
-    await waitFor(() => devices.every((d) => (d.messages.get(channel.id)?.length ?? 0) >= stored.length), {
-      timeoutMs: 30_000,
-      what: 'every device to catch up with the store',
-    });
-    const resumedAt = Date.now();
-
-    // The store: gapless seqs, every message sent exactly once.
-    expect(stored.map((m) => m.seq)).toEqual(Array.from({ length: stored.length }, (_, i) => i + 1));
-    const bodies = stored.map((m) => m.body);
-    expect(new Set(bodies).size).toBe(bodies.length);
-    expect([...bodies].sort()).toEqual([...sent].sort());
-    expect(acked.size).toBe(sent.length);
-
-    // Every device: exactly the store's transcript, in the store's order.
-    const expected = stored.map((m) => `${m.seq}:${m.id}`);
-    const perDevice = devices.map((d) => d.messages.get(channel.id)!.map((m) => `${m.seq}:${m.id}`));
-    for (const transcript of perDevice) expect(transcript).toEqual(expected);
-
-    const figures = {
-      replicasKilled: 1,
-      devicesOnKilledReplica: onVictim,
-      sent: sent.length,
-      acked: acked.size,
-      stored: stored.length,
-      deliveredPerDevice: perDevice.map((t) => t.length),
-      lost: sent.length - new Set(bodies).size,
-      duplicated: perDevice.reduce((n, t) => n + (t.length - new Set(t).size), 0),
-      msFromKillToAllAcked: allAckedAt - killedAt,
-      msFromKillToAllDevicesCaughtUp: resumedAt - killedAt,
-    };
     console.log(`kill test figures: ${JSON.stringify(figures)}`);
-    for (const d of devices) d.client.close();
+    await cluster.replicas[victimIndex]!.restart();
   }, 120_000);
+
+  it('loses nothing when every replica loses its Redis pub/sub connection mid-stream', async () => {
+    const figures = await streamThroughFault('redis-drop', async () => {
+      const admin = new Redis(cluster.redisUrl);
+      try {
+        const list = (await admin.call('CLIENT', 'LIST', 'TYPE', 'pubsub')) as string;
+        const ours = list
+          .split('\n')
+          .map((line) => ({ id: /\bid=(\d+)/.exec(line)?.[1], name: /\bname=(\S*)/.exec(line)?.[1] ?? '' }))
+          .filter((c) => c.id && c.name.startsWith(`relay-chat:${prefix}`));
+        for (const c of ours) await admin.call('CLIENT', 'KILL', 'ID', c.id!);
+        return { pubsubConnectionsKilled: ours.length };
+      } finally {
+        admin.disconnect();
+      }
+    });
+    expect(figures.pubsubConnectionsKilled).toBeGreaterThanOrEqual(cluster.replicas.length);
+    console.log(`redis drop figures: ${JSON.stringify(figures)}`);
+  }, 120_000);
+
+  it('stops a replica gracefully: its clients are told to reconnect (1012) and resume elsewhere', async () => {
+    const [a, b] = users as [TestUser, TestUser];
+    const dm = (
+      await request<{ conversation: Conversation }>(cluster.url, 'POST', '/api/chat/conversations', {
+        token: a.accessToken,
+        body: { kind: 'dm', with: b.id },
+      })
+    ).body.conversation;
+    const direct = await FrameClient.connect(`${cluster.chatUrls[2]!.replace('http', 'ws')}/ws`, {
+      token: a.accessToken,
+    });
+    const stopping = cluster.replicas[2]!.kill('SIGTERM');
+    expect((await direct.waitClosed()).code).toBe(1012);
+    await stopping;
+    const { client, messages } = sdkClient(a);
+    await waitFor(() => client.state === 'open', { what: 'the client to reconnect through nginx' });
+    await client.send(dm.id, 'after the restart').acked;
+    await waitFor(() => messages.get(dm.id)?.some((m) => m.body === 'after the restart'));
+    client.close();
+    await cluster.replicas[2]!.restart();
+  }, 60_000);
 });
+
+/**
+ * Twelve devices in one channel, four of them sending 100 messages each; `fault` runs in the
+ * middle of the stream. Then: the store holds every message exactly once with gapless seqs,
+ * every send was acked, and every device shows exactly the store's transcript in its order.
+ */
+async function streamThroughFault<F extends object>(
+  name: string,
+  fault: () => Promise<F>,
+): Promise<F & Record<string, unknown>> {
+  const members = users.slice(0, 12);
+  const channel = await createChannel(members[0]!, name, members);
+  const devices = members.map((user) => sdkClient(user));
+  await waitFor(() => devices.every((d) => d.client.state === 'open'), { what: 'all devices connected' });
+
+  const sent: string[] = [];
+  const acked = new Set<string>();
+  let faultAt = 0;
+  let faultFigures: F | undefined;
+  const streams = devices.slice(0, 4).map(async (sender, s) => {
+    const pending: Promise<unknown>[] = [];
+    for (let i = 0; i < 100; i++) {
+      const body = `${name}-${s}-${i}`;
+      sent.push(body);
+      pending.push(sender.client.send(channel.id, body).acked.then(() => acked.add(body)));
+      if (s === 0 && i === 40) {
+        faultAt = Date.now();
+        faultFigures = await fault();
+      }
+      await new Promise((r) => setTimeout(r, 15));
+    }
+    await Promise.all(pending);
+  });
+  await Promise.all(streams);
+  const allAckedAt = Date.now();
+
+  const stored = await storedHistory(members[0]!, channel.id);
+  await waitFor(() => devices.every((d) => (d.messages.get(channel.id)?.length ?? 0) >= stored.length), {
+    timeoutMs: 30_000,
+    what: 'every device to catch up with the store',
+  });
+  const caughtUpAt = Date.now();
+
+  // The store: gapless seqs, every message sent exactly once.
+  expect(stored.map((m) => m.seq)).toEqual(Array.from({ length: stored.length }, (_, i) => i + 1));
+  const bodies = stored.map((m) => m.body);
+  expect(new Set(bodies).size).toBe(bodies.length);
+  expect([...bodies].sort()).toEqual([...sent].sort());
+  expect(acked.size).toBe(sent.length);
+
+  // Every device: exactly the store's transcript, in the store's order.
+  const expected = stored.map((m) => `${m.seq}:${m.id}`);
+  const perDevice = devices.map((d) => d.messages.get(channel.id)!.map((m) => `${m.seq}:${m.id}`));
+  for (const transcript of perDevice) expect(transcript).toEqual(expected);
+  for (const d of devices) d.client.close();
+
+  return {
+    ...(faultFigures as F),
+    sent: sent.length,
+    acked: acked.size,
+    stored: stored.length,
+    deliveredPerDevice: perDevice.map((t) => t.length),
+    lost: sent.length - new Set(bodies).size,
+    duplicated: perDevice.reduce((n, t) => n + (t.length - new Set(t).size), 0),
+    msFromFaultToAllAcked: allAckedAt - faultAt,
+    msFromFaultToAllDevicesCaughtUp: caughtUpAt - faultAt,
+  };
+}

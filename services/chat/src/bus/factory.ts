@@ -40,7 +40,10 @@ export async function createBus(
     await presence.start();
     return { bus, presence, mode: 'memory', close: () => closeBoth(bus, presence) };
   }
-  const transport = new RedisTransport({ url: redisUrl, logger });
+  // Named after the key prefix and the replica, so operators (and fault tests) can tell
+  // one deployment's and one replica's connections apart in CLIENT LIST.
+  const connectionName = `relay-chat:${prefix}${options.replicaId ?? process.pid}`.replace(/\s/g, '_');
+  const transport = new RedisTransport({ url: redisUrl, logger, connectionName });
   const bus = new Bus({ transport, prefix, logger });
   const presence = new RedisPresence({ url: redisUrl, prefix, logger, ...options });
   try {
