@@ -100,11 +100,24 @@ export function AuthScreen({ login, register }: AuthScreenProps) {
               : 'Sign in to relay to continue.'}
           </p>
         </div>
-        <div className="segmented" role="tablist" aria-label="Sign in or create an account">
+        <div
+          className="segmented"
+          role="tablist"
+          aria-label="Sign in or create an account"
+          onKeyDown={(e) => {
+            if (e.key !== 'ArrowLeft' && e.key !== 'ArrowRight') return;
+            e.preventDefault();
+            const next = registering ? 'login' : 'register';
+            setMode(next);
+            setErrors({});
+            e.currentTarget.querySelectorAll('button')[next === 'login' ? 0 : 1]?.focus();
+          }}
+        >
           <button
             type="button"
             role="tab"
             aria-selected={!registering}
+            tabIndex={registering ? -1 : 0}
             className={!registering ? 'active' : ''}
             onClick={() => switchMode('login')}
           >
@@ -114,6 +127,7 @@ export function AuthScreen({ login, register }: AuthScreenProps) {
             type="button"
             role="tab"
             aria-selected={registering}
+            tabIndex={registering ? 0 : -1}
             className={registering ? 'active' : ''}
             onClick={() => switchMode('register')}
           >

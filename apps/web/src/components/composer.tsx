@@ -8,7 +8,7 @@ import {
   useRef,
   useState,
 } from 'react';
-import { useChatActions } from '../hooks/use-chat.js';
+import { useChatActions, useChatState } from '../hooks/use-chat.js';
 import { checkDraft, counterVisible } from '../lib/composer.js';
 import { SendIcon } from './icons.js';
 
@@ -20,6 +20,7 @@ export interface ComposerProps {
 
 /** Tallest the textarea grows before it scrolls, in px. */
 const MAX_HEIGHT_PX = 200;
+/** Unsent drafts by user and conversation, for this page's life. */
 const drafts = new Map<string, string>();
 
 /**
@@ -28,7 +29,9 @@ const drafts = new Map<string, string>();
  */
 export function Composer({ convId, placeholderName }: ComposerProps) {
   const actions = useChatActions();
-  const [draft, setDraft] = useState(() => drafts.get(convId) ?? '');
+  const me = useChatState((s) => s.me?.id);
+  const draftKey = `${me}:${convId}`;
+  const [draft, setDraft] = useState(() => drafts.get(draftKey) ?? '');
   const [refusal, setRefusal] = useState<string | undefined>();
   const textareaRef = useRef<HTMLTextAreaElement>(null);
   const hintId = useId();
@@ -49,7 +52,7 @@ export function Composer({ convId, placeholderName }: ComposerProps) {
 
   const update = (value: string) => {
     setDraft(value);
-    drafts.set(convId, value);
+    drafts.set(draftKey, value);
     if (refusal) {
       const check = checkDraft(value);
       if (check.ok || !check.tooLong) setRefusal(undefined);
@@ -65,7 +68,7 @@ export function Composer({ convId, placeholderName }: ComposerProps) {
     }
     actions.send(convId, check.body);
     setDraft('');
-    drafts.delete(convId);
+    drafts.delete(draftKey);
     setRefusal(undefined);
     textareaRef.current?.focus();
   };

@@ -1,5 +1,5 @@
 import type { ConversationId } from '@relay-chat/protocol';
-import { useState } from 'react';
+import { type KeyboardEvent, useState } from 'react';
 import { useChatActions, useChatState } from '../hooks/use-chat.js';
 import { unreadTotals } from '../lib/unread.js';
 import { Avatar } from './avatar.js';
@@ -26,6 +26,21 @@ const TABS: Array<{ id: SidebarTab; label: string; Icon: typeof ChatIcon }> = [
 /** The left column: who I am, the three lists (chats, people, channels), and log out. */
 export function Sidebar({ activeId, onOpen, onCreate }: SidebarProps) {
   const [tab, setTab] = useState<SidebarTab>('chats');
+  // Opening a conversation from a directory shows it in the chat list, where it now lives.
+  const openFromDirectory = (id: ConversationId) => {
+    setTab('chats');
+    onOpen(id);
+  };
+  // Arrow keys move between the tabs (WAI-ARIA tabs pattern).
+  const onTabKey = (event: KeyboardEvent<HTMLDivElement>) => {
+    const delta = event.key === 'ArrowRight' ? 1 : event.key === 'ArrowLeft' ? -1 : 0;
+    if (delta === 0) return;
+    event.preventDefault();
+    const index = TABS.findIndex((t) => t.id === tab);
+    const next = TABS[(index + delta + TABS.length) % TABS.length]!;
+    setTab(next.id);
+    document.getElementById(`tab-${next.id}`)?.focus();
+  };
   const conversations = useChatState((s) => s.conversations);
   const totals = unreadTotals(conversations.values());
 
@@ -48,7 +63,7 @@ export function Sidebar({ activeId, onOpen, onCreate }: SidebarProps) {
           <PlusIcon />
         </button>
       </header>
-      <div className="tabs" role="tablist" aria-label="Sidebar sections">
+      <div className="tabs" role="tablist" aria-label="Sidebar sections" onKeyDown={onTabKey}>
         {TABS.map(({ id, label, Icon }) => (
           <button
             key={id}
@@ -56,6 +71,7 @@ export function Sidebar({ activeId, onOpen, onCreate }: SidebarProps) {
             role="tab"
             id={`tab-${id}`}
             aria-selected={tab === id}
+            tabIndex={tab === id ? 0 : -1}
             aria-controls={`panel-${id}`}
             className={`tab${tab === id ? ' active' : ''}`}
             onClick={() => setTab(id)}
@@ -74,8 +90,10 @@ export function Sidebar({ activeId, onOpen, onCreate }: SidebarProps) {
       </div>
       <div className="sidebar-panel" role="tabpanel" id={`panel-${tab}`} aria-labelledby={`tab-${tab}`}>
         {tab === 'chats' && <ConversationList activeId={activeId} onOpen={onOpen} />}
-        {tab === 'people' && <UserDirectory onOpen={onOpen} />}
-        {tab === 'channels' && <ChannelDirectory onOpen={onOpen} onCreate={() => onCreate('channel')} />}
+        {tab === 'people' && <UserDirectory onOpen={openFromDirectory} />}
+        {tab === 'channels' && (
+          <ChannelDirectory onOpen={openFromDirectory} onCreate={() => onCreate('channel')} />
+        )}
       </div>
       <AccountFooter />
     </nav>

@@ -8,7 +8,13 @@ import {
   toChatError,
   type UserId,
 } from '@relay-chat/protocol';
-import { ChatClient, gatewayUrlOf, type OutboxEntry, type StateChange } from '@relay-chat/sdk';
+import {
+  ChatClient,
+  type ConnectionState,
+  gatewayUrlOf,
+  type OutboxEntry,
+  type StateChange,
+} from '@relay-chat/sdk';
 import { oldestSeq } from '../lib/history.js';
 import type { AuthSession } from './auth-session.js';
 import type { ChatActions, OpenResult, UserPage } from './chat-actions.js';
@@ -38,6 +44,9 @@ export class ChatController implements ChatActions {
   readonly #opening = new Map<ConversationId, Promise<void>>();
   readonly #loadingOlder = new Map<ConversationId, Promise<void>>();
   #typingTimer: ReturnType<typeof setInterval> | undefined;
+  readonly #namesWanted = new Set<UserId>();
+  readonly #namesAsked = new Set<UserId>();
+  #namesTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(store: ChatStore, auth: AuthSession, origin: string = window.location.origin) {
     this.#store = store;
@@ -67,9 +76,10 @@ export class ChatController implements ChatActions {
           online: frame.online ?? [],
         }),
       ),
-      client.on('message', (message) =>
-        dispatch({ type: 'messages', conv: message.conv, messages: [message] }),
-      ),
+      client.on('message', (message) => {
+        dispatch({ type: 'messages', conv: message.conv, messages: [message] });
+        this.#resolveNames([message]);
+      }),
       client.on('outbox', ({ entry }) => this.#onOutbox(entry)),
       client.on('typing', ({ conv, user }) => dispatch({ type: 'typing', conv, user, now: Date.now() })),
       client.on('presence', ({ user, status }) => dispatch({ type: 'presence', user, status })),
@@ -83,8 +93,10 @@ export class ChatController implements ChatActions {
         }
       }),
     );
+    // The browser knows about a lost network before the socket does; the client's own state
+    // takes over again once the network is back.
     const onOnline = () => {
-      dispatch({ type: 'link', status: 'reconnecting' });
+      dispatch({ type: 'link', status: linkStatusOf(client.state) });
       client.reconnectNow();
     };
     const onOffline = () => dispatch({ type: 'link', status: 'offline' });
@@ -103,21 +115,13 @@ export class ChatController implements ChatActions {
   stop(): void {
     for (const off of this.#unsubscribe.splice(0)) off();
     clearInterval(this.#typingTimer);
+    clearTimeout(this.#namesTimer);
+    this.#namesTimer = undefined;
     this.client.close();
   }
 
   #onState(change: StateChange): void {
-    const status: LinkStatus =
-      change.state === 'open'
-        ? 'open'
-        : change.state === 'reconnecting'
-          ? navigator.onLine === false
-            ? 'offline'
-            : 'reconnecting'
-          : change.state === 'closed'
-            ? 'offline'
-            : 'connecting';
-    this.#store.dispatch({ type: 'link', status });
+    this.#store.dispatch({ type: 'link', status: linkStatusOf(change.state) });
     const code = change.error?.code;
     if (change.state === 'closed' && (code === 'unauthorized' || code === 'invalid_refresh_token')) {
       // The session is over (revoked or expired for good): back to the sign-in screen.
@@ -190,6 +194,7 @@ export class ChatController implements ChatActions {
     const limit = Math.min(LIMITS.maxHistoryPage, Math.max(FIRST_PAGE_MIN, unread + 20));
     const page = await this.client.api.history(conv, { limit });
     this.#store.dispatch({ type: 'olderPage', conv, messages: page, limit });
+    this.#resolveNames(page);
     this.#loaded.add(conv);
     for (let i = 0; firstUnreadSeq !== undefined && i < MAX_UNREAD_PAGES; i += 1) {
       const history = this.#store.getState().histories.get(conv);
@@ -214,6 +219,7 @@ export class ChatController implements ChatActions {
     const before = history && oldestSeq(history);
     const page = await this.client.api.history(conv, before === undefined ? { limit } : { before, limit });
     this.#store.dispatch({ type: 'olderPage', conv, messages: page, limit });
+    this.#resolveNames(page);
   }
 
   markRead(conv: ConversationId, seq: number): void {
@@ -276,13 +282,8 @@ export class ChatController implements ChatActions {
     for (let i = 0; i < users.length; i += PRESENCE_BATCH) {
       const asked = users.slice(i, i + PRESENCE_BATCH);
       if (asked.length === 0) continue;
-      const body = await this.#auth.api.request<{ online?: unknown }>('GET', '/api/chat/presence', {
-        query: { users: asked.join(',') },
-      });
-      const online = Array.isArray(body?.online)
-        ? body.online.filter((id): id is string => typeof id === 'string')
-        : [];
-      this.#store.dispatch({ type: 'presenceSnapshot', asked, online });
+      const online = await this.client.api.presence(asked);
+      this.#store.dispatch({ type: 'presenceSnapshot', asked, online: [...online] });
     }
   }
 
@@ -295,9 +296,49 @@ export class ChatController implements ChatActions {
     await this.#auth.logout();
   }
 
+  /**
+   * Looks up the names of senders we have not seen (members of a big channel beyond the
+   * member preview), batched per turn; until then they show as "unknown".
+   */
+  #resolveNames(messages: readonly Message[]): void {
+    const { users } = this.#store.getState();
+    for (const m of messages) {
+      if (!users.has(m.from) && !this.#namesAsked.has(m.from)) this.#namesWanted.add(m.from);
+    }
+    if (this.#namesWanted.size === 0 || this.#namesTimer !== undefined) return;
+    this.#namesTimer = setTimeout(() => {
+      this.#namesTimer = undefined;
+      const ids = [...this.#namesWanted].slice(0, LIMITS.maxUsersPage);
+      for (const id of ids) {
+        this.#namesWanted.delete(id);
+        this.#namesAsked.add(id);
+      }
+      this.#auth.authApi
+        .usersByIds(ids)
+        .then((found) => this.#store.dispatch({ type: 'users', users: found }))
+        .catch(() => {
+          for (const id of ids) this.#namesAsked.delete(id);
+        });
+      if (this.#namesWanted.size > 0) this.#resolveNames([]);
+    }, 0);
+  }
+
   #created(conversation: Conversation): ConversationId {
     this.#store.dispatch({ type: 'conversation', conversation });
     return conversation.id;
+  }
+}
+
+function linkStatusOf(state: ConnectionState): LinkStatus {
+  switch (state) {
+    case 'open':
+      return 'open';
+    case 'reconnecting':
+      return navigator.onLine === false ? 'offline' : 'reconnecting';
+    case 'closed':
+      return 'offline';
+    default:
+      return 'connecting';
   }
 }
 

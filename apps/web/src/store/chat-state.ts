@@ -242,7 +242,8 @@ function withUsers(users: ReadonlyMap<UserId, User>, incoming: readonly User[]):
   for (const user of incoming) {
     const known = users.get(user.id);
     if (known && known.username === user.username) continue;
-    if (user.username === 'unknown' && known) continue;
+    // The chat service names members it could not look up "unknown": not worth caching.
+    if (user.username === 'unknown') continue;
     next ??= new Map(users);
     next.set(user.id, user);
   }
