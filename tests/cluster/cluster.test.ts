@@ -4,7 +4,7 @@
  * database and a private Redis prefix. Everything below goes through nginx.
  */
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Cluster, startCluster } from '@relay-chat/cluster';
 import {
@@ -16,10 +16,31 @@ import {
   type TestDatabase,
   waitFor,
 } from '@relay-chat/testkit';
+import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import {
+  CHROMIUM,
+  conversationItem,
+  expectText,
+  openDmWith,
+  sendFromComposer,
+  signUp as signUpInBrowser,
+  waitOnline,
+} from '../browser/harness.js';
+import { ensureWebBuilt } from '../browser/web-build.js';
 
 const ready = (await pgAvailable()) && (await redisAvailable());
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 
 interface Session {
   token: string;
@@ -37,6 +58,8 @@ describe.skipIf(!ready)('local cluster behind nginx', () => {
   let redisPrefix: string;
 
   beforeAll(async () => {
+    // nginx serves the real client (built now if missing or stale), as `npm run cluster` does.
+    await ensureWebBuilt();
     database = await createTestDatabase('cluster');
     redisPrefix = redisTestPrefix('cluster');
     cluster = await startCluster({ replicas: 3, port: 0, databaseUrl: database.url, redisPrefix });
@@ -192,6 +215,57 @@ describe.skipIf(!ready)('local cluster behind nginx', () => {
     for (let i = 0; i < 12; i++) expect((await api('/api/chat/health')).status).toBe(200);
     expect(chatUpstreamsInAccessLog().size).toBeGreaterThan(1);
   });
+
+  it.skipIf(!existsSync(CHROMIUM))(
+    'runs the web client in Chromium through nginx: a DM arrives live, and the CSP blocks nothing',
+    async () => {
+      expect(cluster.servesWebClient).toBe(true);
+      const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+      const problems: string[] = [];
+      try {
+        const open = async () => {
+          const context = await browser.newContext({ baseURL: cluster.url });
+          const page = await context.newPage();
+          page.on('pageerror', (err) => problems.push(`pageerror: ${err.message}`));
+          page.on('console', (msg) => {
+            if (msg.type() === 'error' || /Content Security Policy/i.test(msg.text())) {
+              problems.push(`console: ${msg.text()}`);
+            }
+          });
+          return page;
+        };
+        const [alicePage, bobPage] = [await open(), await open()];
+        const alice = `alice${randomBytes(3).toString('hex')}`;
+        const bob = `bob${randomBytes(3).toString('hex')}`;
+        await signUpInBrowser(bobPage, bob);
+        await waitOnline(bobPage);
+        await signUpInBrowser(alicePage, alice);
+        await waitOnline(alicePage);
+        await openDmWith(alicePage, bob);
+        await sendFromComposer(alicePage, 'hello through nginx');
+        // Bob's sidebar shows the DM arriving live (over his socket, likely on another
+        // replica); opening it shows the message.
+        await expect
+          .poll(() => conversationItem(bobPage, alice).textContent(), { timeout: 30_000 })
+          .toContain('hello through nginx');
+        await conversationItem(bobPage, alice).click();
+        await expectText(bobPage.locator('[data-testid="message"] .message-text'), 'hello through nginx');
+      } catch (err) {
+        await Promise.all(
+          browser
+            .contexts()
+            .map((c, i) => c.pages()[0]?.screenshot({ path: `/tmp/cluster-browser-${i}.png` })),
+        );
+        throw new Error(`${(err as Error).message}\npage problems: ${JSON.stringify(problems)}`, {
+          cause: err,
+        });
+      } finally {
+        await browser.close();
+      }
+      expect(problems.filter((p) => !/Failed to load resource/.test(p))).toEqual([]);
+    },
+    120_000,
+  );
 
   it('keeps serving through nginx when a replica is killed, and takes it back after a restart', async () => {
     const { token } = await signUp();
