@@ -118,6 +118,20 @@ export class FrameClient {
     this.ws.close();
   }
 
+  /** Stops reading from the socket (a stalled peer): the server's frames pile up in its buffers. */
+  pauseReading(): void {
+    this.rawSocket().pause();
+  }
+
+  resumeReading(): void {
+    this.rawSocket().resume();
+  }
+
+  private rawSocket(): { pause(): void; resume(): void } {
+    // ws keeps the TCP socket private; a stalled reader needs it.
+    return (this.ws as unknown as { _socket: { pause(): void; resume(): void } })._socket;
+  }
+
   private wake(): void {
     for (const waiter of this.waiters.splice(0)) waiter();
   }

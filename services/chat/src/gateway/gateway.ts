@@ -560,8 +560,13 @@ export class Gateway {
   }
 
   private beat(): void {
+    const now = Date.now();
     for (const sessions of this.sessionsByUser.values()) {
       for (const session of sessions) {
+        if (session.isLagging(now)) {
+          session.closeWith('slow_consumer');
+          continue;
+        }
         if (!session.alive) {
           session.ws.terminate();
           continue;

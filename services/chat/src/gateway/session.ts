@@ -9,10 +9,14 @@ import {
   type ServerFrame,
   type User,
 } from '@relay-chat/protocol';
+import { counter } from '@relay-chat/service-kit';
 import type { WebSocket } from 'ws';
 import { textFrame } from './ws-frame.js';
 
 const WS_OPEN = 1;
+const serverCloses = counter('chat_ws_server_closes_total', 'Connections the server closed, by reason', [
+  'reason',
+]);
 
 /** Schedules a session's pending frames to be written once per event-loop turn. */
 export interface FlushScheduler {
@@ -20,9 +24,18 @@ export interface FlushScheduler {
 }
 
 export interface SessionLimits {
-  /** Unsent bytes (socket buffer + pending) before the socket is closed as a slow consumer. */
+  /**
+   * Bound of unsent bytes in the socket's buffers. A socket that stays above it for longer
+   * than `lagGraceMs`, or whose backlog passes `HARD_CAP_FACTOR` times it at any moment,
+   * is closed as a slow consumer.
+   */
   maxBufferedBytes: number;
+  /** How long a socket may stay above the bound, ms (default 2000): a burst is not a slow reader. */
+  lagGraceMs?: number;
 }
+
+/** Backlog, in multiples of the bound, that closes a socket at once (bounds memory per socket). */
+export const HARD_CAP_FACTOR = 16;
 
 /**
  * One authenticated WebSocket connection. Frames are queued as complete WebSocket frames
@@ -48,6 +61,7 @@ export class Session {
   /** Whether this session was counted in the presence registry (so it must be uncounted). */
   presenceCounted = false;
   private pending: Buffer[] = [];
+  private overBoundSince: number | undefined;
   private pendingBytes = 0;
   private readonly lastTypingAt = new Map<ConversationId, number>();
 
@@ -67,21 +81,34 @@ export class Session {
 
   /**
    * Queues a frame. Ephemeral frames (typing, presence) are dropped when the socket is
-   * already behind; anything that would pass the bound closes the socket as a slow
-   * consumer — the client reconnects and resumes from history, nobody else waits.
+   * already behind; a backlog past the hard cap closes the socket as a slow consumer —
+   * the client reconnects and resumes from history, nobody else waits.
    */
   enqueue(frame: Buffer, ephemeral = false): void {
     // `frame` is a complete WebSocket frame (see textFrame).
     if (this.closed) return;
     const backlog = this.ws.bufferedAmount + this.pendingBytes;
     if (ephemeral && backlog > this.limits.maxBufferedBytes / 4) return;
-    if (backlog + frame.length > this.limits.maxBufferedBytes) {
+    if (backlog + frame.length > this.limits.maxBufferedBytes * HARD_CAP_FACTOR) {
       this.closeWith('slow_consumer');
       return;
     }
     this.pending.push(frame);
     this.pendingBytes += frame.length;
     if (this.ready) this.scheduler.markDirty(this);
+  }
+
+  /**
+   * True when what was written earlier is still unsent past the bound for longer than the
+   * grace period — the reader is not keeping up. Checked at each flush and heartbeat.
+   */
+  isLagging(now: number): boolean {
+    if (this.ws.bufferedAmount <= this.limits.maxBufferedBytes) {
+      this.overBoundSince = undefined;
+      return false;
+    }
+    this.overBoundSince ??= now;
+    return now - this.overBoundSince >= (this.limits.lagGraceMs ?? 2000);
   }
 
   send(frame: ServerFrame, ephemeral = false): void {
@@ -112,6 +139,10 @@ export class Session {
     this.pendingBytes = 0;
     // Once a close frame is on its way (either side started closing), no data may follow.
     if (this.ws.readyState !== WS_OPEN || this.socket.destroyed) return 0;
+    if (this.isLagging(Date.now())) {
+      this.closeWith('slow_consumer');
+      return 0;
+    }
     if (frames.length === 1) {
       this.socket.write(frames[0]!);
     } else {
@@ -136,6 +167,7 @@ export class Session {
     this.closed = true;
     this.pending = [];
     this.pendingBytes = 0;
+    serverCloses.inc({ reason: code });
     const closeCode = closeCodeOf(code);
     try {
       this.ws.close(closeCode, code);
