@@ -13,7 +13,14 @@ export default defineConfig({
   server: {
     proxy: {
       '/api': { target: backend, changeOrigin: false },
-      '/ws': { target: backend, ws: true, changeOrigin: false },
+      '/ws': {
+        target: backend,
+        ws: true,
+        // The gateway checks Origin against its allowlist, which names the backend's own origin.
+        configure: (proxy) => {
+          proxy.on('proxyReqWs', (proxyReq) => proxyReq.setHeader('origin', new URL(backend).origin));
+        },
+      },
     },
   },
 });

@@ -63,7 +63,8 @@ export function MessageList({ conversation, title }: MessageListProps) {
   const [openError, setOpenError] = useState<string | undefined>();
   const [firstUnreadSeq, setFirstUnreadSeq] = useState<number | undefined>();
   const [loadingOlder, setLoadingOlder] = useState(false);
-  const [unseenBelow, setUnseenBelow] = useState(0);
+  // Scrolled away from the newest messages: unread ones below are offered with a jump button.
+  const [awayFromBottom, setAwayFromBottom] = useState(false);
 
   const scrollerRef = useRef<HTMLDivElement>(null);
   const snapshotRef = useRef<ScrollSnapshot | undefined>(undefined);
@@ -133,7 +134,7 @@ export function MessageList({ conversation, title }: MessageListProps) {
     const el = scrollerRef.current;
     if (!el) return;
     atBottomRef.current = el.scrollHeight - el.scrollTop - el.clientHeight < BOTTOM_SLACK_PX;
-    if (atBottomRef.current) setUnseenBelow(0);
+    setAwayFromBottom(!atBottomRef.current);
     if (snapshotRef.current) snapshotRef.current.anchor = findAnchor(el);
     if (el.scrollTop < LOAD_OLDER_MARGIN_PX) loadOlder();
     markVisibleRead();
@@ -162,9 +163,9 @@ export function MessageList({ conversation, title }: MessageListProps) {
     } else if (prev && lastKey !== prev.lastKey) {
       const ownNewest = pendingList.length > 0 && lastKey?.startsWith('p-');
       if (atBottomRef.current || ownNewest) el.scrollTop = el.scrollHeight;
-      else if (lastMessage && lastMessage.from !== me?.id) setUnseenBelow((n) => n + 1);
     }
     atBottomRef.current = el.scrollHeight - el.scrollTop - el.clientHeight < BOTTOM_SLACK_PX;
+    setAwayFromBottom(!atBottomRef.current);
     snapshotRef.current = { firstSeq, lastKey, anchor: findAnchor(el) };
     if (opened) {
       markVisibleRead();
@@ -198,7 +199,6 @@ export function MessageList({ conversation, title }: MessageListProps) {
   const jumpToBottom = () => {
     const el = scrollerRef.current;
     if (el) el.scrollTo({ top: el.scrollHeight, behavior: 'smooth' });
-    setUnseenBelow(0);
   };
 
   const lastStored: Message | undefined = lastMessage;
@@ -283,9 +283,9 @@ export function MessageList({ conversation, title }: MessageListProps) {
           <p className="history-empty">No messages yet. Say hello!</p>
         )}
       </div>
-      {unseenBelow > 0 && (
+      {awayFromBottom && conversation.unread > 0 && (
         <button type="button" className="jump-to-bottom" onClick={jumpToBottom}>
-          <ArrowDownIcon /> {unseenBelow} new message{unseenBelow === 1 ? '' : 's'}
+          <ArrowDownIcon /> {conversation.unread} new message{conversation.unread === 1 ? '' : 's'}
         </button>
       )}
     </div>
