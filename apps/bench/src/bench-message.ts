@@ -26,41 +26,62 @@ export function intendedUsOf(body: string): number | undefined {
   return Number.isSafeInteger(value) ? value : undefined;
 }
 
-/** What the bench reads from a `message` frame. */
-export interface MessageFields {
+const MESSAGE_HEAD = Buffer.from('{"type":"message"');
+const CONV_KEY = '"conv":"';
+const SEQ_KEY = '"seq":';
+const BODY_KEY = '"body":"';
+
+/** What the bench reads from one `message` frame. */
+export interface BenchDelivery {
   conv: string;
   seq: number;
-  body: string;
+  /** Intended send time from the body, epoch µs. */
+  intendedUs: number;
 }
 
-const MESSAGE_PREFIX = '{"type":"message"';
-
 /**
- * Reads conv, seq and the body's intended time from a `message` frame without a full
- * JSON.parse when the frame has the usual shape (the generator reads hundreds of thousands a
- * second); anything unusual falls back to JSON.parse. Returns undefined for other frames.
+ * Reads conv, seq and the body's intended time from a `message` frame in `buf[start, end)`
+ * without decoding it to a string or JSON-parsing it (the generator reads hundreds of
+ * thousands a second); a frame of unusual shape falls back to JSON.parse.
+ * Returns undefined for frames that are not `message` frames, null for a `message` whose
+ * body is not a bench body.
  */
-export function readMessageFrame(
-  text: string,
-): { conv: string; seq: number; intendedUs: number } | undefined {
-  if (!text.startsWith(MESSAGE_PREFIX)) return undefined;
-  const convAt = text.indexOf('"conv":"');
-  const seqAt = text.indexOf('"seq":');
-  const bodyAt = text.indexOf('"body":"');
-  if (convAt > 0 && seqAt > 0 && bodyAt > 0) {
-    const convStart = convAt + 8;
-    const conv = text.slice(convStart, text.indexOf('"', convStart));
-    const seq = parseDigits(text, seqAt + 6);
-    const intendedUs = parseDigits(text, bodyAt + 8);
-    if (seq > 0 && intendedUs > 0 && text.charCodeAt(bodyAt + 8 + digitsLength(text, bodyAt + 8)) === 58) {
-      return { conv, seq, intendedUs };
+export function readMessageBytes(buf: Buffer, start: number, end: number): BenchDelivery | null | undefined {
+  if (
+    end - start < MESSAGE_HEAD.length ||
+    buf.compare(MESSAGE_HEAD, 0, MESSAGE_HEAD.length, start, start + MESSAGE_HEAD.length) !== 0
+  ) {
+    return undefined;
+  }
+  const convAt = buf.indexOf(CONV_KEY, start, 'latin1');
+  const seqAt = buf.indexOf(SEQ_KEY, start, 'latin1');
+  const bodyAt = buf.indexOf(BODY_KEY, start, 'latin1');
+  if (convAt > 0 && convAt < end && seqAt > 0 && seqAt < end && bodyAt > 0 && bodyAt < end) {
+    const convStart = convAt + CONV_KEY.length;
+    const convEnd = buf.indexOf(34, convStart); // closing quote
+    const seq = digitsAt(buf, seqAt + SEQ_KEY.length, end);
+    const bodyStart = bodyAt + BODY_KEY.length;
+    const intended = digitsAt(buf, bodyStart, end);
+    if (
+      convEnd > convStart &&
+      convEnd < end &&
+      seq.value > 0 &&
+      intended.value > 0 &&
+      buf[intended.next] === 58
+    ) {
+      return { conv: buf.toString('latin1', convStart, convEnd), seq: seq.value, intendedUs: intended.value };
     }
   }
+  return readMessageFrame(buf.toString('utf8', start, end)) ?? null;
+}
+
+/** The same from a decoded frame (full JSON parse); undefined unless it is a bench `message`. */
+export function readMessageFrame(text: string): BenchDelivery | undefined {
   try {
-    const frame = JSON.parse(text) as Partial<MessageFields>;
-    if (typeof frame.conv !== 'string' || typeof frame.seq !== 'number' || typeof frame.body !== 'string') {
+    const frame = JSON.parse(text) as { type?: unknown; conv?: unknown; seq?: unknown; body?: unknown };
+    if (frame.type !== 'message' || typeof frame.conv !== 'string' || typeof frame.seq !== 'number')
       return undefined;
-    }
+    if (typeof frame.body !== 'string') return undefined;
     const intendedUs = intendedUsOf(frame.body);
     return intendedUs === undefined ? undefined : { conv: frame.conv, seq: frame.seq, intendedUs };
   } catch {
@@ -68,23 +89,13 @@ export function readMessageFrame(
   }
 }
 
-function parseDigits(text: string, at: number): number {
+function digitsAt(buf: Buffer, at: number, end: number): { value: number; next: number } {
   let value = 0;
   let i = at;
-  for (; i < text.length; i++) {
-    const c = text.charCodeAt(i);
+  for (; i < end; i++) {
+    const c = buf[i]!;
     if (c < 48 || c > 57) break;
     value = value * 10 + (c - 48);
   }
-  return i === at ? -1 : value;
-}
-
-function digitsLength(text: string, at: number): number {
-  let i = at;
-  while (i < text.length) {
-    const c = text.charCodeAt(i);
-    if (c < 48 || c > 57) break;
-    i++;
-  }
-  return i - at;
+  return { value: i === at ? -1 : value, next: i };
 }

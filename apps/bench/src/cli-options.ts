@@ -43,6 +43,7 @@ ladder (channel, dm):
   --ladder-start R       first rate (default: --rate)    --ladder-factor F (default ${DEFAULT_LADDER.factor})
   --p99-bound MS         default ${DEFAULT_LADDER.p99BoundMs}            --ladder-steps N (default ${DEFAULT_LADDER.maxSteps})
   --ladder-max R         never offer more than R msg/s
+  --ladder-resolution X  stop bisecting when failing/passing rate ≤ X (default ${DEFAULT_LADDER.resolution})
 
 output:
   --out DIR              where the JSON and HTML reports go (default .bench/results)
@@ -117,6 +118,7 @@ export function parseCommand(argv: readonly string[]): Command {
       'ladder-factor': { type: 'string' },
       'ladder-steps': { type: 'string' },
       'ladder-max': { type: 'string' },
+      'ladder-resolution': { type: 'string' },
       'p99-bound': { type: 'string' },
       out: { type: 'string' },
       name: { type: 'string' },
@@ -176,6 +178,8 @@ export function parseCommand(argv: readonly string[]): Command {
     const steps = positiveInt('ladder-steps', values['ladder-steps']);
     const bound = positiveNumber('p99-bound', values['p99-bound'], 0.001);
     const max = positiveNumber('ladder-max', values['ladder-max'], 1);
+    const resolution = positiveNumber('ladder-resolution', values['ladder-resolution'], 1.01);
+    if (resolution !== undefined) overrides.resolution = resolution;
     if (factor !== undefined) overrides.factor = factor;
     if (steps !== undefined) overrides.maxSteps = steps;
     if (bound !== undefined) overrides.p99BoundMs = bound;

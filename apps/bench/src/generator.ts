@@ -180,6 +180,8 @@ export class LoadGenerator {
         if (!response.ok) throw `history_${response.status}`;
         const { messages } = (await response.json()) as { messages: { seq: number; body: string }[] };
         for (const m of messages) {
+          // Only up to the seq `ready` announced: anything later arrives live on the new socket.
+          if (m.seq > lastSeq) break;
           after = Math.max(after, m.seq);
           const log = client.logs.get(id);
           const intendedUs = Number(m.body.slice(0, m.body.indexOf(':')));
@@ -188,7 +190,7 @@ export class LoadGenerator {
             this.recordDelivery(intendedUs);
           }
         }
-        if (messages.length < HISTORY_PAGE) break;
+        if (messages.length < HISTORY_PAGE || after >= lastSeq) break;
       }
       client.resumeAfter.set(id, after);
     }

@@ -103,7 +103,8 @@ async function main(): Promise<void> {
       const files = writeReports(result, outDir, name);
       log(`\nresults: ${files.json}\nreport:  ${files.html}`);
       if (profileDir) {
-        for (const file of readdirSync(profileDir).filter((f) => f.endsWith('.cpuprofile'))) {
+        // Main threads only (`.<pid>.0.<n>.cpuprofile`): the others are the module loader's.
+        for (const file of readdirSync(profileDir).filter((f) => /\.\d+\.0\.\d+\.cpuprofile$/.test(f))) {
           log(
             `\nCPU profile ${join(profileDir, file)}:\n${renderProfile(summarizeProfileFile(join(profileDir, file), 15))}`,
           );

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { intendedUsOf, makeBody, readMessageFrame } from './bench-message.js';
+import { intendedUsOf, makeBody, readMessageBytes } from './bench-message.js';
 import { SendCursor } from './send-schedule.js';
 
 describe('SendCursor', () => {
@@ -56,14 +56,20 @@ describe('bench message bodies', () => {
   it('are read from relay-chat message frames without a full parse', () => {
     const body = makeBody(1_700_000_000_000, 1, 2, 40);
     const frame = JSON.stringify({ type: 'message', conv: 'c-1', seq: 17, id: 'm', from: 'u', body, ts: 1 });
-    expect(readMessageFrame(frame)).toEqual({ conv: 'c-1', seq: 17, intendedUs: 1_700_000_000_000_000 });
+    const buf = Buffer.from(`xx${frame}{"type":"message","conv":"other"}`);
+    expect(readMessageBytes(buf, 2, 2 + frame.length)).toEqual({
+      conv: 'c-1',
+      seq: 17,
+      intendedUs: 1_700_000_000_000_000,
+    });
   });
 
-  it('fall back to JSON for unusual shapes and ignore other frames and foreign bodies', () => {
+  it('fall back to JSON for unusual shapes and tell other frames and foreign bodies apart', () => {
     const body = makeBody(1_700_000_000_000, 1, 2, 40);
+    const read = (text: string) => readMessageBytes(Buffer.from(text), 0, Buffer.byteLength(text));
     const reordered = `{"type":"message","body":${JSON.stringify(body)},"seq":3,"conv":"x","id":"m","from":"u","ts":1}`;
-    expect(readMessageFrame(reordered)).toEqual({ conv: 'x', seq: 3, intendedUs: 1_700_000_000_000_000 });
-    expect(readMessageFrame('{"type":"ack","seq":1}')).toBeUndefined();
+    expect(read(reordered)).toEqual({ conv: 'x', seq: 3, intendedUs: 1_700_000_000_000_000 });
+    expect(read('{"type":"ack","seq":1}')).toBeUndefined();
     const foreign = JSON.stringify({
       type: 'message',
       conv: 'c',
@@ -73,6 +79,6 @@ describe('bench message bodies', () => {
       body: 'hi there',
       ts: 1,
     });
-    expect(readMessageFrame(foreign)).toBeUndefined();
+    expect(read(foreign)).toBeNull();
   });
 });

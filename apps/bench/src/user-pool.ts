@@ -13,6 +13,8 @@ export interface StoredUser {
   id: string;
   /** The latest refresh token; every run spends it and stores its successor. */
   refreshToken: string;
+  /** When `refreshToken` was issued, ms since the epoch (the newest copy wins when stores merge). */
+  issuedAt: number;
 }
 
 interface UserFile {
@@ -90,7 +92,13 @@ export class UserPool {
         const password = randomBytes(12).toString('base64url');
         await this.auth.register(username, password);
         const pair = await this.auth.login(username, password);
-        this.data.users.push({ username, password, id: pair.user.id, refreshToken: pair.refreshToken });
+        this.data.users.push({
+          username,
+          password,
+          id: pair.user.id,
+          refreshToken: pair.refreshToken,
+          issuedAt: Date.now(),
+        });
         done++;
         if (Date.now() - lastSave > 10_000) {
           lastSave = Date.now();
@@ -117,6 +125,7 @@ export class UserPool {
         const stored = users[i]!;
         const pair = await this.renew(stored);
         stored.refreshToken = pair.refreshToken;
+        stored.issuedAt = Date.now();
         stored.id = pair.user.id;
         result[i] = { index: i, id: pair.user.id, username: stored.username, accessToken: pair.accessToken };
       });
@@ -145,8 +154,21 @@ export class UserPool {
     this.write(this.data);
   }
 
+  /**
+   * Writes the store atomically. Another bench process may have rotated some tokens since
+   * this one read the file: per user, the copy with the newest token wins.
+   */
   private write(data: UserFile): void {
     mkdirSync(dirname(this.file), { recursive: true });
+    if (existsSync(this.file)) {
+      const onDisk = JSON.parse(readFileSync(this.file, 'utf8')) as UserFile;
+      const mine = new Map(data.users.map((u) => [u.username, u]));
+      for (const theirs of onDisk.users) {
+        const own = mine.get(theirs.username);
+        if (!own) data.users.push(theirs);
+        else if ((theirs.issuedAt ?? 0) > (own.issuedAt ?? 0)) Object.assign(own, theirs);
+      }
+    }
     const tmp = `${this.file}.${process.pid}.tmp`;
     writeFileSync(tmp, JSON.stringify(data), { mode: 0o600 });
     renameSync(tmp, this.file);

@@ -1,21 +1,25 @@
-import type { IncomingMessage } from 'node:http';
-import WebSocket from 'ws';
-import { readMessageFrame } from '../bench-message.js';
+import { createHash, randomBytes } from 'node:crypto';
+import { connect, type Socket } from 'node:net';
+import { readMessageBytes } from '../bench-message.js';
 import {
   type BenchConnection,
   type ConnectionListener,
   errorCodeOf,
   type ReadyConversation,
 } from './bench-connection.js';
+import { clientFrame, closeFrame, FrameReader, OPCODE } from './ws-wire.js';
 
-const MESSAGE_HEAD = Buffer.from('{"type":"message"');
+const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
+const HEADER_END = Buffer.from('\r\n\r\n');
 
 /**
- * The relay-chat WebSocket protocol (also spoken by the ws baselines): bearer token at the
- * upgrade, `ready` first, then `message` / `ack` / `error` frames; `send` frames out.
+ * The relay-chat WebSocket protocol (also spoken by the ws baselines) on a raw TCP socket:
+ * bearer token at the upgrade, `ready` first, then `message` / `ack` / `error` frames in and
+ * `send` frames out. `message` frames are read straight from the bytes (see FrameReader and
+ * readMessageBytes); everything else is JSON-parsed.
  */
 export class RelayConnection implements BenchConnection {
-  private ws: WebSocket | undefined;
+  private socket: Socket | undefined;
   private ready = false;
   private closedByClient = false;
 
@@ -26,116 +30,189 @@ export class RelayConnection implements BenchConnection {
   ) {}
 
   get isOpen(): boolean {
-    return this.ready && this.ws?.readyState === WebSocket.OPEN;
+    return this.ready && this.socket?.writable === true;
   }
 
   open(timeoutMs: number): Promise<ReadyConversation[]> {
     this.ready = false;
     this.closedByClient = false;
+    const url = new URL(this.url);
     return new Promise((resolve, reject) => {
       let settled = false;
+      let upgraded = false;
+      let head: Buffer = Buffer.alloc(0);
+      let closeCode = 1006;
+      let closeReason = '';
+      const key = randomBytes(16).toString('base64');
+      const socket = connect({ host: url.hostname, port: Number(url.port || 80), noDelay: true });
+      this.socket = socket;
       const fail = (code: string) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
-        ws.terminate();
+        socket.destroy();
         reject(code);
       };
-      const ws = new WebSocket(this.url, {
-        headers: this.token ? { authorization: `Bearer ${this.token}` } : {},
-        perMessageDeflate: false,
-        skipUTF8Validation: true,
-        handshakeTimeout: timeoutMs,
-      });
-      this.ws = ws;
       const timer = setTimeout(() => fail('timeout'), timeoutMs);
-      ws.on('unexpected-response', (_req, res: IncomingMessage) => {
-        readErrorCode(res).then(
-          (code) => fail(`http_${res.statusCode}${code ? `_${code}` : ''}`),
-          () => fail(`http_${res.statusCode}`),
-        );
+      const reader = new FrameReader({
+        onMessage: (buf, start, end) => {
+          if (!settled) {
+            this.onHandshakeFrame(buf, start, end, (convs) => {
+              settled = true;
+              clearTimeout(timer);
+              this.ready = true;
+              resolve(convs);
+            });
+            return;
+          }
+          this.onFrame(buf, start, end);
+        },
+        onPing: (payload) => socket.write(clientFrame(OPCODE.pong, payload)),
+        onClose: (code, reason) => {
+          closeCode = code;
+          closeReason = reason;
+          if (socket.writable) socket.end(closeFrame(code === 1005 ? 1000 : code));
+          if (!settled) fail(`closed_${code}`);
+        },
+        onProtocolError: (reason) => {
+          closeCode = 1002;
+          closeReason = reason;
+          socket.destroy();
+        },
       });
-      ws.on('error', (err) => fail(errorCodeOf(err)));
-      ws.on('close', (code, reason) => {
+      socket.on('connect', () => {
+        const lines = [
+          `GET ${url.pathname}${url.search} HTTP/1.1`,
+          `Host: ${url.host}`,
+          'Upgrade: websocket',
+          'Connection: Upgrade',
+          `Sec-WebSocket-Key: ${key}`,
+          'Sec-WebSocket-Version: 13',
+        ];
+        if (this.token) lines.push(`Authorization: Bearer ${this.token}`);
+        socket.write(`${lines.join('\r\n')}\r\n\r\n`);
+      });
+      socket.on('data', (chunk: Buffer) => {
+        if (upgraded) {
+          reader.push(chunk);
+          return;
+        }
+        head = head.length === 0 ? chunk : Buffer.concat([head, chunk]);
+        const end = head.indexOf(HEADER_END);
+        if (end < 0) return;
+        const response = head.toString('latin1', 0, end);
+        const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(response)?.[1] ?? 0);
+        if (status !== 101) {
+          // Wait for the JSON error body (Content-Length) to name the refusal.
+          const length = Number(/\r\ncontent-length:\s*(\d+)/i.exec(response)?.[1] ?? 0);
+          const body = head.subarray(end + 4);
+          if (body.length < length && head.length < 65_536) return;
+          fail(`http_${status}${errorCodeIn(body.toString('utf8'))}`);
+          return;
+        }
+        const accept = /\r\nsec-websocket-accept:\s*(\S+)/i.exec(response)?.[1];
+        const expected = createHash('sha1')
+          .update(key + WS_GUID)
+          .digest('base64');
+        if (accept !== expected) {
+          fail('bad_handshake');
+          return;
+        }
+        upgraded = true;
+        const rest = head.subarray(end + 4);
+        head = Buffer.alloc(0);
+        if (rest.length > 0) reader.push(rest);
+      });
+      socket.on('error', (err) => fail(errorCodeOf(err)));
+      socket.on('close', () => {
         if (!settled) {
-          fail(`closed_${code}`);
+          fail(upgraded ? `closed_${closeCode}` : 'connection_closed');
           return;
         }
         // A socket replaced by a newer one (reconnect) has nothing more to say.
-        if (this.ws !== ws) return;
+        if (this.socket !== socket) return;
         this.ready = false;
-        this.listener.onClose(code, reason.toString(), this.closedByClient);
-      });
-      ws.on('message', (data: Buffer) => {
-        if (
-          data.length > MESSAGE_HEAD.length &&
-          data.compare(MESSAGE_HEAD, 0, MESSAGE_HEAD.length, 0, MESSAGE_HEAD.length) === 0
-        ) {
-          // Bench bodies, ids and numbers are ASCII: latin1 decodes them faster than utf8.
-          const m = readMessageFrame(data.toString('latin1'));
-          if (m) this.listener.onMessage(m.conv, m.seq, m.intendedUs);
-          return;
-        }
-        let frame: Record<string, unknown>;
-        try {
-          frame = JSON.parse(data.toString('utf8')) as Record<string, unknown>;
-        } catch {
-          this.listener.onError('unparsable_frame', undefined);
-          return;
-        }
-        switch (frame.type) {
-          case 'ack':
-            this.listener.onAck(String(frame.clientMsgId), String(frame.conv), Number(frame.seq));
-            return;
-          case 'error':
-            this.listener.onError(String(frame.code), typeof frame.ref === 'string' ? frame.ref : undefined);
-            return;
-          case 'ready': {
-            if (settled) return;
-            settled = true;
-            clearTimeout(timer);
-            this.ready = true;
-            const convs = Array.isArray(frame.conversations) ? frame.conversations : [];
-            resolve(
-              convs.map((c: { id?: unknown; lastSeq?: unknown }) => ({
-                id: String(c.id),
-                lastSeq: typeof c.lastSeq === 'number' ? c.lastSeq : 0,
-              })),
-            );
-            return;
-          }
-          default:
-            return;
-        }
+        this.listener.onClose(closeCode, closeReason, this.closedByClient);
       });
     });
   }
 
+  /** Frames before `ready`: only `ready` itself (or an error) is expected. */
+  private onHandshakeFrame(
+    buf: Buffer,
+    start: number,
+    end: number,
+    onReady: (convs: ReadyConversation[]) => void,
+  ): void {
+    const frame = parseJson(buf, start, end);
+    if (frame?.type === 'ready') {
+      const convs = Array.isArray(frame.conversations) ? (frame.conversations as unknown[]) : [];
+      onReady(
+        convs.map((c) => {
+          const conv = c as { id?: unknown; lastSeq?: unknown };
+          return { id: String(conv.id), lastSeq: typeof conv.lastSeq === 'number' ? conv.lastSeq : 0 };
+        }),
+      );
+    } else if (frame?.type === 'error') {
+      this.listener.onError(String(frame.code), typeof frame.ref === 'string' ? frame.ref : undefined);
+    }
+  }
+
+  private onFrame(buf: Buffer, start: number, end: number): void {
+    const m = readMessageBytes(buf, start, end);
+    if (m) {
+      this.listener.onMessage(m.conv, m.seq, m.intendedUs);
+      return;
+    }
+    if (m === null) return; // a message frame that is not a bench message
+    const frame = parseJson(buf, start, end);
+    if (!frame) {
+      this.listener.onError('unparsable_frame', undefined);
+      return;
+    }
+    if (frame.type === 'ack') {
+      this.listener.onAck(String(frame.clientMsgId), String(frame.conv), Number(frame.seq));
+    } else if (frame.type === 'error') {
+      this.listener.onError(String(frame.code), typeof frame.ref === 'string' ? frame.ref : undefined);
+    }
+  }
+
   send(conv: string, clientMsgId: string, body: string): void {
-    this.ws?.send(JSON.stringify({ type: 'send', conv, clientMsgId, body }));
+    const payload = Buffer.from(JSON.stringify({ type: 'send', conv, clientMsgId, body }));
+    this.socket?.write(clientFrame(OPCODE.text, payload));
   }
 
   terminate(): void {
     this.closedByClient = true;
     this.ready = false;
-    this.ws?.terminate();
+    this.socket?.destroy();
   }
 
   close(): void {
     this.closedByClient = true;
     this.ready = false;
-    this.ws?.close(1000);
+    const socket = this.socket;
+    if (!socket || socket.destroyed) return;
+    socket.end(closeFrame(1000));
+    setTimeout(() => socket.destroy(), 1000).unref();
   }
 }
 
-/** The typed error code of a refused upgrade's JSON body, when it has one. */
-async function readErrorCode(res: IncomingMessage): Promise<string | undefined> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of res) chunks.push(chunk as Buffer);
+function parseJson(buf: Buffer, start: number, end: number): Record<string, unknown> | undefined {
   try {
-    const body = JSON.parse(Buffer.concat(chunks).toString()) as { error?: { code?: unknown } };
-    return typeof body.error?.code === 'string' ? body.error.code : undefined;
+    const value: unknown = JSON.parse(buf.toString('utf8', start, end));
+    return typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : undefined;
   } catch {
     return undefined;
+  }
+}
+
+/** `_<code>` of a JSON error body, or '' when there is none. */
+function errorCodeIn(body: string): string {
+  try {
+    const code = (JSON.parse(body) as { error?: { code?: unknown } }).error?.code;
+    return typeof code === 'string' ? `_${code}` : '';
+  } catch {
+    return '';
   }
 }

@@ -1,0 +1,85 @@
+import type { TargetSpec } from './deployment.js';
+import { defaultOptions, ladderOptions, type ScenarioName, type ScenarioOptions } from './scenario.js';
+
+/** One system in the comparison. */
+export interface CompareTarget {
+  id: 'ws' | 'ws-redis' | 'socketio' | 'embedded' | 'cluster';
+  spec: TargetSpec;
+  /** The same target as a `--spawn` value, for the equivalent command line. */
+  spawn: string;
+  processes: number;
+}
+
+export const COMPARE_TARGETS: CompareTarget[] = [
+  { id: 'ws', spec: { kind: 'baseline', baseline: 'ws' }, spawn: 'baseline:ws', processes: 1 },
+  {
+    id: 'ws-redis',
+    spec: { kind: 'baseline', baseline: 'ws-redis' },
+    spawn: 'baseline:ws-redis',
+    processes: 2,
+  },
+  {
+    id: 'socketio',
+    spec: { kind: 'baseline', baseline: 'socketio' },
+    spawn: 'baseline:socketio',
+    processes: 2,
+  },
+  { id: 'embedded', spec: { kind: 'embedded' }, spawn: 'embedded', processes: 1 },
+  {
+    id: 'cluster',
+    spec: { kind: 'cluster', replicas: 2, viaNginx: false },
+    spawn: 'cluster:2',
+    processes: 2,
+  },
+];
+
+/** How big the comparison is: `full` is what docs/benchmarks.md reports; `quick` checks the plumbing. */
+export type CompareSize = 'full' | 'quick';
+
+/** The runs made against every target, in order (connect first: it leaves no conversations behind). */
+export function compareRuns(size: CompareSize): ScenarioOptions[] {
+  const quick = size === 'quick';
+  const users = quick ? 20 : 2000;
+  const step = { durationSec: quick ? 2 : 4, warmupSec: quick ? 1 : 2, drainSec: 5, generators: 2 };
+  const ladder = { factor: 2, resolution: 1.3, maxSteps: quick ? 3 : 7 };
+  const run = (scenario: ScenarioName, patch: Partial<ScenarioOptions>): ScenarioOptions => ({
+    ...defaultOptions(scenario),
+    ...step,
+    users,
+    ...patch,
+  });
+  return [
+    // ≥ 10k connections: memory per idle authenticated connection and connects/s.
+    run('connect', { devices: 5, durationSec: 0, warmupSec: 0 }),
+    // Fan-out: 2,000 members, 10 senders; p99 bound 100 ms.
+    run('channel', {
+      senders: 10,
+      rate: 25,
+      ladder: ladderOptions(quick ? 5 : 25, { ...ladder, p99BoundMs: 100 }),
+    }),
+    // Many small conversations (persistence-bound); p99 bound 50 ms.
+    run('dm', { rate: 1000, ladder: ladderOptions(quick ? 200 : 1000, { ...ladder, p99BoundMs: 50 }) }),
+  ];
+}
+
+/** The `npm run bench` command that makes the same run by hand. */
+export function equivalentCommand(target: CompareTarget, o: ScenarioOptions, usersDb?: string): string {
+  const args = [
+    o.scenario,
+    `--spawn ${target.spawn}`,
+    usersDb && target.spec.kind !== 'baseline' ? `--users-db ${usersDb}` : '',
+    `--users ${o.users}`,
+    o.devices > 1 ? `--devices ${o.devices}` : '',
+    o.scenario === 'channel' ? `--senders ${o.senders}` : '',
+    o.ladder
+      ? `--ladder --ladder-start ${o.ladder.startRate} --ladder-factor ${o.ladder.factor} --ladder-steps ${o.ladder.maxSteps} --ladder-resolution ${o.ladder.resolution} --p99-bound ${o.ladder.p99BoundMs}`
+      : o.scenario === 'connect'
+        ? ''
+        : `--rate ${o.rate}`,
+    o.scenario === 'connect'
+      ? ''
+      : `--duration ${o.durationSec} --warmup ${o.warmupSec} --drain ${o.drainSec}`,
+    `--generators ${o.generators}`,
+  ].filter(Boolean);
+  return `npm run bench -- ${args.join(' ')}`;
+}

@@ -1,0 +1,283 @@
+import type { CompareTarget } from './compare-plan.js';
+import type { MachineInfo } from './machine.js';
+import { ms } from './report/text-report.js';
+import { headlinePhase, type PhaseSummary, type RunResult } from './run-result.js';
+
+/** What the comparison measured for one target. */
+export interface CompareEntry {
+  target: CompareTarget;
+  label: string;
+  description: string;
+  results: Partial<Record<'connect' | 'channel' | 'dm', RunResult>>;
+  commands: string[];
+  /** Why a target or one of its runs failed. */
+  errors: string[];
+}
+
+export interface CompareContext {
+  startedAt: string;
+  finishedAt: string;
+  machine: MachineInfo;
+  versions: Record<string, string>;
+  services: Record<string, string>;
+  commit: string;
+  command: string;
+  size: 'full' | 'quick';
+  resultsDir: string;
+  /** Users in the channel and dm runs. */
+  users: number;
+}
+
+const int = (n: number) => Math.round(n).toLocaleString('en-US');
+const ratio = (a: number | undefined, b: number | undefined) =>
+  a !== undefined && b !== undefined && b > 0 ? `${(a / b).toFixed(a / b >= 10 ? 0 : 1)}×` : '–';
+
+function best(entry: CompareEntry | undefined, scenario: 'channel' | 'dm'): PhaseSummary | undefined {
+  const result = entry?.results[scenario];
+  if (!result?.ladder || result.ladder.highestSustainedRate === undefined) return undefined;
+  return headlinePhase(result);
+}
+
+function integrity(p: PhaseSummary): string {
+  return `${int(p.delivery.lost)} / ${int(p.delivery.duplicated)} / ${int(p.delivery.outOfOrder)}`;
+}
+
+/** Lost / dup / out-of-order over every ladder step of a run (not only the best one). */
+function integrityAll(result: RunResult | undefined): string {
+  if (!result) return '–';
+  let lost = 0;
+  let dup = 0;
+  let ooo = 0;
+  for (const p of result.phases) {
+    lost += p.delivery.lost;
+    dup += p.delivery.duplicated;
+    ooo += p.delivery.outOfOrder;
+  }
+  return `${int(lost)} / ${int(dup)} / ${int(ooo)}`;
+}
+
+function scenarioTable(entries: CompareEntry[], scenario: 'channel' | 'dm'): string[] {
+  const byId = new Map(entries.map((e) => [e.target.id, e]));
+  const ws = best(byId.get('ws'), scenario)?.deliveriesPerSec;
+  const sio = best(byId.get('socketio'), scenario)?.deliveriesPerSec;
+  const rows = [
+    '| system | processes | sustained msg/s | deliveries/s | p50 ms | p99 ms | p99.9 ms | server CPU | lost / dup / ooo at that rate | lost / dup / ooo, all steps | vs ws relay | vs Socket.IO |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+  ];
+  for (const e of entries) {
+    const result = e.results[scenario];
+    const p = best(e, scenario);
+    if (!p) {
+      const why = result ? 'none within the bound' : 'not measured (see Failures)';
+      rows.push(
+        `| ${e.label} | ${e.target.processes} | ${why} | – | – | – | – | – | – | ${integrityAll(result)} | – | – |`,
+      );
+      continue;
+    }
+    rows.push(
+      `| ${e.label} | ${e.target.processes} | ${int(p.rate)} | ${int(p.deliveriesPerSec)} | ${ms(p.latencyMs.p50)} | ${ms(p.latencyMs.p99)} | ${ms(p.latencyMs.p999)} | ${p.serverCpuPercent}% | ${integrity(p)} | ${integrityAll(result)} | ${ratio(p.deliveriesPerSec, ws)} | ${ratio(p.deliveriesPerSec, sio)} |`,
+    );
+  }
+  return rows;
+}
+
+function connectTable(entries: CompareEntry[]): string[] {
+  const rows = [
+    '| system | connections | connects/s | p50 ms | p99 ms | failed | server RSS per connection |',
+    '|---|---:|---:|---:|---:|---:|---:|',
+  ];
+  for (const e of entries) {
+    const c = e.results.connect?.connect;
+    if (!c) {
+      rows.push(`| ${e.label} | – | – | – | – | – | – |`);
+      continue;
+    }
+    rows.push(
+      `| ${e.label} | ${int(c.ok)} | ${int(c.perSec)} | ${ms(c.latencyMs.p50)} | ${ms(c.latencyMs.p99)} | ${int(c.failed)} | ${c.rssPerConnectionBytes !== undefined ? `${(c.rssPerConnectionBytes / 1024).toFixed(1)} KiB` : '–'} |`,
+    );
+  }
+  return rows;
+}
+
+function ladderDetail(entries: CompareEntry[], scenario: 'channel' | 'dm'): string[] {
+  const lines: string[] = [];
+  for (const e of entries) {
+    const result = e.results[scenario];
+    if (!result?.ladder) continue;
+    const steps = result.ladder.steps.map((s, i) => {
+      const p = result.phases[i]!;
+      return `${int(s.rate)} msg/s → p99 ${ms(p.latencyMs.p99)} ms ${s.passed ? '✓' : `✗ (${s.reasons.join('; ')})`}`;
+    });
+    lines.push(`- **${e.label}**: ${steps.join(' · ')}`);
+  }
+  return lines;
+}
+
+function targets(entries: CompareEntry[]): string[] {
+  const byId = new Map(entries.map((e) => [e.target.id, e]));
+  const cluster = best(byId.get('cluster'), 'channel');
+  const embedded = best(byId.get('embedded'), 'channel');
+  const sio = best(byId.get('socketio'), 'channel');
+  const dm = best(byId.get('cluster'), 'dm');
+  const conn = byId.get('embedded')?.results.connect?.connect;
+  const clusterConn = byId.get('cluster')?.results.connect?.connect;
+  const all = entries
+    .filter((e) => e.target.id === 'embedded' || e.target.id === 'cluster')
+    .flatMap((e) => Object.values(e.results).flatMap((r) => r?.phases ?? []));
+  const clean = all.every(
+    (p) => p.delivery.lost === 0 && p.delivery.duplicated === 0 && p.delivery.outOfOrder === 0,
+  );
+  const mark = (ok: boolean | undefined) => (ok === undefined ? '–' : ok ? '✓' : '✗');
+  const rows = [
+    '| target | measured | met |',
+    '|---|---|:-:|',
+    `| 2 replicas + Redis + PostgreSQL: ≥ 500k deliveries/s at p99 ≤ 100 ms | ${cluster ? `${int(cluster.deliveriesPerSec)}/s (p99 ${ms(cluster.latencyMs.p99)} ms)` : 'none sustained'} | ${mark(cluster ? cluster.deliveriesPerSec >= 500_000 : false)} |`,
+    `| … and ≥ 10× Socket.IO + redis-adapter | ${ratio(cluster?.deliveriesPerSec, sio?.deliveriesPerSec)} | ${mark(cluster && sio ? cluster.deliveriesPerSec >= 10 * sio.deliveriesPerSec : undefined)} |`,
+    `| embedded: ≥ 500k deliveries/s at p99 ≤ 100 ms | ${embedded ? `${int(embedded.deliveriesPerSec)}/s (p99 ${ms(embedded.latencyMs.p99)} ms)` : 'none sustained'} | ${mark(embedded ? embedded.deliveriesPerSec >= 500_000 : false)} |`,
+    `| dm on PostgreSQL: ≥ 10k msg/s at p99 ≤ 50 ms | ${dm ? `${int(dm.rate)} msg/s (p99 ${ms(dm.latencyMs.p99)} ms)` : 'none sustained'} | ${mark(dm ? dm.rate >= 10_000 : false)} |`,
+    `| ≤ 8 KB server RSS per idle connection at ≥ 10k | ${conn?.rssPerConnectionBytes !== undefined ? `embedded ${(conn.rssPerConnectionBytes / 1024).toFixed(1)} KiB at ${int(conn.ok)}` : '–'} | ${mark(conn?.rssPerConnectionBytes !== undefined && conn.ok >= 10_000 ? conn.rssPerConnectionBytes <= 8192 : undefined)} |`,
+    `| connect: ≥ 3k authenticated connections/s per replica | ${conn ? `embedded ${int(conn.perSec)}/s` : '–'}${clusterConn ? `, 2 replicas ${int(clusterConn.perSec)}/s` : ''} | ${mark(conn ? conn.perSec >= 3000 : undefined)} |`,
+    `| 0 lost, 0 duplicated, 0 out of order (relay-chat, every step) | ${clean ? 'all zero' : 'see tables'} | ${mark(all.length > 0 ? clean : undefined)} |`,
+  ];
+  return rows;
+}
+
+export const NOTES_START = '<!-- notes:start (kept when this page is regenerated) -->';
+export const NOTES_END = '<!-- notes:end -->';
+
+/** The hand-written notes section of an existing page, kept across regenerations. */
+export function notesOf(existing: string | undefined): string {
+  if (!existing) return `${NOTES_START}\n${NOTES_END}`;
+  const start = existing.indexOf(NOTES_START);
+  const end = existing.indexOf(NOTES_END);
+  if (start < 0 || end < start) return `${NOTES_START}\n${NOTES_END}`;
+  return existing.slice(start, end + NOTES_END.length);
+}
+
+/** docs/benchmarks.md; `notes` is the kept hand-written section (see notesOf). */
+export function renderBenchmarksMarkdown(
+  entries: CompareEntry[],
+  ctx: CompareContext,
+  notes: string,
+): string {
+  const loadLines = entries.flatMap((e) =>
+    Object.values(e.results).map(
+      (r) =>
+        `| ${e.label} | ${r!.scenario} | ${r!.loadAverage.start.join(' ')} | ${r!.loadAverage.end.join(' ')} |`,
+    ),
+  );
+  const m = ctx.machine;
+  return [
+    '# Benchmarks',
+    '',
+    `Measured by \`${ctx.command}\` on ${ctx.startedAt.slice(0, 10)} (${ctx.startedAt} → ${ctx.finishedAt}), commit \`${ctx.commit}\`${ctx.size === 'quick' ? ' — **quick mode: small numbers, not comparable**' : ''}.`,
+    'Every figure below comes from the same load tester (`apps/bench`) driving each system on the same machine,',
+    'one after the other, with the load generator on that machine too. Regenerate this page with',
+    '`npm run bench:compare` (PostgreSQL and Redis on 127.0.0.1 required).',
+    '',
+    '## Machine',
+    '',
+    `- CPU: ${m.cpuModel}, ${m.cores} cores; memory ${(m.memoryBytes / 2 ** 30).toFixed(1)} GiB; ${m.platform}, Linux ${m.kernel}`,
+    `- Node ${m.node}; ${Object.entries(ctx.services)
+      .map(([k, v]) => `${k} ${v}`)
+      .join('; ')}`,
+    `- Packages: ${Object.entries(ctx.versions)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')}`,
+    '',
+    '## How it is measured',
+    '',
+    '- **Open loop, no coordinated omission.** Each sender follows a fixed schedule; every message body carries its',
+    '  *intended* send time, and latency is arrival − intended send, so a stalled server or a late generator shows up',
+    '  as latency instead of being hidden. Latencies go into HDR histograms (hdr-histogram-js, 3 significant digits).',
+    '- **Deliveries** are `message` frames received, one per receiving connection (the sender’s own copy included).',
+    '- **Ladder**: the rate doubles while a step passes, then bisects between the last passing and the first failing',
+    '  rate. A step passes when p99 ≤ the bound (channel 100 ms, dm 50 ms), ≥ 99% of the expected deliveries arrived,',
+    '  the generator kept ≥ 98% of its schedule, nothing was lost and no connection was closed by the server.',
+    '  “Sustained” is the highest passing rate.',
+    '- **Integrity**: every receiver’s `seq`s are checked against what the senders had acknowledged: *lost* = acked',
+    '  but never received, *dup* = received twice, *ooo* = received after a higher `seq` of the same conversation.',
+    '- **Load generator**: 2 processes; CPU and RSS of the server processes are read from `/proc`.',
+    '- **relay-chat** runs from source (`tsx`), with `SEND_RATE_PER_SEC` raised so the per-user limit does not',
+    '  throttle bench senders. The cluster is auth + 2 chat replicas as processes, PostgreSQL (a fresh database per',
+    '  run) and Redis (a fresh key prefix); bench clients connect to the replicas directly, round-robin, like the',
+    '  2-process baselines (no proxy in front of anyone). Users are provisioned once through the real API and reused',
+    '  (see “Users” below).',
+    '',
+    '## Notes',
+    '',
+    notes,
+    '',
+    `## Fan-out: \`channel\`, ${int(ctx.users)} members, 10 senders`,
+    '',
+    ...scenarioTable(entries, 'channel'),
+    '',
+    `## Small conversations: \`dm\`, ${int(ctx.users)} users in ${int(ctx.users / 2)} pairs, every user sends`,
+    '',
+    ...scenarioTable(entries, 'dm'),
+    '',
+    '## Connections: `connect`',
+    '',
+    ...connectTable(entries),
+    '',
+    '## Targets (issue 6)',
+    '',
+    ...targets(entries),
+    '',
+    '## Ladder steps',
+    '',
+    '### channel',
+    '',
+    ...ladderDetail(entries, 'channel'),
+    '',
+    '### dm',
+    '',
+    ...ladderDetail(entries, 'dm'),
+    '',
+    '## Load average during each run',
+    '',
+    'Figures measured while other work ran on the machine (load average above the core count) are not comparable.',
+    '',
+    '| system | scenario | 1/5/15-min load at start | at end |',
+    '|---|---|---|---|',
+    ...loadLines,
+    '',
+    ...(entries.some((e) => e.errors.length > 0)
+      ? ['## Failures', '', ...entries.flatMap((e) => e.errors.map((err) => `- ${e.label}: ${err}`)), '']
+      : []),
+    '## Commands',
+    '',
+    'The whole comparison:',
+    '',
+    '```sh',
+    ctx.command,
+    '```',
+    '',
+    'Each run on its own (same parameters):',
+    '',
+    '```sh',
+    ...entries.flatMap((e) => e.commands),
+    '```',
+    '',
+    `JSON results and HTML reports (latency over time, latency distribution) of this comparison were written to`,
+    `\`${ctx.resultsDir}\` (git-ignored).`,
+    '',
+    '## Users',
+    '',
+    'Creating an account costs a memory-hard password hash (scrypt, OWASP parameters) and so does a login: thousands',
+    'of them take minutes. The bench provisions its users once through the real API and reuses them:',
+    '',
+    '```sh',
+    'npm run bench -- provision --users 2000 --spawn embedded   # registers + logs in, in parallel',
+    '```',
+    '',
+    'stores each user’s refresh token under `.bench/users/` (git-ignored), and every later run exchanges the stored',
+    'refresh tokens for access tokens at `POST /api/auth/refresh` (no password hashing) and stores the rotated ones.',
+    'Nothing in the login path is weakened: a refresh token that no longer works (expired, revoked, database reset)',
+    'falls back to a real login with the stored password. Spawned relay-chat targets keep their users in the',
+    'PostgreSQL database `relay_bench_users` (override with `--users-db` or `BENCH_USERS_DATABASE_URL`), shared by',
+    'the embedded and the cluster targets, so provisioning happens once per machine; messages always go to a fresh',
+    'store. On a fresh clone the first `bench:compare` provisions them first (about 2 × 2,000 hashes).',
+    '',
+  ].join('\n');
+}

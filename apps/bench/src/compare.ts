@@ -1,0 +1,175 @@
+/**
+ * `npm run bench:compare [-- --quick] [--only ws,embedded,…] [--no-docs] [--out DIR]`:
+ * runs the connect, channel and dm scenarios against the three baselines, relay-chat embedded
+ * and relay-chat with 2 chat replicas + Redis + PostgreSQL, one system at a time, and writes
+ * docs/benchmarks.md (the table, the machine, the versions, the exact commands).
+ *
+ * Bounded: every run is a bounded ladder with timeouts; only 127.0.0.1; every process it
+ * starts is stopped, the cluster's database dropped and its Redis prefix cleaned.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Redis } from 'ioredis';
+import { COMPARE_TARGETS, type CompareSize, compareRuns, equivalentCommand } from './compare-plan.js';
+import { type CompareEntry, notesOf, renderBenchmarksMarkdown } from './compare-report.js';
+import { runBench } from './coordinator.js';
+import { benchDir, type Deployment, startDeployment } from './deployment.js';
+import { machineInfo, packageVersions, REPO_ROOT } from './machine.js';
+import { writeReports } from './report/report-files.js';
+import { renderText } from './report/text-report.js';
+
+const DOC = join(REPO_ROOT, 'docs/benchmarks.md');
+
+function log(line: string): void {
+  process.stdout.write(`${process.stdout.isTTY ? '\r\x1b[2K' : ''}${line}\n`);
+}
+
+let lastPlain = 0;
+function progress(line: string): void {
+  if (process.stdout.isTTY) {
+    process.stdout.write(`\r\x1b[2K${line.slice(0, (process.stdout.columns ?? 200) - 1)}`);
+  } else if (Date.now() - lastPlain >= 10_000) {
+    lastPlain = Date.now();
+    process.stdout.write(`${line}\n`);
+  }
+}
+
+function serviceVersions(): Promise<Record<string, string>> {
+  const psql = spawnSync('psql', ['-h', '127.0.0.1', '-U', 'postgres', '-Atc', 'show server_version'], {
+    encoding: 'utf8',
+    timeout: 5000,
+  });
+  const nginx = spawnSync('nginx', ['-v'], { encoding: 'utf8', timeout: 5000 });
+  const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', {
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+  });
+  return redis
+    .connect()
+    .then(() => redis.info('server'))
+    .then((info) => /redis_version:(\S+)/.exec(info)?.[1] ?? 'unknown')
+    .catch(() => 'unreachable')
+    .finally(() => redis.disconnect())
+    .then((redisVersion) => ({
+      PostgreSQL: psql.status === 0 ? psql.stdout.trim() : 'unknown',
+      Redis: redisVersion,
+      nginx: /nginx\/(\S+)/.exec(nginx.stderr ?? '')?.[1] ?? 'unknown',
+    }));
+}
+
+let current: Deployment | undefined;
+let interrupted = false;
+function onSignal(): void {
+  if (interrupted) process.exit(130);
+  interrupted = true;
+  log('\ninterrupted: stopping…');
+  void (current?.stop() ?? Promise.resolve()).finally(() => process.exit(130));
+}
+
+async function main(): Promise<void> {
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const { values } = parseArgs({
+    args: process.argv.slice(2),
+    options: {
+      quick: { type: 'boolean' },
+      only: { type: 'string' },
+      'no-docs': { type: 'boolean' },
+      out: { type: 'string' },
+      'users-db': { type: 'string' },
+    },
+  });
+  const usersDb = values['users-db'];
+  const size: CompareSize = values.quick ? 'quick' : 'full';
+  const only = values.only?.split(',').map((s) => s.trim());
+  const targets = COMPARE_TARGETS.filter((t) => !only || only.includes(t.id));
+  if (targets.length === 0) throw new Error(`--only: none of ${COMPARE_TARGETS.map((t) => t.id).join(', ')}`);
+  const runs = compareRuns(size);
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
+  const outDir = values.out ?? benchDir('compare', stamp);
+  const startedAt = new Date().toISOString();
+  const entries: CompareEntry[] = [];
+
+  for (const target of targets) {
+    const entry: CompareEntry = {
+      target,
+      label: target.id,
+      description: '',
+      results: {},
+      commands: runs.map((o) => equivalentCommand(target, o, usersDb)),
+      errors: [],
+    };
+    entries.push(entry);
+    log(`\n=== ${target.id} ===`);
+    let deployment: Deployment | undefined;
+    try {
+      deployment = await startDeployment(target.spec, {
+        log,
+        ...(usersDb ? { usersDatabaseUrl: usersDb } : {}),
+      });
+      current = deployment;
+      entry.label = deployment.label;
+      entry.description = deployment.description;
+      for (const options of runs) {
+        try {
+          const result = await runBench({
+            deployment,
+            options,
+            command: equivalentCommand(target, options, usersDb),
+            log,
+            progress,
+          });
+          entry.results[options.scenario as 'connect' | 'channel' | 'dm'] = result;
+          log(renderText(result));
+          writeReports(result, outDir, `${target.id}-${options.scenario}`);
+        } catch (err) {
+          entry.errors.push(`${options.scenario}: ${err instanceof Error ? err.message : String(err)}`);
+          log(`${target.id} ${options.scenario} failed: ${entry.errors.at(-1)}`);
+        }
+      }
+    } catch (err) {
+      entry.errors.push(`start: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`);
+      log(`${target.id} did not start: ${entry.errors.at(-1)}`);
+    } finally {
+      current = undefined;
+      await deployment?.stop();
+    }
+  }
+
+  const commit = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: REPO_ROOT, encoding: 'utf8' });
+  const markdown = renderBenchmarksMarkdown(
+    entries,
+    {
+      startedAt,
+      finishedAt: new Date().toISOString(),
+      machine: machineInfo(),
+      versions: packageVersions(),
+      services: await serviceVersions(),
+      commit: commit.status === 0 ? commit.stdout.trim() : 'unknown',
+      command: `npm run bench:compare${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
+      size,
+      resultsDir: outDir.replace(REPO_ROOT, ''),
+      users: runs.find((r) => r.scenario === 'channel')?.users ?? 0,
+    },
+    notesOf(existsSync(DOC) ? readFileSync(DOC, 'utf8') : undefined),
+  );
+  writeFileSync(join(outDir, 'benchmarks.md'), markdown);
+  if (!values['no-docs'] && size === 'full' && !only) {
+    writeFileSync(DOC, markdown);
+    log(`\nwrote ${DOC}`);
+  } else {
+    log(
+      `\nwrote ${join(outDir, 'benchmarks.md')} (docs/benchmarks.md is written by a full run of every target)`,
+    );
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    log(`bench:compare failed: ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(1);
+  },
+);
