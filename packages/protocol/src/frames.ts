@@ -19,13 +19,16 @@ import {
 /** Optional client-chosen correlation id, echoed in an `error` frame caused by this frame. */
 const Ref = Type.Optional(Type.String({ minLength: 1, maxLength: 64 }));
 const Strict = { additionalProperties: false } as const;
+/** Any text without U+0000. */
+export const NO_NUL = '^[^\\u0000]*$';
 
 export const SendFrame = Type.Object(
   {
     type: Type.Literal('send'),
     conv: Id,
-    clientMsgId: Type.String({ minLength: 1, maxLength: LIMITS.maxClientMsgIdChars }),
-    body: Type.String({ minLength: 1, maxLength: LIMITS.maxBodyChars }),
+    // No NUL: databases cannot store it, and no text needs it.
+    clientMsgId: Type.String({ minLength: 1, maxLength: LIMITS.maxClientMsgIdChars, pattern: NO_NUL }),
+    body: Type.String({ minLength: 1, maxLength: LIMITS.maxBodyChars, pattern: NO_NUL }),
     ref: Ref,
   },
   Strict,

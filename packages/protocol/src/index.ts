@@ -23,6 +23,7 @@ export {
   clientFrameSchemas,
   type ErrorFrame,
   type MessageFrame,
+  NO_NUL,
   type ParseResult,
   PingFrame,
   type PongFrame,

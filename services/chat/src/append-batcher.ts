@@ -1,3 +1,4 @@
+import { ChatError } from '@relay-chat/protocol';
 import type { AppendInput, AppendResult, MessageStore } from './store/message-store.js';
 
 interface Pending {
@@ -40,6 +41,17 @@ export class AppendBatcher {
     return new Promise((resolve) => this.idle.push(resolve));
   }
 
+  private async appendOneByOne(batch: Pending[]): Promise<void> {
+    for (const p of batch) {
+      try {
+        const [result] = await this.store.append([p.input]);
+        p.resolve(result!);
+      } catch (err) {
+        p.reject(err);
+      }
+    }
+  }
+
   private async flush(): Promise<void> {
     while (this.queue.length > 0) {
       const batch = this.queue.splice(0, this.maxBatch);
@@ -47,7 +59,10 @@ export class AppendBatcher {
         const results = await this.store.append(batch.map((p) => p.input));
         for (const [i, p] of batch.entries()) p.resolve(results[i]!);
       } catch (err) {
-        for (const p of batch) p.reject(err);
+        // One bad message (an unknown conversation, say) must not fail the others in its
+        // batch: on a typed error, write them one by one so only the bad one fails.
+        if (batch.length > 1 && err instanceof ChatError && !err.retryable) await this.appendOneByOne(batch);
+        else for (const p of batch) p.reject(err);
       }
     }
     this.flushing = false;

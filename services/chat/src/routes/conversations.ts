@@ -4,7 +4,11 @@ import Type from 'typebox';
 import type { ChatCore } from '../chat.js';
 import { callerOf } from './authenticate.js';
 
-const Name = Type.String({ minLength: 1, maxLength: LIMITS.maxConversationNameChars, pattern: '\\S' });
+const Name = Type.String({
+  minLength: 1,
+  maxLength: LIMITS.maxConversationNameChars,
+  pattern: '^[^\\u0000]*\\S[^\\u0000]*$',
+});
 const CreateBody = Type.Union([
   Type.Object({ kind: Type.Literal('dm'), with: Id }, { additionalProperties: false }),
   Type.Object(

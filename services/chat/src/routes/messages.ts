@@ -1,4 +1,4 @@
-import { ChatError, ErrorResponse, Id, LIMITS, Message } from '@relay-chat/protocol';
+import { ChatError, ErrorResponse, Id, LIMITS, Message, NO_NUL } from '@relay-chat/protocol';
 import type { HttpServer } from '@relay-chat/service-kit';
 import Type from 'typebox';
 import type { ChatCore } from '../chat.js';
@@ -60,8 +60,12 @@ export async function messageRoutes(app: HttpServer, core: ChatCore): Promise<vo
         params: IdParams,
         body: Type.Object(
           {
-            clientMsgId: Type.String({ minLength: 1, maxLength: LIMITS.maxClientMsgIdChars }),
-            body: Type.String({ minLength: 1, maxLength: LIMITS.maxBodyChars }),
+            clientMsgId: Type.String({
+              minLength: 1,
+              maxLength: LIMITS.maxClientMsgIdChars,
+              pattern: NO_NUL,
+            }),
+            body: Type.String({ minLength: 1, maxLength: LIMITS.maxBodyChars, pattern: NO_NUL }),
           },
           { additionalProperties: false },
         ),
