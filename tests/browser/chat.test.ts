@@ -296,6 +296,26 @@ describe('web client in Chromium', { timeout: 180_000 }, () => {
     expect(device.errors.filter((e) => !/WebSocket|ERR_INTERNET_DISCONNECTED/.test(e))).toEqual([]);
   });
 
+  it('lists users who register or come online without a reload', async () => {
+    const watcherName = uniqueName('rae');
+    const watcher = await stack.newDevice();
+    await signUp(watcher.page, watcherName);
+    await watcher.page.getByTestId('tab-people').click();
+    await watcher.page.getByTestId('people-list').waitFor({ state: 'attached' });
+
+    const newcomer = uniqueName('sol');
+    await stack.api.register(newcomer);
+    const person = watcher.page.locator(`[data-testid="person"][data-username="${newcomer}"]`);
+    await person.waitFor({ timeout: 40_000 });
+    expect(await person.getAttribute('data-online')).toBe('false');
+
+    const device = await stack.newDevice();
+    await signIn(device.page, newcomer);
+    await waitOnline(device.page);
+    await expect.poll(() => person.getAttribute('data-online'), { timeout: 40_000 }).toBe('true');
+    expectClean(watcher, device);
+  });
+
   it('shows who is typing', async () => {
     const writer = uniqueName('jo');
     const watcher = uniqueName('kim');

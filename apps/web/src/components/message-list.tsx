@@ -63,6 +63,9 @@ export function MessageList({ conversation, title }: MessageListProps) {
   const [openError, setOpenError] = useState<string | undefined>();
   const [firstUnreadSeq, setFirstUnreadSeq] = useState<number | undefined>();
   const [loadingOlder, setLoadingOlder] = useState(false);
+  // A failed page is not retried by itself (that would loop on every render): the reader retries.
+  const [olderError, setOlderError] = useState<string | undefined>();
+  const [openAttempt, setOpenAttempt] = useState(0);
   // Scrolled away from the newest messages: unread ones below are offered with a jump button.
   const [awayFromBottom, setAwayFromBottom] = useState(false);
 
@@ -75,8 +78,10 @@ export function MessageList({ conversation, title }: MessageListProps) {
   lastReadRef.current = Math.max(lastReadRef.current, conversation.lastReadSeq);
 
   // Open: load the newest page (back to the first unread), then land.
+  // biome-ignore lint/correctness/useExhaustiveDependencies: openAttempt re-runs it on "Try again"
   useEffect(() => {
     let cancelled = false;
+    setOpenError(undefined);
     actions
       .open(convId)
       .then((result) => {
@@ -90,7 +95,7 @@ export function MessageList({ conversation, title }: MessageListProps) {
     return () => {
       cancelled = true;
     };
-  }, [actions, convId]);
+  }, [actions, convId, openAttempt]);
 
   const messages = history.messages;
   const timeline = useMemo(() => buildTimeline(messages, { firstUnreadSeq }), [messages, firstUnreadSeq]);
@@ -118,17 +123,17 @@ export function MessageList({ conversation, title }: MessageListProps) {
   }, [actions, convId]);
 
   const loadOlder = useCallback(() => {
-    if (loadingOlderRef.current || !history.hasOlder || !opened) return;
+    if (loadingOlderRef.current || !history.hasOlder || !opened || olderError) return;
     loadingOlderRef.current = true;
     setLoadingOlder(true);
     actions
       .loadOlder(convId)
-      .catch(() => {})
+      .catch((err: unknown) => setOlderError(toChatError(err).message))
       .finally(() => {
         loadingOlderRef.current = false;
         setLoadingOlder(false);
       });
-  }, [actions, convId, history.hasOlder, opened]);
+  }, [actions, convId, history.hasOlder, opened, olderError]);
 
   const onScroll = useCallback(() => {
     const el = scrollerRef.current;
@@ -218,7 +223,14 @@ export function MessageList({ conversation, title }: MessageListProps) {
         aria-busy={!opened || loadingOlder}
       >
         <div className="history-top">
-          {!opened && !openError ? null : history.hasOlder ? (
+          {!opened && !openError ? null : olderError ? (
+            <div className="history-loading" role="alert">
+              Could not load older messages.
+              <button type="button" className="link-button" onClick={() => setOlderError(undefined)}>
+                Try again
+              </button>
+            </div>
+          ) : history.hasOlder ? (
             <div className="history-loading" aria-hidden={!loadingOlder}>
               <span className="spinner" /> Loading older messages…
             </div>
@@ -230,7 +242,10 @@ export function MessageList({ conversation, title }: MessageListProps) {
         </div>
         {openError && (
           <p className="history-error" role="alert">
-            Could not load messages: {openError}
+            Could not load messages: {openError}{' '}
+            <button type="button" className="link-button" onClick={() => setOpenAttempt((n) => n + 1)}>
+              Try again
+            </button>
           </p>
         )}
         {!opened && !openError && messages.length === 0 && <MessageSkeleton />}
