@@ -43,6 +43,9 @@ interface Client {
 
 interface Phase {
   spec: PhaseSpec;
+  /** The measured window in µs, rounded as bodies round intended times (so boundary messages agree). */
+  measureFromUs: number;
+  measureToUs: number;
   cursor: SendCursor | undefined;
   senders: Client[];
   counters: GeneratorCounters;
@@ -62,7 +65,9 @@ export class LoadGenerator {
   private plan: GeneratorPlan | undefined;
   private clients: Client[] = [];
   private phase: Phase | undefined;
-  private readonly interval = new LatencyHistogram();
+  /** Deliveries since the last tick: of measured messages, and of the others (warm-up, drain). */
+  private readonly intervalMeasured = new LatencyHistogram();
+  private readonly intervalOther = new LatencyHistogram();
   private ticker: NodeJS.Timeout | undefined;
   private connectErrors: Record<string, number> = {};
   private recovered = 0;
@@ -107,8 +112,8 @@ export class LoadGenerator {
       reconnecting: false,
     };
     const listener = {
-      onMessage: (conv: string, seq: number, intendedUs: number) =>
-        this.onMessage(client, conv, seq, intendedUs),
+      onMessage: (conv: string, seq: number, intendedUs: number, arrivalUs: number) =>
+        this.onMessage(client, conv, seq, intendedUs, arrivalUs),
       onAck: (id: string, conv: string, seq: number) => this.onAck(client, id, conv, seq),
       onError: (code: string, ref: string | undefined) => this.onError(client, code, ref),
       onClose: (code: number, reason: string, byClient: boolean) =>
@@ -187,7 +192,7 @@ export class LoadGenerator {
           const intendedUs = Number(m.body.slice(0, m.body.indexOf(':')));
           if (log?.recover(m.seq) && Number.isSafeInteger(intendedUs) && intendedUs > 0) {
             this.recovered++;
-            this.recordDelivery(intendedUs);
+            this.recordDelivery(intendedUs, nowMs() * 1000);
           }
         }
         if (messages.length < HISTORY_PAGE || after >= lastSeq) break;
@@ -223,27 +228,29 @@ export class LoadGenerator {
 
   // --- events from connections ---------------------------------------------------------
 
-  private onMessage(client: Client, conv: string, seq: number, intendedUs: number): void {
+  private onMessage(client: Client, conv: string, seq: number, intendedUs: number, arrivalUs: number): void {
     let log = client.logs.get(conv);
     if (!log) {
       log = new ConversationLog();
       client.logs.set(conv, log);
     }
     if (log.offer(seq) === 'duplicate') return;
-    this.recordDelivery(intendedUs);
+    this.recordDelivery(intendedUs, arrivalUs);
   }
 
-  private recordDelivery(intendedUs: number): void {
-    const latencyUs = nowMs() * 1000 - intendedUs;
-    this.interval.record(latencyUs);
+  /** One histogram record per delivery: the hot path of the generator. */
+  private recordDelivery(intendedUs: number, arrivalUs: number): void {
+    const latencyUs = arrivalUs - intendedUs;
     const phase = this.phase;
-    if (!phase) return;
-    phase.counters.delivered++;
-    const intendedMs = intendedUs / 1000;
-    if (intendedMs >= phase.spec.measureFromMs && intendedMs < phase.spec.measureToMs) {
-      phase.counters.deliveredMeasured++;
-      phase.histogram.record(latencyUs);
+    if (phase) {
+      phase.counters.delivered++;
+      if (intendedUs >= phase.measureFromUs && intendedUs < phase.measureToUs) {
+        phase.counters.deliveredMeasured++;
+        this.intervalMeasured.record(latencyUs);
+        return;
+      }
     }
+    this.intervalOther.record(latencyUs);
   }
 
   private onAck(client: Client, clientMsgId: string, conv: string, seq: number): void {
@@ -302,6 +309,8 @@ export class LoadGenerator {
     const senders = this.clients.filter((c) => c.spec.sender !== undefined);
     this.phase = {
       spec,
+      measureFromUs: Math.round(spec.measureFromMs * 1000),
+      measureToUs: Math.round(spec.measureToMs * 1000),
       senders,
       cursor:
         spec.schedule && senders.length > 0
@@ -317,7 +326,8 @@ export class LoadGenerator {
       closes: {},
       timer: undefined,
     };
-    this.interval.reset();
+    this.intervalMeasured.reset();
+    this.intervalOther.reset();
     this.startTicker();
     this.pump();
   }
@@ -398,14 +408,18 @@ export class LoadGenerator {
   private tick(): void {
     const phase = this.phase;
     if (!phase) return;
+    // Measured latencies join the phase's histogram; the timeline gets all of them.
+    phase.histogram.add(this.intervalMeasured);
+    this.intervalOther.add(this.intervalMeasured);
     this.emit({
       type: 'tick',
       phaseId: phase.spec.id,
       atMs: nowMs(),
       counters: { ...phase.counters, open: this.openCount() },
-      interval: this.interval.encode(),
+      interval: this.intervalOther.encode(),
     });
-    this.interval.reset();
+    this.intervalMeasured.reset();
+    this.intervalOther.reset();
   }
 
   private openCount(): number {

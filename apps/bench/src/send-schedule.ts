@@ -82,8 +82,9 @@ export class SendCursor {
     if (to <= from) return 0;
     for (let i = 0; i < spec.senders; i++) {
       const offset = spec.startMs + (1000 * i) / spec.ratePerSec;
-      const first = Math.max(0, Math.ceil((from - offset) / periodMs));
-      const last = Math.ceil((to - offset) / periodMs) - 1;
+      // A message due exactly on a boundary belongs to the window it starts (floating-point noise aside).
+      const first = Math.max(0, Math.ceil((from - offset) / periodMs - 1e-9));
+      const last = Math.ceil((to - offset) / periodMs - 1e-9) - 1;
       if (last >= first) n += last - first + 1;
     }
     return n;

@@ -7,7 +7,8 @@ export interface ReadyConversation {
 
 /** What a connection tells the generator. Called synchronously from socket events. */
 export interface ConnectionListener {
-  onMessage(conv: string, seq: number, intendedUs: number): void;
+  /** A bench message; `arrivalUs` is when its bytes arrived, epoch µs. */
+  onMessage(conv: string, seq: number, intendedUs: number, arrivalUs: number): void;
   onAck(clientMsgId: string, conv: string, seq: number): void;
   /** A typed `error` frame; `ref` is the clientMsgId for send errors. */
   onError(code: string, ref: string | undefined): void;

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
-import { readMessageBytes } from '../bench-message.js';
+import { MessageFrameReader, nowMs } from '../bench-message.js';
 import {
   type BenchConnection,
   type ConnectionListener,
@@ -22,6 +22,9 @@ export class RelayConnection implements BenchConnection {
   private socket: Socket | undefined;
   private ready = false;
   private closedByClient = false;
+  private readonly messages = new MessageFrameReader();
+  /** Arrival time of the TCP chunk being read, epoch µs (one clock read per chunk, not per frame). */
+  private arrivalUs = 0;
 
   constructor(
     private readonly url: string,
@@ -94,6 +97,7 @@ export class RelayConnection implements BenchConnection {
       });
       socket.on('data', (chunk: Buffer) => {
         if (upgraded) {
+          this.arrivalUs = nowMs() * 1000;
           reader.push(chunk);
           return;
         }
@@ -121,6 +125,7 @@ export class RelayConnection implements BenchConnection {
         upgraded = true;
         const rest = head.subarray(end + 4);
         head = Buffer.alloc(0);
+        this.arrivalUs = nowMs() * 1000;
         if (rest.length > 0) reader.push(rest);
       });
       socket.on('error', (err) => fail(errorCodeOf(err)));
@@ -159,12 +164,13 @@ export class RelayConnection implements BenchConnection {
   }
 
   private onFrame(buf: Buffer, start: number, end: number): void {
-    const m = readMessageBytes(buf, start, end);
-    if (m) {
-      this.listener.onMessage(m.conv, m.seq, m.intendedUs);
+    const kind = this.messages.read(buf, start, end);
+    if (kind === 1) {
+      const m = this.messages;
+      this.listener.onMessage(m.conv, m.seq, m.intendedUs, this.arrivalUs);
       return;
     }
-    if (m === null) return; // a message frame that is not a bench message
+    if (kind === -1) return; // a message frame that is not a bench message
     const frame = parseJson(buf, start, end);
     if (!frame) {
       this.listener.onError('unparsable_frame', undefined);

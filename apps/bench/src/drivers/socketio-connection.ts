@@ -1,5 +1,5 @@
 import { io, type Socket } from 'socket.io-client';
-import { intendedUsOf } from '../bench-message.js';
+import { intendedUsOf, nowMs } from '../bench-message.js';
 import {
   type BenchConnection,
   type ConnectionListener,
@@ -70,7 +70,7 @@ export class SocketIoConnection implements BenchConnection {
       });
       socket.on('message', (m: MessageEvent) => {
         const intendedUs = intendedUsOf(m.body);
-        if (intendedUs !== undefined) this.listener.onMessage(m.conv, m.seq, intendedUs);
+        if (intendedUs !== undefined) this.listener.onMessage(m.conv, m.seq, intendedUs, nowMs() * 1000);
       });
       socket.on('ack', (a: AckEvent) => this.listener.onAck(a.clientMsgId, a.conv, a.seq));
       socket.on('failure', (e: { code: string; ref?: string }) => this.listener.onError(e.code, e.ref));
