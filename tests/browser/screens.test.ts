@@ -48,7 +48,7 @@ describe('screenshots of the main screens', { timeout: 180_000 }, () => {
       general.id,
       'Great work. I will run the load test against the RC: https://example.com/bench/rc-1',
     );
-    await say(ken!, general.id, 'Anyone up for lunch at the new ramen place? 🍜');
+    await say(ken!, general.id, 'Anyone up for lunch at the new ramen place?');
 
     const dm = await api.createConversation(ada!.token, { kind: 'dm', with: grace!.user.id });
     await say(ada!, dm.id, 'Hi Grace! Do you have a minute to look at the compiler patch?');
