@@ -25,6 +25,8 @@ export interface ProfileSummary {
   idlePercent: number;
   gcPercent: number;
   topFunctions: ProfileEntry[];
+  /** Time in a function and everything it called (each sample counted once per function). */
+  topInclusive: ProfileEntry[];
   /** Self time grouped by where the code lives (a package, node internals, relay-chat source). */
   byArea: ProfileEntry[];
 }
@@ -56,6 +58,15 @@ export function areaOf(url: string, functionName: string): string {
 
 export function summarizeProfile(profile: CpuProfile, top = 25): ProfileSummary {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const parent = new Map<number, number>();
+  for (const n of profile.nodes) for (const child of n.children ?? []) parent.set(child, n.id);
+  const keyOf = (id: number) => {
+    const { functionName, url, lineNumber } = byId.get(id)!.callFrame;
+    const file = url
+      .replace(/^.*\/node_modules\//, '')
+      .replace(/^file:\/\/.*?\/(services|packages|apps)\//, '$1/');
+    return `${functionName || '(anonymous)'} ${file ? `${file}:${lineNumber + 1}` : ''}`.trim();
+  };
   const selfUs = new Map<number, number>();
   let totalUs = 0;
   profile.samples.forEach((id, i) => {
@@ -64,20 +75,26 @@ export function summarizeProfile(profile: CpuProfile, top = 25): ProfileSummary 
     totalUs += dt;
   });
   const fn = new Map<string, number>();
+  const inclusive = new Map<string, number>();
   const area = new Map<string, number>();
   let idle = 0;
   let gc = 0;
   for (const [id, us] of selfUs) {
     const node = byId.get(id);
     if (!node) continue;
-    const { functionName, url, lineNumber } = node.callFrame;
+    const { functionName, url } = node.callFrame;
     if (functionName === '(idle)') idle += us;
     if (functionName === '(garbage collector)') gc += us;
-    const file = url
-      .replace(/^.*\/node_modules\//, '')
-      .replace(/^file:\/\/.*?\/(services|packages|apps)\//, '$1/');
-    const key = `${functionName || '(anonymous)'} ${file ? `${file}:${lineNumber + 1}` : ''}`.trim();
+    const key = keyOf(id);
     fn.set(key, (fn.get(key) ?? 0) + us);
+    // Inclusive: every distinct function on the sample's stack.
+    const seen = new Set<string>();
+    for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) {
+      const k = keyOf(at);
+      if (seen.has(k)) continue;
+      seen.add(k);
+      inclusive.set(k, (inclusive.get(k) ?? 0) + us);
+    }
     const a = areaOf(url, functionName);
     area.set(a, (area.get(a) ?? 0) + us);
   }
@@ -95,6 +112,14 @@ export function summarizeProfile(profile: CpuProfile, top = 25): ProfileSummary 
     idlePercent: Math.round((idle / totalUs) * 1000) / 10,
     gcPercent: Math.round((gc / totalUs) * 1000) / 10,
     topFunctions: entries(fn, top),
+    topInclusive: entries(
+      new Map(
+        [...inclusive].filter(
+          ([k]) => !k.startsWith('(root)') && !k.startsWith('(program)') && !k.startsWith('(idle)'),
+        ),
+      ),
+      top,
+    ),
     byArea: entries(area, top),
   };
 }
@@ -113,6 +138,9 @@ export function renderProfile(summary: ProfileSummary): string {
     '',
     'top functions by self time:',
     ...summary.topFunctions.map((e) => `  ${e.percent.toFixed(1).padStart(5)}%  ${e.name}`),
+    '',
+    'top functions by total time (self + callees):',
+    ...summary.topInclusive.map((e) => `  ${e.percent.toFixed(1).padStart(5)}%  ${e.name}`),
   ];
   return lines.join('\n');
 }

@@ -11,6 +11,11 @@ import { clientFrame, closeFrame, FrameReader, OPCODE } from './ws-wire.js';
 
 const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 const HEADER_END = Buffer.from('\r\n\r\n');
+/**
+ * One read buffer for every connection of the process (Node's `onread`): data is parsed
+ * synchronously where it lands, so no Buffer is allocated per TCP read.
+ */
+const READ_BUFFER = Buffer.allocUnsafe(256 * 1024);
 
 /**
  * The relay-chat WebSocket protocol (also spoken by the ws baselines) on a raw TCP socket:
@@ -47,7 +52,12 @@ export class RelayConnection implements BenchConnection {
       let closeCode = 1006;
       let closeReason = '';
       const key = randomBytes(16).toString('base64');
-      const socket = connect({ host: url.hostname, port: Number(url.port || 80), noDelay: true });
+      const socket: Socket = connect({
+        host: url.hostname,
+        port: Number(url.port || 80),
+        noDelay: true,
+        onread: { buffer: READ_BUFFER, callback: (n: number, buf: Uint8Array) => onData(buf as Buffer, n) },
+      });
       this.socket = socket;
       const fail = (code: string) => {
         if (settled) return;
@@ -95,12 +105,16 @@ export class RelayConnection implements BenchConnection {
         if (this.token) lines.push(`Authorization: Bearer ${this.token}`);
         socket.write(`${lines.join('\r\n')}\r\n\r\n`);
       });
-      socket.on('data', (chunk: Buffer) => {
+      const onData = (buf: Buffer, n: number): boolean => {
         if (upgraded) {
           this.arrivalUs = nowMs() * 1000;
-          reader.push(chunk);
-          return;
+          reader.push(buf.subarray(0, n));
+          return true;
         }
+        onHandshakeBytes(Buffer.from(buf.subarray(0, n)));
+        return true;
+      };
+      const onHandshakeBytes = (chunk: Buffer) => {
         head = head.length === 0 ? chunk : Buffer.concat([head, chunk]);
         const end = head.indexOf(HEADER_END);
         if (end < 0) return;
@@ -127,7 +141,7 @@ export class RelayConnection implements BenchConnection {
         head = Buffer.alloc(0);
         this.arrivalUs = nowMs() * 1000;
         if (rest.length > 0) reader.push(rest);
-      });
+      };
       socket.on('error', (err) => fail(errorCodeOf(err)));
       socket.on('close', () => {
         if (!settled) {

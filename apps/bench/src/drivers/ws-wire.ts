@@ -29,6 +29,7 @@ export class FrameReader {
 
   constructor(private readonly handler: FrameHandler) {}
 
+  /** Reads the frames in `chunk`; the chunk is not kept (it may be a reused buffer). */
   push(chunk: Buffer): void {
     if (this.failed) return;
     let buf = chunk;
@@ -43,7 +44,8 @@ export class FrameReader {
       if (this.failed) return;
       at += consumed;
     }
-    if (at < buf.length) this.pending = buf.subarray(at);
+    // Chunks may live in a reused read buffer: keep a copy of an incomplete frame.
+    if (at < buf.length) this.pending = Buffer.from(buf.subarray(at));
   }
 
   /** Reads one frame at `at`; returns the bytes it used, 0 when the frame is not complete yet. */
