@@ -75,6 +75,26 @@ async function createChannel(owner: TestUser, name: string, members: TestUser[])
   return channel;
 }
 
+async function createDm(a: TestUser, b: TestUser): Promise<Conversation> {
+  const created = await request<{ conversation: Conversation }>(
+    cluster.url,
+    'POST',
+    '/api/chat/conversations',
+    {
+      token: a.accessToken,
+      body: { kind: 'dm', with: b.id },
+    },
+  );
+  return created.body.conversation;
+}
+
+/** A raw frame client connected straight to one replica (bypassing nginx). */
+function connectToReplica(index: number, user: TestUser): Promise<FrameClient> {
+  return FrameClient.connect(`${cluster.chatUrls[index]!.replace('http', 'ws')}/ws`, {
+    token: user.accessToken,
+  });
+}
+
 /** The whole history of a conversation as stored, in seq order. */
 async function storedHistory(user: TestUser, conv: string): Promise<Message[]> {
   const all: Message[] = [];
@@ -132,27 +152,16 @@ describe.skipIf(!servicesUp)('three chat replicas behind nginx', () => {
 
   it('delivers a DM between users connected to different replicas', async () => {
     const [a, b] = users as [TestUser, TestUser];
-    const dm = (
-      await request<{ conversation: Conversation }>(cluster.url, 'POST', '/api/chat/conversations', {
-        token: a.accessToken,
-        body: { kind: 'dm', with: b.id },
-      })
-    ).body.conversation;
-    const onFirst = await FrameClient.connect(`${cluster.chatUrls[0]!.replace('http', 'ws')}/ws`, {
-      token: a.accessToken,
-    });
-    const onSecond = await FrameClient.connect(`${cluster.chatUrls[1]!.replace('http', 'ws')}/ws`, {
-      token: b.accessToken,
-    });
+    const dm = await createDm(a, b);
+    const onFirst = await connectToReplica(0, a);
+    const onSecond = await connectToReplica(1, b);
     onFirst.send({ type: 'send', conv: dm.id, clientMsgId: 'cross-1', body: 'across replicas' });
     expect((await onSecond.next('message', (f) => f.conv === dm.id)).body).toBe('across replicas');
 
     // The same clientMsgId retried through another replica is stored once.
     onSecond.send({ type: 'send', conv: dm.id, clientMsgId: 'retry-x', body: 'retried' });
     const first = await onSecond.next('ack', (f) => f.clientMsgId === 'retry-x');
-    const viaOther = await FrameClient.connect(`${cluster.chatUrls[2]!.replace('http', 'ws')}/ws`, {
-      token: b.accessToken,
-    });
+    const viaOther = await connectToReplica(2, b);
     viaOther.send({ type: 'send', conv: dm.id, clientMsgId: 'retry-x', body: 'retried' });
     const second = await viaOther.next('ack', (f) => f.clientMsgId === 'retry-x');
     expect(second).toEqual(first);
@@ -220,15 +229,8 @@ describe.skipIf(!servicesUp)('three chat replicas behind nginx', () => {
 
   it('stops a replica gracefully: its clients are told to reconnect (1012) and resume elsewhere', async () => {
     const [a, b] = users as [TestUser, TestUser];
-    const dm = (
-      await request<{ conversation: Conversation }>(cluster.url, 'POST', '/api/chat/conversations', {
-        token: a.accessToken,
-        body: { kind: 'dm', with: b.id },
-      })
-    ).body.conversation;
-    const direct = await FrameClient.connect(`${cluster.chatUrls[2]!.replace('http', 'ws')}/ws`, {
-      token: a.accessToken,
-    });
+    const dm = await createDm(a, b);
+    const direct = await connectToReplica(2, a);
     const stopping = cluster.replicas[2]!.kill('SIGTERM');
     expect((await direct.waitClosed()).code).toBe(1012);
     await stopping;
