@@ -169,7 +169,8 @@ export async function runBench(ctx: RunContext): Promise<RunResult> {
           `step ${steps.length}: ${rate} msg/s → ${fmtInt(summary.deliveriesPerSec)} deliveries/s, p99 ${summary.latencyMs.p99} ms: ` +
             (step.passed ? 'sustained' : `not sustained (${step.reasons.join('; ')})`),
         );
-        await sleep(1000);
+        // After an overloaded step, let the backlog (and any reconnecting clients) settle first.
+        await sleep(step.passed ? 1000 : 5000);
       }
       const best = highestSustained(steps);
       ladder = { p99BoundMs: options.ladder.p99BoundMs, steps };

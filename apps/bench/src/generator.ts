@@ -13,6 +13,7 @@ import type {
   PhaseSpec,
 } from './generator-protocol.js';
 import { LatencyHistogram } from './histogram.js';
+import { fetchMissed } from './history-resume.js';
 import { IntervalSet } from './interval-set.js';
 import { SendCursor } from './send-schedule.js';
 
@@ -20,7 +21,6 @@ import { SendCursor } from './send-schedule.js';
 const TICK_MS = 1000;
 /** Most sends in one event-loop turn when the schedule is behind (the rest go next turn). */
 const MAX_SENDS_PER_TURN = 2000;
-const HISTORY_PAGE = 200;
 
 interface Outgoing {
   clientMsgId: string;
@@ -176,28 +176,17 @@ export class LoadGenerator {
   /** Fetches from history what was stored while the connection was down (relay-chat only). */
   private async resume(client: Client, convs: ReadyConversation[]): Promise<void> {
     const base = this.plan?.historyBaseUrl;
+    const token = client.spec.token;
     for (const { id, lastSeq } of convs) {
-      let after = Math.max(client.resumeAfter.get(id) ?? 0, client.logs.get(id)?.highestSeq ?? 0);
-      if (!base || !client.spec.token || lastSeq <= after) continue;
-      while (after < lastSeq) {
-        const url = `${base}/api/chat/conversations/${encodeURIComponent(id)}/messages?after=${after}&limit=${HISTORY_PAGE}`;
-        const response = await fetch(url, { headers: { authorization: `Bearer ${client.spec.token}` } });
-        if (!response.ok) throw `history_${response.status}`;
-        const { messages } = (await response.json()) as { messages: { seq: number; body: string }[] };
-        for (const m of messages) {
-          // Only up to the seq `ready` announced: anything later arrives live on the new socket.
-          if (m.seq > lastSeq) break;
-          after = Math.max(after, m.seq);
-          const log = client.logs.get(id);
-          const intendedUs = Number(m.body.slice(0, m.body.indexOf(':')));
-          if (log?.recover(m.seq) && Number.isSafeInteger(intendedUs) && intendedUs > 0) {
-            this.recovered++;
-            this.recordDelivery(intendedUs, nowMs() * 1000);
-          }
+      const after = Math.max(client.resumeAfter.get(id) ?? 0, client.logs.get(id)?.highestSeq ?? 0);
+      if (!base || !token || lastSeq <= after) continue;
+      const covered = await fetchMissed(base, token, id, after, lastSeq, (seq, intendedUs) => {
+        if (client.logs.get(id)?.recover(seq) && intendedUs !== undefined) {
+          this.recovered++;
+          this.recordDelivery(intendedUs, nowMs() * 1000);
         }
-        if (messages.length < HISTORY_PAGE || after >= lastSeq) break;
-      }
-      client.resumeAfter.set(id, after);
+      });
+      client.resumeAfter.set(id, covered);
     }
   }
 

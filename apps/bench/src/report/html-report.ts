@@ -129,6 +129,14 @@ export function renderHtml(result: RunResult): string {
               .map((p) => [p.rate * p.fanout, Math.max(p.latencyMs.p99, 0.001)] as [number, number])
               .sort((a, b) => a[0] - b[0]),
           },
+          {
+            name: `bound ${result.ladder.p99BoundMs} ms`,
+            color: '#999',
+            points: [
+              [Math.min(...result.phases.map((p) => p.rate * p.fanout)), result.ladder.p99BoundMs],
+              [Math.max(...result.phases.map((p) => p.rate * p.fanout)), result.ladder.p99BoundMs],
+            ],
+          },
         ],
       }),
     );
