@@ -245,57 +245,6 @@ describe('web client in Chromium', { timeout: 180_000 }, () => {
     expectClean(device);
   });
 
-  it('shows a banner while the connection is down and fills in what was missed', async () => {
-    const sender = await stack.api.account(uniqueName('pat'));
-    const readerName = uniqueName('quinn');
-    const reader = await stack.api.account(readerName);
-    const dm = await stack.api.createConversation(sender.token, { kind: 'dm', with: reader.user.id });
-    await stack.api.send(sender.token, dm.id, 'before the outage');
-    const device = await stack.newDevice();
-    const { page, context } = device;
-    // Chromium's offline mode stops new connections but leaves an open WebSocket alone, so the
-    // test keeps a handle on the page's sockets to cut the live one like a network loss would.
-    await context.addInitScript(() => {
-      const Native = window.WebSocket;
-      const sockets: WebSocket[] = [];
-      (window as unknown as { __sockets: WebSocket[] }).__sockets = sockets;
-      window.WebSocket = class extends Native {
-        constructor(url: string | URL, protocols?: string | string[]) {
-          super(url, protocols);
-          sockets.push(this);
-        }
-      };
-    });
-    await signIn(page, readerName);
-    await conversationItem(page, sender.user.username).click();
-    await waitOnline(page);
-    await expect.poll(() => messageTexts(page)).toEqual(['before the outage']);
-
-    await context.setOffline(true);
-    await page.evaluate(() => {
-      for (const socket of (window as unknown as { __sockets: WebSocket[] }).__sockets) socket.close();
-    });
-    await page.getByTestId('connection-banner').waitFor();
-    await expectText(page.locator('.account-status'), 'Offline');
-    for (const text of ['missed one', 'missed two', 'missed three'])
-      await stack.api.send(sender.token, dm.id, text);
-    // A message written while offline waits as "Sending…" and goes out once back.
-    await sendFromComposer(page, 'written while offline');
-    await expectText(page.locator('[data-testid="pending-message"] .message-sending'), 'Sending…');
-    expect(await messageTexts(page)).toEqual(['before the outage']);
-    await page.screenshot({ path: join(SCREENSHOTS, 'offline.png') });
-
-    await context.setOffline(false);
-    await waitOnline(page);
-    await expectCount(page.getByTestId('connection-banner'), 0);
-    await expect
-      .poll(() => messageTexts(page))
-      .toEqual(['before the outage', 'missed one', 'missed two', 'missed three', 'written while offline']);
-    await expectCount(page.getByTestId('pending-message'), 0);
-    await expectCount(page.locator('[data-testid="message"] [data-status="sent"]'), 1);
-    expect(device.errors.filter((e) => !/WebSocket|ERR_INTERNET_DISCONNECTED/.test(e))).toEqual([]);
-  });
-
   it('lists users who register or come online without a reload', async () => {
     const watcherName = uniqueName('rae');
     const watcher = await stack.newDevice();

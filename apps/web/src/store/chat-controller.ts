@@ -20,6 +20,7 @@ import type { AuthSession } from './auth-session.js';
 import type { ChatActions, OpenResult, UserPage } from './chat-actions.js';
 import type { LinkStatus } from './chat-state.js';
 import type { ChatStore } from './chat-store.js';
+import { clearOutbox, loadOutbox, saveOutbox } from './outbox-storage.js';
 
 /** Size of a page of older history. */
 const OLDER_PAGE = 50;
@@ -109,7 +110,23 @@ export class ChatController implements ChatActions {
     this.#typingTimer = setInterval(() => {
       if (this.#store.getState().typing.size > 0) dispatch({ type: 'typingExpired', now: Date.now() });
     }, 1000);
+    // Messages that were still unacknowledged when the page went away are queued again.
+    if (me) {
+      for (const entry of loadOutbox(localStorage, me.id)) {
+        try {
+          client.send(entry.conv, entry.body, { clientMsgId: entry.clientMsgId });
+        } catch {
+          // No longer sendable (limits changed): drop it.
+        }
+      }
+      this.#saveOutbox();
+    }
     client.connect();
+    // The list over REST too, so the sidebar fills even while the socket is slow or blocked.
+    client.api
+      .conversations()
+      .then((conversations) => dispatch({ type: 'bootstrap', conversations }))
+      .catch(() => {});
   }
 
   stop(): void {
@@ -129,7 +146,25 @@ export class ChatController implements ChatActions {
     }
   }
 
+  #saveOutbox(): void {
+    const me = this.#auth.getUser();
+    if (me) saveOutbox(localStorage, me.id, this.client.outbox());
+  }
+
   #onOutbox(entry: OutboxEntry): void {
+    const code = entry.error?.code;
+    if (
+      entry.status === 'failed' &&
+      (code === 'not_member' || code === 'not_found') &&
+      !this.#store.getState().conversations.has(entry.conv)
+    ) {
+      // Restored for a conversation we have left since: nowhere to show it, nothing to retry.
+      this.client.discard(entry.clientMsgId);
+      this.#saveOutbox();
+      this.#store.dispatch({ type: 'pendingSettled', conv: entry.conv, clientMsgId: entry.clientMsgId });
+      return;
+    }
+    this.#saveOutbox();
     const dispatch = this.#store.dispatch;
     const { conv, clientMsgId, body, createdAt } = entry;
     if (entry.status === 'sent' && entry.ack) {
@@ -168,6 +203,7 @@ export class ChatController implements ChatActions {
 
   discard(conv: ConversationId, clientMsgId: string): void {
     this.client.discard(clientMsgId);
+    this.#saveOutbox();
     this.#store.dispatch({ type: 'pendingSettled', conv, clientMsgId });
   }
 
@@ -293,6 +329,8 @@ export class ChatController implements ChatActions {
 
   async logout(): Promise<void> {
     this.stop();
+    const me = this.#auth.getUser();
+    if (me) clearOutbox(localStorage, me.id);
     await this.#auth.logout();
   }
 

@@ -139,6 +139,18 @@ describe('chat state', () => {
     expect([...state.online]).toEqual(['cy']);
   });
 
+  it('shows the conversation list from REST until the live connection is ready', () => {
+    const fromRest = run(
+      { type: 'signedIn', me },
+      { type: 'bootstrap', conversations: [conv({ name: 'rest' })] },
+    );
+    expect(fromRest.synced).toBe(true);
+    expect(fromRest.conversations.get('c1')?.name).toBe('rest');
+    const live = chatReducer(fromRest, ready([conv({ name: 'live' })]));
+    expect(live.conversations.get('c1')?.name).toBe('live');
+    expect(chatReducer(live, { type: 'bootstrap', conversations: [] })).toBe(live);
+  });
+
   it('removes a conversation that was left', () => {
     const state = run(ready(), { type: 'conversationRemoved', id: 'c1' });
     expect(state.conversations.size).toBe(0);

@@ -61,6 +61,8 @@ export type ChatAction =
   | { type: 'signedIn'; me: User }
   | { type: 'link'; status: LinkStatus }
   | { type: 'ready'; me: User; conversations: readonly Conversation[]; online: readonly UserId[] }
+  /** The conversation list over REST, for when the live connection is slow to come up. */
+  | { type: 'bootstrap'; conversations: readonly Conversation[] }
   | { type: 'conversation'; conversation: Conversation }
   | { type: 'conversationRemoved'; id: ConversationId }
   /** Live messages or a gap fill, any order, possibly repeated. */
@@ -90,6 +92,16 @@ export function chatReducer(state: ChatState, action: ChatAction): ChatState {
       }
       const users = withUsers(state.users, [action.me, ...action.conversations.flatMap((c) => c.members)]);
       return { ...state, me: action.me, synced: true, conversations, users, online: new Set(action.online) };
+    }
+    case 'bootstrap': {
+      if (state.synced) return state;
+      const conversations = new Map<ConversationId, Conversation>();
+      for (const conv of action.conversations) conversations.set(conv.id, mergeConversation(undefined, conv));
+      const users = withUsers(
+        state.users,
+        action.conversations.flatMap((c) => c.members),
+      );
+      return { ...state, synced: true, conversations, users };
     }
     case 'conversation': {
       const known = state.conversations.get(action.conversation.id);
