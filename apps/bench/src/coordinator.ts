@@ -272,7 +272,7 @@ async function drain(monitor: RunMonitor, fanout: number, maxMs: number): Promis
     if (c.delivered !== last) {
       last = c.delivered;
       stalledSince = nowMs();
-    } else if (nowMs() - stalledSince > 3000) {
+    } else if (nowMs() - stalledSince > Math.min(5000, maxMs)) {
       return;
     }
     await sleep(250);

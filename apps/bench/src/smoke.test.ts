@@ -55,7 +55,8 @@ describe('load tester against the embedded launcher', () => {
         durationSec: 2,
         warmupSec: 1,
         generators: 1,
-        drainSec: 10,
+        // Returns as soon as everything arrived; generous for a loaded machine.
+        drainSec: 60,
         channelName: 'smoke-channel',
       },
       command: 'smoke',
