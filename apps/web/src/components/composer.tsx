@@ -37,7 +37,9 @@ export function Composer({ convId, placeholderName }: ComposerProps) {
   const hintId = useId();
   const errorId = useId();
 
+  // Ready to type on opening; not on touch screens, where focus pops the keyboard over the history.
   useEffect(() => {
+    if (window.matchMedia?.('(pointer: coarse)').matches) return;
     textareaRef.current?.focus({ preventScroll: true });
   }, []);
 
