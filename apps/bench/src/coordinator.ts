@@ -90,8 +90,11 @@ export async function runBench(ctx: RunContext): Promise<RunResult> {
     log(`connecting ${clients.length} clients from ${generators.size} generator process(es)…`);
     monitor.setStage('connect');
     generators.broadcast({ type: 'connect' });
-    const connectTimeout =
-      options.connectTimeoutMs * Math.ceil(clients.length / options.connectConcurrency + 1);
+    // Every attempt has its own timeout; the whole connect phase is bounded too.
+    const connectTimeout = Math.min(
+      options.connectTimeoutMs * Math.ceil(clients.length / options.connectConcurrency + 1),
+      300_000,
+    );
     connect = summarizeConnect((await generators.collect('connected', connectTimeout)).map((m) => m.outcome));
     if (connect.failed > 0)
       warnings.push(`${connect.failed} connections failed: ${JSON.stringify(connect.errors)}`);
