@@ -1,6 +1,6 @@
 import type { CompareTarget } from './compare-plan.js';
 import type { MachineInfo } from './machine.js';
-import { ms } from './report/text-report.js';
+import { ms, rate } from './report/text-report.js';
 import { headlinePhase, type PhaseSummary, type RunResult } from './run-result.js';
 
 /** What the comparison measured for one target. */
@@ -75,7 +75,7 @@ function scenarioTable(entries: CompareEntry[], scenario: 'channel' | 'dm'): str
       continue;
     }
     rows.push(
-      `| ${e.label} | ${e.target.processes} | ${int(p.rate)} | ${int(p.deliveriesPerSec)} | ${ms(p.latencyMs.p50)} | ${ms(p.latencyMs.p99)} | ${ms(p.latencyMs.p999)} | ${p.serverCpuPercent}% | ${integrity(p)} | ${integrityAll(result)} | ${ratio(p.deliveriesPerSec, ws)} | ${ratio(p.deliveriesPerSec, sio)} |`,
+      `| ${e.label} | ${e.target.processes} | ${rate(p.rate)} | ${int(p.deliveriesPerSec)} | ${ms(p.latencyMs.p50)} | ${ms(p.latencyMs.p99)} | ${ms(p.latencyMs.p999)} | ${p.serverCpuPercent}% | ${integrity(p)} | ${integrityAll(result)} | ${ratio(p.deliveriesPerSec, ws)} | ${ratio(p.deliveriesPerSec, sio)} |`,
     );
   }
   return rows;
@@ -106,7 +106,7 @@ function ladderDetail(entries: CompareEntry[], scenario: 'channel' | 'dm'): stri
     if (!result?.ladder) continue;
     const steps = result.ladder.steps.map((s, i) => {
       const p = result.phases[i]!;
-      return `${int(s.rate)} msg/s → p99 ${ms(p.latencyMs.p99)} ms ${s.passed ? '✓' : `✗ (${s.reasons.join('; ')})`}`;
+      return `${rate(s.rate)} msg/s → p99 ${ms(p.latencyMs.p99)} ms ${s.passed ? '✓' : `✗ (${s.reasons.join('; ')})`}`;
     });
     lines.push(`- **${e.label}**: ${steps.join(' · ')}`);
   }

@@ -9,6 +9,7 @@ import { highestSustained, judgeStep, type LadderStep, nextLadderRate } from './
 import { loadAverage, machineInfo, packageVersions } from './machine.js';
 import { ProcessSampler } from './process-sampler.js';
 import { setUpChannel, setUpDms } from './relay-setup.js';
+import { ms } from './report/text-report.js';
 import { RunMonitor } from './run-monitor.js';
 import { type ConnectSummary, type PhaseSummary, type RunResult, toMs } from './run-result.js';
 import {
@@ -169,7 +170,7 @@ export async function runBench(ctx: RunContext): Promise<RunResult> {
         );
         steps.push(step);
         log(
-          `step ${steps.length}: ${rate} msg/s → ${fmtInt(summary.deliveriesPerSec)} deliveries/s, p99 ${summary.latencyMs.p99} ms: ` +
+          `step ${steps.length}: ${rate} msg/s → ${fmtInt(summary.deliveriesPerSec)} deliveries/s, p99 ${ms(summary.latencyMs.p99)} ms: ` +
             (step.passed ? 'sustained' : `not sustained (${step.reasons.join('; ')})`),
         );
         // After an overloaded step, let the backlog (and any reconnecting clients) settle first.

@@ -6,6 +6,11 @@ export function int(n: number): string {
   return Math.round(n).toLocaleString('en-US');
 }
 
+/** A rate in messages/s: whole numbers with separators, up to 3 significant digits below 100. */
+export function rate(n: number): string {
+  return n >= 100 ? int(n) : String(+n.toPrecision(3));
+}
+
 export function mib(bytes: number): string {
   return `${(bytes / 2 ** 20).toFixed(0)} MiB`;
 }
@@ -53,7 +58,10 @@ function connectRows(label: string, c: ConnectSummary): [string, string][] {
 
 function phaseRows(p: PhaseSummary): [string, string][] {
   const rows: [string, string][] = [
-    ['offered', `${int(p.rate)} msg/s × ${int(p.fanout)} receivers = ${int(p.rate * p.fanout)} deliveries/s`],
+    [
+      'offered',
+      `${rate(p.rate)} msg/s × ${int(p.fanout)} receivers = ${int(p.rate * p.fanout)} deliveries/s`,
+    ],
     [
       'sent / acked',
       `${int(p.sent)} / ${int(p.acked)} (${(p.sentRatio * 100).toFixed(1)}% of schedule)${p.unacked ? `, ${int(p.unacked)} unacked` : ''}`,
@@ -101,13 +109,13 @@ export function renderText(result: RunResult): string {
     result.ladder.steps.forEach((s, i) => {
       const p = result.phases[i]!;
       lines.push(
-        `  ${String(i + 1).padStart(4)} ${int(s.rate).padStart(7)} ${int(p.deliveriesPerSec).padStart(13)} ${ms(p.latencyMs.p50).padStart(8)} ${ms(p.latencyMs.p99).padStart(8)} ${ms(p.latencyMs.max).padStart(8)} ${String(p.delivery.lost).padStart(5)}  ${s.passed ? 'ok' : s.reasons.join('; ')}`,
+        `  ${String(i + 1).padStart(4)} ${rate(s.rate).padStart(7)} ${int(p.deliveriesPerSec).padStart(13)} ${ms(p.latencyMs.p50).padStart(8)} ${ms(p.latencyMs.p99).padStart(8)} ${ms(p.latencyMs.max).padStart(8)} ${String(p.delivery.lost).padStart(5)}  ${s.passed ? 'ok' : s.reasons.join('; ')}`,
       );
     });
     const best = headlinePhase(result);
     lines.push(
       result.ladder.highestSustainedRate !== undefined && best
-        ? `  highest sustained: ${int(best.rate)} msg/s = ${int(best.deliveriesPerSec)} deliveries/s at p99 ${ms(best.latencyMs.p99)} ms`
+        ? `  highest sustained: ${rate(best.rate)} msg/s = ${int(best.deliveriesPerSec)} deliveries/s at p99 ${ms(best.latencyMs.p99)} ms`
         : '  no step was sustained',
     );
   }
