@@ -17,6 +17,7 @@ import { type CompareEntry, notesOf, renderBenchmarksMarkdown } from './compare-
 import { runBench } from './coordinator.js';
 import { benchDir, type Deployment, startDeployment } from './deployment.js';
 import { machineInfo, packageVersions, REPO_ROOT } from './machine.js';
+import { renderCompareHtml } from './report/compare-html.js';
 import { writeReports } from './report/report-files.js';
 import { renderText } from './report/text-report.js';
 
@@ -156,6 +157,8 @@ async function main(): Promise<void> {
     notesOf(existsSync(DOC) ? readFileSync(DOC, 'utf8') : undefined),
   );
   writeFileSync(join(outDir, 'benchmarks.md'), markdown);
+  writeFileSync(join(outDir, 'compare.html'), renderCompareHtml(entries, markdown));
+  log(`comparison plots: ${join(outDir, 'compare.html')}`);
   if (!values['no-docs'] && size === 'full' && !only) {
     writeFileSync(DOC, markdown);
     log(`\nwrote ${DOC}`);

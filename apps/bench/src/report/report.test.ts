@@ -13,6 +13,7 @@ import { machineInfo } from '../machine.js';
 import type { PhaseSummary, RunResult } from '../run-result.js';
 import { toMs } from '../run-result.js';
 import { defaultOptions, ladderOptions } from '../scenario.js';
+import { renderCompareHtml } from './compare-html.js';
 import { renderHtml } from './html-report.js';
 import { renderText } from './text-report.js';
 
@@ -134,8 +135,9 @@ describe('reports', () => {
     const slow = ladderResult();
     slow.ladder!.highestSustainedRate = 25;
     const notes = `${NOTES_START}\nprofile says writev\n${NOTES_END}`;
+    const entries = [entry('ws', slow), entry('embedded', ladderResult())];
     const md = renderBenchmarksMarkdown(
-      [entry('ws', slow), entry('embedded', ladderResult())],
+      entries,
       {
         startedAt: '2026-01-01T00:00:00.000Z',
         finishedAt: '2026-01-01T00:10:00.000Z',
@@ -154,5 +156,8 @@ describe('reports', () => {
     expect(md).toMatch(/\| embedded \| 1 \| 50 \| 100,000 \|.*\| 2\.0× \| – \|/);
     expect(md).toContain('npm run bench -- channel --spawn embedded');
     expect(notesOf(undefined)).toBe(`${NOTES_START}\n${NOTES_END}`);
+    const html = renderCompareHtml(entries, md);
+    expect(html.match(/<svg/g)).toHaveLength(4);
+    expect(html).toContain('embedded (100,000/s)');
   });
 });
