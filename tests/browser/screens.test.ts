@@ -91,6 +91,7 @@ describe('screenshots of the main screens', { timeout: 180_000 }, () => {
     await waitOnline(a.page);
     await a.page.getByTestId('composer-input').pressSequentially('Thanks! Merging now', { delay: 30 });
     await expectText(g.page.getByTestId('typing-indicator'), 'ada is typing…');
+    await g.page.mouse.move(900, 150); // no hover highlight in the pictures
     await g.page.screenshot({ path: join(SCREENSHOTS, 'conversation-unread.png') });
 
     await conversationItem(g.page, '#general').click();
@@ -99,6 +100,7 @@ describe('screenshots of the main screens', { timeout: 180_000 }, () => {
     await g.page.getByTestId('composer-input').fill('Count me in for ramen!');
     await g.page.getByTestId('composer-input').press('Enter');
     await expectCount(g.page.locator('[data-testid="message"] [data-status="sent"]'), 1);
+    await g.page.mouse.move(900, 150);
     await g.page.screenshot({ path: join(SCREENSHOTS, 'channel.png') });
 
     await g.page.getByRole('button', { name: 'New group' }).click();
