@@ -12,7 +12,8 @@ import { ChatClient, type WebSocketConstructor } from '@relay-chat/sdk';
 import { freePort, waitFor } from '@relay-chat/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { registerUser, type TestUser } from '../support/http.js';
+import { ensureWebBuilt } from '../browser/web-build.js';
+import { registerUser, request, type TestUser } from '../support/http.js';
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 let child: ChildProcess;
@@ -21,6 +22,7 @@ let dataDir: string;
 let output = '';
 
 beforeAll(async () => {
+  await ensureWebBuilt();
   dataDir = mkdtempSync(join(tmpdir(), 'relay-embedded-'));
   const port = await freePort();
   child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', 'apps/server/src/main.ts'], {
@@ -62,6 +64,22 @@ describe('the embedded launcher', () => {
   it('prints its URL and keeps its SQLite files in DATA_DIR', () => {
     expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     expect(readdirSync(dataDir)).toEqual(expect.arrayContaining(['auth.db', 'chat.db']));
+  });
+
+  it('serves the web client: the app shell revalidated, hashed assets cached for good, client routes to the shell', async () => {
+    const shell = await fetch(url);
+    expect(shell.status).toBe(200);
+    expect(shell.headers.get('cache-control')).toBe('no-cache');
+    const html = await shell.text();
+    const asset = /src="(\/assets\/[^"]+\.js)"/.exec(html)?.[1];
+    expect(asset).toBeDefined();
+    const script = await fetch(new URL(asset!, url));
+    expect(script.headers.get('cache-control')).toContain('immutable');
+    const route = await fetch(new URL('/c/some-conversation', url));
+    expect(route.headers.get('content-type')).toContain('text/html');
+    const api = await request(url, 'GET', '/api/chat/nope');
+    expect(api.status).toBe(404);
+    expect(api.body).toMatchObject({ error: { code: 'not_found' } });
   });
 
   it('lets two users register, exchange a DM over the SDK, see presence and unread counts, and read history', async () => {

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, sep } from 'node:path';
 import fastifyStatic from '@fastify/static';
 import { createAuthService, loadAuthConfig } from '@relay-chat/auth';
 import { createChatService, loadChatConfig } from '@relay-chat/chat';
@@ -45,7 +45,16 @@ export async function startEmbeddedServer(env: Env): Promise<EmbeddedServer> {
     await auth.register(app);
     await chat.register(app);
     if (hasWebClient) {
-      await app.register(fastifyStatic, { root: config.webDir, wildcard: false, maxAge: '1h' });
+      await app.register(fastifyStatic, {
+        root: config.webDir,
+        wildcard: false,
+        cacheControl: false,
+        // Hashed assets never change; the app shell must be revalidated so an upgrade shows.
+        setHeaders: (res, path) => {
+          const immutable = path.includes(`${sep}assets${sep}`);
+          res.setHeader('cache-control', immutable ? 'public, max-age=31536000, immutable' : 'no-cache');
+        },
+      });
     } else {
       logger.warn({ webDir: config.webDir }, 'web client not built; serving the API only (npm run build)');
     }
