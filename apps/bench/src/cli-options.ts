@@ -23,7 +23,7 @@ target (default --spawn embedded):
   --via-nginx            cluster: clients connect through nginx (default: straight to the replicas)
   --users-db URL         users database of spawned relay-chat (default postgres://…/relay_bench_users)
   --server-env K=V       extra environment for spawned servers (repeatable)
-  --profile              write V8 CPU profiles of spawned relay-chat processes next to the results
+  --profile              record a V8 CPU profile of the (first) server process over the measured phases
 
 workload:
   --users N              users (channel members, DM partners, connecting users)      default 2000 (reconnect 1000)

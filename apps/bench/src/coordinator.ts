@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
 import { nowMs } from './bench-message.js';
 import { accountDeliveries, mergeAcked } from './delivery-tracker.js';
 import type { Deployment } from './deployment.js';
@@ -9,6 +10,7 @@ import { highestSustained, judgeStep, type LadderStep, nextLadderRate } from './
 import { loadAverage, machineInfo, packageVersions } from './machine.js';
 import { ProcessSampler } from './process-sampler.js';
 import { setUpChannel, setUpDms } from './relay-setup.js';
+import { type RemoteProfile, startRemoteProfile } from './remote-profiler.js';
 import { ms } from './report/text-report.js';
 import { RunMonitor } from './run-monitor.js';
 import { type ConnectSummary, type PhaseSummary, type RunResult, toMs } from './run-result.js';
@@ -36,6 +38,11 @@ export interface RunContext {
   progress: (line: string) => void;
   /** Directory of the user stores (default `.bench/users`). */
   usersDir?: string;
+  /**
+   * Record a V8 CPU profile of the deployment's first process over the measured phases
+   * (after connecting) and write it to this file (`.cpuprofile`).
+   */
+  profileFile?: string;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
@@ -138,6 +145,16 @@ export async function runBench(ctx: RunContext): Promise<RunResult> {
       return summary;
     };
 
+    let profile: RemoteProfile | undefined;
+    const profiled = deployment.processes[0];
+    if (ctx.profileFile && profiled && options.scenario !== 'connect') {
+      profile = await startRemoteProfile(profiled.pid).catch((err: unknown) => {
+        log(`not profiling: ${err instanceof Error ? err.message : String(err)}`);
+        return undefined;
+      });
+      if (profile) log(`profiling ${profiled.name} (pid ${profiled.pid})`);
+    }
+
     if (options.scenario === 'connect') {
       await sleep(2000);
       const rssAfter = monitor.serverRss();
@@ -184,6 +201,10 @@ export async function runBench(ctx: RunContext): Promise<RunResult> {
       }
     } else {
       phases.push(await runPhase(1, options.rate, false));
+    }
+    if (profile && ctx.profileFile) {
+      writeFileSync(ctx.profileFile, JSON.stringify(await profile.stop()));
+      log(`CPU profile of ${profiled!.name}: ${ctx.profileFile}`);
     }
   } finally {
     monitor.stop();

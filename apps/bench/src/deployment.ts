@@ -40,8 +40,6 @@ export interface DeploymentOptions {
   usersDatabaseUrl?: string;
   /** Extra environment for spawned server processes. */
   serverEnv?: Record<string, string>;
-  /** Write V8 CPU profiles of the spawned relay-chat processes into this directory. */
-  profileDir?: string;
   log?: (line: string) => void;
 }
 
@@ -68,9 +66,8 @@ export interface Deployment {
 /** Bench-friendly server limits: the per-user send rate limit must not throttle bench senders. */
 const BENCH_SERVER_ENV = { SEND_RATE_PER_SEC: '100000', SEND_BURST: '200000', LOG_LEVEL: 'warn' };
 
-function tsxArgs(script: string, profileDir?: string): string[] {
-  const profile = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
-  return [...profile, '--conditions=source', '--import', 'tsx', script];
+function tsxArgs(script: string): string[] {
+  return ['--conditions=source', '--import', 'tsx', script];
 }
 
 function serviceProcess(
@@ -79,12 +76,11 @@ function serviceProcess(
   env: NodeJS.ProcessEnv,
   readyUrl: string,
   logDir: string,
-  profileDir?: string,
 ): ServiceProcess {
   return new ServiceProcess({
     name,
     command: process.execPath,
-    args: tsxArgs(script, profileDir),
+    args: tsxArgs(script),
     env,
     cwd: REPO_ROOT,
     logFile: join(logDir, `${name}.log`),
@@ -128,7 +124,6 @@ async function startEmbedded(options: DeploymentOptions): Promise<Deployment> {
   const workDir = mkdtempSync(join(tmpdir(), 'relay-bench-embedded-'));
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  if (options.profileDir) mkdirSync(options.profileDir, { recursive: true });
   const env = {
     ...process.env,
     ...BENCH_SERVER_ENV,
@@ -145,7 +140,6 @@ async function startEmbedded(options: DeploymentOptions): Promise<Deployment> {
     env,
     `${url}/api/chat/ready`,
     workDir,
-    options.profileDir,
   );
   await server.start();
   return {
@@ -172,7 +166,6 @@ async function startRelayCluster(
   const usersDb = options.usersDatabaseUrl ?? DEFAULT_USERS_DATABASE_URL;
   const messages = await createTestDatabase('bench_messages');
   const redisPrefix = redisTestPrefix('bench');
-  if (options.profileDir) mkdirSync(options.profileDir, { recursive: true });
   let cluster: Cluster;
   try {
     cluster = await startCluster({
@@ -184,9 +177,6 @@ async function startRelayCluster(
       redisPrefix,
       logLevel: 'warn',
       env: { ...BENCH_SERVER_ENV, ...options.serverEnv },
-      ...(options.profileDir
-        ? { replicaEnv: { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${options.profileDir}` } }
-        : {}),
     });
   } catch (err) {
     await messages.drop();

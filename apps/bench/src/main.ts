@@ -2,7 +2,7 @@
  * `npm run bench -- …`: the relay-chat load tester. See USAGE in cli-options.ts and
  * docs/benchmarks.md.
  */
-import { readdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseCommand, type ServerOptions, USAGE } from './cli-options.js';
 import { runBench } from './coordinator.js';
@@ -35,14 +35,12 @@ function progress(line: string): void {
 async function withDeployment<T>(
   target: TargetSpec,
   server: ServerOptions,
-  profileDir: string | undefined,
   use: (deployment: Deployment) => Promise<T>,
 ): Promise<T> {
   log(`starting ${target.kind === 'url' ? 'nothing (existing deployment)' : target.kind}…`);
   const deployment = await startDeployment(target, {
     ...(server.usersDatabaseUrl ? { usersDatabaseUrl: server.usersDatabaseUrl } : {}),
     serverEnv: server.serverEnv,
-    ...(profileDir ? { profileDir } : {}),
     log,
   });
   let stopping = false;
@@ -73,7 +71,7 @@ async function main(): Promise<void> {
       process.stdout.write(`${renderProfile(summarizeProfileFile(command.file))}\n`);
       return;
     case 'provision':
-      await withDeployment(command.target, command.server, undefined, async (deployment) => {
+      await withDeployment(command.target, command.server, async (deployment) => {
         if (deployment.kind !== 'relay-chat') throw new Error('provision applies to relay-chat targets');
         const pool = new UserPool({ key: deployment.usersKey!, authUrl: deployment.apiUrl!, log });
         const started = Date.now();
@@ -89,26 +87,25 @@ async function main(): Promise<void> {
       const slug =
         command.target.kind === 'baseline' ? `baseline-${command.target.baseline}` : command.target.kind;
       const name = command.output.name ?? `${stamp}-${command.options.scenario}-${slug}`;
-      const profileDir = command.server.profile ? join(outDir, `${name}-profiles`) : undefined;
-      const result = await withDeployment(command.target, command.server, profileDir, (deployment) =>
+      const profileFile = command.server.profile ? join(outDir, `${name}.cpuprofile`) : undefined;
+      if (profileFile) mkdirSync(outDir, { recursive: true });
+      const result = await withDeployment(command.target, command.server, (deployment) =>
         runBench({
           deployment,
           options: command.options,
           command: `npm run bench -- ${process.argv.slice(2).join(' ')}`,
           log,
           progress,
+          ...(profileFile ? { profileFile } : {}),
         }),
       );
       log(renderText(result));
       const files = writeReports(result, outDir, name);
       log(`\nresults: ${files.json}\nreport:  ${files.html}`);
-      if (profileDir) {
-        // Main threads only (`.<pid>.0.<n>.cpuprofile`): the others are the module loader's.
-        for (const file of readdirSync(profileDir).filter((f) => /\.\d+\.0\.\d+\.cpuprofile$/.test(f))) {
-          log(
-            `\nCPU profile ${join(profileDir, file)}:\n${renderProfile(summarizeProfileFile(join(profileDir, file), 15))}`,
-          );
-        }
+      if (profileFile && existsSync(profileFile)) {
+        log(
+          `\nCPU profile ${profileFile} (measured phases):\n${renderProfile(summarizeProfileFile(profileFile, 20))}`,
+        );
       }
       return;
     }
