@@ -13,12 +13,18 @@
  *
  * Environment: PORT (default 8090), HOST (default 127.0.0.1), REDIS_URL, REDIS_PREFIX
  * (default `bench:`). `GET /ready` answers 200 once it serves.
+ *
+ * Experiment, off by default (the baselines are measured without it): FLUSH_MS=n queues each
+ * socket's frames and writes them together (corked) every n ms — n=0: once per event-loop
+ * turn — to measure what coalescing writes across messages is worth:
+ * `npm run bench -- channel --spawn baseline:ws --server-env FLUSH_MS=2 --ladder`.
  */
 import { createServer } from 'node:http';
 import { Redis } from 'ioredis';
 import { type RawData, type WebSocket, WebSocketServer } from 'ws';
 
 const port = Number(process.env.PORT ?? 8090);
+const flushMs = process.env.FLUSH_MS === undefined ? undefined : Number(process.env.FLUSH_MS);
 const host = process.env.HOST ?? '127.0.0.1';
 const redisUrl = process.env.REDIS_URL;
 const prefix = process.env.REDIS_PREFIX ?? 'bench:';
@@ -61,7 +67,34 @@ if (redisUrl) {
 function deliver(conv: string, frame: string): void {
   const room = rooms.get(conv);
   if (!room) return;
-  for (const member of room) member.ws.send(frame);
+  if (flushMs === undefined) {
+    for (const member of room) member.ws.send(frame);
+    return;
+  }
+  for (const member of room) {
+    const queue = pending.get(member);
+    if (queue) queue.push(frame);
+    else pending.set(member, [frame]);
+  }
+  if (!flushScheduled) {
+    flushScheduled = true;
+    if (flushMs > 0) setTimeout(flushPending, flushMs);
+    else setImmediate(flushPending);
+  }
+}
+
+// FLUSH_MS experiment: every queued frame of a socket in one corked write.
+const pending = new Map<Member, string[]>();
+let flushScheduled = false;
+function flushPending(): void {
+  flushScheduled = false;
+  for (const [member, frames] of pending) {
+    const socket = (member.ws as unknown as { _socket: { cork(): void; uncork(): void } })._socket;
+    socket.cork();
+    for (const frame of frames) member.ws.send(frame);
+    socket.uncork();
+  }
+  pending.clear();
 }
 
 async function join(member: Member): Promise<void> {
@@ -77,6 +110,7 @@ async function join(member: Member): Promise<void> {
 }
 
 function leave(member: Member): void {
+  pending.delete(member);
   for (const conv of member.convs) {
     const room = rooms.get(conv);
     room?.delete(member);
