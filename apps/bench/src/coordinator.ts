@@ -39,8 +39,8 @@ export interface RunContext {
   /** Directory of the user stores (default `.bench/users`). */
   usersDir?: string;
   /**
-   * Record a V8 CPU profile of the deployment's first process over the measured phases
-   * (after connecting) and write it to this file (`.cpuprofile`).
+   * Record a V8 CPU profile of the deployment's first process over what is measured (the
+   * phases; for `connect`, the connecting) and write it to this file (`.cpuprofile`).
    */
   profileFile?: string;
 }
@@ -94,6 +94,18 @@ export async function runBench(ctx: RunContext): Promise<RunResult> {
       generators.send(i, { type: 'init', plan });
     });
     await generators.collect('initialized', 120_000);
+    // The profile covers what is measured: connecting (connect scenario) or the phases.
+    let profile: RemoteProfile | undefined;
+    const profiled = deployment.processes[0];
+    const startProfile = async () => {
+      if (!ctx.profileFile || !profiled) return;
+      profile = await startRemoteProfile(profiled.pid).catch((err: unknown) => {
+        log(`not profiling: ${err instanceof Error ? err.message : String(err)}`);
+        return undefined;
+      });
+      if (profile) log(`profiling ${profiled.name} (pid ${profiled.pid})`);
+    };
+    if (options.scenario === 'connect') await startProfile();
     const rssBefore = monitor.serverRss();
     log(`connecting ${clients.length} clients from ${generators.size} generator process(es)…`);
     monitor.setStage('connect');
@@ -145,15 +157,7 @@ export async function runBench(ctx: RunContext): Promise<RunResult> {
       return summary;
     };
 
-    let profile: RemoteProfile | undefined;
-    const profiled = deployment.processes[0];
-    if (ctx.profileFile && profiled && options.scenario !== 'connect') {
-      profile = await startRemoteProfile(profiled.pid).catch((err: unknown) => {
-        log(`not profiling: ${err instanceof Error ? err.message : String(err)}`);
-        return undefined;
-      });
-      if (profile) log(`profiling ${profiled.name} (pid ${profiled.pid})`);
-    }
+    if (options.scenario !== 'connect') await startProfile();
 
     if (options.scenario === 'connect') {
       await sleep(2000);
