@@ -223,18 +223,18 @@ export class Gateway {
   }
 
   /**
-   * Subscribes before reading state, so nothing committed after the read is missed live;
-   * when a conversation topic was newly subscribed, reads the state again so that `ready`
-   * covers anything committed before the subscription took effect.
+   * Joins the local index (and subscribes) before the state that goes into `ready` is read:
+   * a message committed before that read is in `ready`'s lastSeq, one committed after it
+   * reaches this session live — none falls between the two.
    */
   private async setUp(session: Session): Promise<void> {
     const { store, presence, core } = this.deps;
     const userId = session.user.id;
     await this.subscribeUser(userId);
-    let states = await store.conversationsOf(userId);
+    const known = await store.conversationsOf(userId);
     if (session.closed) return;
-    const subscribed = await Promise.all(states.map((s) => this.joinLocal(session, s.id)));
-    if (subscribed.some(Boolean)) states = await store.conversationsOf(userId);
+    await Promise.all(known.map((s) => this.joinLocal(session, s.id)));
+    const states = await store.conversationsOf(userId);
     if (session.closed) return;
     for (const state of states) {
       if (!session.convs.has(state.id)) await this.joinLocal(session, state.id);
