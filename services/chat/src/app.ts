@@ -59,6 +59,8 @@ export async function createChatService(
       sendRatePerSec: config.sendRatePerSec,
       sendBurst: config.sendBurst,
       heartbeatMs: config.heartbeatMs,
+      flushIntervalMs: config.flushIntervalMs,
+      reorderWindowMs: config.reorderWindowMs,
     },
   );
   await gateway.ready();

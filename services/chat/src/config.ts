@@ -44,6 +44,17 @@ export interface ChatConfig {
   sendBurst: number;
   /** Interval of WebSocket pings, ms (default 25 000); a peer silent for two intervals is closed. */
   heartbeatMs: number;
+  /**
+   * Longest wait before queued frames are written, ms (default 2; 0 = at the end of the
+   * event-loop turn). Every socket's frames of the window go out in one write, so fan-out
+   * costs one kernel call per socket per window instead of one per message.
+   */
+  flushIntervalMs: number;
+  /**
+   * Longest a live message that arrived ahead of a missing seq is held for it, ms
+   * (default 50; 0 = never). Two replicas' messages of one conversation can cross on the bus.
+   */
+  reorderWindowMs: number;
   /** This replica's id (presence, logs); default host-pid. */
   replicaId: string;
   logLevel: string;
@@ -82,6 +93,8 @@ export function loadChatConfig(env: Env): Readonly<ChatConfig> {
     sendRatePerSec,
     sendBurst: envInt(env, 'SEND_BURST', sendRatePerSec * 2, { min: 1 }),
     heartbeatMs: envInt(env, 'HEARTBEAT_MS', 25_000, { min: 100, max: 30_000 }),
+    flushIntervalMs: envInt(env, 'FLUSH_INTERVAL_MS', 2, { min: 0, max: 50 }),
+    reorderWindowMs: envInt(env, 'REORDER_WINDOW_MS', 50, { min: 0, max: 1000 }),
     replicaId: envString(env, 'REPLICA_ID', `${hostname()}-${process.pid}`),
     logLevel: envString(env, 'LOG_LEVEL', 'info'),
     trustProxy: envBool(env, 'TRUST_PROXY', false),

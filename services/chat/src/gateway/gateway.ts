@@ -21,6 +21,7 @@ import type { ChatCore } from '../chat.js';
 import { toConversations } from '../conversation-view.js';
 import { convTopic, decodeEvent, encodeEvent, PRESENCE_TOPIC, userTopic } from '../events.js';
 import type { ConversationState, MessageStore } from '../store/message-store.js';
+import { SeqOrder, seqOfMessageFrame } from './seq-order.js';
 import { Session } from './session.js';
 import { TokenBucket } from './token-bucket.js';
 import { authenticateUpgrade, rejectUpgrade } from './upgrade-guard.js';
@@ -54,6 +55,13 @@ export interface GatewayOptions {
   sendRatePerSec: number;
   sendBurst: number;
   heartbeatMs: number;
+  /** Longest wait before queued frames are written, ms (default 2; 0 = end of the event-loop turn). */
+  flushIntervalMs?: number;
+  /**
+   * Longest a live message that arrived ahead of a missing seq waits for it, ms (default 50;
+   * 0 = never wait). Messages of one conversation stored by two replicas can cross on the bus.
+   */
+  reorderWindowMs?: number;
   /** Minimum interval between two typing events of one session in one conversation, ms (default 1500). */
   typingIntervalMs?: number;
 }
@@ -72,6 +80,11 @@ interface LocalTopic {
   subscription: { ready: Promise<void>; unsubscribe(): Promise<void> };
 }
 
+interface ConvTopic extends LocalTopic {
+  /** Live messages, in seq order, to `sessions`. */
+  order: SeqOrder;
+}
+
 const connections = gauge('chat_ws_connections', 'Open WebSocket connections');
 const framesIn = counter('chat_ws_frames_in_total', 'Client frames received', ['type']);
 const deliveries = counter('chat_ws_frames_out_total', 'Frames written to sockets');
@@ -86,7 +99,7 @@ export class Gateway {
   private readonly wss: WebSocketServer;
   private readonly path: string;
   private readonly sessionsByUser = new Map<UserId, Set<Session>>();
-  private readonly convTopics = new Map<ConversationId, LocalTopic>();
+  private readonly convTopics = new Map<ConversationId, ConvTopic>();
   private readonly userTopics = new Map<UserId, LocalTopic['subscription']>();
   private readonly watchers = new Map<UserId, Set<Session>>();
   private readonly sendBuckets = new Map<UserId, TokenBucket>();
@@ -143,6 +156,7 @@ export class Gateway {
     for (const sessions of this.sessionsByUser.values()) {
       for (const session of sessions) session.closeWith('server_shutting_down');
     }
+    for (const topic of this.convTopics.values()) topic.order.close();
     await Promise.allSettled([
       this.presenceSubscription.unsubscribe(),
       ...[...this.userTopics.values()].map((s) => s.unsubscribe()),
@@ -238,6 +252,8 @@ export class Gateway {
     if (session.closed) return;
     for (const state of states) {
       if (!session.convs.has(state.id)) await this.joinLocal(session, state.id);
+      // Live messages from here on continue the stored ones.
+      this.convTopics.get(state.id)?.order.expect(state.lastSeq + 1);
     }
     const contacts = this.watchContacts(session, states);
     if (await presence.connect(userId)) this.publishPresence(userId, 'online');
@@ -309,9 +325,13 @@ export class Gateway {
     let topic = this.convTopics.get(conv);
     const created = !topic;
     if (!topic) {
+      const sessions = new Set<Session>();
       topic = {
-        sessions: new Set(),
+        sessions,
         subscription: this.deps.bus.subscribe(convTopic(conv), (payload) => this.onConvEvent(conv, payload)),
+        order: new SeqOrder((frame) => {
+          for (const s of sessions) s.enqueue(frame);
+        }, this.options.reorderWindowMs ?? 50),
       };
       this.convTopics.set(conv, topic);
     }
@@ -327,6 +347,7 @@ export class Gateway {
     topic.sessions.delete(session);
     if (topic.sessions.size === 0) {
       this.convTopics.delete(conv);
+      topic.order.close();
       await topic.subscription.unsubscribe();
     }
   }
@@ -482,6 +503,11 @@ export class Gateway {
       for (const session of topic.sessions) if (session.user.id !== event.user) session.enqueue(frame, true);
       return;
     }
+    const seq = event.kind === 'm' ? seqOfMessageFrame(event.frame) : undefined;
+    if (seq !== undefined) {
+      topic.order.push(seq, frame);
+      return;
+    }
     for (const session of topic.sessions) session.enqueue(frame);
   }
 
@@ -543,12 +569,20 @@ export class Gateway {
 
   // --- writing -------------------------------------------------------------------------
 
-  /** FlushScheduler: one write pass per event-loop turn over the sessions with frames. */
+  /**
+   * FlushScheduler: one write pass over the sessions with frames every `flushIntervalMs`.
+   * At fan-out rates each bus event arrives in its own event-loop turn, so flushing per turn
+   * would still be one write per delivery; a short window lets every socket take all of the
+   * window's frames in one write. The window stretches by itself under load (the timer
+   * fires only when the loop is free), which is when coalescing pays most.
+   */
   markDirty(session: Session): void {
     this.dirty.add(session);
     if (this.flushScheduled) return;
     this.flushScheduled = true;
-    setImmediate(() => this.flushAll());
+    const ms = this.options.flushIntervalMs ?? 2;
+    if (ms > 0) setTimeout(() => this.flushAll(), ms);
+    else setImmediate(() => this.flushAll());
   }
 
   private flushAll(): void {

@@ -18,7 +18,7 @@ const serverCloses = counter('chat_ws_server_closes_total', 'Connections the ser
   'reason',
 ]);
 
-/** Schedules a session's pending frames to be written once per event-loop turn. */
+/** Schedules a session's pending frames to be written in the next flush window. */
 export interface FlushScheduler {
   markDirty(session: Session): void;
 }
@@ -40,8 +40,8 @@ export const HARD_CAP_FACTOR = 16;
 /**
  * One authenticated WebSocket connection. Frames are queued as complete WebSocket frames
  * (built once per event by `textFrame`, shared by every recipient) and written together
- * to the connection's socket once per event-loop turn, corked: a burst costs one write
- * call per socket, not one per frame. Control frames (ping, close) still go through `ws`,
+ * to the connection's socket in one write per flush window (see Gateway.markDirty): a burst
+ * costs one write call per socket, not one per frame. Control frames (ping, close) still go through `ws`,
  * which writes whole frames to the same socket, so frames never interleave.
  */
 export class Session {
@@ -131,10 +131,11 @@ export class Session {
     this.send(frame);
   }
 
-  /** Writes every pending frame; called by the scheduler once per turn. Returns how many. */
+  /** Writes every pending frame in one write; called by the scheduler once per window. Returns how many. */
   flush(): number {
     if (this.closed || this.pending.length === 0) return 0;
     const frames = this.pending;
+    const bytes = this.pendingBytes;
     this.pending = [];
     this.pendingBytes = 0;
     // Once a close frame is on its way (either side started closing), no data may follow.
@@ -143,13 +144,9 @@ export class Session {
       this.closeWith('slow_consumer');
       return 0;
     }
-    if (frames.length === 1) {
-      this.socket.write(frames[0]!);
-    } else {
-      this.socket.cork();
-      for (const frame of frames) this.socket.write(frame);
-      this.socket.uncork();
-    }
+    // One write call per flush: a copy of a few small frames costs less than the stream's
+    // per-chunk bookkeeping, and the kernel sees one buffer.
+    this.socket.write(frames.length === 1 ? frames[0]! : Buffer.concat(frames, bytes));
     return frames.length;
   }
 
