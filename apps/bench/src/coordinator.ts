@@ -268,6 +268,8 @@ async function prepare(
   const pool = new UserPool({
     key: deployment.usersKey!,
     authUrl: apiUrl,
+    // Targets the bench spawned: seed missing users straight into their auth database.
+    ...(deployment.usersDatabaseUrl ? { seedDatabaseUrl: deployment.usersDatabaseUrl } : {}),
     log,
     ...(usersDir ? { dir: usersDir } : {}),
   });

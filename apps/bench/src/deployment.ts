@@ -56,6 +56,11 @@ export interface Deployment {
   apiUrl?: string;
   /** relay-chat: identifies the user database (key of the user store). */
   usersKey?: string;
+  /**
+   * relay-chat targets the bench spawned: the auth database it gave them (`postgres://…` or
+   * `sqlite:…`), which the bench may seed users into directly. Absent for a target given by URL.
+   */
+  usersDatabaseUrl?: string;
   /** Local processes of the system under test (sampled for CPU and RSS). */
   processes: WatchedProcess[];
   /** How it was started, for the report. */
@@ -149,6 +154,8 @@ async function startEmbedded(options: DeploymentOptions): Promise<Deployment> {
     connectUrls: [url],
     apiUrl: url,
     usersKey: usersDb,
+    // What the server was given (--server-env may override DATABASE_URL).
+    usersDatabaseUrl: env.DATABASE_URL,
     processes: [{ name: 'relay-chat', role: 'server', pid: server.pid! }],
     description: `one process (apps/server), messages in SQLite (fresh file), users in ${redact(usersDb)}`,
     async stop() {
@@ -195,6 +202,7 @@ async function startRelayCluster(
     connectUrls: viaNginx ? [cluster.url] : cluster.chatUrls,
     apiUrl: cluster.url,
     usersKey: usersDb,
+    usersDatabaseUrl: usersDb,
     processes,
     description:
       `auth + ${replicas} chat replicas (processes), messages in PostgreSQL (fresh database), Redis bus, ` +

@@ -73,7 +73,13 @@ async function main(): Promise<void> {
     case 'provision':
       await withDeployment(command.target, command.server, async (deployment) => {
         if (deployment.kind !== 'relay-chat') throw new Error('provision applies to relay-chat targets');
-        const pool = new UserPool({ key: deployment.usersKey!, authUrl: deployment.apiUrl!, log });
+        const pool = new UserPool({
+          key: deployment.usersKey!,
+          authUrl: deployment.apiUrl!,
+          // Targets the bench spawned: seed straight into their auth database.
+          ...(deployment.usersDatabaseUrl ? { seedDatabaseUrl: deployment.usersDatabaseUrl } : {}),
+          log,
+        });
         const started = Date.now();
         await pool.provision(command.users);
         log(

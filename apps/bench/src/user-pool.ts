@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { seedUsers } from '@relay-chat/auth';
 import { ChatError, type TokenPair } from '@relay-chat/protocol';
 import { ApiClient, AuthApi } from '@relay-chat/sdk';
 import { BENCH_DIR } from './machine.js';
@@ -8,7 +9,10 @@ import { BENCH_DIR } from './machine.js';
 /** A provisioned bench user as stored under `.bench/users/`. */
 export interface StoredUser {
   username: string;
-  /** Random per user; used only when the refresh token no longer works. */
+  /**
+   * Random: per user when registered over HTTP, shared by each seeded batch. Used only when the
+   * refresh token no longer works.
+   */
   password: string;
   id: string;
   /** The latest refresh token; every run spends it and stores its successor. */
@@ -38,7 +42,13 @@ export interface UserPoolOptions {
   key: string;
   /** Auth base URL, e.g. http://127.0.0.1:8080 (routes /api/auth/… are appended). */
   authUrl: string;
-  /** Registrations + logins in flight (each costs the server a memory-hard hash). Default 4. */
+  /**
+   * The auth service's own database (`postgres://…` or `sqlite:…`), when the bench spawned the
+   * target and may write to it: new users are then seeded straight into it (`seedUsers` from
+   * @relay-chat/auth) instead of registered over HTTP. Absent: register + login through the API.
+   */
+  seedDatabaseUrl?: string;
+  /** HTTP provisioning: registrations + logins in flight (each costs the server a memory-hard hash). Default 4. */
   provisionConcurrency?: number;
   /** Refreshes in flight. Default 32. */
   refreshConcurrency?: number;
@@ -49,11 +59,19 @@ export interface UserPoolOptions {
 }
 
 /**
- * Bench users, provisioned once through the real API (register + login, paying the password
- * hash once per user) and reused: every run exchanges each stored refresh token for a fresh
- * access token at `/api/auth/refresh` (no password hashing) and stores the rotated refresh
- * token. A refresh token that no longer works (expired, revoked, database reset) falls back
- * to a real login with the stored password, and an account that is gone is registered again.
+ * Bench users, provisioned once and reused: every run exchanges each stored refresh token for a
+ * fresh access token at `/api/auth/refresh` (no password hashing) and stores the rotated refresh
+ * token.
+ *
+ * Provisioning takes one of two paths. For a target the bench spawned (`seedDatabaseUrl`), the
+ * users are seeded straight into the auth database by the auth service's own code: one real
+ * password hash (production cost) shared by the batch, and one refresh-token family per user —
+ * seconds for thousands. For any other target, through the real API: register + login per user,
+ * two password hashes each (minutes for thousands).
+ *
+ * Either way nothing in the login path is weakened: a refresh token that no longer works
+ * (expired, revoked, database reset) falls back to a real login with the stored password, and an
+ * account that is gone is registered again.
  */
 export class UserPool {
   private readonly file: string;
@@ -78,16 +96,45 @@ export class UserPool {
     return this.data.users.length;
   }
 
-  /** Registers and logs in users until `count` exist (in parallel, bounded). */
+  /** Creates users until `count` exist: seeded when `seedDatabaseUrl` is set, else over HTTP. */
   async provision(count: number): Promise<void> {
     const start = this.data.users.length;
     if (count <= start) return;
+    if (this.options.seedDatabaseUrl) await this.seed(this.options.seedDatabaseUrl, count - start);
+    else await this.register(count - start);
+  }
+
+  /** Seeds `missing` users into the auth database; every stored batch is saved at once. */
+  private async seed(databaseUrl: string, missing: number): Promise<void> {
     const log = this.options.log ?? (() => {});
-    log(`provisioning ${count - start} bench users (register + login: one password hash each)…`);
+    log(`seeding ${missing} bench users into the auth database (one shared password hash)…`);
+    let done = 0;
+    try {
+      await seedUsers({
+        databaseUrl,
+        count: missing,
+        usernamePrefix: `bench_${this.data.tag}_`,
+        onBatch: ({ password, users }) => {
+          for (const user of users) this.data.users.push({ ...user, password });
+          done += users.length;
+          if (done < missing) log(`  ${done}/${missing} seeded`);
+          this.save();
+        },
+      });
+    } finally {
+      // An interrupted seeding keeps the batches it stored.
+      this.save();
+    }
+  }
+
+  /** Registers and logs in `missing` users over HTTP (in parallel, bounded). */
+  private async register(missing: number): Promise<void> {
+    const log = this.options.log ?? (() => {});
+    log(`provisioning ${missing} bench users (register + login: one password hash each)…`);
     let done = 0;
     let lastSave = Date.now();
     try {
-      await pool(count - start, this.options.provisionConcurrency ?? 4, async () => {
+      await pool(missing, this.options.provisionConcurrency ?? 4, async () => {
         const username = `bench_${this.data.tag}_${randomBytes(4).toString('hex')}`;
         const password = randomBytes(12).toString('base64url');
         await this.auth.register(username, password);
@@ -102,7 +149,7 @@ export class UserPool {
         done++;
         if (Date.now() - lastSave > 10_000) {
           lastSave = Date.now();
-          log(`  ${done}/${count - start} provisioned`);
+          log(`  ${done}/${missing} provisioned`);
           this.save();
         }
       });
