@@ -13,7 +13,7 @@ import {
 export const USAGE = `relay-chat load tester
 
   npm run bench -- <scenario> [options]        scenario: channel | dm | connect | reconnect
-  npm run bench -- provision --users N [target] register bench users once (stored under .bench/users/)
+  npm run bench -- provision --users N [target] create bench users once (stored under .bench/users/)
   npm run bench -- profile <file.cpuprofile>    summarise a V8 CPU profile (self time by function)
   npm run bench:compare [-- --quick]            baselines vs relay-chat; writes docs/benchmarks.md
 
