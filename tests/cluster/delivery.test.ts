@@ -196,6 +196,36 @@ describe.skipIf(!servicesUp)('three chat replicas behind nginx', () => {
     for (const member of members) member.client.close();
   }, 120_000);
 
+  it('puts one conversation on the wire in seq order on every replica, though its senders are on different replicas', async () => {
+    const members = users.slice(0, 6);
+    const channel = await createChannel(members[0]!, 'wire-order', members);
+    // One sender and one listener per replica; nothing here reorders (no SDK).
+    const wire = await Promise.all(members.map((user, i) => connectToReplica(i % 3, user)));
+    const senders = wire.slice(0, 3);
+    const perSender = 100;
+    for (let i = 0; i < perSender; i++) {
+      for (const [s, sender] of senders.entries()) {
+        sender.send({ type: 'send', conv: channel.id, clientMsgId: `w${s}-${i}`, body: `w${s}-${i}` });
+      }
+      if (i % 10 === 9) await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    const total = senders.length * perSender;
+    await waitFor(
+      () => wire.every((c) => c.ofType('message').filter((m) => m.conv === channel.id).length >= total),
+      { timeoutMs: 30_000, what: `every client to receive ${total} messages` },
+    );
+    for (const [i, client] of wire.entries()) {
+      const seqs = client
+        .ofType('message')
+        .filter((m) => m.conv === channel.id)
+        .map((m) => m.seq);
+      expect(seqs, `arrival order on client ${i} (replica ${i % 3})`).toEqual(
+        Array.from({ length: total }, (_, k) => k + 1),
+      );
+    }
+    for (const client of wire) client.close();
+  }, 60_000);
+
   it('loses nothing, duplicates nothing and keeps one order when a replica is killed mid-stream', async () => {
     const victimIndex = 1;
     const figures = await streamThroughFault('kill-test', async () => {

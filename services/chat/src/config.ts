@@ -52,7 +52,7 @@ export interface ChatConfig {
   flushIntervalMs: number;
   /**
    * Longest a live message that arrived ahead of a missing seq is held for it, ms
-   * (default 50; 0 = never). Two replicas' messages of one conversation can cross on the bus.
+   * (default 200; 0 = never). Two replicas' messages of one conversation can cross on the bus.
    */
   reorderWindowMs: number;
   /** This replica's id (presence, logs); default host-pid. */
@@ -94,7 +94,7 @@ export function loadChatConfig(env: Env): Readonly<ChatConfig> {
     sendBurst: envInt(env, 'SEND_BURST', sendRatePerSec * 2, { min: 1 }),
     heartbeatMs: envInt(env, 'HEARTBEAT_MS', 25_000, { min: 100, max: 30_000 }),
     flushIntervalMs: envInt(env, 'FLUSH_INTERVAL_MS', 2, { min: 0, max: 50 }),
-    reorderWindowMs: envInt(env, 'REORDER_WINDOW_MS', 50, { min: 0, max: 1000 }),
+    reorderWindowMs: envInt(env, 'REORDER_WINDOW_MS', 200, { min: 0, max: 1000 }),
     replicaId: envString(env, 'REPLICA_ID', `${hostname()}-${process.pid}`),
     logLevel: envString(env, 'LOG_LEVEL', 'info'),
     trustProxy: envBool(env, 'TRUST_PROXY', false),

@@ -58,7 +58,7 @@ export interface GatewayOptions {
   /** Longest wait before queued frames are written, ms (default 2; 0 = end of the event-loop turn). */
   flushIntervalMs?: number;
   /**
-   * Longest a live message that arrived ahead of a missing seq waits for it, ms (default 50;
+   * Longest a live message that arrived ahead of a missing seq waits for it, ms (default 200;
    * 0 = never wait). Messages of one conversation stored by two replicas can cross on the bus.
    */
   reorderWindowMs?: number;
@@ -331,7 +331,7 @@ export class Gateway {
         subscription: this.deps.bus.subscribe(convTopic(conv), (payload) => this.onConvEvent(conv, payload)),
         order: new SeqOrder((frame) => {
           for (const s of sessions) s.enqueue(frame);
-        }, this.options.reorderWindowMs ?? 50),
+        }, this.options.reorderWindowMs ?? 200),
       };
       this.convTopics.set(conv, topic);
     }
