@@ -226,6 +226,49 @@ describe.skipIf(!servicesUp)('three chat replicas behind nginx', () => {
     for (const client of wire) client.close();
   }, 60_000);
 
+  it('misses nothing on devices that connect while the conversation is busy on their replica', async () => {
+    const members = users.slice(0, 3);
+    const channel = await createChannel(members[0]!, 'busy-connect', members);
+    // The topic is already subscribed on replica 0 (the one-read path) …
+    const listener = await connectToReplica(0, members[1]!);
+    const sender = await connectToReplica(1, members[0]!);
+    // About 400 messages a second for 1.5 s (under the test's send rate limit of 500/s).
+    const total = 600;
+    const sending = (async () => {
+      for (let i = 0; i < total; i++) {
+        sender.send({ type: 'send', conv: channel.id, clientMsgId: `busy-${i}`, body: `busy-${i}` });
+        if (i % 2 === 1) await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+    })();
+    // … and on replica 2 only once the first device there has connected (the two-read path).
+    const devices: FrameClient[] = [];
+    for (let d = 0; d < 16; d++) devices.push(await connectToReplica(d % 2 === 0 ? 0 : 2, members[2]!));
+    await sending;
+    await waitFor(() => listener.ofType('message').filter((m) => m.conv === channel.id).length >= total, {
+      timeoutMs: 30_000,
+      what: 'the listener to receive every message',
+    });
+    for (const [d, device] of devices.entries()) {
+      const ready = device.ofType('ready')[0]!;
+      const seen = ready.conversations.find((c) => c.id === channel.id)?.lastSeq ?? 0;
+      await waitFor(() => device.ofType('message').some((m) => m.conv === channel.id && m.seq === total), {
+        timeoutMs: 30_000,
+        what: `device ${d} to receive the last message`,
+      });
+      const live = new Set(
+        device
+          .ofType('message')
+          .filter((m) => m.conv === channel.id)
+          .map((m) => m.seq),
+      );
+      const missing = Array.from({ length: total - seen }, (_, k) => seen + 1 + k).filter(
+        (q) => !live.has(q),
+      );
+      expect(missing, `device ${d}: ready lastSeq ${seen}, then live`).toEqual([]);
+    }
+    for (const client of [listener, sender, ...devices]) client.close();
+  }, 60_000);
+
   it('loses nothing, duplicates nothing and keeps one order when a replica is killed mid-stream', async () => {
     const victimIndex = 1;
     const figures = await streamThroughFault('kill-test', async () => {

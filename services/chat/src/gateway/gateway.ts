@@ -83,6 +83,8 @@ interface LocalTopic {
 interface ConvTopic extends LocalTopic {
   /** Live messages, in seq order, to `sessions`. */
   order: SeqOrder;
+  /** Gateway epoch at which the subscription became ready (see Gateway.setUp). */
+  readyAt?: number;
 }
 
 const connections = gauge('chat_ws_connections', 'Open WebSocket connections');
@@ -106,6 +108,8 @@ export class Gateway {
   private readonly dirty = new Set<Session>();
   private readonly setups = new WeakMap<Session, Promise<void>>();
   private flushScheduled = false;
+  /** Orders topic readiness against session state reads (see setUp). */
+  private epoch = 0;
   private accepting = true;
   private readonly heartbeat: NodeJS.Timeout;
   private readonly presenceSubscription: LocalTopic['subscription'];
@@ -237,24 +241,35 @@ export class Gateway {
   }
 
   /**
-   * Joins the local index (and subscribes) before the state that goes into `ready` is read:
-   * a message committed before that read is in `ready`'s lastSeq, one committed after it
-   * reaches this session live — none falls between the two.
+   * Reads the user's conversations, then joins the local index (subscribing where needed),
+   * and makes sure nothing falls between the two: a message committed after the read
+   * reaches this session live, or the state is read again. One read is enough when every
+   * conversation's topic was already subscribed before the read started and no live
+   * message past the read's lastSeq has passed through it since — the common case of a
+   * busy replica. Otherwise (a topic subscribed just now, or a message in between) the
+   * state is read again after joining, which is then complete by the same argument.
    */
   private async setUp(session: Session): Promise<void> {
     const { store, presence, core } = this.deps;
     const userId = session.user.id;
     await this.subscribeUser(userId);
-    const known = await store.conversationsOf(userId);
+    const mark = ++this.epoch;
+    let states = await store.conversationsOf(userId);
     if (session.closed) return;
-    await Promise.all(known.map((s) => this.joinLocal(session, s.id)));
-    const states = await store.conversationsOf(userId);
-    if (session.closed) return;
-    for (const state of states) {
-      if (!session.convs.has(state.id)) await this.joinLocal(session, state.id);
-      // Live messages from here on continue the stored ones.
-      this.convTopics.get(state.id)?.order.expect(state.lastSeq + 1);
+    // joinLocal adds the session to each topic synchronously: from here on it gets every
+    // live message, so the check below sees everything that could have been missed.
+    const joins = states.map((s) => this.joinLocal(session, s.id));
+    const complete = states.every((s) => this.caughtUp(s, mark));
+    await Promise.all(joins);
+    if (!complete) {
+      states = await store.conversationsOf(userId);
+      if (session.closed) return;
+      for (const state of states) {
+        if (!session.convs.has(state.id)) await this.joinLocal(session, state.id);
+      }
     }
+    // Live messages from here on continue the stored ones.
+    for (const state of states) this.convTopics.get(state.id)?.order.expect(state.lastSeq + 1);
     const contacts = this.watchContacts(session, states);
     if (await presence.connect(userId)) this.publishPresence(userId, 'online');
     session.presenceCounted = true;
@@ -307,6 +322,15 @@ export class Gateway {
     }
   }
 
+  /**
+   * True when `state`, read after epoch `mark`, misses no live message of its topic: the
+   * topic was subscribed before the read began and has carried nothing past its lastSeq.
+   */
+  private caughtUp(state: ConversationState, mark: number): boolean {
+    const topic = this.convTopics.get(state.id);
+    return topic?.readyAt !== undefined && topic.readyAt < mark && topic.order.highest <= state.lastSeq;
+  }
+
   // --- local index ---------------------------------------------------------------------
 
   private async subscribeUser(userId: UserId): Promise<void> {
@@ -326,13 +350,20 @@ export class Gateway {
     const created = !topic;
     if (!topic) {
       const sessions = new Set<Session>();
-      topic = {
+      const added: ConvTopic = {
         sessions,
         subscription: this.deps.bus.subscribe(convTopic(conv), (payload) => this.onConvEvent(conv, payload)),
         order: new SeqOrder((frame) => {
           for (const s of sessions) s.enqueue(frame);
         }, this.options.reorderWindowMs ?? 200),
       };
+      added.subscription.ready.then(
+        () => {
+          added.readyAt = ++this.epoch;
+        },
+        () => {},
+      );
+      topic = added;
       this.convTopics.set(conv, topic);
     }
     topic.sessions.add(session);

@@ -11,6 +11,7 @@
  */
 export class SeqOrder {
   private next: number | undefined;
+  private top = 0;
   private readonly held = new Map<number, Buffer>();
   private timer: NodeJS.Timeout | undefined;
 
@@ -26,12 +27,18 @@ export class SeqOrder {
     this.next ??= nextSeq;
   }
 
+  /** The highest seq that reached this replica live (0 before the first). */
+  get highest(): number {
+    return this.top;
+  }
+
   /** How many messages are waiting for a missing seq. */
   get holding(): number {
     return this.held.size;
   }
 
   push(seq: number, frame: Buffer): void {
+    if (seq > this.top) this.top = seq;
     if (this.next === undefined || seq === this.next) {
       this.deliver(frame);
       this.next = seq + 1;
