@@ -28,6 +28,13 @@ export interface AccessTokenVerifierOptions {
   audience: string;
   /** Allowed clock skew, seconds. Default 5. */
   clockToleranceSec?: number;
+  /**
+   * How many verified tokens to remember (default 10 000; 0 = none), so a token presented
+   * again — a reconnect storm, a token renewal on every device — skips the signature check.
+   * A remembered token is still refused once it expires; like any JWT it stays valid until
+   * then even if its key is retired.
+   */
+  cacheSize?: number;
 }
 
 export type AccessTokenVerifier = (token: string) => Promise<AccessClaims>;
@@ -46,9 +53,17 @@ export function createAccessTokenVerifier(options: AccessTokenVerifierOptions): 
     clockTolerance: options.clockToleranceSec ?? 5,
     requiredClaims: ['sub', 'exp', 'iat'],
   };
+  const cacheSize = options.cacheSize ?? 10_000;
+  const verified = new Map<string, AccessClaims>();
   return async (token) => {
     if (typeof token !== 'string' || token.length === 0 || token.length > 4096) {
       throw new ChatError('unauthorized', 'missing or malformed token');
+    }
+    const known = verified.get(token);
+    if (known) {
+      if (known.exp * 1000 > Date.now()) return { ...known };
+      verified.delete(token);
+      throw new ChatError('token_expired', 'access token expired');
     }
     try {
       const { payload } = await jwtVerify(token, getKey, verifyOptions);
@@ -60,7 +75,13 @@ export function createAccessTokenVerifier(options: AccessTokenVerifierOptions): 
       ) {
         throw new ChatError('unauthorized', 'token claims are incomplete');
       }
-      return { userId: payload.sub, username, exp: payload.exp };
+      const claims = { userId: payload.sub, username, exp: payload.exp };
+      if (cacheSize > 0) {
+        // Oldest first out: a Map iterates in insertion order.
+        if (verified.size >= cacheSize) verified.delete(verified.keys().next().value!);
+        verified.set(token, claims);
+      }
+      return { ...claims };
     } catch (err) {
       if (err instanceof ChatError) throw err;
       if (err instanceof errors.JWTExpired) throw new ChatError('token_expired', 'access token expired');

@@ -3,8 +3,14 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createAccessTokenVerifier } from '@relay-chat/tokens';
-import { calculateJwkThumbprint, decodeJwt, decodeProtectedHeader } from 'jose';
-import { afterAll, describe, expect, it } from 'vitest';
+import {
+  calculateJwkThumbprint,
+  createLocalJWKSet,
+  decodeJwt,
+  decodeProtectedHeader,
+  type JWTVerifyGetKey,
+} from 'jose';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { AccessTokenIssuer, hashRefreshToken, newRefreshToken, SigningKeys } from './tokens.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'auth-keys-'));
@@ -79,6 +85,53 @@ describe('AccessTokenIssuer', () => {
     });
     const verify = createAccessTokenVerifier({ keys: keys.jwks(), issuer: 'iss-x', audience: 'aud-y' });
     expect(await verify(token)).toEqual({ userId: 'user-1', username: 'alice', exp: iat + 900 });
+  });
+});
+
+describe('the shared verifier', () => {
+  async function setUp(cacheSize?: number) {
+    const keys = await SigningKeys.create({ keyFile: join(dir, 'cache.pem') });
+    const issuer = new AccessTokenIssuer({ keys, issuer: 'i', audience: 'a', ttlSec: 60 });
+    const local = createLocalJWKSet(keys.jwks());
+    let keyLookups = 0;
+    const getKey: JWTVerifyGetKey = (header, token) => {
+      keyLookups++;
+      return local(header, token);
+    };
+    const verify = createAccessTokenVerifier({
+      keys: getKey,
+      issuer: 'i',
+      audience: 'a',
+      ...(cacheSize === undefined ? {} : { cacheSize }),
+    });
+    return { issuer, verify, lookups: () => keyLookups };
+  }
+
+  it('checks a token presented again without verifying its signature again, until it expires', async () => {
+    const { issuer, verify, lookups } = await setUp();
+    const nowMs = Date.now();
+    const token = await issuer.issue({ id: 'user-2', username: 'bob' }, nowMs);
+    const claims = await verify(token);
+    expect(await verify(token)).toEqual(claims);
+    expect(lookups()).toBe(1);
+    // A different string is verified on its own (and a forged one fails).
+    const forged = `${token.slice(0, -2)}${token.endsWith('AA') ? 'BB' : 'AA'}`;
+    await expect(verify(forged)).rejects.toMatchObject({ code: 'unauthorized' });
+    try {
+      vi.useFakeTimers({ toFake: ['Date'] });
+      vi.setSystemTime(claims.exp * 1000 + 1);
+      await expect(verify(token)).rejects.toMatchObject({ code: 'token_expired' });
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('verifies every time with cacheSize 0', async () => {
+    const { issuer, verify, lookups } = await setUp(0);
+    const token = await issuer.issue({ id: 'user-3', username: 'carol' }, Date.now());
+    await verify(token);
+    await verify(token);
+    expect(lookups()).toBe(2);
   });
 });
 
