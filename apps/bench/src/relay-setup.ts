@@ -1,6 +1,7 @@
 import { ChatError } from '@relay-chat/protocol';
 import { ApiClient, ChatApi } from '@relay-chat/sdk';
-import { type BenchUser, pool } from './user-pool.js';
+import { inParallel } from '@relay-chat/service-kit';
+import type { BenchUser } from './user-pool.js';
 
 /** REST calls in flight while setting up conversations. */
 const SETUP_CONCURRENCY = 32;
@@ -30,7 +31,7 @@ export async function setUpChannel(
     if (!found) throw new Error(`channel "${name}" exists but is not listed`);
     id = found.id;
   }
-  await pool(users.length - 1, SETUP_CONCURRENCY, async (i) => {
+  await inParallel(users.length - 1, SETUP_CONCURRENCY, async (i) => {
     await chatApiFor(baseUrl, users[i + 1]!).join(id);
   });
   return id;
@@ -40,7 +41,7 @@ export async function setUpChannel(
 export async function setUpDms(baseUrl: string, users: readonly BenchUser[]): Promise<string[]> {
   const pairs = Math.floor(users.length / 2);
   const convs: string[] = new Array(pairs);
-  await pool(pairs, SETUP_CONCURRENCY, async (i) => {
+  await inParallel(pairs, SETUP_CONCURRENCY, async (i) => {
     const conversation = await chatApiFor(baseUrl, users[2 * i]!).createDm(users[2 * i + 1]!.id);
     convs[i] = conversation.id;
   });

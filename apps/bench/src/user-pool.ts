@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import { seedUsers } from '@relay-chat/auth';
 import { ChatError, type TokenPair } from '@relay-chat/protocol';
 import { ApiClient, AuthApi } from '@relay-chat/sdk';
+import { inParallel } from '@relay-chat/service-kit';
 import { BENCH_DIR } from './machine.js';
 
 /** A provisioned bench user as stored under `.bench/users/`. */
@@ -134,7 +135,7 @@ export class UserPool {
     let done = 0;
     let lastSave = Date.now();
     try {
-      await pool(missing, this.options.provisionConcurrency ?? 4, async () => {
+      await inParallel(missing, this.options.provisionConcurrency ?? 4, async () => {
         const username = `bench_${this.data.tag}_${randomBytes(4).toString('hex')}`;
         const password = randomBytes(12).toString('base64url');
         await this.auth.register(username, password);
@@ -168,7 +169,7 @@ export class UserPool {
     const users = this.data.users.slice(0, count);
     const result: BenchUser[] = new Array(count);
     try {
-      await pool(count, this.options.refreshConcurrency ?? 32, async (i) => {
+      await inParallel(count, this.options.refreshConcurrency ?? 32, async (i) => {
         const stored = users[i]!;
         const pair = await this.renew(stored);
         stored.refreshToken = pair.refreshToken;
@@ -220,26 +221,4 @@ export class UserPool {
     writeFileSync(tmp, JSON.stringify(data), { mode: 0o600 });
     renameSync(tmp, this.file);
   }
-}
-
-/** Runs `task(0 … count-1)` with at most `concurrency` in flight; the first failure rejects. */
-export async function pool(
-  count: number,
-  concurrency: number,
-  task: (i: number) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  let failure: unknown;
-  const worker = async () => {
-    while (next < count && failure === undefined) {
-      const i = next++;
-      try {
-        await task(i);
-      } catch (err) {
-        failure ??= err;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(count, Math.max(1, concurrency)) }, worker));
-  if (failure !== undefined) throw failure;
 }

@@ -29,3 +29,4 @@ export {
 } from './http.js';
 export { createLogger, type Logger, type LoggerOptions, REDACT_PATHS } from './logger.js';
 export { counter, gauge, histogram, metricsRegistry } from './metrics.js';
+export { inParallel } from './parallel.js';

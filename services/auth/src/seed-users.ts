@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { ChatError, LIMITS, USERNAME_PATTERN, type UserId } from '@relay-chat/protocol';
-import { createLogger, type Logger } from '@relay-chat/service-kit';
+import { createLogger, inParallel, type Logger } from '@relay-chat/service-kit';
 import { normalizeUsername } from './accounts.js';
 import { loadAuthConfig } from './config.js';
 import { PasswordHasher } from './passwords.js';
@@ -138,28 +138,6 @@ async function createUser(
     if (await store.createUser(user)) return { id: user.id, username: user.username };
   }
   throw new ChatError('username_taken', `no free username after ${MAX_NAME_ATTEMPTS} attempts`);
-}
-
-/** Runs `task(0 … count-1)` with at most `concurrency` in flight; the first failure rejects. */
-async function inParallel(
-  count: number,
-  concurrency: number,
-  task: (i: number) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  let failure: unknown;
-  const worker = async () => {
-    while (next < count && failure === undefined) {
-      const i = next++;
-      try {
-        await task(i);
-      } catch (err) {
-        failure ??= err;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(count, concurrency) }, worker));
-  if (failure !== undefined) throw failure;
 }
 
 function invalid(field: string, message: string): ChatError {
