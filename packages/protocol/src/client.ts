@@ -1,0 +1,64 @@
+/**
+ * What clients need at run time — errors, codes, limits, constants — and every type, without
+ * the TypeBox schemas and validators the servers use. Bundlers pick this entry for
+ * `@relay-chat/protocol` under the `browser` condition (see package.json), which keeps the
+ * schema library out of the web client. Import a schema or `parseClientFrame` in browser
+ * code and the build fails: they are server-side.
+ */
+export {
+  BEARER_SUBPROTOCOL_PREFIX,
+  LIMITS,
+  MEMBERS_PREVIEW,
+  PROTOCOL_VERSION,
+  SUBPROTOCOL,
+  USERNAME_PATTERN,
+} from './constants.js';
+export {
+  ChatError,
+  closeCodeOf,
+  ERROR_CODE_LIST,
+  ERROR_CODES,
+  type ErrorBody,
+  type ErrorCode,
+  errorCodeOfClose,
+  type FieldIssue,
+  httpStatusOf,
+  isErrorBody,
+  isErrorCode,
+  isRetryable,
+  toChatError,
+} from './errors.js';
+export type {
+  AckFrame,
+  AuthFrame,
+  ClientFrame,
+  ClientFrameType,
+  ConversationEvent,
+  ConversationFrame,
+  ErrorFrame,
+  MessageFrame,
+  ParseResult,
+  PingFrame,
+  PongFrame,
+  PresenceFrame,
+  ReadEventFrame,
+  ReadFrame,
+  ReadyFrame,
+  SendFrame,
+  ServerFrame,
+  ServerFrameType,
+  TypingEventFrame,
+  TypingFrame,
+} from './frames.js';
+export type {
+  ChannelListing,
+  Conversation,
+  ConversationId,
+  ConversationKind,
+  Message,
+  MessageId,
+  PresenceStatus,
+  TokenPair,
+  User,
+  UserId,
+} from './models.js';

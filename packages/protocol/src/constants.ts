@@ -1,0 +1,38 @@
+/**
+ * The protocol's plain constants, free of schema code, so that browser bundles can take
+ * them (through `client.ts`) without the validators.
+ */
+
+/** Protocol version carried by the WebSocket subprotocol `relay-chat.v1`. */
+export const PROTOCOL_VERSION = 1;
+export const SUBPROTOCOL = 'relay-chat.v1';
+/** Prefix of the subprotocol entry that carries a bearer token from browsers. */
+export const BEARER_SUBPROTOCOL_PREFIX = 'bearer.';
+
+/** Limits shared by server and clients. */
+export const LIMITS = {
+  /** Longest message body, in UTF-16 code units (what a textarea's maxlength counts). */
+  maxBodyChars: 4000,
+  /** Largest WebSocket frame the server accepts, in bytes. */
+  maxFrameBytes: 64 * 1024,
+  /** Largest HTTP request body, in bytes. */
+  maxHttpBodyBytes: 16 * 1024,
+  usernameMinChars: 3,
+  usernameMaxChars: 32,
+  passwordMinChars: 8,
+  passwordMaxChars: 256,
+  /** Largest history page. */
+  maxHistoryPage: 200,
+  /** Largest user-directory page. */
+  maxUsersPage: 100,
+  /** Longest conversation (group or channel) name. */
+  maxConversationNameChars: 80,
+  /** Most members a group may be created with. */
+  maxGroupMembers: 256,
+  /** Longest client-made message id. */
+  maxClientMsgIdChars: 64,
+} as const;
+
+export const USERNAME_PATTERN = '^[a-z0-9_.-]{3,32}$';
+
+export const MEMBERS_PREVIEW = 100;
