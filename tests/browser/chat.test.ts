@@ -4,8 +4,9 @@
  * typing, the composer's rules, and phone width.
  */
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
+  BROWSER_TIMEOUT_MS,
   conversationItem,
   type Device,
   expectCount,
@@ -13,33 +14,24 @@ import {
   messageTexts,
   openDmWith,
   SCREENSHOTS,
-  type Stack,
   sendFromComposer,
   signIn,
   signUp,
-  startStack,
   uniqueName,
+  useStack,
   waitOnline,
 } from './harness.js';
 
-let stack: Stack;
-
-beforeAll(async () => {
-  stack = await startStack();
-}, 180_000);
-
-afterAll(async () => {
-  await stack?.close();
-});
+const stack = useStack();
 
 /** Every device must end a test without page errors. */
 function expectClean(...devices: Device[]): void {
   for (const device of devices) expect(device.errors).toEqual([]);
 }
 
-describe('web client in Chromium', { timeout: 180_000 }, () => {
+describe('web client in Chromium', { timeout: BROWSER_TIMEOUT_MS }, () => {
   it('shows the sign-in screen, field errors and the throttling message', async () => {
-    const device = await stack.newDevice();
+    const device = await stack().newDevice();
     const { page } = device;
     await page.goto('/');
     await page.getByLabel('Username').waitFor();
@@ -55,7 +47,7 @@ describe('web client in Chromium', { timeout: 180_000 }, () => {
 
     // A taken username is explained on the username field.
     const taken = uniqueName('taken');
-    await stack.api.register(taken);
+    await stack().api.register(taken);
     await page.getByLabel('Username').fill(taken);
     await page.getByLabel('Password', { exact: true }).fill('long-enough-1');
     await page.getByTestId('auth-submit').click();
@@ -84,9 +76,9 @@ describe('web client in Chromium', { timeout: 180_000 }, () => {
   it('delivers a DM with a live badge of 1 that clears on both of the recipient’s devices', async () => {
     const ada = uniqueName('ada');
     const bob = uniqueName('bob');
-    const a = await stack.newDevice();
-    const b1 = await stack.newDevice();
-    const b2 = await stack.newDevice();
+    const a = await stack().newDevice();
+    const b1 = await stack().newDevice();
+    const b2 = await stack().newDevice();
     await signUp(a.page, ada);
     await signUp(b1.page, bob);
     await signIn(b2.page, bob);
@@ -111,7 +103,7 @@ describe('web client in Chromium', { timeout: 180_000 }, () => {
 
   it('runs a channel with three users', async () => {
     const names = [uniqueName('cam'), uniqueName('dee'), uniqueName('eli')];
-    const devices = await Promise.all(names.map(() => stack.newDevice()));
+    const devices = await Promise.all(names.map(() => stack().newDevice()));
     for (const [i, device] of devices.entries()) await signUp(device.page, names[i]!);
     const [owner, ...others] = devices as [Device, Device, Device];
     const channel = `team-${Date.now().toString(36)}`;
@@ -150,11 +142,11 @@ describe('web client in Chromium', { timeout: 180_000 }, () => {
 
   it('keeps the session across a reload, and logging out ends it on the server', async () => {
     const name = uniqueName('fay');
-    const device = await stack.newDevice();
+    const device = await stack().newDevice();
     const { page } = device;
     await signUp(page, name);
     const other = uniqueName('gus');
-    await stack.api.register(other);
+    await stack().api.register(other);
     await openDmWith(page, other);
     const url = page.url();
 
@@ -173,7 +165,7 @@ describe('web client in Chromium', { timeout: 180_000 }, () => {
     await page.getByTestId('logout').click();
     await page.getByTestId('auth-form').waitFor();
     expect(await page.evaluate(() => localStorage.getItem('relay-chat.session'))).toBeNull();
-    await expect(stack.api.request('POST', '/api/auth/refresh', { refreshToken })).rejects.toThrow(/401/);
+    await expect(stack().api.request('POST', '/api/auth/refresh', { refreshToken })).rejects.toThrow(/401/);
 
     await page.reload();
     await page.getByTestId('auth-form').waitFor();
@@ -181,15 +173,15 @@ describe('web client in Chromium', { timeout: 180_000 }, () => {
   });
 
   it('lands on the first unread message and loads older history when scrolling up, without jumps', async () => {
-    const sender = await stack.api.account(uniqueName('hal'));
+    const sender = await stack().api.account(uniqueName('hal'));
     const readerName = uniqueName('ivy');
-    const reader = await stack.api.account(readerName);
-    const dm = await stack.api.createConversation(sender.token, { kind: 'dm', with: reader.user.id });
+    const reader = await stack().api.account(readerName);
+    const dm = await stack().api.createConversation(sender.token, { kind: 'dm', with: reader.user.id });
     // Seeded over REST, a few at a time (the seq, not the text, orders them).
     for (let i = 1; i <= 200; i += 5) {
       await Promise.all(
         [0, 1, 2, 3, 4].map((k) =>
-          stack.api.send(
+          stack().api.send(
             sender.token,
             dm.id,
             `message ${i + k}${(i + k) % 7 === 0 ? '\nwith a second line' : ''}`,
@@ -197,9 +189,9 @@ describe('web client in Chromium', { timeout: 180_000 }, () => {
         ),
       );
     }
-    await stack.api.markRead(reader.token, dm.id, 195);
+    await stack().api.markRead(reader.token, dm.id, 195);
 
-    const device = await stack.newDevice();
+    const device = await stack().newDevice();
     const { page } = device;
     await signIn(page, readerName);
     await expectText(conversationItem(page, sender.user.username).getByTestId('unread-badge'), '5');
@@ -247,18 +239,18 @@ describe('web client in Chromium', { timeout: 180_000 }, () => {
 
   it('lists users who register or come online without a reload', async () => {
     const watcherName = uniqueName('rae');
-    const watcher = await stack.newDevice();
+    const watcher = await stack().newDevice();
     await signUp(watcher.page, watcherName);
     await watcher.page.getByTestId('tab-people').click();
     await watcher.page.getByTestId('people-list').waitFor({ state: 'attached' });
 
     const newcomer = uniqueName('sol');
-    await stack.api.register(newcomer);
+    await stack().api.register(newcomer);
     const person = watcher.page.locator(`[data-testid="person"][data-username="${newcomer}"]`);
     await person.waitFor({ timeout: 40_000 });
     expect(await person.getAttribute('data-online')).toBe('false');
 
-    const device = await stack.newDevice();
+    const device = await stack().newDevice();
     await signIn(device.page, newcomer);
     await waitOnline(device.page);
     await expect.poll(() => person.getAttribute('data-online'), { timeout: 40_000 }).toBe('true');
@@ -268,8 +260,8 @@ describe('web client in Chromium', { timeout: 180_000 }, () => {
   it('shows who is typing', async () => {
     const writer = uniqueName('jo');
     const watcher = uniqueName('kim');
-    const w = await stack.newDevice();
-    const v = await stack.newDevice();
+    const w = await stack().newDevice();
+    const v = await stack().newDevice();
     await signUp(w.page, writer);
     await signUp(v.page, watcher);
     await openDmWith(v.page, writer);
@@ -286,8 +278,8 @@ describe('web client in Chromium', { timeout: 180_000 }, () => {
   it('sends with Enter, breaks lines with Shift+Enter, and refuses empty or over-limit drafts', async () => {
     const name = uniqueName('lou');
     const peer = uniqueName('max');
-    await stack.api.register(peer);
-    const device = await stack.newDevice();
+    await stack().api.register(peer);
+    const device = await stack().newDevice();
     const { page } = device;
     await signUp(page, name);
     await openDmWith(page, peer);
@@ -313,13 +305,13 @@ describe('web client in Chromium', { timeout: 180_000 }, () => {
 
   it('works at phone width: one column at a time with a way back', async () => {
     const name = uniqueName('ned');
-    const peer = await stack.api.account(uniqueName('ola'));
-    const device = await stack.newDevice({ viewport: { width: 390, height: 844 } });
+    const peer = await stack().api.account(uniqueName('ola'));
+    const device = await stack().newDevice({ viewport: { width: 390, height: 844 } });
     const { page } = device;
     await signUp(page, name);
-    const me = await stack.api.login(name);
-    const dm = await stack.api.createConversation(peer.token, { kind: 'dm', with: me.user.id });
-    await stack.api.send(peer.token, dm.id, 'Are you on your phone? https://example.com/docs');
+    const me = await stack().api.login(name);
+    const dm = await stack().api.createConversation(peer.token, { kind: 'dm', with: me.user.id });
+    await stack().api.send(peer.token, dm.id, 'Are you on your phone? https://example.com/docs');
     await expectText(conversationItem(page, peer.user.username).getByTestId('unread-badge'), '1');
     await page.screenshot({ path: join(SCREENSHOTS, 'phone-list.png') });
 

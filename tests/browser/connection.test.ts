@@ -5,39 +5,31 @@
  */
 import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
+  BROWSER_TIMEOUT_MS,
   conversationItem,
   expectCount,
   expectText,
   messageTexts,
   SCREENSHOTS,
-  type Stack,
   sendFromComposer,
   signIn,
-  startStack,
   uniqueName,
+  useStack,
   waitOnline,
 } from './harness.js';
 
-let stack: Stack;
+const stack = useStack();
 
-beforeAll(async () => {
-  stack = await startStack();
-}, 180_000);
-
-afterAll(async () => {
-  await stack?.close();
-});
-
-describe('web client with a failing connection', { timeout: 180_000 }, () => {
+describe('web client with a failing connection', { timeout: BROWSER_TIMEOUT_MS }, () => {
   it('shows a banner while the connection is down and fills in what was missed', async () => {
-    const sender = await stack.api.account(uniqueName('pat'));
+    const sender = await stack().api.account(uniqueName('pat'));
     const readerName = uniqueName('quinn');
-    const reader = await stack.api.account(readerName);
-    const dm = await stack.api.createConversation(sender.token, { kind: 'dm', with: reader.user.id });
-    await stack.api.send(sender.token, dm.id, 'before the outage');
-    const device = await stack.newDevice();
+    const reader = await stack().api.account(readerName);
+    const dm = await stack().api.createConversation(sender.token, { kind: 'dm', with: reader.user.id });
+    await stack().api.send(sender.token, dm.id, 'before the outage');
+    const device = await stack().newDevice();
     const { page, context } = device;
     // Chromium's offline mode stops new connections but leaves an open WebSocket alone, so the
     // test keeps a handle on the page's sockets to cut the live one like a network loss would.
@@ -52,7 +44,7 @@ describe('web client with a failing connection', { timeout: 180_000 }, () => {
     await page.getByTestId('connection-banner').waitFor();
     await expectText(page.locator('.account-status'), 'Offline');
     for (const text of ['missed one', 'missed two', 'missed three'])
-      await stack.api.send(sender.token, dm.id, text);
+      await stack().api.send(sender.token, dm.id, text);
     // A message written while offline waits as "Sending…" and goes out once back.
     await sendFromComposer(page, 'written while offline');
     await expectText(page.locator('[data-testid="pending-message"] .message-sending'), 'Sending…');
@@ -71,12 +63,12 @@ describe('web client with a failing connection', { timeout: 180_000 }, () => {
   });
 
   it('keeps an unsent message across a reload and sends it once the connection is back', async () => {
-    const peer = await stack.api.account(uniqueName('ray'));
+    const peer = await stack().api.account(uniqueName('ray'));
     const name = uniqueName('sky');
-    const me = await stack.api.account(name);
-    const dm = await stack.api.createConversation(peer.token, { kind: 'dm', with: me.user.id });
-    await stack.api.send(peer.token, dm.id, 'ping');
-    const device = await stack.newDevice();
+    const me = await stack().api.account(name);
+    const dm = await stack().api.createConversation(peer.token, { kind: 'dm', with: me.user.id });
+    await stack().api.send(peer.token, dm.id, 'ping');
+    const device = await stack().newDevice();
     const { page, context } = device;
     await controlSockets(context);
     await signIn(page, name);
@@ -102,7 +94,7 @@ describe('web client with a failing connection', { timeout: 180_000 }, () => {
     await waitOnline(page);
     await expect.poll(() => messageTexts(page)).toEqual(['ping', 'pong, written before the reload']);
     await expectCount(page.getByTestId('pending-message'), 0);
-    const stored = await stack.api.history(peer.token, dm.id);
+    const stored = await stack().api.history(peer.token, dm.id);
     expect(stored.map((m) => m.body)).toEqual(['ping', 'pong, written before the reload']);
     expect(
       await page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith('relay-chat.outbox'))),

@@ -10,12 +10,14 @@ import type { Conversation, Message, TokenPair, User } from '@relay-chat/protoco
 import { type EmbeddedServer, startEmbeddedServer } from '@relay-chat/server';
 import { freePort } from '@relay-chat/testkit';
 import { type Browser, type BrowserContext, chromium, type Locator, type Page } from 'playwright-core';
-import { expect } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
 import { ensureWebBuilt, ROOT } from './web-build.js';
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 export const SCREENSHOTS = join(ROOT, 'docs/screenshots');
 export const PASSWORD = 'correct-horse-9';
+/** Time for starting the stack (a first run builds the web client) and for each browser test. */
+export const BROWSER_TIMEOUT_MS = 180_000;
 
 const CHROMIUM_ARGS = [
   '--headless',
@@ -106,6 +108,25 @@ export async function startStack(): Promise<Stack> {
       await openServer.close();
       rmSync(dataDir, { recursive: true, force: true });
     },
+  };
+}
+
+/**
+ * Starts the stack before the file's tests and closes it after them (hooks registered at the
+ * call site, so call it at the top level of a test file). Returns an accessor for the running
+ * stack; calling it outside the tests (before start-up) throws.
+ */
+export function useStack(): () => Stack {
+  let stack: Stack | undefined;
+  beforeAll(async () => {
+    stack = await startStack();
+  }, BROWSER_TIMEOUT_MS);
+  afterAll(async () => {
+    await stack?.close();
+  });
+  return () => {
+    if (!stack) throw new Error('The browser stack is not running: use it inside a test');
+    return stack;
   };
 }
 

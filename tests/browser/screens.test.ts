@@ -4,31 +4,23 @@
  * sidebar and someone typing, a busy channel, a group being created, and the dark theme.
  */
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
+  BROWSER_TIMEOUT_MS,
   conversationItem,
   expectCount,
   expectText,
   SCREENSHOTS,
-  type Stack,
   signIn,
-  startStack,
+  useStack,
   waitOnline,
 } from './harness.js';
 
-let stack: Stack;
+const stack = useStack();
 
-beforeAll(async () => {
-  stack = await startStack();
-}, 180_000);
-
-afterAll(async () => {
-  await stack?.close();
-});
-
-describe('screenshots of the main screens', { timeout: 180_000 }, () => {
+describe('screenshots of the main screens', { timeout: BROWSER_TIMEOUT_MS }, () => {
   it('shows a conversation with unread badges, a channel, group creation and the dark theme', async () => {
-    const { api } = stack;
+    const { api } = stack();
     const [ada, grace, linus, margaret, ken] = await Promise.all(
       ['ada', 'grace', 'linus', 'margaret', 'ken'].map((name) => api.account(name)),
     );
@@ -75,7 +67,7 @@ describe('screenshots of the main screens', { timeout: 180_000 }, () => {
     // Grace has read the DM with Ada; the rest is news.
     await api.markRead(grace!.token, dm.id, 4);
 
-    const g = await stack.newDevice({ viewport: { width: 1360, height: 820 } });
+    const g = await stack().newDevice({ viewport: { width: 1360, height: 820 } });
     await signIn(g.page, 'grace');
     await waitOnline(g.page);
     await expectText(conversationItem(g.page, 'Launch plan').getByTestId('unread-badge'), '3');
@@ -85,7 +77,7 @@ describe('screenshots of the main screens', { timeout: 180_000 }, () => {
     await expect.poll(() => g.page.locator('[data-testid="message"]').count()).toBe(4);
 
     // Ada is typing in the open DM while Grace looks at it.
-    const a = await stack.newDevice();
+    const a = await stack().newDevice();
     await signIn(a.page, 'ada');
     await conversationItem(a.page, 'grace').click();
     await waitOnline(a.page);
@@ -115,7 +107,7 @@ describe('screenshots of the main screens', { timeout: 180_000 }, () => {
     await expectCount(g.page.getByTestId('channel'), 3);
     await g.page.screenshot({ path: join(SCREENSHOTS, 'channels.png') });
 
-    const dark = await stack.newDevice({ viewport: { width: 1360, height: 820 }, colorScheme: 'dark' });
+    const dark = await stack().newDevice({ viewport: { width: 1360, height: 820 }, colorScheme: 'dark' });
     await signIn(dark.page, 'linus');
     await conversationItem(dark.page, 'Launch plan').click();
     await expect.poll(() => dark.page.locator('[data-testid="message"]').count()).toBe(3);

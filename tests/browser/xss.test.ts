@@ -4,17 +4,17 @@
  * cannot reorder the interface around a message.
  */
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
+  BROWSER_TIMEOUT_MS,
   conversationItem,
   expectCount,
   messageTexts,
   SCREENSHOTS,
-  type Stack,
   sendFromComposer,
   signIn,
-  startStack,
   uniqueName,
+  useStack,
   waitOnline,
 } from './harness.js';
 
@@ -56,20 +56,12 @@ const XSS_PAYLOADS = [
 
 const BIDI = /[\u202A-\u202E\u2066-\u2069]/g;
 
-let stack: Stack;
+const stack = useStack();
 
-beforeAll(async () => {
-  stack = await startStack();
-}, 180_000);
-
-afterAll(async () => {
-  await stack?.close();
-});
-
-describe('hostile content in Chromium', { timeout: 180_000 }, () => {
+describe('hostile content in Chromium', { timeout: BROWSER_TIMEOUT_MS }, () => {
   it(`renders ${XSS_PAYLOADS.length} XSS and bidi payloads as inert text`, async () => {
     expect(XSS_PAYLOADS.length).toBeGreaterThanOrEqual(20);
-    const { api } = stack;
+    const { api } = stack();
     const senderName = uniqueName('mallory');
     const readerName = uniqueName('victor');
     const sender = await api.account(senderName);
@@ -87,8 +79,8 @@ describe('hostile content in Chromium', { timeout: 180_000 }, () => {
     const typed = XSS_PAYLOADS.slice(-4);
     for (const body of XSS_PAYLOADS.slice(0, -4)) await api.send(sender.token, dm.id, body);
 
-    const s = await stack.newDevice();
-    const r = await stack.newDevice();
+    const s = await stack().newDevice();
+    const r = await stack().newDevice();
     await signIn(s.page, senderName);
     await signIn(r.page, readerName);
     await conversationItem(s.page, readerName).click();
