@@ -48,6 +48,8 @@ export class RedisTransport implements BusTransport {
   private generation = 0;
   private closing = false;
   private readonly pingTimeoutMs: number;
+  /** (Un)subscriptions not yet written, in call order (see `queue`). */
+  private pendingOps: PendingOp[] = [];
 
   constructor(options: RedisTransportOptions) {
     const name = options.connectionName ?? 'relay-chat-bus';
@@ -93,12 +95,44 @@ export class RedisTransport implements BusTransport {
   }
 
   async subscribe(channels: string[]): Promise<void> {
-    if (channels.length > 0) await this.sub.subscribe(...channels);
+    if (channels.length > 0) await this.queue('subscribe', channels);
   }
 
   async unsubscribe(channels: string[]): Promise<void> {
     // An UNSUBSCRIBE without arguments would drop every channel.
-    if (channels.length > 0) await this.sub.unsubscribe(...channels);
+    if (channels.length > 0) await this.queue('unsubscribe', channels);
+  }
+
+  /**
+   * Subscriber commands wait for the end of the event-loop turn, and consecutive ones of
+   * the same kind go out as one command: a connect storm costs one SUBSCRIBE per turn, not
+   * one per connection. Order is kept (a subscribe never overtakes an earlier unsubscribe).
+   */
+  private queue(kind: PendingOp['kind'], channels: string[]): Promise<void> {
+    const last = this.pendingOps.at(-1);
+    if (last?.kind === kind) {
+      last.channels.push(...channels);
+      return last.done;
+    }
+    const op = { kind, channels: [...channels] } as PendingOp;
+    op.done = new Promise<void>((resolve, reject) => {
+      op.settle = (err) => (err === undefined ? resolve() : reject(err));
+    });
+    if (this.pendingOps.push(op) === 1) setImmediate(() => this.writePending());
+    return op.done;
+  }
+
+  private writePending(): void {
+    const ops = this.pendingOps;
+    this.pendingOps = [];
+    for (const op of ops) {
+      const command =
+        op.kind === 'subscribe' ? this.sub.subscribe(...op.channels) : this.sub.unsubscribe(...op.channels);
+      command.then(
+        () => op.settle(undefined),
+        (err: unknown) => op.settle(err ?? new Error(`${op.kind} failed`)),
+      );
+    }
   }
 
   onMessage(handler: (channel: string, payload: string) => void): void {
@@ -158,6 +192,13 @@ export class RedisTransport implements BusTransport {
       quiet = false;
     });
   }
+}
+
+interface PendingOp {
+  kind: 'subscribe' | 'unsubscribe';
+  channels: string[];
+  done: Promise<void>;
+  settle(err: unknown): void;
 }
 
 /** Resolves when `redis` is ready; rejects after `timeoutMs` (ioredis keeps retrying meanwhile). */
