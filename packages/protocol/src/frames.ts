@@ -1,11 +1,11 @@
 import Type, { type Static, type TSchema } from 'typebox';
 import Compile, { type Validator } from 'typebox/compile';
+import { LIMITS } from './constants.js';
 import type { ErrorCode } from './errors.js';
 import {
   type Conversation,
   type ConversationId,
   Id,
-  LIMITS,
   type Message,
   type PresenceStatus,
   type User,

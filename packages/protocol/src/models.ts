@@ -1,14 +1,5 @@
 import Type, { type Static } from 'typebox';
 
-export {
-  BEARER_SUBPROTOCOL_PREFIX,
-  LIMITS,
-  MEMBERS_PREVIEW,
-  PROTOCOL_VERSION,
-  SUBPROTOCOL,
-  USERNAME_PATTERN,
-} from './constants.js';
-
 /** Opaque identifiers (UUID strings today). */
 export const Id = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' });
 export type UserId = string;
