@@ -195,8 +195,12 @@ export function describeMessageStore(name: string, harness: MessageStoreHarness)
         expect(await store.removeMember(ch.id, b)).toBe(false);
         expect(await store.isMember(ch.id, b)).toBe(false);
         expect(await store.listMembers(ch.id)).toEqual([a, c]);
+        expect(await store.memberCount(ch.id)).toBe(2);
+        expect((await store.conversationStateOf(ch.id, a))?.memberCount).toBe(2);
         expect(await store.addMember(ch.id, b, now())).toBe(true);
         expect(await store.listMembers(ch.id)).toEqual([a, c, b]);
+        expect(await store.memberCount(ch.id)).toBe(3);
+        expect((await store.conversationsOf(c)).find((x) => x.id === ch.id)?.memberCount).toBe(3);
       });
 
       it('refuses a member for an unknown conversation with not_found', async () => {

@@ -81,6 +81,27 @@ const migrations: Record<string, Migration> = {
       )`.execute(db);
     },
   },
+  // Member counts kept in the conversation row by triggers, in the same transaction as the
+  // membership change: reading a big channel's count is one row, not a scan of its members.
+  '0002_member_count': {
+    async up(db: Kysely<unknown>) {
+      await sql`ALTER TABLE conversations ADD COLUMN member_count integer NOT NULL DEFAULT 0`.execute(db);
+      await sql`UPDATE conversations c SET member_count = (SELECT count(*) FROM members m WHERE m.conv = c.id)`.execute(
+        db,
+      );
+      await sql`CREATE FUNCTION count_members() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          IF TG_OP = 'INSERT' THEN
+            UPDATE conversations SET member_count = member_count + 1 WHERE id = NEW.conv;
+          ELSE
+            UPDATE conversations SET member_count = member_count - 1 WHERE id = OLD.conv;
+          END IF;
+          RETURN NULL;
+        END $$`.execute(db);
+      await sql`CREATE TRIGGER members_counted AFTER INSERT OR DELETE ON members
+        FOR EACH ROW EXECUTE FUNCTION count_members()`.execute(db);
+    },
+  },
 };
 
 /** Attempts of one append batch before its error is thrown (unique races, deadlocks). */
@@ -232,8 +253,7 @@ export class PostgresMessageStore implements MessageStore {
       member_count: number;
       joined: boolean;
     }>`
-      SELECT c.id, c.name, c.last_activity_at,
-        (SELECT count(*) FROM members x WHERE x.conv = c.id) AS member_count,
+      SELECT c.id, c.name, c.last_activity_at, c.member_count,
         EXISTS (SELECT 1 FROM members j WHERE j.conv = c.id AND j.user_id = ${input.userId}) AS joined
       FROM conversations c
       WHERE c.kind = 'channel' AND c.name_key LIKE ${pattern} ESCAPE '\\' AND c.name_key > ${after}
@@ -281,7 +301,7 @@ export class PostgresMessageStore implements MessageStore {
 
   async memberCount(conv: ConversationId): Promise<number> {
     const { rows } = await sql<{ n: number }>`
-      SELECT count(*) AS n FROM members WHERE conv = ${conv}`.execute(this.db);
+      SELECT member_count AS n FROM conversations WHERE id = ${conv}`.execute(this.db);
     return rows[0]?.n ?? 0;
   }
 
@@ -424,7 +444,7 @@ async function writeBatch(db: Kysely<ChatTables>, plan: AppendPlan): Promise<App
 
 const stateQuery = sql`
   SELECT c.id, c.kind, c.name, c.created_by, c.created_at, c.last_seq, c.last_activity_at, m.last_read_seq,
-    (SELECT count(*) FROM members x WHERE x.conv = c.id) AS member_count,
+    c.member_count,
     ARRAY(SELECT p.user_id FROM members p WHERE p.conv = c.id ORDER BY p.ord LIMIT ${MEMBERS_PREVIEW}) AS member_ids,
     lm.seq AS lm_seq, lm.id AS lm_id, lm.sender AS lm_sender, lm.body AS lm_body, lm.ts AS lm_ts
   FROM members m

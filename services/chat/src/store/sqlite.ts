@@ -82,6 +82,22 @@ const migrations: Record<string, Migration> = {
       );
     },
   },
+  // Member counts kept in the conversation row by triggers, in the same transaction as the
+  // membership change: reading a big channel's count is one row, not a scan of its members.
+  '0002_member_count': {
+    async up(db: Kysely<unknown>) {
+      await sql`ALTER TABLE conversations ADD COLUMN member_count INTEGER NOT NULL DEFAULT 0`.execute(db);
+      await sql`UPDATE conversations SET member_count = (SELECT count(*) FROM members m WHERE m.conv = conversations.id)`.execute(
+        db,
+      );
+      await sql`CREATE TRIGGER members_counted AFTER INSERT ON members BEGIN
+        UPDATE conversations SET member_count = member_count + 1 WHERE id = NEW.conv;
+      END`.execute(db);
+      await sql`CREATE TRIGGER members_uncounted AFTER DELETE ON members BEGIN
+        UPDATE conversations SET member_count = member_count - 1 WHERE id = OLD.conv;
+      END`.execute(db);
+    },
+  },
 };
 
 const CONVERSATION_COLUMNS = 'id, kind, name, created_by, created_at, last_seq, last_activity_at';
@@ -111,10 +127,12 @@ function prepare(db: Database.Database) {
     membersOf: db.prepare<[string, number], { user_id: string }>(
       'SELECT user_id FROM members WHERE conv = ? ORDER BY ord LIMIT ?',
     ),
-    memberCount: db.prepare<[string], { n: number }>('SELECT count(*) AS n FROM members WHERE conv = ?'),
+    memberCount: db.prepare<[string], { n: number }>(
+      'SELECT member_count AS n FROM conversations WHERE id = ?',
+    ),
     statesOf: db.prepare<[string], ConversationRow & { last_read_seq: number; member_count: number }>(
       `SELECT c.id, c.kind, c.name, c.created_by, c.created_at, c.last_seq, c.last_activity_at, m.last_read_seq,
-         (SELECT count(*) FROM members x WHERE x.conv = c.id) AS member_count
+         c.member_count
        FROM members m JOIN conversations c ON c.id = m.conv
        WHERE m.user_id = ?
        ORDER BY c.last_activity_at DESC, c.created_at DESC, c.id`,
@@ -150,8 +168,7 @@ function prepare(db: Database.Database) {
       { user: string; prefix: string; after: string; limit: number },
       { id: string; name: string; last_activity_at: number; member_count: number; joined: number }
     >(
-      `SELECT c.id, c.name, c.last_activity_at,
-         (SELECT count(*) FROM members x WHERE x.conv = c.id) AS member_count,
+      `SELECT c.id, c.name, c.last_activity_at, c.member_count,
          EXISTS (SELECT 1 FROM members j WHERE j.conv = c.id AND j.user_id = @user) AS joined
        FROM conversations c
        WHERE c.kind = 'channel' AND c.name_key >= @prefix AND c.name_key > @after
