@@ -30,6 +30,11 @@ const CHROMIUM_ARGS = [
   '--disable-sync',
 ];
 
+/** Debian's Chromium, headless, with the flags every browser test runs it with. */
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+}
+
 export interface Stack {
   url: string;
   api: RestApi;
@@ -65,7 +70,7 @@ export async function startStack(): Promise<Stack> {
       DATA_DIR: dataDir,
       LOG_LEVEL: 'warn',
     });
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+    browser = await launchChromium();
   } catch (err) {
     await server?.close();
     rmSync(dataDir, { recursive: true, force: true });

@@ -16,13 +16,13 @@ import {
   type TestDatabase,
   waitFor,
 } from '@relay-chat/testkit';
-import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import {
   CHROMIUM,
   conversationItem,
   expectText,
+  launchChromium,
   openDmWith,
   sendFromComposer,
   signUp as signUpInBrowser,
@@ -31,17 +31,6 @@ import {
 import { ensureWebBuilt } from '../browser/web-build.js';
 
 const ready = (await pgAvailable()) && (await redisAvailable());
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
-
 interface Session {
   token: string;
   userId: string;
@@ -220,7 +209,7 @@ describe.skipIf(!ready)('local cluster behind nginx', () => {
     'runs the web client in Chromium through nginx: a DM arrives live, and the CSP blocks nothing',
     async () => {
       expect(cluster.servesWebClient).toBe(true);
-      const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+      const browser = await launchChromium();
       const problems: string[] = [];
       try {
         const open = async () => {
