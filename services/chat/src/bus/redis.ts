@@ -50,6 +50,8 @@ export class RedisTransport implements BusTransport {
   private readonly pingTimeoutMs: number;
   /** (Un)subscriptions not yet written, in call order (see `queue`). */
   private pendingOps: PendingOp[] = [];
+  /** Resolves at the end of the turn in which the first of `pendingOps` was queued. */
+  private turnEnd: Promise<void> | undefined;
 
   constructor(options: RedisTransportOptions) {
     const name = options.connectionName ?? 'relay-chat-bus';
@@ -114,25 +116,25 @@ export class RedisTransport implements BusTransport {
       last.channels.push(...channels);
       return last.done;
     }
-    const op = { kind, channels: [...channels] } as PendingOp;
-    op.done = new Promise<void>((resolve, reject) => {
-      op.settle = (err) => (err === undefined ? resolve() : reject(err));
-    });
-    if (this.pendingOps.push(op) === 1) setImmediate(() => this.writePending());
+    this.turnEnd ??= new Promise<void>((resolve) =>
+      setImmediate(() => {
+        this.turnEnd = undefined;
+        this.pendingOps = [];
+        resolve();
+      }),
+    );
+    // Callbacks on one promise run in registration order: the commands keep the calls' order.
+    const op: PendingOp = {
+      kind,
+      channels: [...channels],
+      done: this.turnEnd.then(async () => {
+        await (op.kind === 'subscribe'
+          ? this.sub.subscribe(...op.channels)
+          : this.sub.unsubscribe(...op.channels));
+      }),
+    };
+    this.pendingOps.push(op);
     return op.done;
-  }
-
-  private writePending(): void {
-    const ops = this.pendingOps;
-    this.pendingOps = [];
-    for (const op of ops) {
-      const command =
-        op.kind === 'subscribe' ? this.sub.subscribe(...op.channels) : this.sub.unsubscribe(...op.channels);
-      command.then(
-        () => op.settle(undefined),
-        (err: unknown) => op.settle(err ?? new Error(`${op.kind} failed`)),
-      );
-    }
   }
 
   onMessage(handler: (channel: string, payload: string) => void): void {
@@ -198,7 +200,6 @@ interface PendingOp {
   kind: 'subscribe' | 'unsubscribe';
   channels: string[];
   done: Promise<void>;
-  settle(err: unknown): void;
 }
 
 /** Resolves when `redis` is ready; rejects after `timeoutMs` (ioredis keeps retrying meanwhile). */

@@ -55,13 +55,10 @@ export interface GatewayOptions {
   sendRatePerSec: number;
   sendBurst: number;
   heartbeatMs: number;
-  /** Longest wait before queued frames are written, ms (default 2; 0 = end of the event-loop turn). */
-  flushIntervalMs?: number;
-  /**
-   * Longest a live message that arrived ahead of a missing seq waits for it, ms (default 200;
-   * 0 = never wait). Messages of one conversation stored by two replicas can cross on the bus.
-   */
-  reorderWindowMs?: number;
+  /** Longest wait before queued frames are written, ms (0 = end of the event-loop turn); see ChatConfig. */
+  flushIntervalMs: number;
+  /** Longest a live message that overtook a missing seq waits for it, ms (0 = never); see ChatConfig. */
+  reorderWindowMs: number;
   /** Minimum interval between two typing events of one session in one conversation, ms (default 1500). */
   typingIntervalMs?: number;
 }
@@ -355,7 +352,7 @@ export class Gateway {
         subscription: this.deps.bus.subscribe(convTopic(conv), (payload) => this.onConvEvent(conv, payload)),
         order: new SeqOrder((frame) => {
           for (const s of sessions) s.enqueue(frame);
-        }, this.options.reorderWindowMs ?? 200),
+        }, this.options.reorderWindowMs),
       };
       added.subscription.ready.then(
         () => {
@@ -611,7 +608,7 @@ export class Gateway {
     this.dirty.add(session);
     if (this.flushScheduled) return;
     this.flushScheduled = true;
-    const ms = this.options.flushIntervalMs ?? 2;
+    const ms = this.options.flushIntervalMs;
     if (ms > 0) setTimeout(() => this.flushAll(), ms);
     else setImmediate(() => this.flushAll());
   }
