@@ -33,6 +33,7 @@ export type {
   AuthFrame,
   ClientFrame,
   ClientFrameType,
+  ConnectionLimits,
   ConversationEvent,
   ConversationFrame,
   ErrorFrame,
@@ -62,3 +63,11 @@ export type {
   User,
   UserId,
 } from './models.js';
+export {
+  clientMsgIdProblem,
+  MESSAGE_TEXT_PATTERN,
+  messageBodyProblem,
+  NAME_PATTERN,
+  normalizeName,
+  truncateText,
+} from './text.js';

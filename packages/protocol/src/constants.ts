@@ -31,6 +31,8 @@ export const LIMITS = {
   maxGroupMembers: 256,
   /** Longest client-made message id. */
   maxClientMsgIdChars: 64,
+  /** Longest last-message preview in a conversation listing (longer bodies are cut, with an ellipsis). */
+  maxPreviewChars: 500,
 } as const;
 
 export const USERNAME_PATTERN = '^[a-z0-9_.-]{3,32}$';

@@ -1,4 +1,4 @@
-import Type, { type Static, type TSchema } from 'typebox';
+import Type, { type Static } from 'typebox';
 import Compile, { type Validator } from 'typebox/compile';
 import { LIMITS } from './constants.js';
 import type { ErrorCode } from './errors.js';
@@ -11,6 +11,7 @@ import {
   type User,
   type UserId,
 } from './models.js';
+import { MESSAGE_TEXT_PATTERN } from './text.js';
 
 // ---------------------------------------------------------------------------
 // client → server
@@ -19,16 +20,18 @@ import {
 /** Optional client-chosen correlation id, echoed in an `error` frame caused by this frame. */
 const Ref = Type.Optional(Type.String({ minLength: 1, maxLength: 64 }));
 const Strict = { additionalProperties: false } as const;
-/** Any text without U+0000. */
-export const NO_NUL = '^[^\\u0000]*$';
 
 export const SendFrame = Type.Object(
   {
     type: Type.Literal('send'),
     conv: Id,
-    // No NUL: databases cannot store it, and no text needs it.
-    clientMsgId: Type.String({ minLength: 1, maxLength: LIMITS.maxClientMsgIdChars, pattern: NO_NUL }),
-    body: Type.String({ minLength: 1, maxLength: LIMITS.maxBodyChars, pattern: NO_NUL }),
+    // Well-formed text only (see text.ts): what cannot be stored exactly is refused here.
+    clientMsgId: Type.String({
+      minLength: 1,
+      maxLength: LIMITS.maxClientMsgIdChars,
+      pattern: MESSAGE_TEXT_PATTERN,
+    }),
+    body: Type.String({ minLength: 1, maxLength: LIMITS.maxBodyChars, pattern: MESSAGE_TEXT_PATTERN }),
     ref: Ref,
   },
   Strict,
@@ -81,10 +84,9 @@ export function parseClientFrame(raw: string): ParseResult {
     return { ok: false, code: 'invalid_frame', message: 'frame must be a JSON object' };
   }
   const record = value as Record<string, unknown>;
-  const ref =
-    typeof record.ref === 'string' && record.ref.length > 0 && record.ref.length <= 64
-      ? record.ref
-      : undefined;
+  // A refused `send` is answered with its clientMsgId as ref, so the sender's outbox can
+  // settle that very message.
+  const ref = refOf(record.ref) ?? (record.type === 'send' ? refOf(record.clientMsgId) : undefined);
   const withRef = <T extends object>(r: T) => (ref === undefined ? r : { ...r, ref });
   const type = record.type;
   if (typeof type !== 'string') {
@@ -112,6 +114,10 @@ export function parseClientFrame(raw: string): ParseResult {
   return { ok: true, frame: value as ClientFrame };
 }
 
+function refOf(value: unknown): string | undefined {
+  return typeof value === 'string' && value.length > 0 && value.length <= 64 ? value : undefined;
+}
+
 function describeErrors(validator: Validator, value: unknown): string {
   const first = validator.Errors(value)[0];
   if (!first) return 'frame is invalid';
@@ -120,6 +126,7 @@ function describeErrors(validator: Validator, value: unknown): string {
     const extra = (first.params as { additionalProperties?: string[] }).additionalProperties ?? [];
     return `unexpected field ${extra.map((f) => `"${f.slice(0, 32)}"`).join(', ')}`;
   }
+  if (first.keyword === 'pattern') return `${path}: contains a control character or a lone surrogate`;
   return `${path}: ${first.message}`;
 }
 
@@ -132,11 +139,25 @@ export interface ReadyFrame {
   /** Protocol version the server speaks. */
   v: number;
   user: User;
+  /** The most recent conversations, most recent activity first (at most one page). */
   conversations: Conversation[];
+  /** Cursor of the next page (`GET /api/chat/conversations?cursor=`), or null when that was all. */
+  nextCursor: string | null;
   /** Users sharing a conversation with the caller who are online now. */
   online: UserId[];
   /** Server clock, milliseconds since the epoch. */
   serverTime: number;
+  /** What this connection may send; a client that stays within it is never refused for its pace. */
+  limits?: ConnectionLimits;
+}
+/** A connection's budgets, as the server enforces them. */
+export interface ConnectionLimits {
+  /** Frames of any type per second, sustained, and at once. */
+  framesPerSec: number;
+  framesBurst: number;
+  /** Messages per second, sustained, and at once — per user, over all their devices. */
+  sendPerSec: number;
+  sendBurst: number;
 }
 export interface MessageFrame extends Message {
   type: 'message';
@@ -198,12 +219,3 @@ export type ServerFrame =
   | ErrorFrame
   | PongFrame;
 export type ServerFrameType = ServerFrame['type'];
-
-/** JSON Schema of the client frames, for docs. */
-export const clientFrameSchemas: Record<ClientFrameType, TSchema> = {
-  send: SendFrame,
-  typing: TypingFrame,
-  read: ReadFrame,
-  auth: AuthFrame,
-  ping: PingFrame,
-};

@@ -3,8 +3,6 @@
 export * from './client.js';
 export {
   AuthFrame,
-  clientFrameSchemas,
-  NO_NUL,
   PingFrame,
   parseClientFrame,
   ReadFrame,
