@@ -48,13 +48,31 @@ export class ChatApi {
     this.#client = client;
   }
 
-  /** The caller's conversations with lastSeq, lastReadSeq, unread and members. */
+  /** All the caller's conversations with lastSeq, lastReadSeq, unread and members (every page). */
   async conversations(): Promise<Conversation[]> {
-    const body = await this.#client.request<{ conversations?: Conversation[] }>(
+    const all: Conversation[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await this.conversationsPage(cursor);
+      all.push(...page.conversations);
+      cursor = page.nextCursor ?? undefined;
+    } while (cursor !== undefined);
+    return all;
+  }
+
+  /** One page of the caller's conversations, most recent activity first; `cursor` is the previous page's `nextCursor`. */
+  async conversationsPage(
+    cursor?: string,
+  ): Promise<{ conversations: Conversation[]; nextCursor: string | null }> {
+    const query = cursor === undefined ? '' : `?cursor=${encodeURIComponent(cursor)}`;
+    const body = await this.#client.request<{ conversations?: Conversation[]; nextCursor?: string | null }>(
       'GET',
-      '/api/chat/conversations',
+      `/api/chat/conversations${query}`,
     );
-    return expectArray<Conversation>(body?.conversations, 'conversations');
+    return {
+      conversations: expectArray<Conversation>(body?.conversations, 'conversations'),
+      nextCursor: typeof body?.nextCursor === 'string' ? body.nextCursor : null,
+    };
   }
 
   /** Creates a DM (idempotent: the existing one for that pair), a group, or a public channel. */

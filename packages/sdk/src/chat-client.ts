@@ -273,16 +273,53 @@ export class ChatClient {
     for (const user of frame.online ?? []) this.#online.add(user);
     this.#conversations.reset(frame.conversations, frame.user.id);
     const listed = new Set(frame.conversations.map((c) => c.id));
-    // Left (or never joined) while away: nothing more will come for those.
-    for (const conv of this.#delivery.conversations()) if (!listed.has(conv)) this.#delivery.forget(conv);
-    for (const conversation of frame.conversations) {
-      // Later conversations of a kind one is a member of from the start are all news.
-      this.#seed(conversation, first || conversation.kind === 'channel' ? 'history' : 'new');
-    }
+    for (const conversation of frame.conversations) this.#seedListed(conversation, first);
     this.#events.emit('ready', frame);
     for (const { id, lastSeq } of frame.conversations) this.#delivery.noteLatest(id, lastSeq);
     this.#flushReads();
     this.#sender.flush();
+    if (frame.nextCursor) void this.#loadRest(frame.nextCursor, this.#readyCount, listed, first);
+    else this.#forgetUnlisted(listed);
+  }
+
+  /** Later conversations of a kind one is a member of from the start are all news. */
+  #seedListed(conversation: Conversation, first: boolean): void {
+    this.#seed(conversation, first || conversation.kind === 'channel' ? 'history' : 'new');
+  }
+
+  /** Left (or never joined) while away: nothing more will come for those. */
+  #forgetUnlisted(listed: ReadonlySet<ConversationId>): void {
+    for (const conv of this.#delivery.conversations()) if (!listed.has(conv)) this.#delivery.forget(conv);
+  }
+
+  /**
+   * `ready` carries the most recent conversations; the rest come page by page over REST,
+   * each announced as an `updated` conversation. Stops when a newer `ready` arrived.
+   */
+  async #loadRest(
+    cursor: string,
+    readyCount: number,
+    listed: Set<ConversationId>,
+    first: boolean,
+  ): Promise<void> {
+    let next: string | null = cursor;
+    try {
+      while (next !== null) {
+        const page = await this.api.conversationsPage(next);
+        if (readyCount !== this.#readyCount) return;
+        for (const listedConversation of page.conversations) {
+          listed.add(listedConversation.id);
+          const conversation = this.#conversations.upsert(listedConversation);
+          this.#seedListed(conversation, first);
+          this.#delivery.noteLatest(conversation.id, conversation.lastSeq);
+          this.#events.emit('conversation', { event: 'updated', conversation });
+        }
+        next = page.nextCursor;
+      }
+      this.#forgetUnlisted(listed);
+    } catch (err) {
+      this.#emitError(err, 'conversations');
+    }
   }
 
   /**
@@ -365,6 +402,10 @@ export class ChatClient {
 
   #onErrorFrame(frame: ErrorFrame): void {
     const error = new ChatError(frame.code, frame.message);
+    if (frame.code === 'rate_limited' && frame.ref === undefined) {
+      // Frames were dropped over the connection's budget: whatever they carried is sent again.
+      this.#sender.resendDropped(error, frame.retryAfterMs ?? 1_000);
+    }
     const isSend = frame.ref !== undefined && this.#sender.reject(frame.ref, error, frame.retryAfterMs);
     // A retryable send error (rate_limited …) is the outbox's business: it resends by itself.
     if (isSend && error.retryable) return;

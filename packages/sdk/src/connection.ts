@@ -2,6 +2,7 @@ import {
   BEARER_SUBPROTOCOL_PREFIX,
   ChatError,
   type ClientFrame,
+  type ConnectionLimits,
   type ServerFrame,
   SUBPROTOCOL,
   toChatError,
@@ -48,6 +49,8 @@ export interface ConnectionOptions {
 }
 
 const MAX_TIMER_MS = 2_147_483_647;
+/** Pace before a server announces its limits: well inside the protocol's default frame budget (50/s, 100 at once). */
+const DEFAULT_PACE = { perSec: 40, burst: 40 };
 const noop = (): void => {};
 
 /**
@@ -85,6 +88,12 @@ export class Connection {
   #connectTimer: ReturnType<typeof setTimeout> | undefined;
   #renewTimer: ReturnType<typeof setTimeout> | undefined;
   #heartbeatTimer: ReturnType<typeof setInterval> | undefined;
+  /** Frames waiting for the pace; dropped with the socket they were meant for. */
+  #outQueue: ClientFrame[] = [];
+  #pace = DEFAULT_PACE;
+  #tokens = DEFAULT_PACE.burst;
+  #tokensAt = 0;
+  #paceTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(options: ConnectionOptions) {
     this.#urls = typeof options.url === 'string' ? [options.url] : [...options.url];
@@ -151,10 +160,46 @@ export class Connection {
     void this.#attempt();
   }
 
-  /** Writes a frame when the connection is `open`; false (nothing written) otherwise. */
+  /**
+   * Writes a frame when the connection is `open` — at once, or shortly after when the
+   * connection is at the server's frame budget (frames keep their order); false (nothing
+   * written) otherwise. A frame still waiting when the socket drops is dropped with it.
+   */
   send(frame: ClientFrame): boolean {
-    if (!this.#ready) return false;
-    return this.#write(frame);
+    if (!this.#ready || this.#socket?.readyState !== WS_OPEN) return false;
+    this.#outQueue.push(frame);
+    this.#drain();
+    return true;
+  }
+
+  /** Writes queued frames while the pace allows, then waits for the next token. */
+  #drain(): void {
+    const now = Date.now();
+    this.#tokens = Math.min(
+      this.#pace.burst,
+      this.#tokens + ((now - this.#tokensAt) / 1000) * this.#pace.perSec,
+    );
+    this.#tokensAt = now;
+    while (this.#outQueue.length > 0 && this.#tokens >= 1) {
+      this.#tokens -= 1;
+      this.#write(this.#outQueue.shift()!);
+    }
+    if (this.#outQueue.length === 0 || this.#paceTimer !== undefined) return;
+    const waitMs = Math.ceil(((1 - this.#tokens) / this.#pace.perSec) * 1000);
+    this.#paceTimer = setTimeout(() => {
+      this.#paceTimer = undefined;
+      this.#drain();
+    }, waitMs);
+  }
+
+  /** Paces below the server's announced frame budget (a margin for network jitter). */
+  #setPace(limits: ConnectionLimits | undefined): void {
+    if (!limits) return;
+    this.#pace = {
+      perSec: Math.max(1, limits.framesPerSec * 0.8),
+      burst: Math.max(1, Math.floor(limits.framesBurst / 2)),
+    };
+    this.#tokens = Math.min(this.#tokens, this.#pace.burst);
   }
 
   async #attempt(): Promise<void> {
@@ -216,7 +261,10 @@ export class Connection {
       this.#events.emit('error', new ChatError(frame.code, frame.message));
       return;
     }
-    if (frame.type === 'ready') this.#onReady(id, frame.serverTime);
+    if (frame.type === 'ready') {
+      this.#setPace(frame.limits);
+      this.#onReady(id, frame.serverTime);
+    }
     this.#events.emit('frame', frame);
   }
 
@@ -375,7 +423,14 @@ export class Connection {
     clearTimeout(this.#connectTimer);
     clearTimeout(this.#renewTimer);
     clearInterval(this.#heartbeatTimer);
-    this.#retryTimer = this.#connectTimer = this.#renewTimer = this.#heartbeatTimer = undefined;
+    clearTimeout(this.#paceTimer);
+    this.#retryTimer =
+      this.#connectTimer =
+      this.#renewTimer =
+      this.#heartbeatTimer =
+      this.#paceTimer =
+        undefined;
+    this.#outQueue = [];
     const socket = this.#socket;
     this.#socket = undefined;
     if (!socket) return;

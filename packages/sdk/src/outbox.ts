@@ -1,4 +1,10 @@
-import { type AckFrame, ChatError, type ConversationId, LIMITS } from '@relay-chat/protocol';
+import {
+  type AckFrame,
+  ChatError,
+  type ConversationId,
+  clientMsgIdProblem,
+  messageBodyProblem,
+} from '@relay-chat/protocol';
 
 /** `pending`: not yet acknowledged (queued or in flight); `sent`: stored by the server; `failed`: rejected for good. */
 export type OutboxStatus = 'pending' | 'sent' | 'failed';
@@ -184,19 +190,16 @@ export class Outbox {
   }
 }
 
+/** Refuses locally what the server would refuse (the same rules, from the protocol package). */
 function validate(conv: string, body: string, clientMsgId: string): void {
   const fields: { field: string; message: string }[] = [];
   if (typeof conv !== 'string' || conv.length === 0) fields.push({ field: '/conv', message: 'is required' });
-  if (typeof body !== 'string' || body.length === 0)
-    fields.push({ field: '/body', message: 'must not be empty' });
-  else if (body.length > LIMITS.maxBodyChars) {
-    fields.push({ field: '/body', message: `must be at most ${LIMITS.maxBodyChars} characters` });
-  }
-  if (clientMsgId.length === 0 || clientMsgId.length > LIMITS.maxClientMsgIdChars) {
-    fields.push({ field: '/clientMsgId', message: `must be 1 to ${LIMITS.maxClientMsgIdChars} characters` });
-  }
+  const bodyProblem = typeof body === 'string' ? messageBodyProblem(body) : 'body must be a string';
+  if (bodyProblem) fields.push({ field: '/body', message: bodyProblem });
+  const idProblem = clientMsgIdProblem(clientMsgId);
+  if (idProblem) fields.push({ field: '/clientMsgId', message: idProblem });
   const first = fields[0];
-  if (first) throw new ChatError('validation_failed', `${first.field.slice(1)} ${first.message}`, { fields });
+  if (first) throw new ChatError('validation_failed', first.message, { fields });
 }
 
 /**

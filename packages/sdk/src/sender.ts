@@ -89,6 +89,19 @@ export class Sender {
     return true;
   }
 
+  /**
+   * The server dropped frames of this connection over its frame budget (a `rate_limited`
+   * error without a ref): every entry written on this connection and not yet acknowledged
+   * is written again after `retryAfterMs` (the server stores each clientMsgId once).
+   */
+  resendDropped(error: ChatError, retryAfterMs: number): void {
+    for (const entry of this.#outbox.entries()) {
+      if (entry.status === 'pending' && entry.lastConnectionId === this.#connection.connectionId) {
+        this.reject(entry.clientMsgId, error, retryAfterMs);
+      }
+    }
+  }
+
   /** On a new connection: writes every pending entry, oldest first (waiting resends included). */
   flush(): void {
     this.stop();
