@@ -18,6 +18,7 @@ export {
   openDatabase,
   sqlitePathOf,
 } from './database.js';
+export { withDeadline } from './deadline.js';
 export {
   type CommonRoutesOptions,
   createHttpServer,

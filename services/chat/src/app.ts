@@ -26,7 +26,6 @@ export interface ChatServiceOptions {
 export interface ChatService {
   /** Mounts /api/chat routes (docs, health, ready, metrics included) and the /ws upgrade handler. */
   register(app: HttpServer): Promise<void>;
-  readonly gateway: Gateway;
   /** Graceful stop: refuse new sockets, close open ones with 1012, finish writes, release resources. */
   close(): Promise<void>;
 }
@@ -47,26 +46,54 @@ export async function createChatService(
     ? (ids: UserId[]) => options.findUsersByIds!(ids)
     : httpUserFetcher(requireValue(config.authUrl, 'AUTH_URL'));
   const directory = new CachedUserDirectory(fetchUsers);
-  const batcher = new AppendBatcher(store);
-  const core = new ChatCore(store, batcher, bus, directory, log);
+  const batcher = new AppendBatcher(store, config.appendBatchMax);
+  const core = new ChatCore(store, batcher, bus, directory, log, {
+    sendRatePerSec: config.sendRatePerSec,
+    sendBurst: config.sendBurst,
+    conversationsPage: config.conversationsPage,
+    maxGroupMembers: config.maxGroupMembers,
+  });
   const gateway = new Gateway(
-    { core, store, bus, presence, verify, log },
+    { core, bus, presence, verify, log },
     {
-      allowedOrigins: config.allowedOrigins,
-      allowNoOrigin: config.allowNoOrigin,
-      maxFrameBytes: config.maxFrameBytes,
-      maxBufferedBytes: config.maxBufferedBytes,
-      sendRatePerSec: config.sendRatePerSec,
-      sendBurst: config.sendBurst,
-      heartbeatMs: config.heartbeatMs,
+      accept: {
+        path: '/ws',
+        allowedOrigins: config.allowedOrigins,
+        allowNoOrigin: config.allowNoOrigin,
+        maxFrameBytes: config.maxFrameBytes,
+        maxConnectionsPerUser: config.maxConnectionsPerUser,
+        session: {
+          maxBufferedBytes: config.maxBufferedBytes,
+          lagGraceMs: config.slowConsumerGraceMs,
+          closeTimeoutMs: config.closeTimeoutMs,
+        },
+      },
+      commands: {
+        inbound: {
+          framesPerSec: config.inboundFramesPerSec,
+          burst: config.inboundBurst,
+          noticeIntervalMs: config.inboundNoticeMs,
+        },
+        typingIntervalMs: config.typingIntervalMs,
+        membershipLookupsPerSec: config.membershipLookupsPerSec,
+      },
+      fanOut: { reorderWindowMs: config.reorderWindowMs, reorderMaxHeld: config.reorderMaxHeld },
+      lifecycle: {
+        brokerWaitMs: config.brokerWaitMs,
+        limits: {
+          framesPerSec: config.inboundFramesPerSec,
+          framesBurst: config.inboundBurst,
+          sendPerSec: config.sendRatePerSec,
+          sendBurst: config.sendBurst,
+        },
+      },
+      heartbeat: { pingIntervalMs: config.heartbeatMs, expirySweepMs: 1000 },
       flushIntervalMs: config.flushIntervalMs,
-      reorderWindowMs: config.reorderWindowMs,
     },
   );
   await gateway.ready();
 
   return {
-    gateway,
     async register(app) {
       await app.register(async (scope) => {
         const server = scope as unknown as HttpServer;
@@ -90,6 +117,7 @@ export async function createChatService(
     async close() {
       await gateway.close();
       await batcher.drain();
+      core.close();
       await runtime.close();
       await store.close();
     },

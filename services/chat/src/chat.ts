@@ -5,9 +5,10 @@ import {
   type ConversationEvent,
   type ConversationFrame,
   type ConversationId,
-  LIMITS,
   type Message,
   type MessageFrame,
+  messageBodyProblem,
+  normalizeName,
   type ReadEventFrame,
   type User,
   type UserId,
@@ -15,8 +16,9 @@ import {
 import { counter, type Logger } from '@relay-chat/service-kit';
 import type { AppendBatcher } from './append-batcher.js';
 import { toConversation, toConversations } from './conversation-view.js';
-import { convTopic, encodeEvent, userTopic } from './events.js';
-import type { ChannelRecord, MessageStore } from './store/message-store.js';
+import { type BusEvent, convTopic, encodeEvent, userTopic } from './events.js';
+import { KeyedBudget } from './limits/keyed-budget.js';
+import type { ChannelRecord, ConversationState, MessageStore } from './store/message-store.js';
 import type { UserDirectory } from './users/user-directory.js';
 
 /** The one thing the chat core needs from the bus. */
@@ -35,6 +37,22 @@ export interface SendResult {
   duplicate: boolean;
 }
 
+/** A page of the caller's conversations and the cursor of the next one (null: that was all). */
+export interface ConversationPage {
+  conversations: Conversation[];
+  nextCursor: string | null;
+}
+
+export interface ChatCoreOptions {
+  /** Messages one user may send per second over every socket and REST together, sustained and at once. */
+  sendRatePerSec: number;
+  sendBurst: number;
+  /** Conversations in `ready` and in one page of `GET /conversations`. */
+  conversationsPage: number;
+  /** Most members a group may have. */
+  maxGroupMembers: number;
+}
+
 const messagesStored = counter('chat_messages_stored_total', 'Messages stored', ['duplicate']);
 const publishFailures = counter(
   'chat_publish_failures_total',
@@ -42,20 +60,38 @@ const publishFailures = counter(
 );
 
 /**
- * What chat does, shared by the WebSocket gateway and the REST routes: store first, then
- * publish. Membership is checked here for REST callers; the gateway checks its own cache.
+ * What chat does, shared by the WebSocket gateway and the REST routes: its rules are
+ * written here once. A message is stored first, then published; the store refuses, at
+ * commit, a sender who is not a member (so no cache anywhere can let one post), and one
+ * send budget per user covers every socket and REST.
  */
 export class ChatCore {
+  private readonly sendBudget: KeyedBudget<UserId>;
+
   constructor(
     private readonly store: MessageStore,
     private readonly batcher: AppendBatcher,
     private readonly bus: Publisher,
     readonly directory: UserDirectory,
     private readonly log: Logger,
-  ) {}
+    private readonly options: ChatCoreOptions,
+  ) {
+    this.sendBudget = new KeyedBudget({
+      ratePerSec: options.sendRatePerSec,
+      burst: options.sendBurst,
+      what: 'sending too fast',
+    });
+  }
 
-  /** Stores a message (idempotent on clientMsgId), then publishes it. The caller checked membership. */
+  /**
+   * Stores a message (idempotent on clientMsgId), then publishes it. Throws ChatError
+   * `rate_limited` past the sender's budget, `validation_failed` for a malformed body,
+   * `not_member` / `not_found` when the store refuses the sender.
+   */
   async send(sender: UserId, conv: ConversationId, clientMsgId: string, body: string): Promise<SendResult> {
+    const problem = messageBodyProblem(body);
+    if (problem) throw new ChatError('validation_failed', problem);
+    this.sendBudget.take(sender);
     const { message, duplicate } = await this.batcher.append({
       conv,
       sender,
@@ -68,7 +104,7 @@ export class ChatCore {
     const frame: MessageFrame = { type: 'message', ...shown };
     // A duplicate is published again: if this replica died between commit and publish
     // the first time, the retry heals the live path (clients drop seqs they have).
-    this.publish(convTopic(conv), encodeEvent({ kind: 'm', frame: JSON.stringify(frame) }));
+    this.publish(convTopic(conv), { kind: 'message', seq: message.seq, frame: JSON.stringify(frame) });
     const ack: AckFrame = {
       type: 'ack',
       clientMsgId,
@@ -80,30 +116,35 @@ export class ChatCore {
     return { ack, message: shown, duplicate };
   }
 
-  /** REST send: checks membership and limits first. */
-  async sendChecked(
-    sender: UserId,
-    conv: ConversationId,
-    clientMsgId: string,
-    body: string,
-  ): Promise<SendResult> {
-    await this.requireMember(conv, sender);
-    if (body.length === 0 || body.length > LIMITS.maxBodyChars) {
-      throw new ChatError('validation_failed', `body must be 1 to ${LIMITS.maxBodyChars} characters`);
-    }
-    return this.send(sender, conv, clientMsgId, body);
-  }
-
   /** Moves the read marker; tells the user's other devices. `origin` is the session to skip. */
-  async markRead(userId: UserId, conv: ConversationId, seq: number, origin = '-'): Promise<number> {
+  async markRead(conv: ConversationId, userId: UserId, seq: number, origin = '-'): Promise<number> {
     const stored = await this.store.markRead(conv, userId, seq);
     const frame: ReadEventFrame = { type: 'read', conv, seq: stored };
-    this.publish(userTopic(userId), encodeEvent({ kind: 'r', origin, frame: JSON.stringify(frame) }));
+    this.publish(userTopic(userId), { kind: 'read', origin, frame: JSON.stringify(frame) });
     return stored;
   }
 
-  async conversationsOf(userId: UserId, token: string): Promise<Conversation[]> {
-    return toConversations(await this.store.conversationsOf(userId), this.directory, token);
+  /** Every conversation of the user with its read state, most recent activity first. */
+  conversationStatesOf(userId: UserId): Promise<ConversationState[]> {
+    return this.store.conversationsOf(userId);
+  }
+
+  /** The first page of `states` (already in activity order) as the contract's conversations. */
+  async readyView(states: ConversationState[], token: string): Promise<ConversationPage> {
+    const page = states.slice(0, this.options.conversationsPage);
+    return {
+      conversations: await toConversations(page, this.directory, token),
+      nextCursor: states.length > page.length ? cursorOf(page.at(-1)!) : null,
+    };
+  }
+
+  /** One page of the caller's conversations, most recent activity first. */
+  async conversationsOf(userId: UserId, token: string, cursor?: string): Promise<ConversationPage> {
+    const after = cursor === undefined ? undefined : parseCursor(cursor);
+    const states = await this.store.conversationsOf(userId);
+    const start = after === undefined ? 0 : states.findIndex((s) => isAfter(s, after));
+    const rest = start < 0 ? [] : states.slice(start);
+    return this.readyView(rest, token);
   }
 
   async conversationOf(userId: UserId, conv: ConversationId, token: string): Promise<Conversation> {
@@ -144,20 +185,21 @@ export class ChatCore {
       if (created) await this.announceJoin(conversation.id, [creator.id, input.with], 'created', token);
       return { conversation: await this.conversationOf(creator.id, conversation.id, token), created };
     }
+    const name = nameOf(input.name);
     if (input.kind === 'group') {
       const members = [...new Set(input.members.filter((m) => m !== creator.id))];
-      if (members.length + 1 > LIMITS.maxGroupMembers) {
-        throw new ChatError('validation_failed', `a group has at most ${LIMITS.maxGroupMembers} members`);
+      if (members.length + 1 > this.options.maxGroupMembers) {
+        throw new ChatError(
+          'validation_failed',
+          `a group has at most ${this.options.maxGroupMembers} members`,
+        );
       }
       await this.requireUsers(members, token);
-      const record = await this.store.createGroup(
-        { name: input.name.trim(), createdBy: creator.id, members },
-        now,
-      );
+      const record = await this.store.createGroup({ name, createdBy: creator.id, members }, now);
       await this.announceJoin(record.id, [creator.id, ...members], 'created', token);
       return { conversation: await this.conversationOf(creator.id, record.id, token), created: true };
     }
-    const record = await this.store.createChannel({ name: input.name.trim(), createdBy: creator.id }, now);
+    const record = await this.store.createChannel({ name, createdBy: creator.id }, now);
     await this.announceJoin(record.id, [creator.id], 'created', token);
     return { conversation: await this.conversationOf(creator.id, record.id, token), created: true };
   }
@@ -187,12 +229,18 @@ export class ChatCore {
       event: 'left',
       conversation: toConversation(state, users),
     };
-    this.publish(userTopic(user.id), encodeEvent({ kind: 'l', conv, frame: JSON.stringify(frame) }));
+    this.publish(userTopic(user.id), { kind: 'left', conv, frame: JSON.stringify(frame) });
     await this.announceMember(conv, user.id, 'member_left', token);
   }
 
+  /** The membership rule for reads and ephemeral events: throws `not_member` or `not_found`. */
   async requireMember(conv: ConversationId, userId: UserId): Promise<void> {
     if (!(await this.store.isMember(conv, userId))) throw await this.notMemberOrNotFound(conv);
+  }
+
+  /** Stops background work (budget sweeps). */
+  close(): void {
+    this.sendBudget.stop();
   }
 
   private async notMemberOrNotFound(conv: ConversationId): Promise<ChatError> {
@@ -223,7 +271,13 @@ export class ChatCore {
         event,
         conversation: toConversation(state, users),
       };
-      this.publish(userTopic(userId), encodeEvent({ kind: 'j', conv, frame: JSON.stringify(frame) }));
+      this.publish(userTopic(userId), {
+        kind: 'joined',
+        conv,
+        convKind: state.kind,
+        contacts: state.kind === 'channel' ? [] : state.memberIds.filter((id) => id !== userId),
+        frame: JSON.stringify(frame),
+      });
     }
   }
 
@@ -250,13 +304,54 @@ export class ChatCore {
       users,
     );
     const frame: ConversationFrame = { type: 'conversation', event, conversation, user: userId };
-    this.publish(convTopic(conv), encodeEvent({ kind: 'c', frame: JSON.stringify(frame) }));
+    this.publish(convTopic(conv), { kind: 'conversation', frame: JSON.stringify(frame) });
   }
 
-  private publish(topic: string, payload: string): void {
-    this.bus.publish(topic, payload).catch((err: unknown) => {
+  private publish(topic: string, event: BusEvent): void {
+    this.bus.publish(topic, encodeEvent(event)).catch((err: unknown) => {
       publishFailures.inc();
       this.log.warn({ err, topic }, 'publish failed; clients will recover from history');
     });
   }
+}
+
+/** The stored name of a group or channel; ChatError `validation_failed` when it is not valid. */
+function nameOf(raw: string): string {
+  const result = normalizeName(raw);
+  if (!result.ok)
+    throw new ChatError('validation_failed', result.problem, {
+      fields: [{ field: '/name', message: result.problem }],
+    });
+  return result.name;
+}
+
+interface Cursor {
+  lastActivityAt: number;
+  id: ConversationId;
+}
+
+/** An opaque cursor: the position of a conversation in activity order. */
+function cursorOf(state: Pick<ConversationState, 'lastActivityAt' | 'id'>): string {
+  return Buffer.from(`${state.lastActivityAt}.${state.id}`).toString('base64url');
+}
+
+function parseCursor(cursor: string): Cursor {
+  const text = Buffer.from(cursor, 'base64url').toString();
+  const dot = text.indexOf('.');
+  const lastActivityAt = Number(text.slice(0, dot));
+  const id = text.slice(dot + 1);
+  if (dot < 0 || !Number.isSafeInteger(lastActivityAt) || !/^[A-Za-z0-9_-]{1,64}$/.test(id)) {
+    throw new ChatError('validation_failed', 'cursor is not one this server gave out', {
+      fields: [{ field: '/cursor', message: 'unknown cursor' }],
+    });
+  }
+  return { lastActivityAt, id };
+}
+
+/** Whether `state` comes after `cursor` in activity order (most recent first, then by id). */
+function isAfter(state: Pick<ConversationState, 'lastActivityAt' | 'id'>, cursor: Cursor): boolean {
+  return (
+    state.lastActivityAt < cursor.lastActivityAt ||
+    (state.lastActivityAt === cursor.lastActivityAt && state.id > cursor.id)
+  );
 }

@@ -5,6 +5,7 @@ import {
   ConfigError,
   type Env,
   envBool,
+  envEnum,
   envInt,
   envList,
   envString,
@@ -39,9 +40,42 @@ export interface ChatConfig {
   maxFrameBytes: number;
   /** Unsent bytes on one socket before it is closed as a slow consumer (default 1 MiB). */
   maxBufferedBytes: number;
-  /** Messages a user may send per second, sustained, and as a burst (default 30 / 60). */
+  /**
+   * Messages a user may send per second, sustained, and as a burst (default 30 / 60): one
+   * budget per user over all their sockets and REST on this replica, kept across reconnects.
+   */
   sendRatePerSec: number;
   sendBurst: number;
+  /**
+   * Frames of any type one connection may send per second, sustained and as a burst,
+   * counted as they arrive (default the larger of 50 / 100 and twice the send budget).
+   * Frames over it are dropped with one `rate_limited` notice per `inboundNoticeMs`; a
+   * connection that sends another whole burst after the notice is closed (1008).
+   */
+  inboundFramesPerSec: number;
+  inboundBurst: number;
+  /** Least time between two `rate_limited` notices to one connection, ms (default 1000). */
+  inboundNoticeMs: number;
+  /** Store look-ups per second one connection may cause for conversations it is not known to be in (default 5). */
+  membershipLookupsPerSec: number;
+  /** Least time between two forwarded typing events of one connection in one conversation, ms (default 1500). */
+  typingIntervalMs: number;
+  /** Open WebSocket connections one user may hold on one replica (default 20). */
+  maxConnectionsPerUser: number;
+  /** Conversations in `ready` and per page of `GET /conversations` (default 100). */
+  conversationsPage: number;
+  /** Most members of a group (default LIMITS.maxGroupMembers). */
+  maxGroupMembers: number;
+  /** How long a socket may stay above `maxBufferedBytes` before it is closed as a slow consumer, ms (default 2000). */
+  slowConsumerGraceMs: number;
+  /** How long a peer that does not complete the closing handshake keeps its socket, ms (default 5000). */
+  closeTimeoutMs: number;
+  /** Longest wait for the message broker while setting up a connection, ms (default 2000); then close 1013. */
+  brokerWaitMs: number;
+  /** Most messages one conversation holds back waiting for a missing seq (default 1024). */
+  reorderMaxHeld: number;
+  /** Most messages in one group commit (default 500). */
+  appendBatchMax: number;
   /** Interval of WebSocket pings, ms (default 25 000); a peer silent for two intervals is closed. */
   heartbeatMs: number;
   /**
@@ -57,9 +91,12 @@ export interface ChatConfig {
   reorderWindowMs: number;
   /** This replica's id (presence, logs); default host-pid. */
   replicaId: string;
-  logLevel: string;
+  logLevel: LogLevel;
   trustProxy: boolean;
 }
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
 
 export function loadChatConfig(env: Env): Readonly<ChatConfig> {
   const dataDir = envString(env, 'DATA_DIR', './data');
@@ -73,6 +110,7 @@ export function loadChatConfig(env: Env): Readonly<ChatConfig> {
     }
   }
   const sendRatePerSec = envInt(env, 'SEND_RATE_PER_SEC', 30, { min: 1, max: 100_000 });
+  const sendBurst = envInt(env, 'SEND_BURST', sendRatePerSec * 2, { min: 1 });
   return freeze({
     host: envString(env, 'HOST', '127.0.0.1'),
     port: envInt(env, 'PORT', 8002, { min: 0, max: 65_535 }),
@@ -91,12 +129,28 @@ export function loadChatConfig(env: Env): Readonly<ChatConfig> {
     maxFrameBytes: envInt(env, 'MAX_FRAME_BYTES', LIMITS.maxFrameBytes, { min: 1024, max: 16 * 1024 * 1024 }),
     maxBufferedBytes: envInt(env, 'MAX_BUFFERED_BYTES', 1024 * 1024, { min: 16 * 1024 }),
     sendRatePerSec,
-    sendBurst: envInt(env, 'SEND_BURST', sendRatePerSec * 2, { min: 1 }),
+    sendBurst,
+    inboundFramesPerSec: envInt(env, 'INBOUND_FRAMES_PER_SEC', Math.max(50, sendRatePerSec * 2), { min: 1 }),
+    inboundBurst: envInt(env, 'INBOUND_BURST', Math.max(100, sendBurst * 2), { min: 1 }),
+    inboundNoticeMs: envInt(env, 'INBOUND_NOTICE_MS', 1000, { min: 100, max: 60_000 }),
+    membershipLookupsPerSec: envInt(env, 'MEMBERSHIP_LOOKUPS_PER_SEC', 5, { min: 1, max: 10_000 }),
+    typingIntervalMs: envInt(env, 'TYPING_INTERVAL_MS', 1500, { min: 0, max: 60_000 }),
+    maxConnectionsPerUser: envInt(env, 'MAX_CONNECTIONS_PER_USER', 20, { min: 1, max: 100_000 }),
+    conversationsPage: envInt(env, 'CONVERSATIONS_PAGE', 100, { min: 10, max: 1000 }),
+    maxGroupMembers: envInt(env, 'MAX_GROUP_MEMBERS', LIMITS.maxGroupMembers, {
+      min: 2,
+      max: LIMITS.maxGroupMembers,
+    }),
+    slowConsumerGraceMs: envInt(env, 'SLOW_CONSUMER_GRACE_MS', 2000, { min: 0, max: 60_000 }),
+    closeTimeoutMs: envInt(env, 'CLOSE_TIMEOUT_MS', 5000, { min: 100, max: 60_000 }),
+    brokerWaitMs: envInt(env, 'BROKER_WAIT_MS', 2000, { min: 100, max: 60_000 }),
+    reorderMaxHeld: envInt(env, 'REORDER_MAX_HELD', 1024, { min: 1, max: 1_000_000 }),
+    appendBatchMax: envInt(env, 'APPEND_BATCH_MAX', 500, { min: 1, max: 10_000 }),
     heartbeatMs: envInt(env, 'HEARTBEAT_MS', 25_000, { min: 100, max: 30_000 }),
     flushIntervalMs: envInt(env, 'FLUSH_INTERVAL_MS', 2, { min: 0, max: 50 }),
     reorderWindowMs: envInt(env, 'REORDER_WINDOW_MS', 200, { min: 0, max: 1000 }),
     replicaId: envString(env, 'REPLICA_ID', `${hostname()}-${process.pid}`),
-    logLevel: envString(env, 'LOG_LEVEL', 'info'),
+    logLevel: envEnum(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
     trustProxy: envBool(env, 'TRUST_PROXY', false),
   });
 }

@@ -1,4 +1,11 @@
-import type { Conversation, User, UserId } from '@relay-chat/protocol';
+import {
+  type Conversation,
+  LIMITS,
+  type Message,
+  truncateText,
+  type User,
+  type UserId,
+} from '@relay-chat/protocol';
 import type { ConversationState } from './store/message-store.js';
 import type { UserDirectory } from './users/user-directory.js';
 
@@ -24,8 +31,14 @@ export function toConversation(state: ConversationState, users: Map<UserId, User
     unread: state.unread,
     memberCount: state.memberCount,
     members: state.memberIds.map((id) => users.get(id) ?? { id, username: 'unknown' }),
-    lastMessage: state.lastMessage,
+    lastMessage: state.lastMessage && previewOf(state.lastMessage),
     lastActivityAt: state.lastActivityAt,
     createdAt: state.createdAt,
   };
+}
+
+/** A last message as listed: its body cut to LIMITS.maxPreviewChars (history has it whole). */
+function previewOf(message: Message): Message {
+  if (message.body.length <= LIMITS.maxPreviewChars) return message;
+  return { ...message, body: truncateText(message.body, LIMITS.maxPreviewChars) };
 }

@@ -1,68 +1,118 @@
 /**
- * What travels on the bus. A payload is a one-letter kind, header fields, and the
- * ready-to-send JSON frame, separated by newlines — so a replica routes it with a few
- * `indexOf` calls and writes the frame to its sockets without parsing or re-serializing
- * it (JSON strings never contain a raw newline, so the frame is always the last part).
+ * What travels on the bus: a typed envelope whose routing facts (kind, seq, origin, the
+ * members to watch …) travel beside the ready-to-send frame, so a receiving replica routes
+ * an event from its header and writes the frame to its sockets without parsing, scanning
+ * or re-serializing it.
  *
- * Topics: `conv:<id>` (messages, typing, member changes), `user:<id>` (the user's own
- * read markers and membership changes), `presence` (online/offline transitions).
+ * Wire form: `<kind letter>\n<header fields, tab-separated>\n<frame JSON>`. Header fields
+ * are ids (`[A-Za-z0-9_-]`), numbers and comma-separated id lists, so they never hold a
+ * tab or a newline; JSON text never holds a raw newline, so the frame is always the rest.
+ *
+ * Topics: `conv:<id>` (messages, typing, member changes), `user:<id>` (the user's own read
+ * markers and membership changes), `presence` (online/offline transitions).
  */
-import type { ConversationId, UserId } from '@relay-chat/protocol';
+import type { ConversationId, ConversationKind, UserId } from '@relay-chat/protocol';
 
 export const convTopic = (id: ConversationId) => `conv:${id}`;
 export const userTopic = (id: UserId) => `user:${id}`;
 export const PRESENCE_TOPIC = 'presence';
 
 export type BusEvent =
-  /** A stored message: to every member's sockets. */
-  | { kind: 'm'; frame: string }
-  /** Typing: to every member's sockets but the typist's. */
-  | { kind: 't'; user: UserId; frame: string }
-  /** A conversation changed (member joined/left): to every member's sockets. */
-  | { kind: 'c'; frame: string }
-  /** A read marker: to the user's sockets but the one that sent it. */
-  | { kind: 'r'; origin: string; frame: string }
-  /** The user joined (or created) a conversation: subscribe, then deliver. */
-  | { kind: 'j'; conv: ConversationId; frame: string }
-  /** The user left a conversation: deliver, then unsubscribe. */
-  | { kind: 'l'; conv: ConversationId; frame: string }
-  /** Presence transition of a user. */
-  | { kind: 'p'; user: UserId; frame: string };
+  /** A stored message (conv topic): to every member's sockets, in `seq` order. */
+  | { kind: 'message'; seq: number; frame: string }
+  /** Typing (conv topic): to every member's sockets but the typist's. */
+  | { kind: 'typing'; user: UserId; frame: string }
+  /** A conversation changed — a member joined or left (conv topic): to every member's sockets. */
+  | { kind: 'conversation'; frame: string }
+  /** A read marker (user topic): to the user's sockets but the session it came from. */
+  | { kind: 'read'; origin: string; frame: string }
+  /**
+   * The user joined or created a conversation (user topic): subscribe, watch the presence
+   * of `contacts` (the other members of a DM or group; none for channels), then deliver.
+   */
+  | {
+      kind: 'joined';
+      conv: ConversationId;
+      convKind: ConversationKind;
+      contacts: UserId[];
+      frame: string;
+    }
+  /** The user left a conversation (user topic): deliver, then unsubscribe. */
+  | { kind: 'left'; conv: ConversationId; frame: string }
+  /** A presence transition of `user` (presence topic). */
+  | { kind: 'presence'; user: UserId; frame: string };
 
-export function encodeEvent(event: BusEvent): string {
+export type BusEventKind = BusEvent['kind'];
+
+const LETTER: Record<BusEventKind, string> = {
+  message: 'm',
+  typing: 't',
+  conversation: 'c',
+  read: 'r',
+  joined: 'j',
+  left: 'l',
+  presence: 'p',
+};
+const KIND_OF: Record<string, BusEventKind> = Object.fromEntries(
+  Object.entries(LETTER).map(([kind, letter]) => [letter, kind as BusEventKind]),
+);
+const KINDS: readonly string[] = ['dm', 'group', 'channel'];
+
+/** The header fields of an event, in wire order. */
+function headerOf(event: BusEvent): string[] {
   switch (event.kind) {
-    case 'm':
-    case 'c':
-      return `${event.kind}\n${event.frame}`;
-    case 't':
-    case 'p':
-      return `${event.kind}\n${event.user}\n${event.frame}`;
-    case 'r':
-      return `r\n${event.origin}\n${event.frame}`;
-    case 'j':
-    case 'l':
-      return `${event.kind}\n${event.conv}\n${event.frame}`;
+    case 'message':
+      return [String(event.seq)];
+    case 'typing':
+    case 'presence':
+      return [event.user];
+    case 'conversation':
+      return [];
+    case 'read':
+      return [event.origin];
+    case 'joined':
+      return [event.conv, event.convKind, event.contacts.join(',')];
+    case 'left':
+      return [event.conv];
   }
 }
 
+export function encodeEvent(event: BusEvent): string {
+  return `${LETTER[event.kind]}\n${headerOf(event).join('\t')}\n${event.frame}`;
+}
+
+/** The event of a payload, or undefined when it is not one this replica understands. */
 export function decodeEvent(payload: string): BusEvent | undefined {
-  const kind = payload[0];
   if (payload[1] !== '\n') return undefined;
-  if (kind === 'm' || kind === 'c') return { kind, frame: payload.slice(2) };
+  const kind = KIND_OF[payload[0]!];
   const cut = payload.indexOf('\n', 2);
-  if (cut < 0) return undefined;
-  const field = payload.slice(2, cut);
+  if (kind === undefined || cut < 0) return undefined;
+  const fields = cut === 2 ? [] : payload.slice(2, cut).split('\t');
   const frame = payload.slice(cut + 1);
   switch (kind) {
-    case 't':
-    case 'p':
-      return { kind, user: field, frame };
-    case 'r':
-      return { kind, origin: field, frame };
-    case 'j':
-    case 'l':
-      return { kind, conv: field, frame };
-    default:
-      return undefined;
+    case 'message': {
+      const seq = Number(fields[0]);
+      return Number.isSafeInteger(seq) && seq > 0 ? { kind, seq, frame } : undefined;
+    }
+    case 'typing':
+    case 'presence':
+      return fields[0] ? { kind, user: fields[0], frame } : undefined;
+    case 'conversation':
+      return { kind, frame };
+    case 'read':
+      return fields[0] ? { kind, origin: fields[0], frame } : undefined;
+    case 'joined': {
+      const [conv, convKind, contacts = ''] = fields;
+      if (!conv || !convKind || !KINDS.includes(convKind)) return undefined;
+      return {
+        kind,
+        conv,
+        convKind: convKind as ConversationKind,
+        contacts: contacts === '' ? [] : contacts.split(','),
+        frame,
+      };
+    }
+    case 'left':
+      return fields[0] ? { kind, conv: fields[0], frame } : undefined;
   }
 }

@@ -1,7 +1,8 @@
-import type { IncomingMessage } from 'node:http';
+import { type IncomingMessage, STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { BEARER_SUBPROTOCOL_PREFIX, ChatError, SUBPROTOCOL } from '@relay-chat/protocol';
 import { type AccessClaims, type AccessTokenVerifier, bearerTokenOf } from '@relay-chat/tokens';
+import type { SessionToken } from './session.js';
 
 export interface UpgradeGuardOptions {
   verify: AccessTokenVerifier;
@@ -51,18 +52,23 @@ function tokenOf(request: IncomingMessage): string | undefined {
 /** Answers a refused upgrade with a plain HTTP error (no 101) and closes the socket. */
 export function rejectUpgrade(socket: Duplex, error: ChatError): void {
   const body = JSON.stringify(error.toBody());
-  const reason = error.status === 401 ? 'Unauthorized' : error.status === 403 ? 'Forbidden' : 'Error';
   const headers = [
-    `HTTP/1.1 ${error.status} ${reason}`,
+    `HTTP/1.1 ${error.status} ${STATUS_CODES[error.status] ?? 'Error'}`,
     'Content-Type: application/json',
     `Content-Length: ${Buffer.byteLength(body)}`,
     'Connection: close',
   ];
   if (error.status === 401) headers.push('WWW-Authenticate: Bearer');
+  if (error.retryAfterSec !== undefined) headers.push(`Retry-After: ${Math.ceil(error.retryAfterSec)}`);
   if (!socket.writable) {
     socket.destroy();
     return;
   }
   socket.once('finish', () => socket.destroy());
   socket.end(`${headers.join('\r\n')}\r\n\r\n${body}`);
+}
+
+/** The session token of a verified access token. */
+export function sessionTokenOf(token: string, claims: AccessClaims): SessionToken {
+  return { token, expiresAt: claims.exp * 1000, issuedAt: Date.now(), sid: undefined };
 }

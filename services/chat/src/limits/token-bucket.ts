@@ -14,9 +14,7 @@ export class TokenBucket {
 
   /** Takes one token; false when empty. */
   take(): boolean {
-    const t = this.now();
-    this.tokens = Math.min(this.burst, this.tokens + ((t - this.updatedAt) / 1000) * this.ratePerSec);
-    this.updatedAt = t;
+    this.refill();
     if (this.tokens < 1) return false;
     this.tokens -= 1;
     return true;
@@ -24,6 +22,19 @@ export class TokenBucket {
 
   /** Seconds until one token is available. */
   retryAfterSec(): number {
+    this.refill();
     return Math.max(0, (1 - this.tokens) / this.ratePerSec);
+  }
+
+  /** True when the bucket has refilled completely: forgetting it changes nothing. */
+  isFull(): boolean {
+    this.refill();
+    return this.tokens >= this.burst;
+  }
+
+  private refill(): void {
+    const t = this.now();
+    this.tokens = Math.min(this.burst, this.tokens + ((t - this.updatedAt) / 1000) * this.ratePerSec);
+    this.updatedAt = t;
   }
 }

@@ -1,13 +1,14 @@
-import { ChannelListing, Conversation, ErrorResponse, Id, LIMITS } from '@relay-chat/protocol';
+import { ChannelListing, Conversation, ErrorResponse, Id, LIMITS, NAME_PATTERN } from '@relay-chat/protocol';
 import type { HttpServer } from '@relay-chat/service-kit';
 import Type from 'typebox';
 import type { ChatCore } from '../chat.js';
 import { callerOf } from './authenticate.js';
 
+// Checked again after NFKC normalisation in the chat core (normalizeName).
 const Name = Type.String({
   minLength: 1,
   maxLength: LIMITS.maxConversationNameChars,
-  pattern: '^[^\\u0000]*\\S[^\\u0000]*$',
+  pattern: NAME_PATTERN,
 });
 const CreateBody = Type.Union([
   Type.Object({ kind: Type.Literal('dm'), with: Id }, { additionalProperties: false }),
@@ -22,7 +23,14 @@ const CreateBody = Type.Union([
   Type.Object({ kind: Type.Literal('channel'), name: Name }, { additionalProperties: false }),
 ]);
 const IdParams = Type.Object({ id: Id });
-const errors = { 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse, 404: ErrorResponse };
+const errors = {
+  400: ErrorResponse,
+  401: ErrorResponse,
+  403: ErrorResponse,
+  404: ErrorResponse,
+  429: ErrorResponse,
+  503: ErrorResponse,
+};
 const security = [{ bearer: [] }];
 
 /** Conversations, the channel directory, joining and leaving. */
@@ -31,14 +39,25 @@ export async function conversationRoutes(app: HttpServer, core: ChatCore): Promi
     '/api/chat/conversations',
     {
       schema: {
-        summary: "The caller's conversations, most recent activity first, with unread counts",
+        summary:
+          "The caller's conversations, most recent activity first, with unread counts; one page at a time (`cursor` = the previous page's `nextCursor`)",
         security,
-        response: { 200: Type.Object({ conversations: Type.Array(Conversation) }), ...errors },
+        querystring: Type.Object(
+          { cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })) },
+          { additionalProperties: false },
+        ),
+        response: {
+          200: Type.Object({
+            conversations: Type.Array(Conversation),
+            nextCursor: Type.Union([Type.String(), Type.Null()]),
+          }),
+          ...errors,
+        },
       },
     },
     async (request) => {
       const { user, token } = callerOf(request);
-      return { conversations: await core.conversationsOf(user.id, token) };
+      return core.conversationsOf(user.id, token, request.query.cursor);
     },
   );
 

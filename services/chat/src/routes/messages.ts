@@ -1,11 +1,18 @@
-import { ChatError, ErrorResponse, Id, LIMITS, Message, NO_NUL } from '@relay-chat/protocol';
+import { ChatError, ErrorResponse, Id, LIMITS, MESSAGE_TEXT_PATTERN, Message } from '@relay-chat/protocol';
 import type { HttpServer } from '@relay-chat/service-kit';
 import Type from 'typebox';
 import type { ChatCore } from '../chat.js';
 import { callerOf } from './authenticate.js';
 
 const IdParams = Type.Object({ id: Id });
-const errors = { 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse, 404: ErrorResponse };
+const errors = {
+  400: ErrorResponse,
+  401: ErrorResponse,
+  403: ErrorResponse,
+  404: ErrorResponse,
+  429: ErrorResponse,
+  503: ErrorResponse,
+};
 const security = [{ bearer: [] }];
 const Ack = Type.Object({
   conv: Id,
@@ -63,9 +70,13 @@ export async function messageRoutes(app: HttpServer, core: ChatCore): Promise<vo
             clientMsgId: Type.String({
               minLength: 1,
               maxLength: LIMITS.maxClientMsgIdChars,
-              pattern: NO_NUL,
+              pattern: MESSAGE_TEXT_PATTERN,
             }),
-            body: Type.String({ minLength: 1, maxLength: LIMITS.maxBodyChars, pattern: NO_NUL }),
+            body: Type.String({
+              minLength: 1,
+              maxLength: LIMITS.maxBodyChars,
+              pattern: MESSAGE_TEXT_PATTERN,
+            }),
           },
           { additionalProperties: false },
         ),
@@ -75,7 +86,7 @@ export async function messageRoutes(app: HttpServer, core: ChatCore): Promise<vo
     async (request, reply) => {
       const { user } = callerOf(request);
       const { clientMsgId, body } = request.body;
-      const { ack, duplicate } = await core.sendChecked(user.id, request.params.id, clientMsgId, body);
+      const { ack, duplicate } = await core.send(user.id, request.params.id, clientMsgId, body);
       const { type: _type, ...fields } = ack;
       return reply.code(duplicate ? 200 : 201).send({ ...fields, duplicate });
     },
@@ -94,7 +105,7 @@ export async function messageRoutes(app: HttpServer, core: ChatCore): Promise<vo
     },
     async (request) => {
       const { user } = callerOf(request);
-      return { lastReadSeq: await core.markRead(user.id, request.params.id, request.body.seq) };
+      return { lastReadSeq: await core.markRead(request.params.id, user.id, request.body.seq) };
     },
   );
 }
