@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { SeqOrder, seqOfMessageFrame } from './seq-order.js';
+import { SeqOrder } from './seq-order.js';
 
 const frame = (seq: number) => Buffer.from(String(seq));
 
@@ -93,21 +93,5 @@ describe('SeqOrder', () => {
     order.close();
     vi.advanceTimersByTime(100);
     expect(out).toEqual([1]);
-  });
-});
-
-describe('seqOfMessageFrame', () => {
-  it('reads the seq key, not a body that mentions it', () => {
-    const body = 'a "seq":99 in the text';
-    const json = JSON.stringify({ type: 'message', id: 'm1', conv: 'c1', seq: 42, from: 'u', body, ts: 1 });
-    expect(seqOfMessageFrame(json)).toBe(42);
-    const bodyFirst = JSON.stringify({ type: 'message', body, seq: 7 });
-    expect(seqOfMessageFrame(bodyFirst)).toBe(7);
-  });
-
-  it('is undefined for frames without a usable seq', () => {
-    expect(seqOfMessageFrame('{"type":"conversation"}')).toBeUndefined();
-    expect(seqOfMessageFrame('{"seq":"x"}')).toBeUndefined();
-    expect(seqOfMessageFrame('{"seq":0}')).toBeUndefined();
   });
 });

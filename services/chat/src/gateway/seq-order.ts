@@ -90,15 +90,3 @@ export class SeqOrder {
     this.held.clear();
   }
 }
-
-/**
- * The seq of a message frame built by ChatCore (`{"type":"message",…,"seq":N,…}`), read
- * without parsing the JSON. `"seq":` cannot occur inside a JSON string (its quotes would be
- * escaped), so the first match is the key. Undefined when there is none.
- */
-export function seqOfMessageFrame(frame: string): number | undefined {
-  const at = frame.indexOf('"seq":');
-  if (at < 0) return undefined;
-  const seq = Number.parseInt(frame.slice(at + 6, at + 24), 10);
-  return Number.isSafeInteger(seq) && seq > 0 ? seq : undefined;
-}

@@ -1,0 +1,33 @@
+import { describe, expect, it } from 'vitest';
+import { type BusEvent, decodeEvent, encodeEvent } from './events.js';
+
+const frame = JSON.stringify({ type: 'message', body: 'a\tb\n"seq":9', seq: 4 });
+
+describe('bus event envelope', () => {
+  const events: BusEvent[] = [
+    { kind: 'message', seq: 4, frame },
+    { kind: 'typing', user: 'u1', frame },
+    { kind: 'conversation', frame },
+    { kind: 'read', origin: 'session-1', frame },
+    { kind: 'joined', conv: 'c1', convKind: 'group', contacts: ['u2', 'u3'], frame },
+    { kind: 'joined', conv: 'c2', convKind: 'channel', contacts: [], frame },
+    { kind: 'left', conv: 'c1', frame },
+    { kind: 'presence', user: 'u1', frame },
+  ];
+
+  it.each(events)('carries a $kind event’s routing facts beside its frame, unchanged', (event) => {
+    expect(decodeEvent(encodeEvent(event))).toEqual(event);
+  });
+
+  it('takes the seq from the header, never from the frame text', () => {
+    const decoded = decodeEvent(encodeEvent({ kind: 'message', seq: 12, frame: '{"seq":99}' }));
+    expect(decoded).toEqual({ kind: 'message', seq: 12, frame: '{"seq":99}' });
+  });
+
+  it.each(['', 'x\n\n{}', 'm\nnot-a-number\n{}', 'm\n0\n{}', 'j\nc1\nnot-a-kind\n\n{}', 't\n\n{}', 'm'])(
+    'refuses the malformed payload %j',
+    (payload) => {
+      expect(decodeEvent(payload)).toBeUndefined();
+    },
+  );
+});
