@@ -8,6 +8,7 @@ import { createBus } from './bus/factory.js';
 import { ChatCore } from './chat.js';
 import type { ChatConfig } from './config.js';
 import { Gateway } from './gateway/gateway.js';
+import { KeyedBudget } from './limits/keyed-budget.js';
 import { requireBearer } from './routes/authenticate.js';
 import { conversationRoutes } from './routes/conversations.js';
 import { messageRoutes } from './routes/messages.js';
@@ -92,6 +93,11 @@ export async function createChatService(
     },
   );
   await gateway.ready();
+  const restBudget = new KeyedBudget<string>({
+    ratePerSec: config.restRatePerSec,
+    burst: config.restBurst,
+    what: 'too many requests',
+  });
 
   return {
     async register(app) {
@@ -106,7 +112,7 @@ export async function createChatService(
         });
         await server.register(async (secured) => {
           const api = secured as unknown as HttpServer;
-          requireBearer(api, verify, (user) => directory.remember(user));
+          requireBearer(api, verify, (user) => directory.remember(user), restBudget);
           await conversationRoutes(api, core);
           await messageRoutes(api, core);
           await presenceRoutes(api, (ids) => presence.onlineAmong(ids));
@@ -118,6 +124,7 @@ export async function createChatService(
       await gateway.close();
       await batcher.drain();
       core.close();
+      restBudget.stop();
       await runtime.close();
       await store.close();
     },

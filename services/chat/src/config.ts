@@ -60,6 +60,9 @@ export interface ChatConfig {
   membershipLookupsPerSec: number;
   /** Least time between two forwarded typing events of one connection in one conversation, ms (default 1500). */
   typingIntervalMs: number;
+  /** REST requests one user may make per second, sustained and at once (default 50 / 200). */
+  restRatePerSec: number;
+  restBurst: number;
   /** Open WebSocket connections one user may hold on one replica (default 20). */
   maxConnectionsPerUser: number;
   /** Conversations in `ready` and per page of `GET /conversations` (default 100). */
@@ -135,6 +138,8 @@ export function loadChatConfig(env: Env): Readonly<ChatConfig> {
     inboundNoticeMs: envInt(env, 'INBOUND_NOTICE_MS', 1000, { min: 100, max: 60_000 }),
     membershipLookupsPerSec: envInt(env, 'MEMBERSHIP_LOOKUPS_PER_SEC', 5, { min: 1, max: 10_000 }),
     typingIntervalMs: envInt(env, 'TYPING_INTERVAL_MS', 1500, { min: 0, max: 60_000 }),
+    restRatePerSec: envInt(env, 'REST_RATE_PER_SEC', 50, { min: 1, max: 1_000_000 }),
+    restBurst: envInt(env, 'REST_BURST', 200, { min: 1, max: 1_000_000 }),
     maxConnectionsPerUser: envInt(env, 'MAX_CONNECTIONS_PER_USER', 20, { min: 1, max: 100_000 }),
     conversationsPage: envInt(env, 'CONVERSATIONS_PAGE', 100, { min: 10, max: 1000 }),
     maxGroupMembers: envInt(env, 'MAX_GROUP_MEMBERS', LIMITS.maxGroupMembers, {

@@ -2,6 +2,7 @@ import { ChatError, type User } from '@relay-chat/protocol';
 import type { HttpServer } from '@relay-chat/service-kit';
 import { type AccessTokenVerifier, bearerTokenOf } from '@relay-chat/tokens';
 import type { FastifyRequest } from 'fastify';
+import type { KeyedBudget } from '../limits/keyed-budget.js';
 
 /** The authenticated caller of a chat REST route. */
 export interface Caller {
@@ -11,16 +12,21 @@ export interface Caller {
 
 const callers = new WeakMap<FastifyRequest, Caller>();
 
-/** Adds a hook to the calling scope: every route needs a valid bearer access token. */
+/**
+ * Adds a hook to the calling scope: every route needs a valid bearer access token, and
+ * each user's requests come out of one budget (429 `rate_limited` past it).
+ */
 export function requireBearer(
   app: HttpServer,
   verify: AccessTokenVerifier,
   onUser: (user: User) => void,
+  budget: KeyedBudget<string>,
 ): void {
   app.addHook('onRequest', async (request) => {
     const token = bearerTokenOf(request.headers.authorization);
     if (!token) throw new ChatError('unauthorized', 'a bearer access token is required');
     const claims = await verify(token);
+    budget.take(claims.userId);
     const user = { id: claims.userId, username: claims.username };
     onUser(user);
     callers.set(request, { user, token });
