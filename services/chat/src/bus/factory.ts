@@ -1,9 +1,10 @@
 import type { Logger } from '@relay-chat/service-kit';
+import { MemoryPresence } from '../presence/memory.js';
+import type { PresenceRegistry } from '../presence/presence-registry.js';
+import { RedisPresence, type RedisPresenceOptions } from '../presence/redis.js';
 import { Bus } from './bus.js';
 import { MemoryTransport } from './memory.js';
-import { MemoryPresence, type PresenceRegistry } from './presence.js';
 import { RedisTransport } from './redis.js';
-import { RedisPresence, type RedisPresenceOptions } from './redis-presence.js';
 
 export interface BusRuntime {
   bus: Bus;

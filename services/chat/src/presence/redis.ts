@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { ChatError, type UserId } from '@relay-chat/protocol';
+import { ChatError, type PresenceStatus, type UserId } from '@relay-chat/protocol';
 import { counter, type Logger } from '@relay-chat/service-kit';
 import { Redis } from 'ioredis';
-import { DeviceCounts, type PresenceRegistry, type PresenceStatus } from './presence.js';
-import { quit, whenReady } from './redis.js';
+import { quit, whenReady } from '../bus/redis.js';
+import { DeviceCounts } from './device-counts.js';
+import type { PresenceRegistry } from './presence-registry.js';
 
 /**
  * Presence over Redis for scale-out. Keys, all under `${prefix}{presence}:` (one hash tag,

@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
+import type { PresenceStatus } from '@relay-chat/protocol';
 import { createLogger } from '@relay-chat/service-kit';
 import {
   cleanRedisPrefix,
@@ -11,28 +12,30 @@ import {
 } from '@relay-chat/testkit';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
-import { MemoryPresence, type PresenceStatus } from './presence.js';
-import { RedisPresence, type RedisPresenceOptions } from './redis-presence.js';
+import { describePresenceRegistry } from './contract.js';
+import { RedisPresence, type RedisPresenceOptions } from './redis.js';
 
 const logger = createLogger({ name: 'presence-test', level: 'silent' });
 
-describe('MemoryPresence', () => {
-  it('is online from the first device and offline only after the last', async () => {
-    const presence = new MemoryPresence();
-    await presence.start();
-    expect(await presence.connect('u1')).toBe(true);
-    expect(await presence.connect('u1')).toBe(false);
-    expect(await presence.disconnect('u1')).toBe(false);
-    expect(await presence.onlineAmong(['u1', 'u2'])).toEqual(new Set(['u1']));
-    expect(await presence.disconnect('u1')).toBe(true);
-    expect(await presence.disconnect('u1')).toBe(false);
-    expect(await presence.onlineAmong(['u1', 'u2'])).toEqual(new Set());
-    await presence.close();
-  });
-});
-
 /** Short timings so a dead replica is noticed within about a second. */
 const FAST = { livenessTtlMs: 1000, heartbeatIntervalMs: 200, sweepIntervalMs: 200 } as const;
+
+if (await redisAvailable()) {
+  let contractPrefix = '';
+  const contractReplica = async () => {
+    const presence = new RedisPresence({ url: REDIS_TEST_URL, prefix: contractPrefix, logger, ...FAST });
+    await presence.start();
+    return presence;
+  };
+  describePresenceRegistry('RedisPresence', {
+    async create() {
+      await cleanRedisPrefix(contractPrefix);
+      contractPrefix = redisTestPrefix('presence-contract');
+      return contractReplica();
+    },
+    peer: contractReplica,
+  });
+}
 
 describe.skipIf(!(await redisAvailable()))('RedisPresence across replicas', () => {
   let prefix = '';
@@ -70,39 +73,6 @@ describe.skipIf(!(await redisAvailable()))('RedisPresence across replicas', () =
   function freshPrefix(): void {
     prefix = redisTestPrefix('presence');
   }
-
-  it('counts devices over replicas: online with the first anywhere, offline after the last everywhere', async () => {
-    freshPrefix();
-    const [a, b] = await Promise.all([replica(), replica()]);
-    expect(await a.connect('u1')).toBe(true);
-    expect(await b.connect('u1')).toBe(false);
-    expect(await a.connect('u1')).toBe(false);
-    expect(await a.disconnect('u1')).toBe(false);
-    expect(await a.disconnect('u1')).toBe(false);
-    expect(await b.onlineAmong(['u1'])).toEqual(new Set(['u1']));
-    expect(await b.disconnect('u1')).toBe(true);
-    expect(await a.onlineAmong(['u1'])).toEqual(new Set());
-    expect(await a.connect('u1')).toBe(true);
-  });
-
-  it('answers onlineAmong with exactly the connected users', async () => {
-    freshPrefix();
-    const [a, b] = await Promise.all([replica(), replica()]);
-    await a.connect('alice');
-    await b.connect('bob');
-    await b.connect('carol');
-    await b.disconnect('carol');
-    expect(await a.onlineAmong(['alice', 'bob', 'carol', 'dave'])).toEqual(new Set(['alice', 'bob']));
-    expect(await b.onlineAmong([])).toEqual(new Set());
-  });
-
-  it('ignores a disconnect of a user with no device on that replica', async () => {
-    freshPrefix();
-    const [a, b] = await Promise.all([replica(), replica()]);
-    await a.connect('u1');
-    expect(await b.disconnect('u1')).toBe(false);
-    expect(await a.onlineAmong(['u1'])).toEqual(new Set(['u1']));
-  });
 
   it('takes a crashed replica’s users offline through another replica’s sweeper', async () => {
     freshPrefix();
@@ -172,7 +142,7 @@ describe.skipIf(!(await redisAvailable()))('RedisPresence across replicas', () =
  * crash (SIGKILL) leaves its entries behind, with no cleanup of any kind.
  */
 async function crashableReplica(prefix: string, users: string[]): Promise<ChildProcess> {
-  const moduleUrl = new URL('./redis-presence.ts', import.meta.url).href;
+  const moduleUrl = new URL('./redis.ts', import.meta.url).href;
   const script = `
     const { RedisPresence } = await import(${JSON.stringify(moduleUrl)});
     const { createLogger } = await import('@relay-chat/service-kit');
