@@ -3,7 +3,8 @@ import type { PresenceStatus, UserId } from '@relay-chat/protocol';
 /**
  * Who is online, aggregated over a user's devices and over every gateway replica. A user
  * is online while at least one of their sockets is connected anywhere in the cluster.
- * `MemoryPresence` (one process) and `RedisPresence` (`redis-presence.ts`) implement it.
+ * `MemoryPresence` (`memory.ts`, one process) and `RedisPresence` (`redis.ts`) implement it;
+ * both pass the contract suite in `contract.ts`.
  *
  * Each transition is reported exactly once, on one replica: by the `connect`/`disconnect`
  * call that caused it, or else through `onChange` (a dead replica's users swept, a
