@@ -18,15 +18,15 @@ export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
 export interface ClusterOptions {
   /** Chat replicas, each its own process. Default 3. */
   replicas?: number;
-  /** nginx port; 0 picks a free one. Default: env PORT, else 8080. */
+  /** nginx port; 0 picks a free one. Default 8080. */
   port?: number;
-  /** Users database (auth). Created when missing. Default: env DATABASE_URL, else DEFAULT_DATABASE_URL. */
+  /** Users database (auth). Created when missing. Default DEFAULT_DATABASE_URL. */
   databaseUrl?: string;
-  /** Message store (chat): `postgres://…` (created when missing), `mongodb://…`, `sqlite:…`. Default: env MESSAGE_STORE_URL, else databaseUrl. */
+  /** Message store (chat): `postgres://…` (created when missing), `mongodb://…`, `sqlite:…`. Default: databaseUrl. */
   messageStoreUrl?: string;
-  /** Default: env REDIS_URL, else DEFAULT_REDIS_URL. */
+  /** Default DEFAULT_REDIS_URL. */
   redisUrl?: string;
-  /** Prefix of every Redis key and channel. Default: env REDIS_PREFIX, else `relay:`. */
+  /** Prefix of every Redis key and channel. Default `relay:`. */
   redisPrefix?: string;
   /** Extra environment for every service process. */
   env?: Record<string, string>;
@@ -34,7 +34,7 @@ export interface ClusterOptions {
   authEnv?: Record<string, string>;
   /** Extra environment per chat replica (index 0 is the first replica), or one object for all. */
   replicaEnv?: Record<string, string> | ((index: number) => Record<string, string>);
-  /** LOG_LEVEL of the services. Default: env LOG_LEVEL, else `warn`. */
+  /** LOG_LEVEL of the services. Default `warn`. */
   logLevel?: string;
   /** Run the compiled `dist/main.js` (after `npm run build`) instead of the TypeScript sources via tsx. Default false. */
   useBuild?: boolean;
@@ -46,7 +46,7 @@ export interface ClusterOptions {
   authDataDir?: string;
   /** Keep the work directory (logs, rendered nginx.conf) after stop(). Default false. */
   keepWorkDir?: boolean;
-  /** nginx binary. Default: env NGINX_BIN, else /usr/sbin/nginx, else `nginx` on PATH. */
+  /** nginx binary. Default /usr/sbin/nginx, else `nginx` on PATH. */
   nginxBin?: string;
   /** Per process wait for /ready, ms. Default 120 000 (tsx compiles on start; a loaded machine is slow). */
   readyTimeoutMs?: number;
@@ -94,11 +94,11 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   const env = process.env;
   const replicaCount = options.replicas ?? 3;
   if (!Number.isInteger(replicaCount) || replicaCount < 1) throw new Error('replicas must be ≥ 1');
-  const databaseUrl = options.databaseUrl ?? env.DATABASE_URL ?? DEFAULT_DATABASE_URL;
-  const messageStoreUrl = options.messageStoreUrl ?? env.MESSAGE_STORE_URL ?? databaseUrl;
-  const redisUrl = options.redisUrl ?? env.REDIS_URL ?? DEFAULT_REDIS_URL;
-  const redisPrefix = options.redisPrefix ?? env.REDIS_PREFIX ?? 'relay:';
-  const logLevel = options.logLevel ?? env.LOG_LEVEL ?? 'warn';
+  const databaseUrl = options.databaseUrl ?? DEFAULT_DATABASE_URL;
+  const messageStoreUrl = options.messageStoreUrl ?? databaseUrl;
+  const redisUrl = options.redisUrl ?? DEFAULT_REDIS_URL;
+  const redisPrefix = options.redisPrefix ?? 'relay:';
+  const logLevel = options.logLevel ?? 'warn';
   const verbose = options.verbose ?? false;
   const readyTimeoutMs = options.readyTimeoutMs ?? 120_000;
   const stopTimeoutMs = options.stopTimeoutMs ?? 10_000;
@@ -112,7 +112,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   chmodSync(workDir, 0o755);
   const logDir = join(workDir, 'logs');
   mkdirSync(logDir, { recursive: true });
-  const nginxPort = options.port ?? (env.PORT ? Number(env.PORT) : 8080);
+  const nginxPort = options.port ?? 8080;
   const [port, authPort, ...chatPorts] = await Promise.all([
     nginxPort === 0 ? freePort() : nginxPort,
     freePort(),
@@ -188,7 +188,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   const nginx = new ServiceProcess({
     ...common,
     name: 'nginx',
-    command: options.nginxBin ?? env.NGINX_BIN ?? findNginx(),
+    command: options.nginxBin ?? findNginx(),
     args: ['-p', join(workDir, 'nginx'), '-c', join(workDir, 'nginx', 'nginx.conf'), '-g', 'daemon off;'],
     env: baseEnv,
     logFile: join(logDir, 'nginx.log'),

@@ -4,16 +4,14 @@
  *
  * Environment: PORT (nginx, default 8080), CHAT_REPLICAS, DATABASE_URL, MESSAGE_STORE_URL,
  * REDIS_URL, REDIS_PREFIX, LOG_LEVEL, CLUSTER_VERBOSE=true (children log to this terminal),
- * CLUSTER_USE_BUILD=true (run dist/ instead of the TypeScript sources).
+ * CLUSTER_USE_BUILD=true (run dist/ instead of the TypeScript sources), CLUSTER_KEEP_WORKDIR=true;
+ * read once by config.ts.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Cluster, REPO_ROOT, startCluster, WEB_DIST } from './cluster.js';
-
-function flag(name: string): boolean {
-  return ['1', 'true', 'yes', 'on'].includes((process.env[name] ?? '').toLowerCase());
-}
+import { loadClusterLaunchConfig } from './config.js';
 
 function buildWebClientIfMissing(): void {
   if (existsSync(join(WEB_DIST, 'index.html'))) return;
@@ -27,8 +25,8 @@ function buildWebClientIfMissing(): void {
 }
 
 async function main(): Promise<void> {
-  const replicas = Number(process.env.CHAT_REPLICAS ?? 3);
-  if (!Number.isInteger(replicas) || replicas < 1) throw new Error('CHAT_REPLICAS must be an integer ≥ 1');
+  const config = loadClusterLaunchConfig(process.env);
+  const replicas = config.replicas;
   buildWebClientIfMissing();
 
   let cluster: Cluster | undefined;
@@ -46,12 +44,18 @@ async function main(): Promise<void> {
   console.log(`Starting auth, ${replicas} chat replica(s) and nginx…`);
   cluster = await startCluster({
     replicas,
-    logLevel: process.env.LOG_LEVEL ?? 'info',
-    verbose: flag('CLUSTER_VERBOSE'),
-    useBuild: flag('CLUSTER_USE_BUILD'),
+    port: config.port,
+    ...(config.databaseUrl ? { databaseUrl: config.databaseUrl } : {}),
+    ...(config.messageStoreUrl ? { messageStoreUrl: config.messageStoreUrl } : {}),
+    ...(config.redisUrl ? { redisUrl: config.redisUrl } : {}),
+    ...(config.redisPrefix ? { redisPrefix: config.redisPrefix } : {}),
+    logLevel: config.logLevel,
+    verbose: config.verbose,
+    useBuild: config.useBuild,
     // One signing key across restarts, so browser sessions survive a restart of the cluster.
     authDataDir: join(REPO_ROOT, 'data', 'cluster'),
-    keepWorkDir: flag('CLUSTER_KEEP_WORKDIR'),
+    keepWorkDir: config.keepWorkDir,
+    ...(config.nginxBin ? { nginxBin: config.nginxBin } : {}),
   });
   if (stopping) return;
 
@@ -63,7 +67,7 @@ async function main(): Promise<void> {
     ...cluster.chatUrls.map((url, i) => `  chat-${i + 1}         ${url}  (API docs: ${url}/api/chat/docs)`),
     `  databases      users ${redact(cluster.databaseUrl)}, messages ${redact(cluster.messageStoreUrl)}`,
     `  redis          ${redact(cluster.redisUrl)} prefix "${cluster.redisPrefix}"`,
-    flag('CLUSTER_VERBOSE') ? '' : `  logs           ${cluster.logDir}`,
+    config.verbose ? '' : `  logs           ${cluster.logDir}`,
     '',
     'Ctrl-C stops everything.',
   ];

@@ -28,6 +28,14 @@ export {
   sendError,
   toHttpError,
 } from './http.js';
-export { createLogger, type Logger, type LoggerOptions, REDACT_PATHS } from './logger.js';
+export {
+  createLogger,
+  envLogLevel,
+  LOG_LEVELS,
+  type Logger,
+  type LoggerOptions,
+  type LogLevel,
+  REDACT_PATHS,
+} from './logger.js';
 export { counter, gauge, histogram, metricsRegistry } from './metrics.js';
 export { inParallel } from './parallel.js';

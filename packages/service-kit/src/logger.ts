@@ -1,6 +1,16 @@
 import { type Logger, pino } from 'pino';
+import { type Env, envEnum } from './config.js';
 
 export type { Logger };
+
+/** The levels `LOG_LEVEL` may name (pino's). */
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** `LOG_LEVEL`, checked against LOG_LEVELS (a bad value stops start-up and names the variable). */
+export function envLogLevel(env: Env, fallback: LogLevel = 'info'): LogLevel {
+  return envEnum(env, 'LOG_LEVEL', LOG_LEVELS, fallback);
+}
 
 /**
  * Paths that must never reach a log line: credentials, tokens and message bodies.

@@ -5,12 +5,13 @@ import {
   ConfigError,
   type Env,
   envBool,
-  envEnum,
   envInt,
   envList,
+  envLogLevel,
   envString,
   envUrl,
   freeze,
+  type LogLevel,
 } from '@relay-chat/service-kit';
 
 /** The chat service's configuration: read once from the environment, validated, frozen. */
@@ -98,9 +99,6 @@ export interface ChatConfig {
   trustProxy: boolean;
 }
 
-export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-export type LogLevel = (typeof LOG_LEVELS)[number];
-
 export function loadChatConfig(env: Env): Readonly<ChatConfig> {
   const dataDir = envString(env, 'DATA_DIR', './data');
   const authJwksUrl = envUrl(env, 'AUTH_JWKS_URL', ['http', 'https']);
@@ -155,7 +153,7 @@ export function loadChatConfig(env: Env): Readonly<ChatConfig> {
     flushIntervalMs: envInt(env, 'FLUSH_INTERVAL_MS', 2, { min: 0, max: 50 }),
     reorderWindowMs: envInt(env, 'REORDER_WINDOW_MS', 200, { min: 0, max: 1000 }),
     replicaId: envString(env, 'REPLICA_ID', `${hostname()}-${process.pid}`),
-    logLevel: envEnum(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
+    logLevel: envLogLevel(env),
     trustProxy: envBool(env, 'TRUST_PROXY', false),
   });
 }
