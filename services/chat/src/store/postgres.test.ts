@@ -4,7 +4,8 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { describeMessageStore } from './contract.js';
 import type { AppendOutcome, AppendResult } from './message-store.js';
-import { PostgresMessageStore } from './postgres.js';
+import { PostgresMessageStore, postgresMigrations } from './postgres.js';
+import { describeUpgrades } from './upgrades.js';
 
 const available = await pgAvailable();
 
@@ -23,6 +24,12 @@ describe.skipIf(!available)(
           },
         };
       },
+    });
+
+    describeUpgrades('PostgreSQL', {
+      migrations: postgresMigrations,
+      createDatabase: () => createTestDatabase('chat_store_upgrade'),
+      open: (url) => new PostgresMessageStore(url, { poolSize: 2 }),
     });
 
     describe('PostgresMessageStore races and round trips', () => {

@@ -126,6 +126,9 @@ const migrations: Record<string, Migration> = {
   },
 };
 
+/** The PostgreSQL store's migrations, in order (exported for the upgrade test). */
+export const postgresMigrations: Readonly<Record<string, Migration>> = migrations;
+
 /** Attempts of one append batch before its error is thrown (unique races, deadlocks). */
 const MAX_APPEND_ATTEMPTS = 5;
 

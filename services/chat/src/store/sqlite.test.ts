@@ -2,7 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describeMessageStore } from './contract.js';
-import { SqliteMessageStore } from './sqlite.js';
+import { SqliteMessageStore, sqliteMigrations } from './sqlite.js';
+import { describeUpgrades } from './upgrades.js';
 
 function temporaryDatabase(): { url: string; drop: () => Promise<void> } {
   const dir = mkdtempSync(join(tmpdir(), 'relay-chat-store-'));
@@ -24,4 +25,10 @@ describeMessageStore('SQLite (file, WAL)', {
       },
     };
   },
+});
+
+describeUpgrades('SQLite', {
+  migrations: sqliteMigrations,
+  createDatabase: async () => temporaryDatabase(),
+  open: (url) => new SqliteMessageStore(url),
 });

@@ -129,6 +129,9 @@ const migrations: Record<string, Migration> = {
   },
 };
 
+/** The SQLite store's migrations, in order (exported for the upgrade test). */
+export const sqliteMigrations: Readonly<Record<string, Migration>> = migrations;
+
 const CONVERSATION_COLUMNS = 'id, kind, name, created_by, created_at, last_seq, last_activity_at';
 const STATE_COLUMNS =
   'c.id, c.kind, c.name, c.created_by, c.created_at, c.last_seq, c.last_activity_at, m.last_read_seq, c.member_count';
