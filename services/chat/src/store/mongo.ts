@@ -538,15 +538,16 @@ export class MongoMessageStore implements MessageStore {
 
     const convIds = [...new Set(candidates.map((c) => c.input.conv))];
     const pairs = new Map(candidates.map((c) => [sendKeyOf(c.input.conv, c.input.sender), c.input]));
-    const [convs, memberships] = await Promise.all([
-      this.conversations.find({ _id: { $in: convIds } }, { session, projection: { _id: 1 } }).toArray(),
-      this.members
-        .find(
-          { $or: [...pairs.values()].map((p) => ({ conv: p.conv, userId: p.sender })) },
-          { session, projection: { conv: 1, userId: 1 } },
-        )
-        .toArray(),
-    ]);
+    // One operation at a time: a transaction's operations must not run in parallel.
+    const convs = await this.conversations
+      .find({ _id: { $in: convIds } }, { session, projection: { _id: 1 } })
+      .toArray();
+    const memberships = await this.members
+      .find(
+        { $or: [...pairs.values()].map((p) => ({ conv: p.conv, userId: p.sender })) },
+        { session, projection: { conv: 1, userId: 1 } },
+      )
+      .toArray();
     const found = new Set(convs.map((c) => c._id));
     const members = new Set(memberships.map((m) => sendKeyOf(m.conv, m.userId)));
     const refused = new Map<Candidate, AppendRefusal>();
