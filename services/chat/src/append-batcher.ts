@@ -1,5 +1,6 @@
 import { ChatError } from '@relay-chat/protocol';
-import type { AppendInput, AppendResult, MessageStore } from './store/message-store.js';
+import { checkAppendInputs } from './store/conversation-keys.js';
+import type { AppendInput, AppendOutcome, AppendResult, MessageStore } from './store/message-store.js';
 
 interface Pending {
   input: AppendInput;
@@ -24,7 +25,18 @@ export class AppendBatcher {
     private readonly maxBatch = 500,
   ) {}
 
+  /**
+   * Stores one message with the next batch. Rejects with ChatError `not_member` when the
+   * sender is not a member of the conversation when the batch commits, `not_found` when
+   * the conversation does not exist, `validation_failed` for text no store can keep (before
+   * it joins a batch, so that it cannot fail the others).
+   */
   append(input: AppendInput): Promise<AppendResult> {
+    try {
+      checkAppendInputs([input]);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     return new Promise((resolve, reject) => {
       this.queue.push({ input, resolve, reject });
       if (!this.flushing) {
@@ -44,8 +56,8 @@ export class AppendBatcher {
   private async appendOneByOne(batch: Pending[]): Promise<void> {
     for (const p of batch) {
       try {
-        const [result] = await this.store.append([p.input]);
-        p.resolve(result!);
+        const [outcome] = await this.store.append([p.input]);
+        settle(p, outcome!);
       } catch (err) {
         p.reject(err);
       }
@@ -56,11 +68,12 @@ export class AppendBatcher {
     while (this.queue.length > 0) {
       const batch = this.queue.splice(0, this.maxBatch);
       try {
-        const results = await this.store.append(batch.map((p) => p.input));
-        for (const [i, p] of batch.entries()) p.resolve(results[i]!);
+        const outcomes = await this.store.append(batch.map((p) => p.input));
+        for (const [i, p] of batch.entries()) settle(p, outcomes[i]!);
       } catch (err) {
-        // One bad message (an unknown conversation, say) must not fail the others in its
-        // batch: on a typed error, write them one by one so only the bad one fails.
+        // The store refuses a non-member or an unknown conversation per message, so a batch
+        // fails only on a database error (every message gets it) or, unexpectedly, a typed
+        // one: then write them one by one so that only the bad one fails.
         if (batch.length > 1 && err instanceof ChatError && !err.retryable) await this.appendOneByOne(batch);
         else for (const p of batch) p.reject(err);
       }
@@ -68,4 +81,9 @@ export class AppendBatcher {
     this.flushing = false;
     for (const resolve of this.idle.splice(0)) resolve();
   }
+}
+
+function settle(p: Pending, outcome: AppendOutcome): void {
+  if ('refused' in outcome) p.reject(new ChatError(outcome.refused));
+  else p.resolve(outcome);
 }

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { ConversationId, UserId } from '@relay-chat/protocol';
-import type { AppendInput, AppendResult } from './message-store.js';
+import type { AppendInput, AppendOutcome, AppendRefusal, AppendResult } from './message-store.js';
 
 /** A stored message as every backend reads it back, with its client-made id. */
 export type StoredMessage = AppendResult['message'];
@@ -9,21 +9,6 @@ export type StoredMessage = AppendResult['message'];
 export interface SendKey {
   sender: UserId;
   clientMsgId: string;
-}
-
-/** How many new messages a batch adds to one conversation, and the newest of their times. */
-export interface ConversationBump {
-  conv: ConversationId;
-  count: number;
-  /** Largest `ts` of the conversation's new messages, ms. */
-  maxTs: number;
-}
-
-/** A sender's read marker moving to (at least) `seq` because they appended it. */
-export interface ReadMarkerBump {
-  conv: ConversationId;
-  userId: UserId;
-  seq: number;
 }
 
 export function sendKeyOf(sender: string, clientMsgId: string): string {
@@ -40,49 +25,124 @@ export function distinctSendKeys(inputs: readonly AppendInput[]): SendKey[] {
   return [...seen.values()];
 }
 
-/** A new message of the batch: its id, and its 1-based position among its conversation's new messages. */
-export interface PlannedMessage {
+/** An input that may add a message: the first of its (sender, clientMsgId) in the batch, not stored yet. */
+export interface Candidate {
   input: AppendInput;
+  /** The id its message gets if it is stored (a random UUID). */
   id: string;
-  offset: number;
-}
-
-/** A sender's read marker moving to (at least) their `offset`-th new message of the conversation. */
-export interface PlannedReadMarker {
-  conv: ConversationId;
-  userId: UserId;
-  offset: number;
 }
 
 /**
  * The semantics of `MessageStore.append`, written once for every backend. A backend:
  * 1. looks up the messages stored under `distinctSendKeys(inputs)` and builds a plan
  *    (or, optimistically, plans with none and falls back when the unique key says otherwise);
- * 2. adds `bumps[i].count` to each conversation's `last_seq` (locking conversations in id
- *    order, so concurrent batches cannot deadlock) and reads back the new `last_seq`;
- * 3. in the same transaction, inserts `fresh` with seq = new last_seq − count + offset and
- *    moves `readMarkers` likewise; `assign` does that arithmetic and builds the results.
+ * 2. in one transaction, decides each of `candidates`: stored (its conversation exists and
+ *    its sender is a member at commit) or refused; numbers the stored ones gaplessly per
+ *    conversation (`SeqAllocation`, or the same arithmetic in SQL) and writes them;
+ * 3. `settle`s the plan with the seqs it assigned, which gives the outcomes in input order.
  * Duplicates — of a stored message or of an earlier input of the same batch — take no seq.
  */
 export class AppendPlan {
-  /** New messages per conversation, sorted by conversation id. */
-  readonly bumps: ConversationBump[];
-  /** New messages in input order. */
-  readonly fresh: PlannedMessage[] = [];
-  /** One per (conversation, sender) of the new messages: the sender's last one. */
-  readonly readMarkers: PlannedReadMarker[];
+  /** The inputs that may add a message, in input order. */
+  readonly candidates: Candidate[] = [];
+  private readonly candidateByKey = new Map<string, Candidate>();
 
   constructor(
     private readonly inputs: readonly AppendInput[],
     private readonly stored: ReadonlyMap<string, StoredMessage>,
   ) {
-    const firstSeen = new Set<string>();
-    const byConv = new Map<ConversationId, ConversationBump>();
-    const markers = new Map<string, PlannedReadMarker>();
     for (const input of inputs) {
       const key = sendKeyOf(input.sender, input.clientMsgId);
-      if (stored.has(key) || firstSeen.has(key)) continue;
-      firstSeen.add(key);
+      if (stored.has(key) || this.candidateByKey.has(key)) continue;
+      const candidate = { input, id: randomUUID() };
+      this.candidateByKey.set(key, candidate);
+      this.candidates.push(candidate);
+    }
+  }
+
+  /**
+   * The outcomes in input order. `seqById`: the seq given to each candidate the batch
+   * stored, by message id; `unaccepted` gives the outcome of every other candidate (its
+   * refusal, or a stored original that an optimistic write did not know about).
+   */
+  settle(
+    seqById: ReadonlyMap<string, number>,
+    unaccepted: (candidate: Candidate) => AppendRefusal | StoredMessage,
+  ): AppendOutcome[] {
+    const outcomes = new Map<Candidate, AppendOutcome>();
+    for (const candidate of this.candidates) {
+      const seq = seqById.get(candidate.id);
+      if (seq !== undefined) {
+        outcomes.set(candidate, { message: messageOf(candidate, seq), duplicate: false });
+        continue;
+      }
+      const other = unaccepted(candidate);
+      outcomes.set(
+        candidate,
+        typeof other === 'string' ? { refused: other } : { message: other, duplicate: true },
+      );
+    }
+    const returned = new Set<Candidate>();
+    return this.inputs.map((input): AppendOutcome => {
+      const key = sendKeyOf(input.sender, input.clientMsgId);
+      const original = this.stored.get(key);
+      if (original) return { message: original, duplicate: true };
+      const candidate = this.candidateByKey.get(key)!;
+      const outcome = outcomes.get(candidate)!;
+      // The first input with this key decided; later ones in the batch repeat it.
+      if (!returned.has(candidate)) {
+        returned.add(candidate);
+        return outcome;
+      }
+      return 'refused' in outcome ? outcome : { message: outcome.message, duplicate: true };
+    });
+  }
+}
+
+function messageOf({ input, id }: Candidate, seq: number): StoredMessage {
+  return {
+    conv: input.conv,
+    seq,
+    id,
+    from: input.sender,
+    body: input.body,
+    ts: input.ts,
+    clientMsgId: input.clientMsgId,
+  };
+}
+
+/** How many new messages a batch adds to one conversation, and the newest of their times. */
+export interface ConversationBump {
+  conv: ConversationId;
+  count: number;
+  /** Largest `ts` of the conversation's new messages, ms. */
+  maxTs: number;
+}
+
+/** A sender's members row after they appended: read marker and last sent seq move to (at least) `seq`. */
+export interface SenderBump {
+  conv: ConversationId;
+  userId: UserId;
+  seq: number;
+}
+
+/**
+ * Gapless numbering of the accepted candidates, for backends that number in code (SQLite,
+ * MongoDB; PostgreSQL does the same arithmetic in SQL): add `bumps[i].count` to each
+ * conversation's `last_seq` (in `bumps` order, by conversation id, so that concurrent
+ * batches cannot deadlock), read the new `last_seq` back, and `assign`.
+ */
+export class SeqAllocation {
+  /** New messages per conversation, sorted by conversation id. */
+  readonly bumps: ConversationBump[];
+  /** Each accepted candidate's 1-based position among its conversation's new messages. */
+  private readonly offsets: number[] = [];
+  /** One per (conversation, sender): the offset of the sender's last new message there. */
+  private readonly senders = new Map<string, { conv: ConversationId; userId: UserId; offset: number }>();
+
+  constructor(private readonly accepted: readonly Candidate[]) {
+    const byConv = new Map<ConversationId, ConversationBump>();
+    for (const { input } of accepted) {
       let bump = byConv.get(input.conv);
       if (bump) {
         bump.count += 1;
@@ -91,26 +151,19 @@ export class AppendPlan {
         bump = { conv: input.conv, count: 1, maxTs: input.ts };
         byConv.set(input.conv, bump);
       }
-      this.fresh.push({ input, id: randomUUID(), offset: bump.count });
-      const markerKey = sendKeyOf(input.conv, input.sender);
-      const marker = markers.get(markerKey);
-      if (marker) marker.offset = bump.count;
-      else markers.set(markerKey, { conv: input.conv, userId: input.sender, offset: bump.count });
+      this.offsets.push(bump.count);
+      const senderKey = sendKeyOf(input.conv, input.sender);
+      const sender = this.senders.get(senderKey);
+      if (sender) sender.offset = bump.count;
+      else this.senders.set(senderKey, { conv: input.conv, userId: input.sender, offset: bump.count });
     }
     this.bumps = [...byConv.values()].sort((a, b) => (a.conv < b.conv ? -1 : a.conv > b.conv ? 1 : 0));
-    this.readMarkers = [...markers.values()];
   }
 
-  /** Whether the batch writes anything at all. */
-  get writes(): boolean {
-    return this.fresh.length > 0;
-  }
-
-  /** Numbers the new messages from each conversation's `last_seq` after the bump; results in input order. */
+  /** Numbers the messages from each conversation's `last_seq` after the bump. */
   assign(lastSeqByConv: ReadonlyMap<ConversationId, number>): {
     messages: StoredMessage[];
-    readMarkers: ReadMarkerBump[];
-    results: AppendResult[];
+    senders: SenderBump[];
   } {
     const base = new Map<ConversationId, number>();
     for (const bump of this.bumps) {
@@ -118,35 +171,14 @@ export class AppendPlan {
       if (last === undefined) throw new Error(`no last_seq for conversation ${bump.conv}`);
       base.set(bump.conv, last - bump.count);
     }
-    const created = new Map<string, StoredMessage>();
-    const messages = this.fresh.map(({ input, id, offset }): StoredMessage => {
-      const message: StoredMessage = {
-        conv: input.conv,
-        seq: base.get(input.conv)! + offset,
-        id,
-        from: input.sender,
-        body: input.body,
-        ts: input.ts,
-        clientMsgId: input.clientMsgId,
-      };
-      created.set(sendKeyOf(input.sender, input.clientMsgId), message);
-      return message;
-    });
-    const readMarkers = this.readMarkers.map((m) => ({
-      conv: m.conv,
-      userId: m.userId,
-      seq: base.get(m.conv)! + m.offset,
+    const messages = this.accepted.map((candidate, i) =>
+      messageOf(candidate, base.get(candidate.input.conv)! + this.offsets[i]!),
+    );
+    const senders = [...this.senders.values()].map((s) => ({
+      conv: s.conv,
+      userId: s.userId,
+      seq: base.get(s.conv)! + s.offset,
     }));
-    const returned = new Set<string>();
-    const results = this.inputs.map((input): AppendResult => {
-      const key = sendKeyOf(input.sender, input.clientMsgId);
-      const original = this.stored.get(key);
-      if (original) return { message: original, duplicate: true };
-      // The first input with this key created the message; later ones in the batch repeat it.
-      const duplicate = returned.has(key);
-      returned.add(key);
-      return { message: created.get(key)!, duplicate };
-    });
-    return { messages, readMarkers, results };
+    return { messages, senders };
   }
 }

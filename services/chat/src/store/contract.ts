@@ -7,7 +7,15 @@ import {
   type UserId,
 } from '@relay-chat/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AppendInput, MessageStore } from './message-store.js';
+import type {
+  AppendInput,
+  AppendOutcome,
+  AppendResult,
+  ConversationCursor,
+  ConversationRecord,
+  ConversationState,
+  MessageStore,
+} from './message-store.js';
 
 /**
  * The one contract suite every `MessageStore` passes (SQLite, PostgreSQL, MongoDB).
@@ -55,7 +63,9 @@ export function describeMessageStore(name: string, harness: MessageStoreHarness)
       body,
       ts: now(),
     });
-    const appendOne = async (input: AppendInput) => (await store.append([input]))[0]!;
+    /** Appends a batch whose every input must be stored (or found stored). */
+    const appendAll = async (inputs: AppendInput[]) => (await store.append(inputs)).map(stored);
+    const appendOne = async (input: AppendInput) => (await appendAll([input]))[0]!;
     async function group(...members: UserId[]) {
       const [createdBy, ...rest] = members;
       return store.createGroup({ name: `g-${tag()}`, createdBy: createdBy!, members: rest }, now());
@@ -210,7 +220,7 @@ export function describeMessageStore(name: string, harness: MessageStoreHarness)
       it('starts a late joiner with everything before the join read', async () => {
         const [a, b] = [user(), user()];
         const ch = await store.createChannel({ name: `late-${tag()}`, createdBy: a }, now());
-        await store.append([msg(ch.id, a), msg(ch.id, a)]);
+        await appendAll([msg(ch.id, a), msg(ch.id, a)]);
         await store.addMember(ch.id, b, now());
         expect(await store.conversationStateOf(ch.id, b)).toMatchObject({
           lastSeq: 2,
@@ -282,7 +292,7 @@ export function describeMessageStore(name: string, harness: MessageStoreHarness)
         const x = await group(a, b);
         const y = await group(a, b);
         const inputs = [msg(x.id, a, 'x1'), msg(y.id, b, 'y1'), msg(x.id, b, 'x2'), msg(x.id, a, 'x3')];
-        const results = await store.append(inputs);
+        const results = await appendAll(inputs);
         expect(results.map((r) => [r.message.conv, r.message.seq, r.duplicate])).toEqual([
           [x.id, 1, false],
           [y.id, 1, false],
@@ -324,7 +334,7 @@ export function describeMessageStore(name: string, harness: MessageStoreHarness)
         const g = await group(a, b);
         const m1 = msg(g.id, a, 'm1');
         const m2 = msg(g.id, b, 'm2');
-        const first = await store.append([m1, { ...m1, body: 'again' }, m2, m1]);
+        const first = await appendAll([m1, { ...m1, body: 'again' }, m2, m1]);
         expect(first.map((r) => [r.message.seq, r.duplicate])).toEqual([
           [1, false],
           [1, true],
@@ -332,7 +342,7 @@ export function describeMessageStore(name: string, harness: MessageStoreHarness)
           [1, true],
         ]);
         expect(first[1]!.message).toEqual(first[0]!.message);
-        const second = await store.append([m2, msg(g.id, a, 'm3'), m1]);
+        const second = await appendAll([m2, msg(g.id, a, 'm3'), m1]);
         expect(second.map((r) => [r.message.seq, r.duplicate])).toEqual([
           [2, true],
           [3, false],
@@ -345,7 +355,7 @@ export function describeMessageStore(name: string, harness: MessageStoreHarness)
       it("moves the sender's read marker to their message and counts it unread for others", async () => {
         const [a, b] = [user(), user()];
         const g = await group(a, b);
-        await store.append([msg(g.id, a), msg(g.id, b), msg(g.id, a)]);
+        await appendAll([msg(g.id, a), msg(g.id, b), msg(g.id, a)]);
         expect(await store.conversationStateOf(g.id, a)).toMatchObject({ lastReadSeq: 3, unread: 0 });
         expect(await store.conversationStateOf(g.id, b)).toMatchObject({ lastReadSeq: 2, unread: 1 });
         await appendOne(msg(g.id, b));
@@ -363,20 +373,16 @@ export function describeMessageStore(name: string, harness: MessageStoreHarness)
         expect((await store.getConversation(g.id))!.lastActivityAt).toBe(r.message.ts);
       });
 
-      it('stores nothing from a batch that fails, and a retry stores each message once', async () => {
+      it('stores each message of a retried batch once', async () => {
         const [a, b] = [user(), user()];
         const g = await group(a, b);
         const good = [msg(g.id, a, 'one'), msg(g.id, b, 'two')];
-        await expectChatError(store.append([...good, msg(randomUUID(), a, 'nowhere')]), 'not_found');
-        expect((await store.getConversation(g.id))!.lastSeq).toBe(0);
-        expect(await store.history(g.id, { limit: 10 })).toEqual([]);
-
-        const retried = await store.append(good);
+        const retried = await appendAll(good);
         expect(retried.map((r) => [r.message.seq, r.duplicate])).toEqual([
           [1, false],
           [2, false],
         ]);
-        const again = await store.append(good);
+        const again = await appendAll(good);
         expect(again.map((r) => [r.message.id, r.duplicate])).toEqual(
           retried.map((r) => [r.message.id, true]),
         );
@@ -403,12 +409,296 @@ export function describeMessageStore(name: string, harness: MessageStoreHarness)
       });
     });
 
+    describe('membership at commit', () => {
+      /** An outcome as [seq] when stored, or the refusal. */
+      const summary = (outcomes: AppendOutcome[]) =>
+        outcomes.map((o) => ('refused' in o ? o.refused : [o.message.conv, o.message.seq, o.duplicate]));
+
+      it('refuses a sender who is not a member with not_member, taking no seq', async () => {
+        const [a, b, stranger] = [user(), user(), user()];
+        const g = await group(a, b);
+        const ch = await store.createChannel({ name: `open-${tag()}`, createdBy: a }, now());
+        expect(await store.append([msg(g.id, stranger)])).toEqual([{ refused: 'not_member' }]);
+        expect(await store.append([msg(ch.id, stranger)])).toEqual([{ refused: 'not_member' }]);
+        expect((await store.getConversation(g.id))!.lastSeq).toBe(0);
+        expect(await store.history(g.id, { limit: 10 })).toEqual([]);
+        expect((await appendOne(msg(g.id, a))).message.seq).toBe(1);
+        await store.addMember(ch.id, stranger, now());
+        expect((await appendOne(msg(ch.id, stranger))).message.seq).toBe(1);
+      });
+
+      it('refuses a message to an unknown conversation with not_found and stores the rest of its batch', async () => {
+        const [a, b] = [user(), user()];
+        const g = await group(a, b);
+        const nowhere = randomUUID();
+        const outcomes = await store.append([msg(g.id, a, 'one'), msg(nowhere, a), msg(g.id, b, 'two')]);
+        expect(summary(outcomes)).toEqual([[g.id, 1, false], 'not_found', [g.id, 2, false]]);
+        expect((await store.history(g.id, { limit: 10 })).map((m) => m.body)).toEqual(['one', 'two']);
+        expect(await store.getConversation(nowhere)).toBeUndefined();
+      });
+
+      it("keeps the others' seqs gapless around refused inputs in the middle of a batch", async () => {
+        const [a, b, stranger] = [user(), user(), user()];
+        const g = await group(a, b);
+        const h = await group(a, b);
+        const outcomes = await store.append([
+          msg(g.id, a, 'g1'),
+          msg(g.id, stranger, 'no'),
+          msg(h.id, b, 'h1'),
+          msg(randomUUID(), a, 'nowhere'),
+          msg(g.id, b, 'g2'),
+          msg(h.id, stranger, 'no'),
+          msg(g.id, a, 'g3'),
+        ]);
+        expect(summary(outcomes)).toEqual([
+          [g.id, 1, false],
+          'not_member',
+          [h.id, 1, false],
+          'not_found',
+          [g.id, 2, false],
+          'not_member',
+          [g.id, 3, false],
+        ]);
+        expect((await store.history(g.id, { after: 0, limit: 10 })).map((m) => [m.seq, m.body])).toEqual([
+          [1, 'g1'],
+          [2, 'g2'],
+          [3, 'g3'],
+        ]);
+        expect((await store.history(h.id, { after: 0, limit: 10 })).map((m) => m.seq)).toEqual([1]);
+        expect(await store.conversationStateOf(g.id, a)).toMatchObject({ lastSeq: 3, lastReadSeq: 3 });
+        expect(await store.conversationStateOf(g.id, b)).toMatchObject({ lastSeq: 3, lastReadSeq: 2 });
+        expect(await store.conversationStateOf(g.id, stranger)).toBeUndefined();
+        expect((await appendOne(msg(g.id, b))).message.seq).toBe(4);
+      });
+
+      it('refuses a member who left, and accepts them again once they rejoin', async () => {
+        const [a, b] = [user(), user()];
+        const g = await group(a, b);
+        expect((await appendOne(msg(g.id, b))).message.seq).toBe(1);
+        await store.removeMember(g.id, b);
+        expect(summary(await store.append([msg(g.id, b), msg(g.id, a)]))).toEqual([
+          'not_member',
+          [g.id, 2, false],
+        ]);
+        await store.addMember(g.id, b, now());
+        expect((await appendOne(msg(g.id, b))).message.seq).toBe(3);
+      });
+
+      it('returns a stored message as a duplicate even after its sender left', async () => {
+        const [a, b] = [user(), user()];
+        const g = await group(a, b);
+        const first = await appendOne(msg(g.id, b, 'sent', 'cm-left'));
+        await store.removeMember(g.id, b);
+        expect(await store.append([msg(g.id, b, 'retried', 'cm-left')])).toEqual([
+          { message: first.message, duplicate: true },
+        ]);
+        expect((await store.getConversation(g.id))!.lastSeq).toBe(1);
+      });
+
+      it('gives a repeat within a batch the outcome of its first input, refusal included', async () => {
+        const [a, b, stranger] = [user(), user(), user()];
+        const g = await group(a, b);
+        const hostile = msg(g.id, stranger, 'x');
+        const mine = msg(g.id, a, 'y');
+        const outcomes = await store.append([hostile, mine, { ...hostile }, { ...mine }]);
+        expect(summary(outcomes)).toEqual(['not_member', [g.id, 1, false], 'not_member', [g.id, 1, true]]);
+      });
+
+      it('ends a race between a leave and appends consistently', async () => {
+        for (let round = 0; round < 15; round++) {
+          const [a, leaver] = [user(), user()];
+          const g = await group(a, leaver);
+          const sends = Array.from({ length: 6 }, (_, i) => [
+            msg(g.id, leaver, `l${i}`),
+            msg(g.id, a, `a${i}`),
+          ]);
+          const [before, removed, after] = await Promise.all([
+            Promise.all(sends.slice(0, 3).map((batch) => store.append(batch))),
+            store.removeMember(g.id, leaver),
+            Promise.all(sends.slice(3).map((batch) => store.append(batch))),
+          ]);
+          expect(removed).toBe(true);
+          const outcomes = [...before, ...after].flat();
+          const storedIds: string[] = [];
+          for (const [i, o] of outcomes.entries()) {
+            // Every bystander message is stored; every leaver message is stored or refused.
+            if (i % 2 === 1) expect('refused' in o).toBe(false);
+            if ('refused' in o) expect(o.refused).toBe('not_member');
+            else storedIds.push(o.message.id);
+          }
+          const history = await store.history(g.id, { after: 0, limit: 100 });
+          expect(history.map((m) => m.seq)).toEqual(history.map((_, i) => i + 1));
+          expect(new Set(history.map((m) => m.id))).toEqual(new Set(storedIds));
+          expect((await store.getConversation(g.id))!.lastSeq).toBe(storedIds.length);
+          expect(await store.isMember(g.id, leaver)).toBe(false);
+          expect(await store.memberCount(g.id)).toBe(1);
+          expect(await store.append([msg(g.id, leaver)])).toEqual([{ refused: 'not_member' }]);
+        }
+      }, 60_000);
+    });
+
+    describe('conversationsOf pages', () => {
+      const cursorOf = (s: ConversationState): ConversationCursor => ({
+        lastActivityAt: s.lastActivityAt,
+        id: s.id,
+      });
+      async function allPages(userId: UserId, limit: number, between?: () => Promise<void>) {
+        const pages: ConversationState[][] = [];
+        let before: ConversationCursor | undefined;
+        for (let i = 0; i < 100; i++) {
+          const page = await store.conversationsOf(userId, before ? { limit, before } : { limit });
+          expect(page.length).toBeLessThanOrEqual(limit);
+          if (page.length === 0) break;
+          pages.push(page);
+          before = cursorOf(page.at(-1)!);
+          await between?.();
+        }
+        return pages;
+      }
+
+      it('covers every conversation exactly once, most recent activity first, ties in one total order', async () => {
+        const [u, v] = [user(), user()];
+        const tied = now();
+        const convs = [
+          ...(await Promise.all(
+            [0, 1, 2].map(() => store.createGroup({ name: 'tie', createdBy: u, members: [v] }, tied)),
+          )),
+          (await store.getOrCreateDm(u, v, now())).conversation,
+          await store.createChannel({ name: `p-${tag()}`, createdBy: u }, now()),
+          await group(v, u),
+          await group(u),
+        ];
+        await appendOne(msg(convs[1]!.id, v));
+        await appendOne(msg(convs[4]!.id, u));
+        const all = await store.conversationsOf(u);
+        expect(all.map((s) => s.id).sort()).toEqual(convs.map((c) => c.id).sort());
+        for (let i = 1; i < all.length; i++) {
+          expect(all[i - 1]!.lastActivityAt).toBeGreaterThanOrEqual(all[i]!.lastActivityAt);
+        }
+        for (const limit of [1, 2, 3, 7, 50]) {
+          const pages = await allPages(u, limit);
+          expect(pages.flat()).toEqual(all);
+        }
+        expect(await store.conversationsOf(u, { limit: 0 })).toEqual([]);
+        expect(await store.conversationsOf(u, { limit: 10, before: cursorOf(all.at(-1)!) })).toEqual([]);
+        expect(await store.conversationsOf(user(), { limit: 10 })).toEqual([]);
+      });
+
+      it('never repeats or skips a conversation that did not move while others get new messages', async () => {
+        const [u, v] = [user(), user()];
+        const convs: ConversationRecord[] = [];
+        for (let i = 0; i < 12; i++) convs.push(await group(u, v));
+        const moved = new Set<ConversationId>();
+        let step = 0;
+        // Between pages, and while the next page is read, new messages move conversations
+        // to the front: one already listed, one not listed yet.
+        const pages = await allPages(u, 3, async () => {
+          const targets = [convs[step]!, convs[convs.length - 1 - step]!];
+          step += 1;
+          for (const t of targets) moved.add(t.id);
+          await Promise.all([
+            ...targets.map((t) => appendOne(msg(t.id, v))),
+            store.conversationsOf(u, { limit: 3 }),
+          ]);
+        });
+        const listed = pages.flat().map((s) => s.id);
+        for (const c of convs) {
+          if (moved.has(c.id)) continue;
+          expect(
+            listed.filter((id) => id === c.id),
+            `conversation ${c.id}`,
+          ).toHaveLength(1);
+        }
+      });
+
+      it('refuses a malformed cursor with validation_failed', async () => {
+        const u = user();
+        for (const lastActivityAt of [-1, 1.5, Number.NaN]) {
+          await expectChatError(
+            store.conversationsOf(u, { limit: 5, before: { lastActivityAt, id: 'x' } }),
+            'validation_failed',
+          );
+        }
+        await expectChatError(
+          store.conversationsOf(u, { limit: 5, before: { lastActivityAt: 1, id: 'a\u0000' } }),
+          'validation_failed',
+        );
+      });
+    });
+
+    describe('spokeWith', () => {
+      it('names those who sent a message in a DM or group the user is in; channels and receiving do not count', async () => {
+        const [me, talker, listener, chatter] = [user(), user(), user(), user()];
+        const [loud, outsider, silent] = [user(), user(), user()];
+        const dm = (await store.getOrCreateDm(me, talker, now())).conversation;
+        await appendOne(msg(dm.id, talker));
+        const g = await group(me, listener, chatter);
+        await appendAll([msg(g.id, me), msg(g.id, chatter)]);
+        const ch = await store.createChannel({ name: `loud-${tag()}`, createdBy: loud }, now());
+        await store.addMember(ch.id, me, now());
+        await appendAll([msg(ch.id, loud), msg(ch.id, me)]);
+        const elsewhere = await group(outsider, listener);
+        await appendOne(msg(elsewhere.id, outsider));
+        // A refused message does not count either.
+        expect(await store.append([msg(g.id, outsider)])).toEqual([{ refused: 'not_member' }]);
+        const quiet = (await store.getOrCreateDm(me, silent, now())).conversation;
+        await appendOne(msg(quiet.id, me));
+
+        const everyone = [talker, listener, chatter, loud, outsider, silent, me, user()];
+        expect(await store.spokeWith(me, everyone)).toEqual(new Set([talker, chatter]));
+        expect(await store.spokeWith(me, [talker, talker])).toEqual(new Set([talker]));
+        expect(await store.spokeWith(me, [])).toEqual(new Set());
+        // me sent in the group (which chatter and listener are in) and the quiet DM.
+        expect(await store.spokeWith(listener, [me, chatter, outsider])).toEqual(
+          new Set([me, chatter, outsider]),
+        );
+        expect(await store.spokeWith(silent, [me])).toEqual(new Set([me]));
+        expect(await store.spokeWith(talker, [me])).toEqual(new Set());
+        expect(await store.spokeWith(loud, [me])).toEqual(new Set());
+      });
+
+      it('counts only members who are still in the conversation, and their messages since they rejoined', async () => {
+        const [me, other] = [user(), user()];
+        const g = await group(me, other);
+        await appendOne(msg(g.id, other));
+        expect(await store.spokeWith(me, [other])).toEqual(new Set([other]));
+        await store.removeMember(g.id, other);
+        expect(await store.spokeWith(me, [other])).toEqual(new Set());
+        await store.addMember(g.id, other, now());
+        expect(await store.spokeWith(me, [other])).toEqual(new Set());
+        await appendOne(msg(g.id, other));
+        expect(await store.spokeWith(me, [other])).toEqual(new Set([other]));
+        await store.removeMember(g.id, me);
+        expect(await store.spokeWith(me, [other])).toEqual(new Set());
+      });
+    });
+
+    describe('conversationsCreatedSince', () => {
+      it('counts the groups and channels a user created since a time, not DMs or others’', async () => {
+        const [u, v] = [user(), user()];
+        const start = now();
+        const t1 = now();
+        await store.createGroup({ name: 'mine', createdBy: u, members: [v] }, t1);
+        const t2 = now();
+        await store.createChannel({ name: `mine-${tag()}`, createdBy: u }, t2);
+        await store.getOrCreateDm(u, v, now());
+        await store.createGroup({ name: 'theirs', createdBy: v, members: [u] }, now());
+        expect(await store.conversationsCreatedSince(u, start)).toBe(2);
+        expect(await store.conversationsCreatedSince(u, t1)).toBe(2);
+        expect(await store.conversationsCreatedSince(u, t2)).toBe(1);
+        expect(await store.conversationsCreatedSince(u, t2 + 1)).toBe(0);
+        expect(await store.conversationsCreatedSince(v, start)).toBe(1);
+        expect(await store.conversationsCreatedSince(user(), 0)).toBe(0);
+        await expectChatError(store.conversationsCreatedSince(u, -1), 'validation_failed');
+      });
+    });
+
     describe('history', () => {
       let conv: ConversationId;
       beforeAll(async () => {
         const [a, b] = [user(), user()];
         conv = (await group(a, b)).id;
-        await store.append(Array.from({ length: 25 }, (_, i) => msg(conv, i % 2 ? a : b, `m${i + 1}`)));
+        await appendAll(Array.from({ length: 25 }, (_, i) => msg(conv, i % 2 ? a : b, `m${i + 1}`)));
       });
       const seqs = async (page: { before?: number; after?: number; limit: number }) =>
         (await store.history(conv, page)).map((m) => m.seq);
@@ -447,7 +737,7 @@ export function describeMessageStore(name: string, harness: MessageStoreHarness)
       it('moves forward only and returns the stored marker', async () => {
         const [a, b] = [user(), user()];
         const g = await group(a, b);
-        await store.append([msg(g.id, a), msg(g.id, a), msg(g.id, a)]);
+        await appendAll([msg(g.id, a), msg(g.id, a), msg(g.id, a)]);
         expect(await store.markRead(g.id, b, 2)).toBe(2);
         expect(await store.markRead(g.id, b, 1)).toBe(2);
         expect(await store.conversationStateOf(g.id, b)).toMatchObject({ lastReadSeq: 2, unread: 1 });
@@ -536,6 +826,12 @@ export function describeMessageStore(name: string, harness: MessageStoreHarness)
       });
     });
   });
+}
+
+/** The result of an outcome that must have been stored (or found stored). */
+function stored(outcome: AppendOutcome): AppendResult {
+  if ('refused' in outcome) throw new Error(`append refused: ${outcome.refused}`);
+  return outcome;
 }
 
 function errorCode(err: unknown): ErrorCode | undefined {

@@ -1,5 +1,5 @@
 import { ChatError, type UserId } from '@relay-chat/protocol';
-import type { AppendInput } from './message-store.js';
+import type { AppendInput, ConversationPage } from './message-store.js';
 
 /**
  * Keys every backend derives the same way, so that uniqueness means the same thing on
@@ -53,6 +53,13 @@ export function checkSeq(field: string, value: number): number {
 export function checkPage(page: { before?: number; after?: number }): void {
   if (page.before !== undefined) checkSeq('before', page.before);
   if (page.after !== undefined) checkSeq('after', page.after);
+}
+
+/** Checks a conversation list page's cursor: a time (see checkSeq) and an id (see checkText). */
+export function checkConversationPage(page: ConversationPage | undefined): void {
+  if (page?.before === undefined) return;
+  checkSeq('before/lastActivityAt', page.before.lastActivityAt);
+  checkText('before/id', page.before.id);
 }
 
 /**

@@ -1,4 +1,4 @@
-import type { ConversationId, ConversationKind, Message, UserId } from '@relay-chat/protocol';
+import type { ConversationId, ConversationKind, ErrorCode, Message, UserId } from '@relay-chat/protocol';
 
 /**
  * Where chat history, conversations, memberships and read markers live. Declared here,
@@ -10,6 +10,8 @@ import type { ConversationId, ConversationKind, Message, UserId } from '@relay-c
  *   that inserts the message, so a committed message is never skipped by a reader;
  * - `(sender, clientMsgId)` is unique: appending it again stores nothing and returns the
  *   original message with `duplicate: true`;
+ * - a message is stored only if its sender is a member of its conversation when it commits
+ *   (checked in the same transaction, so a leave and an append never both win);
  * - `lastReadSeq` only moves forward and never past `lastSeq`.
  * All times are milliseconds since the epoch.
  */
@@ -51,21 +53,46 @@ export interface MessageStore {
   /** Member ids in join order, at most `limit` (default all). */
   listMembers(conv: ConversationId, limit?: number): Promise<UserId[]>;
   memberCount(conv: ConversationId): Promise<number>;
-  /** The user's conversations with their read state, most recent activity first. */
-  conversationsOf(userId: UserId): Promise<ConversationState[]>;
+  /**
+   * The user's conversations with their read state, most recent activity first: ordered by
+   * (`lastActivityAt` descending, `id` descending), a total order. Without `page`, all of
+   * them; with it, at most `page.limit`, those after `page.before` in that order (keyset
+   * paging: pass the last conversation of the previous page as the cursor). A conversation
+   * whose activity does not change while a client pages appears exactly once; one that
+   * moves meanwhile jumps to the front and may be missed or seen twice.
+   */
+  conversationsOf(userId: UserId, page?: ConversationPage): Promise<ConversationState[]>;
   /** One conversation with the user's read state, or undefined when not a member. */
   conversationStateOf(conv: ConversationId, userId: UserId): Promise<ConversationState | undefined>;
+  /**
+   * Those of `others` who have sent at least one message in a DM or group that both they
+   * and `userId` are members of now (channels are public and do not count; neither does
+   * only receiving). Counts messages sent since the sender's current join. Never contains
+   * `userId` itself.
+   */
+  spokeWith(userId: UserId, others: UserId[]): Promise<Set<UserId>>;
+  /** How many groups and channels `userId` created at or after `since` (ms); DMs do not count. */
+  conversationsCreatedSince(userId: UserId, since: number): Promise<number>;
 
   // --- messages -----------------------------------------------------------------------
 
   /**
    * Appends messages, each to its conversation, in one transaction (group commit): every
-   * result is durable when the promise resolves. Results are in input order. A message
-   * whose `(sender, clientMsgId)` exists comes back as that stored message, `duplicate: true`.
-   * The caller has checked membership. Appending also moves the sender's read marker to
-   * the new message's seq (your own messages are never unread).
+   * outcome is durable when the promise resolves. Outcomes are in input order:
+   * - a message whose `(sender, clientMsgId)` is stored comes back as that stored message,
+   *   `duplicate: true` (whatever its sender's membership is now);
+   * - a message whose sender is not a member of its conversation when the batch commits is
+   *   `{ refused: 'not_member' }`, one to a conversation that does not exist
+   *   `{ refused: 'not_found' }`: it takes no seq and changes nothing for the other inputs
+   *   (a refusal never fails the batch);
+   * - a repeat of an earlier input of the same batch gets that input's outcome (a stored
+   *   message as `duplicate: true`, or the same refusal);
+   * - any other input is stored with the next seq of its conversation.
+   * Appending also moves the sender's read marker to the new message's seq (your own
+   * messages are never unread). The batch fails as a whole, storing nothing, only on bad
+   * input (`validation_failed`) or a database error.
    */
-  append(inputs: AppendInput[]): Promise<AppendResult[]>;
+  append(inputs: AppendInput[]): Promise<AppendOutcome[]>;
   /**
    * A page of history in ascending `seq`. With `after`: the first `limit` messages with
    * seq > after. With `before`: the last `limit` messages with seq < before. With neither:
@@ -123,4 +150,22 @@ export interface AppendResult {
   message: Message & { clientMsgId: string };
   /** True when this (sender, clientMsgId) was stored before: nothing new was written. */
   duplicate: boolean;
+}
+
+/** Why `append` did not store an input: its sender is not a member, or its conversation does not exist. */
+export type AppendRefusal = Extract<ErrorCode, 'not_member' | 'not_found'>;
+
+/** What `append` did with one input: stored it (or found it stored), or refused it. */
+export type AppendOutcome = AppendResult | { refused: AppendRefusal };
+
+/** Where a conversation list page starts: the last conversation of the previous page. */
+export interface ConversationCursor {
+  lastActivityAt: number;
+  id: ConversationId;
+}
+
+/** A page of `conversationsOf`: at most `limit` conversations after `before`. */
+export interface ConversationPage {
+  limit: number;
+  before?: ConversationCursor;
 }

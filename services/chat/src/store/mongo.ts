@@ -16,10 +16,18 @@ import {
   type TransactionOptions,
   WriteConcern,
 } from 'mongodb';
-import { AppendPlan, distinctSendKeys, type StoredMessage, sendKeyOf } from './append-plan.js';
+import {
+  AppendPlan,
+  type Candidate,
+  distinctSendKeys,
+  SeqAllocation,
+  type StoredMessage,
+  sendKeyOf,
+} from './append-plan.js';
 import {
   channelKeyOf,
   checkAppendInputs,
+  checkConversationPage,
   checkPage,
   checkSeq,
   checkText,
@@ -30,8 +38,10 @@ import {
 } from './conversation-keys.js';
 import type {
   AppendInput,
-  AppendResult,
+  AppendOutcome,
+  AppendRefusal,
   ChannelRecord,
+  ConversationPage,
   ConversationRecord,
   ConversationState,
   MessageStore,
@@ -57,8 +67,19 @@ interface MemberDoc {
   conv: string;
   userId: string;
   lastReadSeq: number;
+  /** Seq of the member's last message here since they joined; absent or 0 when none (schema 3). */
+  lastSentSeq?: number;
   joinedAt: number;
 }
+
+/** The one document of `chat_schema`: which data migrations have run. */
+interface SchemaDoc {
+  _id: 'schema';
+  version: number;
+}
+
+/** The schema version `migrate()` brings a database to (3: lastSentSeq backfilled). */
+const SCHEMA_VERSION = 3;
 
 interface MessageDoc {
   /** The message id. */
@@ -102,6 +123,7 @@ export class MongoMessageStore implements MessageStore {
   private readonly conversations: Collection<ConversationDoc>;
   private readonly members: Collection<MemberDoc>;
   private readonly messages: Collection<MessageDoc>;
+  private readonly schema: Collection<SchemaDoc>;
   private readonly logger: Logger | undefined;
   /** Appends of this process, one at a time (see append). */
   private appendTail: Promise<unknown> = Promise.resolve();
@@ -113,6 +135,7 @@ export class MongoMessageStore implements MessageStore {
     this.conversations = this.db.collection<ConversationDoc>('conversations');
     this.members = this.db.collection<MemberDoc>('members');
     this.messages = this.db.collection<MessageDoc>('messages');
+    this.schema = this.db.collection<SchemaDoc>('chat_schema');
     this.logger = options.logger;
   }
 
@@ -139,6 +162,8 @@ export class MongoMessageStore implements MessageStore {
         unique: true,
         partialFilterExpression: { kind: 'channel' },
       },
+      // conversationsCreatedSince: one creator, two kinds, a range of times.
+      { key: { createdBy: 1, kind: 1, createdAt: 1 }, name: 'created' },
     ]);
     await this.members.createIndexes([
       { key: { conv: 1, userId: 1 }, name: 'conv_user', unique: true },
@@ -149,6 +174,45 @@ export class MongoMessageStore implements MessageStore {
       { key: { conv: 1, seq: 1 }, name: 'conv_seq', unique: true },
       { key: { sender: 1, clientMsgId: 1 }, name: 'sender_client_msg_id', unique: true },
     ]);
+    const schema = await this.schema.findOne({ _id: 'schema' });
+    if ((schema?.version ?? 0) < SCHEMA_VERSION) {
+      await this.backfillLastSentSeq();
+      await this.schema.updateOne({ _id: 'schema' }, { $max: { version: SCHEMA_VERSION } }, { upsert: true });
+    }
+  }
+
+  /**
+   * Schema 3: each member's `lastSentSeq` from the messages they sent since their current
+   * join (as append would have counted them). `$max` makes it idempotent and safe beside
+   * appends that already set it; an interrupted run is simply run again at the next start.
+   */
+  private async backfillLastSentSeq(): Promise<void> {
+    await this.messages
+      .aggregate([
+        { $group: { _id: { conv: '$conv', userId: '$sender' }, last: { $max: { seq: '$seq', ts: '$ts' } } } },
+        { $project: { _id: 0, conv: '$_id.conv', userId: '$_id.userId', seq: '$last.seq', ts: '$last.ts' } },
+        {
+          $merge: {
+            into: 'members',
+            on: ['conv', 'userId'],
+            whenMatched: [
+              {
+                $set: {
+                  lastSentSeq: {
+                    $cond: [
+                      { $gte: ['$$new.ts', '$joinedAt'] },
+                      { $max: [{ $ifNull: ['$lastSentSeq', 0] }, '$$new.seq'] },
+                      { $ifNull: ['$lastSentSeq', 0] },
+                    ],
+                  },
+                },
+              },
+            ],
+            whenNotMatched: 'discard',
+          },
+        },
+      ])
+      .toArray();
   }
 
   async ping(): Promise<void> {
@@ -331,11 +395,27 @@ export class MongoMessageStore implements MessageStore {
     return this.members.countDocuments({ conv });
   }
 
-  async conversationsOf(userId: UserId): Promise<ConversationState[]> {
+  async conversationsOf(userId: UserId, page?: ConversationPage): Promise<ConversationState[]> {
+    checkConversationPage(page);
+    const limit = page === undefined ? undefined : pageLimit(page.limit);
+    // limit(0) would mean "no limit" to MongoDB.
+    if (limit === 0) return [];
     const memberships = await this.members
       .find({ userId }, { projection: { conv: 1, lastReadSeq: 1 } })
       .toArray();
-    return this.statesOf(memberships);
+    if (memberships.length === 0) return [];
+    const filter: Filter<ConversationDoc> = { _id: { $in: memberships.map((m) => m.conv) } };
+    const before = page?.before;
+    if (before) {
+      filter.$or = [
+        { lastActivityAt: { $lt: before.lastActivityAt } },
+        { lastActivityAt: before.lastActivityAt, _id: { $lt: before.id } },
+      ];
+    }
+    const cursor = this.conversations.find(filter).sort({ lastActivityAt: -1, _id: -1 });
+    if (limit !== undefined) cursor.limit(limit);
+    const conversations = await cursor.toArray();
+    return this.statesOf(conversations, new Map(memberships.map((m) => [m.conv, m.lastReadSeq])));
   }
 
   async conversationStateOf(conv: ConversationId, userId: UserId): Promise<ConversationState | undefined> {
@@ -343,23 +423,22 @@ export class MongoMessageStore implements MessageStore {
       { conv, userId },
       { projection: { conv: 1, lastReadSeq: 1 } },
     );
-    return membership ? (await this.statesOf([membership]))[0] : undefined;
+    if (!membership) return undefined;
+    const conversation = await this.conversations.findOne({ _id: conv });
+    if (!conversation) return undefined;
+    return (await this.statesOf([conversation], new Map([[conv, membership.lastReadSeq]])))[0];
   }
 
+  /** The states of `conversations` (in their order), with the user's read marker per conversation. */
   private async statesOf(
-    memberships: Pick<MemberDoc, 'conv' | 'lastReadSeq'>[],
+    conversations: ConversationDoc[],
+    readSeq: ReadonlyMap<string, number>,
   ): Promise<ConversationState[]> {
-    if (memberships.length === 0) return [];
-    const readSeq = new Map(memberships.map((m) => [m.conv, m.lastReadSeq]));
-    const ids = [...readSeq.keys()];
-    const conversations = await this.conversations
-      .find({ _id: { $in: ids } })
-      .sort({ lastActivityAt: -1, createdAt: -1, _id: 1 })
-      .toArray();
+    if (conversations.length === 0) return [];
     // Read after the conversations: a lastSeq seen there was committed with its message.
     const withMessages = conversations.filter((c) => c.lastSeq > 0);
     const [counts, lastMessages] = await Promise.all([
-      this.memberCounts(ids),
+      this.memberCounts(conversations.map((c) => c._id)),
       withMessages.length === 0
         ? Promise.resolve([])
         : this.messages.find({ $or: withMessages.map((c) => ({ conv: c._id, seq: c.lastSeq })) }).toArray(),
@@ -379,12 +458,43 @@ export class MongoMessageStore implements MessageStore {
     });
   }
 
+  async spokeWith(userId: UserId, others: UserId[]): Promise<Set<UserId>> {
+    const candidates = [...new Set(others)].filter((o) => o !== userId);
+    if (candidates.length === 0) return new Set();
+    const spoken = await this.members
+      .find({ userId: { $in: candidates }, lastSentSeq: { $gt: 0 } }, { projection: { conv: 1, userId: 1 } })
+      .toArray();
+    if (spoken.length === 0) return new Set();
+    const convs = [...new Set(spoken.map((m) => m.conv))];
+    const mine = await this.members
+      .find({ userId, conv: { $in: convs } }, { projection: { conv: 1 } })
+      .toArray();
+    if (mine.length === 0) return new Set();
+    const privateConvs = await this.conversations
+      .find(
+        { _id: { $in: mine.map((m) => m.conv) }, kind: { $in: ['dm', 'group'] } },
+        { projection: { _id: 1 } },
+      )
+      .toArray();
+    const shared = new Set(privateConvs.map((c) => c._id));
+    return new Set(spoken.filter((m) => shared.has(m.conv)).map((m) => m.userId));
+  }
+
+  async conversationsCreatedSince(userId: UserId, since: number): Promise<number> {
+    checkSeq('since', since);
+    return this.conversations.countDocuments({
+      createdBy: userId,
+      kind: { $in: ['group', 'channel'] },
+      createdAt: { $gte: since },
+    });
+  }
+
   /**
    * Batches of this process run one after another: concurrent transactions bumping one
    * conversation's counter would only conflict and be retried. Other processes' batches
    * still run concurrently and are serialised by the database (write conflicts).
    */
-  append(inputs: AppendInput[]): Promise<AppendResult[]> {
+  append(inputs: AppendInput[]): Promise<AppendOutcome[]> {
     if (inputs.length === 0) return Promise.resolve([]);
     try {
       checkAppendInputs(inputs);
@@ -396,7 +506,7 @@ export class MongoMessageStore implements MessageStore {
     return run;
   }
 
-  private async appendWithRetry(inputs: AppendInput[]): Promise<AppendResult[]> {
+  private async appendWithRetry(inputs: AppendInput[]): Promise<AppendOutcome[]> {
     for (let attempt = 1; ; attempt++) {
       try {
         return await this.transaction((session) => this.appendInTransaction(session, inputs));
@@ -409,7 +519,13 @@ export class MongoMessageStore implements MessageStore {
     }
   }
 
-  private async appendInTransaction(session: ClientSession, inputs: AppendInput[]): Promise<AppendResult[]> {
+  /**
+   * Membership is read in the transaction's snapshot, and every accepted sender's member
+   * document is written (read marker and lastSentSeq, both strictly raised): a leave that
+   * deletes it concurrently is a write conflict, so either the leave waits for this commit
+   * or the transaction is retried and sees the sender gone.
+   */
+  private async appendInTransaction(session: ClientSession, inputs: AppendInput[]): Promise<AppendOutcome[]> {
     const keys = distinctSendKeys(inputs);
     const existing = await this.messages
       .find({ $or: keys.map((k) => ({ sender: k.sender, clientMsgId: k.clientMsgId })) }, { session })
@@ -417,20 +533,46 @@ export class MongoMessageStore implements MessageStore {
     const stored = new Map<string, StoredMessage>();
     for (const doc of existing) stored.set(sendKeyOf(doc.sender, doc.clientMsgId), toStoredMessage(doc));
     const plan = new AppendPlan(inputs, stored);
-    if (!plan.writes) return plan.assign(new Map()).results;
+    const { candidates } = plan;
+    if (candidates.length === 0) return plan.settle(new Map(), () => 'not_found');
 
+    const convIds = [...new Set(candidates.map((c) => c.input.conv))];
+    const pairs = new Map(candidates.map((c) => [sendKeyOf(c.input.conv, c.input.sender), c.input]));
+    // One operation at a time: a transaction's operations must not run in parallel.
+    const convs = await this.conversations
+      .find({ _id: { $in: convIds } }, { session, projection: { _id: 1 } })
+      .toArray();
+    const memberships = await this.members
+      .find(
+        { $or: [...pairs.values()].map((p) => ({ conv: p.conv, userId: p.sender })) },
+        { session, projection: { conv: 1, userId: 1 } },
+      )
+      .toArray();
+    const found = new Set(convs.map((c) => c._id));
+    const members = new Set(memberships.map((m) => sendKeyOf(m.conv, m.userId)));
+    const refused = new Map<Candidate, AppendRefusal>();
+    const accepted: Candidate[] = [];
+    for (const candidate of candidates) {
+      const { conv, sender } = candidate.input;
+      if (members.has(sendKeyOf(conv, sender))) accepted.push(candidate);
+      else refused.set(candidate, found.has(conv) ? 'not_member' : 'not_found');
+    }
+    const refusalOf = (c: Candidate) => refused.get(c)!;
+    if (accepted.length === 0) return plan.settle(new Map(), refusalOf);
+
+    const allocation = new SeqAllocation(accepted);
     const lastSeqs = new Map<ConversationId, number>();
-    for (const bump of plan.bumps) {
+    for (const bump of allocation.bumps) {
       const doc = await this.conversations.findOneAndUpdate(
         { _id: bump.conv },
         { $inc: { lastSeq: bump.count }, $max: { lastActivityAt: bump.maxTs } },
         { session, returnDocument: 'after', projection: { lastSeq: 1 } },
       );
-      // Throwing aborts the transaction: nothing of the batch is stored.
-      if (!doc) throw new ChatError('not_found', 'no such conversation');
+      // Read in this snapshot a moment ago; throwing aborts the transaction.
+      if (!doc) throw new Error(`conversation ${bump.conv} vanished during an append`);
       lastSeqs.set(bump.conv, doc.lastSeq);
     }
-    const { messages, readMarkers, results } = plan.assign(lastSeqs);
+    const { messages, senders } = allocation.assign(lastSeqs);
     await this.messages.insertMany(
       messages.map((m) => ({
         _id: m.id,
@@ -443,13 +585,19 @@ export class MongoMessageStore implements MessageStore {
       })),
       { session, ordered: true },
     );
-    await this.members.bulkWrite(
-      readMarkers.map((r) => ({
-        updateOne: { filter: { conv: r.conv, userId: r.userId }, update: { $max: { lastReadSeq: r.seq } } },
+    const marked = await this.members.bulkWrite(
+      senders.map((r) => ({
+        updateOne: {
+          filter: { conv: r.conv, userId: r.userId },
+          update: { $max: { lastReadSeq: r.seq, lastSentSeq: r.seq } },
+        },
       })),
       { session, ordered: false },
     );
-    return results;
+    if (marked.matchedCount !== senders.length) {
+      throw new Error('a sender left during an append transaction');
+    }
+    return plan.settle(new Map(messages.map((m) => [m.id, m.seq])), refusalOf);
   }
 
   async history(

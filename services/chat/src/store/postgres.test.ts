@@ -1,9 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { createTestDatabase, pgAvailable, type TestDatabase, waitFor } from '@relay-chat/testkit';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { describeMessageStore } from './contract.js';
-import { PostgresMessageStore } from './postgres.js';
+import type { AppendOutcome, AppendResult } from './message-store.js';
+import { PostgresMessageStore, postgresMigrations } from './postgres.js';
+import { describeUpgrades } from './upgrades.js';
 
 const available = await pgAvailable();
 
@@ -24,7 +26,13 @@ describe.skipIf(!available)(
       },
     });
 
-    describe('PostgresMessageStore races', () => {
+    describeUpgrades('PostgreSQL', {
+      migrations: postgresMigrations,
+      createDatabase: () => createTestDatabase('chat_store_upgrade'),
+      open: (url) => new PostgresMessageStore(url, { poolSize: 2 }),
+    });
+
+    describe('PostgresMessageStore races and round trips', () => {
       let database: TestDatabase;
       let store: PostgresMessageStore;
       let admin: pg.Client;
@@ -41,6 +49,73 @@ describe.skipIf(!available)(
         await database?.drop();
       });
 
+      const user = () => `u-${randomUUID()}`;
+      /** Waits until `n` other sessions of the test database are blocked on a lock. */
+      async function waitForLockWaiters(n: number, what: string): Promise<void> {
+        await waitFor(
+          async () => {
+            // Statistics are snapshotted per transaction, and this client is inside one.
+            await admin.query('SELECT pg_stat_clear_snapshot()');
+            const { rows } = await admin.query<{ n: number }>(
+              `SELECT count(*) AS n FROM pg_stat_activity
+               WHERE datname = current_database() AND pid <> pg_backend_pid() AND wait_event_type = 'Lock'`,
+            );
+            return Number(rows[0]?.n) === n;
+          },
+          { what },
+        );
+      }
+
+      it('refuses a sender whose leave committed while the batch waited for the conversation lock', async () => {
+        const [a, leaver] = [user(), user()];
+        const g = await store.createGroup({ name: 'leave race', createdBy: a, members: [leaver] }, 1);
+        // The batch's statement starts (its snapshot still shows the leaver as a member) and
+        // waits for the conversation's row lock, which this "leave" holds until it commits.
+        await admin.query('BEGIN');
+        await admin.query('SELECT 1 FROM conversations WHERE id = $1 FOR UPDATE', [g.id]);
+        const pending = store.append([
+          { conv: g.id, sender: leaver, clientMsgId: 'late', body: 'after the leave', ts: 2 },
+          { conv: g.id, sender: a, clientMsgId: 'bystander', body: 'still here', ts: 2 },
+        ]);
+        await waitForLockWaiters(1, 'the append waiting on the conversation lock');
+        await admin.query('DELETE FROM members WHERE conv = $1 AND user_id = $2', [g.id, leaver]);
+        await admin.query('COMMIT');
+        const [late, bystander] = await pending;
+        expect(late).toEqual({ refused: 'not_member' });
+        expect(stored(bystander!).message.seq).toBe(1);
+        expect((await store.history(g.id, { after: 0, limit: 10 })).map((m) => m.body)).toEqual([
+          'still here',
+        ]);
+      });
+
+      it('writes a batch with refused inputs and in-batch repeats in one round trip', async () => {
+        const [a, b, stranger] = [user(), user(), user()];
+        const g = await store.createGroup({ name: 'trips', createdBy: a, members: [b] }, 1);
+        const h = await store.createGroup({ name: 'trips', createdBy: b, members: [a] }, 1);
+        const batch = Array.from({ length: 40 }, (_, i) => ({
+          conv: [g.id, h.id, randomUUID()][i % 3]!,
+          sender: [a, b, stranger, a][i % 4]!,
+          clientMsgId: `c${i % 20}`,
+          body: `m${i}`,
+          ts: 10 + i,
+        }));
+        const query = vi.spyOn(pg.Client.prototype, 'query');
+        let outcomes: AppendOutcome[];
+        try {
+          outcomes = await store.append(batch);
+          expect(query).toHaveBeenCalledTimes(1);
+        } finally {
+          query.mockRestore();
+        }
+        const storedCount = outcomes.filter((o) => !('refused' in o) && !o.duplicate).length;
+        expect(storedCount).toBeGreaterThan(0);
+        expect(outcomes.some((o) => 'refused' in o && o.refused === 'not_member')).toBe(true);
+        expect(outcomes.some((o) => 'refused' in o && o.refused === 'not_found')).toBe(true);
+        const lastSeqs =
+          (await store.getConversation(g.id))!.lastSeq + (await store.getConversation(h.id))!.lastSeq;
+        expect(lastSeqs).toBe(storedCount);
+      });
+
       it('retries a batch that lost the race on (sender, clientMsgId) and returns the winner as a duplicate', async () => {
         const [a, b] = [`u-${randomUUID()}`, `u-${randomUUID()}`];
         const g = await store.createGroup({ name: 'race', createdBy: a, members: [b] }, 1);
@@ -51,20 +126,9 @@ describe.skipIf(!available)(
         await admin.query('BEGIN');
         await admin.query('SELECT 1 FROM conversations WHERE id = $1 FOR UPDATE', [g.id]);
         const pending = Array.from({ length: racers }, () => store.append([{ ...input }]));
-        await waitFor(
-          async () => {
-            // Statistics are snapshotted per transaction, and this client is inside one.
-            await admin.query('SELECT pg_stat_clear_snapshot()');
-            const { rows } = await admin.query<{ n: number }>(
-              `SELECT count(*) AS n FROM pg_stat_activity
-               WHERE datname = current_database() AND pid <> pg_backend_pid() AND wait_event_type = 'Lock'`,
-            );
-            return Number(rows[0]?.n) === racers;
-          },
-          { what: 'every racer waiting on the conversation lock' },
-        );
+        await waitForLockWaiters(racers, 'every racer waiting on the conversation lock');
         await admin.query('COMMIT');
-        const results = (await Promise.all(pending)).map((r) => r[0]!);
+        const results = (await Promise.all(pending)).map((r) => stored(r[0]!));
         expect(results.filter((r) => !r.duplicate)).toHaveLength(1);
         expect(new Set(results.map((r) => r.message.id)).size).toBe(1);
         expect((await store.getConversation(g.id))!.lastSeq).toBe(1);
@@ -73,3 +137,8 @@ describe.skipIf(!available)(
     });
   },
 );
+
+function stored(outcome: AppendOutcome): AppendResult {
+  if ('refused' in outcome) throw new Error(`append refused: ${outcome.refused}`);
+  return outcome;
+}

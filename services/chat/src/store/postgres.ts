@@ -12,6 +12,7 @@ import { AppendPlan, distinctSendKeys, type StoredMessage, sendKeyOf } from './a
 import {
   channelKeyOf,
   checkAppendInputs,
+  checkConversationPage,
   checkPage,
   checkSeq,
   checkText,
@@ -22,8 +23,9 @@ import {
 } from './conversation-keys.js';
 import type {
   AppendInput,
-  AppendResult,
+  AppendOutcome,
   ChannelRecord,
+  ConversationPage,
   ConversationRecord,
   ConversationState,
   MessageStore,
@@ -102,7 +104,30 @@ const migrations: Record<string, Migration> = {
         FOR EACH ROW EXECUTE FUNCTION count_members()`.execute(db);
     },
   },
+  // Who has spoken where (`last_sent_seq`, moved by append with the read marker), for the
+  // rule on who may add whom to a group; and an index for counting what a user created.
+  // Adding a NOT NULL column with a constant default rewrites nothing (PostgreSQL ≥ 11).
+  '0003_sent_and_created': {
+    async up(db: Kysely<unknown>) {
+      await sql`ALTER TABLE members ADD COLUMN last_sent_seq bigint NOT NULL DEFAULT 0`.execute(db);
+      // Only messages since the member's current join, as append would have counted them.
+      await sql`UPDATE members mb SET last_sent_seq = s.seq
+        FROM (
+          SELECT m.conv, m.sender, max(m.seq) AS seq
+          FROM messages m JOIN members j ON j.conv = m.conv AND j.user_id = m.sender
+          WHERE m.ts >= j.joined_at
+          GROUP BY m.conv, m.sender
+        ) AS s
+        WHERE mb.conv = s.conv AND mb.user_id = s.sender`.execute(db);
+      await sql`CREATE INDEX conversations_created ON conversations (created_by, created_at) WHERE kind <> 'dm'`.execute(
+        db,
+      );
+    },
+  },
 };
+
+/** The PostgreSQL store's migrations, in order (exported for the upgrade test). */
+export const postgresMigrations: Readonly<Record<string, Migration>> = migrations;
 
 /** Attempts of one append batch before its error is thrown (unique races, deadlocks). */
 const MAX_APPEND_ATTEMPTS = 5;
@@ -281,8 +306,13 @@ export class PostgresMessageStore implements MessageStore {
   }
 
   async removeMember(conv: ConversationId, userId: UserId): Promise<boolean> {
+    // The conversation's row lock first, as append takes it (and the member_count trigger
+    // would take it after the delete): a leave and an append then queue on one lock
+    // instead of deadlocking on the member row and the conversation row.
     const { rows } = await sql`
-      DELETE FROM members WHERE conv = ${conv} AND user_id = ${userId} RETURNING 1`.execute(this.db);
+      WITH c AS (SELECT id FROM conversations WHERE id = ${conv} FOR UPDATE)
+      DELETE FROM members m USING c WHERE m.conv = c.id AND m.user_id = ${userId}
+      RETURNING 1`.execute(this.db);
     return rows.length === 1;
   }
 
@@ -305,19 +335,62 @@ export class PostgresMessageStore implements MessageStore {
     return rows[0]?.n ?? 0;
   }
 
-  async conversationsOf(userId: UserId): Promise<ConversationState[]> {
-    const { rows } = await sql<StateRow>`${stateQuery} WHERE m.user_id = ${userId}
-      ORDER BY c.last_activity_at DESC, c.created_at DESC, c.id`.execute(this.db);
+  async conversationsOf(userId: UserId, page?: ConversationPage): Promise<ConversationState[]> {
+    checkConversationPage(page);
+    const before = page?.before;
+    // The user's memberships through members_user, each conversation by its primary key,
+    // a top-N sort; the member preview and last message only for the rows of the page. The
+    // lateral subquery (OFFSET 0 keeps it from being flattened) pins that plan: left to
+    // itself the planner hash-joins a seq scan of every conversation once a user has a few
+    // thousand (5,000 memberships in 200,000 conversations: 160 ms instead of 5,000 index
+    // probes). Activity order cannot come from an index without writing every member's
+    // row on every message.
+    const { rows } = await sql<StateRow>`
+      WITH page AS (
+        SELECT ${pageColumns} FROM members m
+        CROSS JOIN LATERAL (SELECT * FROM conversations c WHERE c.id = m.conv OFFSET 0) c
+        WHERE m.user_id = ${userId}
+          ${before ? sql`AND (c.last_activity_at, c.id) < (${before.lastActivityAt}, ${before.id})` : sql``}
+        ORDER BY c.last_activity_at DESC, c.id DESC
+        LIMIT ${page === undefined ? null : pageLimit(page.limit)}
+      )
+      ${stateQuery}
+      ORDER BY p.last_activity_at DESC, p.id DESC`.execute(this.db);
     return rows.map(toState);
   }
 
   async conversationStateOf(conv: ConversationId, userId: UserId): Promise<ConversationState | undefined> {
-    const { rows } = await sql<StateRow>`${stateQuery}
-      WHERE m.conv = ${conv} AND m.user_id = ${userId}`.execute(this.db);
+    const { rows } = await sql<StateRow>`
+      WITH page AS (
+        SELECT ${pageColumns} FROM members m JOIN conversations c ON c.id = m.conv
+        WHERE m.conv = ${conv} AND m.user_id = ${userId}
+      )
+      ${stateQuery}`.execute(this.db);
     return rows[0] && toState(rows[0]);
   }
 
-  async append(inputs: AppendInput[]): Promise<AppendResult[]> {
+  async spokeWith(userId: UserId, others: UserId[]): Promise<Set<UserId>> {
+    if (others.length === 0) return new Set();
+    // From the others' memberships (members_user) to the user's row in the same conversation (key).
+    const { rows } = await sql<{ user_id: string }>`
+      SELECT DISTINCT o.user_id
+      FROM members o
+      JOIN members me ON me.conv = o.conv AND me.user_id = ${userId}
+      JOIN conversations c ON c.id = o.conv
+      WHERE o.user_id = ANY(${[...new Set(others)]}::text[]) AND o.user_id <> ${userId}
+        AND o.last_sent_seq > 0 AND c.kind IN ('dm', 'group')`.execute(this.db);
+    return new Set(rows.map((r) => r.user_id));
+  }
+
+  async conversationsCreatedSince(userId: UserId, since: number): Promise<number> {
+    checkSeq('since', since);
+    const { rows } = await sql<{ n: number }>`
+      SELECT count(*)::int AS n FROM conversations
+      WHERE created_by = ${userId} AND kind <> 'dm' AND created_at >= ${since}`.execute(this.db);
+    return rows[0]?.n ?? 0;
+  }
+
+  async append(inputs: AppendInput[]): Promise<AppendOutcome[]> {
     if (inputs.length === 0) return [];
     checkAppendInputs(inputs);
     try {
@@ -396,60 +469,105 @@ async function storedMessages(
 
 /**
  * Writes a planned batch in ONE statement, which PostgreSQL runs as one transaction and
- * commits once (group commit): lock the batch's conversations in id order, add each one's
- * count to `last_seq`, insert the messages at `last_seq − count + offset`, move the
- * senders' read markers. A message of an unknown conversation gets a NULL seq, which the
- * NOT NULL constraint refuses, so the whole statement fails and nothing is written.
+ * commits once (group commit):
+ * 1. lock the batch's conversations in id order (`locked`): concurrent batches cannot
+ *    deadlock, and a leave (which takes the same lock first, see removeMember) queues
+ *    behind this batch or this batch behind it;
+ * 2. accept a candidate only if its sender's members row exists, read with a row lock
+ *    (`senders`, FOR KEY SHARE): a locking read sees a leave that committed while this
+ *    statement waited for the conversation lock, which the statement's snapshot would not;
+ *    the lock keeps a leave out until commit and does not block other appends;
+ * 3. number the accepted ones per conversation in input order (`row_number()`), add each
+ *    conversation's count to `last_seq`, insert at `last_seq − count + k`, move the
+ *    senders' read markers and last sent seqs.
+ * Refused candidates take no seq and do not disturb the others. The statement returns the
+ * inserted (id, seq), the ids of the conversations that exist (to tell `not_found` from
+ * `not_member`), and the stored original of any refused candidate whose (sender,
+ * clientMsgId) is stored (a retry after a leave is still a duplicate). An accepted
+ * candidate whose pair is stored fails the insert on the unique key: nothing is written
+ * and `append` takes its careful path.
  */
-async function writeBatch(db: Kysely<ChatTables>, plan: AppendPlan): Promise<AppendResult[]> {
-  if (!plan.writes) return plan.assign(new Map()).results;
-  const { bumps, fresh, readMarkers } = plan;
-  let rows: { id: string; last_seq: number }[];
-  try {
-    ({ rows } = await sql<{ id: string; last_seq: number }>`
-      WITH b AS (
-        SELECT * FROM unnest(${bumps.map((x) => x.conv)}::text[], ${bumps.map((x) => x.count)}::int8[],
-          ${bumps.map((x) => x.maxTs)}::int8[]) AS b(id, n, ts)
-      ), locked AS MATERIALIZED (
-        SELECT c.id FROM conversations c WHERE c.id IN (SELECT id FROM b) ORDER BY c.id FOR UPDATE
-      ), bumped AS (
-        UPDATE conversations c
-        SET last_seq = c.last_seq + b.n, last_activity_at = greatest(c.last_activity_at, b.ts)
-        FROM b JOIN locked l ON l.id = b.id
-        WHERE c.id = b.id
-        RETURNING c.id, c.last_seq, c.last_seq - b.n AS base
-      ), ins AS (
-        INSERT INTO messages (conv, seq, id, sender, client_msg_id, body, ts)
-        SELECT m.conv, bumped.base + m.k, m.id, m.sender, m.cmid, m.body, m.ts
-        FROM unnest(${fresh.map((x) => x.input.conv)}::text[], ${fresh.map((x) => x.offset)}::int8[],
-          ${fresh.map((x) => x.id)}::text[], ${fresh.map((x) => x.input.sender)}::text[],
-          ${fresh.map((x) => x.input.clientMsgId)}::text[], ${fresh.map((x) => x.input.body)}::text[],
-          ${fresh.map((x) => x.input.ts)}::int8[]) AS m(conv, k, id, sender, cmid, body, ts)
-        LEFT JOIN bumped ON bumped.id = m.conv
-      ), marks AS (
-        UPDATE members mb SET last_read_seq = greatest(mb.last_read_seq, bumped.base + r.k)
-        FROM unnest(${readMarkers.map((x) => x.conv)}::text[], ${readMarkers.map((x) => x.userId)}::text[],
-          ${readMarkers.map((x) => x.offset)}::int8[]) AS r(conv, user_id, k)
-        JOIN bumped ON bumped.id = r.conv
-        WHERE mb.conv = r.conv AND mb.user_id = r.user_id
-      )
-      SELECT id, last_seq FROM bumped`.execute(db));
-  } catch (err) {
-    const e = err as PgError;
-    if (e?.code === '23502' && e.column === 'seq') throw new ChatError('not_found', 'no such conversation');
-    throw err;
+async function writeBatch(db: Kysely<ChatTables>, plan: AppendPlan): Promise<AppendOutcome[]> {
+  const { candidates } = plan;
+  if (candidates.length === 0) return plan.settle(new Map(), () => 'not_found');
+  const { rows } = await sql<BatchRow>`
+    WITH inp AS (
+      SELECT * FROM unnest(${candidates.map((c) => c.input.conv)}::text[], ${candidates.map((c) => c.id)}::text[],
+        ${candidates.map((c) => c.input.sender)}::text[], ${candidates.map((c) => c.input.clientMsgId)}::text[],
+        ${candidates.map((c) => c.input.body)}::text[], ${candidates.map((c) => c.input.ts)}::int8[])
+        WITH ORDINALITY AS i(conv, id, sender, cmid, body, ts, idx)
+    ), locked AS MATERIALIZED (
+      SELECT c.id FROM conversations c WHERE c.id IN (SELECT conv FROM inp) ORDER BY c.id FOR UPDATE
+    ), senders AS MATERIALIZED (
+      SELECT m.conv, m.user_id FROM members m
+      WHERE (m.conv, m.user_id) IN (SELECT conv, sender FROM inp WHERE conv IN (SELECT id FROM locked))
+      FOR KEY SHARE
+    ), ok AS MATERIALIZED (
+      SELECT i.*, row_number() OVER (PARTITION BY i.conv ORDER BY i.idx) AS k
+      FROM inp i JOIN senders s ON s.conv = i.conv AND s.user_id = i.sender
+    ), bumped AS (
+      UPDATE conversations c
+      SET last_seq = c.last_seq + b.n, last_activity_at = greatest(c.last_activity_at, b.ts)
+      FROM (SELECT conv, count(*) AS n, max(ts) AS ts FROM ok GROUP BY conv) b
+      WHERE c.id = b.conv
+      RETURNING c.id, c.last_seq - b.n AS base
+    ), ins AS (
+      INSERT INTO messages (conv, seq, id, sender, client_msg_id, body, ts)
+      SELECT ok.conv, bumped.base + ok.k, ok.id, ok.sender, ok.cmid, ok.body, ok.ts
+      FROM ok JOIN bumped ON bumped.id = ok.conv
+      RETURNING id, seq
+    ), marks AS (
+      UPDATE members mb
+      SET last_read_seq = greatest(mb.last_read_seq, r.seq), last_sent_seq = greatest(mb.last_sent_seq, r.seq)
+      FROM (
+        SELECT ok.conv, ok.sender, bumped.base + max(ok.k) AS seq
+        FROM ok JOIN bumped ON bumped.id = ok.conv
+        GROUP BY ok.conv, ok.sender, bumped.base
+      ) r
+      WHERE mb.conv = r.conv AND mb.user_id = r.sender
+    )
+    SELECT 'inserted' AS kind, id, seq, NULL AS conv, NULL AS sender, NULL AS client_msg_id, NULL AS body,
+      NULL::int8 AS ts
+    FROM ins
+    UNION ALL
+    SELECT 'conversation', NULL, NULL, id, NULL, NULL, NULL, NULL FROM locked
+    UNION ALL
+    -- A refused input whose (sender, clientMsgId) is stored gets the original (as a duplicate):
+    -- the optimistic plan did not look, and only an insert would have hit the unique key.
+    SELECT 'stored', m.id, m.seq, m.conv, m.sender, m.client_msg_id, m.body, m.ts
+    FROM inp i JOIN messages m ON m.sender = i.sender AND m.client_msg_id = i.cmid
+    WHERE i.id NOT IN (SELECT id FROM ok)`.execute(db);
+  const seqById = new Map<string, number>();
+  const existing = new Set<string>();
+  const stored = new Map<string, StoredMessage>();
+  for (const row of rows) {
+    if (row.kind === 'inserted') seqById.set(row.id!, row.seq!);
+    else if (row.kind === 'conversation') existing.add(row.conv!);
+    else stored.set(sendKeyOf(row.sender!, row.client_msg_id!), toStoredMessage(row as MessagesTable));
   }
-  return plan.assign(new Map(rows.map((r) => [r.id, r.last_seq]))).results;
+  return plan.settle(
+    seqById,
+    (c) =>
+      stored.get(sendKeyOf(c.input.sender, c.input.clientMsgId)) ??
+      (existing.has(c.input.conv) ? 'not_member' : 'not_found'),
+  );
 }
 
+/** One row of writeBatch's answer: an inserted message, an existing conversation, or a stored original. */
+type BatchRow = { kind: 'inserted' | 'conversation' | 'stored' } & {
+  [K in keyof MessagesTable]: MessagesTable[K] | null;
+};
+
+/** The state columns of the conversations in `page` (a CTE of `pageColumns`), alias `p`. */
+const pageColumns = sql`c.id, c.kind, c.name, c.created_by, c.created_at, c.last_seq, c.last_activity_at,
+  m.last_read_seq, c.member_count`;
+
 const stateQuery = sql`
-  SELECT c.id, c.kind, c.name, c.created_by, c.created_at, c.last_seq, c.last_activity_at, m.last_read_seq,
-    c.member_count,
-    ARRAY(SELECT p.user_id FROM members p WHERE p.conv = c.id ORDER BY p.ord LIMIT ${MEMBERS_PREVIEW}) AS member_ids,
+  SELECT p.*,
+    ARRAY(SELECT u.user_id FROM members u WHERE u.conv = p.id ORDER BY u.ord LIMIT ${MEMBERS_PREVIEW}) AS member_ids,
     lm.seq AS lm_seq, lm.id AS lm_id, lm.sender AS lm_sender, lm.body AS lm_body, lm.ts AS lm_ts
-  FROM members m
-  JOIN conversations c ON c.id = m.conv
-  LEFT JOIN messages lm ON lm.conv = c.id AND lm.seq = c.last_seq`;
+  FROM page p
+  LEFT JOIN messages lm ON lm.conv = p.id AND lm.seq = p.last_seq`;
 
 function toState(row: StateRow): ConversationState {
   const record = toConversation(row);

@@ -24,6 +24,8 @@ export interface MembersTable {
   conv: string;
   user_id: string;
   last_read_seq: number;
+  /** Seq of the member's last message in the conversation since they joined; 0 when none. */
+  last_sent_seq: number;
   joined_at: number;
 }
 

@@ -2,18 +2,33 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describeMessageStore } from './contract.js';
-import { SqliteMessageStore } from './sqlite.js';
+import { SqliteMessageStore, sqliteMigrations } from './sqlite.js';
+import { describeUpgrades } from './upgrades.js';
+
+function temporaryDatabase(): { url: string; drop: () => Promise<void> } {
+  const dir = mkdtempSync(join(tmpdir(), 'relay-chat-store-'));
+  return {
+    url: `sqlite:${join(dir, 'chat.db')}`,
+    drop: async () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
 
 describeMessageStore('SQLite (file, WAL)', {
   async create() {
-    const dir = mkdtempSync(join(tmpdir(), 'relay-chat-store-'));
-    const store = new SqliteMessageStore(`sqlite:${join(dir, 'chat.db')}`);
+    const database = temporaryDatabase();
+    const store = new SqliteMessageStore(database.url);
     return {
       store,
       cleanup: async () => {
         await store.close();
-        rmSync(dir, { recursive: true, force: true });
+        await database.drop();
       },
     };
   },
+});
+
+describeUpgrades('SQLite', {
+  migrations: sqliteMigrations,
+  createDatabase: async () => temporaryDatabase(),
+  open: (url) => new SqliteMessageStore(url),
 });

@@ -9,10 +9,18 @@ import {
 import { type Logger, type OpenedDatabase, openDatabase } from '@relay-chat/service-kit';
 import type Database from 'better-sqlite3';
 import { type Kysely, type Migration, sql } from 'kysely';
-import { AppendPlan, distinctSendKeys, type StoredMessage, sendKeyOf } from './append-plan.js';
+import {
+  AppendPlan,
+  type Candidate,
+  distinctSendKeys,
+  SeqAllocation,
+  type StoredMessage,
+  sendKeyOf,
+} from './append-plan.js';
 import {
   channelKeyOf,
   checkAppendInputs,
+  checkConversationPage,
   checkPage,
   checkSeq,
   checkText,
@@ -22,8 +30,10 @@ import {
 } from './conversation-keys.js';
 import type {
   AppendInput,
-  AppendResult,
+  AppendOutcome,
+  AppendRefusal,
   ChannelRecord,
+  ConversationPage,
   ConversationRecord,
   ConversationState,
   MessageStore,
@@ -98,9 +108,35 @@ const migrations: Record<string, Migration> = {
       END`.execute(db);
     },
   },
+  // Who has spoken where (`last_sent_seq`, moved by append with the read marker), for the
+  // rule on who may add whom to a group; and an index for counting what a user created.
+  '0003_sent_and_created': {
+    async up(db: Kysely<unknown>) {
+      await sql`ALTER TABLE members ADD COLUMN last_sent_seq INTEGER NOT NULL DEFAULT 0`.execute(db);
+      // Only messages since the member's current join, as append would have counted them.
+      await sql`UPDATE members SET last_sent_seq = s.seq
+        FROM (
+          SELECT mb.ord, max(m.seq) AS seq
+          FROM messages m JOIN members mb ON mb.conv = m.conv AND mb.user_id = m.sender
+          WHERE m.ts >= mb.joined_at
+          GROUP BY mb.ord
+        ) AS s
+        WHERE members.ord = s.ord`.execute(db);
+      await sql`CREATE INDEX conversations_created ON conversations (created_by, created_at) WHERE kind <> 'dm'`.execute(
+        db,
+      );
+    },
+  },
 };
 
+/** The SQLite store's migrations, in order (exported for the upgrade test). */
+export const sqliteMigrations: Readonly<Record<string, Migration>> = migrations;
+
 const CONVERSATION_COLUMNS = 'id, kind, name, created_by, created_at, last_seq, last_activity_at';
+const STATE_COLUMNS =
+  'c.id, c.kind, c.name, c.created_by, c.created_at, c.last_seq, c.last_activity_at, m.last_read_seq, c.member_count';
+
+type StateRow = ConversationRow & { last_read_seq: number; member_count: number };
 const MESSAGE_COLUMNS = 'conv, seq, id, sender, client_msg_id, body, ts';
 
 function prepare(db: Database.Database) {
@@ -130,12 +166,27 @@ function prepare(db: Database.Database) {
     memberCount: db.prepare<[string], { n: number }>(
       'SELECT member_count AS n FROM conversations WHERE id = ?',
     ),
-    statesOf: db.prepare<[string], ConversationRow & { last_read_seq: number; member_count: number }>(
-      `SELECT c.id, c.kind, c.name, c.created_by, c.created_at, c.last_seq, c.last_activity_at, m.last_read_seq,
-         c.member_count
-       FROM members m JOIN conversations c ON c.id = m.conv
-       WHERE m.user_id = ?
-       ORDER BY c.last_activity_at DESC, c.created_at DESC, c.id`,
+    // The user's memberships through members_user, each conversation by its key, a top-N sort.
+    statesOf: db.prepare<{ user: string; limit: number }, StateRow>(
+      `SELECT ${STATE_COLUMNS} FROM members m JOIN conversations c ON c.id = m.conv
+       WHERE m.user_id = @user
+       ORDER BY c.last_activity_at DESC, c.id DESC LIMIT @limit`,
+    ),
+    statesBefore: db.prepare<{ user: string; at: number; id: string; limit: number }, StateRow>(
+      `SELECT ${STATE_COLUMNS} FROM members m JOIN conversations c ON c.id = m.conv
+       WHERE m.user_id = @user AND (c.last_activity_at, c.id) < (@at, @id)
+       ORDER BY c.last_activity_at DESC, c.id DESC LIMIT @limit`,
+    ),
+    spokeWith: db.prepare<{ user: string; others: string }, { user_id: string }>(
+      `SELECT DISTINCT o.user_id
+       FROM members o
+       JOIN members me ON me.conv = o.conv AND me.user_id = @user
+       JOIN conversations c ON c.id = o.conv
+       WHERE o.user_id IN (SELECT value FROM json_each(@others)) AND o.user_id <> @user
+         AND o.last_sent_seq > 0 AND c.kind IN ('dm', 'group')`,
+    ),
+    createdSince: db.prepare<[string, number], { n: number }>(
+      `SELECT count(*) AS n FROM conversations WHERE created_by = ? AND kind <> 'dm' AND created_at >= ?`,
     ),
     messageBySeq: db.prepare<[string, number], MessagesTable>(
       `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE conv = ? AND seq = ?`,
@@ -150,8 +201,9 @@ function prepare(db: Database.Database) {
     insertMessage: db.prepare<[MessagesTable]>(
       `INSERT INTO messages (${MESSAGE_COLUMNS}) VALUES (@conv, @seq, @id, @sender, @client_msg_id, @body, @ts)`,
     ),
-    bumpReadMarker: db.prepare<{ seq: number; conv: string; user: string }>(
-      'UPDATE members SET last_read_seq = max(last_read_seq, @seq) WHERE conv = @conv AND user_id = @user',
+    bumpSender: db.prepare<{ seq: number; conv: string; user: string }>(
+      `UPDATE members SET last_read_seq = max(last_read_seq, @seq), last_sent_seq = max(last_sent_seq, @seq)
+       WHERE conv = @conv AND user_id = @user`,
     ),
     markRead: db.prepare<{ seq: number; conv: string; user: string }, { last_read_seq: number }>(
       `UPDATE members SET last_read_seq = max(last_read_seq, @seq)
@@ -334,10 +386,22 @@ export class SqliteMessageStore implements MessageStore {
     return this.st.memberCount.get(conv)?.n ?? 0;
   }
 
-  async conversationsOf(userId: UserId): Promise<ConversationState[]> {
+  async conversationsOf(userId: UserId, page?: ConversationPage): Promise<ConversationState[]> {
+    checkConversationPage(page);
+    // LIMIT -1 is "no limit" to SQLite.
+    const limit = page === undefined ? -1 : pageLimit(page.limit);
+    if (limit === 0) return [];
     // One read transaction: every state sees the same snapshot.
-    return this.sqlite.transaction(() =>
-      this.st.statesOf.all(userId).map((row): ConversationState => {
+    return this.sqlite.transaction(() => {
+      const rows = page?.before
+        ? this.st.statesBefore.all({
+            user: userId,
+            at: page.before.lastActivityAt,
+            id: page.before.id,
+            limit,
+          })
+        : this.st.statesOf.all({ user: userId, limit });
+      return rows.map((row): ConversationState => {
         const record = toConversation(row);
         const last = record.lastSeq > 0 ? this.st.messageBySeq.get(record.id, record.lastSeq) : undefined;
         return {
@@ -348,8 +412,8 @@ export class SqliteMessageStore implements MessageStore {
           memberIds: this.st.membersOf.all(record.id, MEMBERS_PREVIEW).map((m) => m.user_id),
           lastMessage: last ? toMessage(last) : null,
         };
-      }),
-    )();
+      });
+    })();
   }
 
   async conversationStateOf(conv: ConversationId, userId: UserId): Promise<ConversationState | undefined> {
@@ -370,27 +434,49 @@ export class SqliteMessageStore implements MessageStore {
     })();
   }
 
-  async append(inputs: AppendInput[]): Promise<AppendResult[]> {
+  async spokeWith(userId: UserId, others: UserId[]): Promise<Set<UserId>> {
+    if (others.length === 0) return new Set();
+    const rows = this.st.spokeWith.all({ user: userId, others: JSON.stringify([...new Set(others)]) });
+    return new Set(rows.map((r) => r.user_id));
+  }
+
+  async conversationsCreatedSince(userId: UserId, since: number): Promise<number> {
+    checkSeq('since', since);
+    return this.st.createdSince.get(userId, since)?.n ?? 0;
+  }
+
+  async append(inputs: AppendInput[]): Promise<AppendOutcome[]> {
     if (inputs.length === 0) return [];
     checkAppendInputs(inputs);
     return this.sqlite.transaction(() => this.appendInTransaction(inputs)).immediate();
   }
 
-  private appendInTransaction(inputs: AppendInput[]): AppendResult[] {
+  /**
+   * Runs under BEGIN IMMEDIATE, which holds SQLite's write lock: no membership change can
+   * commit between the check below and this batch's commit.
+   */
+  private appendInTransaction(inputs: AppendInput[]): AppendOutcome[] {
     const stored = new Map<string, StoredMessage>();
     for (const key of distinctSendKeys(inputs)) {
       const row = this.st.messageByKey.get(key.sender, key.clientMsgId);
       if (row) stored.set(sendKeyOf(key.sender, key.clientMsgId), toStoredMessage(row));
     }
     const plan = new AppendPlan(inputs, stored);
+    const refused = new Map<Candidate, AppendRefusal>();
+    const accepted: Candidate[] = [];
+    for (const candidate of plan.candidates) {
+      const { conv, sender } = candidate.input;
+      if (this.st.member.get(conv, sender)) accepted.push(candidate);
+      else refused.set(candidate, this.st.conversation.get(conv) ? 'not_member' : 'not_found');
+    }
+    const allocation = new SeqAllocation(accepted);
     const lastSeqs = new Map<ConversationId, number>();
-    for (const bump of plan.bumps) {
-      const row = this.st.bumpConversation.get(bump.count, bump.maxTs, bump.conv);
-      // Throwing rolls the whole batch back.
-      if (!row) throw new ChatError('not_found', 'no such conversation');
+    for (const bump of allocation.bumps) {
+      // The conversation exists: its sender's membership row references it.
+      const row = this.st.bumpConversation.get(bump.count, bump.maxTs, bump.conv)!;
       lastSeqs.set(bump.conv, row.last_seq);
     }
-    const { messages, readMarkers, results } = plan.assign(lastSeqs);
+    const { messages, senders } = allocation.assign(lastSeqs);
     for (const m of messages) {
       this.st.insertMessage.run({
         conv: m.conv,
@@ -402,8 +488,8 @@ export class SqliteMessageStore implements MessageStore {
         ts: m.ts,
       });
     }
-    for (const r of readMarkers) this.st.bumpReadMarker.run({ seq: r.seq, conv: r.conv, user: r.userId });
-    return results;
+    for (const s of senders) this.st.bumpSender.run({ seq: s.seq, conv: s.conv, user: s.userId });
+    return plan.settle(new Map(messages.map((m) => [m.id, m.seq])), (c) => refused.get(c)!);
   }
 
   async history(

@@ -1,0 +1,365 @@
+import { openDatabase } from '@relay-chat/service-kit';
+import { type Kysely, type Migration, sql } from 'kysely';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { ConversationState, MessageStore } from './message-store.js';
+import { runChatMigrations } from './sql-migrator.js';
+
+/**
+ * The upgrade suite of the SQL stores: a database built with an older schema (the store's
+ * own migrations up to `UpgradeFixture.at`), filled with rows written as the code of that
+ * time wrote them, then brought to the latest schema by the store's `migrate()` and read
+ * back through the store. Run by `sqlite.test.ts` and `postgres.test.ts`.
+ *
+ * For a new migration: keep the fixtures (migrations are append-only, so an old database
+ * must still upgrade), extend their checks with what the new migration backfills, and
+ * add a fixture at the previous latest migration when the new one transforms data that
+ * only exists from that version on.
+ */
+export interface UpgradeBackend {
+  /** The store's migrations, in order. */
+  migrations: Readonly<Record<string, Migration>>;
+  /** A fresh, empty database: its `MESSAGE_STORE_URL` and how to remove it. */
+  createDatabase(): Promise<{ url: string; drop: () => Promise<void> }>;
+  /** A store on `url`, not migrated yet. */
+  open(url: string): MessageStore;
+}
+
+/** Data written with the schema as of migration `at`, and what the upgraded store must read back. */
+export interface UpgradeFixture {
+  /** The last migration applied before `seed` runs. */
+  at: string;
+  /** Writes rows with plain SQL valid on both SQLite and PostgreSQL at that schema. */
+  seed(db: Kysely<unknown>): Promise<void>;
+  /** Reads back (and writes on) through the migrated store. */
+  check(store: MessageStore): Promise<void>;
+}
+
+export function describeUpgrades(name: string, backend: UpgradeBackend): void {
+  describe(`MessageStore upgrades: ${name}`, () => {
+    const cleanups: (() => Promise<void>)[] = [];
+    afterEach(async () => {
+      for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+    });
+
+    for (const fixture of UPGRADE_FIXTURES) {
+      it(`upgrades a database at ${fixture.at} with data to the latest schema`, async () => {
+        const names = Object.keys(backend.migrations).sort();
+        expect(names, 'the fixture names a migration of this store').toContain(fixture.at);
+        const database = await backend.createDatabase();
+        cleanups.push(database.drop);
+
+        const old = openDatabase<unknown>(database.url, { variable: 'MESSAGE_STORE_URL' });
+        try {
+          await runChatMigrations(old.db, backend.migrations, fixture.at);
+          await fixture.seed(old.db);
+        } finally {
+          await old.close();
+        }
+
+        const store = backend.open(database.url);
+        cleanups.push(() => store.close());
+        await store.migrate();
+        await fixture.check(store);
+
+        const check = openDatabase<unknown>(database.url, { variable: 'MESSAGE_STORE_URL' });
+        try {
+          const { rows } = await sql<{ name: string }>`SELECT name FROM chat_migration ORDER BY name`.execute(
+            check.db,
+          );
+          expect(rows.map((r) => r.name)).toEqual(names);
+        } finally {
+          await check.close();
+        }
+      });
+    }
+  });
+}
+
+const T = 1_700_000_000_000;
+const [alice, bob, carol, dave, erin] = ['u-alice', 'u-bob', 'u-carol', 'u-dave', 'u-erin'];
+
+async function insertConversation(
+  db: Kysely<unknown>,
+  c: {
+    id: string;
+    kind: 'dm' | 'group' | 'channel';
+    name: string | null;
+    createdBy: string;
+    createdAt: number;
+    lastSeq: number;
+    lastActivityAt: number;
+    dmKey?: string;
+  },
+): Promise<void> {
+  const nameKey = c.kind === 'channel' ? c.name?.toLowerCase() : null;
+  await sql`INSERT INTO conversations
+      (id, kind, name, name_key, created_by, created_at, last_seq, last_activity_at, dm_key)
+    VALUES (${c.id}, ${c.kind}, ${c.name}, ${nameKey}, ${c.createdBy}, ${c.createdAt}, ${c.lastSeq},
+      ${c.lastActivityAt}, ${c.dmKey ?? null})`.execute(db);
+}
+
+/** Members in join order: [user, last_read_seq, joined_at]. */
+async function insertMembers(
+  db: Kysely<unknown>,
+  conv: string,
+  members: [user: string, lastReadSeq: number, joinedAt: number][],
+): Promise<void> {
+  for (const [user, lastReadSeq, joinedAt] of members) {
+    await sql`INSERT INTO members (conv, user_id, last_read_seq, joined_at)
+      VALUES (${conv}, ${user}, ${lastReadSeq}, ${joinedAt})`.execute(db);
+  }
+}
+
+/** Messages with seqs 1, 2, …: [sender, body, ts]. */
+async function insertMessages(
+  db: Kysely<unknown>,
+  conv: string,
+  messages: [sender: string, body: string, ts: number][],
+): Promise<void> {
+  for (const [i, [sender, body, ts]] of messages.entries()) {
+    await sql`INSERT INTO messages (conv, seq, id, sender, client_msg_id, body, ts)
+      VALUES (${conv}, ${i + 1}, ${`${conv}-m${i + 1}`}, ${sender}, ${`cm-${conv}-${i + 1}`}, ${body}, ${ts})`.execute(
+      db,
+    );
+  }
+}
+
+/** The fields of a conversation state that the fixtures compare. */
+function shape(s: ConversationState) {
+  return {
+    id: s.id,
+    kind: s.kind,
+    name: s.name,
+    lastSeq: s.lastSeq,
+    lastReadSeq: s.lastReadSeq,
+    unread: s.unread,
+    memberCount: s.memberCount,
+    memberIds: s.memberIds,
+    lastActivityAt: s.lastActivityAt,
+    last: s.lastMessage && [s.lastMessage.seq, s.lastMessage.from, s.lastMessage.body],
+  };
+}
+
+/**
+ * The schema as of 0002 (conversations with member_count kept by triggers, members, messages),
+ * before members.last_sent_seq and the creation index (0003).
+ */
+const at0002: UpgradeFixture = {
+  at: '0002_member_count',
+  async seed(db) {
+    await insertConversation(db, {
+      id: 'dm-ab',
+      kind: 'dm',
+      name: null,
+      createdBy: alice,
+      createdAt: T,
+      lastSeq: 3,
+      lastActivityAt: T + 3000,
+      dmKey: '7:u-alice:u-bob',
+    });
+    await insertMembers(db, 'dm-ab', [
+      [alice, 3, T],
+      [bob, 2, T],
+    ]);
+    await insertMessages(db, 'dm-ab', [
+      [alice, 'hi bob', T + 1000],
+      [bob, 'hi alice', T + 2000],
+      [alice, 'lunch?', T + 3000],
+    ]);
+
+    await insertConversation(db, {
+      id: 'g-trip',
+      kind: 'group',
+      name: 'Trip',
+      createdBy: alice,
+      createdAt: T + 10_000,
+      lastSeq: 2,
+      lastActivityAt: T + 12_000,
+    });
+    await insertMembers(db, 'g-trip', [
+      [alice, 2, T + 10_000],
+      [bob, 0, T + 10_000],
+      [carol, 1, T + 10_000],
+    ]);
+    await insertMessages(db, 'g-trip', [
+      [carol, 'tickets booked', T + 11_000],
+      [alice, 'great', T + 12_000],
+    ]);
+
+    await insertConversation(db, {
+      id: 'ch-news',
+      kind: 'channel',
+      name: 'News',
+      createdBy: dave,
+      createdAt: T + 20_000,
+      lastSeq: 2,
+      lastActivityAt: T + 22_000,
+    });
+    await insertMembers(db, 'ch-news', [
+      [dave, 0, T + 20_000],
+      [bob, 2, T + 20_500],
+      [alice, 1, T + 21_500],
+    ]);
+    await insertMessages(db, 'ch-news', [
+      [bob, 'first', T + 21_000],
+      [bob, 'second', T + 22_000],
+    ]);
+
+    // erin wrote, left and joined again: her message predates her current membership.
+    await insertConversation(db, {
+      id: 'g-old',
+      kind: 'group',
+      name: 'Old',
+      createdBy: alice,
+      createdAt: T + 30_000,
+      lastSeq: 2,
+      lastActivityAt: T + 36_000,
+    });
+    await insertMembers(db, 'g-old', [
+      [alice, 2, T + 30_000],
+      [erin, 1, T + 35_000],
+    ]);
+    await insertMessages(db, 'g-old', [
+      [erin, 'bye', T + 31_000],
+      [alice, 'welcome back', T + 36_000],
+    ]);
+
+    await insertConversation(db, {
+      id: 'g-empty',
+      kind: 'group',
+      name: 'Empty',
+      createdBy: bob,
+      createdAt: T + 40_000,
+      lastSeq: 0,
+      lastActivityAt: T + 40_000,
+    });
+    await insertMembers(db, 'g-empty', [
+      [bob, 0, T + 40_000],
+      [alice, 0, T + 40_000],
+    ]);
+  },
+
+  async check(store) {
+    const states = await store.conversationsOf(alice);
+    expect(states.map(shape)).toEqual([
+      {
+        id: 'g-empty',
+        kind: 'group',
+        name: 'Empty',
+        lastSeq: 0,
+        lastReadSeq: 0,
+        unread: 0,
+        memberCount: 2,
+        memberIds: [bob, alice],
+        lastActivityAt: T + 40_000,
+        last: null,
+      },
+      {
+        id: 'g-old',
+        kind: 'group',
+        name: 'Old',
+        lastSeq: 2,
+        lastReadSeq: 2,
+        unread: 0,
+        memberCount: 2,
+        memberIds: [alice, erin],
+        lastActivityAt: T + 36_000,
+        last: [2, alice, 'welcome back'],
+      },
+      {
+        id: 'ch-news',
+        kind: 'channel',
+        name: 'News',
+        lastSeq: 2,
+        lastReadSeq: 1,
+        unread: 1,
+        memberCount: 3,
+        memberIds: [dave, bob, alice],
+        lastActivityAt: T + 22_000,
+        last: [2, bob, 'second'],
+      },
+      {
+        id: 'g-trip',
+        kind: 'group',
+        name: 'Trip',
+        lastSeq: 2,
+        lastReadSeq: 2,
+        unread: 0,
+        memberCount: 3,
+        memberIds: [alice, bob, carol],
+        lastActivityAt: T + 12_000,
+        last: [2, alice, 'great'],
+      },
+      {
+        id: 'dm-ab',
+        kind: 'dm',
+        name: null,
+        lastSeq: 3,
+        lastReadSeq: 3,
+        unread: 0,
+        memberCount: 2,
+        memberIds: [alice, bob],
+        lastActivityAt: T + 3000,
+        last: [3, alice, 'lunch?'],
+      },
+    ]);
+    const firstPage = await store.conversationsOf(alice, { limit: 3 });
+    const last = firstPage.at(-1)!;
+    const secondPage = await store.conversationsOf(alice, {
+      limit: 3,
+      before: { lastActivityAt: last.lastActivityAt, id: last.id },
+    });
+    expect([...firstPage, ...secondPage]).toEqual(states);
+    expect((await store.conversationStateOf('g-trip', bob))?.unread).toBe(2);
+    expect((await store.conversationStateOf('g-trip', carol))?.lastReadSeq).toBe(1);
+
+    expect(
+      (await store.history('dm-ab', { after: 0, limit: 10 })).map((m) => [m.seq, m.from, m.body, m.ts]),
+    ).toEqual([
+      [1, alice, 'hi bob', T + 1000],
+      [2, bob, 'hi alice', T + 2000],
+      [3, alice, 'lunch?', T + 3000],
+    ]);
+    expect((await store.getOrCreateDm(bob, alice, T + 50_000)).conversation.id).toBe('dm-ab');
+    expect((await store.listChannels({ userId: carol, q: 'NE', limit: 10 })).map((c) => c.id)).toEqual([
+      'ch-news',
+    ]);
+    expect(await store.memberCount('ch-news')).toBe(3);
+
+    // Backfilled: who has spoken in a DM or group, since their current join.
+    expect(await store.spokeWith(alice, [bob, carol, dave, erin])).toEqual(new Set([bob, carol]));
+    expect(await store.spokeWith(bob, [alice, carol, dave])).toEqual(new Set([alice, carol]));
+    expect(await store.spokeWith(carol, [alice, bob])).toEqual(new Set([alice]));
+    expect(await store.spokeWith(erin, [alice])).toEqual(new Set([alice]));
+
+    expect(await store.conversationsCreatedSince(alice, T)).toBe(2);
+    expect(await store.conversationsCreatedSince(alice, T + 10_001)).toBe(1);
+    expect(await store.conversationsCreatedSince(bob, 0)).toBe(1);
+    expect(await store.conversationsCreatedSince(dave, 0)).toBe(1);
+
+    // Writing continues the stored seqs, with the membership rule and the new tracking.
+    const outcomes = await store.append([
+      { conv: 'dm-ab', sender: bob, clientMsgId: 'after-1', body: 'yes', ts: T + 60_000 },
+      { conv: 'g-trip', sender: dave, clientMsgId: 'after-2', body: 'not mine', ts: T + 60_000 },
+      { conv: 'g-trip', sender: bob, clientMsgId: 'after-3', body: 'me too', ts: T + 60_000 },
+      { conv: 'g-old', sender: erin, clientMsgId: 'after-4', body: 'hello again', ts: T + 60_000 },
+      { conv: 'dm-ab', sender: alice, clientMsgId: 'cm-dm-ab-1', body: 'resent', ts: T + 60_000 },
+    ]);
+    expect(
+      outcomes.map((o) => ('refused' in o ? o.refused : [o.message.conv, o.message.seq, o.duplicate])),
+    ).toEqual([
+      ['dm-ab', 4, false],
+      'not_member',
+      ['g-trip', 3, false],
+      ['g-old', 3, false],
+      ['dm-ab', 1, true],
+    ]);
+    expect(await store.spokeWith(carol, [bob])).toEqual(new Set([bob]));
+    expect(await store.spokeWith(alice, [erin])).toEqual(new Set([erin]));
+    expect((await store.conversationStateOf('dm-ab', alice))?.unread).toBe(1);
+    expect(await store.markRead('dm-ab', alice, 4)).toBe(4);
+  },
+};
+
+/** Every fixture, oldest schema first. */
+export const UPGRADE_FIXTURES: readonly UpgradeFixture[] = [at0002];
