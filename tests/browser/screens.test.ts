@@ -52,6 +52,11 @@ describe('screenshots of the main screens', { timeout: BROWSER_TIMEOUT_MS }, () 
     );
     await say(grace!, dm.id, 'Looks clean. One nit: the bounds check on line 42 can go.');
 
+    // Someone may be added to a group only by a person they have written to.
+    for (const member of [grace!, margaret!]) {
+      const hello = await api.createConversation(member.token, { kind: 'dm', with: linus!.user.id });
+      await say(member, hello.id, 'Happy to help with the launch.');
+    }
     const group = await api.createConversation(linus!.token, {
       kind: 'group',
       name: 'Launch plan',

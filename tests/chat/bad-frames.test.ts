@@ -84,7 +84,7 @@ const cases: Case[] = [
   ['send with an extra field', () => send({ from: 'someone-else' }), 'invalid_frame'],
   ['send with a numeric conv', () => send({ conv: 5 }), 'invalid_frame'],
   ['send with a path in conv', () => send({ conv: '../../etc' }), 'invalid_frame'],
-  ['send to an unknown conversation', () => send({ conv: 'no-such-conversation' }), 'not_member'],
+  ['send to an unknown conversation', () => send({ conv: 'no-such-conversation' }), 'not_found'],
   ["send to someone else's conversation", () => send({ conv: theirDm.id }), 'not_member'],
   ['typing without conv', () => '{"type":"typing"}', 'invalid_frame'],
   [

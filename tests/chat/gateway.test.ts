@@ -7,7 +7,7 @@ import { freePort, waitFor } from '@relay-chat/testkit';
 import { generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FrameClient } from '../support/frame-client.js';
-import { registerUser, request, type TestUser, wsUrlOf } from '../support/http.js';
+import { introduce, registerUser, request, type TestUser, wsUrlOf } from '../support/http.js';
 
 let server: EmbeddedServer;
 let dataDir: string;
@@ -250,6 +250,8 @@ describe('read markers, unread counts and typing', () => {
 
 describe('groups and channels', () => {
   it('creates a group with chosen members and delivers to all of them', async () => {
+    await introduce(server.url, bob, alice);
+    await introduce(server.url, carol, alice);
     const [b, c] = await Promise.all([connect(bob), connect(carol)]);
     const group = await createConversation(alice, {
       kind: 'group',

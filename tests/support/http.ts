@@ -68,3 +68,21 @@ export async function registerUser(
 export function wsUrlOf(baseUrl: string): string {
   return `${baseUrl.replace(/^http/, 'ws')}/ws`;
 }
+
+/**
+ * `speaker` writes to `listener` in their DM (created when missing). Someone may be added to
+ * a group only by a person they have written to, so tests that build groups introduce the
+ * members to the creator first.
+ */
+export async function introduce(baseUrl: string, speaker: TestUser, listener: TestUser): Promise<void> {
+  const dm = await request<{ conversation: { id: string } }>(baseUrl, 'POST', '/api/chat/conversations', {
+    token: speaker.accessToken,
+    body: { kind: 'dm', with: listener.id },
+  });
+  if (dm.status !== 200 && dm.status !== 201) throw new Error(`DM ${speaker.username}: HTTP ${dm.status}`);
+  const sent = await request(baseUrl, 'POST', `/api/chat/conversations/${dm.body.conversation.id}/messages`, {
+    token: speaker.accessToken,
+    body: { clientMsgId: `hello-${listener.id}`, body: `hello ${listener.username}` },
+  });
+  if (sent.status !== 201 && sent.status !== 200) throw new Error(`hello: HTTP ${sent.status}`);
+}

@@ -53,6 +53,7 @@ export async function createChatService(
     sendBurst: config.sendBurst,
     conversationsPage: config.conversationsPage,
     maxGroupMembers: config.maxGroupMembers,
+    conversationsPerHour: config.conversationsPerHour,
   });
   const gateway = new Gateway(
     { core, bus, presence, verify, log },

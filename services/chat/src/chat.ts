@@ -18,7 +18,12 @@ import type { AppendBatcher } from './append-batcher.js';
 import { toConversation, toConversations } from './conversation-view.js';
 import { type BusEvent, convTopic, encodeEvent, userTopic } from './events.js';
 import { KeyedBudget } from './limits/keyed-budget.js';
-import type { ChannelRecord, ConversationState, MessageStore } from './store/message-store.js';
+import type {
+  ChannelRecord,
+  ConversationCursor,
+  ConversationState,
+  MessageStore,
+} from './store/message-store.js';
 import type { UserDirectory } from './users/user-directory.js';
 
 /** The one thing the chat core needs from the bus. */
@@ -51,7 +56,11 @@ export interface ChatCoreOptions {
   conversationsPage: number;
   /** Most members a group may have. */
   maxGroupMembers: number;
+  /** Groups and channels one user may create per hour. */
+  conversationsPerHour: number;
 }
+
+const HOUR_MS = 3600_000;
 
 const messagesStored = counter('chat_messages_stored_total', 'Messages stored', ['duplicate']);
 const publishFailures = counter(
@@ -140,11 +149,11 @@ export class ChatCore {
 
   /** One page of the caller's conversations, most recent activity first. */
   async conversationsOf(userId: UserId, token: string, cursor?: string): Promise<ConversationPage> {
-    const after = cursor === undefined ? undefined : parseCursor(cursor);
-    const states = await this.store.conversationsOf(userId);
-    const start = after === undefined ? 0 : states.findIndex((s) => isAfter(s, after));
-    const rest = start < 0 ? [] : states.slice(start);
-    return this.readyView(rest, token);
+    const limit = this.options.conversationsPage;
+    const before = cursor === undefined ? undefined : parseCursor(cursor);
+    // One more than a page tells whether another page follows.
+    const states = await this.store.conversationsOf(userId, { limit: limit + 1, ...(before ? { before } : {}) });
+    return this.readyView(states, token);
   }
 
   async conversationOf(userId: UserId, conv: ConversationId, token: string): Promise<Conversation> {
@@ -249,6 +258,39 @@ export class ChatCore {
       : new ChatError('not_found', 'no such conversation');
   }
 
+  /**
+   * Groups and channels are capped per creator and hour: each costs every member's
+   * conversation list something, and unbounded creation was how one user bloated another's.
+   */
+  private async requireCreationBudget(userId: UserId, now: number): Promise<void> {
+    const created = await this.store.conversationsCreatedSince(userId, now - HOUR_MS);
+    if (created >= this.options.conversationsPerHour) {
+      throw new ChatError(
+        'rate_limited',
+        `at most ${this.options.conversationsPerHour} groups and channels an hour`,
+        { retryAfterSec: 60 },
+      );
+    }
+  }
+
+  /**
+   * Someone may be added to a group only by a person they have talked to: they have sent a
+   * message in a DM or group that the adder is also in. Anyone can still start a DM, so a
+   * stranger's first contact is a conversation the recipient can ignore — not a place in
+   * their list they did not choose.
+   */
+  private async requireConsent(adder: UserId, others: UserId[]): Promise<void> {
+    if (others.length === 0) return;
+    const spoke = await this.store.spokeWith(adder, others);
+    const strangers = others.filter((id) => !spoke.has(id));
+    if (strangers.length > 0) {
+      throw new ChatError(
+        'forbidden',
+        `you can add people to a group once they have written to you (not yet: ${strangers.slice(0, 5).join(', ')})`,
+      );
+    }
+  }
+
   private async requireUsers(ids: UserId[], token: string): Promise<void> {
     const found = await this.directory.lookup(ids, token);
     const missing = ids.filter((id) => !found.has(id));
@@ -325,17 +367,12 @@ function nameOf(raw: string): string {
   return result.name;
 }
 
-interface Cursor {
-  lastActivityAt: number;
-  id: ConversationId;
-}
-
 /** An opaque cursor: the position of a conversation in activity order. */
 function cursorOf(state: Pick<ConversationState, 'lastActivityAt' | 'id'>): string {
   return Buffer.from(`${state.lastActivityAt}.${state.id}`).toString('base64url');
 }
 
-function parseCursor(cursor: string): Cursor {
+function parseCursor(cursor: string): ConversationCursor {
   const text = Buffer.from(cursor, 'base64url').toString();
   const dot = text.indexOf('.');
   const lastActivityAt = Number(text.slice(0, dot));
@@ -346,12 +383,4 @@ function parseCursor(cursor: string): Cursor {
     });
   }
   return { lastActivityAt, id };
-}
-
-/** Whether `state` comes after `cursor` in activity order (most recent first, then by id). */
-function isAfter(state: Pick<ConversationState, 'lastActivityAt' | 'id'>, cursor: Cursor): boolean {
-  return (
-    state.lastActivityAt < cursor.lastActivityAt ||
-    (state.lastActivityAt === cursor.lastActivityAt && state.id > cursor.id)
-  );
 }

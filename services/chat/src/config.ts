@@ -70,6 +70,8 @@ export interface ChatConfig {
   conversationsPage: number;
   /** Most members of a group (default LIMITS.maxGroupMembers). */
   maxGroupMembers: number;
+  /** Groups and channels one user may create per hour (GROUPS_PER_HOUR, default 30). */
+  conversationsPerHour: number;
   /** How long a socket may stay above `maxBufferedBytes` before it is closed as a slow consumer, ms (default 2000). */
   slowConsumerGraceMs: number;
   /** How long a peer that does not complete the closing handshake keeps its socket, ms (default 5000). */
@@ -144,6 +146,7 @@ export function loadChatConfig(env: Env): Readonly<ChatConfig> {
       min: 2,
       max: LIMITS.maxGroupMembers,
     }),
+    conversationsPerHour: envInt(env, 'GROUPS_PER_HOUR', 30, { min: 1, max: 1_000_000 }),
     slowConsumerGraceMs: envInt(env, 'SLOW_CONSUMER_GRACE_MS', 2000, { min: 0, max: 60_000 }),
     closeTimeoutMs: envInt(env, 'CLOSE_TIMEOUT_MS', 5000, { min: 100, max: 60_000 }),
     brokerWaitMs: envInt(env, 'BROKER_WAIT_MS', 2000, { min: 100, max: 60_000 }),
