@@ -19,6 +19,7 @@ import Compile from 'typebox/compile';
 import Value from 'typebox/value';
 import type { Logger } from './logger.js';
 import { histogram, metricsRegistry } from './metrics.js';
+import { toServiceError } from './service-error.js';
 
 /** The Fastify instance type every relay-chat service uses (TypeBox schemas, typed routes). */
 export type HttpServer = FastifyInstance<
@@ -123,7 +124,11 @@ const STATUS_CODES: Record<number, ErrorCode> = {
   429: 'rate_limited',
 };
 
-/** Maps anything a route or Fastify throws onto the shared error codes. */
+/**
+ * Maps anything a route or Fastify throws onto the shared error codes: Fastify's own errors
+ * by their code or status, everything else through toServiceError (`unavailable` when a
+ * dependency cannot answer, `internal` otherwise).
+ */
 export function toHttpError(err: unknown): ChatError {
   if (err instanceof ChatError) return err;
   const fe = err as Partial<FastifyError> & { validation?: { instancePath?: string; message?: string }[] };
@@ -146,12 +151,13 @@ export function toHttpError(err: unknown): ChatError {
   if (status !== undefined && status >= 400 && status < 500) {
     return new ChatError(STATUS_CODES[status] ?? 'bad_request', fe.message);
   }
-  return new ChatError('internal', undefined, { cause: err });
+  return toServiceError(err);
 }
 
 function handleError(err: unknown, request: FastifyRequest, reply: FastifyReply): void {
   const error = toHttpError(err);
   if (error.code === 'internal') request.log.error({ err }, 'unhandled error');
+  else if (error.code === 'unavailable' && error !== err) request.log.warn({ err }, 'dependency unavailable');
   sendError(reply, error);
 }
 

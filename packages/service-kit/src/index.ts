@@ -2,6 +2,7 @@ export {
   ConfigError,
   type Env,
   envBool,
+  envDatabaseLimits,
   envEnum,
   envInt,
   envList,
@@ -30,3 +31,10 @@ export {
 export { createLogger, type Logger, type LoggerOptions, REDACT_PATHS } from './logger.js';
 export { counter, gauge, histogram, metricsRegistry } from './metrics.js';
 export { inParallel } from './parallel.js';
+export {
+  BoundedPool,
+  type DatabaseLimits,
+  DEFAULT_DATABASE_LIMITS,
+  UNBOUNDED_DATABASE_LIMITS,
+} from './postgres-pool.js';
+export { isUnavailableError, toServiceError } from './service-error.js';
