@@ -1,3 +1,5 @@
+import { STATUS_CODES as HTTP_REASONS } from 'node:http';
+import type { Socket } from 'node:net';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -57,6 +59,12 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
     // Per-request lines are off: the onResponse hook below records metrics, and 5xx are logged.
     logController: new LogController({ disableRequestLogging: true }),
     requestIdHeader: 'x-request-id',
+    // Errors raised before routing (a malformed or over-long path segment) and by Node's HTTP
+    // parser answer the contract body too, not Fastify's or Node's own.
+    frameworkErrors: (err, _request, reply) => {
+      sendError(reply, toHttpError(err));
+    },
+    clientErrorHandler: answerClientError,
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.setValidatorCompiler(validatorCompiler);
@@ -95,9 +103,55 @@ const validatorCompiler: FastifySchemaCompiler<TSchema> = ({ schema, httpPart })
   return (value: unknown) => {
     const prepared = httpPart === 'body' ? value : Value.Convert(schema, Value.Default(schema, value));
     if (validator.Check(prepared)) return { value: prepared };
-    return { error: validator.Errors(prepared) as unknown as Error };
+    return { error: validationIssuesOf(validator.Errors(prepared)) as unknown as Error };
   };
 };
+
+/** One problem found by validation, as toHttpError reads it from Fastify's `validation`. */
+interface ValidationIssue {
+  /** JSON pointer of the offending value, e.g. `/username`, or `/x` for an unexpected field. */
+  instancePath: string;
+  message: string;
+  /** For an unexpected field: the object holding it, which the headline names. */
+  parentPath?: string;
+}
+
+/** Most issues one answer lists; the body limit keeps the count small anyway. */
+const MAX_VALIDATION_ISSUES = 20;
+
+/**
+ * TypeBox's errors, readable: an unexpected field is reported once, by name, as
+ * `unexpected field "x"` — TypeBox reports it twice, once as the generic "schema is false"
+ * of `additionalProperties: false` (dropped here), once as a list on the parent object.
+ */
+function validationIssuesOf(
+  errors: readonly {
+    keyword: string;
+    schemaPath: string;
+    instancePath: string;
+    params: object;
+    message: string;
+  }[],
+): ValidationIssue[] {
+  const issues: ValidationIssue[] = [];
+  for (const error of errors) {
+    if (error.keyword === 'boolean' && error.schemaPath.endsWith('/additionalProperties')) continue;
+    if (error.keyword === 'additionalProperties') {
+      const names = (error.params as { additionalProperties?: string[] }).additionalProperties ?? [];
+      for (const name of names) {
+        const shown = name.slice(0, 32);
+        issues.push({
+          instancePath: `${error.instancePath}/${shown.replace(/~/g, '~0').replace(/\//g, '~1')}`,
+          message: `unexpected field ${JSON.stringify(shown)}`,
+          parentPath: error.instancePath,
+        });
+      }
+      continue;
+    }
+    issues.push({ instancePath: error.instancePath, message: error.message });
+  }
+  return issues.slice(0, MAX_VALIDATION_ISSUES);
+}
 
 /** Sends a ChatError as the JSON error body, with Retry-After for `rate_limited`. */
 export function sendError(reply: FastifyReply, error: ChatError): FastifyReply {
@@ -131,19 +185,24 @@ const STATUS_CODES: Record<number, ErrorCode> = {
  */
 export function toHttpError(err: unknown): ChatError {
   if (err instanceof ChatError) return err;
-  const fe = err as Partial<FastifyError> & { validation?: { instancePath?: string; message?: string }[] };
+  const fe = err as Partial<FastifyError> & { validation?: Partial<ValidationIssue>[] };
   if (Array.isArray(fe.validation)) {
     const fields: FieldIssue[] = fe.validation.map((v) => ({
       field: v.instancePath || '/',
       message: v.message ?? 'invalid',
     }));
     const where = fe.validationContext ?? 'request';
-    const first = fields[0];
+    const first = fe.validation[0];
     const message = first
-      ? `${where}${first.field === '/' ? '' : first.field}: ${first.message}`
+      ? `${where}${first.parentPath ?? first.instancePath ?? ''}: ${first.message ?? 'invalid'}`
       : `invalid ${where}`;
     return new ChatError('validation_failed', message, { fields });
   }
+  if (fe.code === 'FST_ERR_MAX_PARAM_LENGTH') {
+    return new ChatError('bad_request', `a path segment is longer than ${MAX_PARAM_LENGTH} characters`);
+  }
+  if (fe.code === 'FST_ERR_BAD_URL')
+    return new ChatError('bad_request', 'the path is not valid URL encoding');
   const byCode = fe.code ? FASTIFY_CODES[fe.code] : undefined;
   if (byCode) return new ChatError(byCode, fe.message);
   if (err instanceof SyntaxError) return new ChatError('bad_request', 'body is not valid JSON');
@@ -152,6 +211,48 @@ export function toHttpError(err: unknown): ChatError {
     return new ChatError(STATUS_CODES[status] ?? 'bad_request', fe.message);
   }
   return toServiceError(err);
+}
+
+/** Fastify's `maxParamLength` (its default): a longer path parameter is a `bad_request`. */
+const MAX_PARAM_LENGTH = 100;
+
+/**
+ * What to answer when Node's HTTP parser rejects a request before Fastify sees it (malformed
+ * HTTP, headers over Node's limit, a request not received in time); undefined when the
+ * connection is already gone. The status is always that of the code, as for every error.
+ */
+export function clientErrorAnswer(err: NodeJS.ErrnoException): ChatError | undefined {
+  if (err.code === 'ECONNRESET') return undefined;
+  if (err.code === 'HPE_HEADER_OVERFLOW')
+    return new ChatError('bad_request', 'the request headers are too large');
+  if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    return new ChatError('bad_request', 'the request was not received in time');
+  }
+  return new ChatError('bad_request', 'the request is not valid HTTP');
+}
+
+function answerClientError(this: FastifyInstance, err: NodeJS.ErrnoException, socket: Socket): void {
+  const error = socket.destroyed ? undefined : clientErrorAnswer(err);
+  if (!error) return;
+  this.log.debug({ err }, 'client error');
+  if (!socket.writable) {
+    socket.destroy(err);
+    return;
+  }
+  const body = JSON.stringify(error.toBody());
+  socket.end(
+    [
+      `HTTP/1.1 ${error.status} ${HTTP_REASONS[error.status]}`,
+      'Content-Type: application/json; charset=utf-8',
+      `Content-Length: ${Buffer.byteLength(body)}`,
+      'X-Content-Type-Options: nosniff',
+      'Connection: close',
+      '',
+      body,
+    ].join('\r\n'),
+  );
+  // A client that never reads its answer must not hold the socket open.
+  setTimeout(() => socket.destroy(), 5000).unref();
 }
 
 function handleError(err: unknown, request: FastifyRequest, reply: FastifyReply): void {
