@@ -1,3 +1,4 @@
+import { parseCidr } from './internal-networks.js';
 import { type DatabaseLimits, DEFAULT_DATABASE_LIMITS } from './postgres-pool.js';
 
 /**
@@ -95,6 +96,15 @@ export function envList(env: Env, name: string, fallback: readonly string[] = []
     .split(',')
     .map((s) => s.trim())
     .filter((s) => s.length > 0);
+}
+
+/** A comma-separated list of IP addresses or CIDRs (`10.0.0.0/8`, `::1`), each checked. */
+export function envNetworks(env: Env, name: string, fallback: readonly string[]): string[] {
+  const list = envList(env, name, fallback);
+  for (const entry of list) {
+    if (!parseCidr(entry)) throw new ConfigError(name, `must list addresses or CIDRs, got "${entry}"`);
+  }
+  return list;
 }
 
 /**

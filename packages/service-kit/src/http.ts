@@ -19,6 +19,7 @@ import Fastify, {
 import type { TSchema } from 'typebox';
 import Compile from 'typebox/compile';
 import Value from 'typebox/value';
+import { DEFAULT_INTERNAL_NETWORKS, InternalNetworks } from './internal-networks.js';
 import type { Logger } from './logger.js';
 import { histogram, metricsRegistry } from './metrics.js';
 import { toServiceError } from './service-error.js';
@@ -43,7 +44,16 @@ export interface HttpServerOptions {
    * when it answered (e.g. a single-page app's index.html for client-side routes).
    */
   notFoundFallback?: (request: FastifyRequest, reply: FastifyReply) => boolean;
+  /**
+   * Addresses or CIDRs whose direct, unproxied requests may reach the internal routes
+   * (`{prefix}/metrics`, `{prefix}/internal/…`); anyone else gets `not_found`.
+   * Default DEFAULT_INTERNAL_NETWORKS (loopback, RFC 1918, fc00::/7). INTERNAL_NETWORKS.
+   */
+  internalNetworks?: readonly string[];
 }
+
+/** The internal-route policy of each server createHttpServer made, for registerCommonRoutes. */
+const internalNetworksOf = new WeakMap<object, InternalNetworks>();
 
 /**
  * Creates a Fastify server with relay-chat's conventions: TypeBox validation (bodies are
@@ -66,12 +76,16 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
     },
     clientErrorHandler: answerClientError,
   }).withTypeProvider<TypeBoxTypeProvider>();
+  internalNetworksOf.set(
+    app.server,
+    new InternalNetworks(options.internalNetworks ?? DEFAULT_INTERNAL_NETWORKS),
+  );
 
   app.setValidatorCompiler(validatorCompiler);
   app.setErrorHandler(handleError);
   app.setNotFoundHandler((request, reply) => {
     if (options.notFoundFallback?.(request, reply)) return;
-    sendError(reply, new ChatError('not_found', `no route ${request.method} ${request.url.split('?')[0]}`));
+    sendError(reply, noRoute(request));
   });
 
   const duration = histogram('http_request_duration_seconds', 'HTTP request duration', [
@@ -151,6 +165,10 @@ function validationIssuesOf(
     issues.push({ instancePath: error.instancePath, message: error.message });
   }
   return issues.slice(0, MAX_VALIDATION_ISSUES);
+}
+
+function noRoute(request: FastifyRequest): ChatError {
+  return new ChatError('not_found', `no route ${request.method} ${request.url.split('?')[0]}`);
 }
 
 /** Sends a ChatError as the JSON error body, with Retry-After for `rate_limited`. */
@@ -276,9 +294,23 @@ export interface CommonRoutesOptions {
  * Registers OpenAPI docs (`{prefix}/docs`), `health`, `ready` and `metrics` in the
  * calling plugin's scope. Call it first in a service plugin: the docs collect the routes
  * registered after it in the same scope.
+ *
+ * It also guards the scope's internal routes — `{prefix}/metrics` and every route
+ * registered after it under `{prefix}/internal/` — so that only direct requests from
+ * inside the deployment reach them (see HttpServerOptions.internalNetworks); any other
+ * request gets the same `not_found` as a route that does not exist.
  */
 export async function registerCommonRoutes(app: HttpServer, options: CommonRoutesOptions): Promise<void> {
   const { prefix } = options;
+  const networks = internalNetworksOf.get(app.server) ?? new InternalNetworks();
+  const isInternal = (route: string) =>
+    route === `${prefix}/metrics` || route.startsWith(`${prefix}/internal/`);
+  app.addHook('onRequest', async (request, reply) => {
+    const route = request.routeOptions.url;
+    if (route === undefined || !isInternal(route)) return;
+    if (networks.admits(request.raw.socket.remoteAddress, request.headers)) return;
+    return sendError(reply, noRoute(request));
+  });
   await app.register(fastifySwagger, {
     openapi: {
       info: { title: options.title, description: options.description, version: '1.0.0' },

@@ -6,6 +6,7 @@ export {
   envEnum,
   envInt,
   envList,
+  envNetworks,
   envRequired,
   envString,
   envUrl,
@@ -28,6 +29,7 @@ export {
   sendError,
   toHttpError,
 } from './http.js';
+export { DEFAULT_INTERNAL_NETWORKS, InternalNetworks, parseCidr } from './internal-networks.js';
 export { createLogger, type Logger, type LoggerOptions, REDACT_PATHS } from './logger.js';
 export { counter, gauge, histogram, metricsRegistry } from './metrics.js';
 export { inParallel } from './parallel.js';
