@@ -1,8 +1,11 @@
 /**
  * What the nginx template says, read directive by directive: the security headers equal
- * the embedded server's table (apps/server/src/security-headers.ts) for every kind of path.
+ * the embedded server's table (apps/server/src/security-headers.ts) for every kind of path,
+ * every error nginx answers itself is a contract body with its code's status, and the
+ * internal routes are closed. (nginx-edge.test.ts checks the same against a running nginx.)
  */
 import { type NginxDirective, nginxDirectivesOf, renderNginxConfig } from '@relay-chat/cluster';
+import { ERROR_CODES, isErrorBody, isErrorCode } from '@relay-chat/protocol';
 import { COMMON_SECURITY_HEADERS, securityHeadersFor } from '@relay-chat/server';
 import { describe, expect, it } from 'vitest';
 
@@ -20,6 +23,7 @@ const directives = nginxDirectivesOf(config);
 const SERVER = ['http', 'server'];
 
 const inServer = (d: NginxDirective) => d.blocks.join('|') === SERVER.join('|');
+const locationOf = (d: NginxDirective) => d.blocks[2];
 
 /** The paths of each kind the web client, the API and the docs serve. */
 const SAMPLE_PATHS = [
@@ -86,5 +90,71 @@ describe('the nginx template', () => {
       .filter((d) => inServer(d) && d.name === 'proxy_hide_header')
       .map((d) => d.args[0]?.toLowerCase());
     for (const name of Object.keys(securityHeadersFor('/'))) expect(hidden, name).toContain(name);
+  });
+
+  it('answers every error it raises itself with a contract body and the status of its code', () => {
+    const pages = new Map<number, string>();
+    for (const d of directives.filter((x) => inServer(x) && x.name === 'error_page')) {
+      const uri = d.args.at(-1) ?? '';
+      const rewrite = d.args.find((a) => a.startsWith('='));
+      for (const status of d.args.filter((a) => /^\d{3}$/.test(a))) {
+        pages.set(Number(status), uri);
+        const target = directives.find((x) => locationOf(x) === `location = ${uri}` && x.name === 'return');
+        expect(target, `${status} → ${uri}`).toBeDefined();
+        const [answered = '', text = ''] = target?.args ?? [];
+        const body: unknown = JSON.parse(text);
+        expect(isErrorBody(body), `${uri} body`).toBe(true);
+        const code = (body as { error: { code: string } }).error.code;
+        expect(isErrorCode(code) && ERROR_CODES[code].status, `${uri}: status of ${code}`).toBe(
+          Number(answered),
+        );
+        expect(rewrite, `${status} is answered as ${answered}`).toBe(`=${answered}`);
+        expect(
+          directives.some((x) => locationOf(x) === `location = ${uri}` && x.name === 'internal'),
+          `${uri} is internal`,
+        ).toBe(true);
+      }
+    }
+    expect([...pages.keys()].sort()).toEqual([400, 413, 414, 431, 494, 500, 502, 503, 504]);
+    const codeOf = (status: number) => {
+      const uri = pages.get(status);
+      const target = directives.find((x) => locationOf(x) === `location = ${uri}` && x.name === 'return');
+      return (JSON.parse(target?.args[1] ?? '{}') as { error: { code: string } }).error.code;
+    };
+    expect([400, 414, 431, 494].map(codeOf)).toEqual([
+      'bad_request',
+      'bad_request',
+      'bad_request',
+      'bad_request',
+    ]);
+    expect(codeOf(413)).toBe('payload_too_large');
+    expect(codeOf(500)).toBe('internal');
+    expect([502, 503, 504].map(codeOf)).toEqual(['unavailable', 'unavailable', 'unavailable']);
+  });
+
+  it('closes metrics and internal routes of every service with a JSON not_found', () => {
+    const closed = directives.filter(
+      (d) => d.name === 'return' && d.args[0] === '404' && locationOf(d)?.startsWith('location ~ '),
+    );
+    const patterns = closed.map((d) => new RegExp((locationOf(d) ?? '').replace(/^location ~ /, '')));
+    const isClosed = (path: string) => patterns.some((p) => p.test(path));
+    for (const path of [
+      '/api/chat/metrics',
+      '/api/auth/metrics',
+      '/api/auth/internal/revocations',
+      '/api/x/internal/',
+    ]) {
+      expect(isClosed(path), path).toBe(true);
+    }
+    for (const path of [
+      '/api/chat/conversations',
+      '/api/auth/login',
+      '/api/chat/metricsish',
+      '/api/chat/docs/internal',
+    ]) {
+      expect(isClosed(path), path).toBe(false);
+    }
+    const internal = closed.find((d) => /metrics/.test(locationOf(d) ?? ''));
+    expect(JSON.parse(internal?.args[1] ?? '{}')).toMatchObject({ error: { code: 'not_found' } });
   });
 });

@@ -1,7 +1,9 @@
 /**
- * The embedded server's edge, as a browser sees it: the security headers nginx sends in a
- * cluster (from the same table), and — in Debian's Chromium — a policy that lets the page
- * open its own socket, blocks any other origin, and cannot be framed.
+ * The embedded server's edge, as a browser and the internet see it: the security headers
+ * nginx sends in a cluster (from the same table), internal routes closed to anything but
+ * direct requests from inside, contract bodies for errors Node and the router raise, and —
+ * in Debian's Chromium — a policy that lets the page open its own socket, blocks any other
+ * origin, and cannot be framed.
  */
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,7 +12,8 @@ import { type EmbeddedServer, securityHeadersFor, startEmbeddedServer } from '@r
 import { freePort } from '@relay-chat/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CHROMIUM, launchChromium } from '../browser/harness.js';
-import { registerUser } from '../support/http.js';
+import { registerUser, request } from '../support/http.js';
+import { rawGet } from './raw-http.js';
 
 let work: string;
 
@@ -66,6 +69,56 @@ describe('the embedded server', () => {
     expect(shell.headers.get('content-security-policy')).toContain("connect-src 'self';");
     expect(shell.headers.get('x-content-type-options')).toBe('nosniff');
     expect(shell.headers.get('referrer-policy')).toBe('no-referrer');
+  });
+
+  it('answers metrics directly from loopback, and not_found to a proxied request', async () => {
+    for (const service of ['auth', 'chat']) {
+      const direct = await request<string>(server.url, 'GET', `/api/${service}/metrics`);
+      expect(direct.status).toBe(200);
+      const proxied = await request(server.url, 'GET', `/api/${service}/metrics`, {
+        headers: { 'x-real-ip': '203.0.113.5' },
+      });
+      expect([proxied.status, proxied.body]).toEqual([
+        404,
+        { error: { code: 'not_found', message: `no route GET /api/${service}/metrics` } },
+      ]);
+    }
+  });
+
+  it('answers errors from the router and from Node’s parser with contract bodies', async () => {
+    const longId = await request(server.url, 'GET', `/api/chat/conversations/${'x'.repeat(150)}`);
+    expect([longId.status, longId.body]).toEqual([
+      400,
+      { error: { code: 'bad_request', message: 'a path segment is longer than 100 characters' } },
+    ]);
+    const longQuery = await rawGet(server.url, `/api/chat/conversations?q=${'x'.repeat(20_000)}`);
+    expect([longQuery.status, longQuery.body]).toEqual([
+      400,
+      { error: { code: 'bad_request', message: 'the request headers are too large' } },
+    ]);
+    const extra = await request(server.url, 'POST', '/api/auth/login', {
+      body: { username: 'ann', password: 'correct horse battery', remember: true },
+    });
+    expect(extra.body).toMatchObject({
+      error: { code: 'validation_failed', message: 'body: unexpected field "remember"' },
+    });
+  });
+});
+
+describe('the embedded server with INTERNAL_NETWORKS set', () => {
+  it('answers metrics only to the listed networks', async () => {
+    const server = await start({ INTERNAL_NETWORKS: '10.0.0.0/8' });
+    try {
+      const metrics = await request(server.url, 'GET', '/api/chat/metrics');
+      expect([metrics.status, metrics.body]).toMatchObject([404, { error: { code: 'not_found' } }]);
+      expect((await request(server.url, 'GET', '/api/chat/health')).status).toBe(200);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('refuses to start on a value that is not a list of networks', async () => {
+    await expect(start({ INTERNAL_NETWORKS: 'everyone' })).rejects.toThrow('INTERNAL_NETWORKS');
   });
 });
 

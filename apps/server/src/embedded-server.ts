@@ -27,6 +27,7 @@ export async function startEmbeddedServer(env: Env): Promise<EmbeddedServer> {
   const hasWebClient = existsSync(join(config.webDir, 'index.html'));
   const app = createHttpServer({
     logger,
+    internalNetworks: config.internalNetworks,
     // Client-side routes fall back to the app shell; API paths keep their JSON 404.
     notFoundFallback: (request, reply) => {
       if (!hasWebClient || request.method !== 'GET') return false;

@@ -24,10 +24,26 @@ describe('InternalNetworks', () => {
   const networks = new InternalNetworks();
 
   it('contains loopback, RFC 1918 and unique-local addresses by default', () => {
-    for (const inside of ['127.0.0.1', '::1', '10.1.2.3', '172.20.0.5', '192.168.1.9', '::ffff:10.0.0.7', 'fd12::1']) {
+    for (const inside of [
+      '127.0.0.1',
+      '::1',
+      '10.1.2.3',
+      '172.20.0.5',
+      '192.168.1.9',
+      '::ffff:10.0.0.7',
+      'fd12::1',
+    ]) {
       expect(networks.contains(inside), inside).toBe(true);
     }
-    for (const outside of ['203.0.113.5', '172.32.0.1', '8.8.8.8', '2001:db8::1', '::ffff:8.8.8.8', '', 'nonsense']) {
+    for (const outside of [
+      '203.0.113.5',
+      '172.32.0.1',
+      '8.8.8.8',
+      '2001:db8::1',
+      '::ffff:8.8.8.8',
+      '',
+      'nonsense',
+    ]) {
       expect(networks.contains(outside), outside).toBe(false);
     }
   });
@@ -49,7 +65,9 @@ describe('InternalNetworks', () => {
   });
 
   it('is read from the environment as a checked list', () => {
-    expect(envNetworks({}, 'INTERNAL_NETWORKS', DEFAULT_INTERNAL_NETWORKS)).toEqual(DEFAULT_INTERNAL_NETWORKS);
+    expect(envNetworks({}, 'INTERNAL_NETWORKS', DEFAULT_INTERNAL_NETWORKS)).toEqual(
+      DEFAULT_INTERNAL_NETWORKS,
+    );
     expect(envNetworks({ INTERNAL_NETWORKS: '10.0.0.0/8, ::1' }, 'INTERNAL_NETWORKS', [])).toEqual([
       '10.0.0.0/8',
       '::1',
@@ -100,15 +118,21 @@ describe('internal routes of a service', () => {
   });
 
   it('leave public routes alone', async () => {
-    expect((await get('/api/svc/public', '203.0.113.5', { 'x-forwarded-for': '203.0.113.5' })).statusCode).toBe(200);
+    expect(
+      (await get('/api/svc/public', '203.0.113.5', { 'x-forwarded-for': '203.0.113.5' })).statusCode,
+    ).toBe(200);
     expect((await get('/api/svc/health', '203.0.113.5')).statusCode).toBe(200);
   });
 
   it('follow the configured networks', async () => {
     const narrow = await service(['10.0.0.0/8']);
     try {
-      expect((await narrow.inject({ url: '/api/svc/metrics', remoteAddress: '127.0.0.1' })).statusCode).toBe(404);
-      expect((await narrow.inject({ url: '/api/svc/metrics', remoteAddress: '10.9.9.9' })).statusCode).toBe(200);
+      expect((await narrow.inject({ url: '/api/svc/metrics', remoteAddress: '127.0.0.1' })).statusCode).toBe(
+        404,
+      );
+      expect((await narrow.inject({ url: '/api/svc/metrics', remoteAddress: '10.9.9.9' })).statusCode).toBe(
+        200,
+      );
     } finally {
       await narrow.close();
     }
