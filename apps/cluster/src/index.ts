@@ -12,6 +12,8 @@ export {
   COMPOSE_NGINX,
   NGINX_TEMPLATE_PATH,
   type NginxConfigOptions,
+  type NginxDirective,
+  nginxDirectivesOf,
   renderNginxConfig,
   UPSTREAM_SERVER_PARAMS,
   upstreamServersOf,

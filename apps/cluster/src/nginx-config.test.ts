@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   COMPOSE_NGINX,
   type NginxConfigOptions,
+  nginxDirectivesOf,
   renderNginxConfig,
   UPSTREAM_SERVER_PARAMS,
   upstreamServersOf,
@@ -68,6 +69,10 @@ describe('renderNginxConfig', () => {
     );
   });
 
+  it('turns an access log of off into /dev/null (the directive also names a format)', () => {
+    expect(renderNginxConfig({ ...local, accessLog: 'off' })).toContain('access_log /dev/null relay;');
+  });
+
   it('refuses values that would change the syntax', () => {
     expect(() => renderNginxConfig({ ...local, webRoot: '/srv/web; deny all' })).toThrow('WEB_ROOT');
     expect(() => renderNginxConfig({ ...local, chatServers: [] })).toThrow('at least one server');
@@ -77,5 +82,35 @@ describe('renderNginxConfig', () => {
   it('refuses a template with a placeholder it does not know', () => {
     const template = ['listen $', '{LISTEN}; root $', '{SOMETHING_ELSE};'].join('');
     expect(() => renderNginxConfig(local, template)).toThrow('SOMETHING_ELSE');
+  });
+});
+
+describe('nginxDirectivesOf', () => {
+  it('lists simple directives with their blocks, quotes removed and comments dropped', () => {
+    const config = `
+      # a comment; with { braces }
+      http {
+        map $uri $x { ~^/a/ 'one; two'; default "three"; }
+        server {
+          add_header X-A "b c" always; # trailing
+          location ~ ^/api/[^/]+/(m|i)(/|$) { return 404 '{"error":{}}'; }
+        }
+      }`;
+    expect(nginxDirectivesOf(config)).toEqual([
+      { blocks: ['http', 'map $uri $x'], name: '~^/a/', args: ['one; two'] },
+      { blocks: ['http', 'map $uri $x'], name: 'default', args: ['three'] },
+      { blocks: ['http', 'server'], name: 'add_header', args: ['X-A', 'b c', 'always'] },
+      {
+        blocks: ['http', 'server', 'location ~ ^/api/[^/]+/(m|i)(/|$)'],
+        name: 'return',
+        args: ['404', '{"error":{}}'],
+      },
+    ]);
+  });
+
+  it('reads the whole template', () => {
+    const directives = nginxDirectivesOf(renderNginxConfig(local));
+    expect(directives.filter((d) => d.name === 'proxy_pass')).toHaveLength(3);
+    expect(() => nginxDirectivesOf('http { server {')).toThrow('unclosed block');
   });
 });

@@ -26,7 +26,7 @@ export interface NginxConfigOptions {
   pidFile: string;
   /** Absolute path of the error log, or `stderr`. */
   errorLog: string;
-  /** Absolute path of the access log, `/dev/stdout`, or `off`. */
+  /** Absolute path of the access log, `/dev/stdout`, or `off` (written as /dev/null: the line names a log format). */
   accessLog: string;
   /** Directory for request-body and proxy temp files (must exist and be writable). */
   tempDir: string;
@@ -63,7 +63,7 @@ export function renderNginxConfig(options: NginxConfigOptions, template = readNg
     WORKER_PROCESSES: String(options.workerProcesses ?? 'auto'),
     PID_FILE: options.pidFile,
     ERROR_LOG: options.errorLog,
-    ACCESS_LOG: options.accessLog,
+    ACCESS_LOG: options.accessLog === 'off' ? '/dev/null' : options.accessLog,
     MIME_TYPES: options.mimeTypes ?? '/etc/nginx/mime.types',
     TEMP_DIR: options.tempDir,
     LISTEN: String(options.listen),
@@ -128,4 +128,53 @@ function serverLines(upstream: string, servers: readonly string[]): string {
       return `server ${server} ${UPSTREAM_SERVER_PARAMS};`;
     })
     .join('\n        ');
+}
+
+/** One directive of an nginx configuration, with the blocks it sits in. */
+export interface NginxDirective {
+  /** The enclosing blocks, outermost first, each as written: `http`, `server`, `location = /ws`. */
+  blocks: string[];
+  name: string;
+  /** Arguments with their quotes removed. */
+  args: string[];
+}
+
+/**
+ * The simple directives (`name args;`) of a configuration, for tests that check what it
+ * says: comments dropped, quotes honoured, block directives recorded as context only.
+ */
+export function nginxDirectivesOf(config: string): NginxDirective[] {
+  const directives: NginxDirective[] = [];
+  const blocks: string[] = [];
+  let words: string[] = [];
+  let i = 0;
+  while (i < config.length) {
+    const c = config[i] ?? '';
+    if (c === '#') {
+      while (i < config.length && config[i] !== '\n') i++;
+    } else if (/\s/.test(c)) {
+      i++;
+    } else if (c === ';' || c === '{') {
+      const [name = '', ...args] = words;
+      if (c === ';') directives.push({ blocks: [...blocks], name, args });
+      else blocks.push([name, ...args].join(' '));
+      words = [];
+      i++;
+    } else if (c === '}') {
+      blocks.pop();
+      i++;
+    } else if (c === "'" || c === '"') {
+      const end = config.indexOf(c, i + 1);
+      if (end < 0) throw new Error(`unterminated ${c} at offset ${i}`);
+      words.push(config.slice(i + 1, end));
+      i = end + 1;
+    } else {
+      const match = /^[^\s;{}'"]+/.exec(config.slice(i));
+      const word = match?.[0] ?? c;
+      words.push(word);
+      i += word.length;
+    }
+  }
+  if (blocks.length > 0) throw new Error(`unclosed block ${blocks.at(-1)}`);
+  return directives;
 }

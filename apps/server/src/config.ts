@@ -1,5 +1,13 @@
 import { fileURLToPath } from 'node:url';
-import { type Env, envBool, envInt, envString, freeze } from '@relay-chat/service-kit';
+import {
+  DEFAULT_INTERNAL_NETWORKS,
+  type Env,
+  envBool,
+  envInt,
+  envNetworks,
+  envString,
+  freeze,
+} from '@relay-chat/service-kit';
 
 /** The embedded launcher's own settings; auth and chat read theirs from the same environment. */
 export interface ServerConfig {
@@ -11,6 +19,11 @@ export interface ServerConfig {
   logLevel: string;
   /** Log one line per HTTP request (default false). */
   logRequests: boolean;
+  /**
+   * Addresses or CIDRs whose direct requests may reach the internal routes (metrics,
+   * /internal/). INTERNAL_NETWORKS, default loopback, RFC 1918 and fc00::/7.
+   */
+  internalNetworks: string[];
 }
 
 export function loadServerConfig(env: Env): Readonly<ServerConfig> {
@@ -20,6 +33,7 @@ export function loadServerConfig(env: Env): Readonly<ServerConfig> {
     webDir: envString(env, 'WEB_DIR', fileURLToPath(new URL('../../web/dist', import.meta.url))),
     logLevel: envString(env, 'LOG_LEVEL', 'info'),
     logRequests: envBool(env, 'LOG_REQUESTS', false),
+    internalNetworks: envNetworks(env, 'INTERNAL_NETWORKS', DEFAULT_INTERNAL_NETWORKS),
   });
 }
 

@@ -5,6 +5,7 @@ import { createAuthService, loadAuthConfig } from '@relay-chat/auth';
 import { createChatService, loadChatConfig } from '@relay-chat/chat';
 import { createHttpServer, createLogger, type Env, type Logger } from '@relay-chat/service-kit';
 import { embeddedEnv, loadServerConfig } from './config.js';
+import { securityHeadersFor } from './security-headers.js';
 
 export interface EmbeddedServer {
   /** Base URL, e.g. http://127.0.0.1:8080 */
@@ -26,6 +27,7 @@ export async function startEmbeddedServer(env: Env): Promise<EmbeddedServer> {
   const hasWebClient = existsSync(join(config.webDir, 'index.html'));
   const app = createHttpServer({
     logger,
+    internalNetworks: config.internalNetworks,
     // Client-side routes fall back to the app shell; API paths keep their JSON 404.
     notFoundFallback: (request, reply) => {
       if (!hasWebClient || request.method !== 'GET') return false;
@@ -33,6 +35,11 @@ export async function startEmbeddedServer(env: Env): Promise<EmbeddedServer> {
       void reply.type('text/html').sendFile('index.html');
       return true;
     },
+  });
+  // The headers nginx adds in a cluster, from the same table (security-headers.ts); set
+  // before any route runs so that errors, the app shell and the APIs all carry them.
+  app.addHook('onRequest', async (request, reply) => {
+    reply.headers(securityHeadersFor(request.url.split('?')[0] ?? '/'));
   });
   const port = config.port;
   try {

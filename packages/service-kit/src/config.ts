@@ -1,3 +1,6 @@
+import { parseCidr } from './internal-networks.js';
+import { type DatabaseLimits, DEFAULT_DATABASE_LIMITS } from './postgres-pool.js';
+
 /**
  * Readers for environment configuration. Only a service's `config.ts` calls these; a bad
  * value throws a ConfigError that names the variable, and start-up stops there.
@@ -93,6 +96,46 @@ export function envList(env: Env, name: string, fallback: readonly string[] = []
     .split(',')
     .map((s) => s.trim())
     .filter((s) => s.length > 0);
+}
+
+/** A comma-separated list of IP addresses or CIDRs (`10.0.0.0/8`, `::1`), each checked. */
+export function envNetworks(env: Env, name: string, fallback: readonly string[]): string[] {
+  const list = envList(env, name, fallback);
+  for (const entry of list) {
+    if (!parseCidr(entry)) throw new ConfigError(name, `must list addresses or CIDRs, got "${entry}"`);
+  }
+  return list;
+}
+
+/**
+ * The PostgreSQL wait bounds of every pool a service opens: DB_ACQUIRE_TIMEOUT_MS (default
+ * 2000), DB_QUERY_TIMEOUT_MS (3000), DB_STATEMENT_TIMEOUT_MS (500 ms less than the query
+ * timeout, at most half of it less; 0 = none) and DB_MAX_WAITING (500).
+ */
+export function envDatabaseLimits(env: Env): Readonly<DatabaseLimits> {
+  const defaults = DEFAULT_DATABASE_LIMITS;
+  const acquireTimeoutMs = envInt(env, 'DB_ACQUIRE_TIMEOUT_MS', defaults.acquireTimeoutMs, {
+    min: 50,
+    max: 60_000,
+  });
+  const queryTimeoutMs = envInt(env, 'DB_QUERY_TIMEOUT_MS', defaults.queryTimeoutMs, {
+    min: 100,
+    max: 600_000,
+  });
+  const statementTimeoutMs = envInt(
+    env,
+    'DB_STATEMENT_TIMEOUT_MS',
+    queryTimeoutMs - Math.min(500, Math.floor(queryTimeoutMs / 2)),
+    { min: 0, max: 600_000 },
+  );
+  if (statementTimeoutMs >= queryTimeoutMs) {
+    throw new ConfigError(
+      'DB_STATEMENT_TIMEOUT_MS',
+      `must be below DB_QUERY_TIMEOUT_MS (${queryTimeoutMs}), got ${statementTimeoutMs}`,
+    );
+  }
+  const maxWaiting = envInt(env, 'DB_MAX_WAITING', defaults.maxWaiting, { min: 0, max: 100_000 });
+  return Object.freeze({ acquireTimeoutMs, queryTimeoutMs, statementTimeoutMs, maxWaiting });
 }
 
 /** Deep-freezes a config object so nothing changes it after start-up. */

@@ -4,6 +4,12 @@ import Database from 'better-sqlite3';
 import { Kysely, type Migration, Migrator, PostgresDialect, SqliteDialect } from 'kysely';
 import pg from 'pg';
 import { ConfigError } from './config.js';
+import {
+  BoundedPool,
+  type DatabaseLimits,
+  DEFAULT_DATABASE_LIMITS,
+  UNBOUNDED_DATABASE_LIMITS,
+} from './postgres-pool.js';
 
 // int8 (bigint) columns hold sequence numbers and millisecond timestamps, all far below
 // 2^53: read them as numbers, not strings.
@@ -16,12 +22,20 @@ export interface OpenedDatabase<DB> {
   kind: DatabaseKind;
   /** The SQLite handle in embedded mode (for pragmas and synchronous transactions). */
   sqlite?: Database.Database;
+  /**
+   * Runs `work` on one extra connection without any time limit (PostgreSQL; SQLite runs it
+   * on `db`), then closes that connection: for migrations, whose statements may rightly run
+   * longer than DatabaseLimits allow a request's.
+   */
+  withoutTimeouts<T>(work: (db: Kysely<DB>) => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }
 
 export interface OpenDatabaseOptions {
   /** Largest PostgreSQL pool. Default 10. */
   poolSize?: number;
+  /** Bounds on PostgreSQL waits (envDatabaseLimits). Default DEFAULT_DATABASE_LIMITS. */
+  limits?: Readonly<DatabaseLimits>;
   /** Name of the variable the URL came from, for error messages. */
   variable?: string;
 }
@@ -29,6 +43,9 @@ export interface OpenDatabaseOptions {
 /**
  * Opens `sqlite:<path>` (or `sqlite::memory:`) or `postgres://…` with Kysely.
  * SQLite runs in WAL mode with full fsync on commit, foreign keys on.
+ * PostgreSQL runs on a BoundedPool: every wait for a connection or an answer is bounded,
+ * and a connection that timed out is discarded (toServiceError classifies the failures as
+ * `unavailable`).
  */
 export function openDatabase<DB>(url: string, options: OpenDatabaseOptions = {}): OpenedDatabase<DB> {
   const variable = options.variable ?? 'DATABASE_URL';
@@ -41,14 +58,31 @@ export function openDatabase<DB>(url: string, options: OpenDatabaseOptions = {})
     sqlite.pragma('foreign_keys = ON');
     sqlite.pragma('busy_timeout = 5000');
     const db = new Kysely<DB>({ dialect: new SqliteDialect({ database: sqlite }) });
-    return { db, kind: 'sqlite', sqlite, close: () => db.destroy() };
+    return { db, kind: 'sqlite', sqlite, withoutTimeouts: (work) => work(db), close: () => db.destroy() };
   }
   if (url.startsWith('postgres://') || url.startsWith('postgresql://')) {
-    const pool = new pg.Pool({ connectionString: url, max: options.poolSize ?? 10 });
-    // An idle client's error (server restart) must not crash the process; the pool replaces it.
-    pool.on('error', () => {});
+    const pool = new BoundedPool(url, {
+      poolSize: options.poolSize ?? 10,
+      limits: options.limits ?? DEFAULT_DATABASE_LIMITS,
+    });
     const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
-    return { db, kind: 'postgres', close: () => db.destroy() };
+    return {
+      db,
+      kind: 'postgres',
+      async withoutTimeouts(work) {
+        const unbounded = new Kysely<DB>({
+          dialect: new PostgresDialect({
+            pool: new BoundedPool(url, { poolSize: 1, limits: UNBOUNDED_DATABASE_LIMITS }),
+          }),
+        });
+        try {
+          return await work(unbounded);
+        } finally {
+          await unbounded.destroy();
+        }
+      },
+      close: () => db.destroy(),
+    };
   }
   throw new ConfigError(variable, 'must start with sqlite: or postgres://');
 }

@@ -1,3 +1,5 @@
+import { STATUS_CODES as HTTP_REASONS } from 'node:http';
+import type { Socket } from 'node:net';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -17,8 +19,10 @@ import Fastify, {
 import type { TSchema } from 'typebox';
 import Compile from 'typebox/compile';
 import Value from 'typebox/value';
+import { DEFAULT_INTERNAL_NETWORKS, InternalNetworks } from './internal-networks.js';
 import type { Logger } from './logger.js';
 import { histogram, metricsRegistry } from './metrics.js';
+import { toServiceError } from './service-error.js';
 
 /** The Fastify instance type every relay-chat service uses (TypeBox schemas, typed routes). */
 export type HttpServer = FastifyInstance<
@@ -40,7 +44,16 @@ export interface HttpServerOptions {
    * when it answered (e.g. a single-page app's index.html for client-side routes).
    */
   notFoundFallback?: (request: FastifyRequest, reply: FastifyReply) => boolean;
+  /**
+   * Addresses or CIDRs whose direct, unproxied requests may reach the internal routes
+   * (`{prefix}/metrics`, `{prefix}/internal/…`); anyone else gets `not_found`.
+   * Default DEFAULT_INTERNAL_NETWORKS (loopback, RFC 1918, fc00::/7). INTERNAL_NETWORKS.
+   */
+  internalNetworks?: readonly string[];
 }
+
+/** The internal-route policy of each server createHttpServer made, for registerCommonRoutes. */
+const internalNetworksOf = new WeakMap<object, InternalNetworks>();
 
 /**
  * Creates a Fastify server with relay-chat's conventions: TypeBox validation (bodies are
@@ -56,13 +69,23 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
     // Per-request lines are off: the onResponse hook below records metrics, and 5xx are logged.
     logController: new LogController({ disableRequestLogging: true }),
     requestIdHeader: 'x-request-id',
+    // Errors raised before routing (a malformed or over-long path segment) and by Node's HTTP
+    // parser answer the contract body too, not Fastify's or Node's own.
+    frameworkErrors: (err, _request, reply) => {
+      sendError(reply, toHttpError(err));
+    },
+    clientErrorHandler: answerClientError,
   }).withTypeProvider<TypeBoxTypeProvider>();
+  internalNetworksOf.set(
+    app.server,
+    new InternalNetworks(options.internalNetworks ?? DEFAULT_INTERNAL_NETWORKS),
+  );
 
   app.setValidatorCompiler(validatorCompiler);
   app.setErrorHandler(handleError);
   app.setNotFoundHandler((request, reply) => {
     if (options.notFoundFallback?.(request, reply)) return;
-    sendError(reply, new ChatError('not_found', `no route ${request.method} ${request.url.split('?')[0]}`));
+    sendError(reply, noRoute(request));
   });
 
   const duration = histogram('http_request_duration_seconds', 'HTTP request duration', [
@@ -94,9 +117,59 @@ const validatorCompiler: FastifySchemaCompiler<TSchema> = ({ schema, httpPart })
   return (value: unknown) => {
     const prepared = httpPart === 'body' ? value : Value.Convert(schema, Value.Default(schema, value));
     if (validator.Check(prepared)) return { value: prepared };
-    return { error: validator.Errors(prepared) as unknown as Error };
+    return { error: validationIssuesOf(validator.Errors(prepared)) as unknown as Error };
   };
 };
+
+/** One problem found by validation, as toHttpError reads it from Fastify's `validation`. */
+interface ValidationIssue {
+  /** JSON pointer of the offending value, e.g. `/username`, or `/x` for an unexpected field. */
+  instancePath: string;
+  message: string;
+  /** For an unexpected field: the object holding it, which the headline names. */
+  parentPath?: string;
+}
+
+/** Most issues one answer lists; the body limit keeps the count small anyway. */
+const MAX_VALIDATION_ISSUES = 20;
+
+/**
+ * TypeBox's errors, readable: an unexpected field is reported once, by name, as
+ * `unexpected field "x"` — TypeBox reports it twice, once as the generic "schema is false"
+ * of `additionalProperties: false` (dropped here), once as a list on the parent object.
+ */
+function validationIssuesOf(
+  errors: readonly {
+    keyword: string;
+    schemaPath: string;
+    instancePath: string;
+    params: object;
+    message: string;
+  }[],
+): ValidationIssue[] {
+  const issues: ValidationIssue[] = [];
+  for (const error of errors) {
+    if (error.keyword === 'boolean' && error.schemaPath.endsWith('/additionalProperties')) continue;
+    if (error.keyword === 'additionalProperties') {
+      const names = (error.params as { additionalProperties?: string[] }).additionalProperties ?? [];
+      for (const name of names) {
+        const shown = name.slice(0, 32);
+        issues.push({
+          instancePath: `${error.instancePath}/${shown.replace(/~/g, '~0').replace(/\//g, '~1')}`,
+          message: `unexpected field ${JSON.stringify(shown)}`,
+          parentPath: error.instancePath,
+        });
+      }
+      continue;
+    }
+    issues.push({ instancePath: error.instancePath, message: error.message });
+  }
+  return issues.slice(0, MAX_VALIDATION_ISSUES);
+}
+
+function noRoute(request: FastifyRequest): ChatError {
+  return new ChatError('not_found', `no route ${request.method} ${request.url.split('?')[0]}`);
+}
 
 /** Sends a ChatError as the JSON error body, with Retry-After for `rate_limited`. */
 export function sendError(reply: FastifyReply, error: ChatError): FastifyReply {
@@ -123,22 +196,31 @@ const STATUS_CODES: Record<number, ErrorCode> = {
   429: 'rate_limited',
 };
 
-/** Maps anything a route or Fastify throws onto the shared error codes. */
+/**
+ * Maps anything a route or Fastify throws onto the shared error codes: Fastify's own errors
+ * by their code or status, everything else through toServiceError (`unavailable` when a
+ * dependency cannot answer, `internal` otherwise).
+ */
 export function toHttpError(err: unknown): ChatError {
   if (err instanceof ChatError) return err;
-  const fe = err as Partial<FastifyError> & { validation?: { instancePath?: string; message?: string }[] };
+  const fe = err as Partial<FastifyError> & { validation?: Partial<ValidationIssue>[] };
   if (Array.isArray(fe.validation)) {
     const fields: FieldIssue[] = fe.validation.map((v) => ({
       field: v.instancePath || '/',
       message: v.message ?? 'invalid',
     }));
     const where = fe.validationContext ?? 'request';
-    const first = fields[0];
+    const first = fe.validation[0];
     const message = first
-      ? `${where}${first.field === '/' ? '' : first.field}: ${first.message}`
+      ? `${where}${first.parentPath ?? first.instancePath ?? ''}: ${first.message ?? 'invalid'}`
       : `invalid ${where}`;
     return new ChatError('validation_failed', message, { fields });
   }
+  if (fe.code === 'FST_ERR_MAX_PARAM_LENGTH') {
+    return new ChatError('bad_request', `a path segment is longer than ${MAX_PARAM_LENGTH} characters`);
+  }
+  if (fe.code === 'FST_ERR_BAD_URL')
+    return new ChatError('bad_request', 'the path is not valid URL encoding');
   const byCode = fe.code ? FASTIFY_CODES[fe.code] : undefined;
   if (byCode) return new ChatError(byCode, fe.message);
   if (err instanceof SyntaxError) return new ChatError('bad_request', 'body is not valid JSON');
@@ -146,12 +228,55 @@ export function toHttpError(err: unknown): ChatError {
   if (status !== undefined && status >= 400 && status < 500) {
     return new ChatError(STATUS_CODES[status] ?? 'bad_request', fe.message);
   }
-  return new ChatError('internal', undefined, { cause: err });
+  return toServiceError(err);
+}
+
+/** Fastify's `maxParamLength` (its default): a longer path parameter is a `bad_request`. */
+const MAX_PARAM_LENGTH = 100;
+
+/**
+ * What to answer when Node's HTTP parser rejects a request before Fastify sees it (malformed
+ * HTTP, headers over Node's limit, a request not received in time); undefined when the
+ * connection is already gone. The status is always that of the code, as for every error.
+ */
+export function clientErrorAnswer(err: NodeJS.ErrnoException): ChatError | undefined {
+  if (err.code === 'ECONNRESET') return undefined;
+  if (err.code === 'HPE_HEADER_OVERFLOW')
+    return new ChatError('bad_request', 'the request headers are too large');
+  if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    return new ChatError('bad_request', 'the request was not received in time');
+  }
+  return new ChatError('bad_request', 'the request is not valid HTTP');
+}
+
+function answerClientError(this: FastifyInstance, err: NodeJS.ErrnoException, socket: Socket): void {
+  const error = socket.destroyed ? undefined : clientErrorAnswer(err);
+  if (!error) return;
+  this.log.debug({ err }, 'client error');
+  if (!socket.writable) {
+    socket.destroy(err);
+    return;
+  }
+  const body = JSON.stringify(error.toBody());
+  socket.end(
+    [
+      `HTTP/1.1 ${error.status} ${HTTP_REASONS[error.status]}`,
+      'Content-Type: application/json; charset=utf-8',
+      `Content-Length: ${Buffer.byteLength(body)}`,
+      'X-Content-Type-Options: nosniff',
+      'Connection: close',
+      '',
+      body,
+    ].join('\r\n'),
+  );
+  // A client that never reads its answer must not hold the socket open.
+  setTimeout(() => socket.destroy(), 5000).unref();
 }
 
 function handleError(err: unknown, request: FastifyRequest, reply: FastifyReply): void {
   const error = toHttpError(err);
   if (error.code === 'internal') request.log.error({ err }, 'unhandled error');
+  else if (error.code === 'unavailable' && error !== err) request.log.warn({ err }, 'dependency unavailable');
   sendError(reply, error);
 }
 
@@ -169,9 +294,23 @@ export interface CommonRoutesOptions {
  * Registers OpenAPI docs (`{prefix}/docs`), `health`, `ready` and `metrics` in the
  * calling plugin's scope. Call it first in a service plugin: the docs collect the routes
  * registered after it in the same scope.
+ *
+ * It also guards the scope's internal routes — `{prefix}/metrics` and every route
+ * registered after it under `{prefix}/internal/` — so that only direct requests from
+ * inside the deployment reach them (see HttpServerOptions.internalNetworks); any other
+ * request gets the same `not_found` as a route that does not exist.
  */
 export async function registerCommonRoutes(app: HttpServer, options: CommonRoutesOptions): Promise<void> {
   const { prefix } = options;
+  const networks = internalNetworksOf.get(app.server) ?? new InternalNetworks();
+  const isInternal = (route: string) =>
+    route === `${prefix}/metrics` || route.startsWith(`${prefix}/internal/`);
+  app.addHook('onRequest', async (request, reply) => {
+    const route = request.routeOptions.url;
+    if (route === undefined || !isInternal(route)) return;
+    if (networks.admits(request.raw.socket.remoteAddress, request.headers)) return;
+    return sendError(reply, noRoute(request));
+  });
   await app.register(fastifySwagger, {
     openapi: {
       info: { title: options.title, description: options.description, version: '1.0.0' },

@@ -2,9 +2,11 @@ export {
   ConfigError,
   type Env,
   envBool,
+  envDatabaseLimits,
   envEnum,
   envInt,
   envList,
+  envNetworks,
   envRequired,
   envString,
   envUrl,
@@ -28,6 +30,7 @@ export {
   sendError,
   toHttpError,
 } from './http.js';
+export { DEFAULT_INTERNAL_NETWORKS, InternalNetworks, parseCidr } from './internal-networks.js';
 export {
   createLogger,
   envLogLevel,
@@ -39,3 +42,10 @@ export {
 } from './logger.js';
 export { counter, gauge, histogram, metricsRegistry } from './metrics.js';
 export { inParallel } from './parallel.js';
+export {
+  BoundedPool,
+  type DatabaseLimits,
+  DEFAULT_DATABASE_LIMITS,
+  UNBOUNDED_DATABASE_LIMITS,
+} from './postgres-pool.js';
+export { isUnavailableError, toServiceError } from './service-error.js';

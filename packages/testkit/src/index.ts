@@ -5,11 +5,28 @@
  * key/channel prefix, so concurrent runs never collide. When a server is unreachable the
  * suites that need it are skipped with a loud notice — except under CI=true, where an
  * unreachable server is a failure.
+ *
+ * Fault tests that stop, freeze or restart a server start a private one instead
+ * (startPrivatePostgres, startPrivateRedis): the shared servers are never touched.
  */
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
 import pg from 'pg';
+
+export { freePort } from './ports.js';
+export {
+  POSTGRES_BIN_DIR,
+  type PrivatePostgres,
+  type PrivatePostgresOptions,
+  privatePostgresUnavailableReason,
+  startPrivatePostgres,
+} from './private-postgres.js';
+export {
+  type PrivateRedis,
+  privateRedisUnavailableReason,
+  startPrivateRedis,
+} from './private-redis.js';
+export { waitFor } from './wait-for.js';
 
 export const PG_ADMIN_URL = process.env.TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 export const REDIS_TEST_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -107,41 +124,6 @@ export async function cleanRedisPrefix(prefix: string): Promise<void> {
     } while (cursor !== '0');
   } finally {
     redis.disconnect();
-  }
-}
-
-/** A TCP port free on 127.0.0.1 right now. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-/** Polls `check` until it returns a truthy value or the time runs out. */
-export async function waitFor<T>(
-  check: () => T | Promise<T>,
-  { timeoutMs = 10_000, intervalMs = 25, what = 'condition' } = {},
-): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value) return value as NonNullable<T>;
-    } catch (err) {
-      lastError = err;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`, { cause: lastError });
-    }
-    await new Promise((r) => setTimeout(r, intervalMs));
   }
 }
 
