@@ -1,4 +1,6 @@
 /** Tiny JSON-over-HTTP helpers for tests (real requests to real servers). */
+import type { Conversation } from '@relay-chat/protocol';
+
 export interface JsonResponse<T = unknown> {
   status: number;
   body: T;
@@ -85,4 +87,20 @@ export async function introduce(baseUrl: string, speaker: TestUser, listener: Te
     body: { clientMsgId: `hello-${listener.id}`, body: `hello ${listener.username}` },
   });
   if (sent.status !== 201 && sent.status !== 200) throw new Error(`hello: HTTP ${sent.status}`);
+}
+
+/** Creates a conversation through the REST API; throws with the answer unless it is 200/201. */
+export async function createConversation(
+  baseUrl: string,
+  user: TestUser,
+  body: Record<string, unknown>,
+): Promise<Conversation> {
+  const res = await request<{ conversation: Conversation }>(baseUrl, 'POST', '/api/chat/conversations', {
+    token: user.accessToken,
+    body,
+  });
+  if (res.status !== 200 && res.status !== 201) {
+    throw new Error(`create ${JSON.stringify(body)}: HTTP ${res.status} ${JSON.stringify(res.body)}`);
+  }
+  return res.body.conversation;
 }

@@ -19,6 +19,7 @@ import Fastify, {
 import type { TSchema } from 'typebox';
 import Compile from 'typebox/compile';
 import Value from 'typebox/value';
+import { withDeadline } from './deadline.js';
 import { DEFAULT_INTERNAL_NETWORKS, InternalNetworks } from './internal-networks.js';
 import type { Logger } from './logger.js';
 import { histogram, metricsRegistry } from './metrics.js';
@@ -327,7 +328,7 @@ export async function registerCommonRoutes(app: HttpServer, options: CommonRoute
     await Promise.all(
       Object.entries(options.readiness).map(async ([name, check]) => {
         try {
-          await withTimeout(check(), 2000);
+          await withDeadline(check(), 2000, () => new Error('timed out after 2000 ms'));
           checks[name] = 'ok';
         } catch (err) {
           app.log.warn({ err, check: name }, 'readiness check failed');
@@ -342,21 +343,5 @@ export async function registerCommonRoutes(app: HttpServer, options: CommonRoute
   app.get(`${prefix}/metrics`, { schema: { hide: true } }, async (_request, reply) => {
     reply.type(metricsRegistry.contentType);
     return metricsRegistry.metrics();
-  });
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
-    promise.then(
-      (v) => {
-        clearTimeout(timer);
-        resolve(v);
-      },
-      (e) => {
-        clearTimeout(timer);
-        reject(e);
-      },
-    );
   });
 }

@@ -37,7 +37,7 @@ export async function createChatService(
   options: ChatServiceOptions = {},
 ): Promise<ChatService> {
   const log = logger.child({ svc: 'chat', replica: config.replicaId });
-  const store = createMessageStore(config.messageStoreUrl, log);
+  const store = createMessageStore(config.messageStoreUrl, log, config.databaseLimits);
   await store.migrate();
   const runtime = await createBus(config.redisUrl, config.redisPrefix, log, { replicaId: config.replicaId });
   const { bus, presence } = runtime;

@@ -152,7 +152,10 @@ export class ChatCore {
     const limit = this.options.conversationsPage;
     const before = cursor === undefined ? undefined : parseCursor(cursor);
     // One more than a page tells whether another page follows.
-    const states = await this.store.conversationsOf(userId, { limit: limit + 1, ...(before ? { before } : {}) });
+    const states = await this.store.conversationsOf(userId, {
+      limit: limit + 1,
+      ...(before ? { before } : {}),
+    });
     return this.readyView(states, token);
   }
 
@@ -195,6 +198,7 @@ export class ChatCore {
       return { conversation: await this.conversationOf(creator.id, conversation.id, token), created };
     }
     const name = nameOf(input.name);
+    await this.requireCreationBudget(creator.id, now);
     if (input.kind === 'group') {
       const members = [...new Set(input.members.filter((m) => m !== creator.id))];
       if (members.length + 1 > this.options.maxGroupMembers) {
@@ -204,6 +208,7 @@ export class ChatCore {
         );
       }
       await this.requireUsers(members, token);
+      await this.requireConsent(creator.id, members);
       const record = await this.store.createGroup({ name, createdBy: creator.id, members }, now);
       await this.announceJoin(record.id, [creator.id, ...members], 'created', token);
       return { conversation: await this.conversationOf(creator.id, record.id, token), created: true };

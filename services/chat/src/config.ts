@@ -3,11 +3,15 @@ import { join } from 'node:path';
 import { LIMITS } from '@relay-chat/protocol';
 import {
   ConfigError,
+  type DatabaseLimits,
+  DEFAULT_INTERNAL_NETWORKS,
   type Env,
   envBool,
+  envDatabaseLimits,
   envInt,
   envList,
   envLogLevel,
+  envNetworks,
   envString,
   envUrl,
   freeze,
@@ -95,6 +99,10 @@ export interface ChatConfig {
    * (default 200; 0 = never). Two replicas' messages of one conversation can cross on the bus.
    */
   reorderWindowMs: number;
+  /** Waits and timeouts of the PostgreSQL pool (DB_ACQUIRE_TIMEOUT_MS, DB_QUERY_TIMEOUT_MS, …). */
+  databaseLimits: Readonly<DatabaseLimits>;
+  /** Networks whose direct requests may read /metrics and /internal/ routes (INTERNAL_NETWORKS). */
+  internalNetworks: string[];
   /** This replica's id (presence, logs); default host-pid. */
   replicaId: string;
   logLevel: LogLevel;
@@ -155,6 +163,8 @@ export function loadChatConfig(env: Env): Readonly<ChatConfig> {
     heartbeatMs: envInt(env, 'HEARTBEAT_MS', 25_000, { min: 100, max: 30_000 }),
     flushIntervalMs: envInt(env, 'FLUSH_INTERVAL_MS', 2, { min: 0, max: 50 }),
     reorderWindowMs: envInt(env, 'REORDER_WINDOW_MS', 200, { min: 0, max: 1000 }),
+    databaseLimits: envDatabaseLimits(env),
+    internalNetworks: envNetworks(env, 'INTERNAL_NETWORKS', DEFAULT_INTERNAL_NETWORKS),
     replicaId: envString(env, 'REPLICA_ID', `${hostname()}-${process.pid}`),
     logLevel: envLogLevel(env),
     trustProxy: envBool(env, 'TRUST_PROXY', false),

@@ -7,7 +7,11 @@ async function main(): Promise<void> {
   const config = loadChatConfig(process.env);
   const logger = createLogger({ name: 'chat', level: config.logLevel });
   const chat = await createChatService(config, logger);
-  const app = createHttpServer({ logger, trustProxy: config.trustProxy });
+  const app = createHttpServer({
+    logger,
+    trustProxy: config.trustProxy,
+    internalNetworks: config.internalNetworks,
+  });
   await chat.register(app);
   await app.listen({ host: config.host, port: config.port });
   logger.info({ replica: config.replicaId }, 'chat replica ready');

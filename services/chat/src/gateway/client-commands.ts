@@ -4,9 +4,8 @@ import {
   type ConversationId,
   parseClientFrame,
   type TypingEventFrame,
-  toChatError,
 } from '@relay-chat/protocol';
-import { counter, type Logger } from '@relay-chat/service-kit';
+import { counter, type Logger, toServiceError } from '@relay-chat/service-kit';
 import type { AccessTokenVerifier } from '@relay-chat/tokens';
 import type { RawData } from 'ws';
 import type { ChatCore } from '../chat.js';
@@ -242,7 +241,7 @@ export class ClientCommands {
   }
 
   private fail(session: Session, err: unknown, ref: string | undefined, context: object = {}): void {
-    const error = toChatError(err);
+    const error = toServiceError(err);
     if (error.code === 'internal') this.deps.log.error({ err, ...context }, 'command failed');
     this.reply(session, session.sendFailure(error, ref));
   }

@@ -1,6 +1,7 @@
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { ChatError, SUBPROTOCOL, toChatError, type User } from '@relay-chat/protocol';
+import { ChatError, SUBPROTOCOL, type User } from '@relay-chat/protocol';
+import { toServiceError } from '@relay-chat/service-kit';
 import type { AccessTokenVerifier } from '@relay-chat/tokens';
 import { type RawData, type WebSocket, WebSocketServer } from 'ws';
 import { Session, type SessionLimits, type SessionToken } from './session.js';
@@ -102,7 +103,7 @@ export class ConnectionAcceptor {
           this.accept(ws, socket, user, sessionTokenOf(token, claims));
         });
       },
-      (err: unknown) => rejectUpgrade(socket, toChatError(err)),
+      (err: unknown) => rejectUpgrade(socket, toServiceError(err)),
     );
   }
 

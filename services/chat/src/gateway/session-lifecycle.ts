@@ -5,10 +5,9 @@ import {
   type PresenceFrame,
   type PresenceStatus,
   type ReadyFrame,
-  toChatError,
   type UserId,
 } from '@relay-chat/protocol';
-import { type Logger, withDeadline } from '@relay-chat/service-kit';
+import { type Logger, toServiceError, withDeadline } from '@relay-chat/service-kit';
 import type { ChatCore } from '../chat.js';
 import { encodeEvent, PRESENCE_TOPIC } from '../events.js';
 import type { ConversationState } from '../store/message-store.js';
@@ -63,7 +62,7 @@ export class SessionLifecycle {
     this.deps.registry.add(session);
     this.deps.core.directory.remember(session.user);
     this.setUp(session).catch((err: unknown) => {
-      const error = toChatError(err);
+      const error = toServiceError(err);
       if (error.code === 'internal')
         this.deps.log.warn({ err, user: session.user.id }, 'session setup failed');
       session.closeWith(error.code === 'internal' ? 'internal' : 'unavailable');

@@ -1,4 +1,4 @@
-import { ConfigError, type Logger } from '@relay-chat/service-kit';
+import { ConfigError, type DatabaseLimits, type Logger } from '@relay-chat/service-kit';
 import type { MessageStore } from './message-store.js';
 import { MongoMessageStore } from './mongo.js';
 import { PostgresMessageStore } from './postgres.js';
@@ -10,14 +10,18 @@ import { SqliteMessageStore } from './sqlite.js';
  * until `migrate()`/first use. An unknown scheme is a ConfigError naming the variable
  * (the URL itself is never echoed: it may carry a password).
  */
-export function createMessageStore(url: string, logger: Logger): MessageStore {
+export function createMessageStore(
+  url: string,
+  logger: Logger,
+  limits?: Readonly<DatabaseLimits>,
+): MessageStore {
   const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1]?.toLowerCase();
   switch (scheme) {
     case 'sqlite':
       return new SqliteMessageStore(url, { logger });
     case 'postgres':
     case 'postgresql':
-      return new PostgresMessageStore(url, { logger });
+      return new PostgresMessageStore(url, { logger, ...(limits ? { limits } : {}) });
     case 'mongodb':
     case 'mongodb+srv':
       return new MongoMessageStore(url, { logger });

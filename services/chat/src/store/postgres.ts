@@ -6,7 +6,7 @@ import {
   type Message,
   type UserId,
 } from '@relay-chat/protocol';
-import { type Logger, type OpenedDatabase, openDatabase } from '@relay-chat/service-kit';
+import { type DatabaseLimits, type Logger, type OpenedDatabase, openDatabase } from '@relay-chat/service-kit';
 import { type Kysely, type Migration, sql } from 'kysely';
 import { AppendPlan, distinctSendKeys, type StoredMessage, sendKeyOf } from './append-plan.js';
 import {
@@ -137,6 +137,8 @@ export interface PostgresMessageStoreOptions {
   logger?: Logger;
   /** Largest connection pool. Default 10. */
   poolSize?: number;
+  /** Waits and timeouts of the pool (service-kit's defaults when absent). */
+  limits?: Readonly<DatabaseLimits>;
 }
 
 type StateRow = ConversationRow & {
@@ -167,13 +169,15 @@ export class PostgresMessageStore implements MessageStore {
     this.opened = openDatabase<ChatTables>(url, {
       variable: 'MESSAGE_STORE_URL',
       poolSize: options.poolSize ?? 10,
+      ...(options.limits ? { limits: options.limits } : {}),
     });
     this.db = this.opened.db;
     this.logger = options.logger;
   }
 
   async migrate(): Promise<void> {
-    await runChatMigrations(this.db, migrations);
+    // Migrations may rebuild indexes: they run without the request timeouts.
+    await this.opened.withoutTimeouts((db) => runChatMigrations(db, migrations));
   }
 
   async ping(): Promise<void> {
