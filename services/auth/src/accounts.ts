@@ -2,16 +2,21 @@ import { randomUUID } from 'node:crypto';
 import { ChatError, type TokenPair, type User, type UserId } from '@relay-chat/protocol';
 import { counter, histogram } from '@relay-chat/service-kit';
 import type { Logger } from 'pino';
+import type { HashScheduler } from './hash-scheduler.js';
 import type { PasswordHasher } from './passwords.js';
 import type { RefreshTokens } from './refresh-tokens.js';
+import type { RegistrationThrottle } from './registration-throttle.js';
 import type { UserStore } from './store/user-store.js';
-import type { LoginAttempt, LoginThrottle } from './throttle.js';
+import type { LoginThrottle } from './throttle.js';
 import type { AccessTokenIssuer } from './tokens.js';
 
 export interface AccountsDeps {
   store: UserStore;
   hasher: PasswordHasher;
+  /** Every hash and verification runs through it (logins first, bounded queue). */
+  hashing: HashScheduler;
   throttle: LoginThrottle;
+  registrationThrottle: RegistrationThrottle;
   accessTokens: AccessTokenIssuer;
   refreshTokens: RefreshTokens;
   now: () => number;
@@ -34,13 +39,28 @@ const hashSeconds = histogram(
 export class Accounts {
   constructor(private readonly deps: AccountsDeps) {}
 
-  /** Creates a user; ChatError `username_taken` when the name exists. */
+  /**
+   * Creates a user; ChatError `username_taken` when the name exists, `rate_limited` past the
+   * registration bounds or when too many hashes are already waiting.
+   */
   async register(input: { username: string; password: string; address: string }): Promise<User> {
-    const { store, hasher, throttle, now } = this.deps;
+    const { store, hasher, hashing, throttle, registrationThrottle, now } = this.deps;
     const username = normalizeUsername(input.username);
+    const attempt = await this.counted(registrations, () => registrationThrottle.begin(input.address));
     // Cheap refusal first; the insert below still settles a race between two registrations.
+    // It counts as an attempt: that bounds how fast registration can probe for usernames.
     if (await store.findUserByUsername(username)) return this.taken();
-    const passwordHash = await timed('hash', () => hasher.hash(input.password));
+    let passwordHash: string;
+    try {
+      passwordHash = await hashing.run('register', () => timed('hash', () => hasher.hash(input.password)));
+    } catch (err) {
+      if (isRateLimited(err)) {
+        // Refused before any hashing: the client's retry must not count twice.
+        await attempt.forget();
+        registrations.inc({ outcome: 'throttled' });
+      }
+      throw err;
+    }
     const user = { id: randomUUID(), username, passwordHash, createdAt: now() };
     if (!(await store.createUser(user))) return this.taken();
     registrations.inc({ outcome: 'created' });
@@ -55,19 +75,25 @@ export class Accounts {
    * `rate_limited` before any hashing.
    */
   async login(input: { username: string; password: string; address: string }): Promise<TokenPair> {
-    const { store, hasher, throttle, logger } = this.deps;
+    const { store, hasher, hashing, throttle, logger } = this.deps;
     const username = normalizeUsername(input.username);
-    let attempt: LoginAttempt;
+    const attempt = await this.counted(logins, () => throttle.begin(username, input.address));
+    const user = await store.findUserByUsername(username);
+    let ok: boolean;
     try {
-      attempt = await throttle.begin(username, input.address);
+      ok = await hashing.run('login', () =>
+        timed('verify', () =>
+          user ? hasher.verify(input.password, user.passwordHash) : hasher.verifyDummy(input.password),
+        ),
+      );
     } catch (err) {
-      if (err instanceof ChatError && err.code === 'rate_limited') logins.inc({ outcome: 'throttled' });
+      if (isRateLimited(err)) {
+        // Not checked, so not a failure.
+        await attempt.abandon();
+        logins.inc({ outcome: 'throttled' });
+      }
       throw err;
     }
-    const user = await store.findUserByUsername(username);
-    const ok = await timed('verify', () =>
-      user ? hasher.verify(input.password, user.passwordHash) : hasher.verifyDummy(input.password),
-    );
     if (!user || !ok) {
       await attempt.failed();
       logins.inc({ outcome: 'failed' });
@@ -77,7 +103,14 @@ export class Accounts {
     await attempt.succeeded();
     logins.inc({ outcome: 'succeeded' });
     if (hasher.needsRehash(user.passwordHash)) {
-      await store.updatePasswordHash(user.id, await timed('hash', () => hasher.hash(input.password)));
+      // Part of a login, so at a login's priority; skipped (the next login retries) when busy.
+      const rehashed = await hashing
+        .run('login', () => timed('hash', () => hasher.hash(input.password)))
+        .catch((err: unknown) => {
+          if (isRateLimited(err)) return undefined;
+          throw err;
+        });
+      if (rehashed) await store.updatePasswordHash(user.id, rehashed);
     }
     return this.pairFor({ id: user.id, username: user.username });
   }
@@ -114,10 +147,24 @@ export class Accounts {
     };
   }
 
+  /** Starts a throttled attempt, counting a refusal under `metric`'s `throttled` outcome. */
+  private async counted<T>(metric: typeof logins, begin: () => Promise<T>): Promise<T> {
+    try {
+      return await begin();
+    } catch (err) {
+      if (isRateLimited(err)) metric.inc({ outcome: 'throttled' });
+      throw err;
+    }
+  }
+
   private taken(): never {
     registrations.inc({ outcome: 'taken' });
     throw new ChatError('username_taken');
   }
+}
+
+function isRateLimited(err: unknown): boolean {
+  return err instanceof ChatError && err.code === 'rate_limited';
 }
 
 /** Usernames are compared and stored in lower case. */

@@ -4,8 +4,10 @@ import { createAccessTokenVerifier } from '@relay-chat/tokens';
 import type { JSONWebKeySet } from 'jose';
 import { Accounts } from './accounts.js';
 import type { AuthConfig } from './config.js';
+import { HashScheduler } from './hash-scheduler.js';
 import { PasswordHasher, type ScryptParams } from './passwords.js';
 import { RefreshTokens } from './refresh-tokens.js';
+import { REGISTRATION_WINDOW_MS, RegistrationThrottle } from './registration-throttle.js';
 import { jwksRoutes } from './routes/jwks.js';
 import { sessionRoutes } from './routes/sessions.js';
 import { userRoutes } from './routes/users.js';
@@ -91,7 +93,26 @@ export async function createAuthService(
     now,
     logger: log,
   });
-  const accounts = new Accounts({ store, hasher, throttle, accessTokens, refreshTokens, now, logger: log });
+  const hashing = new HashScheduler({
+    concurrency: config.passwordHashConcurrency,
+    maxQueued: { login: config.loginHashQueueMax, register: config.registerHashQueueMax },
+  });
+  const registrationThrottle = new RegistrationThrottle(store, {
+    maxPerAddressPerHour: config.registerPerAddressPerHour,
+    maxPerHour: config.registerPerHour,
+    now,
+  });
+  const accounts = new Accounts({
+    store,
+    hasher,
+    hashing,
+    throttle,
+    registrationThrottle,
+    accessTokens,
+    refreshTokens,
+    now,
+    logger: log,
+  });
   const verifyAccessToken = createAccessTokenVerifier({
     keys: keys.jwks(),
     issuer: config.issuer,
@@ -101,7 +122,12 @@ export async function createAuthService(
   const housekeeping = setInterval(() => {
     const at = now();
     store
-      .prune({ now: at, failuresBefore: at - throttle.windowMs, addressesBefore: at - KNOWN_ADDRESS_TTL_MS })
+      .prune({
+        now: at,
+        failuresBefore: at - throttle.windowMs,
+        addressesBefore: at - KNOWN_ADDRESS_TTL_MS,
+        registrationsBefore: at - REGISTRATION_WINDOW_MS,
+      })
       .catch((err: unknown) => log.warn({ err }, 'housekeeping failed'));
   }, HOUSEKEEPING_INTERVAL_MS);
   housekeeping.unref();

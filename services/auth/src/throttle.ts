@@ -29,10 +29,12 @@ const DEFAULTS = {
   knownAddressTtlMs: 90 * 24 * 3600_000,
 };
 
-/** One login attempt in flight: finish it with `succeeded()` or `failed()`. */
+/** One login attempt in flight: finish it with `succeeded()`, `failed()` or `abandon()`. */
 export interface LoginAttempt {
   succeeded(): Promise<void>;
   failed(): Promise<void>;
+  /** The password was never checked (the server was too busy): the attempt does not count. */
+  abandon(): Promise<void>;
 }
 
 /**
@@ -98,6 +100,7 @@ export class LoginThrottle {
       },
       // The failure is already recorded.
       failed: async () => {},
+      abandon: () => this.store.forgetLoginFailure(attemptId),
     };
   }
 

@@ -234,6 +234,32 @@ export function describeUserStore(factory: UserStoreFactory): void {
       });
     });
 
+    describe('registration throttling state', () => {
+      it('finds the n-th most recent attempt, from one address or from anywhere', async () => {
+        await store.recordRegistrationAttempt('r1', '10.9.0.1', T0);
+        await store.recordRegistrationAttempt('r2', '10.9.0.2', T0 + MINUTE);
+        await store.recordRegistrationAttempt('r3', '10.9.0.1', T0 + 2 * MINUTE);
+        const since = T0 - 1;
+        expect(await store.nthRecentRegistrationAttempt({ address: '10.9.0.1', since, n: 1 })).toBe(
+          T0 + 2 * MINUTE,
+        );
+        expect(await store.nthRecentRegistrationAttempt({ address: '10.9.0.1', since, n: 2 })).toBe(T0);
+        expect(
+          await store.nthRecentRegistrationAttempt({ address: '10.9.0.1', since, n: 3 }),
+        ).toBeUndefined();
+        expect(await store.nthRecentRegistrationAttempt({ since, n: 3 })).toBe(T0);
+        expect(await store.nthRecentRegistrationAttempt({ since: T0, n: 3 })).toBeUndefined();
+      });
+
+      it('forgets one attempt', async () => {
+        await store.recordRegistrationAttempt('rf', '10.9.1.1', T0);
+        await store.forgetRegistrationAttempt('rf');
+        expect(
+          await store.nthRecentRegistrationAttempt({ address: '10.9.1.1', since: 0, n: 1 }),
+        ).toBeUndefined();
+      });
+    });
+
     describe('prune', () => {
       it('deletes expired tokens, empty families, old failures and stale addresses', async () => {
         const owner = user('prune-owner');
@@ -246,11 +272,14 @@ export function describeUserStore(factory: UserStoreFactory): void {
         await store.recordLoginFailure('p2', ['prune-new'], T0 + 10 * MINUTE);
         await store.rememberLoginAddress('prune-owner', 'old', T0);
         await store.rememberLoginAddress('prune-owner', 'new', T0 + 10 * MINUTE);
+        await store.recordRegistrationAttempt('prune-r-old', 'prune-address', T0);
+        await store.recordRegistrationAttempt('prune-r-new', 'prune-address', T0 + 10 * MINUTE);
 
         await store.prune({
           now: T0 + 2 * MINUTE,
           failuresBefore: T0 + MINUTE,
           addressesBefore: T0 + MINUTE,
+          registrationsBefore: T0 + MINUTE,
         });
 
         expect(await store.findRefreshToken(old.tokenHash)).toBeUndefined();
@@ -261,6 +290,9 @@ export function describeUserStore(factory: UserStoreFactory): void {
         expect(await store.nthRecentLoginFailure('prune-new', 0, 1)).toBe(T0 + 10 * MINUTE);
         expect(await store.lastLoginFromAddress('prune-owner', 'old')).toBeUndefined();
         expect(await store.lastLoginFromAddress('prune-owner', 'new')).toBe(T0 + 10 * MINUTE);
+        const pruneAddress = { address: 'prune-address', since: 0 };
+        expect(await store.nthRecentRegistrationAttempt({ ...pruneAddress, n: 1 })).toBe(T0 + 10 * MINUTE);
+        expect(await store.nthRecentRegistrationAttempt({ ...pruneAddress, n: 2 })).toBeUndefined();
       });
     });
   });

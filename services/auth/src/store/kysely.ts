@@ -17,6 +17,7 @@ interface Database {
   };
   login_failures: { attempt_id: string; key: string; at: number };
   login_addresses: { username: string; address: string; last_success_at: number };
+  registration_attempts: { attempt_id: string; address: string; at: number };
 }
 
 // Every username is made of [a-z0-9_.-], all below '{' (0x7b): the usernames starting with
@@ -196,7 +197,38 @@ export class KyselyUserStore implements UserStore {
     return row?.last_success_at;
   }
 
-  async prune(input: { now: number; failuresBefore: number; addressesBefore: number }): Promise<void> {
+  async recordRegistrationAttempt(attemptId: string, address: string, at: number): Promise<void> {
+    await this.db
+      .insertInto('registration_attempts')
+      .values({ attempt_id: attemptId, address, at })
+      .execute();
+  }
+
+  async forgetRegistrationAttempt(attemptId: string): Promise<void> {
+    await this.db.deleteFrom('registration_attempts').where('attempt_id', '=', attemptId).execute();
+  }
+
+  async nthRecentRegistrationAttempt(query: {
+    address?: string | undefined;
+    since: number;
+    n: number;
+  }): Promise<number | undefined> {
+    let select = this.db.selectFrom('registration_attempts').select('at').where('at', '>', query.since);
+    if (query.address !== undefined) select = select.where('address', '=', query.address);
+    const row = await select
+      .orderBy('at', 'desc')
+      .limit(1)
+      .offset(query.n - 1)
+      .executeTakeFirst();
+    return row?.at;
+  }
+
+  async prune(input: {
+    now: number;
+    failuresBefore: number;
+    addressesBefore: number;
+    registrationsBefore: number;
+  }): Promise<void> {
     await this.db.deleteFrom('refresh_tokens').where('expires_at', '<=', input.now).execute();
     await this.db
       .deleteFrom('refresh_families')
@@ -215,6 +247,7 @@ export class KyselyUserStore implements UserStore {
       .deleteFrom('login_addresses')
       .where('last_success_at', '<=', input.addressesBefore)
       .execute();
+    await this.db.deleteFrom('registration_attempts').where('at', '<=', input.registrationsBefore).execute();
   }
 }
 

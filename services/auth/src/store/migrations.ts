@@ -78,5 +78,25 @@ export function authMigrations(kind: DatabaseKind): Record<string, Migration> {
           .execute();
       },
     },
+    '0004_registration_throttle': {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable('registration_attempts')
+          .addColumn('attempt_id', 'text', (c) => c.primaryKey())
+          .addColumn('address', 'text', (c) => c.notNull())
+          .addColumn('at', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createIndex('registration_attempts_address_at')
+          .on('registration_attempts')
+          .columns(['address', 'at'])
+          .execute();
+        await db.schema
+          .createIndex('registration_attempts_at')
+          .on('registration_attempts')
+          .column('at')
+          .execute();
+      },
+    },
   };
 }

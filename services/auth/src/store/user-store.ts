@@ -91,11 +91,32 @@ export interface UserStore {
   /** When `username` last logged in successfully from `address`, if ever. */
   lastLoginFromAddress(username: string, address: string): Promise<number | undefined>;
 
+  // --- registration throttling ----------------------------------------------------------
+
+  /** Records registration attempt `attemptId` from `address` at `at` (counted until forgotten). */
+  recordRegistrationAttempt(attemptId: string, address: string, at: number): Promise<void>;
+  forgetRegistrationAttempt(attemptId: string): Promise<void>;
+  /**
+   * The time of the `n`-th most recent registration attempt later than `since` — from `address`
+   * when given, else from anywhere — or undefined when there are fewer than `n` (n ≥ 1).
+   */
+  nthRecentRegistrationAttempt(query: {
+    address?: string | undefined;
+    since: number;
+    n: number;
+  }): Promise<number | undefined>;
+
   // --- housekeeping --------------------------------------------------------------------
 
   /**
    * Deletes refresh tokens expired by `now` (and families left empty), login failures older than
-   * `failuresBefore`, and login addresses not seen since `addressesBefore`.
+   * `failuresBefore`, login addresses not seen since `addressesBefore`, and registration attempts
+   * older than `registrationsBefore`.
    */
-  prune(input: { now: number; failuresBefore: number; addressesBefore: number }): Promise<void>;
+  prune(input: {
+    now: number;
+    failuresBefore: number;
+    addressesBefore: number;
+    registrationsBefore: number;
+  }): Promise<void>;
 }
