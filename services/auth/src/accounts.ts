@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { ChatError, type TokenPair, type User, type UserId } from '@relay-chat/protocol';
 import { counter, histogram } from '@relay-chat/service-kit';
 import type { Logger } from 'pino';
+import type { DeviceCookies } from './device-cookies.js';
 import type { HashScheduler } from './hash-scheduler.js';
 import type { PasswordHasher } from './passwords.js';
 import type { RefreshTokens } from './refresh-tokens.js';
@@ -17,6 +18,7 @@ export interface AccountsDeps {
   hashing: HashScheduler;
   throttle: LoginThrottle;
   registrationThrottle: RegistrationThrottle;
+  deviceCookies: DeviceCookies;
   accessTokens: AccessTokenIssuer;
   refreshTokens: RefreshTokens;
   now: () => number;
@@ -31,6 +33,12 @@ const hashSeconds = histogram(
   ['op'],
   [0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 4],
 );
+
+/** A successful login: the session, and the device cookie to hand the client for its next login. */
+export interface LoginResult {
+  pair: TokenPair;
+  deviceCookie: string;
+}
 
 /**
  * What the auth routes do: registration, login, refresh, logout. Usernames arrive validated
@@ -72,12 +80,20 @@ export class Accounts {
   /**
    * Checks credentials and starts a session. An unknown user and a wrong password get the same
    * ChatError `invalid_credentials` after the same work (one hash); throttled attempts get
-   * `rate_limited` before any hashing.
+   * `rate_limited` before any hashing. `deviceCookie` is the one a previous login of this
+   * device handed out (see DeviceCookies); a valid one for `username` spares the attempt the
+   * address and account lockouts.
    */
-  async login(input: { username: string; password: string; address: string }): Promise<TokenPair> {
-    const { store, hasher, hashing, throttle, logger } = this.deps;
+  async login(input: {
+    username: string;
+    password: string;
+    address: string;
+    deviceCookie?: string | undefined;
+  }): Promise<LoginResult> {
+    const { store, hasher, hashing, throttle, deviceCookies, now, logger } = this.deps;
     const username = normalizeUsername(input.username);
-    const attempt = await this.counted(logins, () => throttle.begin(username, input.address));
+    const deviceId = deviceCookies.verify(input.deviceCookie, username, now());
+    const attempt = await this.counted(logins, () => throttle.begin(username, input.address, deviceId));
     const user = await store.findUserByUsername(username);
     let ok: boolean;
     try {
@@ -112,7 +128,10 @@ export class Accounts {
         });
       if (rehashed) await store.updatePasswordHash(user.id, rehashed);
     }
-    return this.pairFor({ id: user.id, username: user.username });
+    return {
+      pair: await this.pairFor({ id: user.id, username: user.username }),
+      deviceCookie: deviceCookies.issue(user.username, now()),
+    };
   }
 
   /** Exchanges a refresh token for a new pair (see RefreshTokens.rotate). */

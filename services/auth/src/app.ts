@@ -4,6 +4,7 @@ import { createAccessTokenVerifier } from '@relay-chat/tokens';
 import type { JSONWebKeySet } from 'jose';
 import { Accounts } from './accounts.js';
 import type { AuthConfig } from './config.js';
+import { DeviceCookies } from './device-cookies.js';
 import { HashScheduler } from './hash-scheduler.js';
 import { PasswordHasher, type ScryptParams } from './passwords.js';
 import { RefreshTokens } from './refresh-tokens.js';
@@ -108,6 +109,9 @@ export async function createAuthService(
     hashing,
     throttle,
     registrationThrottle,
+    deviceCookies: config.deviceCookieKey
+      ? DeviceCookies.fromSecret(config.deviceCookieKey)
+      : DeviceCookies.fromSigningKey(keys.privateKey),
     accessTokens,
     refreshTokens,
     now,

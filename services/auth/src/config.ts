@@ -48,6 +48,11 @@ export interface AuthConfig {
   /** The previous Ed25519 public key, SPKI PEM (AUTH_PREVIOUS_PUBLIC_KEY), still published during a rotation. */
   previousPublicKeyPem: string | undefined;
   /**
+   * Secret that signs device cookies (AUTH_DEVICE_COOKIE_KEY, at least 32 characters), shared by
+   * every replica. Absent: derived from the signing key.
+   */
+  deviceCookieKey: string | undefined;
+  /**
    * Registrations admitted per client address in any sliding hour. REGISTER_PER_ADDRESS_PER_HOUR,
    * default 20. Test harnesses that register many users from one address raise it.
    */
@@ -104,6 +109,7 @@ export function loadAuthConfig(env: Env = process.env): Readonly<AuthConfig> {
     signingKeyPem: pemOf(env, 'AUTH_SIGNING_KEY', 'private'),
     signingKeyFile: join(dataDir, 'auth-signing-key.pem'),
     previousPublicKeyPem: pemOf(env, 'AUTH_PREVIOUS_PUBLIC_KEY', 'public'),
+    deviceCookieKey: secretOf(env, 'AUTH_DEVICE_COOKIE_KEY'),
     registerPerAddressPerHour: envInt(env, 'REGISTER_PER_ADDRESS_PER_HOUR', 20, { min: 1, max: 1e9 }),
     registerPerHour: envInt(env, 'REGISTER_PER_HOUR', 1000, { min: 1, max: 1e9 }),
     passwordHashConcurrency,
@@ -142,6 +148,16 @@ function pemOf(env: Env, name: string, kind: 'private' | 'public'): string | und
     throw new ConfigError(name, `must be an Ed25519 key, got ${key.asymmetricKeyType ?? 'unknown'}`);
   }
   return pem;
+}
+
+/** A symmetric secret: at least 32 characters (e.g. `openssl rand -base64 32`). */
+function secretOf(env: Env, name: string): string | undefined {
+  const value = envString(env, name);
+  if (value === undefined) return undefined;
+  if (value.length < 32) {
+    throw new ConfigError(name, `must be at least 32 characters (got ${value.length})`);
+  }
+  return value;
 }
 
 function trustProxyOf(env: Env): boolean | string[] | undefined {

@@ -1,6 +1,8 @@
 import type { HttpServer } from '@relay-chat/service-kit';
 import Type from 'typebox';
 import type { Accounts } from '../accounts.js';
+import { DEVICE_COOKIE_TTL_MS } from '../device-cookies.js';
+import { type CookieSpec, readCookie, setCookie } from './cookies.js';
 import {
   errorResponses,
   LoginBody,
@@ -14,8 +16,17 @@ export interface SessionRoutesOptions {
   accounts: Accounts;
 }
 
+/** The device cookie (see DeviceCookies): sent back only to the login route. */
+export const DEVICE_COOKIE = 'relay_device';
+
 /** POST register, login, refresh, logout (mounted under /api/auth). */
 export async function sessionRoutes(app: HttpServer, { accounts }: SessionRoutesOptions): Promise<void> {
+  const deviceCookie: CookieSpec = {
+    name: DEVICE_COOKIE,
+    path: `${app.prefix}/login`,
+    maxAgeSec: DEVICE_COOKIE_TTL_MS / 1000,
+  };
+
   // Token responses must not be cached anywhere (RFC 6749 §5.1).
   app.addHook('onSend', async (_request, reply) => {
     reply.header('cache-control', 'no-store');
@@ -43,13 +54,23 @@ export async function sessionRoutes(app: HttpServer, { accounts }: SessionRoutes
       schema: {
         summary: 'Log in: an access token and a refresh token',
         description:
-          'Wrong password and unknown user get the same 401 invalid_credentials. Repeated failures get 429 rate_limited with Retry-After.',
+          'Wrong password and unknown user get the same 401 invalid_credentials. Repeated failures get 429 rate_limited with Retry-After. ' +
+          `A successful login sets the device cookie ${DEVICE_COOKIE} (HttpOnly, SameSite=Strict, Path=this route); ` +
+          'a later login with it, for the same username, is spared the lockouts caused by failures from its address or against its account.',
         tags: ['sessions'],
         body: LoginBody,
         response: { 200: TokenPair, ...errorResponses },
       },
     },
-    async (request) => accounts.login({ ...request.body, address: request.ip }),
+    async (request, reply) => {
+      const { pair, deviceCookie: device } = await accounts.login({
+        ...request.body,
+        address: request.ip,
+        deviceCookie: readCookie(request.headers.cookie, DEVICE_COOKIE),
+      });
+      setCookie(reply, request, deviceCookie, device);
+      return pair;
+    },
   );
 
   app.post(
