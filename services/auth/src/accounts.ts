@@ -7,8 +7,9 @@ import type { HashScheduler } from './hash-scheduler.js';
 import type { PasswordHasher } from './passwords.js';
 import type { RefreshTokens } from './refresh-tokens.js';
 import type { RegistrationThrottle } from './registration-throttle.js';
-import type { UserStore } from './store/user-store.js';
-import type { LoginThrottle } from './throttle.js';
+import type { RevocationFeed } from './revocations.js';
+import type { UserRecord, UserStore } from './store/user-store.js';
+import type { LoginAttempt, LoginThrottle } from './throttle.js';
 import type { AccessTokenIssuer } from './tokens.js';
 
 export interface AccountsDeps {
@@ -21,6 +22,8 @@ export interface AccountsDeps {
   deviceCookies: DeviceCookies;
   accessTokens: AccessTokenIssuer;
   refreshTokens: RefreshTokens;
+  /** Where account deletions are announced (family revocations come from RefreshTokens). */
+  revocations: RevocationFeed;
   now: () => number;
   logger: Logger;
 }
@@ -41,7 +44,7 @@ export interface LoginResult {
 }
 
 /**
- * What the auth routes do: registration, login, refresh, logout. Usernames arrive validated
+ * What the auth routes do: registration, login, refresh, logout, account deletion. Usernames arrive validated
  * (the route schemas) and are normalised here.
  */
 export class Accounts {
@@ -90,16 +93,84 @@ export class Accounts {
     address: string;
     deviceCookie?: string | undefined;
   }): Promise<LoginResult> {
-    const { store, hasher, hashing, throttle, deviceCookies, now, logger } = this.deps;
+    const { store, hasher, hashing, deviceCookies, now } = this.deps;
     const username = normalizeUsername(input.username);
     const deviceId = deviceCookies.verify(input.deviceCookie, username, now());
-    const attempt = await this.counted(logins, () => throttle.begin(username, input.address, deviceId));
+    const { user, attempt } = await this.checkPassword(username, input.password, input.address, deviceId);
+    await attempt.succeeded();
+    logins.inc({ outcome: 'succeeded' });
+    if (hasher.needsRehash(user.passwordHash)) {
+      // Part of a login, so at a login's priority; skipped (the next login retries) when busy.
+      const rehashed = await hashing
+        .run('login', () => timed('hash', () => hasher.hash(input.password)))
+        .catch((err: unknown) => {
+          if (isRateLimited(err)) return undefined;
+          throw err;
+        });
+      if (rehashed) await store.updatePasswordHash(user.id, rehashed);
+    }
+    const { refreshToken, familyId } = await this.deps.refreshTokens.issue(user.id);
+    return {
+      pair: await this.pair({ id: user.id, username: user.username }, refreshToken, familyId),
+      deviceCookie: deviceCookies.issue(user.username, now()),
+    };
+  }
+
+  /** Exchanges a refresh token for a new pair (see RefreshTokens.rotate). */
+  async refresh(refreshToken: string): Promise<TokenPair> {
+    const rotated = await this.deps.refreshTokens.rotate(refreshToken);
+    const user = await this.findUser(rotated.userId);
+    if (!user) throw new ChatError('invalid_refresh_token');
+    return this.pair(user, rotated.refreshToken, rotated.familyId);
+  }
+
+  /** Ends the session of `refreshToken` (its whole family). Silent for unknown tokens. */
+  logout(refreshToken: string): Promise<void> {
+    return this.deps.refreshTokens.revoke(refreshToken);
+  }
+
+  /**
+   * Deletes the account of `userId` after checking its password (throttled like a login:
+   * `invalid_credentials`, `rate_limited`): the user, their refresh tokens and families go, and
+   * a user-level revocation ends every access token issued so far. The username is free again.
+   * ChatError `unauthorized` when the account no longer exists.
+   */
+  async deleteAccount(input: { userId: UserId; password: string; address: string }): Promise<void> {
+    const { store, revocations, now, logger } = this.deps;
+    const record = await store.findUserById(input.userId);
+    if (!record) throw new ChatError('unauthorized', 'the account no longer exists');
+    const { user, attempt } = await this.checkPassword(record.username, input.password, input.address);
+    // Not a login: the address is not remembered, only the attempt forgotten.
+    await attempt.abandon();
+    const revocation = await store.deleteUser(user.id, now());
+    if (revocation) revocations.publish(revocation);
+    logger.info({ userId: user.id }, 'account deleted');
+  }
+
+  async findUser(id: UserId): Promise<User | undefined> {
+    const record = await this.deps.store.findUserById(id);
+    return record && { id: record.id, username: record.username };
+  }
+
+  /**
+   * One throttled password check of `username` (normalised): the user and the attempt to finish
+   * when it matched; otherwise the failure is recorded and ChatError `invalid_credentials`
+   * thrown, after the same work for an unknown user as for a wrong password.
+   */
+  private async checkPassword(
+    username: string,
+    password: string,
+    address: string,
+    deviceId?: string,
+  ): Promise<{ user: UserRecord; attempt: LoginAttempt }> {
+    const { store, hasher, hashing, throttle, logger } = this.deps;
+    const attempt = await this.counted(logins, () => throttle.begin(username, address, deviceId));
     const user = await store.findUserByUsername(username);
     let ok: boolean;
     try {
       ok = await hashing.run('login', () =>
         timed('verify', () =>
-          user ? hasher.verify(input.password, user.passwordHash) : hasher.verifyDummy(input.password),
+          user ? hasher.verify(password, user.passwordHash) : hasher.verifyDummy(password),
         ),
       );
     } catch (err) {
@@ -113,53 +184,17 @@ export class Accounts {
     if (!user || !ok) {
       await attempt.failed();
       logins.inc({ outcome: 'failed' });
-      logger.info({ username, ip: input.address }, 'login failed');
+      logger.info({ username, ip: address }, 'login failed');
       throw new ChatError('invalid_credentials');
     }
-    await attempt.succeeded();
-    logins.inc({ outcome: 'succeeded' });
-    if (hasher.needsRehash(user.passwordHash)) {
-      // Part of a login, so at a login's priority; skipped (the next login retries) when busy.
-      const rehashed = await hashing
-        .run('login', () => timed('hash', () => hasher.hash(input.password)))
-        .catch((err: unknown) => {
-          if (isRateLimited(err)) return undefined;
-          throw err;
-        });
-      if (rehashed) await store.updatePasswordHash(user.id, rehashed);
-    }
-    return {
-      pair: await this.pairFor({ id: user.id, username: user.username }),
-      deviceCookie: deviceCookies.issue(user.username, now()),
-    };
+    return { user, attempt };
   }
 
-  /** Exchanges a refresh token for a new pair (see RefreshTokens.rotate). */
-  async refresh(refreshToken: string): Promise<TokenPair> {
-    const rotated = await this.deps.refreshTokens.rotate(refreshToken);
-    const user = await this.findUser(rotated.userId);
-    if (!user) throw new ChatError('invalid_refresh_token');
-    return this.pair(user, rotated.refreshToken);
-  }
-
-  /** Ends the session of `refreshToken` (its whole family). Silent for unknown tokens. */
-  logout(refreshToken: string): Promise<void> {
-    return this.deps.refreshTokens.revoke(refreshToken);
-  }
-
-  async findUser(id: UserId): Promise<User | undefined> {
-    const record = await this.deps.store.findUserById(id);
-    return record && { id: record.id, username: record.username };
-  }
-
-  private async pairFor(user: User): Promise<TokenPair> {
-    return this.pair(user, await this.deps.refreshTokens.issue(user.id));
-  }
-
-  private async pair(user: User, refreshToken: string): Promise<TokenPair> {
+  /** A pair for `user` in the session (refresh-token family) `familyId`, which the access token names as `sid`. */
+  private async pair(user: User, refreshToken: string, familyId: string): Promise<TokenPair> {
     const { accessTokens } = this.deps;
     return {
-      accessToken: await accessTokens.issue(user),
+      accessToken: await accessTokens.issue(user, undefined, familyId),
       refreshToken,
       expiresIn: accessTokens.ttlSec,
       user,

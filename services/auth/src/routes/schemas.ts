@@ -1,5 +1,6 @@
 import { ErrorResponse, Id, LIMITS, TokenPair, User } from '@relay-chat/protocol';
 import Type from 'typebox';
+import { MAX_REVOCATIONS_PAGE } from '../revocations.js';
 
 /** The route schemas: they validate requests and generate the OpenAPI document. */
 
@@ -31,6 +32,8 @@ export const LoginBody = Type.Object(
   { username: UsernameInput, password: PasswordInput },
   { additionalProperties: false },
 );
+
+export const DeleteAccountBody = Type.Object({ password: PasswordInput }, { additionalProperties: false });
 
 export const RefreshTokenBody = Type.Object(
   { refreshToken: Type.String({ minLength: 1, maxLength: 512 }) },
@@ -82,6 +85,27 @@ export const JwksResponse = Type.Object({
       use: Type.String(),
     }),
   ),
+});
+
+export const RevocationsQuery = Type.Object({
+  after: Type.Optional(
+    Type.Integer({ minimum: 0, description: 'the `last` of the previous page; 0 (default) for all kept' }),
+  ),
+  limit: Type.Optional(
+    Type.Integer({ minimum: 1, maximum: MAX_REVOCATIONS_PAGE, description: 'page size, default 100' }),
+  ),
+});
+
+export const RevocationsPage = Type.Object({
+  revocations: Type.Array(
+    Type.Object({
+      id: Type.Integer(),
+      sid: Type.Union([Type.String(), Type.Null()]),
+      userId: Type.String(),
+      revokedAt: Type.Integer({ description: 'ms since the epoch' }),
+    }),
+  ),
+  last: Type.Integer(),
 });
 
 export { ErrorResponse, TokenPair };

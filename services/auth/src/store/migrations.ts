@@ -98,5 +98,24 @@ export function authMigrations(kind: DatabaseKind): Record<string, Migration> {
           .execute();
       },
     },
+    '0005_revocations': {
+      async up(db: Kysely<unknown>) {
+        // Ids must never be reused, even after every row was pruned: consumers poll `after`.
+        await db.schema
+          .createTable('revocations')
+          .addColumn('id', kind === 'postgres' ? 'bigserial' : 'integer', (c) =>
+            kind === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement(),
+          )
+          .addColumn('sid', 'text')
+          .addColumn('user_id', 'text', (c) => c.notNull())
+          .addColumn('revoked_at', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createIndex('revocations_revoked_at')
+          .on('revocations')
+          .column('revoked_at')
+          .execute();
+      },
+    },
   };
 }
