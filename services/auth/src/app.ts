@@ -174,7 +174,11 @@ export async function createAuthService(
           title: 'relay-chat auth',
           description: 'Accounts, sessions (access + refresh tokens) and the user directory.',
         });
-        await scope.register(sessionRoutes, { prefix: AUTH_PREFIX, accounts });
+        await scope.register(sessionRoutes, {
+          prefix: AUTH_PREFIX,
+          accounts,
+          refreshTokenTtlSec: config.refreshTokenTtlSec,
+        });
         await scope.register(userRoutes, { prefix: AUTH_PREFIX, accounts, store, verifyAccessToken });
         await scope.register(jwksRoutes, { prefix: AUTH_PREFIX, publicKeys: () => keys.publicKeys() });
         await scope.register(internalRoutes, { prefix: `${AUTH_PREFIX}/internal`, revocations });

@@ -28,15 +28,34 @@ export const RegisterBody = Type.Object(
   { additionalProperties: false },
 );
 
+/** How a session's refresh token travels: `body` (default) or `cookie` (HttpOnly, for browsers). */
+export const SessionMode = Type.Union([Type.Literal('body'), Type.Literal('cookie')], {
+  description:
+    'body (default): the refresh token is answered; cookie: it is set as the HttpOnly cookie relay_refresh',
+});
+
 export const LoginBody = Type.Object(
-  { username: UsernameInput, password: PasswordInput },
+  { username: UsernameInput, password: PasswordInput, session: Type.Optional(SessionMode) },
   { additionalProperties: false },
 );
 
 export const DeleteAccountBody = Type.Object({ password: PasswordInput }, { additionalProperties: false });
 
+const RefreshTokenString = Type.String({ minLength: 1, maxLength: 512 });
+
 export const RefreshTokenBody = Type.Object(
-  { refreshToken: Type.String({ minLength: 1, maxLength: 512 }) },
+  { refreshToken: RefreshTokenString },
+  { additionalProperties: false },
+);
+
+/** `{refreshToken}` (body mode), `{session:"cookie"}` (the cookie), or both (move into the cookie). */
+export const RefreshBody = Type.Object(
+  {
+    refreshToken: Type.Optional(RefreshTokenString),
+    session: Type.Optional(
+      Type.Literal('cookie', { description: 'read the refresh cookie, or move the body token into it' }),
+    ),
+  },
   { additionalProperties: false },
 );
 
