@@ -173,6 +173,27 @@ describe('web client in Chromium', { timeout: BROWSER_TIMEOUT_MS }, () => {
     expectClean(device);
   });
 
+  it('shares one cookie session between tabs: reloads at once, and a logout in one signs both out', async () => {
+    const name = uniqueName('tab');
+    const device = await stack().newDevice();
+    await signUp(device.page, name);
+    const second = await device.context.newPage();
+    await second.goto('/');
+    await expectText(second.getByTestId('account-name'), name);
+    await waitOnline(second);
+    // Both tabs get new access tokens through the one refresh cookie at the same moment.
+    await Promise.all([device.page.reload(), second.reload()]);
+    for (const page of [device.page, second]) {
+      await expectText(page.getByTestId('account-name'), name);
+      await waitOnline(page);
+    }
+    await device.page.getByTestId('logout').click();
+    await device.page.getByTestId('auth-form').waitFor();
+    await second.getByTestId('auth-form').waitFor();
+    await second.close();
+    expectClean(device);
+  });
+
   it('lands on the first unread message and loads older history when scrolling up, without jumps', async () => {
     const sender = await stack().api.account(uniqueName('hal'));
     const readerName = uniqueName('ivy');
