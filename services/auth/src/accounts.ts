@@ -44,8 +44,8 @@ export interface LoginResult {
 }
 
 /**
- * What the auth routes do: registration, login, refresh, logout, account deletion. Usernames arrive validated
- * (the route schemas) and are normalised here.
+ * What the auth routes do: registration, login, refresh, logout, account deletion. Usernames
+ * arrive validated (the route schemas) and are normalised here.
  */
 export class Accounts {
   constructor(private readonly deps: AccountsDeps) {}
