@@ -156,12 +156,13 @@ describe('web client in Chromium', { timeout: BROWSER_TIMEOUT_MS }, () => {
     await expectText(page.getByTestId('conversation-title'), other);
     await waitOnline(page);
 
-    const refreshToken = await page.evaluate(
-      () =>
-        (JSON.parse(localStorage.getItem('relay-chat.session') ?? '{}') as { refreshToken?: string })
-          .refreshToken,
-    );
-    expect(refreshToken).toBeTruthy();
+    // Storage says only who is signed in; the refresh token is an HttpOnly cookie for the refresh route.
+    const stored = await page.evaluate(() => JSON.parse(localStorage.getItem('relay-chat.session') ?? '{}'));
+    expect(Object.keys(stored)).toEqual(['user']);
+    const cookie = (await device.context.cookies()).find((c) => c.name === 'relay_refresh');
+    expect(cookie).toMatchObject({ path: '/api/auth/refresh', httpOnly: true, sameSite: 'Strict' });
+    expect(await page.evaluate(() => document.cookie)).not.toContain('relay_refresh');
+    const refreshToken = cookie!.value;
     await page.getByTestId('logout').click();
     await page.getByTestId('auth-form').waitFor();
     expect(await page.evaluate(() => localStorage.getItem('relay-chat.session'))).toBeNull();
@@ -169,6 +170,27 @@ describe('web client in Chromium', { timeout: BROWSER_TIMEOUT_MS }, () => {
 
     await page.reload();
     await page.getByTestId('auth-form').waitFor();
+    expectClean(device);
+  });
+
+  it('shares one cookie session between tabs: reloads at once, and a logout in one signs both out', async () => {
+    const name = uniqueName('tab');
+    const device = await stack().newDevice();
+    await signUp(device.page, name);
+    const second = await device.context.newPage();
+    await second.goto('/');
+    await expectText(second.getByTestId('account-name'), name);
+    await waitOnline(second);
+    // Both tabs get new access tokens through the one refresh cookie at the same moment.
+    await Promise.all([device.page.reload(), second.reload()]);
+    for (const page of [device.page, second]) {
+      await expectText(page.getByTestId('account-name'), name);
+      await waitOnline(page);
+    }
+    await device.page.getByTestId('logout').click();
+    await device.page.getByTestId('auth-form').waitFor();
+    await second.getByTestId('auth-form').waitFor();
+    await second.close();
     expectClean(device);
   });
 

@@ -69,6 +69,8 @@ export async function startStack(): Promise<Stack> {
       PORT: String(await freePort()),
       DATA_DIR: dataDir,
       LOG_LEVEL: 'warn',
+      // Every test user registers from 127.0.0.1.
+      REGISTER_PER_ADDRESS_PER_HOUR: '1000',
     });
     browser = await launchChromium();
   } catch (err) {

@@ -132,6 +132,8 @@ describe.skipIf(!servicesUp)('three chat replicas behind nginx', () => {
       redisPrefix: prefix,
       logLevel: 'warn',
       replicaEnv: { SEND_RATE_PER_SEC: '500', SEND_BURST: '500' },
+      // Every test user registers from 127.0.0.1.
+      authEnv: { REGISTER_PER_ADDRESS_PER_HOUR: '1000' },
     });
     // Password hashing is deliberately slow: register 4 at a time (libuv's thread pool hashes 4 at once).
     users = [];

@@ -2,8 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { seedUsers } from '@relay-chat/auth';
-import { ChatError, type TokenPair } from '@relay-chat/protocol';
-import { ApiClient, AuthApi } from '@relay-chat/sdk';
+import { ChatError } from '@relay-chat/protocol';
+import { ApiClient, AuthApi, type BodyTokenPair } from '@relay-chat/sdk';
 import { inParallel } from '@relay-chat/service-kit';
 import { BENCH_DIR } from './machine.js';
 
@@ -183,7 +183,7 @@ export class UserPool {
     return result;
   }
 
-  private async renew(stored: StoredUser): Promise<TokenPair> {
+  private async renew(stored: StoredUser): Promise<BodyTokenPair> {
     try {
       return await this.auth.refresh(stored.refreshToken);
     } catch (err) {

@@ -58,10 +58,17 @@ export const ChannelListing = Type.Object({
 });
 export type ChannelListing = Static<typeof ChannelListing>;
 
-/** Tokens returned by login and refresh. `expiresIn` is the access token's life in seconds. */
+/**
+ * Tokens returned by login and refresh. `expiresIn` is the access token's life in seconds.
+ * `refreshToken` is there in body mode (the default: the client keeps it and sends it back);
+ * in cookie mode (`session: "cookie"`, for browsers) it is absent, set instead as an HttpOnly
+ * cookie that only the refresh route receives.
+ */
 export const TokenPair = Type.Object({
   accessToken: Type.String(),
-  refreshToken: Type.String(),
+  refreshToken: Type.Optional(
+    Type.String({ description: 'body mode only; in cookie mode the HttpOnly relay_refresh cookie holds it' }),
+  ),
   expiresIn: Type.Integer(),
   user: User,
 });

@@ -7,7 +7,18 @@ export interface UserPage {
   nextCursor: string | null;
 }
 
-/** The auth service's routes (`/api/auth`). Every method throws ChatError on failure. */
+/** A token pair in body mode: the client holds the refresh token. */
+export type BodyTokenPair = TokenPair & { refreshToken: string };
+
+/**
+ * The auth service's routes (`/api/auth`). Every method throws ChatError on failure.
+ *
+ * Two session modes. Body mode (`login`, `refresh`, `logout`): the refresh token comes in the
+ * answer and the client keeps it — for servers, CLIs, apps with a secure store. Cookie mode
+ * (`loginWithCookie`, `refreshWithCookie`, `logoutWithCookie`): the refresh token lives in an
+ * HttpOnly cookie that script cannot read, sent only to the refresh route — for a browser app
+ * served from the same site as the API (the browser keeps and sends the cookie by itself).
+ */
 export class AuthApi {
   readonly #client: ApiClient;
 
@@ -25,21 +36,65 @@ export class AuthApi {
   }
 
   /** `invalid_credentials` for an unknown user or a wrong password; `rate_limited` when throttled. */
-  login(username: string, password: string): Promise<TokenPair> {
+  login(username: string, password: string): Promise<BodyTokenPair> {
     return this.#client
       .request<TokenPair>('POST', '/api/auth/login', { body: { username, password }, auth: false })
-      .then(expectTokenPair);
+      .then(expectBodyTokenPair);
   }
 
   /** Spends `refreshToken` for a new pair; `invalid_refresh_token` when it is unknown, expired or spent. */
-  refresh(refreshToken: string): Promise<TokenPair> {
+  refresh(refreshToken: string): Promise<BodyTokenPair> {
     return this.#client
       .request<TokenPair>('POST', '/api/auth/refresh', { body: { refreshToken }, auth: false })
-      .then(expectTokenPair);
+      .then(expectBodyTokenPair);
   }
 
   async logout(refreshToken: string): Promise<void> {
     await this.#client.request<void>('POST', '/api/auth/logout', { body: { refreshToken }, auth: false });
+  }
+
+  /** Logs in in cookie mode: the answer has no refresh token, the browser keeps it as a cookie. */
+  loginWithCookie(username: string, password: string): Promise<TokenPair> {
+    return this.#client
+      .request<TokenPair>('POST', '/api/auth/login', {
+        body: { username, password, session: 'cookie' },
+        auth: false,
+      })
+      .then(expectTokenPair);
+  }
+
+  /** Refreshes the cookie-mode session (the cookie is rotated); `invalid_refresh_token` when it is over. */
+  refreshWithCookie(): Promise<TokenPair> {
+    return this.#client
+      .request<TokenPair>('POST', '/api/auth/refresh', { body: { session: 'cookie' }, auth: false })
+      .then(expectTokenPair);
+  }
+
+  /**
+   * Moves a body-mode session into cookie mode: spends `refreshToken` like `refresh`, but the
+   * successor is set as the cookie instead of answered (a browser app upgrading a session it
+   * kept in storage).
+   */
+  moveSessionToCookie(refreshToken: string): Promise<TokenPair> {
+    return this.#client
+      .request<TokenPair>('POST', '/api/auth/refresh', {
+        body: { refreshToken, session: 'cookie' },
+        auth: false,
+      })
+      .then(expectTokenPair);
+  }
+
+  /** Ends the cookie-mode session (its whole family) and clears the cookie. */
+  async logoutWithCookie(): Promise<void> {
+    await this.#client.request<void>('DELETE', '/api/auth/refresh', { auth: false });
+  }
+
+  /**
+   * Deletes the signed-in account after checking its password: `invalid_credentials` for a
+   * wrong one, `rate_limited` when throttled. Every session of the account ends.
+   */
+  async deleteAccount(password: string): Promise<void> {
+    await this.#client.request<void>('DELETE', '/api/auth/me', { body: { password } });
   }
 
   /** The signed-in user. */
@@ -76,8 +131,16 @@ export class AuthApi {
 }
 
 function expectTokenPair(body: TokenPair | undefined): TokenPair {
-  if (!body || typeof body.accessToken !== 'string' || typeof body.refreshToken !== 'string') {
+  if (!body || typeof body.accessToken !== 'string') {
     throw new ChatError('internal', 'unexpected response: no token pair');
   }
   return body;
+}
+
+function expectBodyTokenPair(body: TokenPair | undefined): BodyTokenPair {
+  const pair = expectTokenPair(body);
+  if (typeof pair.refreshToken !== 'string') {
+    throw new ChatError('internal', 'unexpected response: no refresh token');
+  }
+  return pair as BodyTokenPair;
 }

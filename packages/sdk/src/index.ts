@@ -9,7 +9,7 @@ export {
   type QueryValue,
   type RequestOptions,
 } from './api.js';
-export { AuthApi, type UserPage } from './auth-api.js';
+export { AuthApi, type BodyTokenPair, type UserPage } from './auth-api.js';
 export { Backoff, type BackoffOptions, DEFAULT_BACKOFF, fullJitterDelay } from './backoff.js';
 export {
   type ChannelPage,

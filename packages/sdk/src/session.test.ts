@@ -181,6 +181,56 @@ describe('Session', () => {
     session.dispose();
   });
 
+  it('refreshes a cookie-mode session (no refresh token) with refreshWithCookie, and keeps no refresh token', async () => {
+    const c = clock();
+    let cookieRefreshes = 0;
+    const session = new Session({
+      refreshWithCookie: async () => {
+        cookieRefreshes += 1;
+        return { accessToken: `cookie-access-${cookieRefreshes}`, expiresIn: 900, user };
+      },
+      // What a reloaded page knows: who is signed in, not an access token.
+      tokens: { accessToken: '', expiresAt: 0, user },
+      now: c.now,
+    });
+    expect(await session.getToken()).toBe('cookie-access-1');
+    expect(session.tokens).toEqual({ accessToken: 'cookie-access-1', expiresAt: c.now() + 900_000, user });
+    expect('refreshToken' in session.tokens!).toBe(false);
+    expect(await session.getToken({ forceRefresh: true })).toBe('cookie-access-2');
+  });
+
+  it('moves a session with a refresh token into cookie mode when its refresh answers without one', async () => {
+    const c = clock();
+    const spent: string[] = [];
+    let cookieRefreshes = 0;
+    const session = new Session({
+      refresh: async (refreshToken) => {
+        spent.push(refreshToken);
+        return { accessToken: 'moved', expiresIn: 900, user };
+      },
+      refreshWithCookie: async () => {
+        cookieRefreshes += 1;
+        return { accessToken: 'from-cookie', expiresIn: 900, user };
+      },
+      tokens: tokens(c.now(), 1_000),
+      now: c.now,
+    });
+    expect(await session.getToken()).toBe('moved');
+    expect(spent).toEqual(['refresh-0']);
+    expect(session.tokens?.refreshToken).toBeUndefined();
+    expect(await session.getToken({ forceRefresh: true })).toBe('from-cookie');
+    expect(cookieRefreshes).toBe(1);
+  });
+
+  it('signs out a cookie-mode session whose cookie is refused', async () => {
+    const session = new Session({
+      refreshWithCookie: () => Promise.reject(new ChatError('invalid_refresh_token')),
+      tokens: { accessToken: '', expiresAt: 0, user },
+    });
+    await expect(session.getToken()).rejects.toMatchObject({ code: 'invalid_refresh_token' });
+    expect(session.tokens).toBeNull();
+  });
+
   it('refuses to hand out a token when signed out', async () => {
     const session = new Session({ refresh: refresher().refresh });
     await expect(session.getToken()).rejects.toMatchObject({ code: 'unauthorized' });

@@ -6,15 +6,21 @@ import type { TokenRequest } from './token.js';
 /** What a Session holds (and what an app persists, e.g. as JSON in localStorage). */
 export interface SessionTokens {
   accessToken: string;
-  refreshToken: string;
+  /** Absent in cookie mode: the refresh token is an HttpOnly cookie the app never sees. */
+  refreshToken?: string;
   /** When the access token expires: ms since the epoch by the local clock (from `expiresIn`, so server clock skew does not matter). */
   expiresAt: number;
   user?: User;
 }
 
 export interface SessionOptions {
-  /** Spends a refresh token for a new pair, e.g. `(t) => authApi.refresh(t)`. */
-  refresh: (refreshToken: string) => Promise<TokenPair>;
+  /** Spends a refresh token for a new pair, e.g. `(t) => authApi.refresh(t)`. Used while the tokens have a refreshToken. */
+  refresh?: (refreshToken: string) => Promise<TokenPair>;
+  /**
+   * Refreshes a cookie-mode session (tokens without a refreshToken), e.g.
+   * `() => authApi.refreshWithCookie()`.
+   */
+  refreshWithCookie?: () => Promise<TokenPair>;
   /** Tokens to start with (restored from storage); null or omitted = signed out. */
   tokens?: SessionTokens | null;
   /** Refresh when the access token has less than this left, in ms. Default 60_000. */
@@ -49,7 +55,8 @@ interface SessionEvents {
  */
 export class Session {
   readonly #events = new Emitter<SessionEvents>();
-  readonly #refresh: (refreshToken: string) => Promise<TokenPair>;
+  readonly #refresh: ((refreshToken: string) => Promise<TokenPair>) | undefined;
+  readonly #refreshWithCookie: (() => Promise<TokenPair>) | undefined;
   readonly #refreshBeforeMs: number;
   readonly #autoRefresh: boolean;
   readonly #load: (() => SessionTokens | null) | undefined;
@@ -62,6 +69,7 @@ export class Session {
 
   constructor(options: SessionOptions) {
     this.#refresh = options.refresh;
+    this.#refreshWithCookie = options.refreshWithCookie;
     this.#refreshBeforeMs = options.refreshBeforeMs ?? 60_000;
     this.#autoRefresh = options.autoRefresh ?? false;
     this.#load = options.load;
@@ -92,10 +100,10 @@ export class Session {
   set(pair: TokenPair): SessionTokens {
     const tokens: SessionTokens = {
       accessToken: pair.accessToken,
-      refreshToken: pair.refreshToken,
       expiresAt: this.#now() + pair.expiresIn * 1000,
       user: pair.user,
     };
+    if (pair.refreshToken !== undefined) tokens.refreshToken = pair.refreshToken;
     this.replace(tokens);
     return tokens;
   }
@@ -165,7 +173,7 @@ export class Session {
     if (!current) throw new ChatError('unauthorized', 'not signed in');
     let pair: TokenPair;
     try {
-      pair = await this.#refresh(current.refreshToken);
+      pair = await this.#exchange(current);
     } catch (err) {
       const error = toChatError(err);
       if (!error.retryable && this.#tokens === current) this.clear();
@@ -177,6 +185,16 @@ export class Session {
       throw new ChatError('unauthorized', 'signed out during refresh');
     }
     return this.set(pair);
+  }
+
+  #exchange(current: SessionTokens): Promise<TokenPair> {
+    if (current.refreshToken !== undefined) {
+      if (!this.#refresh) throw new ChatError('unauthorized', 'no refresh function for a refresh token');
+      return this.#refresh(current.refreshToken);
+    }
+    if (!this.#refreshWithCookie)
+      throw new ChatError('unauthorized', 'no refresh token and no cookie refresh');
+    return this.#refreshWithCookie();
   }
 
   #arm(): void {

@@ -17,8 +17,17 @@ export const ACCESS_TOKEN_TYP = 'at+jwt';
 export interface AccessClaims {
   userId: UserId;
   username: string;
+  /** Issue time, seconds since the epoch. */
+  iat: number;
   /** Expiry, seconds since the epoch. */
   exp: number;
+  /**
+   * The session the token belongs to: the id of the refresh-token family of the login that
+   * started it (tokens from refreshes keep it). Logging that session out revokes it. Absent
+   * in tokens issued outside a login (tooling, tokens from before this claim existed); those
+   * stay valid until they expire.
+   */
+  sid?: string;
 }
 
 export interface AccessTokenVerifierOptions {
@@ -71,11 +80,14 @@ export function createAccessTokenVerifier(options: AccessTokenVerifierOptions): 
       if (
         typeof payload.sub !== 'string' ||
         typeof username !== 'string' ||
-        typeof payload.exp !== 'number'
+        typeof payload.exp !== 'number' ||
+        typeof payload.iat !== 'number' ||
+        (payload.sid !== undefined && typeof payload.sid !== 'string')
       ) {
         throw new ChatError('unauthorized', 'token claims are incomplete');
       }
-      const claims = { userId: payload.sub, username, exp: payload.exp };
+      const claims: AccessClaims = { userId: payload.sub, username, iat: payload.iat, exp: payload.exp };
+      if (typeof payload.sid === 'string') claims.sid = payload.sid;
       if (cacheSize > 0) {
         // Oldest first out: a Map iterates in insertion order.
         if (verified.size >= cacheSize) verified.delete(verified.keys().next().value!);

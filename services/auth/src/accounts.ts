@@ -2,18 +2,28 @@ import { randomUUID } from 'node:crypto';
 import { ChatError, type TokenPair, type User, type UserId } from '@relay-chat/protocol';
 import { counter, histogram } from '@relay-chat/service-kit';
 import type { Logger } from 'pino';
+import type { DeviceCookies } from './device-cookies.js';
+import type { HashScheduler } from './hash-scheduler.js';
 import type { PasswordHasher } from './passwords.js';
 import type { RefreshTokens } from './refresh-tokens.js';
-import type { UserStore } from './store/user-store.js';
+import type { RegistrationThrottle } from './registration-throttle.js';
+import type { RevocationFeed } from './revocations.js';
+import type { UserRecord, UserStore } from './store/user-store.js';
 import type { LoginAttempt, LoginThrottle } from './throttle.js';
 import type { AccessTokenIssuer } from './tokens.js';
 
 export interface AccountsDeps {
   store: UserStore;
   hasher: PasswordHasher;
+  /** Every hash and verification runs through it (logins first, bounded queue). */
+  hashing: HashScheduler;
   throttle: LoginThrottle;
+  registrationThrottle: RegistrationThrottle;
+  deviceCookies: DeviceCookies;
   accessTokens: AccessTokenIssuer;
   refreshTokens: RefreshTokens;
+  /** Where account deletions are announced (family revocations come from RefreshTokens). */
+  revocations: RevocationFeed;
   now: () => number;
   logger: Logger;
 }
@@ -27,20 +37,41 @@ const hashSeconds = histogram(
   [0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 4],
 );
 
+/** A successful login: the session, and the device cookie to hand the client for its next login. */
+export interface LoginResult {
+  pair: TokenPair;
+  deviceCookie: string;
+}
+
 /**
- * What the auth routes do: registration, login, refresh, logout. Usernames arrive validated
- * (the route schemas) and are normalised here.
+ * What the auth routes do: registration, login, refresh, logout, account deletion. Usernames
+ * arrive validated (the route schemas) and are normalised here.
  */
 export class Accounts {
   constructor(private readonly deps: AccountsDeps) {}
 
-  /** Creates a user; ChatError `username_taken` when the name exists. */
+  /**
+   * Creates a user; ChatError `username_taken` when the name exists, `rate_limited` past the
+   * registration bounds or when too many hashes are already waiting.
+   */
   async register(input: { username: string; password: string; address: string }): Promise<User> {
-    const { store, hasher, throttle, now } = this.deps;
+    const { store, hasher, hashing, throttle, registrationThrottle, now } = this.deps;
     const username = normalizeUsername(input.username);
+    const attempt = await this.counted(registrations, () => registrationThrottle.begin(input.address));
     // Cheap refusal first; the insert below still settles a race between two registrations.
+    // It counts as an attempt: that bounds how fast registration can probe for usernames.
     if (await store.findUserByUsername(username)) return this.taken();
-    const passwordHash = await timed('hash', () => hasher.hash(input.password));
+    let passwordHash: string;
+    try {
+      passwordHash = await hashing.run('register', () => timed('hash', () => hasher.hash(input.password)));
+    } catch (err) {
+      if (isRateLimited(err)) {
+        // Refused before any hashing: the client's retry must not count twice.
+        await attempt.forget();
+        registrations.inc({ outcome: 'throttled' });
+      }
+      throw err;
+    }
     const user = { id: randomUUID(), username, passwordHash, createdAt: now() };
     if (!(await store.createUser(user))) return this.taken();
     registrations.inc({ outcome: 'created' });
@@ -52,34 +83,37 @@ export class Accounts {
   /**
    * Checks credentials and starts a session. An unknown user and a wrong password get the same
    * ChatError `invalid_credentials` after the same work (one hash); throttled attempts get
-   * `rate_limited` before any hashing.
+   * `rate_limited` before any hashing. `deviceCookie` is the one a previous login of this
+   * device handed out (see DeviceCookies); a valid one for `username` spares the attempt the
+   * address and account lockouts.
    */
-  async login(input: { username: string; password: string; address: string }): Promise<TokenPair> {
-    const { store, hasher, throttle, logger } = this.deps;
+  async login(input: {
+    username: string;
+    password: string;
+    address: string;
+    deviceCookie?: string | undefined;
+  }): Promise<LoginResult> {
+    const { store, hasher, hashing, deviceCookies, now } = this.deps;
     const username = normalizeUsername(input.username);
-    let attempt: LoginAttempt;
-    try {
-      attempt = await throttle.begin(username, input.address);
-    } catch (err) {
-      if (err instanceof ChatError && err.code === 'rate_limited') logins.inc({ outcome: 'throttled' });
-      throw err;
-    }
-    const user = await store.findUserByUsername(username);
-    const ok = await timed('verify', () =>
-      user ? hasher.verify(input.password, user.passwordHash) : hasher.verifyDummy(input.password),
-    );
-    if (!user || !ok) {
-      await attempt.failed();
-      logins.inc({ outcome: 'failed' });
-      logger.info({ username, ip: input.address }, 'login failed');
-      throw new ChatError('invalid_credentials');
-    }
+    const deviceId = deviceCookies.verify(input.deviceCookie, username, now());
+    const { user, attempt } = await this.checkPassword(username, input.password, input.address, deviceId);
     await attempt.succeeded();
     logins.inc({ outcome: 'succeeded' });
     if (hasher.needsRehash(user.passwordHash)) {
-      await store.updatePasswordHash(user.id, await timed('hash', () => hasher.hash(input.password)));
+      // Part of a login, so at a login's priority; skipped (the next login retries) when busy.
+      const rehashed = await hashing
+        .run('login', () => timed('hash', () => hasher.hash(input.password)))
+        .catch((err: unknown) => {
+          if (isRateLimited(err)) return undefined;
+          throw err;
+        });
+      if (rehashed) await store.updatePasswordHash(user.id, rehashed);
     }
-    return this.pairFor({ id: user.id, username: user.username });
+    const { refreshToken, familyId } = await this.deps.refreshTokens.issue(user.id);
+    return {
+      pair: await this.pair({ id: user.id, username: user.username }, refreshToken, familyId),
+      deviceCookie: deviceCookies.issue(user.username, now()),
+    };
   }
 
   /** Exchanges a refresh token for a new pair (see RefreshTokens.rotate). */
@@ -87,7 +121,7 @@ export class Accounts {
     const rotated = await this.deps.refreshTokens.rotate(refreshToken);
     const user = await this.findUser(rotated.userId);
     if (!user) throw new ChatError('invalid_refresh_token');
-    return this.pair(user, rotated.refreshToken);
+    return this.pair(user, rotated.refreshToken, rotated.familyId);
   }
 
   /** Ends the session of `refreshToken` (its whole family). Silent for unknown tokens. */
@@ -95,29 +129,96 @@ export class Accounts {
     return this.deps.refreshTokens.revoke(refreshToken);
   }
 
+  /**
+   * Deletes the account of `userId` after checking its password (throttled like a login:
+   * `invalid_credentials`, `rate_limited`): the user, their refresh tokens and families go, and
+   * a user-level revocation ends every access token issued so far. The username is free again.
+   * ChatError `unauthorized` when the account no longer exists.
+   */
+  async deleteAccount(input: { userId: UserId; password: string; address: string }): Promise<void> {
+    const { store, revocations, now, logger } = this.deps;
+    const record = await store.findUserById(input.userId);
+    if (!record) throw new ChatError('unauthorized', 'the account no longer exists');
+    const { user, attempt } = await this.checkPassword(record.username, input.password, input.address);
+    // Not a login: the address is not remembered, only the attempt forgotten.
+    await attempt.abandon();
+    const revocation = await store.deleteUser(user.id, now());
+    if (revocation) revocations.publish(revocation);
+    logger.info({ userId: user.id }, 'account deleted');
+  }
+
   async findUser(id: UserId): Promise<User | undefined> {
     const record = await this.deps.store.findUserById(id);
     return record && { id: record.id, username: record.username };
   }
 
-  private async pairFor(user: User): Promise<TokenPair> {
-    return this.pair(user, await this.deps.refreshTokens.issue(user.id));
+  /**
+   * One throttled password check of `username` (normalised): the user and the attempt to finish
+   * when it matched; otherwise the failure is recorded and ChatError `invalid_credentials`
+   * thrown, after the same work for an unknown user as for a wrong password.
+   */
+  private async checkPassword(
+    username: string,
+    password: string,
+    address: string,
+    deviceId?: string,
+  ): Promise<{ user: UserRecord; attempt: LoginAttempt }> {
+    const { store, hasher, hashing, throttle, logger } = this.deps;
+    const attempt = await this.counted(logins, () => throttle.begin(username, address, deviceId));
+    const user = await store.findUserByUsername(username);
+    let ok: boolean;
+    try {
+      ok = await hashing.run('login', () =>
+        timed('verify', () =>
+          user ? hasher.verify(password, user.passwordHash) : hasher.verifyDummy(password),
+        ),
+      );
+    } catch (err) {
+      if (isRateLimited(err)) {
+        // Not checked, so not a failure.
+        await attempt.abandon();
+        logins.inc({ outcome: 'throttled' });
+      }
+      throw err;
+    }
+    if (!user || !ok) {
+      await attempt.failed();
+      logins.inc({ outcome: 'failed' });
+      logger.info({ username, ip: address }, 'login failed');
+      throw new ChatError('invalid_credentials');
+    }
+    return { user, attempt };
   }
 
-  private async pair(user: User, refreshToken: string): Promise<TokenPair> {
+  /** A pair for `user` in the session (refresh-token family) `familyId`, which the access token names as `sid`. */
+  private async pair(user: User, refreshToken: string, familyId: string): Promise<TokenPair> {
     const { accessTokens } = this.deps;
     return {
-      accessToken: await accessTokens.issue(user),
+      accessToken: await accessTokens.issue(user, undefined, familyId),
       refreshToken,
       expiresIn: accessTokens.ttlSec,
       user,
     };
   }
 
+  /** Starts a throttled attempt, counting a refusal under `metric`'s `throttled` outcome. */
+  private async counted<T>(metric: typeof logins, begin: () => Promise<T>): Promise<T> {
+    try {
+      return await begin();
+    } catch (err) {
+      if (isRateLimited(err)) metric.inc({ outcome: 'throttled' });
+      throw err;
+    }
+  }
+
   private taken(): never {
     registrations.inc({ outcome: 'taken' });
     throw new ChatError('username_taken');
   }
+}
+
+function isRateLimited(err: unknown): boolean {
+  return err instanceof ChatError && err.code === 'rate_limited';
 }
 
 /** Usernames are compared and stored in lower case. */

@@ -4,8 +4,13 @@ import { createAccessTokenVerifier } from '@relay-chat/tokens';
 import type { JSONWebKeySet } from 'jose';
 import { Accounts } from './accounts.js';
 import type { AuthConfig } from './config.js';
+import { DeviceCookies } from './device-cookies.js';
+import { HashScheduler } from './hash-scheduler.js';
 import { PasswordHasher, type ScryptParams } from './passwords.js';
 import { RefreshTokens } from './refresh-tokens.js';
+import { REGISTRATION_WINDOW_MS, RegistrationThrottle } from './registration-throttle.js';
+import { type Revocation, RevocationFeed, type RevocationPage } from './revocations.js';
+import { internalRoutes } from './routes/internal.js';
 import { jwksRoutes } from './routes/jwks.js';
 import { sessionRoutes } from './routes/sessions.js';
 import { userRoutes } from './routes/users.js';
@@ -26,8 +31,19 @@ export interface AuthService {
   readonly audience: string;
   /** The users among `ids` that exist (unknown ids left out), ordered by username. */
   findUsersByIds(ids: string[]): Promise<User[]>;
-  /** Signs an access token for an existing user without a login (tests, embedded tooling). */
+  /** Signs an access token for an existing user without a login (tests, embedded tooling); it has no `sid`. */
   issueAccessToken(user: User): Promise<string>;
+  /**
+   * Calls `listener` with every revocation this process commits from now on (logout, refresh
+   * token reuse, account deletion), right after the commit; returns the unsubscribe function.
+   * The embedded chat service listens here; separate replicas poll the internal route.
+   */
+  onRevoked(listener: (revocation: Revocation) => void): () => void;
+  /**
+   * The revocations with id > `after` in ascending id, at most `limit` (1..1000), still kept
+   * (younger than the access-token life plus a margin): what the internal route answers.
+   */
+  revocationsAfter(after: number, limit: number): Promise<RevocationPage>;
   /** Stops housekeeping and closes the database. */
   close(): Promise<void>;
 }
@@ -44,6 +60,8 @@ export interface AuthServiceOptions {
 
 // Expired tokens, old failures and stale addresses are deleted this often, per replica.
 const HOUSEKEEPING_INTERVAL_MS = 10 * 60_000;
+// Revocations are kept this long past the access-token life (clock skew, verifier tolerance).
+const REVOCATION_MARGIN_MS = 5 * 60_000;
 const KNOWN_ADDRESS_TTL_MS = 90 * 24 * 3600_000;
 
 /** Opens and migrates the database, loads (or creates) the signing key, and wires the service. */
@@ -85,13 +103,38 @@ export async function createAuthService(
     audience: config.audience,
     ttlSec: config.accessTokenTtlSec,
   });
+  const revocations = new RevocationFeed(store, log);
   const refreshTokens = new RefreshTokens(store, {
     ttlSec: config.refreshTokenTtlSec,
     graceSec: config.refreshGraceSec,
     now,
     logger: log,
+    onRevoked: (revocation) => revocations.publish(revocation),
   });
-  const accounts = new Accounts({ store, hasher, throttle, accessTokens, refreshTokens, now, logger: log });
+  const hashing = new HashScheduler({
+    concurrency: config.passwordHashConcurrency,
+    maxQueued: { login: config.loginHashQueueMax, register: config.registerHashQueueMax },
+  });
+  const registrationThrottle = new RegistrationThrottle(store, {
+    maxPerAddressPerHour: config.registerPerAddressPerHour,
+    maxPerHour: config.registerPerHour,
+    now,
+  });
+  const accounts = new Accounts({
+    store,
+    hasher,
+    hashing,
+    throttle,
+    registrationThrottle,
+    deviceCookies: config.deviceCookieKey
+      ? DeviceCookies.fromSecret(config.deviceCookieKey)
+      : DeviceCookies.fromSigningKey(keys.privateKey),
+    accessTokens,
+    refreshTokens,
+    revocations,
+    now,
+    logger: log,
+  });
   const verifyAccessToken = createAccessTokenVerifier({
     keys: keys.jwks(),
     issuer: config.issuer,
@@ -101,7 +144,13 @@ export async function createAuthService(
   const housekeeping = setInterval(() => {
     const at = now();
     store
-      .prune({ now: at, failuresBefore: at - throttle.windowMs, addressesBefore: at - KNOWN_ADDRESS_TTL_MS })
+      .prune({
+        now: at,
+        failuresBefore: at - throttle.windowMs,
+        addressesBefore: at - KNOWN_ADDRESS_TTL_MS,
+        registrationsBefore: at - REGISTRATION_WINDOW_MS,
+        revocationsBefore: at - config.accessTokenTtlSec * 1000 - REVOCATION_MARGIN_MS,
+      })
       .catch((err: unknown) => log.warn({ err }, 'housekeeping failed'));
   }, HOUSEKEEPING_INTERVAL_MS);
   housekeeping.unref();
@@ -112,6 +161,8 @@ export async function createAuthService(
     jwks: () => keys.jwks(),
     findUsersByIds: (ids) => store.findUsersByIds(ids),
     issueAccessToken: (user) => accessTokens.issue(user),
+    onRevoked: (listener) => revocations.onRevoked(listener),
+    revocationsAfter: (after, limit) => revocations.after(after, limit),
 
     async register(app: HttpServer): Promise<void> {
       await app.register(async (scope: HttpServer) => {
@@ -123,9 +174,14 @@ export async function createAuthService(
           title: 'relay-chat auth',
           description: 'Accounts, sessions (access + refresh tokens) and the user directory.',
         });
-        await scope.register(sessionRoutes, { prefix: AUTH_PREFIX, accounts });
+        await scope.register(sessionRoutes, {
+          prefix: AUTH_PREFIX,
+          accounts,
+          refreshTokenTtlSec: config.refreshTokenTtlSec,
+        });
         await scope.register(userRoutes, { prefix: AUTH_PREFIX, accounts, store, verifyAccessToken });
         await scope.register(jwksRoutes, { prefix: AUTH_PREFIX, publicKeys: () => keys.publicKeys() });
+        await scope.register(internalRoutes, { prefix: `${AUTH_PREFIX}/internal`, revocations });
       });
     },
 

@@ -1,4 +1,5 @@
 import { generateKeyPairSync } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { ConfigError } from '@relay-chat/service-kit';
 import { describe, expect, it } from 'vitest';
 import { loadAuthConfig } from './config.js';
@@ -25,6 +26,12 @@ describe('loadAuthConfig', () => {
       signingKeyPem: undefined,
       signingKeyFile: 'data/auth-signing-key.pem',
       previousPublicKeyPem: undefined,
+      deviceCookieKey: undefined,
+      registerPerAddressPerHour: 20,
+      registerPerHour: 1000,
+      passwordHashConcurrency: availableParallelism(),
+      loginHashQueueMax: 32 * availableParallelism(),
+      registerHashQueueMax: 4 * availableParallelism(),
       logLevel: 'info',
       trustProxy: undefined,
     });
@@ -43,6 +50,12 @@ describe('loadAuthConfig', () => {
       REFRESH_GRACE_SEC: '5',
       AUTH_SIGNING_KEY: privatePem,
       AUTH_PREVIOUS_PUBLIC_KEY: publicPem,
+      AUTH_DEVICE_COOKIE_KEY: 'k'.repeat(32),
+      REGISTER_PER_ADDRESS_PER_HOUR: '5',
+      REGISTER_PER_HOUR: '200',
+      PASSWORD_HASH_CONCURRENCY: '3',
+      LOGIN_HASH_QUEUE_MAX: '40',
+      REGISTER_HASH_QUEUE_MAX: '6',
       LOG_LEVEL: 'warn',
       TRUST_PROXY: '10.0.0.0/8, 172.16.0.1',
     });
@@ -58,8 +71,22 @@ describe('loadAuthConfig', () => {
       signingKeyPem: privatePem,
       previousPublicKeyPem: publicPem,
       signingKeyFile: '/var/lib/auth/auth-signing-key.pem',
+      deviceCookieKey: 'k'.repeat(32),
+      registerPerAddressPerHour: 5,
+      registerPerHour: 200,
+      passwordHashConcurrency: 3,
+      loginHashQueueMax: 40,
+      registerHashQueueMax: 6,
       logLevel: 'warn',
       trustProxy: ['10.0.0.0/8', '172.16.0.1'],
+    });
+  });
+
+  it('sizes the hashing queues from PASSWORD_HASH_CONCURRENCY by default', () => {
+    expect(loadAuthConfig({ PASSWORD_HASH_CONCURRENCY: '2' })).toMatchObject({
+      passwordHashConcurrency: 2,
+      loginHashQueueMax: 64,
+      registerHashQueueMax: 8,
     });
   });
 
@@ -99,6 +126,11 @@ describe('loadAuthConfig', () => {
     ['AUTH_SIGNING_KEY', publicPem],
     ['AUTH_PREVIOUS_PUBLIC_KEY', privatePem],
     ['AUTH_PREVIOUS_PUBLIC_KEY', '-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----'],
+    ['AUTH_DEVICE_COOKIE_KEY', 'too short'],
+    ['REGISTER_PER_ADDRESS_PER_HOUR', '0'],
+    ['REGISTER_PER_HOUR', 'many'],
+    ['PASSWORD_HASH_CONCURRENCY', '0'],
+    ['LOGIN_HASH_QUEUE_MAX', '-1'],
     ['LOG_LEVEL', 'verbose'],
     ['TRUST_PROXY', 'the-load-balancer'],
   ])('refuses %s=%j and names the variable', (variable, value) => {

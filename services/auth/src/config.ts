@@ -1,4 +1,5 @@
 import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import {
   ConfigError,
@@ -46,6 +47,33 @@ export interface AuthConfig {
   signingKeyFile: string;
   /** The previous Ed25519 public key, SPKI PEM (AUTH_PREVIOUS_PUBLIC_KEY), still published during a rotation. */
   previousPublicKeyPem: string | undefined;
+  /**
+   * Secret that signs device cookies (AUTH_DEVICE_COOKIE_KEY, at least 32 characters), shared by
+   * every replica. Absent: derived from the signing key.
+   */
+  deviceCookieKey: string | undefined;
+  /**
+   * Registrations admitted per client address in any sliding hour. REGISTER_PER_ADDRESS_PER_HOUR,
+   * default 20. Test harnesses that register many users from one address raise it.
+   */
+  registerPerAddressPerHour: number;
+  /** Registrations admitted over all addresses in any sliding hour. REGISTER_PER_HOUR, default 1000. */
+  registerPerHour: number;
+  /**
+   * Password hashes (scrypt) computed at once by this process. PASSWORD_HASH_CONCURRENCY,
+   * default the number of cores.
+   */
+  passwordHashConcurrency: number;
+  /**
+   * Logins (password verifications) allowed to wait for a hashing slot; one more is answered
+   * 429 rate_limited. LOGIN_HASH_QUEUE_MAX, default 32 × PASSWORD_HASH_CONCURRENCY.
+   */
+  loginHashQueueMax: number;
+  /**
+   * Registrations allowed to wait for a hashing slot (served after every waiting login); one
+   * more is answered 429 rate_limited. REGISTER_HASH_QUEUE_MAX, default 4 × PASSWORD_HASH_CONCURRENCY.
+   */
+  registerHashQueueMax: number;
   /** pino level. LOG_LEVEL, default info. */
   logLevel: LogLevel;
   /**
@@ -61,6 +89,10 @@ export function loadAuthConfig(env: Env = process.env): Readonly<AuthConfig> {
   const databaseUrl = envUrl(env, 'DATABASE_URL', ['sqlite', 'postgres', 'postgresql']);
   const issuer = envString(env, 'JWT_ISSUER', 'relay-chat');
   const audience = envString(env, 'JWT_AUDIENCE', 'relay-chat');
+  const passwordHashConcurrency = envInt(env, 'PASSWORD_HASH_CONCURRENCY', availableParallelism(), {
+    min: 1,
+    max: 256,
+  });
   const config: AuthConfig = {
     port: envInt(env, 'PORT', 8001, { min: 0, max: 65535 }),
     host: envString(env, 'HOST', '127.0.0.1'),
@@ -77,6 +109,18 @@ export function loadAuthConfig(env: Env = process.env): Readonly<AuthConfig> {
     signingKeyPem: pemOf(env, 'AUTH_SIGNING_KEY', 'private'),
     signingKeyFile: join(dataDir, 'auth-signing-key.pem'),
     previousPublicKeyPem: pemOf(env, 'AUTH_PREVIOUS_PUBLIC_KEY', 'public'),
+    deviceCookieKey: secretOf(env, 'AUTH_DEVICE_COOKIE_KEY'),
+    registerPerAddressPerHour: envInt(env, 'REGISTER_PER_ADDRESS_PER_HOUR', 20, { min: 1, max: 1e9 }),
+    registerPerHour: envInt(env, 'REGISTER_PER_HOUR', 1000, { min: 1, max: 1e9 }),
+    passwordHashConcurrency,
+    loginHashQueueMax: envInt(env, 'LOGIN_HASH_QUEUE_MAX', 32 * passwordHashConcurrency, {
+      min: 0,
+      max: 1e6,
+    }),
+    registerHashQueueMax: envInt(env, 'REGISTER_HASH_QUEUE_MAX', 4 * passwordHashConcurrency, {
+      min: 0,
+      max: 1e6,
+    }),
     logLevel: envEnum(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
     trustProxy: trustProxyOf(env),
   };
@@ -104,6 +148,16 @@ function pemOf(env: Env, name: string, kind: 'private' | 'public'): string | und
     throw new ConfigError(name, `must be an Ed25519 key, got ${key.asymmetricKeyType ?? 'unknown'}`);
   }
   return pem;
+}
+
+/** A symmetric secret: at least 32 characters (e.g. `openssl rand -base64 32`). */
+function secretOf(env: Env, name: string): string | undefined {
+  const value = envString(env, name);
+  if (value === undefined) return undefined;
+  if (value.length < 32) {
+    throw new ConfigError(name, `must be at least 32 characters (got ${value.length})`);
+  }
+  return value;
 }
 
 function trustProxyOf(env: Env): boolean | string[] | undefined {

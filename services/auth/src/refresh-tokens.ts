@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { ChatError, type UserId } from '@relay-chat/protocol';
 import { counter } from '@relay-chat/service-kit';
 import type { Logger } from 'pino';
+import type { Revocation } from './revocations.js';
 import type { UserStore } from './store/user-store.js';
 import { hashRefreshToken, newRefreshToken } from './tokens.js';
 
@@ -12,6 +13,14 @@ export interface RefreshTokensOptions {
   graceSec: number;
   now: () => number;
   logger: Logger;
+  /** Told of every family this revokes, once the revocation is committed. */
+  onRevoked?: (revocation: Revocation) => void;
+}
+
+/** A refresh token and the family (session) it belongs to: the access tokens' `sid`. */
+export interface IssuedRefreshToken {
+  refreshToken: string;
+  familyId: string;
 }
 
 /** How a refresh was answered, for metrics. */
@@ -33,23 +42,24 @@ export class RefreshTokens {
   ) {}
 
   /** Starts a family for `userId`; returns its first token. */
-  async issue(userId: UserId): Promise<string> {
+  async issue(userId: UserId): Promise<IssuedRefreshToken> {
     const token = newRefreshToken();
-    await this.store.createRefreshFamily(this.record(token, userId, randomUUID()));
-    return token;
+    const familyId = randomUUID();
+    await this.store.createRefreshFamily(this.record(token, userId, familyId));
+    return { refreshToken: token, familyId };
   }
 
   /**
    * Spends `token` and returns its successor with the owner's id; throws ChatError
    * `invalid_refresh_token` when it is unknown, expired, revoked or reused past the grace window.
    */
-  async rotate(token: string): Promise<{ userId: UserId; refreshToken: string }> {
+  async rotate(token: string): Promise<IssuedRefreshToken & { userId: UserId }> {
     const now = this.options.now();
     const tokenHash = hashRefreshToken(token);
     const spent = await this.store.spendRefreshToken(tokenHash, now);
     if (spent) {
       refreshes.inc({ outcome: 'rotated' });
-      return { userId: spent.userId, refreshToken: await this.successor(spent.userId, spent.familyId) };
+      return this.successor(spent.userId, spent.familyId);
     }
 
     const found = await this.store.findRefreshToken(tokenHash);
@@ -58,9 +68,9 @@ export class RefreshTokens {
     }
     if (now - found.spentAt <= this.options.graceSec * 1000) {
       refreshes.inc({ outcome: 'grace' });
-      return { userId: found.userId, refreshToken: await this.successor(found.userId, found.familyId) };
+      return this.successor(found.userId, found.familyId);
     }
-    await this.store.revokeRefreshFamily(found.familyId, now);
+    await this.revokeFamily(found.familyId, now);
     this.options.logger.warn(
       { userId: found.userId, familyId: found.familyId },
       'spent refresh token presented again: family revoked',
@@ -71,13 +81,21 @@ export class RefreshTokens {
   /** Revokes the family of `token`; does nothing (and says nothing) when it is unknown. */
   async revoke(token: string): Promise<void> {
     const found = await this.store.findRefreshToken(hashRefreshToken(token));
-    if (found) await this.store.revokeRefreshFamily(found.familyId, this.options.now());
+    if (found) await this.revokeFamily(found.familyId, this.options.now());
   }
 
-  private async successor(userId: UserId, familyId: string): Promise<string> {
+  private async revokeFamily(familyId: string, now: number): Promise<void> {
+    const revocation = await this.store.revokeRefreshFamily(familyId, now);
+    if (revocation) this.options.onRevoked?.(revocation);
+  }
+
+  private async successor(
+    userId: UserId,
+    familyId: string,
+  ): Promise<IssuedRefreshToken & { userId: UserId }> {
     const token = newRefreshToken();
     await this.store.addRefreshToken(this.record(token, userId, familyId));
-    return token;
+    return { userId, refreshToken: token, familyId };
   }
 
   private record(token: string, userId: UserId, familyId: string) {

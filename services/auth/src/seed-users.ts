@@ -110,7 +110,7 @@ export async function seedUsers(options: SeedUsersOptions): Promise<SeededUsers>
       const batch = new Array<SeededUser>(Math.min(batchSize, count - start));
       await inParallel(batch.length, concurrency, async (i) => {
         const user = await createUser(store, prefix, passwordHash, now);
-        const refreshToken = await refreshTokens.issue(user.id);
+        const { refreshToken } = await refreshTokens.issue(user.id);
         batch[i] = { ...user, refreshToken, issuedAt: now() };
       });
       users.push(...batch);

@@ -15,6 +15,11 @@ export interface LoginThrottleOptions {
   maxPerAccount?: number;
   /** Failures allowed per address over all accounts (credential stuffing). Default 50. */
   maxPerAddress?: number;
+  /**
+   * Failures allowed per device cookie; past it the cookie is treated as untrusted (its
+   * logins face the other bounds) until its failures leave the window. Default 5.
+   */
+  maxPerDevice?: number;
   /** How long a successful login makes an address "known" for its account, ms. Default 90 days. */
   knownAddressTtlMs?: number;
   /** Clock, ms since the epoch. Default Date.now. */
@@ -26,13 +31,16 @@ const DEFAULTS = {
   maxPerAccountAddress: 5,
   maxPerAccount: 5,
   maxPerAddress: 50,
+  maxPerDevice: 5,
   knownAddressTtlMs: 90 * 24 * 3600_000,
 };
 
-/** One login attempt in flight: finish it with `succeeded()` or `failed()`. */
+/** One login attempt in flight: finish it with `succeeded()`, `failed()` or `abandon()`. */
 export interface LoginAttempt {
   succeeded(): Promise<void>;
   failed(): Promise<void>;
+  /** The password was never checked (the server was too busy): the attempt does not count. */
+  abandon(): Promise<void>;
 }
 
 /**
@@ -44,6 +52,12 @@ export interface LoginAttempt {
  *   guessing spread over many addresses. Addresses the account has logged in from are exempt,
  *   so an attacker elsewhere cannot lock the owner out of their own address;
  * - 50 failures per address over all accounts (credential stuffing).
+ * A login presenting a valid device cookie for its account (see DeviceCookies) is from a device
+ * the owner logged in from before: it faces only its own bound, 5 failures per device cookie,
+ * and none of the three above — so an attacker who exhausts an address (a shared NAT) or an
+ * account locks out neither the owner nor anyone else who logged in there before. Past its
+ * bound the cookie counts for nothing and the attempt is an ordinary (untrusted) one.
+ *
  * Refused attempts are not counted, so a lock ends one window after the failures stop. Each
  * attempt is recorded as a failure *before* the password is checked and removed on success, so
  * a burst of concurrent guesses cannot slip past the count while the hashes run. Unknown and
@@ -67,11 +81,16 @@ export class LoginThrottle {
   }
 
   /**
-   * Starts an attempt by `username` (normalised) from `address`; throws ChatError `rate_limited`
+   * Starts an attempt by `username` (normalised) from `address`, from the device `deviceId` when
+   * the login presented a valid device cookie for `username`; throws ChatError `rate_limited`
    * with `retryAfterSec` when a bound is reached.
    */
-  async begin(username: string, address: string): Promise<LoginAttempt> {
+  async begin(username: string, address: string, deviceId?: string): Promise<LoginAttempt> {
     const now = this.now();
+    if (deviceId !== undefined) {
+      const trusted = await this.beginTrusted(username, address, deviceId, now);
+      if (trusted) return trusted;
+    }
     const keys = keysOf(username, address);
     const lastKnown = await this.store.lastLoginFromAddress(username, address);
     const known = lastKnown !== undefined && lastKnown > now - this.options.knownAddressTtlMs;
@@ -98,6 +117,31 @@ export class LoginThrottle {
       },
       // The failure is already recorded.
       failed: async () => {},
+      abandon: () => this.store.forgetLoginFailure(attemptId),
+    };
+  }
+
+  /** An attempt from a trusted device, or undefined when the device is past its own bound. */
+  private async beginTrusted(
+    username: string,
+    address: string,
+    deviceId: string,
+    now: number,
+  ): Promise<LoginAttempt | undefined> {
+    const key = `device:${deviceId}`;
+    const attemptId = randomUUID();
+    await this.store.recordLoginFailure(attemptId, [key], now);
+    if ((await this.retryAfterMs([[key, this.options.maxPerDevice]], now)) > 0) {
+      await this.store.forgetLoginFailure(attemptId);
+      return undefined;
+    }
+    return {
+      succeeded: async () => {
+        await this.store.clearLoginFailures(key);
+        await this.store.rememberLoginAddress(username, address, this.now());
+      },
+      failed: async () => {},
+      abandon: () => this.store.forgetLoginFailure(attemptId),
     };
   }
 

@@ -84,7 +84,17 @@ describe('AccessTokenIssuer', () => {
       exp: iat + 900,
     });
     const verify = createAccessTokenVerifier({ keys: keys.jwks(), issuer: 'iss-x', audience: 'aud-y' });
-    expect(await verify(token)).toEqual({ userId: 'user-1', username: 'alice', exp: iat + 900 });
+    expect(await verify(token)).toEqual({ userId: 'user-1', username: 'alice', iat, exp: iat + 900 });
+  });
+
+  it('adds the session id as `sid` when given, and the verifier returns it', async () => {
+    const keys = await SigningKeys.create({ keyFile: join(dir, 'issuer.pem') });
+    const issuer = new AccessTokenIssuer({ keys, issuer: 'iss-x', audience: 'aud-y', ttlSec: 900 });
+    const nowMs = Date.now();
+    const token = await issuer.issue({ id: 'user-1', username: 'alice' }, nowMs, 'family-1');
+    expect(decodeJwt(token).sid).toBe('family-1');
+    const verify = createAccessTokenVerifier({ keys: keys.jwks(), issuer: 'iss-x', audience: 'aud-y' });
+    expect(await verify(token)).toMatchObject({ userId: 'user-1', sid: 'family-1' });
   });
 });
 

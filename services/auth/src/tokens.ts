@@ -95,8 +95,8 @@ export interface AccessTokenIssuerOptions {
 
 /**
  * Signs access tokens (RFC 9068 style): header `alg: EdDSA`, `typ: at+jwt`, `kid`; claims `iss`,
- * `aud`, `sub` (user id), `username`, `iat`, `exp`. The verifier in @relay-chat/tokens requires
- * exactly these.
+ * `aud`, `sub` (user id), `username`, `iat`, `exp`, and `sid` (the session: the refresh-token
+ * family) for tokens of a login. The verifier in @relay-chat/tokens requires all but `sid`.
  */
 export class AccessTokenIssuer {
   constructor(private readonly options: AccessTokenIssuerOptions) {}
@@ -105,11 +105,14 @@ export class AccessTokenIssuer {
     return this.options.ttlSec;
   }
 
-  /** A signed token for `user`, issued at `nowMs` (milliseconds since the epoch). */
-  issue(user: User, nowMs: number = Date.now()): Promise<string> {
+  /**
+   * A signed token for `user`, issued at `nowMs` (milliseconds since the epoch), of the session
+   * `sid` when given.
+   */
+  issue(user: User, nowMs: number = Date.now(), sid?: string): Promise<string> {
     const { keys, issuer, audience, ttlSec } = this.options;
     const iat = Math.floor(nowMs / 1000);
-    return new SignJWT({ username: user.username })
+    return new SignJWT(sid === undefined ? { username: user.username } : { username: user.username, sid })
       .setProtectedHeader({ alg: ACCESS_TOKEN_ALG, typ: ACCESS_TOKEN_TYP, kid: keys.current.kid })
       .setIssuer(issuer)
       .setAudience(audience)

@@ -1,5 +1,6 @@
 import { ErrorResponse, Id, LIMITS, TokenPair, User } from '@relay-chat/protocol';
 import Type from 'typebox';
+import { MAX_REVOCATIONS_PAGE } from '../revocations.js';
 
 /** The route schemas: they validate requests and generate the OpenAPI document. */
 
@@ -27,13 +28,34 @@ export const RegisterBody = Type.Object(
   { additionalProperties: false },
 );
 
+/** How a session's refresh token travels: `body` (default) or `cookie` (HttpOnly, for browsers). */
+export const SessionMode = Type.Union([Type.Literal('body'), Type.Literal('cookie')], {
+  description:
+    'body (default): the refresh token is answered; cookie: it is set as the HttpOnly cookie relay_refresh',
+});
+
 export const LoginBody = Type.Object(
-  { username: UsernameInput, password: PasswordInput },
+  { username: UsernameInput, password: PasswordInput, session: Type.Optional(SessionMode) },
   { additionalProperties: false },
 );
 
+export const DeleteAccountBody = Type.Object({ password: PasswordInput }, { additionalProperties: false });
+
+const RefreshTokenString = Type.String({ minLength: 1, maxLength: 512 });
+
 export const RefreshTokenBody = Type.Object(
-  { refreshToken: Type.String({ minLength: 1, maxLength: 512 }) },
+  { refreshToken: RefreshTokenString },
+  { additionalProperties: false },
+);
+
+/** `{refreshToken}` (body mode), `{session:"cookie"}` (the cookie), or both (move into the cookie). */
+export const RefreshBody = Type.Object(
+  {
+    refreshToken: Type.Optional(RefreshTokenString),
+    session: Type.Optional(
+      Type.Literal('cookie', { description: 'read the refresh cookie, or move the body token into it' }),
+    ),
+  },
   { additionalProperties: false },
 );
 
@@ -82,6 +104,27 @@ export const JwksResponse = Type.Object({
       use: Type.String(),
     }),
   ),
+});
+
+export const RevocationsQuery = Type.Object({
+  after: Type.Optional(
+    Type.Integer({ minimum: 0, description: 'the `last` of the previous page; 0 (default) for all kept' }),
+  ),
+  limit: Type.Optional(
+    Type.Integer({ minimum: 1, maximum: MAX_REVOCATIONS_PAGE, description: 'page size, default 100' }),
+  ),
+});
+
+export const RevocationsPage = Type.Object({
+  revocations: Type.Array(
+    Type.Object({
+      id: Type.Integer(),
+      sid: Type.Union([Type.String(), Type.Null()]),
+      userId: Type.String(),
+      revokedAt: Type.Integer({ description: 'ms since the epoch' }),
+    }),
+  ),
+  last: Type.Integer(),
 });
 
 export { ErrorResponse, TokenPair };

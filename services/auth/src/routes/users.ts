@@ -2,10 +2,18 @@ import { ChatError, LIMITS, type User, type UserId } from '@relay-chat/protocol'
 import type { HttpServer } from '@relay-chat/service-kit';
 import { type AccessClaims, type AccessTokenVerifier, bearerTokenOf } from '@relay-chat/tokens';
 import type { FastifyRequest } from 'fastify';
+import Type from 'typebox';
 import type { Accounts } from '../accounts.js';
 import { normalizeUsername } from '../accounts.js';
 import type { UserStore } from '../store/user-store.js';
-import { errorResponses, UserParams, UserResponse, UsersPage, UsersQuery } from './schemas.js';
+import {
+  DeleteAccountBody,
+  errorResponses,
+  UserParams,
+  UserResponse,
+  UsersPage,
+  UsersQuery,
+} from './schemas.js';
 
 export interface UserRoutesOptions {
   accounts: Accounts;
@@ -16,7 +24,7 @@ export interface UserRoutesOptions {
 const DEFAULT_PAGE = 50;
 const security = [{ bearer: [] }];
 
-/** GET me, users (directory search / lookup by ids), users/:id — bearer token required. */
+/** GET/DELETE me, users (directory search / lookup by ids), users/:id — bearer token required. */
 export async function userRoutes(app: HttpServer, options: UserRoutesOptions): Promise<void> {
   const { accounts, store, verifyAccessToken } = options;
 
@@ -41,6 +49,31 @@ export async function userRoutes(app: HttpServer, options: UserRoutesOptions): P
       const user = await accounts.findUser(claims.userId);
       if (!user) throw new ChatError('unauthorized', 'the account no longer exists');
       return { user };
+    },
+  );
+
+  app.delete(
+    '/me',
+    {
+      schema: {
+        summary: 'Delete the caller’s account (password required)',
+        description:
+          'Deletes the user, their refresh tokens and sessions, and revokes every access token issued to them so far. ' +
+          'The username becomes free again. A wrong password is 401 invalid_credentials; attempts are throttled like logins (429 rate_limited).',
+        tags: ['users'],
+        security,
+        body: DeleteAccountBody,
+        response: { 204: Type.Null({ description: 'Deleted' }), ...errorResponses },
+      },
+    },
+    async (request, reply) => {
+      const claims = await authenticate(request);
+      await accounts.deleteAccount({
+        userId: claims.userId,
+        password: request.body.password,
+        address: request.ip,
+      });
+      return reply.code(204).send(null);
     },
   );
 

@@ -183,17 +183,98 @@ export function describeUserStore(factory: UserStoreFactory): void {
         }
       });
 
-      it('keeps the first revocation time when revoked twice', async () => {
+      it('keeps the first revocation time when revoked twice, and records the revocation once', async () => {
         const first = token(owner.id, randomUUID());
         await store.createRefreshFamily(first);
-        await store.revokeRefreshFamily(first.familyId, T0 + MINUTE);
-        await store.revokeRefreshFamily(first.familyId, T0 + 5 * MINUTE);
+        const revocation = await store.revokeRefreshFamily(first.familyId, T0 + MINUTE);
+        expect(revocation).toEqual({
+          id: expect.any(Number),
+          sid: first.familyId,
+          userId: owner.id,
+          revokedAt: T0 + MINUTE,
+        });
+        expect(await store.revokeRefreshFamily(first.familyId, T0 + 5 * MINUTE)).toBeUndefined();
         expect((await store.findRefreshToken(first.tokenHash))?.familyRevokedAt).toBe(T0 + MINUTE);
+        const recorded = await store.revocationsAfter(revocation!.id - 1, 10);
+        expect(recorded).toEqual([revocation]);
+      });
+
+      it('records nothing when revoking an unknown family', async () => {
+        expect(await store.revokeRefreshFamily(randomUUID(), T0)).toBeUndefined();
       });
 
       it('answers undefined for an unknown token', async () => {
         expect(await store.findRefreshToken('0'.repeat(64))).toBeUndefined();
         expect(await store.spendRefreshToken('0'.repeat(64), T0)).toBeUndefined();
+      });
+    });
+
+    describe('revocations', () => {
+      it('lists revocations after an id in ascending order, a page at a time', async () => {
+        const owner = user('revoking-owner');
+        await store.createUser(owner);
+        const families = Array.from({ length: 5 }, () => randomUUID());
+        for (const familyId of families) await store.createRefreshFamily(token(owner.id, familyId));
+        const recorded = [];
+        for (const familyId of families) recorded.push((await store.revokeRefreshFamily(familyId, T0))!);
+        const ids = recorded.map((r) => r.id);
+        expect(ids).toEqual([...ids].sort((a, b) => a - b));
+        const start = ids[0]! - 1;
+        expect(await store.revocationsAfter(start, 2)).toEqual(recorded.slice(0, 2));
+        expect(await store.revocationsAfter(ids[1]!, 10)).toEqual(recorded.slice(2));
+        expect(await store.revocationsAfter(ids[4]!, 10)).toEqual([]);
+      });
+
+      it('gives concurrent revocations distinct ids, all visible to a reader of `after`', async () => {
+        const owner = user('concurrent-revoker');
+        await store.createUser(owner);
+        const families = Array.from({ length: 8 }, () => randomUUID());
+        for (const familyId of families) await store.createRefreshFamily(token(owner.id, familyId));
+        const before = (await store.revocationsAfter(0, 100_000)).at(-1)?.id ?? 0;
+        const recorded = await Promise.all(families.map((f) => store.revokeRefreshFamily(f, T0)));
+        expect(new Set(recorded.map((r) => r?.id)).size).toBe(8);
+        const listed = await store.revocationsAfter(before, 100);
+        expect(listed.map((r) => r.sid).sort()).toEqual([...families].sort());
+      });
+    });
+
+    describe('deleteUser', () => {
+      it('deletes the user with their sessions and addresses, and records a user-level revocation', async () => {
+        const gone = user('leaving');
+        const stays = user('staying');
+        await store.createUser(gone);
+        await store.createUser(stays);
+        const goneToken = token(gone.id, randomUUID());
+        const staysToken = token(stays.id, randomUUID());
+        await store.createRefreshFamily(goneToken);
+        await store.createRefreshFamily(staysToken);
+        await store.rememberLoginAddress('leaving', '10.3.0.1', T0);
+
+        const revocation = await store.deleteUser(gone.id, T0 + MINUTE);
+        expect(revocation).toEqual({
+          id: expect.any(Number),
+          sid: null,
+          userId: gone.id,
+          revokedAt: T0 + MINUTE,
+        });
+        expect(await store.revocationsAfter(revocation!.id - 1, 1)).toEqual([revocation]);
+        expect(await store.findUserById(gone.id)).toBeUndefined();
+        expect(await store.findUserByUsername('leaving')).toBeUndefined();
+        expect(await store.findRefreshToken(goneToken.tokenHash)).toBeUndefined();
+        expect(await store.lastLoginFromAddress('leaving', '10.3.0.1')).toBeUndefined();
+        // Nobody else is touched.
+        expect(await store.findRefreshToken(staysToken.tokenHash)).toBeDefined();
+        expect((await store.findUserById(stays.id))?.username).toBe('staying');
+        // The username is free again, for a new account with a new id.
+        const again = user('leaving');
+        expect(await store.createUser(again)).toBe(true);
+        expect((await store.findUserByUsername('leaving'))?.id).toBe(again.id);
+      });
+
+      it('does nothing for an unknown user', async () => {
+        const before = (await store.revocationsAfter(0, 100_000)).length;
+        expect(await store.deleteUser(randomUUID(), T0)).toBeUndefined();
+        expect(await store.revocationsAfter(0, 100_000)).toHaveLength(before);
       });
     });
 
@@ -234,6 +315,32 @@ export function describeUserStore(factory: UserStoreFactory): void {
       });
     });
 
+    describe('registration throttling state', () => {
+      it('finds the n-th most recent attempt, from one address or from anywhere', async () => {
+        await store.recordRegistrationAttempt('r1', '10.9.0.1', T0);
+        await store.recordRegistrationAttempt('r2', '10.9.0.2', T0 + MINUTE);
+        await store.recordRegistrationAttempt('r3', '10.9.0.1', T0 + 2 * MINUTE);
+        const since = T0 - 1;
+        expect(await store.nthRecentRegistrationAttempt({ address: '10.9.0.1', since, n: 1 })).toBe(
+          T0 + 2 * MINUTE,
+        );
+        expect(await store.nthRecentRegistrationAttempt({ address: '10.9.0.1', since, n: 2 })).toBe(T0);
+        expect(
+          await store.nthRecentRegistrationAttempt({ address: '10.9.0.1', since, n: 3 }),
+        ).toBeUndefined();
+        expect(await store.nthRecentRegistrationAttempt({ since, n: 3 })).toBe(T0);
+        expect(await store.nthRecentRegistrationAttempt({ since: T0, n: 3 })).toBeUndefined();
+      });
+
+      it('forgets one attempt', async () => {
+        await store.recordRegistrationAttempt('rf', '10.9.1.1', T0);
+        await store.forgetRegistrationAttempt('rf');
+        expect(
+          await store.nthRecentRegistrationAttempt({ address: '10.9.1.1', since: 0, n: 1 }),
+        ).toBeUndefined();
+      });
+    });
+
     describe('prune', () => {
       it('deletes expired tokens, empty families, old failures and stale addresses', async () => {
         const owner = user('prune-owner');
@@ -246,11 +353,19 @@ export function describeUserStore(factory: UserStoreFactory): void {
         await store.recordLoginFailure('p2', ['prune-new'], T0 + 10 * MINUTE);
         await store.rememberLoginAddress('prune-owner', 'old', T0);
         await store.rememberLoginAddress('prune-owner', 'new', T0 + 10 * MINUTE);
+        await store.recordRegistrationAttempt('prune-r-old', 'prune-address', T0);
+        await store.recordRegistrationAttempt('prune-r-new', 'prune-address', T0 + 10 * MINUTE);
+        const oldUser = user('prune-old-user');
+        await store.createUser(oldUser);
+        const oldRevocation = await store.deleteUser(oldUser.id, T0);
+        const newRevocation = await store.revokeRefreshFamily(live.familyId, T0 + 10 * MINUTE);
 
         await store.prune({
           now: T0 + 2 * MINUTE,
           failuresBefore: T0 + MINUTE,
           addressesBefore: T0 + MINUTE,
+          registrationsBefore: T0 + MINUTE,
+          revocationsBefore: T0 + MINUTE,
         });
 
         expect(await store.findRefreshToken(old.tokenHash)).toBeUndefined();
@@ -261,6 +376,12 @@ export function describeUserStore(factory: UserStoreFactory): void {
         expect(await store.nthRecentLoginFailure('prune-new', 0, 1)).toBe(T0 + 10 * MINUTE);
         expect(await store.lastLoginFromAddress('prune-owner', 'old')).toBeUndefined();
         expect(await store.lastLoginFromAddress('prune-owner', 'new')).toBe(T0 + 10 * MINUTE);
+        const pruneAddress = { address: 'prune-address', since: 0 };
+        expect(await store.nthRecentRegistrationAttempt({ ...pruneAddress, n: 1 })).toBe(T0 + 10 * MINUTE);
+        expect(await store.nthRecentRegistrationAttempt({ ...pruneAddress, n: 2 })).toBeUndefined();
+        const kept = await store.revocationsAfter(oldRevocation!.id - 1, 100_000);
+        expect(kept.map((r) => r.id)).not.toContain(oldRevocation!.id);
+        expect(kept.map((r) => r.id)).toContain(newRevocation!.id);
       });
     });
   });

@@ -1,6 +1,7 @@
 import type { User, UserId } from '@relay-chat/protocol';
 import { migrateToLatest, type OpenedDatabase, openDatabase } from '@relay-chat/service-kit';
-import { type Kysely, type Selectable, sql } from 'kysely';
+import { type Generated, type Kysely, type Selectable, sql, type Transaction } from 'kysely';
+import type { Revocation } from '../revocations.js';
 import { authMigrations } from './migrations.js';
 import type { NewRefreshToken, RefreshTokenRecord, UserRecord, UserStore } from './user-store.js';
 
@@ -17,7 +18,14 @@ interface Database {
   };
   login_failures: { attempt_id: string; key: string; at: number };
   login_addresses: { username: string; address: string; last_success_at: number };
+  registration_attempts: { attempt_id: string; address: string; at: number };
+  revocations: { id: Generated<number>; sid: string | null; user_id: string; revoked_at: number };
 }
+
+// PostgreSQL transaction-level advisory lock taken before inserting a revocation: ids are
+// drawn from a sequence when the row is inserted, so without it a later transaction could
+// commit a higher id first and a poller reading `after` would skip the lower one for good.
+const REVOCATION_LOCK = 0x7265766f; // 'revo'
 
 // Every username is made of [a-z0-9_.-], all below '{' (0x7b): the usernames starting with
 // `p` are exactly those in [p, p + '{').
@@ -99,6 +107,18 @@ export class KyselyUserStore implements UserStore {
     await this.db.updateTable('users').set({ password_hash: passwordHash }).where('id', '=', id).execute();
   }
 
+  async deleteUser(id: UserId, now: number): Promise<Revocation | undefined> {
+    return this.db.transaction().execute(async (trx) => {
+      const user = await trx.selectFrom('users').select('username').where('id', '=', id).executeTakeFirst();
+      if (!user) return undefined;
+      await trx.deleteFrom('refresh_tokens').where('user_id', '=', id).execute();
+      await trx.deleteFrom('refresh_families').where('user_id', '=', id).execute();
+      await trx.deleteFrom('login_addresses').where('username', '=', user.username).execute();
+      await trx.deleteFrom('users').where('id', '=', id).execute();
+      return this.recordRevocation(trx, { sid: null, userId: id, revokedAt: now });
+    });
+  }
+
   async createRefreshFamily(first: NewRefreshToken): Promise<void> {
     await this.db.transaction().execute(async (trx) => {
       await trx
@@ -140,13 +160,44 @@ export class KyselyUserStore implements UserStore {
     return row && { ...toTokenRecord(row), familyRevokedAt: row.revoked_at };
   }
 
-  async revokeRefreshFamily(familyId: string, now: number): Promise<void> {
-    await this.db
-      .updateTable('refresh_families')
-      .set({ revoked_at: now })
-      .where('id', '=', familyId)
-      .where('revoked_at', 'is', null)
+  async revokeRefreshFamily(familyId: string, now: number): Promise<Revocation | undefined> {
+    return this.db.transaction().execute(async (trx) => {
+      const revoked = await trx
+        .updateTable('refresh_families')
+        .set({ revoked_at: now })
+        .where('id', '=', familyId)
+        .where('revoked_at', 'is', null)
+        .returning('user_id')
+        .executeTakeFirst();
+      if (!revoked) return undefined;
+      return this.recordRevocation(trx, { sid: familyId, userId: revoked.user_id, revokedAt: now });
+    });
+  }
+
+  async revocationsAfter(after: number, limit: number): Promise<Revocation[]> {
+    const rows = await this.db
+      .selectFrom('revocations')
+      .selectAll()
+      .where('id', '>', after)
+      .orderBy('id')
+      .limit(limit)
       .execute();
+    return rows.map((row) => ({ id: row.id, sid: row.sid, userId: row.user_id, revokedAt: row.revoked_at }));
+  }
+
+  private async recordRevocation(
+    trx: Transaction<Database>,
+    revocation: Omit<Revocation, 'id'>,
+  ): Promise<Revocation> {
+    if (this.opened.kind === 'postgres') {
+      await sql`select pg_advisory_xact_lock(${REVOCATION_LOCK})`.execute(trx);
+    }
+    const { id } = await trx
+      .insertInto('revocations')
+      .values({ sid: revocation.sid, user_id: revocation.userId, revoked_at: revocation.revokedAt })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    return { id: Number(id), ...revocation };
   }
 
   async recordLoginFailure(attemptId: string, keys: readonly string[], at: number): Promise<void> {
@@ -196,7 +247,39 @@ export class KyselyUserStore implements UserStore {
     return row?.last_success_at;
   }
 
-  async prune(input: { now: number; failuresBefore: number; addressesBefore: number }): Promise<void> {
+  async recordRegistrationAttempt(attemptId: string, address: string, at: number): Promise<void> {
+    await this.db
+      .insertInto('registration_attempts')
+      .values({ attempt_id: attemptId, address, at })
+      .execute();
+  }
+
+  async forgetRegistrationAttempt(attemptId: string): Promise<void> {
+    await this.db.deleteFrom('registration_attempts').where('attempt_id', '=', attemptId).execute();
+  }
+
+  async nthRecentRegistrationAttempt(query: {
+    address?: string | undefined;
+    since: number;
+    n: number;
+  }): Promise<number | undefined> {
+    let select = this.db.selectFrom('registration_attempts').select('at').where('at', '>', query.since);
+    if (query.address !== undefined) select = select.where('address', '=', query.address);
+    const row = await select
+      .orderBy('at', 'desc')
+      .limit(1)
+      .offset(query.n - 1)
+      .executeTakeFirst();
+    return row?.at;
+  }
+
+  async prune(input: {
+    now: number;
+    failuresBefore: number;
+    addressesBefore: number;
+    registrationsBefore: number;
+    revocationsBefore: number;
+  }): Promise<void> {
     await this.db.deleteFrom('refresh_tokens').where('expires_at', '<=', input.now).execute();
     await this.db
       .deleteFrom('refresh_families')
@@ -215,6 +298,8 @@ export class KyselyUserStore implements UserStore {
       .deleteFrom('login_addresses')
       .where('last_success_at', '<=', input.addressesBefore)
       .execute();
+    await this.db.deleteFrom('registration_attempts').where('at', '<=', input.registrationsBefore).execute();
+    await this.db.deleteFrom('revocations').where('revoked_at', '<=', input.revocationsBefore).execute();
   }
 }
 

@@ -78,5 +78,44 @@ export function authMigrations(kind: DatabaseKind): Record<string, Migration> {
           .execute();
       },
     },
+    '0004_registration_throttle': {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable('registration_attempts')
+          .addColumn('attempt_id', 'text', (c) => c.primaryKey())
+          .addColumn('address', 'text', (c) => c.notNull())
+          .addColumn('at', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createIndex('registration_attempts_address_at')
+          .on('registration_attempts')
+          .columns(['address', 'at'])
+          .execute();
+        await db.schema
+          .createIndex('registration_attempts_at')
+          .on('registration_attempts')
+          .column('at')
+          .execute();
+      },
+    },
+    '0005_revocations': {
+      async up(db: Kysely<unknown>) {
+        // Ids must never be reused, even after every row was pruned: consumers poll `after`.
+        await db.schema
+          .createTable('revocations')
+          .addColumn('id', kind === 'postgres' ? 'bigserial' : 'integer', (c) =>
+            kind === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement(),
+          )
+          .addColumn('sid', 'text')
+          .addColumn('user_id', 'text', (c) => c.notNull())
+          .addColumn('revoked_at', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createIndex('revocations_revoked_at')
+          .on('revocations')
+          .column('revoked_at')
+          .execute();
+      },
+    },
   };
 }

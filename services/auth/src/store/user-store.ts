@@ -1,4 +1,5 @@
 import type { User, UserId } from '@relay-chat/protocol';
+import type { Revocation } from '../revocations.js';
 
 /** A user as stored. Times are milliseconds since the epoch. */
 export interface UserRecord {
@@ -55,6 +56,12 @@ export interface UserStore {
    */
   searchUsers(query: { prefix: string; after?: string | undefined; limit: number }): Promise<User[]>;
   updatePasswordHash(id: UserId, passwordHash: string): Promise<void>;
+  /**
+   * Deletes a user with their refresh tokens, families and known login addresses, and records
+   * a user-level revocation at `now`, in one transaction; undefined (nothing done) for an
+   * unknown id. The username is free again afterwards.
+   */
+  deleteUser(id: UserId, now: number): Promise<Revocation | undefined>;
 
   // --- refresh tokens ------------------------------------------------------------------
 
@@ -68,8 +75,20 @@ export interface UserStore {
    */
   spendRefreshToken(tokenHash: string, now: number): Promise<RefreshTokenRecord | undefined>;
   findRefreshToken(tokenHash: string): Promise<RefreshTokenRecord | undefined>;
-  /** Revokes a family: none of its tokens, present or later added, is accepted again. */
-  revokeRefreshFamily(familyId: string, now: number): Promise<void>;
+  /**
+   * Revokes a family: none of its tokens, present or later added, is accepted again. Records
+   * the revocation (`sid` = the family id) in the same transaction and returns it; undefined
+   * when the family is unknown or was already revoked (the first revocation stands).
+   */
+  revokeRefreshFamily(familyId: string, now: number): Promise<Revocation | undefined>;
+
+  // --- revocations ----------------------------------------------------------------------
+
+  /**
+   * Revocations with id > `after`, ascending, at most `limit`. Ids become visible in ascending
+   * order (a revocation never commits with an id below one already visible).
+   */
+  revocationsAfter(after: number, limit: number): Promise<Revocation[]>;
 
   // --- login throttling ----------------------------------------------------------------
 
@@ -91,11 +110,33 @@ export interface UserStore {
   /** When `username` last logged in successfully from `address`, if ever. */
   lastLoginFromAddress(username: string, address: string): Promise<number | undefined>;
 
+  // --- registration throttling ----------------------------------------------------------
+
+  /** Records registration attempt `attemptId` from `address` at `at` (counted until forgotten). */
+  recordRegistrationAttempt(attemptId: string, address: string, at: number): Promise<void>;
+  forgetRegistrationAttempt(attemptId: string): Promise<void>;
+  /**
+   * The time of the `n`-th most recent registration attempt later than `since` — from `address`
+   * when given, else from anywhere — or undefined when there are fewer than `n` (n ≥ 1).
+   */
+  nthRecentRegistrationAttempt(query: {
+    address?: string | undefined;
+    since: number;
+    n: number;
+  }): Promise<number | undefined>;
+
   // --- housekeeping --------------------------------------------------------------------
 
   /**
    * Deletes refresh tokens expired by `now` (and families left empty), login failures older than
-   * `failuresBefore`, and login addresses not seen since `addressesBefore`.
+   * `failuresBefore`, login addresses not seen since `addressesBefore`, and registration attempts
+   * older than `registrationsBefore`, and revocations older than `revocationsBefore`.
    */
-  prune(input: { now: number; failuresBefore: number; addressesBefore: number }): Promise<void>;
+  prune(input: {
+    now: number;
+    failuresBefore: number;
+    addressesBefore: number;
+    registrationsBefore: number;
+    revocationsBefore: number;
+  }): Promise<void>;
 }

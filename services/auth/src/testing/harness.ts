@@ -8,6 +8,9 @@
  * directory tests exercise the same code at any cost. passwords.test.ts asserts the production
  * parameters, and the main session suite runs at them.
  *
+ * Registration bounds are raised (suites register many users from 127.0.0.1) unless `env` sets
+ * them.
+ *
  * The signing key is generated here and passed as AUTH_SIGNING_KEY, so tests can forge tokens
  * with it (and with other keys). The clock is controllable, for the refresh grace window, token
  * expiry and the throttling window; it only moves when a test says so.
@@ -73,6 +76,9 @@ export async function startAuth(backend: Backend, setup: HarnessSetup = {}): Pro
     DATA_DIR: dataDir,
     DATABASE_URL: database?.url,
     AUTH_SIGNING_KEY: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
+    // Route suites register many users from one address; the bounds have their own tests.
+    REGISTER_PER_ADDRESS_PER_HOUR: '100000',
+    REGISTER_PER_HOUR: '100000',
     ...setup.env,
   });
   let offsetMs = 0;
