@@ -4,9 +4,11 @@ import {
   type Env,
   envBool,
   envInt,
+  envLogLevel,
   envNetworks,
   envString,
   freeze,
+  type LogLevel,
 } from '@relay-chat/service-kit';
 
 /** The embedded launcher's own settings; auth and chat read theirs from the same environment. */
@@ -16,7 +18,7 @@ export interface ServerConfig {
   port: number;
   /** Directory of the built web client (default apps/web/dist); served at / when present. */
   webDir: string;
-  logLevel: string;
+  logLevel: LogLevel;
   /** Log one line per HTTP request (default false). */
   logRequests: boolean;
   /**
@@ -31,7 +33,7 @@ export function loadServerConfig(env: Env): Readonly<ServerConfig> {
     host: envString(env, 'HOST', '127.0.0.1'),
     port: envInt(env, 'PORT', 8080, { min: 0, max: 65_535 }),
     webDir: envString(env, 'WEB_DIR', fileURLToPath(new URL('../../web/dist', import.meta.url))),
-    logLevel: envString(env, 'LOG_LEVEL', 'info'),
+    logLevel: envLogLevel(env),
     logRequests: envBool(env, 'LOG_REQUESTS', false),
     internalNetworks: envNetworks(env, 'INTERNAL_NETWORKS', DEFAULT_INTERNAL_NETWORKS),
   });

@@ -48,6 +48,10 @@ export async function startEmbeddedServer(env: Env): Promise<EmbeddedServer> {
     const chat = await createChatService(loadChatConfig(serviceEnv), logger, {
       jwks: auth.jwks(),
       findUsersByIds: (ids) => auth.findUsersByIds(ids),
+      revocations: {
+        after: async (after, limit) => (await auth.revocationsAfter(after, limit)).revocations,
+        onRevoked: (listener) => auth.onRevoked(listener),
+      },
     });
     await auth.register(app);
     await chat.register(app);

@@ -51,12 +51,38 @@ export function envInt(
   return n;
 }
 
+/** The one reading of a boolean setting: 1/true/yes/on or 0/false/no/off (any case); undefined otherwise. */
+function booleanOf(value: string): boolean | undefined {
+  const lower = value.toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(lower)) return true;
+  if (['0', 'false', 'no', 'off'].includes(lower)) return false;
+  return undefined;
+}
+
 export function envBool(env: Env, name: string, fallback: boolean): boolean {
-  const value = raw(env, name)?.toLowerCase();
+  const value = raw(env, name);
   if (value === undefined) return fallback;
-  if (['1', 'true', 'yes', 'on'].includes(value)) return true;
-  if (['0', 'false', 'no', 'off'].includes(value)) return false;
-  throw new ConfigError(name, `must be true or false, got "${value}"`);
+  const parsed = booleanOf(value);
+  if (parsed === undefined) throw new ConfigError(name, `must be true or false, got "${value}"`);
+  return parsed;
+}
+
+/**
+ * TRUST_PROXY: whose X-Forwarded-* headers to believe — `true`, `false`, or a list of
+ * addresses/CIDRs (nginx's); undefined when unset (Fastify's loopback default applies).
+ */
+export function envTrustProxy(env: Env, name = 'TRUST_PROXY'): boolean | string[] | undefined {
+  const value = raw(env, name);
+  if (value === undefined) return undefined;
+  const parsed = booleanOf(value);
+  if (parsed !== undefined) return parsed;
+  const list = envList(env, name);
+  for (const entry of list) {
+    if (!/^[0-9a-f.:]+(\/\d{1,3})?$/i.test(entry)) {
+      throw new ConfigError(name, `must be true, false or a list of addresses/CIDRs, got "${entry}"`);
+    }
+  }
+  return list;
 }
 
 export function envEnum<T extends string>(env: Env, name: string, allowed: readonly T[], fallback: T): T {

@@ -81,7 +81,12 @@ export function openDatabase<DB>(url: string, options: OpenDatabaseOptions = {})
           await unbounded.destroy();
         }
       },
-      close: () => db.destroy(),
+      // Kysely ends the pool only if it ever used it; a store closed before its first
+      // query (migrations run on their own pool) must not leave this one open.
+      async close() {
+        await db.destroy();
+        await pool.end();
+      },
     };
   }
   throw new ConfigError(variable, 'must start with sqlite: or postgres://');

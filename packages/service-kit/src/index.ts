@@ -9,6 +9,7 @@ export {
   envNetworks,
   envRequired,
   envString,
+  envTrustProxy,
   envUrl,
   freeze,
 } from './config.js';

@@ -49,6 +49,7 @@ export class BoundedPool implements PostgresPool {
   readonly #pool: pg.Pool;
   readonly #maxWaiting: number;
   readonly #clients = new WeakMap<pg.PoolClient, GuardedClient>();
+  #ended: Promise<void> | undefined;
 
   constructor(url: string, options: { poolSize: number; limits: Readonly<DatabaseLimits> }) {
     const { limits } = options;
@@ -85,8 +86,10 @@ export class BoundedPool implements PostgresPool {
     return guarded;
   }
 
+  /** Closes every connection; later calls wait for the same end (Kysely's destroy calls it too). */
   end(): Promise<void> {
-    return this.#pool.end();
+    this.#ended ??= this.#pool.end();
+    return this.#ended;
   }
 }
 

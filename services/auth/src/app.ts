@@ -72,7 +72,7 @@ export async function createAuthService(
 ): Promise<AuthService> {
   const log = logger;
   const now = options.now ?? Date.now;
-  const store = openUserStore(config.databaseUrl);
+  const store = openUserStore(config.databaseUrl, { limits: config.databaseLimits });
   try {
     await store.migrate();
   } catch (err) {

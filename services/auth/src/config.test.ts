@@ -1,6 +1,6 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { availableParallelism } from 'node:os';
-import { ConfigError } from '@relay-chat/service-kit';
+import { ConfigError, DEFAULT_DATABASE_LIMITS, DEFAULT_INTERNAL_NETWORKS } from '@relay-chat/service-kit';
 import { describe, expect, it } from 'vitest';
 import { loadAuthConfig } from './config.js';
 
@@ -34,6 +34,8 @@ describe('loadAuthConfig', () => {
       registerHashQueueMax: 4 * availableParallelism(),
       logLevel: 'info',
       trustProxy: undefined,
+      databaseLimits: DEFAULT_DATABASE_LIMITS,
+      internalNetworks: [...DEFAULT_INTERNAL_NETWORKS],
     });
   });
 

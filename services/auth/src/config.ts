@@ -3,17 +3,19 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import {
   ConfigError,
+  type DatabaseLimits,
+  DEFAULT_INTERNAL_NETWORKS,
   type Env,
-  envEnum,
+  envDatabaseLimits,
   envInt,
-  envList,
+  envLogLevel,
+  envNetworks,
   envString,
+  envTrustProxy,
   envUrl,
   freeze,
+  type LogLevel,
 } from '@relay-chat/service-kit';
-
-export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /** The auth service's configuration: read once from the environment, validated, frozen. */
 export interface AuthConfig {
@@ -81,6 +83,10 @@ export interface AuthConfig {
    * list of addresses/CIDRs. Absent: loopback only.
    */
   trustProxy: boolean | string[] | undefined;
+  /** Waits and timeouts of the PostgreSQL pool (DB_ACQUIRE_TIMEOUT_MS, DB_QUERY_TIMEOUT_MS, …). */
+  databaseLimits: Readonly<DatabaseLimits>;
+  /** Networks whose direct requests may read /metrics and /internal/ routes (INTERNAL_NETWORKS). */
+  internalNetworks: string[];
 }
 
 /** Reads and validates the auth configuration; throws ConfigError naming the first bad variable. */
@@ -121,8 +127,10 @@ export function loadAuthConfig(env: Env = process.env): Readonly<AuthConfig> {
       min: 0,
       max: 1e6,
     }),
-    logLevel: envEnum(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
-    trustProxy: trustProxyOf(env),
+    logLevel: envLogLevel(env),
+    trustProxy: envTrustProxy(env),
+    databaseLimits: envDatabaseLimits(env),
+    internalNetworks: envNetworks(env, 'INTERNAL_NETWORKS', DEFAULT_INTERNAL_NETWORKS),
   };
   return freeze(config);
 }
@@ -158,21 +166,4 @@ function secretOf(env: Env, name: string): string | undefined {
     throw new ConfigError(name, `must be at least 32 characters (got ${value.length})`);
   }
   return value;
-}
-
-function trustProxyOf(env: Env): boolean | string[] | undefined {
-  const value = envString(env, 'TRUST_PROXY')?.toLowerCase();
-  if (value === undefined) return undefined;
-  if (['1', 'true', 'yes', 'on'].includes(value)) return true;
-  if (['0', 'false', 'no', 'off'].includes(value)) return false;
-  const list = envList(env, 'TRUST_PROXY');
-  for (const entry of list) {
-    if (!/^[0-9a-f.:]+(\/\d{1,3})?$/i.test(entry)) {
-      throw new ConfigError(
-        'TRUST_PROXY',
-        `must be true, false or a list of addresses/CIDRs, got "${entry}"`,
-      );
-    }
-  }
-  return list;
 }

@@ -7,7 +7,11 @@ async function main(): Promise<void> {
   const config = loadAuthConfig();
   const logger = createLogger({ name: 'auth', level: config.logLevel });
   const service = await createAuthService(config, logger);
-  const app = createHttpServer({ logger, trustProxy: config.trustProxy });
+  const app = createHttpServer({
+    logger,
+    trustProxy: config.trustProxy,
+    internalNetworks: config.internalNetworks,
+  });
   await service.register(app);
   await app.listen({ host: config.host, port: config.port });
 

@@ -9,6 +9,12 @@ import { ChatCore } from './chat.js';
 import type { ChatConfig } from './config.js';
 import { Gateway } from './gateway/gateway.js';
 import { KeyedBudget } from './limits/keyed-budget.js';
+import {
+  httpRevocationSource,
+  RevocationFeed,
+  type RevocationSource,
+} from './revocations/revocation-feed.js';
+import { RevocationList, refusingRevoked } from './revocations/revocation-list.js';
 import { requireBearer } from './routes/authenticate.js';
 import { conversationRoutes } from './routes/conversations.js';
 import { messageRoutes } from './routes/messages.js';
@@ -17,6 +23,8 @@ import { createMessageStore } from './store/factory.js';
 import { CachedUserDirectory, httpUserFetcher } from './users/user-directory.js';
 
 export interface ChatServiceOptions {
+  /** Revocations when auth runs in the same process (embedded); else polled from config.authUrl. */
+  revocations?: RevocationSource;
   /** Public keys of the auth service when it runs in the same process (embedded); else config.authJwksUrl. */
   jwks?: JSONWebKeySet;
   /** User look-up when auth runs in the same process (embedded); else HTTP to config.authUrl. */
@@ -42,7 +50,15 @@ export async function createChatService(
   const runtime = await createBus(config.redisUrl, config.redisPrefix, log, { replicaId: config.replicaId });
   const { bus, presence } = runtime;
 
-  const verify = createVerifier(config, options);
+  const revocations = new RevocationList(config.revocationKeepMs);
+  const revocationFeed = new RevocationFeed(
+    options.revocations ?? httpRevocationSource(requireValue(config.authUrl, 'AUTH_URL'), 2000),
+    revocations,
+    config.revocationPollMs,
+    log,
+  );
+  await revocationFeed.start();
+  const verify = refusingRevoked(createVerifier(config, options), revocations);
   const fetchUsers = options.findUsersByIds
     ? (ids: UserId[]) => options.findUsersByIds!(ids)
     : httpUserFetcher(requireValue(config.authUrl, 'AUTH_URL'));
@@ -56,7 +72,7 @@ export async function createChatService(
     conversationsPerHour: config.conversationsPerHour,
   });
   const gateway = new Gateway(
-    { core, bus, presence, verify, log },
+    { core, bus, presence, verify, revocations, log },
     {
       accept: {
         path: '/ws',
@@ -125,6 +141,7 @@ export async function createChatService(
       await gateway.close();
       await batcher.drain();
       core.close();
+      await revocationFeed.stop();
       restBudget.stop();
       await runtime.close();
       await store.close();

@@ -13,6 +13,7 @@ import {
   envLogLevel,
   envNetworks,
   envString,
+  envTrustProxy,
   envUrl,
   freeze,
   type LogLevel,
@@ -103,10 +104,15 @@ export interface ChatConfig {
   databaseLimits: Readonly<DatabaseLimits>;
   /** Networks whose direct requests may read /metrics and /internal/ routes (INTERNAL_NETWORKS). */
   internalNetworks: string[];
+  /** How often revocations (logouts, deleted accounts) are read from the auth service, ms (default 1000). */
+  revocationPollMs: number;
+  /** How long a revocation is remembered, ms: the longest access-token life (default 24 h). */
+  revocationKeepMs: number;
   /** This replica's id (presence, logs); default host-pid. */
   replicaId: string;
   logLevel: LogLevel;
-  trustProxy: boolean;
+  /** Whose X-Forwarded-* headers to believe (TRUST_PROXY: true, false, or addresses/CIDRs). */
+  trustProxy: boolean | string[] | undefined;
 }
 
 export function loadChatConfig(env: Env): Readonly<ChatConfig> {
@@ -165,8 +171,10 @@ export function loadChatConfig(env: Env): Readonly<ChatConfig> {
     reorderWindowMs: envInt(env, 'REORDER_WINDOW_MS', 200, { min: 0, max: 1000 }),
     databaseLimits: envDatabaseLimits(env),
     internalNetworks: envNetworks(env, 'INTERNAL_NETWORKS', DEFAULT_INTERNAL_NETWORKS),
+    revocationPollMs: envInt(env, 'REVOCATION_POLL_MS', 1000, { min: 100, max: 60_000 }),
+    revocationKeepMs: envInt(env, 'REVOCATION_KEEP_MS', 24 * 3600_000, { min: 60_000 }),
     replicaId: envString(env, 'REPLICA_ID', `${hostname()}-${process.pid}`),
     logLevel: envLogLevel(env),
-    trustProxy: envBool(env, 'TRUST_PROXY', false),
+    trustProxy: envTrustProxy(env),
   });
 }

@@ -1,5 +1,10 @@
 import type { User, UserId } from '@relay-chat/protocol';
-import { migrateToLatest, type OpenedDatabase, openDatabase } from '@relay-chat/service-kit';
+import {
+  migrateToLatest,
+  type OpenDatabaseOptions,
+  type OpenedDatabase,
+  openDatabase,
+} from '@relay-chat/service-kit';
 import { type Generated, type Kysely, type Selectable, sql, type Transaction } from 'kysely';
 import type { Revocation } from '../revocations.js';
 import { authMigrations } from './migrations.js';
@@ -43,7 +48,8 @@ export class KyselyUserStore implements UserStore {
   }
 
   migrate(): Promise<void> {
-    return migrateToLatest(this.db, authMigrations(this.opened.kind));
+    // Migrations may rebuild indexes: they run without the request timeouts.
+    return this.opened.withoutTimeouts((db) => migrateToLatest(db, authMigrations(this.opened.kind)));
   }
 
   async ping(): Promise<void> {
@@ -304,10 +310,7 @@ export class KyselyUserStore implements UserStore {
 }
 
 /** Opens `sqlite:…` or `postgres://…` as a UserStore (not yet migrated). */
-export function openUserStore(
-  url: string,
-  options: { variable?: string; poolSize?: number } = {},
-): UserStore {
+export function openUserStore(url: string, options: OpenDatabaseOptions = {}): UserStore {
   return new KyselyUserStore(openDatabase<Database>(url, options));
 }
 

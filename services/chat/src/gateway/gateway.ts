@@ -2,6 +2,7 @@ import type { Server } from 'node:http';
 import { counter, type Logger } from '@relay-chat/service-kit';
 import type { AccessTokenVerifier } from '@relay-chat/tokens';
 import type { ChatCore } from '../chat.js';
+import type { RevocationList } from '../revocations/revocation-list.js';
 import { ClientCommands, type ClientCommandsOptions } from './client-commands.js';
 import {
   type AcceptedConnection,
@@ -30,7 +31,10 @@ export interface GatewayDeps {
   core: ChatCore;
   bus: GatewayBus;
   presence: LifecyclePresence;
+  /** Verifies access tokens (revoked ones included in what it refuses). */
   verify: AccessTokenVerifier;
+  /** Logins ended and accounts deleted: their open sessions are closed (4001). */
+  revocations: Pick<RevocationList, 'isRevoked' | 'onRevoked'>;
   log: Logger;
 }
 
@@ -91,6 +95,14 @@ export class Gateway {
     );
     // After the bus was down, live events may have been lost. Every client is asked to
     // reconnect (1012): on `ready` it fetches each conversation's gap from the store.
+    deps.revocations.onRevoked((revocation) => {
+      for (const session of [...registry.ofUser(revocation.userId)]) {
+        const { sid, issuedAt } = session.token;
+        if (deps.revocations.isRevoked({ userId: revocation.userId, sid, issuedAt })) {
+          session.closeWith('unauthorized');
+        }
+      }
+    });
     bus.onResync(() => {
       log.warn('bus recovered; asking clients to resume from the store');
       registry.closeAll('server_shutting_down');

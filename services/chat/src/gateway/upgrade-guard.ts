@@ -70,5 +70,5 @@ export function rejectUpgrade(socket: Duplex, error: ChatError): void {
 
 /** The session token of a verified access token. */
 export function sessionTokenOf(token: string, claims: AccessClaims): SessionToken {
-  return { token, expiresAt: claims.exp * 1000, issuedAt: Date.now(), sid: undefined };
+  return { token, expiresAt: claims.exp * 1000, issuedAt: claims.iat * 1000, sid: claims.sid };
 }

@@ -1,4 +1,5 @@
-import type { UserId } from '@relay-chat/protocol';
+import { ChatError, type UserId } from '@relay-chat/protocol';
+import type { AccessTokenVerifier } from '@relay-chat/tokens';
 
 /**
  * A revoked login (`sid` set: every access token of that refresh-token family) or, with
@@ -70,4 +71,15 @@ export class RevocationList {
     for (const [sid, at] of this.bySid) if (at < before) this.bySid.delete(sid);
     for (const [user, at] of this.byUser) if (at < before) this.byUser.delete(user);
   }
+}
+
+/** `verify`, refusing (`unauthorized`) the tokens of revoked logins and deleted accounts. */
+export function refusingRevoked(verify: AccessTokenVerifier, list: RevocationList): AccessTokenVerifier {
+  return async (token) => {
+    const claims = await verify(token);
+    if (list.isRevoked({ userId: claims.userId, sid: claims.sid, issuedAt: claims.iat * 1000 })) {
+      throw new ChatError('unauthorized', 'this session has ended; sign in again');
+    }
+    return claims;
+  };
 }
