@@ -1,5 +1,7 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { buildUrl, codeForStatus, errorFromResponse } from './api.js';
+import { ApiClient, buildUrl, codeForStatus, errorFromResponse } from './api.js';
 
 describe('errorFromResponse', () => {
   it('uses the typed error body when there is one', () => {
@@ -61,5 +63,42 @@ describe('buildUrl', () => {
     );
     expect(buildUrl('http://h', '/api/x')).toBe('http://h/api/x');
     expect(buildUrl('http://h/prefix', '/api/x', {})).toBe('http://h/prefix/api/x');
+  });
+});
+
+describe('ApiClient and a 401', () => {
+  async function serve(code: string): Promise<{ url: string; hits: () => number; close: () => void }> {
+    let hits = 0;
+    const server = createServer((_req, res) => {
+      hits += 1;
+      res.writeHead(401, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: { code, message: code } }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    return { url: `http://127.0.0.1:${port}`, hits: () => hits, close: () => server.close() };
+  }
+
+  it.each([
+    ['token_expired', 2, 1],
+    ['unauthorized', 2, 1],
+    ['invalid_credentials', 1, 0],
+  ])('on %s, asks %i time(s) and forces %i token refresh(es)', async (code, requests, refreshes) => {
+    const server = await serve(code);
+    let forced = 0;
+    const client = new ApiClient({
+      baseUrl: server.url,
+      getToken: async ({ forceRefresh }) => {
+        if (forceRefresh) forced += 1;
+        return 'token';
+      },
+    });
+    await expect(client.request('DELETE', '/api/auth/me', { body: { password: 'x' } })).rejects.toMatchObject(
+      {
+        code,
+      },
+    );
+    expect([server.hits(), forced]).toEqual([requests, refreshes]);
+    server.close();
   });
 });

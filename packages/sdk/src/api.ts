@@ -59,7 +59,9 @@ export class ApiClient {
   async request<T>(method: HttpMethod, path: string, options: RequestOptions = {}): Promise<T> {
     const auth = (options.auth ?? true) && this.#getToken !== undefined;
     const first = await this.#send(method, path, options, auth ? await this.#token(false) : undefined);
-    if (first.status === 401 && auth) {
+    // A refused token is retried once with a fresh one; a refused password (deleting the
+    // account, say) is the caller's answer — retrying would count as a second failure.
+    if (first.status === 401 && auth && (await errorCodeOf(first.clone())) !== 'invalid_credentials') {
       const retried = await this.#send(method, path, options, await this.#token(true));
       return this.#parse<T>(retried);
     }
@@ -132,6 +134,16 @@ export function codeForStatus(status: number): ErrorCode {
 }
 
 /** Builds the ChatError for a failed response from its status, body text and Retry-After header. Pure. */
+/** The error code of an error answer, when its body has one. */
+async function errorCodeOf(response: Response): Promise<string | undefined> {
+  try {
+    const body = (await response.json()) as { error?: { code?: unknown } };
+    return typeof body?.error?.code === 'string' ? body.error.code : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export function errorFromResponse(status: number, bodyText: string, retryAfter: string | null): ChatError {
   const retryAfterSec = parseRetryAfter(retryAfter);
   const extra = retryAfterSec === undefined ? {} : { retryAfterSec };
