@@ -57,8 +57,11 @@ export async function createChatService(
     config.revocationPollMs,
     log,
   );
-  await revocationFeed.start();
-  const verify = refusingRevoked(createVerifier(config, options), revocations);
+  revocationFeed.start();
+  // The first read is usually done at once (embedded: in process); a standalone replica
+  // that starts before auth goes on and reports not ready until it succeeds.
+  await revocationFeed.ready().catch(() => {});
+  const verify = refusingRevoked(createVerifier(config, options), revocations, () => revocationFeed.caughtUp);
   const fetchUsers = options.findUsersByIds
     ? (ids: UserId[]) => options.findUsersByIds!(ids)
     : httpUserFetcher(requireValue(config.authUrl, 'AUTH_URL'));
@@ -125,7 +128,11 @@ export async function createChatService(
           title: 'relay-chat chat API',
           description:
             'Conversations, history and read markers. Live events travel over the WebSocket at /ws.',
-          readiness: { store: () => store.ping(), bus: () => bus.ready() },
+          readiness: {
+            store: () => store.ping(),
+            bus: () => bus.ready(),
+            revocations: () => revocationFeed.ready(),
+          },
         });
         await server.register(async (secured) => {
           const api = secured as unknown as HttpServer;

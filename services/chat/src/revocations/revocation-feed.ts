@@ -1,3 +1,4 @@
+import { ChatError } from '@relay-chat/protocol';
 import type { Logger } from '@relay-chat/service-kit';
 import type { Revocation, RevocationList } from './revocation-list.js';
 
@@ -28,18 +29,38 @@ export class RevocationFeed {
     private readonly log: Logger,
   ) {}
 
-  /** Catches up, then keeps up. Rejects when the first read fails (start-up stops). */
-  async start(): Promise<void> {
+  /**
+   * Starts reading: everything recorded so far, then what comes. The first read is retried
+   * every `pollMs` until it succeeds (auth may start after chat); until then `caughtUp` is
+   * false and tokens cannot be checked against revocations.
+   */
+  start(): void {
     this.unsubscribe = this.source.onRevoked?.((revocation) => this.list.apply(revocation));
-    await this.catchUp();
-    this.timer = setInterval(() => {
+    const tick = () => {
       this.polling ??= this.catchUp()
-        .catch((err: unknown) => this.log.warn({ err }, 'reading revocations failed'))
+        .then(() => {
+          this.caughtUp = true;
+        })
+        .catch((err: unknown) => {
+          if (this.caughtUp) this.log.warn({ err }, 'reading revocations failed');
+          else this.log.info({ err }, 'revocations not readable yet; retrying');
+        })
         .finally(() => {
           this.polling = undefined;
         });
-    }, this.pollMs);
+    };
+    tick();
+    this.timer = setInterval(tick, this.pollMs);
     this.timer.unref();
+  }
+
+  /** Whether everything recorded before the first successful read is known. */
+  caughtUp = false;
+
+  /** Resolves once caught up; rejects (ChatError `unavailable`) for the readiness check otherwise. */
+  async ready(): Promise<void> {
+    await this.polling;
+    if (!this.caughtUp) throw new ChatError('unavailable', 'revocations are not readable yet');
   }
 
   async stop(): Promise<void> {

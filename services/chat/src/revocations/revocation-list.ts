@@ -73,9 +73,17 @@ export class RevocationList {
   }
 }
 
-/** `verify`, refusing (`unauthorized`) the tokens of revoked logins and deleted accounts. */
-export function refusingRevoked(verify: AccessTokenVerifier, list: RevocationList): AccessTokenVerifier {
+/**
+ * `verify`, refusing (`unauthorized`) the tokens of revoked logins and deleted accounts —
+ * and every token (`unavailable`) while the revocations are not known yet (`caughtUp`).
+ */
+export function refusingRevoked(
+  verify: AccessTokenVerifier,
+  list: RevocationList,
+  caughtUp: () => boolean,
+): AccessTokenVerifier {
   return async (token) => {
+    if (!caughtUp()) throw new ChatError('unavailable', 'sessions cannot be checked yet; retry shortly');
     const claims = await verify(token);
     if (list.isRevoked({ userId: claims.userId, sid: claims.sid, issuedAt: claims.iat * 1000 })) {
       throw new ChatError('unauthorized', 'this session has ended; sign in again');
