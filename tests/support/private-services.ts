@@ -7,11 +7,12 @@
  * (the process 'exit' hook and, where util-linux's setpriv exists, a parent-death signal).
  *
  * PostgreSQL refuses to run as root, so initdb and postgres run with the uid/gid of the
- * `postgres` system user. Each server runs in its own process group, so pause() freezes the
- * postmaster and every backend at once (SIGSTOP), as a hung host would.
+ * `postgres` system user. pause() freezes the server's process and every process it forked
+ * (SIGSTOP; PostgreSQL's backends each start a session of their own, so a process-group
+ * signal would miss them), as a hung host would.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '@relay-chat/testkit';
@@ -52,9 +53,43 @@ function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
   process.once('exit', () => {
-    for (const pgid of liveGroups) signalGroup(pgid, 'SIGCONT');
+    for (const pgid of liveGroups) signalTree(pgid, 'SIGCONT');
     for (const pgid of liveGroups) signalGroup(pgid, 'SIGKILL');
   });
+}
+
+/** A process and all its descendants, parents first (from /proc). */
+function processTree(root: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      // pid (comm) state ppid …: comm may hold spaces, so read after the last ')'.
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      const list = children.get(ppid) ?? [];
+      list.push(Number(entry));
+      children.set(ppid, list);
+    } catch {
+      // exited meanwhile
+    }
+  }
+  const tree = [root];
+  for (let i = 0; i < tree.length; i++) tree.push(...(children.get(tree[i]!) ?? []));
+  return tree;
+}
+
+function signalTree(root: number | undefined, signal: NodeJS.Signals): void {
+  if (root === undefined) return;
+  const tree = processTree(root);
+  // Stop the parent first (it forks no more); continue the children first.
+  for (const pid of signal === 'SIGCONT' ? tree.reverse() : tree) {
+    try {
+      process.kill(pid, signal);
+    } catch {
+      // exited meanwhile
+    }
+  }
 }
 
 function signalGroup(pgid: number, signal: NodeJS.Signals): void {
@@ -108,7 +143,7 @@ function spawnInGroup(
   const [cmd, argv] = SETPRIV ? [SETPRIV, ['--pdeathsig', 'KILL', '--', command, ...args]] : [command, args];
   const child = spawn(cmd, argv, {
     cwd: options.cwd,
-    detached: true, // its own process group: pause() stops every process of the server
+    detached: true, // its own process group, out of the test worker's
     stdio: ['ignore', 'pipe', 'pipe'],
     ...(options.uid === undefined ? {} : { uid: options.uid, gid: options.gid }),
   });
@@ -134,7 +169,7 @@ function spawnInGroup(
 async function stopSpawned(spawned: Spawned | undefined, signal: NodeJS.Signals): Promise<void> {
   if (!spawned || spawned.child.exitCode !== null || spawned.child.signalCode !== null) return;
   const pgid = spawned.child.pid!;
-  signalGroup(pgid, 'SIGCONT'); // a paused server cannot act on its signal
+  signalTree(pgid, 'SIGCONT'); // a paused server cannot act on its signal
   spawned.child.kill(signal);
   let timer: NodeJS.Timeout | undefined;
   const timedOut = new Promise<'timeout'>((resolve) => {
@@ -235,12 +270,8 @@ export async function startPrivatePostgres(): Promise<PrivateService> {
     port,
     start,
     stop,
-    pause: () => {
-      if (server?.child.pid) signalGroup(server.child.pid, 'SIGSTOP');
-    },
-    resume: () => {
-      if (server?.child.pid) signalGroup(server.child.pid, 'SIGCONT');
-    },
+    pause: () => signalTree(server?.child.pid, 'SIGSTOP'),
+    resume: () => signalTree(server?.child.pid, 'SIGCONT'),
     close: async () => {
       if (closed) return;
       await stop();
@@ -295,12 +326,8 @@ export async function startPrivateRedis(): Promise<PrivateService> {
     port,
     start,
     stop,
-    pause: () => {
-      if (server?.child.pid) signalGroup(server.child.pid, 'SIGSTOP');
-    },
-    resume: () => {
-      if (server?.child.pid) signalGroup(server.child.pid, 'SIGCONT');
-    },
+    pause: () => signalTree(server?.child.pid, 'SIGSTOP'),
+    resume: () => signalTree(server?.child.pid, 'SIGCONT'),
     close: async () => {
       if (closed) return;
       await stop();
