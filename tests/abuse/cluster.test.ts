@@ -1,0 +1,17 @@
+/**
+ * The abuse suite against three chat replicas behind nginx, on a fresh PostgreSQL database
+ * and a private Redis (one attack stops it).
+ */
+import { pgAvailable } from '@relay-chat/testkit';
+import { describe } from 'vitest';
+import { describeAbuseSuite } from './abuse-suite.js';
+import { startClusterTarget } from './abuse-targets.js';
+
+const servicesUp = await pgAvailable();
+
+describe.skipIf(!servicesUp)('three replicas behind nginx', () => {
+  describeAbuseSuite('abuse: the cluster', startClusterTarget, {
+    floodMs: 5000,
+    leaveWhileRedisDown: true,
+  });
+});
