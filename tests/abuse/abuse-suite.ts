@@ -103,7 +103,7 @@ export function describeAbuseSuite(
       pair = await startControlPair(target, { label: 'ctl' });
       // Every account the suite needs is made up front: the registration flood and the
       // failed-login storm near the end throttle this address afterwards.
-      const names = [...FLOODS.map((f) => f.frame), 'rest', 'churn', 'logout', 'leaver', 'natuser'];
+      const names = ['flooder', 'rest', 'churn', 'logout', 'leaver', 'natuser'];
       const tag = randomBytes(2).toString('hex');
       const users: TestUser[] = [];
       const all = [...names.map((n) => `${n.replace(/[^a-z]/g, '')}${tag}`), `victim${tag}`];
@@ -413,9 +413,9 @@ export function describeAbuseSuite(
         expect
           .soft(
             growthMb,
-            `server memory growth with 20 stalled sockets expected ≤ 64 MB, was ${growthMb.toFixed(1)} MB`,
+            `server memory growth with 20 stalled sockets expected ≤ 100 MB, was ${growthMb.toFixed(1)} MB`,
           )
-          .toBeLessThanOrEqual(64);
+          .toBeLessThanOrEqual(100);
         expect
           .soft(
             over,
@@ -669,7 +669,7 @@ export function describeAbuseSuite(
         again.status,
         `${what}: the user's own login with the right password and its device cookie answered ${again.status} ${JSON.stringify(again.body)}`,
       ).toBe(200);
-    }, 120_000);
+    }, 180_000);
 
     if (options.leaveWhileRedisDown) {
       it('refuses a send (not_member) over the open socket of a member who left the group over REST while Redis was down', async () => {

@@ -4,10 +4,12 @@
  */
 import { pgAvailable } from '@relay-chat/testkit';
 import { describe } from 'vitest';
+import { privateServicesAvailable } from '../support/private-services.js';
 import { describeAbuseSuite } from './abuse-suite.js';
 import { startClusterTarget } from './abuse-targets.js';
 
-const servicesUp = await pgAvailable();
+// The shared PostgreSQL holds the test database; Redis is a private one.
+const servicesUp = (await pgAvailable()) && privateServicesAvailable();
 
 describe.skipIf(!servicesUp)('three replicas behind nginx', () => {
   describeAbuseSuite('abuse: the cluster', startClusterTarget, {

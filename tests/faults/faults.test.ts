@@ -17,10 +17,16 @@ import { freePort, waitFor } from '@relay-chat/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ControlPair, type PairStats, startControlPair } from '../support/control-pair.js';
 import { registerUser, request, type TestUser } from '../support/http.js';
-import { type PrivateService, startPrivatePostgres, startPrivateRedis } from '../support/private-services.js';
+import {
+  type PrivateService,
+  privateServicesAvailable,
+  startPrivatePostgres,
+  startPrivateRedis,
+} from '../support/private-services.js';
 import { type ProbeTally, startProber } from './fault-prober.js';
 import { streamThrough } from './fault-stream.js';
 
+const runnable = privateServicesAvailable();
 const FAULT_MS = 5000;
 const MEMBERS = 8;
 
@@ -45,6 +51,7 @@ interface Row {
 const rows: Row[] = [];
 
 beforeAll(async () => {
+  if (!runnable) return;
   [pg, redis] = await Promise.all([startPrivatePostgres(), startPrivateRedis()]);
   cluster = await startCluster({
     replicas: 3,
@@ -204,82 +211,85 @@ function nginxWorkers(masterPid: number): number[] {
   return workers;
 }
 
-describe('faults under a steady stream, three replicas behind nginx on a private PostgreSQL and Redis', () => {
-  it('PostgreSQL refused (stopped 5 s)', async () => {
-    await throughFault('PostgreSQL stopped 5 s', {
-      inject: () => pg!.stop(),
-      restore: async () => {
-        await hold(FAULT_MS);
-        await pg!.start();
-      },
-      recoveryFrom: 'restore',
-    });
-  }, 180_000);
+describe.skipIf(!runnable)(
+  'faults under a steady stream, three replicas behind nginx on a private PostgreSQL and Redis',
+  () => {
+    it('PostgreSQL refused (stopped 5 s)', async () => {
+      await throughFault('PostgreSQL stopped 5 s', {
+        inject: () => pg!.stop(),
+        restore: async () => {
+          await hold(FAULT_MS);
+          await pg!.start();
+        },
+        recoveryFrom: 'restore',
+      });
+    }, 180_000);
 
-  it('PostgreSQL frozen (SIGSTOP 5 s)', async () => {
-    await throughFault('PostgreSQL frozen 5 s', {
-      inject: async () => pg!.pause(),
-      restore: async () => {
-        await hold(FAULT_MS);
-        pg!.resume();
-      },
-      recoveryFrom: 'restore',
-    });
-  }, 180_000);
+    it('PostgreSQL frozen (SIGSTOP 5 s)', async () => {
+      await throughFault('PostgreSQL frozen 5 s', {
+        inject: async () => pg!.pause(),
+        restore: async () => {
+          await hold(FAULT_MS);
+          pg!.resume();
+        },
+        recoveryFrom: 'restore',
+      });
+    }, 180_000);
 
-  it('Redis stopped (5 s)', async () => {
-    await throughFault('Redis stopped 5 s', {
-      inject: () => redis!.stop(),
-      restore: async () => {
-        await hold(FAULT_MS);
-        await redis!.start();
-      },
-      recoveryFrom: 'restore',
-    });
-  }, 180_000);
+    it('Redis stopped (5 s)', async () => {
+      await throughFault('Redis stopped 5 s', {
+        inject: () => redis!.stop(),
+        restore: async () => {
+          await hold(FAULT_MS);
+          await redis!.start();
+        },
+        recoveryFrom: 'restore',
+      });
+    }, 180_000);
 
-  it('a replica killed with kill -9', async () => {
-    const victim = cluster!.replicas[1]!;
-    await throughFault('replica kill -9', {
-      inject: async () => {
-        await victim.kill('SIGKILL');
-      },
-      restore: () => hold(3000),
-      recoveryFrom: 'inject',
-    });
-    await victim.start();
-  }, 180_000);
+    it('a replica killed with kill -9', async () => {
+      const victim = cluster!.replicas[1]!;
+      await throughFault('replica kill -9', {
+        inject: async () => {
+          await victim.kill('SIGKILL');
+        },
+        restore: () => hold(3000),
+        recoveryFrom: 'inject',
+      });
+      await victim.start();
+    }, 180_000);
 
-  it('a rolling restart (SIGTERM each replica in turn, start it again)', async () => {
-    await throughFault('rolling restart', {
-      inject: async () => {},
-      restore: async () => {
-        for (const replica of cluster!.replicas) {
-          await replica.kill('SIGTERM');
-          await replica.start();
-        }
-      },
-      recoveryFrom: 'inject',
-    });
-  }, 240_000);
+    it('a rolling restart (SIGTERM each replica in turn, start it again)', async () => {
+      await throughFault('rolling restart', {
+        inject: async () => {},
+        restore: async () => {
+          for (const replica of cluster!.replicas) {
+            await replica.kill('SIGTERM');
+            await replica.start();
+          }
+        },
+        recoveryFrom: 'inject',
+      });
+    }, 240_000);
 
-  it('an nginx worker killed', async () => {
-    const master = cluster!.nginx.pid!;
-    let workers: number[] = [];
-    await throughFault('nginx worker killed', {
-      inject: async () => {
-        workers = nginxWorkers(master);
-        expect(workers.length, 'nginx workers found').toBeGreaterThan(0);
-        for (const pid of workers) process.kill(pid, 'SIGKILL');
-      },
-      restore: async () => {
-        await waitFor(() => nginxWorkers(master).some((pid) => !workers.includes(pid)), {
-          timeoutMs: 10_000,
-          what: 'nginx to start a new worker',
-        });
-        await hold(2000);
-      },
-      recoveryFrom: 'inject',
-    });
-  }, 180_000);
-});
+    it('an nginx worker killed', async () => {
+      const master = cluster!.nginx.pid!;
+      let workers: number[] = [];
+      await throughFault('nginx worker killed', {
+        inject: async () => {
+          workers = nginxWorkers(master);
+          expect(workers.length, 'nginx workers found').toBeGreaterThan(0);
+          for (const pid of workers) process.kill(pid, 'SIGKILL');
+        },
+        restore: async () => {
+          await waitFor(() => nginxWorkers(master).some((pid) => !workers.includes(pid)), {
+            timeoutMs: 10_000,
+            what: 'nginx to start a new worker',
+          });
+          await hold(2000);
+        },
+        recoveryFrom: 'inject',
+      });
+    }, 180_000);
+  },
+);

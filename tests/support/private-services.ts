@@ -45,6 +45,32 @@ const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find(
   (path) => existsSync(path) && spawnSync(path, ['--pdeathsig', 'KILL', '--', 'true']).status === 0,
 );
 
+/**
+ * Whether private servers can run here: the PostgreSQL binaries, the `postgres` system user
+ * and redis-server. Missing → false with a loud notice (a failure under CI=true), as
+ * testkit does for the shared servers.
+ */
+export function privateServicesAvailable(): boolean {
+  const missing: string[] = [];
+  if (!existsSync(join(PG_BIN, 'postgres')) || !existsSync(join(PG_BIN, 'initdb'))) {
+    missing.push(`PostgreSQL binaries in ${PG_BIN}`);
+  }
+  if (
+    !readFileSync('/etc/passwd', 'utf8')
+      .split('\n')
+      .some((l) => l.startsWith('postgres:'))
+  ) {
+    missing.push('the postgres system user');
+  }
+  const redis = spawnSync(process.env.REDIS_SERVER_BIN ?? 'redis-server', ['--version']);
+  if (redis.status !== 0) missing.push('redis-server');
+  if (missing.length === 0) return true;
+  const message = `private PostgreSQL/Redis cannot run here (missing ${missing.join(', ')})`;
+  if (process.env.CI === 'true') throw new Error(`${message}: CI=true requires them`);
+  console.warn(`\n!!! ${message}: SKIPPING the suites that need them !!!\n`);
+  return false;
+}
+
 /** Process groups still running, killed when the test worker exits without cleaning up. */
 const liveGroups = new Set<number>();
 let exitHookInstalled = false;
