@@ -4,9 +4,14 @@
  * attack stops Redis, and the shared one is never stopped).
  */
 import { startCluster } from '@relay-chat/cluster';
-import { createTestDatabase, freePort, redisTestPrefix } from '@relay-chat/testkit';
+import {
+  createTestDatabase,
+  freePort,
+  type PrivateRedis,
+  redisTestPrefix,
+  startPrivateRedis,
+} from '@relay-chat/testkit';
 import { rssBytesOf, startEmbeddedProcess } from '../support/embedded-process.js';
-import { type PrivateService, startPrivateRedis } from '../support/private-services.js';
 
 /**
  * The limits the suite asserts, passed explicitly (they are the specified defaults), so
@@ -46,7 +51,7 @@ export interface AbuseTarget {
   /** Names of the processes that are no longer running. */
   down(): string[];
   /** The private Redis of the cluster (undefined for embedded). */
-  redis?: PrivateService;
+  redis?: PrivateRedis;
   stop(): Promise<void>;
 }
 
@@ -66,7 +71,7 @@ export async function startEmbeddedTarget(): Promise<AbuseTarget> {
 export async function startClusterTarget(): Promise<AbuseTarget> {
   const redis = await startPrivateRedis();
   const db = await createTestDatabase('abuse').catch(async (err: unknown) => {
-    await redis.close();
+    await redis.remove();
     throw err;
   });
   try {
@@ -91,12 +96,12 @@ export async function startClusterTarget(): Promise<AbuseTarget> {
       stop: async () => {
         await cluster.stop();
         await db.drop();
-        await redis.close();
+        await redis.remove();
       },
     };
   } catch (err) {
     await db.drop();
-    await redis.close();
+    await redis.remove();
     throw err;
   }
 }

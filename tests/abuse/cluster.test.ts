@@ -2,14 +2,13 @@
  * The abuse suite against three chat replicas behind nginx, on a fresh PostgreSQL database
  * and a private Redis (one attack stops it).
  */
-import { pgAvailable } from '@relay-chat/testkit';
+import { pgAvailable, privateServersAvailable } from '@relay-chat/testkit';
 import { describe } from 'vitest';
-import { privateServicesAvailable } from '../support/private-services.js';
 import { describeAbuseSuite } from './abuse-suite.js';
 import { startClusterTarget } from './abuse-targets.js';
 
 // The shared PostgreSQL holds the test database; Redis is a private one.
-const servicesUp = (await pgAvailable()) && privateServicesAvailable();
+const servicesUp = (await pgAvailable()) && privateServersAvailable();
 
 describe.skipIf(!servicesUp)('three replicas behind nginx', () => {
   describeAbuseSuite('abuse: the cluster', startClusterTarget, {

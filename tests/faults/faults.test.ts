@@ -13,25 +13,27 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Cluster, startCluster } from '@relay-chat/cluster';
 import type { Conversation } from '@relay-chat/protocol';
-import { freePort, waitFor } from '@relay-chat/testkit';
+import {
+  freePort,
+  type PrivatePostgres,
+  type PrivateRedis,
+  privateServersAvailable,
+  startPrivatePostgres,
+  startPrivateRedis,
+  waitFor,
+} from '@relay-chat/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ControlPair, type PairStats, startControlPair } from '../support/control-pair.js';
 import { registerUser, request, type TestUser } from '../support/http.js';
-import {
-  type PrivateService,
-  privateServicesAvailable,
-  startPrivatePostgres,
-  startPrivateRedis,
-} from '../support/private-services.js';
 import { type ProbeTally, startProber } from './fault-prober.js';
 import { streamThrough } from './fault-stream.js';
 
-const runnable = privateServicesAvailable();
+const runnable = privateServersAvailable();
 const FAULT_MS = 5000;
 const MEMBERS = 8;
 
-let pg: PrivateService | undefined;
-let redis: PrivateService | undefined;
+let pg: PrivatePostgres | undefined;
+let redis: PrivateRedis | undefined;
 let cluster: Cluster | undefined;
 let pair: ControlPair;
 let idle: PairStats;
@@ -85,10 +87,10 @@ beforeAll(async () => {
 afterAll(async () => {
   pair?.close();
   // Whatever a failed test left frozen or stopped is thawed before the cluster stops.
-  pg?.resume();
+  pg?.thaw();
   redis?.resume();
   await cluster?.stop();
-  await Promise.all([pg?.close(), redis?.close()]);
+  await Promise.all([pg?.remove(), redis?.remove()]);
   if (rows.length > 0) {
     const file = join(tmpdir(), `relay-faults-${Date.now()}.json`);
     writeFileSync(file, `${JSON.stringify({ idle, rows }, null, 2)}\n`);
@@ -227,10 +229,10 @@ describe.skipIf(!runnable)(
 
     it('PostgreSQL frozen (SIGSTOP 5 s)', async () => {
       await throughFault('PostgreSQL frozen 5 s', {
-        inject: async () => pg!.pause(),
+        inject: async () => pg!.freeze(),
         restore: async () => {
           await hold(FAULT_MS);
-          pg!.resume();
+          pg!.thaw();
         },
         recoveryFrom: 'restore',
       });

@@ -12,6 +12,8 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import pg from 'pg';
+import { privatePostgresUnavailableReason } from './private-postgres.js';
+import { privateRedisUnavailableReason } from './private-redis.js';
 
 export { freePort } from './ports.js';
 export {
@@ -129,4 +131,20 @@ export async function cleanRedisPrefix(prefix: string): Promise<void> {
 
 function redact(url: string): string {
   return url.replace(/\/\/[^@/]*@/, '//***@');
+}
+
+/**
+ * Whether private PostgreSQL and Redis servers can run here (see private-postgres.ts and
+ * private-redis.ts). Missing → false with a loud notice, except under CI=true, where it is
+ * a failure — as for the shared servers.
+ */
+export function privateServersAvailable(): boolean {
+  const reasons = [privatePostgresUnavailableReason(), privateRedisUnavailableReason()].filter(
+    (r): r is string => r !== undefined,
+  );
+  if (reasons.length === 0) return true;
+  const message = `private servers cannot run here (${reasons.join('; ')})`;
+  if (IN_CI) throw new Error(`${message}: CI=true requires them`);
+  console.warn(`\n!!! ${message}: SKIPPING the suites that need them !!!\n`);
+  return false;
 }

@@ -114,6 +114,7 @@ export async function createAuthService(
   const hashing = new HashScheduler({
     concurrency: config.passwordHashConcurrency,
     maxQueued: { login: config.loginHashQueueMax, register: config.registerHashQueueMax },
+    maxWaitMs: { register: config.registerHashMaxWaitMs },
   });
   const registrationThrottle = new RegistrationThrottle(store, {
     maxPerAddressPerHour: config.registerPerAddressPerHour,

@@ -32,6 +32,7 @@ describe('loadAuthConfig', () => {
       passwordHashConcurrency: availableParallelism(),
       loginHashQueueMax: 32 * availableParallelism(),
       registerHashQueueMax: 4 * availableParallelism(),
+      registerHashMaxWaitMs: 2000,
       logLevel: 'info',
       trustProxy: undefined,
       databaseLimits: DEFAULT_DATABASE_LIMITS,

@@ -75,6 +75,11 @@ export interface AuthConfig {
    * Registrations allowed to wait for a hashing slot (served after every waiting login); one
    * more is answered 429 rate_limited. REGISTER_HASH_QUEUE_MAX, default 4 × PASSWORD_HASH_CONCURRENCY.
    */
+  /**
+   * Longest expected wait of a registration for a hashing slot, ms; one that would wait
+   * longer is refused at once with 429. REGISTER_HASH_MAX_WAIT_MS, default 2000.
+   */
+  registerHashMaxWaitMs: number;
   registerHashQueueMax: number;
   /** pino level. LOG_LEVEL, default info. */
   logLevel: LogLevel;
@@ -123,6 +128,7 @@ export function loadAuthConfig(env: Env = process.env): Readonly<AuthConfig> {
       min: 0,
       max: 1e6,
     }),
+    registerHashMaxWaitMs: envInt(env, 'REGISTER_HASH_MAX_WAIT_MS', 2000, { min: 0, max: 600_000 }),
     registerHashQueueMax: envInt(env, 'REGISTER_HASH_QUEUE_MAX', 4 * passwordHashConcurrency, {
       min: 0,
       max: 1e6,

@@ -51,10 +51,10 @@ async function rejection(promise: Promise<unknown>): Promise<ChatError> {
 describe('HashScheduler', () => {
   it('runs at most `concurrency` tasks at once', async () => {
     const h = harness({ concurrency: 2, login: 10, register: 10 });
-    const all = ['a', 'b', 'c', 'd'].map((name) => h.submit(name, 'register'));
+    const all = ['a', 'b', 'c', 'd'].map((name) => h.submit(name, 'login'));
     await settle();
     expect(h.started).toEqual(['a', 'b']);
-    expect(h.scheduler.load).toEqual({ running: 2, queued: { login: 0, register: 2 } });
+    expect(h.scheduler.load).toEqual({ running: 2, queued: { login: 2, register: 0 } });
     await h.finish('a');
     expect(h.started).toEqual(['a', 'b', 'c']);
     await h.finish('b');
@@ -62,6 +62,40 @@ describe('HashScheduler', () => {
     await h.finish('d');
     expect(await Promise.all(all)).toEqual(['a', 'b', 'c', 'd']);
     expect(h.scheduler.load).toEqual({ running: 0, queued: { login: 0, register: 0 } });
+  });
+
+  it('refuses a registration at once when it would likely wait longer than its bound', async () => {
+    const scheduler = new HashScheduler({
+      concurrency: 1,
+      maxQueued: { login: 10, register: 10 },
+      maxWaitMs: { register: 1500 },
+      initialEstimateMs: 1000,
+    });
+    const g = gate();
+    const running = scheduler.run('register', () => g.done);
+    // One queued registration would wait about one hash (1 s): admitted.
+    const queued = scheduler.run('register', async () => 'second');
+    // The next would wait about two (2 s > 1.5 s): refused now, with when to come back.
+    await expect(scheduler.run('register', async () => 'third')).rejects.toMatchObject({
+      code: 'rate_limited',
+      retryAfterSec: 2,
+    });
+    g.open();
+    await running;
+    expect(await queued).toBe('second');
+  });
+
+  it('keeps a slot free of registrations, so a login never waits behind sign-ups', async () => {
+    const h = harness({ concurrency: 2, login: 10, register: 10 });
+    void h.submit('r0', 'register');
+    void h.submit('r1', 'register');
+    await settle();
+    expect(h.started).toEqual(['r0']);
+    void h.submit('l0', 'login');
+    await settle();
+    expect(h.started).toEqual(['r0', 'l0']);
+    await h.finish('r0');
+    expect(h.started).toEqual(['r0', 'l0', 'r1']);
   });
 
   it('serves every waiting login before any waiting registration, each in arrival order', async () => {

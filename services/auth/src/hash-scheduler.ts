@@ -15,6 +15,17 @@ export interface HashSchedulerOptions {
   concurrency: number;
   /** Tasks allowed to wait for a slot, per priority; one more is refused with `rate_limited`. */
   maxQueued: Readonly<Record<HashPriority, number>>;
+  /**
+   * Longest expected wait for a slot, per priority, ms: a task that would likely wait longer
+   * (by the measured hash time) is refused at once rather than answered after the client
+   * gave up. Default: no bound beyond `maxQueued`.
+   */
+  maxWaitMs?: Readonly<Partial<Record<HashPriority, number>>>;
+  /**
+   * Slots registrations may hold at once (default: all but one, so a login always finds a
+   * core free of sign-ups; all of them on a one-core machine).
+   */
+  registerConcurrency?: number;
   /** First guess of one computation's duration (before any was measured), ms. Default 500. */
   initialEstimateMs?: number;
 }
@@ -42,6 +53,7 @@ const rejected = counter(
 export class HashScheduler {
   private readonly queues: Record<HashPriority, Waiting[]> = { login: [], register: [] };
   private running = 0;
+  private registering = 0;
   private averageMs: number;
 
   constructor(private readonly options: HashSchedulerOptions) {
@@ -64,9 +76,13 @@ export class HashScheduler {
    * without running it when `priority`'s queue is full.
    */
   async run<T>(priority: HashPriority, task: () => Promise<T>): Promise<T> {
-    if (this.running >= this.options.concurrency) {
+    if (!this.hasSlotFor(priority)) {
       const queue = this.queues[priority];
-      if (queue.length >= this.options.maxQueued[priority]) {
+      const maxWaitMs = this.options.maxWaitMs?.[priority];
+      if (
+        queue.length >= this.options.maxQueued[priority] ||
+        (maxWaitMs !== undefined && this.expectedWaitMs(priority) > maxWaitMs)
+      ) {
         rejected.inc({ priority });
         throw new ChatError('rate_limited', 'the server is busy; try again later', {
           retryAfterSec: this.retryAfterSec(priority),
@@ -78,6 +94,7 @@ export class HashScheduler {
       });
     } else {
       this.running += 1;
+      if (priority === 'register') this.registering += 1;
     }
     // The slot was handed over by `release` (running already counts it) or taken above.
     const startedAt = performance.now();
@@ -86,29 +103,48 @@ export class HashScheduler {
     } finally {
       // Exponentially weighted: recent computations count most (the machine's load changes).
       this.averageMs = 0.8 * this.averageMs + 0.2 * (performance.now() - startedAt);
+      if (priority === 'register') this.registering -= 1;
+      this.running -= 1;
       this.release();
     }
   }
 
-  private release(): void {
-    for (const priority of PRIORITIES) {
-      const next = this.queues[priority].shift();
-      if (next) {
-        queuedGauge.set({ priority }, this.queues[priority].length);
-        next.start();
-        return;
-      }
-    }
-    this.running -= 1;
+  private get registerSlots(): number {
+    return this.options.registerConcurrency ?? Math.max(1, this.options.concurrency - 1);
   }
 
-  /** How long until a task of `priority` arriving now would likely get a slot, seconds (≥ 1). */
-  private retryAfterSec(priority: HashPriority): number {
+  private hasSlotFor(priority: HashPriority): boolean {
+    if (this.running >= this.options.concurrency) return false;
+    return priority === 'login' || this.registering < this.registerSlots;
+  }
+
+  /** Hands free slots to waiting tasks: logins first, registrations within their share. */
+  private release(): void {
+    for (const priority of PRIORITIES) {
+      const queue = this.queues[priority];
+      while (queue.length > 0 && this.hasSlotFor(priority)) {
+        const next = queue.shift()!;
+        queuedGauge.set({ priority }, queue.length);
+        this.running += 1;
+        if (priority === 'register') this.registering += 1;
+        next.start();
+      }
+    }
+  }
+
+  /** How long a task of `priority` arriving now would likely wait for a slot, ms. */
+  private expectedWaitMs(priority: HashPriority): number {
     let ahead = 0;
     for (const p of PRIORITIES) {
       ahead += this.queues[p].length;
       if (p === priority) break;
     }
-    return Math.max(1, Math.ceil(((ahead + 1) * this.averageMs) / this.options.concurrency / 1000));
+    const slots = priority === 'register' ? this.registerSlots : this.options.concurrency;
+    return ((ahead + 1) * this.averageMs) / slots;
+  }
+
+  /** How long until a task of `priority` arriving now would likely get a slot, seconds (≥ 1). */
+  private retryAfterSec(priority: HashPriority): number {
+    return Math.max(1, Math.ceil(this.expectedWaitMs(priority) / 1000));
   }
 }

@@ -139,24 +139,33 @@ export class ChatCore {
   }
 
   /** The first page of `states` (already in activity order) as the contract's conversations. */
-  async readyView(states: ConversationState[], token: string): Promise<ConversationPage> {
-    const page = states.slice(0, this.options.conversationsPage);
+  readyView(states: ConversationState[], token: string): Promise<ConversationPage> {
+    return this.pageOf(states, this.options.conversationsPage, token);
+  }
+
+  private async pageOf(states: ConversationState[], limit: number, token: string): Promise<ConversationPage> {
+    const page = states.slice(0, limit);
     return {
       conversations: await toConversations(page, this.directory, token),
       nextCursor: states.length > page.length ? cursorOf(page.at(-1)!) : null,
     };
   }
 
-  /** One page of the caller's conversations, most recent activity first. */
-  async conversationsOf(userId: UserId, token: string, cursor?: string): Promise<ConversationPage> {
-    const limit = this.options.conversationsPage;
+  /** One page (at most `limit`, at most a configured page) of the caller's conversations, most recent activity first. */
+  async conversationsOf(
+    userId: UserId,
+    token: string,
+    cursor?: string,
+    limit = this.options.conversationsPage,
+  ): Promise<ConversationPage> {
+    limit = Math.min(limit, this.options.conversationsPage);
     const before = cursor === undefined ? undefined : parseCursor(cursor);
     // One more than a page tells whether another page follows.
     const states = await this.store.conversationsOf(userId, {
       limit: limit + 1,
       ...(before ? { before } : {}),
     });
-    return this.readyView(states, token);
+    return this.pageOf(states, limit, token);
   }
 
   async conversationOf(userId: UserId, conv: ConversationId, token: string): Promise<Conversation> {
@@ -247,7 +256,12 @@ export class ChatCore {
     await this.announceMember(conv, user.id, 'member_left', token);
   }
 
-  /** The membership rule for reads and ephemeral events: throws `not_member` or `not_found`. */
+  /** Whether the user is a member now (one store read). */
+  isMember(conv: ConversationId, userId: UserId): Promise<boolean> {
+    return this.store.isMember(conv, userId);
+  }
+
+  /** The membership rule for reads: throws `not_member`, or `not_found` for no such conversation. */
   async requireMember(conv: ConversationId, userId: UserId): Promise<void> {
     if (!(await this.store.isMember(conv, userId))) throw await this.notMemberOrNotFound(conv);
   }

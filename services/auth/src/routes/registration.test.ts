@@ -74,7 +74,11 @@ describe.skipIf(!BACKENDS[0]!.available)('password hashing as a scheduled resour
     // One hashing slot: whatever else shares this machine's cores slows the idle measurement
     // and the flood alike.
     const h = await startAuth(BACKENDS[0]!, {
-      env: { PASSWORD_HASH_CONCURRENCY: '1', REGISTER_HASH_QUEUE_MAX: '64' },
+      env: {
+        PASSWORD_HASH_CONCURRENCY: '1',
+        REGISTER_HASH_QUEUE_MAX: '64',
+        REGISTER_HASH_MAX_WAIT_MS: '600000',
+      },
       options: { passwordParams: LOAD_PARAMS },
     });
     try {

@@ -177,8 +177,10 @@ export class ClientCommands {
     if (last !== undefined && now - last < this.options.typingIntervalMs) return;
     try {
       if (!session.isMember(conv)) {
-        if (!state.lookups.take()) throw new ChatError('not_member');
-        await this.deps.core.requireMember(conv, session.user.id);
+        // One read, and no telling an unknown conversation from someone else's.
+        if (!state.lookups.take() || !(await this.deps.core.isMember(conv, session.user.id))) {
+          throw new ChatError('not_member');
+        }
         await this.deps.fanOut.join(session, conv);
       }
     } catch (err) {

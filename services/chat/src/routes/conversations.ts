@@ -43,7 +43,10 @@ export async function conversationRoutes(app: HttpServer, core: ChatCore): Promi
           "The caller's conversations, most recent activity first, with unread counts; one page at a time (`cursor` = the previous page's `nextCursor`)",
         security,
         querystring: Type.Object(
-          { cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })) },
+          {
+            cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+            limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
+          },
           { additionalProperties: false },
         ),
         response: {
@@ -57,7 +60,8 @@ export async function conversationRoutes(app: HttpServer, core: ChatCore): Promi
     },
     async (request) => {
       const { user, token } = callerOf(request);
-      return core.conversationsOf(user.id, token, request.query.cursor);
+      const { cursor, limit } = request.query;
+      return core.conversationsOf(user.id, token, cursor, limit);
     },
   );
 
