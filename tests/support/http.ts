@@ -41,22 +41,39 @@ export interface TestUser {
   refreshToken: string;
 }
 
+/**
+ * A request that, like a well-behaved client, waits as told and tries again when the server
+ * is busy (429 with Retry-After) — password hashing refuses what it cannot serve soon.
+ */
+async function patiently<T>(send: () => Promise<JsonResponse<T>>, attempts = 20): Promise<JsonResponse<T>> {
+  for (let attempt = 1; ; attempt++) {
+    const res = await send();
+    if (res.status !== 429 || attempt >= attempts) return res;
+    const waitSec = Number(res.headers.get('retry-after') ?? '1');
+    await new Promise((resolve) => setTimeout(resolve, Math.min(5, Math.max(0.2, waitSec)) * 1000));
+  }
+}
+
 /** Registers and logs in a user through the real auth routes. */
 export async function registerUser(
   baseUrl: string,
   username: string,
   password = 'correct horse battery',
 ): Promise<TestUser> {
-  const reg = await request<{ user: { id: string } }>(baseUrl, 'POST', '/api/auth/register', {
-    body: { username, password },
-  });
+  const reg = await patiently(() =>
+    request<{ user: { id: string } }>(baseUrl, 'POST', '/api/auth/register', {
+      body: { username, password },
+    }),
+  );
   if (reg.status !== 201)
     throw new Error(`register ${username}: HTTP ${reg.status} ${JSON.stringify(reg.body)}`);
-  const login = await request<{
-    accessToken: string;
-    refreshToken: string;
-    user: { id: string; username: string };
-  }>(baseUrl, 'POST', '/api/auth/login', { body: { username, password } });
+  const login = await patiently(() =>
+    request<{
+      accessToken: string;
+      refreshToken: string;
+      user: { id: string; username: string };
+    }>(baseUrl, 'POST', '/api/auth/login', { body: { username, password } }),
+  );
   if (login.status !== 200) throw new Error(`login ${username}: HTTP ${login.status}`);
   return {
     id: login.body.user.id,

@@ -33,3 +33,4 @@ console.log(
     node: process.version,
   }),
 );
+await hasher.close();

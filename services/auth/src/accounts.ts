@@ -19,6 +19,12 @@ export interface AccountsDeps {
   hashing: HashScheduler;
   throttle: LoginThrottle;
   registrationThrottle: RegistrationThrottle;
+  /**
+   * How long a registration refused by its bounds waits before the 429, ms: a client that
+   * ignores Retry-After and loops is slowed to a few attempts a second, instead of keeping
+   * a core busy parsing refusals on a small machine.
+   */
+  registrationRefusalDelayMs: number;
   deviceCookies: DeviceCookies;
   accessTokens: AccessTokenIssuer;
   refreshTokens: RefreshTokens;
@@ -55,6 +61,16 @@ export class Accounts {
    * registration bounds or when too many hashes are already waiting.
    */
   async register(input: { username: string; password: string; address: string }): Promise<User> {
+    try {
+      return await this.registerNow(input);
+    } catch (err) {
+      // Refused for its pace (the bounds, or no hashing slot soon): answer a little later.
+      if (isRateLimited(err)) await sleep(this.deps.registrationRefusalDelayMs);
+      throw err;
+    }
+  }
+
+  private async registerNow(input: { username: string; password: string; address: string }): Promise<User> {
     const { store, hasher, hashing, throttle, registrationThrottle, now } = this.deps;
     const username = normalizeUsername(input.username);
     const attempt = await this.counted(registrations, () => registrationThrottle.begin(input.address));
@@ -63,7 +79,9 @@ export class Accounts {
     if (await store.findUserByUsername(username)) return this.taken();
     let passwordHash: string;
     try {
-      passwordHash = await hashing.run('register', () => timed('hash', () => hasher.hash(input.password)));
+      passwordHash = await hashing.run('register', () =>
+        timed('hash', () => hasher.hash(input.password, { signup: true })),
+      );
     } catch (err) {
       if (isRateLimited(err)) {
         // Refused before any hashing: the client's retry must not count twice.
@@ -215,6 +233,10 @@ export class Accounts {
     registrations.inc({ outcome: 'taken' });
     throw new ChatError('username_taken');
   }
+}
+
+function sleep(ms: number): Promise<void> {
+  return ms > 0 ? new Promise((resolve) => setTimeout(resolve, ms)) : Promise.resolve();
 }
 
 function isRateLimited(err: unknown): boolean {

@@ -90,7 +90,10 @@ export async function createAuthService(
     keyFile: config.signingKeyFile,
     previousPublicKeyPem: config.previousPublicKeyPem,
   });
-  const hasher = new PasswordHasher(options.passwordParams);
+  const hasher = new PasswordHasher(options.passwordParams, {
+    login: config.passwordHashConcurrency,
+    signup: Math.max(1, config.passwordHashConcurrency - 1),
+  });
   hasher.prepareDummy();
   const throttle = new LoginThrottle(store, {
     ...options.throttle,
@@ -127,6 +130,7 @@ export async function createAuthService(
     hashing,
     throttle,
     registrationThrottle,
+    registrationRefusalDelayMs: config.registerRefusalDelayMs,
     deviceCookies: config.deviceCookieKey
       ? DeviceCookies.fromSecret(config.deviceCookieKey)
       : DeviceCookies.fromSigningKey(keys.privateKey),
@@ -188,6 +192,7 @@ export async function createAuthService(
 
     async close(): Promise<void> {
       clearInterval(housekeeping);
+      await hasher.close();
       await store.close();
     },
   };

@@ -33,6 +33,7 @@ describe('loadAuthConfig', () => {
       loginHashQueueMax: 32 * availableParallelism(),
       registerHashQueueMax: 4 * availableParallelism(),
       registerHashMaxWaitMs: 2000,
+      registerRefusalDelayMs: 1000,
       logLevel: 'info',
       trustProxy: undefined,
       databaseLimits: DEFAULT_DATABASE_LIMITS,

@@ -79,6 +79,12 @@ export interface AuthConfig {
    * Longest expected wait of a registration for a hashing slot, ms; one that would wait
    * longer is refused at once with 429. REGISTER_HASH_MAX_WAIT_MS, default 2000.
    */
+  /**
+   * Delay of a registration refused for its pace (the per-address or overall bound, or no
+   * hashing slot soon), ms: it answers 429 after it, so a looping client is slowed down.
+   * REGISTER_REFUSAL_DELAY_MS, default 1000.
+   */
+  registerRefusalDelayMs: number;
   registerHashMaxWaitMs: number;
   registerHashQueueMax: number;
   /** pino level. LOG_LEVEL, default info. */
@@ -128,6 +134,7 @@ export function loadAuthConfig(env: Env = process.env): Readonly<AuthConfig> {
       min: 0,
       max: 1e6,
     }),
+    registerRefusalDelayMs: envInt(env, 'REGISTER_REFUSAL_DELAY_MS', 1000, { min: 0, max: 60_000 }),
     registerHashMaxWaitMs: envInt(env, 'REGISTER_HASH_MAX_WAIT_MS', 2000, { min: 0, max: 600_000 }),
     registerHashQueueMax: envInt(env, 'REGISTER_HASH_QUEUE_MAX', 4 * passwordHashConcurrency, {
       min: 0,

@@ -82,3 +82,21 @@ describe('PasswordHasher', () => {
     expect(await cheap.verifyDummy('again')).toBe(false);
   });
 });
+
+describe('sign-up hashing', () => {
+  it('makes hashes the normal path verifies, on a thread of its own', async () => {
+    const hasher = new PasswordHasher({ N: 2 ** 12, r: 8, p: 1 });
+    try {
+      const stored = await hasher.hash('correct horse battery', { signup: true });
+      expect(await hasher.verify('correct horse battery', stored)).toBe(true);
+      expect(await hasher.verify('wrong horse battery', stored)).toBe(false);
+      const [a, b] = await Promise.all([
+        hasher.hash('same password', { signup: true }),
+        hasher.hash('same password', { signup: true }),
+      ]);
+      expect(a).not.toBe(b);
+    } finally {
+      await hasher.close();
+    }
+  });
+});

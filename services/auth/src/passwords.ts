@@ -1,5 +1,6 @@
-import { randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { ChatError, LIMITS } from '@relay-chat/protocol';
+import { ScryptThreads } from './scrypt-threads.js';
 
 /** scrypt cost parameters (RFC 7914). */
 export interface ScryptParams {
@@ -28,25 +29,45 @@ const MAX_N = 2 ** 20;
 const MAX_R = 32;
 const MAX_P = 16;
 
+/** How many hashing threads, and how nice they are to the rest of the process. */
+export interface HashingThreads {
+  /** Threads for logins (verifications, re-hashes). Default 1. */
+  login?: number;
+  /** Threads for sign-ups. Default 1. */
+  signup?: number;
+}
+
+/** Niceness of login hashing: below the event loop (everyone's messages), above sign-ups. */
+const LOGIN_NICE = 5;
+/** Niceness of sign-up hashing: what the server may do last. */
+const SIGNUP_NICE = 15;
+
 /**
- * Hashes and verifies passwords with Node's scrypt (run on libuv's thread pool, off the event
- * loop). A hash is stored self-describing, `scrypt$N=131072,r=8,p=1$<salt>$<key>` (base64url),
- * so the parameters can change later: `needsRehash` tells when a stored hash is weaker.
- * Passwords are NFKC-normalised (NIST SP 800-63B §5.1.1.2), never truncated, and refused above
- * LIMITS.passwordMaxChars before any hashing.
+ * Hashes and verifies passwords with scrypt on threads of their own (ScryptThreads), at a
+ * lower CPU priority than the event loop: on a busy machine, messages go first, then logins,
+ * then sign-ups. A hash is stored self-describing, `scrypt$N=131072,r=8,p=1$<salt>$<key>`
+ * (base64url), so the parameters can change later: `needsRehash` tells when a stored hash is
+ * weaker. Passwords are NFKC-normalised (NIST SP 800-63B §5.1.1.2), never truncated, and
+ * refused above LIMITS.passwordMaxChars before any hashing.
  */
 export class PasswordHasher {
   readonly params: Readonly<ScryptParams>;
   private dummy: Promise<string> | undefined;
+  private readonly loginThreads: ScryptThreads;
+  private readonly signupThreads: ScryptThreads;
 
-  constructor(params: Readonly<ScryptParams> = OWASP_SCRYPT_PARAMS) {
+  constructor(params: Readonly<ScryptParams> = OWASP_SCRYPT_PARAMS, threads: HashingThreads = {}) {
     this.params = Object.freeze({ ...params });
+    this.loginThreads = new ScryptThreads(threads.login ?? 1, LOGIN_NICE);
+    this.signupThreads = new ScryptThreads(threads.signup ?? 1, SIGNUP_NICE);
   }
 
-  async hash(password: string): Promise<string> {
+  /** A new hash of `password`; `signup` computes it at the sign-up priority. */
+  async hash(password: string, options: { signup?: boolean } = {}): Promise<string> {
     const normalized = normalize(password);
     const salt = randomBytes(SALT_BYTES);
-    const key = await derive(normalized, salt, this.params, KEY_BYTES);
+    const threads = options.signup ? this.signupThreads : this.loginThreads;
+    const key = await threads.derive(normalized, salt, this.params, KEY_BYTES, maxmemOf(this.params));
     const { N, r, p } = this.params;
     return `scrypt$N=${N},r=${r},p=${p}$${salt.toString('base64url')}$${key.toString('base64url')}`;
   }
@@ -56,7 +77,13 @@ export class PasswordHasher {
     const normalized = normalize(password);
     const parsed = parse(stored);
     if (!parsed) return false;
-    const key = await derive(normalized, parsed.salt, parsed.params, parsed.key.length);
+    const key = await this.loginThreads.derive(
+      normalized,
+      parsed.salt,
+      parsed.params,
+      parsed.key.length,
+      maxmemOf(parsed.params),
+    );
     return timingSafeEqual(key, parsed.key);
   }
 
@@ -80,6 +107,11 @@ export class PasswordHasher {
   private dummyHash(): Promise<string> {
     this.dummy ??= this.hash(randomBytes(24).toString('base64url'));
     return this.dummy;
+  }
+
+  /** Stops the hashing threads. */
+  async close(): Promise<void> {
+    await Promise.all([this.loginThreads.close(), this.signupThreads.close()]);
   }
 
   /** Whether a stored hash was made with other parameters than the current ones. */
@@ -140,10 +172,7 @@ function parse(stored: string): ParsedHash | undefined {
   return { params, salt: saltBytes, key: keyBytes };
 }
 
-function derive(password: string, salt: Buffer, params: ScryptParams, keyBytes: number): Promise<Buffer> {
-  // scrypt needs 128·N·r bytes; Node's default maxmem (32 MiB) is below OWASP's 128 MiB.
-  const maxmem = 128 * params.N * params.r * 2;
-  return new Promise((resolve, reject) => {
-    scrypt(password, salt, keyBytes, { ...params, maxmem }, (err, key) => (err ? reject(err) : resolve(key)));
-  });
+/** scrypt needs 128·N·r bytes; Node's default maxmem (32 MiB) is below OWASP's 128 MiB. */
+function maxmemOf(params: ScryptParams): number {
+  return 128 * params.N * params.r * 2;
 }

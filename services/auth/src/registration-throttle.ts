@@ -29,6 +29,13 @@ export interface RegistrationAttempt {
  * leaves the window).
  */
 export class RegistrationThrottle {
+  /**
+   * Addresses (and '*' for the overall bound) this replica found over their bound, until
+   * when: a client that keeps trying is refused from memory, without the two database writes
+   * each counted attempt costs — a flood of refused sign-ups must not load the database.
+   */
+  private readonly blockedUntil = new Map<string, number>();
+
   constructor(
     private readonly store: UserStore,
     private readonly options: RegistrationThrottleOptions,
@@ -36,6 +43,8 @@ export class RegistrationThrottle {
 
   async begin(address: string): Promise<RegistrationAttempt> {
     const now = this.options.now();
+    const until = Math.max(this.blockedUntil.get(address) ?? 0, this.blockedUntil.get(ALL) ?? 0);
+    if (until > now) throw refusal(until - now);
     const attemptId = randomUUID();
     await this.store.recordRegistrationAttempt(attemptId, address, now);
     const since = now - REGISTRATION_WINDOW_MS;
@@ -48,11 +57,30 @@ export class RegistrationThrottle {
     const blocking = Math.max(perAddress ?? -Infinity, overall ?? -Infinity);
     if (blocking !== -Infinity) {
       await this.store.forgetRegistrationAttempt(attemptId);
-      const retryAfterMs = blocking + REGISTRATION_WINDOW_MS - now;
-      throw new ChatError('rate_limited', 'too many registrations; try again later', {
-        retryAfterSec: Math.max(1, Math.ceil(retryAfterMs / 1000)),
-      });
+      const until = blocking + REGISTRATION_WINDOW_MS;
+      this.block(overall !== undefined && overall >= (perAddress ?? -Infinity) ? ALL : address, until, now);
+      throw refusal(until - now);
     }
     return { forget: () => this.store.forgetRegistrationAttempt(attemptId) };
   }
+
+  private block(key: string, until: number, now: number): void {
+    this.blockedUntil.set(key, until);
+    if (this.blockedUntil.size <= MAX_BLOCKED) return;
+    for (const [k, at] of this.blockedUntil) if (at <= now) this.blockedUntil.delete(k);
+    // Still full of live entries: the oldest go (they are refused by the database again).
+    while (this.blockedUntil.size > MAX_BLOCKED)
+      this.blockedUntil.delete(this.blockedUntil.keys().next().value!);
+  }
+}
+
+/** The key of the overall bound in `blockedUntil`. */
+const ALL = '*';
+/** Most addresses remembered as blocked. */
+const MAX_BLOCKED = 10_000;
+
+function refusal(retryAfterMs: number): ChatError {
+  return new ChatError('rate_limited', 'too many registrations; try again later', {
+    retryAfterSec: Math.max(1, Math.ceil(retryAfterMs / 1000)),
+  });
 }

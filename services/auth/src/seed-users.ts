@@ -95,6 +95,7 @@ export async function seedUsers(options: SeedUsersOptions): Promise<SeededUsers>
     const hasher = new PasswordHasher();
     const password = randomBytes(16).toString('base64url');
     const passwordHash = await hasher.hash(password);
+    await hasher.close();
     const refreshTokens = new RefreshTokens(store, {
       ttlSec: options.refreshTokenTtlSec ?? loadAuthConfig({}).refreshTokenTtlSec,
       // Only rotation reads these; seeding just issues.

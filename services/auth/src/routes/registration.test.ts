@@ -69,6 +69,25 @@ describe.each(BACKENDS)('registration throttling on $name', (backend) => {
   });
 });
 
+describe.skipIf(!BACKENDS[0]!.available)('a client that keeps registering past its bound', () => {
+  it('gets its 429 only after REGISTER_REFUSAL_DELAY_MS, so a loop ignoring Retry-After is slowed down', async () => {
+    const h = await startAuth(BACKENDS[0]!, {
+      env: { REGISTER_PER_ADDRESS_PER_HOUR: '1', REGISTER_REFUSAL_DELAY_MS: '300' },
+    });
+    try {
+      expect((await register(h, 'first', '10.10.0.1')).statusCode).toBe(201);
+      for (const name of ['second', 'third']) {
+        const started = performance.now();
+        const refused = await register(h, name, '10.10.0.1');
+        expect(refused.statusCode).toBe(429);
+        expect(performance.now() - started).toBeGreaterThanOrEqual(290);
+      }
+    } finally {
+      await h.close();
+    }
+  });
+});
+
 describe.skipIf(!BACKENDS[0]!.available)('password hashing as a scheduled resource', () => {
   it('serves a login before a flood of queued registrations, in about its idle time', async () => {
     // One hashing slot: whatever else shares this machine's cores slows the idle measurement

@@ -79,6 +79,7 @@ export async function startAuth(backend: Backend, setup: HarnessSetup = {}): Pro
     // Route suites register many users from one address; the bounds have their own tests.
     REGISTER_PER_ADDRESS_PER_HOUR: '100000',
     REGISTER_PER_HOUR: '100000',
+    REGISTER_REFUSAL_DELAY_MS: '0',
     ...setup.env,
   });
   let offsetMs = 0;
