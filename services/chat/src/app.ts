@@ -8,7 +8,9 @@ import { createBus } from './bus/factory.js';
 import { ChatCore } from './chat.js';
 import type { ChatConfig } from './config.js';
 import { Gateway } from './gateway/gateway.js';
+import type { Budget } from './limits/budget.js';
 import { KeyedBudget } from './limits/keyed-budget.js';
+import { RedisBudget } from './limits/redis-budget.js';
 import {
   httpRevocationSource,
   RevocationFeed,
@@ -67,13 +69,22 @@ export async function createChatService(
     : httpUserFetcher(requireValue(config.authUrl, 'AUTH_URL'));
   const directory = new CachedUserDirectory(fetchUsers);
   const batcher = new AppendBatcher(store, config.appendBatchMax);
-  const core = new ChatCore(store, batcher, bus, directory, log, {
-    sendRatePerSec: config.sendRatePerSec,
-    sendBurst: config.sendBurst,
-    conversationsPage: config.conversationsPage,
-    maxGroupMembers: config.maxGroupMembers,
-    conversationsPerHour: config.conversationsPerHour,
-  });
+  const sendBudget = sendBudgetOf(config, log);
+  // Checks before the budget's connection is up fall back to this replica's own.
+  if (sendBudget instanceof RedisBudget) await sendBudget.ready().catch(() => {});
+  const core = new ChatCore(
+    store,
+    batcher,
+    bus,
+    directory,
+    log,
+    {
+      conversationsPage: config.conversationsPage,
+      maxGroupMembers: config.maxGroupMembers,
+      conversationsPerHour: config.conversationsPerHour,
+    },
+    sendBudget,
+  );
   const gateway = new Gateway(
     { core, bus, presence, verify, revocations, log },
     {
@@ -147,13 +158,37 @@ export async function createChatService(
     async close() {
       await gateway.close();
       await batcher.drain();
-      core.close();
+      await core.close();
       await revocationFeed.stop();
       restBudget.stop();
       await runtime.close();
       await store.close();
     },
   };
+}
+
+/**
+ * One send budget per user: in this process when it is the only one (embedded), else in
+ * Redis for every replica together — falling back to this replica's own while Redis does
+ * not answer.
+ */
+function sendBudgetOf(config: Readonly<ChatConfig>, log: Logger): Budget {
+  const local = new KeyedBudget<string>({
+    ratePerSec: config.sendRatePerSec,
+    burst: config.sendBurst,
+    what: 'sending too fast',
+  });
+  if (config.redisUrl === undefined) return local;
+  return new RedisBudget({
+    url: config.redisUrl,
+    prefix: config.redisPrefix,
+    name: 'send',
+    ratePerSec: config.sendRatePerSec,
+    burst: config.sendBurst,
+    what: 'sending too fast',
+    fallback: local,
+    logger: log,
+  });
 }
 
 function createVerifier(config: Readonly<ChatConfig>, options: ChatServiceOptions): AccessTokenVerifier {

@@ -17,7 +17,7 @@ import { counter, type Logger } from '@relay-chat/service-kit';
 import type { AppendBatcher } from './append-batcher.js';
 import { toConversation, toConversations } from './conversation-view.js';
 import { type BusEvent, convTopic, encodeEvent, userTopic } from './events.js';
-import { KeyedBudget } from './limits/keyed-budget.js';
+import type { Budget } from './limits/budget.js';
 import type {
   ChannelRecord,
   ConversationCursor,
@@ -49,9 +49,6 @@ export interface ConversationPage {
 }
 
 export interface ChatCoreOptions {
-  /** Messages one user may send per second over every socket and REST together, sustained and at once. */
-  sendRatePerSec: number;
-  sendBurst: number;
   /** Conversations in `ready` and in one page of `GET /conversations`. */
   conversationsPage: number;
   /** Most members a group may have. */
@@ -75,8 +72,6 @@ const publishFailures = counter(
  * send budget per user covers every socket and REST.
  */
 export class ChatCore {
-  private readonly sendBudget: KeyedBudget<UserId>;
-
   constructor(
     private readonly store: MessageStore,
     private readonly batcher: AppendBatcher,
@@ -84,13 +79,9 @@ export class ChatCore {
     readonly directory: UserDirectory,
     private readonly log: Logger,
     private readonly options: ChatCoreOptions,
-  ) {
-    this.sendBudget = new KeyedBudget({
-      ratePerSec: options.sendRatePerSec,
-      burst: options.sendBurst,
-      what: 'sending too fast',
-    });
-  }
+    /** Messages per user over every socket and REST (and, deployed, every replica). */
+    private readonly sendBudget: Budget,
+  ) {}
 
   /**
    * Stores a message (idempotent on clientMsgId), then publishes it. Throws ChatError
@@ -100,7 +91,7 @@ export class ChatCore {
   async send(sender: UserId, conv: ConversationId, clientMsgId: string, body: string): Promise<SendResult> {
     const problem = messageBodyProblem(body);
     if (problem) throw new ChatError('validation_failed', problem);
-    this.sendBudget.take(sender);
+    await this.sendBudget.take(sender);
     const { message, duplicate } = await this.batcher.append({
       conv,
       sender,
@@ -266,9 +257,9 @@ export class ChatCore {
     if (!(await this.store.isMember(conv, userId))) throw await this.notMemberOrNotFound(conv);
   }
 
-  /** Stops background work (budget sweeps). */
-  close(): void {
-    this.sendBudget.stop();
+  /** Stops background work (budget sweeps, the budget's Redis connection). */
+  async close(): Promise<void> {
+    await this.sendBudget.stop();
   }
 
   private async notMemberOrNotFound(conv: ConversationId): Promise<ChatError> {

@@ -89,6 +89,7 @@ export class ClientCommands {
     const verdict = state.inbound.onFrame();
     if (verdict.kind !== 'accept') {
       framesDropped.inc();
+      if (verdict.kind === 'drop') session.pauseReading(verdict.retryAfterMs);
       if (verdict.kind === 'close') {
         session.closeWith('rate_limited');
       } else if (verdict.notify) {

@@ -70,6 +70,7 @@ export class Session {
   private pending: Buffer[] = [];
   private pendingBytes = 0;
   private overBoundSince: number | undefined;
+  private resumeTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly ws: WebSocket,
@@ -240,6 +241,24 @@ export class Session {
     }
     this.overBoundSince ??= now;
     return now - this.overBoundSince >= this.limits.lagGraceMs;
+  }
+
+  // --- reading -----------------------------------------------------------------------
+
+  /**
+   * Stops reading the socket for `ms`: a client over its budget waits in its own send
+   * buffer (TCP pushes back), instead of costing this process the parsing of frames that
+   * would only be dropped. Reading resumes by itself.
+   */
+  pauseReading(ms: number): void {
+    if (this.closed) return;
+    this.socket.pause();
+    clearTimeout(this.resumeTimer);
+    this.resumeTimer = setTimeout(() => {
+      this.resumeTimer = undefined;
+      if (!this.closed) this.socket.resume();
+    }, ms);
+    this.resumeTimer.unref();
   }
 
   // --- liveness and closing ------------------------------------------------------------

@@ -1,4 +1,5 @@
 import { ChatError } from '@relay-chat/protocol';
+import type { Budget } from './budget.js';
 import { TokenBucket } from './token-bucket.js';
 
 export interface KeyedBudgetOptions {
@@ -18,7 +19,7 @@ export interface KeyedBudgetOptions {
  * refilled completely — forgetting it then changes nothing — so memory stays bounded by
  * the keys that acted within the last burst/rate seconds.
  */
-export class KeyedBudget<K> {
+export class KeyedBudget<K extends string> implements Budget<K> {
   private readonly buckets = new Map<K, TokenBucket>();
   private readonly now: () => number;
   private readonly sweep: NodeJS.Timeout;
