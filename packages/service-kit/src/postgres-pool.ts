@@ -61,6 +61,9 @@ export class BoundedPool implements PostgresPool {
       ...(limits.queryTimeoutMs > 0 ? { query_timeout: limits.queryTimeoutMs } : {}),
       ...(limits.statementTimeoutMs > 0 ? { statement_timeout: limits.statementTimeoutMs } : {}),
       keepAlive: true,
+      // Opening a connection forks a PostgreSQL backend (milliseconds of CPU each): keep idle
+      // ones a minute rather than pg's 10 s, so bursts do not fork new ones over and over.
+      idleTimeoutMillis: 60_000,
     });
     // An idle client's error (server restart) must not crash the process; the pool replaces it.
     this.#pool.on('error', () => {});

@@ -17,7 +17,7 @@ import {
   type RevocationSource,
 } from './revocations/revocation-feed.js';
 import { RevocationList, refusingRevoked } from './revocations/revocation-list.js';
-import { requireBearer } from './routes/authenticate.js';
+import { requireBearer, slowRefusals } from './routes/authenticate.js';
 import { conversationRoutes } from './routes/conversations.js';
 import { messageRoutes } from './routes/messages.js';
 import { presenceRoutes } from './routes/presence.js';
@@ -148,6 +148,7 @@ export async function createChatService(
         await server.register(async (secured) => {
           const api = secured as unknown as HttpServer;
           requireBearer(api, verify, (user) => directory.remember(user), restBudget);
+          slowRefusals(api, config.refusalDelayMs);
           await conversationRoutes(api, core);
           await messageRoutes(api, core);
           await presenceRoutes(api, (ids) => presence.onlineAmong(ids));

@@ -69,6 +69,11 @@ export interface ChatConfig {
   /** REST requests one user may make per second, sustained and at once (default 50 / 200). */
   restRatePerSec: number;
   restBurst: number;
+  /**
+   * Longest delay of a REST answer refused for pace (429), ms (default 1000): the answer
+   * comes after the wait it announces, so a client looping on refusals is slowed down.
+   */
+  refusalDelayMs: number;
   /** Open WebSocket connections one user may hold on one replica (default 20). */
   maxConnectionsPerUser: number;
   /** Conversations in `ready` and per page of `GET /conversations` (default 100). */
@@ -154,6 +159,7 @@ export function loadChatConfig(env: Env): Readonly<ChatConfig> {
     typingIntervalMs: envInt(env, 'TYPING_INTERVAL_MS', 1500, { min: 0, max: 60_000 }),
     restRatePerSec: envInt(env, 'REST_RATE_PER_SEC', 50, { min: 1, max: 1_000_000 }),
     restBurst: envInt(env, 'REST_BURST', 200, { min: 1, max: 1_000_000 }),
+    refusalDelayMs: envInt(env, 'REFUSAL_DELAY_MS', 1000, { min: 0, max: 60_000 }),
     maxConnectionsPerUser: envInt(env, 'MAX_CONNECTIONS_PER_USER', 20, { min: 1, max: 100_000 }),
     conversationsPage: envInt(env, 'CONVERSATIONS_PAGE', 100, { min: 10, max: 1000 }),
     maxGroupMembers: envInt(env, 'MAX_GROUP_MEMBERS', LIMITS.maxGroupMembers, {

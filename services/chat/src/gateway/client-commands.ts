@@ -40,6 +40,7 @@ export interface ClientCommandsOptions {
 interface CommandState {
   inbound: InboundBudget;
   lookups: TokenBucket;
+  lookupRunning: boolean;
   lastTypingAt: Map<ConversationId, number>;
   reads: Map<ConversationId, { seq: number; ref: string | undefined }>;
   readsRunning: boolean;
@@ -76,6 +77,7 @@ export class ClientCommands {
     const state: CommandState = {
       inbound: new InboundBudget(this.options.inbound),
       lookups: new TokenBucket(this.options.membershipLookupsPerSec, this.options.membershipLookupsPerSec),
+      lookupRunning: false,
       lastTypingAt: new Map(),
       reads: new Map(),
       readsRunning: false,
@@ -178,10 +180,18 @@ export class ClientCommands {
     if (last !== undefined && now - last < this.options.typingIntervalMs) return;
     try {
       if (!session.isMember(conv)) {
-        // One read, and no telling an unknown conversation from someone else's.
-        if (!state.lookups.take() || !(await this.deps.core.isMember(conv, session.user.id))) {
-          throw new ChatError('not_member');
+        // At most one store read in flight per connection (a burst must not open a database
+        // connection per frame), a few a second, and no telling an unknown conversation from
+        // someone else's.
+        if (state.lookupRunning || !state.lookups.take()) throw new ChatError('not_member');
+        state.lookupRunning = true;
+        let member: boolean;
+        try {
+          member = await this.deps.core.isMember(conv, session.user.id);
+        } finally {
+          state.lookupRunning = false;
         }
+        if (!member) throw new ChatError('not_member');
         await this.deps.fanOut.join(session, conv);
       }
     } catch (err) {

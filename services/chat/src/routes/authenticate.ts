@@ -38,3 +38,16 @@ export function callerOf(request: FastifyRequest): Caller {
   if (!caller) throw new ChatError('unauthorized');
   return caller;
 }
+
+/**
+ * Answers a refusal for pace (`rate_limited`) only after the wait it announces, at most
+ * `maxDelayMs`: a client looping on 429s without honouring Retry-After is slowed to about
+ * its budget, instead of keeping the proxy and this replica busy answering refusals.
+ */
+export function slowRefusals(app: HttpServer, maxDelayMs: number): void {
+  app.addHook('onError', async (_request, _reply, error) => {
+    if (!(error instanceof ChatError) || error.code !== 'rate_limited' || maxDelayMs <= 0) return;
+    const ms = Math.min(maxDelayMs, Math.ceil((error.retryAfterSec ?? 1) * 1000));
+    await new Promise((resolve) => setTimeout(resolve, ms));
+  });
+}
