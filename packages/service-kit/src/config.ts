@@ -135,7 +135,7 @@ export function envNetworks(env: Env, name: string, fallback: readonly string[])
 
 /**
  * The PostgreSQL wait bounds of every pool a service opens: DB_ACQUIRE_TIMEOUT_MS (default
- * 2000), DB_QUERY_TIMEOUT_MS (3000), DB_STATEMENT_TIMEOUT_MS (500 ms less than the query
+ * 500), DB_QUERY_TIMEOUT_MS (1400), DB_STATEMENT_TIMEOUT_MS (500 ms less than the query
  * timeout, at most half of it less; 0 = none) and DB_MAX_WAITING (500).
  */
 export function envDatabaseLimits(env: Env): Readonly<DatabaseLimits> {

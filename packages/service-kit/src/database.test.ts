@@ -34,9 +34,9 @@ describe('envDatabaseLimits', () => {
   it('defaults to the documented bounds', () => {
     expect(envDatabaseLimits({})).toEqual(DEFAULT_DATABASE_LIMITS);
     expect(DEFAULT_DATABASE_LIMITS).toEqual({
-      acquireTimeoutMs: 2000,
-      queryTimeoutMs: 3000,
-      statementTimeoutMs: 2500,
+      acquireTimeoutMs: 500,
+      queryTimeoutMs: 1400,
+      statementTimeoutMs: 900,
       maxWaiting: 500,
     });
   });
@@ -50,8 +50,8 @@ describe('envDatabaseLimits', () => {
       }),
     ).toEqual({ acquireTimeoutMs: 500, queryTimeoutMs: 800, statementTimeoutMs: 400, maxWaiting: 0 });
     expect(envDatabaseLimits({ DB_STATEMENT_TIMEOUT_MS: '0' }).statementTimeoutMs).toBe(0);
-    expect(() => envDatabaseLimits({ DB_STATEMENT_TIMEOUT_MS: '3000' })).toThrow(
-      'DB_STATEMENT_TIMEOUT_MS: must be below DB_QUERY_TIMEOUT_MS (3000), got 3000',
+    expect(() => envDatabaseLimits({ DB_STATEMENT_TIMEOUT_MS: '1400' })).toThrow(
+      'DB_STATEMENT_TIMEOUT_MS: must be below DB_QUERY_TIMEOUT_MS (1400), got 1400',
     );
     expect(() => envDatabaseLimits({ DB_ACQUIRE_TIMEOUT_MS: 'soon' })).toThrow('DB_ACQUIRE_TIMEOUT_MS');
   });

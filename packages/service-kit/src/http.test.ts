@@ -2,7 +2,7 @@ import { connect } from 'node:net';
 import { isErrorBody } from '@relay-chat/protocol';
 import { Type } from 'typebox';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { clientErrorAnswer, createHttpServer, type HttpServer } from './http.js';
+import { answerWithin, clientErrorAnswer, createHttpServer, type HttpServer } from './http.js';
 import { createLogger } from './logger.js';
 
 const logger = createLogger({ name: 'http-test', level: 'silent' });
@@ -179,5 +179,38 @@ describe("Node's HTTP parser errors", () => {
       'GET /api/test/items/abc HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n',
     );
     expect(answer).toContain('{"id":"abc"}');
+  });
+});
+
+describe('answerWithin', () => {
+  it('answers a request still running at the deadline with 503 unavailable, and sends nothing after', async () => {
+    const app = createHttpServer({ logger });
+    let finish: (() => void) | undefined;
+    await app.register(async (scope) => {
+      const api = scope as unknown as HttpServer;
+      answerWithin(api, 200);
+      api.get('/slow', async () => {
+        await new Promise<void>((resolve) => {
+          finish = resolve;
+        });
+        return { late: true };
+      });
+      api.get('/fast', async () => ({ ok: true }));
+    });
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const { port } = app.server.address() as { port: number };
+    try {
+      const started = performance.now();
+      const slow = await fetch(`http://127.0.0.1:${port}/slow`);
+      expect(performance.now() - started).toBeLessThan(1000);
+      expect(slow.status).toBe(503);
+      expect(slow.headers.get('retry-after')).toBe('1');
+      expect(await slow.json()).toMatchObject({ error: { code: 'unavailable' } });
+      finish?.();
+      const fast = await fetch(`http://127.0.0.1:${port}/fast`);
+      expect(await fast.json()).toEqual({ ok: true });
+    } finally {
+      await app.close();
+    }
   });
 });

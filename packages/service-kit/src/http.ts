@@ -110,6 +110,39 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
 }
 
 /**
+ * Every request of the calling scope gets an answer within `deadlineMs`: one still running
+ * then (a dependency that froze, a chain of slow calls) is answered 503 `unavailable` with
+ * Retry-After, and whatever it finishes later is not sent. No failure hangs a client.
+ */
+export function answerWithin(app: HttpServer, deadlineMs: number): void {
+  if (deadlineMs <= 0) return;
+  const timers = new WeakMap<FastifyRequest, NodeJS.Timeout>();
+  app.addHook('onRequest', async (request, reply) => {
+    const timer = setTimeout(() => {
+      if (reply.sent) return;
+      // Hijacked: Fastify sends nothing more for this request when its handler returns.
+      reply.hijack();
+      const error = new ChatError('unavailable', 'no answer in time; retry shortly', { retryAfterSec: 1 });
+      const body = JSON.stringify(error.toBody());
+      reply.raw.writeHead(error.status, {
+        'content-type': 'application/json',
+        'content-length': Buffer.byteLength(body),
+        'retry-after': '1',
+        'x-content-type-options': 'nosniff',
+        'cache-control': 'no-store',
+      });
+      reply.raw.end(body);
+      request.log.warn({ route: request.routeOptions.url, deadlineMs }, 'request answered at its deadline');
+    }, deadlineMs);
+    timer.unref();
+    timers.set(request, timer);
+  });
+  app.addHook('onResponse', async (request) => {
+    clearTimeout(timers.get(request));
+  });
+}
+
+/**
  * TypeBox validation. Bodies are checked as sent (a wrong type is an error, never coerced);
  * querystrings, params and headers get their schema defaults and are converted from text.
  */

@@ -23,6 +23,7 @@ export {
 } from './database.js';
 export { withDeadline } from './deadline.js';
 export {
+  answerWithin,
   type CommonRoutesOptions,
   createHttpServer,
   type HttpServer,

@@ -25,10 +25,12 @@ export interface DatabaseLimits {
   maxWaiting: number;
 }
 
+// A request may wait for a connection and then a query: together under the 2 s within which
+// every request gets an answer (a typed `unavailable` when the database cannot give one).
 export const DEFAULT_DATABASE_LIMITS: Readonly<DatabaseLimits> = Object.freeze({
-  acquireTimeoutMs: 2000,
-  queryTimeoutMs: 3000,
-  statementTimeoutMs: 2500,
+  acquireTimeoutMs: 500,
+  queryTimeoutMs: 1400,
+  statementTimeoutMs: 900,
   maxWaiting: 500,
 });
 

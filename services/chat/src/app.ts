@@ -1,6 +1,6 @@
 import type { Server } from 'node:http';
 import type { User, UserId } from '@relay-chat/protocol';
-import { type HttpServer, type Logger, registerCommonRoutes } from '@relay-chat/service-kit';
+import { answerWithin, type HttpServer, type Logger, registerCommonRoutes } from '@relay-chat/service-kit';
 import { type AccessTokenVerifier, createAccessTokenVerifier } from '@relay-chat/tokens';
 import type { JSONWebKeySet } from 'jose';
 import { AppendBatcher } from './append-batcher.js';
@@ -149,6 +149,7 @@ export async function createChatService(
           const api = secured as unknown as HttpServer;
           requireBearer(api, verify, (user) => directory.remember(user), restBudget);
           slowRefusals(api, config.refusalDelayMs);
+          answerWithin(api, config.requestDeadlineMs);
           await conversationRoutes(api, core);
           await messageRoutes(api, core);
           await presenceRoutes(api, (ids) => presence.onlineAmong(ids));

@@ -74,6 +74,11 @@ export interface ChatConfig {
    * comes after the wait it announces, so a client looping on refusals is slowed down.
    */
   refusalDelayMs: number;
+  /**
+   * Every REST request is answered within this many ms (default 1500): one still waiting on
+   * a dependency then gets 503 `unavailable` (0 = no deadline).
+   */
+  requestDeadlineMs: number;
   /** Open WebSocket connections one user may hold on one replica (default 20). */
   maxConnectionsPerUser: number;
   /** Conversations in `ready` and per page of `GET /conversations` (default 100). */
@@ -159,6 +164,7 @@ export function loadChatConfig(env: Env): Readonly<ChatConfig> {
     typingIntervalMs: envInt(env, 'TYPING_INTERVAL_MS', 1500, { min: 0, max: 60_000 }),
     restRatePerSec: envInt(env, 'REST_RATE_PER_SEC', 50, { min: 1, max: 1_000_000 }),
     restBurst: envInt(env, 'REST_BURST', 200, { min: 1, max: 1_000_000 }),
+    requestDeadlineMs: envInt(env, 'REQUEST_DEADLINE_MS', 1500, { min: 0, max: 600_000 }),
     refusalDelayMs: envInt(env, 'REFUSAL_DELAY_MS', 1000, { min: 0, max: 60_000 }),
     maxConnectionsPerUser: envInt(env, 'MAX_CONNECTIONS_PER_USER', 20, { min: 1, max: 100_000 }),
     conversationsPage: envInt(env, 'CONVERSATIONS_PAGE', 100, { min: 10, max: 1000 }),
