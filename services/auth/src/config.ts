@@ -63,7 +63,8 @@ export interface AuthConfig {
   registerPerHour: number;
   /**
    * Password hashes (scrypt) computed at once by this process. PASSWORD_HASH_CONCURRENCY,
-   * default the number of cores.
+   * default one less than the cores (at least 1): hashing never takes every core from the
+   * event loops that carry messages.
    */
   passwordHashConcurrency: number;
   /**
@@ -106,7 +107,7 @@ export function loadAuthConfig(env: Env = process.env): Readonly<AuthConfig> {
   const databaseUrl = envUrl(env, 'DATABASE_URL', ['sqlite', 'postgres', 'postgresql']);
   const issuer = envString(env, 'JWT_ISSUER', 'relay-chat');
   const audience = envString(env, 'JWT_AUDIENCE', 'relay-chat');
-  const passwordHashConcurrency = envInt(env, 'PASSWORD_HASH_CONCURRENCY', availableParallelism(), {
+  const passwordHashConcurrency = envInt(env, 'PASSWORD_HASH_CONCURRENCY', Math.max(1, availableParallelism() - 1), {
     min: 1,
     max: 256,
   });
