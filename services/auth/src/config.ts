@@ -107,10 +107,15 @@ export function loadAuthConfig(env: Env = process.env): Readonly<AuthConfig> {
   const databaseUrl = envUrl(env, 'DATABASE_URL', ['sqlite', 'postgres', 'postgresql']);
   const issuer = envString(env, 'JWT_ISSUER', 'relay-chat');
   const audience = envString(env, 'JWT_AUDIENCE', 'relay-chat');
-  const passwordHashConcurrency = envInt(env, 'PASSWORD_HASH_CONCURRENCY', Math.max(1, availableParallelism() - 1), {
-    min: 1,
-    max: 256,
-  });
+  const passwordHashConcurrency = envInt(
+    env,
+    'PASSWORD_HASH_CONCURRENCY',
+    Math.max(1, availableParallelism() - 1),
+    {
+      min: 1,
+      max: 256,
+    },
+  );
   const config: AuthConfig = {
     port: envInt(env, 'PORT', 8001, { min: 0, max: 65535 }),
     host: envString(env, 'HOST', '127.0.0.1'),
