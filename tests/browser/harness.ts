@@ -152,11 +152,21 @@ export class RestApi {
     const headers: Record<string, string> = {};
     if (body !== undefined) headers['content-type'] = 'application/json';
     if (token) headers.authorization = `Bearer ${token}`;
-    const response = await fetch(this.url + path, {
-      method,
-      headers,
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    });
+    // A bot seeding data keeps to the server's pace: a 429 is waited out (Retry-After),
+    // a few times, as the SDK does; anything else fails the test.
+    let response: Response;
+    for (let attempt = 1; ; attempt++) {
+      response = await fetch(this.url + path, {
+        method,
+        headers,
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+      });
+      if (response.status !== 429 || attempt === 5) break;
+      await response.text();
+      await new Promise((resolve) =>
+        setTimeout(resolve, 1000 * Number(response.headers.get('retry-after') ?? '1')),
+      );
+    }
     const text = await response.text();
     if (!response.ok) throw new Error(`${method} ${path} → ${response.status} ${text}`);
     return (text ? JSON.parse(text) : undefined) as T;

@@ -7,7 +7,7 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Message } from '@relay-chat/protocol';
+import { asUserId, type Message } from '@relay-chat/protocol';
 import { ChatClient, type WebSocketConstructor } from '@relay-chat/sdk';
 import { freePort, waitFor } from '@relay-chat/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -85,7 +85,7 @@ describe('the embedded launcher', () => {
   it('lets two users register, exchange a DM over the SDK, see presence and unread counts, and read history', async () => {
     const [ann, ben] = await Promise.all([registerUser(url, 'ann'), registerUser(url, 'ben')]);
     const a = client(ann);
-    const dm = await a.chat.api.createConversation({ kind: 'dm', with: ben.id });
+    const dm = await a.chat.api.createConversation({ kind: 'dm', with: asUserId(ben.id) });
     await waitFor(() => a.chat.state === 'open', { what: 'ann connected' });
 
     for (const body of ['hi ben', 'are you there?']) await a.chat.send(dm.id, body).acked;
@@ -94,7 +94,7 @@ describe('the embedded launcher', () => {
       what: 'ben ready',
     });
     expect(b.chat.conversation(dm.id)).toMatchObject({ unread: 2, lastSeq: 2 });
-    await waitFor(() => a.chat.isOnline(ben.id), { what: 'ann to see ben online' });
+    await waitFor(() => a.chat.isOnline(asUserId(ben.id)), { what: 'ann to see ben online' });
 
     await b.chat.send(dm.id, 'yes!').acked;
     await waitFor(() => a.received.some((m) => m.body === 'yes!'), { what: 'ann to receive the reply' });
@@ -106,13 +106,14 @@ describe('the embedded launcher', () => {
       [3, 'yes!'],
     ]);
     b.chat.close();
-    await waitFor(() => !a.chat.isOnline(ben.id), { what: 'ann to see ben offline' });
+    await waitFor(() => !a.chat.isOnline(asUserId(ben.id)), { what: 'ann to see ben offline' });
     a.chat.close();
   });
 
   it('stops cleanly on SIGTERM', async () => {
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     child.kill('SIGTERM');
-    expect(await exited).toBe(0);
+    const code = await exited;
+    expect(code, `exit code; output: ${output}`).toBe(0);
   });
 });
