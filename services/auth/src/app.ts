@@ -1,4 +1,4 @@
-import type { User } from '@relay-chat/protocol';
+import type { User, UserId } from '@relay-chat/protocol';
 import { type HttpServer, type Logger, registerCommonRoutes } from '@relay-chat/service-kit';
 import { createAccessTokenVerifier } from '@relay-chat/tokens';
 import type { JSONWebKeySet } from 'jose';
@@ -30,7 +30,7 @@ export interface AuthService {
   readonly issuer: string;
   readonly audience: string;
   /** The users among `ids` that exist (unknown ids left out), ordered by username. */
-  findUsersByIds(ids: string[]): Promise<User[]>;
+  findUsersByIds(ids: UserId[]): Promise<User[]>;
   /** Signs an access token for an existing user without a login (tests, embedded tooling); it has no `sid`. */
   issueAccessToken(user: User): Promise<string>;
   /**
@@ -170,6 +170,11 @@ export async function createAuthService(
     revocationsAfter: (after, limit) => revocations.after(after, limit),
 
     async register(app: HttpServer): Promise<void> {
+      // Hashes still queued or running when the server closes are refused rather than
+      // awaited: a shutdown answers what is in flight, it does not wait on scrypt.
+      app.addHook('preClose', async () => {
+        await hasher.close();
+      });
       await app.register(async (scope: HttpServer) => {
         // JSON only: a text/plain body is a 415, not a string that fails validation.
         scope.removeContentTypeParser('text/plain');

@@ -37,10 +37,16 @@ export interface HashingThreads {
   signup?: number;
 }
 
-/** Niceness of login hashing: below the event loop (everyone's messages), above sign-ups. */
-const LOGIN_NICE = 5;
-/** Niceness of sign-up hashing: what the server may do last. */
-const SIGNUP_NICE = 15;
+/**
+ * Niceness of login hashing: a little below the event loop (everyone's messages), above
+ * sign-ups. Nice values weigh a thread against every process on the machine, not only this
+ * one: a steep value (15 was tried) starved sign-ups for tens of seconds whenever anything
+ * else kept the cores busy, and held a shutdown until its deadline. The order within the
+ * service is the hash scheduler's job (logins first, bounded waits); these only lean.
+ */
+const LOGIN_NICE = 2;
+/** Niceness of sign-up hashing: below logins, still a fair share of a busy machine. */
+const SIGNUP_NICE = 6;
 
 /**
  * Hashes and verifies passwords with scrypt on threads of their own (ScryptThreads), at a

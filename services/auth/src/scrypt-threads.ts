@@ -33,6 +33,7 @@ class ScryptThread {
   private worker: Worker | undefined;
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
+  private closed = false;
 
   constructor(private readonly nice: number) {}
 
@@ -47,6 +48,7 @@ class ScryptThread {
     keyBytes: number,
     maxmem: number,
   ): Promise<Buffer> {
+    if (this.closed) return Promise.reject(new Error('password hashing stopped'));
     const worker = this.start();
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
@@ -57,6 +59,7 @@ class ScryptThread {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     const worker = this.worker;
     this.worker = undefined;
     this.failAll(new Error('password hashing stopped'));
