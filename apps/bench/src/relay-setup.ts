@@ -1,4 +1,4 @@
-import { ChatError } from '@relay-chat/protocol';
+import { ChatError, type ConversationId } from '@relay-chat/protocol';
 import { ApiClient, ChatApi } from '@relay-chat/sdk';
 import { inParallel } from '@relay-chat/service-kit';
 import type { BenchUser } from './user-pool.js';
@@ -19,9 +19,9 @@ export async function setUpChannel(
   baseUrl: string,
   users: readonly BenchUser[],
   name: string,
-): Promise<string> {
+): Promise<ConversationId> {
   const owner = chatApiFor(baseUrl, users[0]!);
-  let id: string;
+  let id: ConversationId;
   try {
     id = (await owner.createChannel(name)).id;
   } catch (err) {
@@ -38,9 +38,9 @@ export async function setUpChannel(
 }
 
 /** A DM between users 2i and 2i+1 (idempotent); returns the conversation of each pair. */
-export async function setUpDms(baseUrl: string, users: readonly BenchUser[]): Promise<string[]> {
+export async function setUpDms(baseUrl: string, users: readonly BenchUser[]): Promise<ConversationId[]> {
   const pairs = Math.floor(users.length / 2);
-  const convs: string[] = new Array(pairs);
+  const convs: ConversationId[] = new Array(pairs);
   await inParallel(pairs, SETUP_CONCURRENCY, async (i) => {
     const conversation = await chatApiFor(baseUrl, users[2 * i]!).createDm(users[2 * i + 1]!.id);
     convs[i] = conversation.id;

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { seedUsers } from '@relay-chat/auth';
-import { ChatError } from '@relay-chat/protocol';
+import { ChatError, type UserId } from '@relay-chat/protocol';
 import { ApiClient, AuthApi, type BodyTokenPair } from '@relay-chat/sdk';
 import { inParallel } from '@relay-chat/service-kit';
 import { BENCH_DIR } from './machine.js';
@@ -33,7 +33,7 @@ interface UserFile {
 /** A bench user ready to connect. */
 export interface BenchUser {
   index: number;
-  id: string;
+  id: UserId;
   username: string;
   accessToken: string;
 }

@@ -51,6 +51,12 @@ export type {
   TypingEventFrame,
   TypingFrame,
 } from './frames.js';
+export {
+  asConversationId,
+  asMessageId,
+  asUserId,
+  type Brand,
+} from './ids.js';
 export type {
   ChannelListing,
   Conversation,

@@ -5,8 +5,9 @@ import type { ErrorCode } from './errors.js';
 import {
   type Conversation,
   type ConversationId,
-  Id,
+  ConversationIdSchema,
   type Message,
+  type MessageId,
   type PresenceStatus,
   type User,
   type UserId,
@@ -24,7 +25,7 @@ const Strict = { additionalProperties: false } as const;
 export const SendFrame = Type.Object(
   {
     type: Type.Literal('send'),
-    conv: Id,
+    conv: ConversationIdSchema,
     // Well-formed text only (see text.ts): what cannot be stored exactly is refused here.
     clientMsgId: Type.String({
       minLength: 1,
@@ -36,9 +37,12 @@ export const SendFrame = Type.Object(
   },
   Strict,
 );
-export const TypingFrame = Type.Object({ type: Type.Literal('typing'), conv: Id, ref: Ref }, Strict);
+export const TypingFrame = Type.Object(
+  { type: Type.Literal('typing'), conv: ConversationIdSchema, ref: Ref },
+  Strict,
+);
 export const ReadFrame = Type.Object(
-  { type: Type.Literal('read'), conv: Id, seq: Type.Integer({ minimum: 0 }), ref: Ref },
+  { type: Type.Literal('read'), conv: ConversationIdSchema, seq: Type.Integer({ minimum: 0 }), ref: Ref },
   Strict,
 );
 export const AuthFrame = Type.Object(
@@ -166,7 +170,7 @@ export interface AckFrame {
   type: 'ack';
   clientMsgId: string;
   conv: ConversationId;
-  id: string;
+  id: MessageId;
   seq: number;
   ts: number;
 }

@@ -12,11 +12,14 @@ export {
 export {
   ChannelListing,
   Conversation,
+  ConversationIdSchema,
   ConversationKind,
   ErrorResponse,
   Id,
   Message,
+  MessageIdSchema,
   PresenceStatus,
   TokenPair,
   User,
+  UserIdSchema,
 } from './models.js';

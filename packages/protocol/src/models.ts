@@ -1,12 +1,17 @@
 import Type, { type Static } from 'typebox';
 
+import type { ConversationId, MessageId, UserId } from './ids.js';
+
+export type { ConversationId, MessageId, UserId } from './ids.js';
+
 /** Opaque identifiers (UUID strings today). */
 export const Id = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' });
-export type UserId = string;
-export type ConversationId = string;
-export type MessageId = string;
+/** The same schema, typed as each kind of id (see ids.ts). */
+export const UserIdSchema = Type.Unsafe<UserId>(Id);
+export const ConversationIdSchema = Type.Unsafe<ConversationId>(Id);
+export const MessageIdSchema = Type.Unsafe<MessageId>(Id);
 
-export const User = Type.Object({ id: Id, username: Type.String() });
+export const User = Type.Object({ id: UserIdSchema, username: Type.String() });
 export type User = Static<typeof User>;
 
 export const ConversationKind = Type.Union([
@@ -18,10 +23,10 @@ export type ConversationKind = Static<typeof ConversationKind>;
 
 /** A message as stored and as shown. `ts` is milliseconds since the epoch, set by the server. */
 export const Message = Type.Object({
-  conv: Id,
+  conv: ConversationIdSchema,
   seq: Type.Integer({ minimum: 1 }),
-  id: Id,
-  from: Id,
+  id: MessageIdSchema,
+  from: UserIdSchema,
   body: Type.String(),
   ts: Type.Integer(),
   clientMsgId: Type.Optional(Type.String()),
@@ -33,7 +38,7 @@ export type Message = Static<typeof Message>;
  * (all of them for DMs and groups of that size); `memberCount` is exact.
  */
 export const Conversation = Type.Object({
-  id: Id,
+  id: ConversationIdSchema,
   kind: ConversationKind,
   name: Type.Union([Type.String(), Type.Null()]),
   lastSeq: Type.Integer({ minimum: 0 }),
@@ -50,7 +55,7 @@ export type Conversation = Static<typeof Conversation>;
 
 /** A public channel as listed in the directory. */
 export const ChannelListing = Type.Object({
-  id: Id,
+  id: ConversationIdSchema,
   name: Type.String(),
   memberCount: Type.Integer({ minimum: 0 }),
   joined: Type.Boolean(),

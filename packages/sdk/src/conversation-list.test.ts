@@ -1,9 +1,15 @@
-import type { Conversation, Message } from '@relay-chat/protocol';
+import {
+  asConversationId,
+  asMessageId,
+  asUserId,
+  type Conversation,
+  type Message,
+} from '@relay-chat/protocol';
 import { describe, expect, it } from 'vitest';
 import { ConversationList } from './conversation-list.js';
 
 const conv = (id: string, lastSeq: number, lastReadSeq: number, lastActivityAt = 0): Conversation => ({
-  id,
+  id: asConversationId(id),
   kind: 'group',
   name: id,
   lastSeq,
@@ -16,10 +22,10 @@ const conv = (id: string, lastSeq: number, lastReadSeq: number, lastActivityAt =
   createdAt: 0,
 });
 const msg = (seq: number, from = 'u2', conversation = 'c1'): Message => ({
-  conv: conversation,
+  conv: asConversationId(conversation),
   seq,
-  id: `m${seq}`,
-  from,
+  id: asMessageId(`m${seq}`),
+  from: asUserId(from),
   body: 'b',
   ts: 1_000 + seq,
 });
@@ -27,28 +33,28 @@ const msg = (seq: number, from = 'u2', conversation = 'c1'): Message => ({
 describe('ConversationList', () => {
   it('counts a delivered message as unread, and one of our own as read', () => {
     const list = new ConversationList();
-    list.reset([conv('c1', 2, 2)], 'me');
+    list.reset([conv('c1', 2, 2)], asUserId('me'));
     expect(list.applyMessage(msg(3))).toMatchObject({ lastSeq: 3, unread: 1, lastMessage: msg(3) });
     expect(list.applyMessage(msg(4, 'me'))).toMatchObject({ lastSeq: 4, lastReadSeq: 4, unread: 0 });
   });
 
   it('ignores an older message filled in from history', () => {
     const list = new ConversationList();
-    list.reset([conv('c1', 9, 5)], 'me');
-    const before = list.get('c1');
+    list.reset([conv('c1', 9, 5)], asUserId('me'));
+    const before = list.get(asConversationId('c1'));
     expect(list.applyMessage(msg(6))).toBe(before);
   });
 
   it('moves the read marker forward only', () => {
     const list = new ConversationList();
-    list.reset([conv('c1', 9, 5)], 'me');
-    expect(list.applyRead('c1', 8)).toMatchObject({ lastReadSeq: 8, unread: 1 });
-    expect(list.applyRead('c1', 2)).toMatchObject({ lastReadSeq: 8 });
+    list.reset([conv('c1', 9, 5)], asUserId('me'));
+    expect(list.applyRead(asConversationId('c1'), 8)).toMatchObject({ lastReadSeq: 8, unread: 1 });
+    expect(list.applyRead(asConversationId('c1'), 2)).toMatchObject({ lastReadSeq: 8 });
   });
 
   it('keeps local progress when the server sends an older snapshot of a conversation', () => {
     const list = new ConversationList();
-    list.reset([conv('c1', 2, 2)], 'me');
+    list.reset([conv('c1', 2, 2)], asUserId('me'));
     list.applyMessage(msg(3));
     expect(list.upsert({ ...conv('c1', 2, 2), name: 'renamed' })).toMatchObject({
       name: 'renamed',
@@ -59,7 +65,7 @@ describe('ConversationList', () => {
 
   it('lists the most recently active first', () => {
     const list = new ConversationList();
-    list.reset([conv('a', 0, 0, 1), conv('b', 0, 0, 3), conv('c', 0, 0, 2)], 'me');
+    list.reset([conv('a', 0, 0, 1), conv('b', 0, 0, 3), conv('c', 0, 0, 2)], asUserId('me'));
     expect(list.all().map((c) => c.id)).toEqual(['b', 'c', 'a']);
     list.applyMessage(msg(1, 'u2', 'a'));
     expect(list.all()[0]?.id).toBe('a');
@@ -67,8 +73,8 @@ describe('ConversationList', () => {
 
   it('replaces a changed conversation with a new object and leaves the old one untouched', () => {
     const list = new ConversationList();
-    list.reset([conv('c1', 0, 0)], 'me');
-    const before = list.get('c1');
+    list.reset([conv('c1', 0, 0)], asUserId('me'));
+    const before = list.get(asConversationId('c1'));
     const after = list.applyMessage(msg(1));
     expect(after).not.toBe(before);
     expect(before?.lastSeq).toBe(0);

@@ -1,12 +1,21 @@
-import { ChatError, type ConversationId, type Message } from '@relay-chat/protocol';
+import {
+  asConversationId,
+  asMessageId,
+  asUserId,
+  ChatError,
+  type ConversationId,
+  type Message,
+} from '@relay-chat/protocol';
 import { describe, expect, it, vi } from 'vitest';
 import { Delivery, type DeliveryOptions, type GapEvent } from './delivery.js';
 
+const C1 = asConversationId('c1');
+
 const msg = (seq: number, conv = 'c1'): Message => ({
-  conv,
+  conv: asConversationId(conv),
   seq,
-  id: `${conv}-${seq}`,
-  from: 'u1',
+  id: asMessageId(`${conv}-${seq}`),
+  from: asUserId('u1'),
   body: `body ${seq}`,
   ts: 1_700_000_000_000 + seq,
 });
@@ -17,7 +26,7 @@ const msg = (seq: number, conv = 'c1'): Message => ({
  * interleave socket messages with it.
  */
 function harness(options: Partial<DeliveryOptions> & { stored?: Record<ConversationId, number> } = {}) {
-  const stored: Record<ConversationId, number> = { c1: 0, ...options.stored };
+  const stored: Record<ConversationId, number> = { [C1]: 0, ...options.stored };
   const delivered: Message[] = [];
   const gaps: GapEvent[] = [];
   const fetches: { conv: ConversationId; after: number; limit: number }[] = [];
@@ -69,15 +78,15 @@ function harness(options: Partial<DeliveryOptions> & { stored?: Record<Conversat
 describe('Delivery', () => {
   it('delivers in-order socket messages without touching history', () => {
     const h = harness();
-    h.delivery.seed('c1', 0);
+    h.delivery.seed(asConversationId('c1'), 0);
     for (const seq of [1, 2, 3]) h.delivery.receive(msg(seq));
     expect(h.seqsOf()).toEqual([1, 2, 3]);
     expect(h.fetches).toEqual([]);
   });
 
   it('fills a jump from history in pages of at most pageSize, then releases the held message, in order', async () => {
-    const h = harness({ pageSize: 2, stored: { c1: 7 } });
-    h.delivery.seed('c1', 0);
+    const h = harness({ pageSize: 2, stored: { [C1]: 7 } });
+    h.delivery.seed(asConversationId('c1'), 0);
     h.delivery.receive(msg(7));
     await vi.waitFor(() => expect(h.seqsOf()).toEqual([1, 2, 3, 4, 5, 6, 7]));
     expect(h.fetches.map((f) => [f.after, f.limit])).toEqual([
@@ -92,22 +101,22 @@ describe('Delivery', () => {
   });
 
   it('never asks for more than 200 per page', () => {
-    const h = harness({ pageSize: 5_000, stored: { c1: 3 } });
-    h.delivery.seed('c1', 0);
-    h.delivery.noteLatest('c1', 3);
+    const h = harness({ pageSize: 5_000, stored: { [C1]: 3 } });
+    h.delivery.seed(asConversationId('c1'), 0);
+    h.delivery.noteLatest(asConversationId('c1'), 3);
     expect(h.fetches[0]?.limit).toBe(200);
   });
 
   it('delivers each seq once when socket messages arrive while a fetch is in flight', async () => {
-    const h = harness({ pageSize: 200, stored: { c1: 5 } });
-    h.delivery.seed('c1', 0);
+    const h = harness({ pageSize: 200, stored: { [C1]: 5 } });
+    h.delivery.seed(asConversationId('c1'), 0);
     const release = h.hold();
     h.delivery.receive(msg(5));
     await vi.waitFor(() => expect(h.fetches).toHaveLength(1));
     // While history is being read: the missing messages and newer ones arrive live.
     h.delivery.receive(msg(1));
     h.delivery.receive(msg(2));
-    h.stored.c1 = 8;
+    h.stored[C1] = 8;
     h.delivery.receive(msg(8));
     h.delivery.receive(msg(6));
     expect(h.seqsOf()).toEqual([1, 2]);
@@ -117,23 +126,23 @@ describe('Delivery', () => {
   });
 
   it('fetches the gap announced at reconnect, from the previous lastSeq to the new one', async () => {
-    const h = harness({ stored: { c1: 12 } });
-    h.delivery.seed('c1', 9);
-    h.delivery.noteLatest('c1', 12);
+    const h = harness({ stored: { [C1]: 12 } });
+    h.delivery.seed(asConversationId('c1'), 9);
+    h.delivery.noteLatest(asConversationId('c1'), 12);
     await vi.waitFor(() => expect(h.seqsOf()).toEqual([10, 11, 12]));
     expect(h.fetches[0]?.after).toBe(9);
   });
 
   it('does nothing when the announced seq is already delivered', () => {
     const h = harness();
-    h.delivery.seed('c1', 4);
-    h.delivery.noteLatest('c1', 4);
+    h.delivery.seed(asConversationId('c1'), 4);
+    h.delivery.noteLatest(asConversationId('c1'), 4);
     expect(h.fetches).toEqual([]);
   });
 
   it('waits gapWaitMs for a late socket message before asking history', async () => {
-    const h = harness({ gapWaitMs: 40, stored: { c1: 3 } });
-    h.delivery.seed('c1', 0);
+    const h = harness({ gapWaitMs: 40, stored: { [C1]: 3 } });
+    h.delivery.seed(asConversationId('c1'), 0);
     h.delivery.receive(msg(1));
     h.delivery.receive(msg(3));
     h.delivery.receive(msg(2));
@@ -143,29 +152,29 @@ describe('Delivery', () => {
   });
 
   it('retries a fetch that failed for a transient reason and still delivers everything once', async () => {
-    const h = harness({ stored: { c1: 3 } });
-    h.delivery.seed('c1', 0);
+    const h = harness({ stored: { [C1]: 3 } });
+    h.delivery.seed(asConversationId('c1'), 0);
     h.failNextFetch(new ChatError('unavailable'));
-    h.delivery.noteLatest('c1', 3);
+    h.delivery.noteLatest(asConversationId('c1'), 3);
     await vi.waitFor(() => expect(h.seqsOf()).toEqual([1, 2, 3]));
     expect(h.gaps.map((g) => g.status)).toEqual(['fetching', 'failed', 'fetching', 'filled']);
   });
 
   it('retries when history does not have the announced messages yet, instead of spinning', async () => {
-    const h = harness({ stored: { c1: 1 } });
-    h.delivery.seed('c1', 0);
-    h.delivery.noteLatest('c1', 2);
+    const h = harness({ stored: { [C1]: 1 } });
+    h.delivery.seed(asConversationId('c1'), 0);
+    h.delivery.noteLatest(asConversationId('c1'), 2);
     await vi.waitFor(() => expect(h.gaps.some((g) => g.status === 'failed')).toBe(true));
     expect(h.seqsOf()).toEqual([1]);
-    h.stored.c1 = 2;
+    h.stored[C1] = 2;
     await vi.waitFor(() => expect(h.seqsOf()).toEqual([1, 2]));
   });
 
   it('gives up on a non-retryable failure and reports it', async () => {
-    const h = harness({ stored: { c1: 3 } });
-    h.delivery.seed('c1', 0);
+    const h = harness({ stored: { [C1]: 3 } });
+    h.delivery.seed(asConversationId('c1'), 0);
     h.failNextFetch(new ChatError('not_member'));
-    h.delivery.noteLatest('c1', 3);
+    h.delivery.noteLatest(asConversationId('c1'), 3);
     await vi.waitFor(() =>
       expect(h.gaps.at(-1)).toMatchObject({ status: 'failed', error: { code: 'not_member' } }),
     );
@@ -179,25 +188,25 @@ describe('Delivery', () => {
     h.delivery.receive(msg(5, 'c9'));
     h.delivery.receive(msg(4, 'c9'));
     expect(unknown).toEqual(['c9', 'c9']);
-    expect(h.delivery.has('c9')).toBe(true);
-    expect(h.delivery.isSeeded('c9')).toBe(false);
-    expect(h.delivery.lowestHeld('c9')).toBe(4);
-    h.delivery.seed('c9', 3);
+    expect(h.delivery.has(asConversationId('c9'))).toBe(true);
+    expect(h.delivery.isSeeded(asConversationId('c9'))).toBe(false);
+    expect(h.delivery.lowestHeld(asConversationId('c9'))).toBe(4);
+    h.delivery.seed(asConversationId('c9'), 3);
     expect(h.seqsOf('c9')).toEqual([4, 5]);
-    expect(h.delivery.lastSeq('c9')).toBe(5);
+    expect(h.delivery.lastSeq(asConversationId('c9'))).toBe(5);
   });
 
   it('discards a fetch in flight for a conversation that was forgotten', async () => {
-    const h = harness({ stored: { c1: 3 } });
-    h.delivery.seed('c1', 0);
+    const h = harness({ stored: { [C1]: 3 } });
+    h.delivery.seed(asConversationId('c1'), 0);
     const release = h.hold();
-    h.delivery.noteLatest('c1', 3);
+    h.delivery.noteLatest(asConversationId('c1'), 3);
     await vi.waitFor(() => expect(h.fetches).toHaveLength(1));
-    h.delivery.forget('c1');
+    h.delivery.forget(asConversationId('c1'));
     release();
     await new Promise((resolve) => setTimeout(resolve, 10));
     expect(h.delivered).toEqual([]);
-    expect(h.delivery.has('c1')).toBe(false);
+    expect(h.delivery.has(asConversationId('c1'))).toBe(false);
   });
 
   it('runs at most maxConcurrentFetches fetches at once and fills every conversation', async () => {
@@ -205,8 +214,8 @@ describe('Delivery', () => {
     const h = harness({ maxConcurrentFetches: 2, stored: Object.fromEntries(convs.map((c) => [c, 2])) });
     const release = h.hold();
     for (const conv of convs) {
-      h.delivery.seed(conv, 0);
-      h.delivery.noteLatest(conv, 2);
+      h.delivery.seed(asConversationId(conv), 0);
+      h.delivery.noteLatest(asConversationId(conv), 2);
     }
     await vi.waitFor(() => expect(h.fetches).toHaveLength(2));
     release();
@@ -216,24 +225,24 @@ describe('Delivery', () => {
 
   it('snapshots lastSeq per seeded conversation for a later resume', () => {
     const h = harness();
-    h.delivery.seed('c1', 0);
+    h.delivery.seed(asConversationId('c1'), 0);
     h.delivery.receive(msg(1));
     h.delivery.receive(msg(1, 'c2'));
-    expect(h.delivery.snapshot()).toEqual({ c1: 1 });
+    expect(h.delivery.snapshot()).toEqual({ [C1]: 1 });
   });
 
   it('stops delivering after close, and resumes fetching after reopen', async () => {
-    const h = harness({ stored: { c1: 2 } });
-    h.delivery.seed('c1', 0);
+    const h = harness({ stored: { [C1]: 2 } });
+    h.delivery.seed(asConversationId('c1'), 0);
     const release = h.hold();
-    h.delivery.noteLatest('c1', 2);
+    h.delivery.noteLatest(asConversationId('c1'), 2);
     await vi.waitFor(() => expect(h.fetches).toHaveLength(1));
     h.delivery.close();
     release();
     await new Promise((resolve) => setTimeout(resolve, 10));
     expect(h.delivered).toEqual([]);
     h.delivery.reopen();
-    h.delivery.noteLatest('c1', 2);
+    h.delivery.noteLatest(asConversationId('c1'), 2);
     await vi.waitFor(() => expect(h.seqsOf()).toEqual([1, 2]));
   });
 });

@@ -1,12 +1,12 @@
-import { type AckFrame, ChatError, LIMITS } from '@relay-chat/protocol';
+import { type AckFrame, asConversationId, asMessageId, ChatError, LIMITS } from '@relay-chat/protocol';
 import { describe, expect, it } from 'vitest';
 import { createClientMsgId, Outbox, type OutboxChange } from './outbox.js';
 
 const ackFor = (clientMsgId: string, seq = 1, conv = 'c1'): AckFrame => ({
   type: 'ack',
   clientMsgId,
-  conv,
-  id: `m${seq}`,
+  conv: asConversationId(conv),
+  id: asMessageId(`m${seq}`),
   seq,
   ts: 1_700_000_000_000,
 });
@@ -21,7 +21,7 @@ function outboxWithLog() {
 describe('Outbox', () => {
   it('queues a message as pending and announces it', () => {
     const { outbox, changes, log } = outboxWithLog();
-    const handle = outbox.add('c1', 'hello', 'a');
+    const handle = outbox.add(asConversationId('c1'), 'hello', 'a');
     expect(handle.clientMsgId).toBe('a');
     expect(log()).toEqual(['a:->pending']);
     expect(changes[0]?.entry).toMatchObject({ conv: 'c1', body: 'hello', createdAt: 42, attempts: 0 });
@@ -30,7 +30,7 @@ describe('Outbox', () => {
 
   it('moves pending → sent on its ack, resolves `acked` and forgets the entry', async () => {
     const { outbox, log } = outboxWithLog();
-    const { acked } = outbox.add('c1', 'hello', 'a');
+    const { acked } = outbox.add(asConversationId('c1'), 'hello', 'a');
     const ack = ackFor('a', 7);
     expect(outbox.acknowledge(ack)).toMatchObject({ status: 'sent', ack });
     await expect(acked).resolves.toEqual(ack);
@@ -41,14 +41,14 @@ describe('Outbox', () => {
 
   it('ignores an ack whose conversation does not match the entry', () => {
     const { outbox } = outboxWithLog();
-    outbox.add('c1', 'hello', 'a');
+    outbox.add(asConversationId('c1'), 'hello', 'a');
     expect(outbox.acknowledge(ackFor('a', 1, 'c2'))).toBeUndefined();
     expect(outbox.get('a')?.status).toBe('pending');
   });
 
   it('moves pending → failed on a non-retryable error and rejects `acked` with it', async () => {
     const { outbox, log } = outboxWithLog();
-    const { acked } = outbox.add('c1', 'hello', 'a');
+    const { acked } = outbox.add(asConversationId('c1'), 'hello', 'a');
     const error = new ChatError('not_member');
     expect(outbox.fail('a', error)).toMatchObject({ status: 'failed', error });
     await expect(acked).rejects.toBe(error);
@@ -58,15 +58,15 @@ describe('Outbox', () => {
 
   it('never raises an unhandled rejection when nobody awaits a failing send', async () => {
     const { outbox } = outboxWithLog();
-    outbox.add('c1', 'hello', 'a');
+    outbox.add(asConversationId('c1'), 'hello', 'a');
     outbox.fail('a', new ChatError('not_member'));
     await new Promise((resolve) => setTimeout(resolve, 10));
   });
 
   it('retries a failed entry with the same clientMsgId, a fresh promise, at the back of the queue', async () => {
     const { outbox, log } = outboxWithLog();
-    outbox.add('c1', 'first', 'a');
-    outbox.add('c1', 'second', 'b');
+    outbox.add(asConversationId('c1'), 'first', 'a');
+    outbox.add(asConversationId('c1'), 'second', 'b');
     outbox.markWritten('a', 3);
     outbox.fail('a', new ChatError('not_member'));
     const handle = outbox.retry('a');
@@ -87,14 +87,14 @@ describe('Outbox', () => {
 
   it('refuses to retry an entry that has not failed', () => {
     const { outbox } = outboxWithLog();
-    outbox.add('c1', 'hello', 'a');
+    outbox.add(asConversationId('c1'), 'hello', 'a');
     expect(() => outbox.retry('a')).toThrow(expect.objectContaining({ code: 'not_found' }));
     expect(() => outbox.retry('zzz')).toThrow(expect.objectContaining({ code: 'not_found' }));
   });
 
   it('settles a failed entry as sent when its ack still arrives', async () => {
     const { outbox } = outboxWithLog();
-    outbox.add('c1', 'hello', 'a');
+    outbox.add(asConversationId('c1'), 'hello', 'a');
     outbox.fail('a', new ChatError('internal'));
     expect(outbox.acknowledge(ackFor('a'))?.status).toBe('sent');
     expect(outbox.size).toBe(0);
@@ -102,9 +102,9 @@ describe('Outbox', () => {
 
   it('offers each pending entry once per connection, oldest first, and again on the next connection', () => {
     const { outbox } = outboxWithLog();
-    outbox.add('c1', '1', 'a');
-    outbox.add('c1', '2', 'b');
-    outbox.add('c1', '3', 'c');
+    outbox.add(asConversationId('c1'), '1', 'a');
+    outbox.add(asConversationId('c1'), '2', 'b');
+    outbox.add(asConversationId('c1'), '3', 'c');
     expect(outbox.unsentOn(1).map((e) => e.clientMsgId)).toEqual(['a', 'b', 'c']);
     outbox.markWritten('a', 1);
     outbox.markWritten('b', 1);
@@ -118,15 +118,15 @@ describe('Outbox', () => {
 
   it('does not offer failed entries for sending', () => {
     const { outbox } = outboxWithLog();
-    outbox.add('c1', '1', 'a');
+    outbox.add(asConversationId('c1'), '1', 'a');
     outbox.fail('a', new ChatError('forbidden'));
     expect(outbox.unsentOn(1)).toEqual([]);
   });
 
   it('returns the existing handle when the same clientMsgId is queued twice', () => {
     const { outbox, changes } = outboxWithLog();
-    const first = outbox.add('c1', 'hello', 'a');
-    const second = outbox.add('c1', 'hello again', 'a');
+    const first = outbox.add(asConversationId('c1'), 'hello', 'a');
+    const second = outbox.add(asConversationId('c1'), 'hello again', 'a');
     expect(second).toBe(first);
     expect(changes).toHaveLength(1);
     expect(outbox.get('a')?.body).toBe('hello');
@@ -134,7 +134,7 @@ describe('Outbox', () => {
 
   it('discards an entry, rejecting a pending one with conflict', async () => {
     const { outbox } = outboxWithLog();
-    const { acked } = outbox.add('c1', 'hello', 'a');
+    const { acked } = outbox.add(asConversationId('c1'), 'hello', 'a');
     expect(outbox.discard('a')).toBe(true);
     await expect(acked).rejects.toMatchObject({ code: 'conflict' });
     expect(outbox.discard('a')).toBe(false);
@@ -147,19 +147,21 @@ describe('Outbox', () => {
     ['an over-long clientMsgId', 'c1', 'hi', 'x'.repeat(LIMITS.maxClientMsgIdChars + 1)],
   ])('rejects %s with validation_failed', (_name, conv, body, id) => {
     const { outbox } = outboxWithLog();
-    expect(() => outbox.add(conv, body, id)).toThrow(expect.objectContaining({ code: 'validation_failed' }));
+    expect(() => outbox.add(asConversationId(conv), body, id)).toThrow(
+      expect.objectContaining({ code: 'validation_failed' }),
+    );
     expect(outbox.size).toBe(0);
   });
 
   it('accepts a body of exactly the limit', () => {
     const { outbox } = outboxWithLog();
-    expect(() => outbox.add('c1', 'x'.repeat(LIMITS.maxBodyChars), 'a')).not.toThrow();
+    expect(() => outbox.add(asConversationId('c1'), 'x'.repeat(LIMITS.maxBodyChars), 'a')).not.toThrow();
   });
 
   it('makes a fresh UUID clientMsgId when none is given', () => {
     const { outbox } = outboxWithLog();
-    const a = outbox.add('c1', 'x').clientMsgId;
-    const b = outbox.add('c1', 'y').clientMsgId;
+    const a = outbox.add(asConversationId('c1'), 'x').clientMsgId;
+    const b = outbox.add(asConversationId('c1'), 'y').clientMsgId;
     expect(a).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     expect(a).not.toBe(b);
     expect(createClientMsgId()).toHaveLength(36);

@@ -1,12 +1,12 @@
-import type { Message } from '@relay-chat/protocol';
+import { asConversationId, asMessageId, asUserId, type Message } from '@relay-chat/protocol';
 import { describe, expect, it } from 'vitest';
 import { Sequencer } from './sequencer.js';
 
 const msg = (seq: number, conv = 'c1'): Message => ({
-  conv,
+  conv: asConversationId(conv),
   seq,
-  id: `m${seq}`,
-  from: 'u1',
+  id: asMessageId(`m${seq}`),
+  from: asUserId('u1'),
   body: `body ${seq}`,
   ts: 1_700_000_000_000 + seq,
 });

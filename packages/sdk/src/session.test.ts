@@ -1,8 +1,8 @@
-import { ChatError, type TokenPair } from '@relay-chat/protocol';
+import { asUserId, ChatError, type TokenPair } from '@relay-chat/protocol';
 import { describe, expect, it } from 'vitest';
 import { parseSessionTokens, Session, type SessionTokens } from './session.js';
 
-const user = { id: 'u1', username: 'ann' };
+const user = { id: asUserId('u1'), username: 'ann' };
 
 /** A refresh function that hands out numbered pairs (no server: the Session's own logic is under test). */
 function refresher() {

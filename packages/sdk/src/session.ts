@@ -1,4 +1,4 @@
-import { ChatError, type TokenPair, toChatError, type User } from '@relay-chat/protocol';
+import { asUserId, ChatError, type TokenPair, toChatError, type User } from '@relay-chat/protocol';
 import { fullJitterDelay } from './backoff.js';
 import { Emitter } from './emitter.js';
 import type { TokenRequest } from './token.js';
@@ -235,7 +235,7 @@ export function parseSessionTokens(value: unknown): SessionTokens | null {
   };
   const user = v.user as Record<string, unknown> | undefined;
   if (user && typeof user.id === 'string' && typeof user.username === 'string') {
-    tokens.user = { id: user.id, username: user.username };
+    tokens.user = { id: asUserId(user.id), username: user.username };
   }
   return tokens;
 }

@@ -1,4 +1,4 @@
-import { ChatError, type UserId } from '@relay-chat/protocol';
+import { asUserId, ChatError, type UserId } from '@relay-chat/protocol';
 import {
   createLocalJWKSet,
   createRemoteJWKSet,
@@ -86,7 +86,12 @@ export function createAccessTokenVerifier(options: AccessTokenVerifierOptions): 
       ) {
         throw new ChatError('unauthorized', 'token claims are incomplete');
       }
-      const claims: AccessClaims = { userId: payload.sub, username, iat: payload.iat, exp: payload.exp };
+      const claims: AccessClaims = {
+        userId: asUserId(payload.sub),
+        username,
+        iat: payload.iat,
+        exp: payload.exp,
+      };
       if (typeof payload.sid === 'string') claims.sid = payload.sid;
       if (cacheSize > 0) {
         // Oldest first out: a Map iterates in insertion order.

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { ChatError, type TokenPair, type User, type UserId } from '@relay-chat/protocol';
+import { asUserId, ChatError, type TokenPair, type User, type UserId } from '@relay-chat/protocol';
 import { counter, histogram } from '@relay-chat/service-kit';
 import type { Logger } from 'pino';
 import type { DeviceCookies } from './device-cookies.js';
@@ -90,7 +90,7 @@ export class Accounts {
       }
       throw err;
     }
-    const user = { id: randomUUID(), username, passwordHash, createdAt: now() };
+    const user = { id: asUserId(randomUUID()), username, passwordHash, createdAt: now() };
     if (!(await store.createUser(user))) return this.taken();
     registrations.inc({ outcome: 'created' });
     // The address an account was created from counts as one its owner logs in from.

@@ -1,4 +1,5 @@
 import { createPublicKey, generateKeyPairSync } from 'node:crypto';
+import { asUserId } from '@relay-chat/protocol';
 import { calculateJwkThumbprint } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BACKENDS, type Harness, startAuth } from './testing/harness.js';
@@ -85,7 +86,7 @@ describe.each(BACKENDS)('auth service on $name', (backend) => {
     it('finds users by ids for the embedded chat', async () => {
       const a = await h.seedUser('lookup-a');
       const b = await h.seedUser('lookup-b');
-      expect(await h.service.findUsersByIds([b.id, 'no-such-id', a.id])).toEqual([a, b]);
+      expect(await h.service.findUsersByIds([b.id, asUserId('no-such-id'), a.id])).toEqual([a, b]);
     });
   });
 

@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { ChatError, LIMITS, USERNAME_PATTERN, type UserId } from '@relay-chat/protocol';
+import { asUserId, ChatError, LIMITS, USERNAME_PATTERN, type UserId } from '@relay-chat/protocol';
 import { createLogger, inParallel, type Logger } from '@relay-chat/service-kit';
 import { normalizeUsername } from './accounts.js';
 import { loadAuthConfig } from './config.js';
@@ -131,7 +131,7 @@ async function createUser(
 ): Promise<{ id: UserId; username: string }> {
   for (let attempt = 0; attempt < MAX_NAME_ATTEMPTS; attempt++) {
     const user = {
-      id: randomUUID(),
+      id: asUserId(randomUUID()),
       username: `${prefix}${randomBytes(SUFFIX_CHARS / 2).toString('hex')}`,
       passwordHash,
       createdAt: now(),

@@ -2,6 +2,7 @@ import { createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { asUserId } from '@relay-chat/protocol';
 import { createAccessTokenVerifier } from '@relay-chat/tokens';
 import {
   calculateJwkThumbprint,
@@ -72,7 +73,7 @@ describe('AccessTokenIssuer', () => {
     const keys = await SigningKeys.create({ keyFile: join(dir, 'issuer.pem') });
     const issuer = new AccessTokenIssuer({ keys, issuer: 'iss-x', audience: 'aud-y', ttlSec: 900 });
     const nowMs = Date.now();
-    const token = await issuer.issue({ id: 'user-1', username: 'alice' }, nowMs);
+    const token = await issuer.issue({ id: asUserId('user-1'), username: 'alice' }, nowMs);
     expect(decodeProtectedHeader(token)).toEqual({ alg: 'EdDSA', typ: 'at+jwt', kid: keys.current.kid });
     const iat = Math.floor(nowMs / 1000);
     expect(decodeJwt(token)).toEqual({
@@ -91,7 +92,7 @@ describe('AccessTokenIssuer', () => {
     const keys = await SigningKeys.create({ keyFile: join(dir, 'issuer.pem') });
     const issuer = new AccessTokenIssuer({ keys, issuer: 'iss-x', audience: 'aud-y', ttlSec: 900 });
     const nowMs = Date.now();
-    const token = await issuer.issue({ id: 'user-1', username: 'alice' }, nowMs, 'family-1');
+    const token = await issuer.issue({ id: asUserId('user-1'), username: 'alice' }, nowMs, 'family-1');
     expect(decodeJwt(token).sid).toBe('family-1');
     const verify = createAccessTokenVerifier({ keys: keys.jwks(), issuer: 'iss-x', audience: 'aud-y' });
     expect(await verify(token)).toMatchObject({ userId: 'user-1', sid: 'family-1' });
@@ -120,7 +121,7 @@ describe('the shared verifier', () => {
   it('checks a token presented again without verifying its signature again, until it expires', async () => {
     const { issuer, verify, lookups } = await setUp();
     const nowMs = Date.now();
-    const token = await issuer.issue({ id: 'user-2', username: 'bob' }, nowMs);
+    const token = await issuer.issue({ id: asUserId('user-2'), username: 'bob' }, nowMs);
     const claims = await verify(token);
     expect(await verify(token)).toEqual(claims);
     expect(lookups()).toBe(1);
@@ -138,7 +139,7 @@ describe('the shared verifier', () => {
 
   it('verifies every time with cacheSize 0', async () => {
     const { issuer, verify, lookups } = await setUp(0);
-    const token = await issuer.issue({ id: 'user-3', username: 'carol' }, Date.now());
+    const token = await issuer.issue({ id: asUserId('user-3'), username: 'carol' }, Date.now());
     await verify(token);
     await verify(token);
     expect(lookups()).toBe(2);

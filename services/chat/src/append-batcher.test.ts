@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { ChatError } from '@relay-chat/protocol';
+import { asConversationId, asUserId, ChatError } from '@relay-chat/protocol';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { AppendBatcher } from './append-batcher.js';
 import type { AppendInput } from './store/message-store.js';
@@ -16,8 +16,8 @@ describe('AppendBatcher', () => {
   });
 
   const input = (conv: string, sender: string, body = 'hi'): AppendInput => ({
-    conv,
-    sender,
+    conv: asConversationId(conv),
+    sender: asUserId(sender),
     clientMsgId: randomUUID(),
     body,
     ts: Date.now(),
@@ -28,7 +28,10 @@ describe('AppendBatcher', () => {
       : outcome.status;
 
   it('writes one batch, resolving members and rejecting a non-member or an unknown conversation', async () => {
-    const g = await store.createGroup({ name: 'g', createdBy: 'u-a', members: ['u-b'] }, 1);
+    const g = await store.createGroup(
+      { name: 'g', createdBy: asUserId('u-a'), members: [asUserId('u-b')] },
+      1,
+    );
     const batcher = new AppendBatcher(store);
     const append = vi.spyOn(store, 'append');
     const outcomes = await Promise.allSettled([
@@ -44,7 +47,7 @@ describe('AppendBatcher', () => {
   });
 
   it('rejects text no store can keep before it joins a batch, so the others go together', async () => {
-    const g = await store.createGroup({ name: 'g', createdBy: 'u-a', members: [] }, 1);
+    const g = await store.createGroup({ name: 'g', createdBy: asUserId('u-a'), members: [] }, 1);
     const batcher = new AppendBatcher(store);
     const append = vi.spyOn(store, 'append');
     const outcomes = await Promise.allSettled([

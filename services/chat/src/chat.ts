@@ -1,5 +1,6 @@
 import {
   type AckFrame,
+  asConversationId,
   ChatError,
   type Conversation,
   type ConversationEvent,
@@ -88,7 +89,7 @@ export class ChatCore {
    * `rate_limited` past the sender's budget, `validation_failed` for a malformed body,
    * `not_member` / `not_found` when the store refuses the sender.
    */
-  async send(sender: UserId, conv: ConversationId, clientMsgId: string, body: string): Promise<SendResult> {
+  async send(conv: ConversationId, sender: UserId, clientMsgId: string, body: string): Promise<SendResult> {
     const problem = messageBodyProblem(body);
     if (problem) throw new ChatError('validation_failed', problem);
     await this.sendBudget.take(sender);
@@ -159,7 +160,7 @@ export class ChatCore {
     return this.pageOf(states, limit, token);
   }
 
-  async conversationOf(userId: UserId, conv: ConversationId, token: string): Promise<Conversation> {
+  async conversationOf(conv: ConversationId, userId: UserId, token: string): Promise<Conversation> {
     const state = await this.store.conversationStateOf(conv, userId);
     if (!state) throw await this.notMemberOrNotFound(conv);
     const [view] = await toConversations([state], this.directory, token);
@@ -195,7 +196,7 @@ export class ChatCore {
       await this.requireUsers([input.with], token);
       const { conversation, created } = await this.store.getOrCreateDm(creator.id, input.with, now);
       if (created) await this.announceJoin(conversation.id, [creator.id, input.with], 'created', token);
-      return { conversation: await this.conversationOf(creator.id, conversation.id, token), created };
+      return { conversation: await this.conversationOf(conversation.id, creator.id, token), created };
     }
     const name = nameOf(input.name);
     await this.requireCreationBudget(creator.id, now);
@@ -211,15 +212,15 @@ export class ChatCore {
       await this.requireConsent(creator.id, members);
       const record = await this.store.createGroup({ name, createdBy: creator.id, members }, now);
       await this.announceJoin(record.id, [creator.id, ...members], 'created', token);
-      return { conversation: await this.conversationOf(creator.id, record.id, token), created: true };
+      return { conversation: await this.conversationOf(record.id, creator.id, token), created: true };
     }
     const record = await this.store.createChannel({ name, createdBy: creator.id }, now);
     await this.announceJoin(record.id, [creator.id], 'created', token);
-    return { conversation: await this.conversationOf(creator.id, record.id, token), created: true };
+    return { conversation: await this.conversationOf(record.id, creator.id, token), created: true };
   }
 
   /** Joins a public channel (idempotent). */
-  async join(user: User, conv: ConversationId, token: string): Promise<Conversation> {
+  async join(conv: ConversationId, user: User, token: string): Promise<Conversation> {
     const record = await this.store.getConversation(conv);
     if (!record) throw new ChatError('not_found', 'no such conversation');
     if (record.kind !== 'channel') throw new ChatError('forbidden', 'only public channels can be joined');
@@ -227,11 +228,11 @@ export class ChatCore {
       await this.announceJoin(conv, [user.id], 'joined', token);
       await this.announceMember(conv, user.id, 'member_joined', token);
     }
-    return this.conversationOf(user.id, conv, token);
+    return this.conversationOf(conv, user.id, token);
   }
 
   /** Leaves a group or channel. */
-  async leave(user: User, conv: ConversationId, token: string): Promise<void> {
+  async leave(conv: ConversationId, user: User, token: string): Promise<void> {
     const record = await this.store.getConversation(conv);
     if (!record) throw new ChatError('not_found', 'no such conversation');
     if (record.kind === 'dm') throw new ChatError('forbidden', 'a direct conversation cannot be left');
@@ -392,5 +393,5 @@ function parseCursor(cursor: string): ConversationCursor {
       fields: [{ field: '/cursor', message: 'unknown cursor' }],
     });
   }
-  return { lastActivityAt, id };
+  return { lastActivityAt, id: asConversationId(id) };
 }

@@ -1,3 +1,4 @@
+import { asConversationId, asUserId } from '@relay-chat/protocol';
 import { describe, expect, it } from 'vitest';
 import { type BusEvent, decodeEvent, encodeEvent } from './events.js';
 
@@ -6,13 +7,19 @@ const frame = JSON.stringify({ type: 'message', body: 'a\tb\n"seq":9', seq: 4 })
 describe('bus event envelope', () => {
   const events: BusEvent[] = [
     { kind: 'message', seq: 4, frame },
-    { kind: 'typing', user: 'u1', frame },
+    { kind: 'typing', user: asUserId('u1'), frame },
     { kind: 'conversation', frame },
     { kind: 'read', origin: 'session-1', frame },
-    { kind: 'joined', conv: 'c1', convKind: 'group', contacts: ['u2', 'u3'], frame },
-    { kind: 'joined', conv: 'c2', convKind: 'channel', contacts: [], frame },
-    { kind: 'left', conv: 'c1', frame },
-    { kind: 'presence', user: 'u1', frame },
+    {
+      kind: 'joined',
+      conv: asConversationId('c1'),
+      convKind: 'group',
+      contacts: [asUserId('u2'), asUserId('u3')],
+      frame,
+    },
+    { kind: 'joined', conv: asConversationId('c2'), convKind: 'channel', contacts: [], frame },
+    { kind: 'left', conv: asConversationId('c1'), frame },
+    { kind: 'presence', user: asUserId('u1'), frame },
   ];
 
   it.each(events)('carries a $kind event’s routing facts beside its frame, unchanged', (event) => {

@@ -11,7 +11,13 @@
  * Topics: `conv:<id>` (messages, typing, member changes), `user:<id>` (the user's own read
  * markers and membership changes), `presence` (online/offline transitions).
  */
-import type { ConversationId, ConversationKind, UserId } from '@relay-chat/protocol';
+import {
+  asConversationId,
+  asUserId,
+  type ConversationId,
+  type ConversationKind,
+  type UserId,
+} from '@relay-chat/protocol';
 
 export const convTopic = (id: ConversationId) => `conv:${id}`;
 export const userTopic = (id: UserId) => `user:${id}`;
@@ -96,7 +102,7 @@ export function decodeEvent(payload: string): BusEvent | undefined {
     }
     case 'typing':
     case 'presence':
-      return fields[0] ? { kind, user: fields[0], frame } : undefined;
+      return fields[0] ? { kind, user: asUserId(fields[0]), frame } : undefined;
     case 'conversation':
       return { kind, frame };
     case 'read':
@@ -106,13 +112,13 @@ export function decodeEvent(payload: string): BusEvent | undefined {
       if (!conv || !convKind || !KINDS.includes(convKind)) return undefined;
       return {
         kind,
-        conv,
+        conv: asConversationId(conv),
         convKind: convKind as ConversationKind,
-        contacts: contacts === '' ? [] : contacts.split(','),
+        contacts: contacts === '' ? [] : contacts.split(',').map(asUserId),
         frame,
       };
     }
     case 'left':
-      return fields[0] ? { kind, conv: fields[0], frame } : undefined;
+      return fields[0] ? { kind, conv: asConversationId(fields[0]), frame } : undefined;
   }
 }

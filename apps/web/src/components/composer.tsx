@@ -1,4 +1,4 @@
-import { LIMITS } from '@relay-chat/protocol';
+import { type ConversationId, LIMITS } from '@relay-chat/protocol';
 import {
   type FormEvent,
   type KeyboardEvent,
@@ -13,7 +13,7 @@ import { checkDraft, counterVisible } from '../lib/composer.js';
 import { SendIcon } from './icons.js';
 
 export interface ComposerProps {
-  convId: string;
+  convId: ConversationId;
   /** Placeholder target, e.g. "#general" or "bob". */
   placeholderName: string;
 }

@@ -1,4 +1,4 @@
-import { type Conversation, toChatError } from '@relay-chat/protocol';
+import { type Conversation, type ConversationId, toChatError } from '@relay-chat/protocol';
 import { useEffect, useState } from 'react';
 import { useChatActions, useChatState } from '../hooks/use-chat.js';
 import { conversationTitle, dmPartner } from '../lib/conversations.js';
@@ -91,7 +91,7 @@ function memberNames(conversation: Conversation, me: string | undefined): string
   return names.length > 4 ? `${shown} +${names.length - 4}` : shown || 'just you';
 }
 
-function TypingLine({ convId }: { convId: string }) {
+function TypingLine({ convId }: { convId: ConversationId }) {
   const [now, setNow] = useState(() => Date.now());
   const typing = useChatState((s) => s.typing.get(convId));
   const users = useChatState((s) => s.users);

@@ -1,11 +1,11 @@
-import type { Conversation } from '@relay-chat/protocol';
+import { asConversationId, asMessageId, asUserId, type Conversation } from '@relay-chat/protocol';
 import { describe, expect, it } from 'vitest';
 import { hueOf, initialsOf } from './avatar.js';
 import { checkDraft, counterVisible } from './composer.js';
 import { conversationTitle, previewOf, sortConversations } from './conversations.js';
 
 const conv = (over: Partial<Conversation>): Conversation => ({
-  id: 'c',
+  id: asConversationId('c'),
   kind: 'channel',
   name: 'general',
   lastSeq: 0,
@@ -13,8 +13,8 @@ const conv = (over: Partial<Conversation>): Conversation => ({
   unread: 0,
   memberCount: 2,
   members: [
-    { id: 'me', username: 'ada' },
-    { id: 'u2', username: 'bob' },
+    { id: asUserId('me'), username: 'ada' },
+    { id: asUserId('u2'), username: 'bob' },
   ],
   lastMessage: null,
   lastActivityAt: 0,
@@ -59,24 +59,31 @@ describe('composer draft check', () => {
 
 describe('conversation list', () => {
   it('titles a DM after the other person and strips bidi controls from names', () => {
-    expect(conversationTitle(conv({ kind: 'dm', name: null }), 'me')).toBe('bob');
-    expect(conversationTitle(conv({ name: '\u202Egeneral' }), 'me')).toBe('general');
+    expect(conversationTitle(conv({ kind: 'dm', name: null }), asUserId('me'))).toBe('bob');
+    expect(conversationTitle(conv({ name: '\u202Egeneral' }), asUserId('me'))).toBe('general');
   });
 
   it('orders by most recent activity', () => {
     const sorted = sortConversations([
-      conv({ id: 'a', lastActivityAt: 1 }),
-      conv({ id: 'b', lastActivityAt: 3 }),
-      conv({ id: 'c', lastActivityAt: 2 }),
+      conv({ id: asConversationId('a'), lastActivityAt: 1 }),
+      conv({ id: asConversationId('b'), lastActivityAt: 3 }),
+      conv({ id: asConversationId('c'), lastActivityAt: 2 }),
     ]);
     expect(sorted.map((c) => c.id)).toEqual(['b', 'c', 'a']);
   });
 
   it('previews the last message with its sender', () => {
-    const last = { conv: 'c', seq: 1, id: 'i', from: 'u2', body: 'hi\n\nthere', ts: 0 };
-    expect(previewOf(conv({ lastMessage: last }), 'me', () => 'bob')).toBe('bob: hi there');
-    expect(previewOf(conv({ lastMessage: { ...last, from: 'me' } }), 'me', () => 'ada')).toBe(
-      'You: hi there',
-    );
+    const last = {
+      conv: asConversationId('c'),
+      seq: 1,
+      id: asMessageId('i'),
+      from: asUserId('u2'),
+      body: 'hi\n\nthere',
+      ts: 0,
+    };
+    expect(previewOf(conv({ lastMessage: last }), asUserId('me'), () => 'bob')).toBe('bob: hi there');
+    expect(
+      previewOf(conv({ lastMessage: { ...last, from: asUserId('me') } }), asUserId('me'), () => 'ada'),
+    ).toBe('You: hi there');
   });
 });

@@ -1,12 +1,12 @@
-import type { Message } from '@relay-chat/protocol';
+import { asConversationId, asMessageId, asUserId, type Message } from '@relay-chat/protocol';
 import { describe, expect, it } from 'vitest';
 import { addNewer, addOlderPage, EMPTY_HISTORY, gapsIn, mergeBySeq } from './history.js';
 
 const msg = (seq: number, body = `m${seq}`): Message => ({
-  conv: 'c1',
+  conv: asConversationId('c1'),
   seq,
-  id: `id${seq}`,
-  from: 'u1',
+  id: asMessageId(`id${seq}`),
+  from: asUserId('u1'),
   body,
   ts: 1_700_000_000_000 + seq,
 });

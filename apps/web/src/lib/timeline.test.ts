@@ -1,13 +1,13 @@
-import type { Message } from '@relay-chat/protocol';
+import { asConversationId, asMessageId, asUserId, type Message } from '@relay-chat/protocol';
 import { describe, expect, it } from 'vitest';
 import { activityLabel, buildTimeline, dayKey, dayLabel } from './timeline.js';
 
 const at = (y: number, mo: number, d: number, h = 12, mi = 0) => new Date(y, mo - 1, d, h, mi).getTime();
 const msg = (seq: number, ts: number, from = 'u1'): Message => ({
-  conv: 'c',
+  conv: asConversationId('c'),
   seq,
-  id: `i${seq}`,
-  from,
+  id: asMessageId(`i${seq}`),
+  from: asUserId(from),
   body: 'x',
   ts,
 });

@@ -1,8 +1,9 @@
+import { asConversationId, asUserId } from '@relay-chat/protocol';
 import { describe, expect, it } from 'vitest';
 import { badgeText, onMessage, onRead, unreadOf, unreadTotals } from './unread.js';
 
 const conv = (lastSeq: number, lastReadSeq: number) => ({
-  id: 'c',
+  id: asConversationId('c'),
   lastSeq,
   lastReadSeq,
   unread: unreadOf(lastSeq, lastReadSeq),
@@ -11,21 +12,21 @@ const conv = (lastSeq: number, lastReadSeq: number) => ({
 describe('unread counting', () => {
   it('counts messages from others after the read marker', () => {
     let c = conv(3, 3);
-    c = onMessage(c, 4, 'bob', 'me');
-    c = onMessage(c, 5, 'bob', 'me');
+    c = onMessage(c, 4, asUserId('bob'), asUserId('me'));
+    c = onMessage(c, 5, asUserId('bob'), asUserId('me'));
     expect(c.unread).toBe(2);
   });
 
   it('treats an own message as read, and everything before it', () => {
     let c = conv(3, 1);
-    c = onMessage(c, 4, 'me', 'me');
+    c = onMessage(c, 4, asUserId('me'), asUserId('me'));
     expect(c).toMatchObject({ lastSeq: 4, lastReadSeq: 4, unread: 0 });
   });
 
   it('ignores a message seen twice', () => {
-    const c = onMessage(conv(3, 1), 4, 'bob', 'me');
-    expect(onMessage(c, 4, 'bob', 'me')).toBe(c);
-    expect(onMessage(c, 2, 'bob', 'me')).toBe(c);
+    const c = onMessage(conv(3, 1), 4, asUserId('bob'), asUserId('me'));
+    expect(onMessage(c, 4, asUserId('bob'), asUserId('me'))).toBe(c);
+    expect(onMessage(c, 2, asUserId('bob'), asUserId('me'))).toBe(c);
   });
 
   it('clears when a read marker arrives from another device', () => {

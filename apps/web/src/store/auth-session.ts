@@ -1,4 +1,4 @@
-import type { User } from '@relay-chat/protocol';
+import { asUserId, type User } from '@relay-chat/protocol';
 import { ApiClient, AuthApi, parseSessionTokens, Session, type SessionTokens } from '@relay-chat/sdk';
 
 /**
@@ -144,7 +144,7 @@ function writeStored(user: User | null): void {
 function userOf(value: unknown): User | null {
   const user = (value as { user?: Record<string, unknown> } | null)?.user;
   if (user && typeof user.id === 'string' && typeof user.username === 'string') {
-    return { id: user.id, username: user.username };
+    return { id: asUserId(user.id), username: user.username };
   }
   return null;
 }

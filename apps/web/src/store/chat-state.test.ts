@@ -1,4 +1,11 @@
-import type { Conversation, Message } from '@relay-chat/protocol';
+import {
+  asConversationId,
+  asMessageId,
+  asUserId,
+  type Conversation,
+  type Message,
+  type UserId,
+} from '@relay-chat/protocol';
 import { describe, expect, it } from 'vitest';
 import {
   type ChatAction,
@@ -9,10 +16,10 @@ import {
   typingSentence,
 } from './chat-state.js';
 
-const me = { id: 'me', username: 'ada' };
-const bob = { id: 'bob', username: 'bob' };
+const me = { id: asUserId('me'), username: 'ada' };
+const bob = { id: asUserId('bob'), username: 'bob' };
 const conv = (over: Partial<Conversation> = {}): Conversation => ({
-  id: 'c1',
+  id: asConversationId('c1'),
   kind: 'dm',
   name: null,
   lastSeq: 2,
@@ -26,16 +33,16 @@ const conv = (over: Partial<Conversation> = {}): Conversation => ({
   ...over,
 });
 const msg = (seq: number, from = 'bob', over: Partial<Message> = {}): Message => ({
-  conv: 'c1',
+  conv: asConversationId('c1'),
   seq,
-  id: `m${seq}`,
-  from,
+  id: asMessageId(`m${seq}`),
+  from: asUserId(from),
   body: `hello ${seq}`,
   ts: 1000 + seq,
   ...over,
 });
 const run = (...actions: ChatAction[]): ChatState => actions.reduce(chatReducer, INITIAL_STATE);
-const ready = (conversations: Conversation[] = [conv()], online: string[] = []): ChatAction => ({
+const ready = (conversations: Conversation[] = [conv()], online: UserId[] = []): ChatAction => ({
   type: 'ready',
   me,
   conversations,
@@ -44,25 +51,29 @@ const ready = (conversations: Conversation[] = [conv()], online: string[] = []):
 
 describe('chat state', () => {
   it('shows an unread badge when a message from someone else arrives', () => {
-    const state = run(ready(), { type: 'messages', conv: 'c1', messages: [msg(3)] });
-    expect(state.conversations.get('c1')).toMatchObject({ lastSeq: 3, unread: 1, lastActivityAt: 1003 });
-    expect(state.conversations.get('c1')?.lastMessage?.seq).toBe(3);
+    const state = run(ready(), { type: 'messages', conv: asConversationId('c1'), messages: [msg(3)] });
+    expect(state.conversations.get(asConversationId('c1'))).toMatchObject({
+      lastSeq: 3,
+      unread: 1,
+      lastActivityAt: 1003,
+    });
+    expect(state.conversations.get(asConversationId('c1'))?.lastMessage?.seq).toBe(3);
   });
 
   it('counts a repeated delivery once', () => {
-    const live: ChatAction = { type: 'messages', conv: 'c1', messages: [msg(3)] };
+    const live: ChatAction = { type: 'messages', conv: asConversationId('c1'), messages: [msg(3)] };
     const state = run(ready(), live, live);
-    expect(state.conversations.get('c1')?.unread).toBe(1);
-    expect(state.histories.get('c1')?.messages).toHaveLength(1);
+    expect(state.conversations.get(asConversationId('c1'))?.unread).toBe(1);
+    expect(state.histories.get(asConversationId('c1'))?.messages).toHaveLength(1);
   });
 
   it('clears the badge when the read marker comes from another device', () => {
     const state = run(
       ready(),
-      { type: 'messages', conv: 'c1', messages: [msg(3), msg(4)] },
-      { type: 'read', conv: 'c1', seq: 4 },
+      { type: 'messages', conv: asConversationId('c1'), messages: [msg(3), msg(4)] },
+      { type: 'read', conv: asConversationId('c1'), seq: 4 },
     );
-    expect(state.conversations.get('c1')?.unread).toBe(0);
+    expect(state.conversations.get(asConversationId('c1'))?.unread).toBe(0);
   });
 
   it('does not count own messages and settles their pending copy', () => {
@@ -70,32 +81,38 @@ describe('chat state', () => {
       ready(),
       {
         type: 'pending',
-        message: { clientMsgId: 'k1', conv: 'c1', body: 'hi', status: 'sending', createdAt: 1 },
+        message: {
+          clientMsgId: 'k1',
+          conv: asConversationId('c1'),
+          body: 'hi',
+          status: 'sending',
+          createdAt: 1,
+        },
       },
-      { type: 'messages', conv: 'c1', messages: [msg(3, 'me', { clientMsgId: 'k1' })] },
+      { type: 'messages', conv: asConversationId('c1'), messages: [msg(3, 'me', { clientMsgId: 'k1' })] },
     );
-    expect(state.conversations.get('c1')?.unread).toBe(0);
-    expect(state.pending.get('c1')).toBeUndefined();
+    expect(state.conversations.get(asConversationId('c1'))?.unread).toBe(0);
+    expect(state.pending.get(asConversationId('c1'))).toBeUndefined();
   });
 
   it('marks a pending message failed in place', () => {
-    const base = { clientMsgId: 'k1', conv: 'c1', body: 'hi', createdAt: 1 };
+    const base = { clientMsgId: 'k1', conv: asConversationId('c1'), body: 'hi', createdAt: 1 };
     const state = run(
       ready(),
       { type: 'pending', message: { ...base, status: 'sending' } },
       { type: 'pending', message: { ...base, status: 'failed', error: 'nope' } },
     );
-    expect(state.pending.get('c1')).toEqual([{ ...base, status: 'failed', error: 'nope' }]);
+    expect(state.pending.get(asConversationId('c1'))).toEqual([{ ...base, status: 'failed', error: 'nope' }]);
   });
 
   it('keeps live progress when an older server copy of the conversation arrives', () => {
     const state = run(
       ready(),
-      { type: 'messages', conv: 'c1', messages: [msg(3), msg(4)] },
-      { type: 'read', conv: 'c1', seq: 3 },
+      { type: 'messages', conv: asConversationId('c1'), messages: [msg(3), msg(4)] },
+      { type: 'read', conv: asConversationId('c1'), seq: 3 },
       { type: 'conversation', conversation: conv({ name: 'renamed', lastSeq: 2, lastReadSeq: 2 }) },
     );
-    expect(state.conversations.get('c1')).toMatchObject({
+    expect(state.conversations.get(asConversationId('c1'))).toMatchObject({
       name: 'renamed',
       lastSeq: 4,
       lastReadSeq: 3,
@@ -106,36 +123,45 @@ describe('chat state', () => {
   it('prepends older pages and records the start of history', () => {
     const state = run(
       ready(),
-      { type: 'messages', conv: 'c1', messages: [msg(5)] },
-      { type: 'olderPage', conv: 'c1', messages: [msg(3), msg(4)], limit: 2 },
-      { type: 'olderPage', conv: 'c1', messages: [msg(1), msg(2)], limit: 2 },
+      { type: 'messages', conv: asConversationId('c1'), messages: [msg(5)] },
+      { type: 'olderPage', conv: asConversationId('c1'), messages: [msg(3), msg(4)], limit: 2 },
+      { type: 'olderPage', conv: asConversationId('c1'), messages: [msg(1), msg(2)], limit: 2 },
     );
-    expect(state.histories.get('c1')?.messages.map((m) => m.seq)).toEqual([1, 2, 3, 4, 5]);
-    expect(state.histories.get('c1')?.hasOlder).toBe(false);
+    expect(state.histories.get(asConversationId('c1'))?.messages.map((m) => m.seq)).toEqual([1, 2, 3, 4, 5]);
+    expect(state.histories.get(asConversationId('c1'))?.hasOlder).toBe(false);
   });
 
   it('shows typing until it expires or the typist sends', () => {
-    let state = run(ready(), { type: 'typing', conv: 'c1', user: 'bob', now: 0 });
-    expect(typingNames(state.typing.get('c1'), state.users, 1)).toEqual(['bob']);
-    expect(typingNames(state.typing.get('c1'), state.users, 10_000)).toEqual([]);
-    state = chatReducer(state, { type: 'messages', conv: 'c1', messages: [msg(3)] });
-    expect(typingNames(state.typing.get('c1'), state.users, 1)).toEqual([]);
+    let state = run(ready(), { type: 'typing', conv: asConversationId('c1'), user: asUserId('bob'), now: 0 });
+    expect(typingNames(state.typing.get(asConversationId('c1')), state.users, 1)).toEqual(['bob']);
+    expect(typingNames(state.typing.get(asConversationId('c1')), state.users, 10_000)).toEqual([]);
+    state = chatReducer(state, { type: 'messages', conv: asConversationId('c1'), messages: [msg(3)] });
+    expect(typingNames(state.typing.get(asConversationId('c1')), state.users, 1)).toEqual([]);
   });
 
   it('ignores its own typing echo and drops expired typists', () => {
-    let state = run(ready(), { type: 'typing', conv: 'c1', user: 'me', now: 0 });
+    let state = run(ready(), { type: 'typing', conv: asConversationId('c1'), user: asUserId('me'), now: 0 });
     expect(state.typing.size).toBe(0);
-    state = chatReducer(state, { type: 'typing', conv: 'c1', user: 'bob', now: 0 });
+    state = chatReducer(state, {
+      type: 'typing',
+      conv: asConversationId('c1'),
+      user: asUserId('bob'),
+      now: 0,
+    });
     state = chatReducer(state, { type: 'typingExpired', now: 60_000 });
     expect(state.typing.size).toBe(0);
   });
 
   it('merges presence events and presence snapshots', () => {
-    let state = run(ready([conv()], ['bob']));
-    expect(state.online.has('bob')).toBe(true);
-    state = chatReducer(state, { type: 'presence', user: 'bob', status: 'offline' });
-    expect(state.online.has('bob')).toBe(false);
-    state = chatReducer(state, { type: 'presenceSnapshot', asked: ['bob', 'cy'], online: ['cy'] });
+    let state = run(ready([conv()], [asUserId('bob')]));
+    expect(state.online.has(asUserId('bob'))).toBe(true);
+    state = chatReducer(state, { type: 'presence', user: asUserId('bob'), status: 'offline' });
+    expect(state.online.has(asUserId('bob'))).toBe(false);
+    state = chatReducer(state, {
+      type: 'presenceSnapshot',
+      asked: [asUserId('bob'), asUserId('cy')],
+      online: [asUserId('cy')],
+    });
     expect([...state.online]).toEqual(['cy']);
   });
 
@@ -145,14 +171,14 @@ describe('chat state', () => {
       { type: 'bootstrap', conversations: [conv({ name: 'rest' })] },
     );
     expect(fromRest.synced).toBe(true);
-    expect(fromRest.conversations.get('c1')?.name).toBe('rest');
+    expect(fromRest.conversations.get(asConversationId('c1'))?.name).toBe('rest');
     const live = chatReducer(fromRest, ready([conv({ name: 'live' })]));
-    expect(live.conversations.get('c1')?.name).toBe('live');
+    expect(live.conversations.get(asConversationId('c1'))?.name).toBe('live');
     expect(chatReducer(live, { type: 'bootstrap', conversations: [] })).toBe(live);
   });
 
   it('removes a conversation that was left', () => {
-    const state = run(ready(), { type: 'conversationRemoved', id: 'c1' });
+    const state = run(ready(), { type: 'conversationRemoved', id: asConversationId('c1') });
     expect(state.conversations.size).toBe(0);
   });
 

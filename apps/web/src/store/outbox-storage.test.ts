@@ -1,3 +1,4 @@
+import { asConversationId } from '@relay-chat/protocol';
 import { describe, expect, it } from 'vitest';
 import { clearOutbox, type KeyValueStorage, loadOutbox, outboxKey, saveOutbox } from './outbox-storage.js';
 
@@ -14,14 +15,20 @@ function memoryStorage(): KeyValueStorage & { map: Map<string, string> } {
 describe('outbox storage', () => {
   it('keeps unacknowledged messages per user across a reload', () => {
     const storage = memoryStorage();
-    saveOutbox(storage, 'u1', [{ clientMsgId: 'k1', conv: 'c1', body: 'hi' }]);
+    saveOutbox(storage, 'u1', [{ clientMsgId: 'k1', conv: asConversationId('c1'), body: 'hi' }]);
     expect(loadOutbox(storage, 'u1')).toEqual([{ clientMsgId: 'k1', conv: 'c1', body: 'hi' }]);
     expect(loadOutbox(storage, 'u2')).toEqual([]);
   });
 
   it('stores only what is needed to send again', () => {
     const storage = memoryStorage();
-    const entry = { clientMsgId: 'k1', conv: 'c1', body: 'hi', status: 'pending', attempts: 3 };
+    const entry = {
+      clientMsgId: 'k1',
+      conv: asConversationId('c1'),
+      body: 'hi',
+      status: 'pending',
+      attempts: 3,
+    };
     saveOutbox(storage, 'u1', [entry]);
     expect(JSON.parse(storage.map.get(outboxKey('u1'))!)).toEqual([
       { clientMsgId: 'k1', conv: 'c1', body: 'hi' },
@@ -30,10 +37,10 @@ describe('outbox storage', () => {
 
   it('removes the key when the outbox empties, and on clear', () => {
     const storage = memoryStorage();
-    saveOutbox(storage, 'u1', [{ clientMsgId: 'k1', conv: 'c1', body: 'hi' }]);
+    saveOutbox(storage, 'u1', [{ clientMsgId: 'k1', conv: asConversationId('c1'), body: 'hi' }]);
     saveOutbox(storage, 'u1', []);
     expect(storage.map.size).toBe(0);
-    saveOutbox(storage, 'u1', [{ clientMsgId: 'k1', conv: 'c1', body: 'hi' }]);
+    saveOutbox(storage, 'u1', [{ clientMsgId: 'k1', conv: asConversationId('c1'), body: 'hi' }]);
     clearOutbox(storage, 'u1');
     expect(storage.map.size).toBe(0);
   });
@@ -61,7 +68,9 @@ describe('outbox storage', () => {
         throw new Error('denied');
       },
     };
-    expect(() => saveOutbox(throwing, 'u1', [{ clientMsgId: 'k', conv: 'c', body: 'b' }])).not.toThrow();
+    expect(() =>
+      saveOutbox(throwing, 'u1', [{ clientMsgId: 'k', conv: asConversationId('c'), body: 'b' }]),
+    ).not.toThrow();
     expect(loadOutbox(throwing, 'u1')).toEqual([]);
     expect(() => clearOutbox(throwing, 'u1')).not.toThrow();
   });

@@ -1,3 +1,4 @@
+import { asUserId } from '@relay-chat/protocol';
 import { createAccessTokenVerifier } from '@relay-chat/tokens';
 import { decodeProtectedHeader } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -245,7 +246,7 @@ describe.each(BACKENDS)('sessions on $name', (backend) => {
       try {
         const weaker = await new PasswordHasher({ N: 2 ** 9, r: 8, p: 1 }).hash(PASSWORD);
         await h.store.createUser({
-          id: 'legacy-user',
+          id: asUserId('legacy-user'),
           username: 'legacy',
           passwordHash: weaker,
           createdAt: 0,

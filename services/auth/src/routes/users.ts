@@ -1,4 +1,4 @@
-import { ChatError, LIMITS, type User, type UserId } from '@relay-chat/protocol';
+import { asUserId, ChatError, LIMITS, type User, type UserId } from '@relay-chat/protocol';
 import type { HttpServer } from '@relay-chat/service-kit';
 import { type AccessClaims, type AccessTokenVerifier, bearerTokenOf } from '@relay-chat/tokens';
 import type { FastifyRequest } from 'fastify';
@@ -124,7 +124,7 @@ export async function userRoutes(app: HttpServer, options: UserRoutesOptions): P
     },
     async (request) => {
       await authenticate(request);
-      const user = await accounts.findUser(request.params.id);
+      const user = await accounts.findUser(asUserId(request.params.id));
       if (!user) throw new ChatError('not_found', 'no such user');
       return { user };
     },
@@ -137,7 +137,7 @@ function parseIds(value: string): UserId[] {
   for (const id of ids) {
     if (id.length === 0 || id.length > 64) throw invalid('/ids', 'each id must be 1 to 64 characters');
   }
-  return ids;
+  return ids.map(asUserId);
 }
 
 /** Cursors are opaque to clients: the base64url of the last username of the page. */

@@ -3,6 +3,7 @@
  * `kysely.test.ts`). Each suite gets one fresh store; tests use distinct usernames.
  */
 import { randomUUID } from 'node:crypto';
+import { asUserId, type UserId } from '@relay-chat/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NewRefreshToken, UserRecord, UserStore } from './user-store.js';
 
@@ -17,12 +18,13 @@ export interface UserStoreFactory {
 
 const T0 = 1_700_000_000_000;
 const MINUTE = 60_000;
+const newUserId = (): UserId => asUserId(randomUUID());
 
 function user(username: string): UserRecord {
-  return { id: randomUUID(), username, passwordHash: `hash-of-${username}`, createdAt: T0 };
+  return { id: newUserId(), username, passwordHash: `hash-of-${username}`, createdAt: T0 };
 }
 
-function token(userId: string, familyId: string, overrides: Partial<NewRefreshToken> = {}): NewRefreshToken {
+function token(userId: UserId, familyId: string, overrides: Partial<NewRefreshToken> = {}): NewRefreshToken {
   return {
     tokenHash: randomUUID().replace(/-/g, ''),
     familyId,
@@ -67,7 +69,7 @@ export function describeUserStore(factory: UserStoreFactory): void {
 
       it('answers undefined for unknown users', async () => {
         expect(await store.findUserByUsername('nobody')).toBeUndefined();
-        expect(await store.findUserById(randomUUID())).toBeUndefined();
+        expect(await store.findUserById(newUserId())).toBeUndefined();
       });
 
       it('finds users by ids, ordered by username, leaving out unknown and repeated ids', async () => {
@@ -75,7 +77,7 @@ export function describeUserStore(factory: UserStoreFactory): void {
         const amy = user('ids-amy');
         await store.createUser(zed);
         await store.createUser(amy);
-        const found = await store.findUsersByIds([zed.id, randomUUID(), amy.id, zed.id]);
+        const found = await store.findUsersByIds([zed.id, newUserId(), amy.id, zed.id]);
         expect(found).toEqual([
           { id: amy.id, username: 'ids-amy' },
           { id: zed.id, username: 'ids-zed' },
@@ -273,7 +275,7 @@ export function describeUserStore(factory: UserStoreFactory): void {
 
       it('does nothing for an unknown user', async () => {
         const before = (await store.revocationsAfter(0, 100_000)).length;
-        expect(await store.deleteUser(randomUUID(), T0)).toBeUndefined();
+        expect(await store.deleteUser(newUserId(), T0)).toBeUndefined();
         expect(await store.revocationsAfter(0, 100_000)).toHaveLength(before);
       });
     });

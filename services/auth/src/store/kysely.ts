@@ -11,12 +11,12 @@ import { authMigrations } from './migrations.js';
 import type { NewRefreshToken, RefreshTokenRecord, UserRecord, UserStore } from './user-store.js';
 
 interface Database {
-  users: { id: string; username: string; password_hash: string; created_at: number };
-  refresh_families: { id: string; user_id: string; created_at: number; revoked_at: number | null };
+  users: { id: UserId; username: string; password_hash: string; created_at: number };
+  refresh_families: { id: string; user_id: UserId; created_at: number; revoked_at: number | null };
   refresh_tokens: {
     token_hash: string;
     family_id: string;
-    user_id: string;
+    user_id: UserId;
     created_at: number;
     expires_at: number;
     spent_at: number | null;
@@ -24,7 +24,7 @@ interface Database {
   login_failures: { attempt_id: string; key: string; at: number };
   login_addresses: { username: string; address: string; last_success_at: number };
   registration_attempts: { attempt_id: string; address: string; at: number };
-  revocations: { id: Generated<number>; sid: string | null; user_id: string; revoked_at: number };
+  revocations: { id: Generated<number>; sid: string | null; user_id: UserId; revoked_at: number };
 }
 
 // PostgreSQL transaction-level advisory lock taken before inserting a revocation: ids are

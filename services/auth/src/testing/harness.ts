@@ -19,7 +19,7 @@ import { generateKeyPairSync, type KeyObject, randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { User } from '@relay-chat/protocol';
+import { asUserId, type User } from '@relay-chat/protocol';
 import { createHttpServer, createLogger, type Env, type HttpServer } from '@relay-chat/service-kit';
 import { createTestDatabase, pgAvailable } from '@relay-chat/testkit';
 import { type AuthService, type AuthServiceOptions, createAuthService } from '../app.js';
@@ -108,7 +108,7 @@ export async function startAuth(backend: Backend, setup: HarnessSetup = {}): Pro
     clock,
     signingKey: privateKey,
     async seedUser(username) {
-      const user = { id: randomUUID(), username };
+      const user = { id: asUserId(randomUUID()), username };
       await store.createUser({ ...user, passwordHash: 'not-a-hash', createdAt: clock.now() });
       return user;
     },

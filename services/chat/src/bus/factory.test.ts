@@ -1,3 +1,4 @@
+import { asUserId } from '@relay-chat/protocol';
 import { createLogger } from '@relay-chat/service-kit';
 import {
   cleanRedisPrefix,
@@ -21,7 +22,7 @@ describe('createBus', () => {
     await runtime.bus.subscribe('user:u1', (payload) => got.push(payload)).ready;
     await runtime.bus.publish('user:u1', 'hello');
     await waitFor(() => got.length === 1, { what: 'in-process delivery' });
-    expect(await runtime.presence.connect('u1')).toBe(true);
+    expect(await runtime.presence.connect(asUserId('u1'))).toBe(true);
     await runtime.close();
   });
 
@@ -35,8 +36,8 @@ describe('createBus', () => {
       await runtime.bus.subscribe('user:u1', (payload) => got.push(payload)).ready;
       await runtime.bus.publish('user:u1', 'hello');
       await waitFor(() => got.length === 1, { what: 'delivery through Redis' });
-      expect(await runtime.presence.connect('u1')).toBe(true);
-      expect(await runtime.presence.onlineAmong(['u1', 'u2'])).toEqual(new Set(['u1']));
+      expect(await runtime.presence.connect(asUserId('u1'))).toBe(true);
+      expect(await runtime.presence.onlineAmong([asUserId('u1'), asUserId('u2')])).toEqual(new Set(['u1']));
     } finally {
       await runtime.close();
       await cleanRedisPrefix(prefix);

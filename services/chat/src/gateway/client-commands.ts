@@ -159,7 +159,7 @@ export class ClientCommands {
     body: string,
   ): Promise<void> {
     try {
-      const { ack } = await this.deps.core.send(session.user.id, conv, clientMsgId, body);
+      const { ack } = await this.deps.core.send(conv, session.user.id, clientMsgId, body);
       // A conversation joined moments ago (its event still on the way): deliver it live from now on.
       if (!session.isMember(conv)) await this.deps.fanOut.join(session, conv);
       this.reply(session, session.send(ack));

@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
-import type { PresenceStatus } from '@relay-chat/protocol';
+import { asUserId, type PresenceStatus } from '@relay-chat/protocol';
 import { createLogger } from '@relay-chat/service-kit';
 import {
   cleanRedisPrefix,
@@ -78,16 +78,18 @@ describe.skipIf(!(await redisAvailable()))('RedisPresence across replicas', () =
     freshPrefix();
     const survivor = await replica();
     const seen = changes(survivor);
-    await survivor.connect('both');
+    await survivor.connect(asUserId('both'));
     const child = await crashableReplica(prefix, ['alone', 'both', 'alone']);
     children.push(child);
-    expect(await survivor.onlineAmong(['alone', 'both'])).toEqual(new Set(['alone', 'both']));
+    expect(await survivor.onlineAmong([asUserId('alone'), asUserId('both')])).toEqual(
+      new Set(['alone', 'both']),
+    );
 
     child.kill('SIGKILL');
     await once(child, 'exit');
     await waitFor(() => seen.length > 0, { what: 'the sweeper’s report' });
     expect(seen).toEqual([['alone', 'offline']]);
-    expect(await survivor.onlineAmong(['alone', 'both'])).toEqual(new Set(['both']));
+    expect(await survivor.onlineAmong([asUserId('alone'), asUserId('both')])).toEqual(new Set(['both']));
 
     await survivor.close();
     expect(await keysUnderPrefix()).toEqual([]);
@@ -97,14 +99,14 @@ describe.skipIf(!(await redisAvailable()))('RedisPresence across replicas', () =
     freshPrefix();
     const [a, b] = await Promise.all([replica(), replica()]);
     const seenAtB = changes(b);
-    await a.connect('u1');
-    await b.connect('u1');
-    await b.connect('u2');
-    await b.connect('u2');
+    await a.connect(asUserId('u1'));
+    await b.connect(asUserId('u1'));
+    await b.connect(asUserId('u2'));
+    await b.connect(asUserId('u2'));
     await b.close();
     expect(seenAtB).toEqual([['u2', 'offline']]);
-    expect(await a.onlineAmong(['u1', 'u2'])).toEqual(new Set(['u1']));
-    expect(await a.disconnect('u1')).toBe(true);
+    expect(await a.onlineAmong([asUserId('u1'), asUserId('u2')])).toEqual(new Set(['u1']));
+    expect(await a.disconnect(asUserId('u1'))).toBe(true);
     await a.close();
     expect(await keysUnderPrefix()).toEqual([]);
   });
@@ -114,8 +116,8 @@ describe.skipIf(!(await redisAvailable()))('RedisPresence across replicas', () =
     // A heartbeat far apart, so only the reconnect below can trigger the repair.
     const a = await replica({ livenessTtlMs: 60_000, heartbeatIntervalMs: 60_000, sweepIntervalMs: 60_000 });
     const seen = changes(a);
-    await a.connect('u1');
-    await a.connect('u2');
+    await a.connect(asUserId('u1'));
+    await a.connect(asUserId('u2'));
     const admin = new Redis(REDIS_TEST_URL);
     try {
       // What a Redis restart without persistence leaves: nothing, and a dropped connection.
@@ -132,8 +134,8 @@ describe.skipIf(!(await redisAvailable()))('RedisPresence across replicas', () =
       ['u1', 'online'],
       ['u2', 'online'],
     ]);
-    expect(await a.onlineAmong(['u1', 'u2'])).toEqual(new Set(['u1', 'u2']));
-    expect(await a.disconnect('u1')).toBe(true);
+    expect(await a.onlineAmong([asUserId('u1'), asUserId('u2')])).toEqual(new Set(['u1', 'u2']));
+    expect(await a.disconnect(asUserId('u1'))).toBe(true);
   });
 });
 

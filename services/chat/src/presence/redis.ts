@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { ChatError, type PresenceStatus, type UserId } from '@relay-chat/protocol';
+import { asUserId, ChatError, type PresenceStatus, type UserId } from '@relay-chat/protocol';
 import { counter, type Logger } from '@relay-chat/service-kit';
 import { Redis } from 'ioredis';
 import { quit, whenReady } from '../bus/redis.js';
@@ -285,7 +285,7 @@ export class RedisPresence implements PresenceRegistry {
   private async resync(): Promise<void> {
     this.needsResync = false;
     const inRedis = await this.redis.smembers(this.usersKey(this.replicaId));
-    const users = new Set<UserId>([...this.devices.users(), ...inRedis]);
+    const users = new Set<UserId>([...this.devices.users(), ...inRedis.map(asUserId)]);
     const writes = [...users].map(async (userId) => {
       const change = await this.redis.presenceSetCount(
         this.userKey(userId),
@@ -352,7 +352,7 @@ export class RedisPresence implements PresenceRegistry {
       force,
     );
     const [flag, ...users] = reply;
-    const offline = users.map(String);
+    const offline = users.map((user) => asUserId(String(user)));
     for (const userId of offline) this.emit(userId, 'offline');
     return { done: flag !== 0, offline };
   }

@@ -1,4 +1,12 @@
-import { ChannelListing, Conversation, ErrorResponse, Id, LIMITS, NAME_PATTERN } from '@relay-chat/protocol';
+import {
+  ChannelListing,
+  Conversation,
+  ConversationIdSchema,
+  ErrorResponse,
+  LIMITS,
+  NAME_PATTERN,
+  UserIdSchema,
+} from '@relay-chat/protocol';
 import type { HttpServer } from '@relay-chat/service-kit';
 import Type from 'typebox';
 import type { ChatCore } from '../chat.js';
@@ -11,18 +19,18 @@ const Name = Type.String({
   pattern: NAME_PATTERN,
 });
 const CreateBody = Type.Union([
-  Type.Object({ kind: Type.Literal('dm'), with: Id }, { additionalProperties: false }),
+  Type.Object({ kind: Type.Literal('dm'), with: UserIdSchema }, { additionalProperties: false }),
   Type.Object(
     {
       kind: Type.Literal('group'),
       name: Name,
-      members: Type.Array(Id, { minItems: 1, maxItems: LIMITS.maxGroupMembers - 1 }),
+      members: Type.Array(UserIdSchema, { minItems: 1, maxItems: LIMITS.maxGroupMembers - 1 }),
     },
     { additionalProperties: false },
   ),
   Type.Object({ kind: Type.Literal('channel'), name: Name }, { additionalProperties: false }),
 ]);
-const IdParams = Type.Object({ id: Id });
+const IdParams = Type.Object({ id: ConversationIdSchema });
 const errors = {
   400: ErrorResponse,
   401: ErrorResponse,
@@ -99,7 +107,7 @@ export async function conversationRoutes(app: HttpServer, core: ChatCore): Promi
     },
     async (request) => {
       const { user, token } = callerOf(request);
-      return { conversation: await core.conversationOf(user.id, request.params.id, token) };
+      return { conversation: await core.conversationOf(request.params.id, user.id, token) };
     },
   );
 
@@ -147,7 +155,7 @@ export async function conversationRoutes(app: HttpServer, core: ChatCore): Promi
     },
     async (request) => {
       const { user, token } = callerOf(request);
-      return { conversation: await core.join(user, request.params.id, token) };
+      return { conversation: await core.join(request.params.id, user, token) };
     },
   );
 
@@ -163,7 +171,7 @@ export async function conversationRoutes(app: HttpServer, core: ChatCore): Promi
     },
     async (request, reply) => {
       const { user, token } = callerOf(request);
-      await core.leave(user, request.params.id, token);
+      await core.leave(request.params.id, user, token);
       return reply.code(204).send(null);
     },
   );

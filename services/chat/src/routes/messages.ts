@@ -1,10 +1,18 @@
-import { ChatError, ErrorResponse, Id, LIMITS, MESSAGE_TEXT_PATTERN, Message } from '@relay-chat/protocol';
+import {
+  ChatError,
+  ConversationIdSchema,
+  ErrorResponse,
+  Id,
+  LIMITS,
+  MESSAGE_TEXT_PATTERN,
+  Message,
+} from '@relay-chat/protocol';
 import type { HttpServer } from '@relay-chat/service-kit';
 import Type from 'typebox';
 import type { ChatCore } from '../chat.js';
 import { callerOf } from './authenticate.js';
 
-const IdParams = Type.Object({ id: Id });
+const IdParams = Type.Object({ id: ConversationIdSchema });
 const errors = {
   400: ErrorResponse,
   401: ErrorResponse,
@@ -86,7 +94,7 @@ export async function messageRoutes(app: HttpServer, core: ChatCore): Promise<vo
     async (request, reply) => {
       const { user } = callerOf(request);
       const { clientMsgId, body } = request.body;
-      const { ack, duplicate } = await core.send(user.id, request.params.id, clientMsgId, body);
+      const { ack, duplicate } = await core.send(request.params.id, user.id, clientMsgId, body);
       const { type: _type, ...fields } = ack;
       return reply.code(duplicate ? 200 : 201).send({ ...fields, duplicate });
     },

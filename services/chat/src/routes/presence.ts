@@ -1,4 +1,4 @@
-import { ChatError, ErrorResponse, Id, type UserId } from '@relay-chat/protocol';
+import { asUserId, ChatError, ErrorResponse, Id, type UserId } from '@relay-chat/protocol';
 import type { HttpServer } from '@relay-chat/service-kit';
 import Type from 'typebox';
 
@@ -27,7 +27,7 @@ export async function presenceRoutes(
       if (ids.length > MAX_USERS) throw new ChatError('validation_failed', `at most ${MAX_USERS} users`);
       if (ids.some((id) => !/^[A-Za-z0-9_-]{1,64}$/.test(id)))
         throw new ChatError('validation_failed', 'bad user id');
-      return { online: [...(await onlineAmong(ids))] };
+      return { online: [...(await onlineAmong(ids.map(asUserId)))] };
     },
   );
 }

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { ConversationId, UserId } from '@relay-chat/protocol';
+import { asMessageId, type ConversationId, type MessageId, type UserId } from '@relay-chat/protocol';
 import type { AppendInput, AppendOutcome, AppendRefusal, AppendResult } from './message-store.js';
 
 /** A stored message as every backend reads it back, with its client-made id. */
@@ -29,7 +29,7 @@ export function distinctSendKeys(inputs: readonly AppendInput[]): SendKey[] {
 export interface Candidate {
   input: AppendInput;
   /** The id its message gets if it is stored (a random UUID). */
-  id: string;
+  id: MessageId;
 }
 
 /**
@@ -54,7 +54,7 @@ export class AppendPlan {
     for (const input of inputs) {
       const key = sendKeyOf(input.sender, input.clientMsgId);
       if (stored.has(key) || this.candidateByKey.has(key)) continue;
-      const candidate = { input, id: randomUUID() };
+      const candidate = { input, id: asMessageId(randomUUID()) };
       this.candidateByKey.set(key, candidate);
       this.candidates.push(candidate);
     }

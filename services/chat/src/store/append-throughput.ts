@@ -10,6 +10,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
+import { asUserId, type ConversationId, type UserId } from '@relay-chat/protocol';
 import { createLogger } from '@relay-chat/service-kit';
 import { createTestDatabase } from '@relay-chat/testkit';
 import { createMessageStore } from './factory.js';
@@ -34,8 +35,8 @@ const url = values.url ?? database!.url;
 const store = createMessageStore(url, createLogger({ name: 'append-throughput', level: 'warn' }));
 try {
   await store.migrate();
-  const users = Array.from({ length: 50 }, () => `u-${randomUUID()}`);
-  const convs: { id: string; members: string[] }[] = [];
+  const users = Array.from({ length: 50 }, () => asUserId(`u-${randomUUID()}`));
+  const convs: { id: ConversationId; members: UserId[] }[] = [];
   for (let i = 0; i < conversationCount; i++) {
     const members = [users[i % users.length]!, users[(i + 1) % users.length]!];
     const c = await store.createGroup({ name: `bench-${i}`, createdBy: members[0]!, members }, Date.now());

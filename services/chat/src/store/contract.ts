@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import {
+  asConversationId,
+  asUserId,
   ChatError,
   type ConversationId,
   type ErrorCode,
@@ -46,7 +48,7 @@ export function describeMessageStore(name: string, harness: MessageStoreHarness)
       await cleanup?.();
     });
 
-    const user = (): UserId => `u-${randomUUID()}`;
+    const user = (): UserId => asUserId(`u-${randomUUID()}`);
     const tag = () => randomUUID().slice(0, 8);
     let clock = 1_700_000_000_000;
     /** Strictly increasing times, so activity order is unambiguous. */
@@ -144,7 +146,7 @@ export function describeMessageStore(name: string, harness: MessageStoreHarness)
       });
 
       it('returns undefined for an unknown conversation', async () => {
-        expect(await store.getConversation(randomUUID())).toBeUndefined();
+        expect(await store.getConversation(asConversationId(randomUUID()))).toBeUndefined();
       });
 
       it('lists channels by name with prefix search, joined flag, member count and pages', async () => {
@@ -214,7 +216,7 @@ export function describeMessageStore(name: string, harness: MessageStoreHarness)
       });
 
       it('refuses a member for an unknown conversation with not_found', async () => {
-        await expectChatError(store.addMember(randomUUID(), user(), now()), 'not_found');
+        await expectChatError(store.addMember(asConversationId(randomUUID()), user(), now()), 'not_found');
       });
 
       it('starts a late joiner with everything before the join read', async () => {
@@ -431,10 +433,14 @@ export function describeMessageStore(name: string, harness: MessageStoreHarness)
         const [a, b] = [user(), user()];
         const g = await group(a, b);
         const nowhere = randomUUID();
-        const outcomes = await store.append([msg(g.id, a, 'one'), msg(nowhere, a), msg(g.id, b, 'two')]);
+        const outcomes = await store.append([
+          msg(g.id, a, 'one'),
+          msg(asConversationId(nowhere), a),
+          msg(g.id, b, 'two'),
+        ]);
         expect(summary(outcomes)).toEqual([[g.id, 1, false], 'not_found', [g.id, 2, false]]);
         expect((await store.history(g.id, { limit: 10 })).map((m) => m.body)).toEqual(['one', 'two']);
-        expect(await store.getConversation(nowhere)).toBeUndefined();
+        expect(await store.getConversation(asConversationId(nowhere))).toBeUndefined();
       });
 
       it("keeps the others' seqs gapless around refused inputs in the middle of a batch", async () => {
@@ -445,7 +451,7 @@ export function describeMessageStore(name: string, harness: MessageStoreHarness)
           msg(g.id, a, 'g1'),
           msg(g.id, stranger, 'no'),
           msg(h.id, b, 'h1'),
-          msg(randomUUID(), a, 'nowhere'),
+          msg(asConversationId(randomUUID()), a, 'nowhere'),
           msg(g.id, b, 'g2'),
           msg(h.id, stranger, 'no'),
           msg(g.id, a, 'g3'),
@@ -615,12 +621,15 @@ export function describeMessageStore(name: string, harness: MessageStoreHarness)
         const u = user();
         for (const lastActivityAt of [-1, 1.5, Number.NaN]) {
           await expectChatError(
-            store.conversationsOf(u, { limit: 5, before: { lastActivityAt, id: 'x' } }),
+            store.conversationsOf(u, { limit: 5, before: { lastActivityAt, id: asConversationId('x') } }),
             'validation_failed',
           );
         }
         await expectChatError(
-          store.conversationsOf(u, { limit: 5, before: { lastActivityAt: 1, id: 'a\u0000' } }),
+          store.conversationsOf(u, {
+            limit: 5,
+            before: { lastActivityAt: 1, id: asConversationId('a\u0000') },
+          }),
           'validation_failed',
         );
       });
@@ -729,7 +738,7 @@ export function describeMessageStore(name: string, harness: MessageStoreHarness)
       it('returns nothing for an empty or unknown conversation', async () => {
         const g = await group(user(), user());
         expect(await store.history(g.id, { limit: 10 })).toEqual([]);
-        expect(await store.history(randomUUID(), { limit: 10 })).toEqual([]);
+        expect(await store.history(asConversationId(randomUUID()), { limit: 10 })).toEqual([]);
       });
     });
 
@@ -751,7 +760,7 @@ export function describeMessageStore(name: string, harness: MessageStoreHarness)
         await appendOne(msg(g.id, a));
         await expectChatError(store.markRead(g.id, b, 2), 'seq_out_of_range');
         await expectChatError(store.markRead(g.id, user(), 1), 'not_member');
-        await expectChatError(store.markRead(randomUUID(), b, 1), 'not_member');
+        await expectChatError(store.markRead(asConversationId(randomUUID()), b, 1), 'not_member');
         expect(await store.markRead(g.id, b, 0)).toBe(0);
         for (const bad of [-1, 0.5, Number.POSITIVE_INFINITY, 2 ** 60]) {
           await expectChatError(store.markRead(g.id, b, bad), 'validation_failed');

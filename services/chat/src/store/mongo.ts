@@ -1,9 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import {
+  asConversationId,
   ChatError,
   type ConversationId,
   MEMBERS_PREVIEW,
   type Message,
+  type MessageId,
   type UserId,
 } from '@relay-chat/protocol';
 import type { Logger } from '@relay-chat/service-kit';
@@ -49,12 +51,12 @@ import type {
 
 /** A conversation; `lastSeq` is the per-conversation counter bumped by `$inc` in each append transaction. */
 interface ConversationDoc {
-  _id: string;
+  _id: ConversationId;
   kind: ConversationRecord['kind'];
   name: string | null;
   /** Lower-cased name, channels only (unique among channels). */
   nameKey?: string;
-  createdBy: string;
+  createdBy: UserId;
   createdAt: number;
   lastSeq: number;
   lastActivityAt: number;
@@ -64,8 +66,8 @@ interface ConversationDoc {
 
 /** One membership; join order is (joinedAt, _id). */
 interface MemberDoc {
-  conv: string;
-  userId: string;
+  conv: ConversationId;
+  userId: UserId;
   lastReadSeq: number;
   /** Seq of the member's last message here since they joined; absent or 0 when none (schema 3). */
   lastSentSeq?: number;
@@ -83,10 +85,10 @@ const SCHEMA_VERSION = 3;
 
 interface MessageDoc {
   /** The message id. */
-  _id: string;
-  conv: string;
+  _id: MessageId;
+  conv: ConversationId;
   seq: number;
-  sender: string;
+  sender: UserId;
   clientMsgId: string;
   body: string;
   ts: number;
@@ -280,7 +282,7 @@ export class MongoMessageStore implements MessageStore {
     dmKey?: string,
   ): Promise<ConversationRecord> {
     const doc: ConversationDoc = {
-      _id: randomUUID(),
+      _id: asConversationId(randomUUID()),
       kind,
       name,
       createdBy,
@@ -338,9 +340,9 @@ export class MongoMessageStore implements MessageStore {
   }
 
   /** Member count and the first MEMBERS_PREVIEW member ids in join order, per conversation. */
-  private async memberCounts(ids: string[]): Promise<Map<string, { count: number; preview: string[] }>> {
+  private async memberCounts(ids: string[]): Promise<Map<string, { count: number; preview: UserId[] }>> {
     const groups = await this.members
-      .aggregate<{ _id: string; count: number; preview: string[] }>([
+      .aggregate<{ _id: string; count: number; preview: UserId[] }>([
         { $match: { conv: { $in: ids } } },
         { $sort: { conv: 1, joinedAt: 1, _id: 1 } },
         {

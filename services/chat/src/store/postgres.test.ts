@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { asConversationId, asUserId } from '@relay-chat/protocol';
 import { createTestDatabase, pgAvailable, type TestDatabase, waitFor } from '@relay-chat/testkit';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -49,7 +50,7 @@ describe.skipIf(!available)(
         await database?.drop();
       });
 
-      const user = () => `u-${randomUUID()}`;
+      const user = () => asUserId(`u-${randomUUID()}`);
       /** Waits until `n` other sessions of the test database are blocked on a lock. */
       async function waitForLockWaiters(n: number, what: string): Promise<void> {
         await waitFor(
@@ -68,14 +69,17 @@ describe.skipIf(!available)(
 
       it('refuses a sender whose leave committed while the batch waited for the conversation lock', async () => {
         const [a, leaver] = [user(), user()];
-        const g = await store.createGroup({ name: 'leave race', createdBy: a, members: [leaver] }, 1);
+        const g = await store.createGroup(
+          { name: 'leave race', createdBy: asUserId(a), members: [asUserId(leaver)] },
+          1,
+        );
         // The batch's statement starts (its snapshot still shows the leaver as a member) and
         // waits for the conversation's row lock, which this "leave" holds until it commits.
         await admin.query('BEGIN');
         await admin.query('SELECT 1 FROM conversations WHERE id = $1 FOR UPDATE', [g.id]);
         const pending = store.append([
-          { conv: g.id, sender: leaver, clientMsgId: 'late', body: 'after the leave', ts: 2 },
-          { conv: g.id, sender: a, clientMsgId: 'bystander', body: 'still here', ts: 2 },
+          { conv: g.id, sender: asUserId(leaver), clientMsgId: 'late', body: 'after the leave', ts: 2 },
+          { conv: g.id, sender: asUserId(a), clientMsgId: 'bystander', body: 'still here', ts: 2 },
         ]);
         await waitForLockWaiters(1, 'the append waiting on the conversation lock');
         await admin.query('DELETE FROM members WHERE conv = $1 AND user_id = $2', [g.id, leaver]);
@@ -90,10 +94,16 @@ describe.skipIf(!available)(
 
       it('writes a batch with refused inputs and in-batch repeats in one round trip', async () => {
         const [a, b, stranger] = [user(), user(), user()];
-        const g = await store.createGroup({ name: 'trips', createdBy: a, members: [b] }, 1);
-        const h = await store.createGroup({ name: 'trips', createdBy: b, members: [a] }, 1);
+        const g = await store.createGroup(
+          { name: 'trips', createdBy: asUserId(a), members: [asUserId(b)] },
+          1,
+        );
+        const h = await store.createGroup(
+          { name: 'trips', createdBy: asUserId(b), members: [asUserId(a)] },
+          1,
+        );
         const batch = Array.from({ length: 40 }, (_, i) => ({
-          conv: [g.id, h.id, randomUUID()][i % 3]!,
+          conv: [g.id, h.id, asConversationId(randomUUID())][i % 3]!,
           sender: [a, b, stranger, a][i % 4]!,
           clientMsgId: `c${i % 20}`,
           body: `m${i}`,
@@ -117,8 +127,11 @@ describe.skipIf(!available)(
       });
 
       it('retries a batch that lost the race on (sender, clientMsgId) and returns the winner as a duplicate', async () => {
-        const [a, b] = [`u-${randomUUID()}`, `u-${randomUUID()}`];
-        const g = await store.createGroup({ name: 'race', createdBy: a, members: [b] }, 1);
+        const [a, b] = [asUserId(`u-${randomUUID()}`), asUserId(`u-${randomUUID()}`)];
+        const g = await store.createGroup(
+          { name: 'race', createdBy: asUserId(a), members: [asUserId(b)] },
+          1,
+        );
         const input = { conv: g.id, sender: a, clientMsgId: 'same', body: 'hello', ts: 2 };
         const racers = 4;
         // Hold the conversation's row lock so that every racer has looked for the

@@ -1,9 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import {
+  asConversationId,
   ChatError,
   type ConversationId,
   MEMBERS_PREVIEW,
   type Message,
+  type MessageId,
   type UserId,
 } from '@relay-chat/protocol';
 import { type DatabaseLimits, type Logger, type OpenedDatabase, openDatabase } from '@relay-chat/service-kit';
@@ -144,10 +146,10 @@ export interface PostgresMessageStoreOptions {
 type StateRow = ConversationRow & {
   last_read_seq: number;
   member_count: number;
-  member_ids: string[];
+  member_ids: UserId[];
   lm_seq: number | null;
-  lm_id: string | null;
-  lm_sender: string | null;
+  lm_id: MessageId | null;
+  lm_sender: UserId | null;
   lm_body: string | null;
   lm_ts: number | null;
 };
@@ -241,7 +243,7 @@ export class PostgresMessageStore implements MessageStore {
     now: number,
     dmKey: string | null = null,
   ): Promise<ConversationRecord | undefined> {
-    const id = randomUUID();
+    const id = asConversationId(randomUUID());
     const nameKey = kind === 'channel' && name !== null ? channelKeyOf(name) : null;
     const { rows } = await sql<{ id: string }>`
       WITH conv AS (
@@ -276,7 +278,7 @@ export class PostgresMessageStore implements MessageStore {
     const pattern = `${escapeLike(input.q ? channelKeyOf(input.q) : '')}%`;
     const after = input.after ? channelKeyOf(input.after) : '';
     const { rows } = await sql<{
-      id: string;
+      id: ConversationId;
       name: string;
       last_activity_at: number;
       member_count: number;
@@ -327,7 +329,7 @@ export class PostgresMessageStore implements MessageStore {
   }
 
   async listMembers(conv: ConversationId, limit?: number): Promise<UserId[]> {
-    const { rows } = await sql<{ user_id: string }>`
+    const { rows } = await sql<{ user_id: UserId }>`
       SELECT user_id FROM members WHERE conv = ${conv} ORDER BY ord
       LIMIT ${limit === undefined ? null : pageLimit(limit)}`.execute(this.db);
     return rows.map((r) => r.user_id);
@@ -376,7 +378,7 @@ export class PostgresMessageStore implements MessageStore {
   async spokeWith(userId: UserId, others: UserId[]): Promise<Set<UserId>> {
     if (others.length === 0) return new Set();
     // From the others' memberships (members_user) to the user's row in the same conversation (key).
-    const { rows } = await sql<{ user_id: string }>`
+    const { rows } = await sql<{ user_id: UserId }>`
       SELECT DISTINCT o.user_id
       FROM members o
       JOIN members me ON me.conv = o.conv AND me.user_id = ${userId}

@@ -1,18 +1,19 @@
-import type { ConversationKind, Message } from '@relay-chat/protocol';
+import type { ConversationId, ConversationKind, Message, MessageId, UserId } from '@relay-chat/protocol';
 import type { ConversationRecord } from './message-store.js';
 
 /**
  * Row shapes shared by the SQL backends (SQLite and PostgreSQL use the same tables and
  * column names; only types and indexes differ) and their mapping to the store's records.
- * Times are ms since the epoch, seqs are integers: both read as JS numbers.
+ * Times are ms since the epoch, seqs are integers: both read as JS numbers. Id columns are
+ * typed as the ids they hold (the database stores text; the brands are for the code).
  */
 export interface ConversationsTable {
-  id: string;
+  id: ConversationId;
   kind: ConversationKind;
   name: string | null;
   /** Lower-cased channel name, unique among channels; null for DMs and groups. */
   name_key: string | null;
-  created_by: string;
+  created_by: UserId;
   created_at: number;
   last_seq: number;
   last_activity_at: number;
@@ -21,8 +22,8 @@ export interface ConversationsTable {
 }
 
 export interface MembersTable {
-  conv: string;
-  user_id: string;
+  conv: ConversationId;
+  user_id: UserId;
   last_read_seq: number;
   /** Seq of the member's last message in the conversation since they joined; 0 when none. */
   last_sent_seq: number;
@@ -30,10 +31,10 @@ export interface MembersTable {
 }
 
 export interface MessagesTable {
-  conv: string;
+  conv: ConversationId;
   seq: number;
-  id: string;
-  sender: string;
+  id: MessageId;
+  sender: UserId;
   client_msg_id: string;
   body: string;
   ts: number;

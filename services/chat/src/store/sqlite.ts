@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import {
+  asConversationId,
   ChatError,
   type ConversationId,
   MEMBERS_PREVIEW,
@@ -160,7 +161,7 @@ function prepare(db: Database.Database) {
     member: db.prepare<[string, string], { last_read_seq: number }>(
       'SELECT last_read_seq FROM members WHERE conv = ? AND user_id = ?',
     ),
-    membersOf: db.prepare<[string, number], { user_id: string }>(
+    membersOf: db.prepare<[string, number], { user_id: UserId }>(
       'SELECT user_id FROM members WHERE conv = ? ORDER BY ord LIMIT ?',
     ),
     memberCount: db.prepare<[string], { n: number }>(
@@ -177,7 +178,7 @@ function prepare(db: Database.Database) {
        WHERE m.user_id = @user AND (c.last_activity_at, c.id) < (@at, @id)
        ORDER BY c.last_activity_at DESC, c.id DESC LIMIT @limit`,
     ),
-    spokeWith: db.prepare<{ user: string; others: string }, { user_id: string }>(
+    spokeWith: db.prepare<{ user: string; others: string }, { user_id: UserId }>(
       `SELECT DISTINCT o.user_id
        FROM members o
        JOIN members me ON me.conv = o.conv AND me.user_id = @user
@@ -218,7 +219,7 @@ function prepare(db: Database.Database) {
     ),
     channels: db.prepare<
       { user: string; prefix: string; after: string; limit: number },
-      { id: string; name: string; last_activity_at: number; member_count: number; joined: number }
+      { id: ConversationId; name: string; last_activity_at: number; member_count: number; joined: number }
     >(
       `SELECT c.id, c.name, c.last_activity_at, c.member_count,
          EXISTS (SELECT 1 FROM members j WHERE j.conv = c.id AND j.user_id = @user) AS joined
@@ -320,7 +321,7 @@ export class SqliteMessageStore implements MessageStore {
     now: number,
     dmKey: string | null = null,
   ): ConversationRecord {
-    const id = randomUUID();
+    const id = asConversationId(randomUUID());
     this.st.insertConversation.run({
       id,
       kind,

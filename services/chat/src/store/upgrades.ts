@@ -1,3 +1,4 @@
+import { asConversationId, asUserId } from '@relay-chat/protocol';
 import { openDatabase } from '@relay-chat/service-kit';
 import { type Kysely, type Migration, sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -76,7 +77,11 @@ export function describeUpgrades(name: string, backend: UpgradeBackend): void {
 }
 
 const T = 1_700_000_000_000;
-const [alice, bob, carol, dave, erin] = ['u-alice', 'u-bob', 'u-carol', 'u-dave', 'u-erin'];
+const alice = asUserId('u-alice');
+const bob = asUserId('u-bob');
+const carol = asUserId('u-carol');
+const dave = asUserId('u-dave');
+const erin = asUserId('u-erin');
 
 async function insertConversation(
   db: Kysely<unknown>,
@@ -310,11 +315,16 @@ const at0002: UpgradeFixture = {
       before: { lastActivityAt: last.lastActivityAt, id: last.id },
     });
     expect([...firstPage, ...secondPage]).toEqual(states);
-    expect((await store.conversationStateOf('g-trip', bob))?.unread).toBe(2);
-    expect((await store.conversationStateOf('g-trip', carol))?.lastReadSeq).toBe(1);
+    expect((await store.conversationStateOf(asConversationId('g-trip'), bob))?.unread).toBe(2);
+    expect((await store.conversationStateOf(asConversationId('g-trip'), carol))?.lastReadSeq).toBe(1);
 
     expect(
-      (await store.history('dm-ab', { after: 0, limit: 10 })).map((m) => [m.seq, m.from, m.body, m.ts]),
+      (await store.history(asConversationId('dm-ab'), { after: 0, limit: 10 })).map((m) => [
+        m.seq,
+        m.from,
+        m.body,
+        m.ts,
+      ]),
     ).toEqual([
       [1, alice, 'hi bob', T + 1000],
       [2, bob, 'hi alice', T + 2000],
@@ -324,7 +334,7 @@ const at0002: UpgradeFixture = {
     expect((await store.listChannels({ userId: carol, q: 'NE', limit: 10 })).map((c) => c.id)).toEqual([
       'ch-news',
     ]);
-    expect(await store.memberCount('ch-news')).toBe(3);
+    expect(await store.memberCount(asConversationId('ch-news'))).toBe(3);
 
     // Backfilled: who has spoken in a DM or group, since their current join.
     expect(await store.spokeWith(alice, [bob, carol, dave, erin])).toEqual(new Set([bob, carol]));
@@ -339,11 +349,35 @@ const at0002: UpgradeFixture = {
 
     // Writing continues the stored seqs, with the membership rule and the new tracking.
     const outcomes = await store.append([
-      { conv: 'dm-ab', sender: bob, clientMsgId: 'after-1', body: 'yes', ts: T + 60_000 },
-      { conv: 'g-trip', sender: dave, clientMsgId: 'after-2', body: 'not mine', ts: T + 60_000 },
-      { conv: 'g-trip', sender: bob, clientMsgId: 'after-3', body: 'me too', ts: T + 60_000 },
-      { conv: 'g-old', sender: erin, clientMsgId: 'after-4', body: 'hello again', ts: T + 60_000 },
-      { conv: 'dm-ab', sender: alice, clientMsgId: 'cm-dm-ab-1', body: 'resent', ts: T + 60_000 },
+      { conv: asConversationId('dm-ab'), sender: bob, clientMsgId: 'after-1', body: 'yes', ts: T + 60_000 },
+      {
+        conv: asConversationId('g-trip'),
+        sender: dave,
+        clientMsgId: 'after-2',
+        body: 'not mine',
+        ts: T + 60_000,
+      },
+      {
+        conv: asConversationId('g-trip'),
+        sender: bob,
+        clientMsgId: 'after-3',
+        body: 'me too',
+        ts: T + 60_000,
+      },
+      {
+        conv: asConversationId('g-old'),
+        sender: erin,
+        clientMsgId: 'after-4',
+        body: 'hello again',
+        ts: T + 60_000,
+      },
+      {
+        conv: asConversationId('dm-ab'),
+        sender: alice,
+        clientMsgId: 'cm-dm-ab-1',
+        body: 'resent',
+        ts: T + 60_000,
+      },
     ]);
     expect(
       outcomes.map((o) => ('refused' in o ? o.refused : [o.message.conv, o.message.seq, o.duplicate])),
@@ -356,8 +390,8 @@ const at0002: UpgradeFixture = {
     ]);
     expect(await store.spokeWith(carol, [bob])).toEqual(new Set([bob]));
     expect(await store.spokeWith(alice, [erin])).toEqual(new Set([erin]));
-    expect((await store.conversationStateOf('dm-ab', alice))?.unread).toBe(1);
-    expect(await store.markRead('dm-ab', alice, 4)).toBe(4);
+    expect((await store.conversationStateOf(asConversationId('dm-ab'), alice))?.unread).toBe(1);
+    expect(await store.markRead(asConversationId('dm-ab'), alice, 4)).toBe(4);
   },
 };
 
