@@ -8,6 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Conversation, Message } from '@relay-chat/protocol';
 import { ChatClient, type WebSocketConstructor } from '@relay-chat/sdk';
+import { withDeadline } from '@relay-chat/service-kit';
 import { waitFor } from '@relay-chat/testkit';
 import WebSocket from 'ws';
 import { FrameClient } from './frame-client.js';
@@ -301,16 +302,9 @@ export async function connectWithin(wsUrl: string, token: string, ms: number): P
   }
 }
 
-export async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
+/** Rejects with "`what`: no answer within `ms` ms" unless `promise` settles first. */
+export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  return withDeadline(promise, ms, () => new Error(`${what}: no answer within ${ms} ms`));
 }
 
 export function percentile(sorted: number[], q: number): number {

@@ -1,4 +1,4 @@
-import type { Logger } from '@relay-chat/service-kit';
+import { type Logger, withDeadline } from '@relay-chat/service-kit';
 import { Redis } from 'ioredis';
 import type { BusTransport, TransportState } from './bus.js';
 
@@ -88,7 +88,11 @@ export class RedisTransport implements BusTransport {
     });
     await Promise.all([
       whenReady(this.pub, timeoutMs),
-      withTimeout(linkUp, timeoutMs, 'Redis subscriber link'),
+      withDeadline(
+        linkUp,
+        timeoutMs,
+        () => new Error(`Redis subscriber link timed out after ${timeoutMs} ms`),
+      ),
     ]);
   }
 
@@ -148,7 +152,11 @@ export class RedisTransport implements BusTransport {
   async ping(): Promise<void> {
     if (this.link !== 'up') throw new Error('Redis subscriber link is not up');
     // The subscriber queues commands while down: bound the wait so a probe never hangs.
-    await withTimeout(Promise.all([this.pub.ping(), this.sub.ping()]), this.pingTimeoutMs, 'Redis PING');
+    await withDeadline(
+      Promise.all([this.pub.ping(), this.sub.ping()]),
+      this.pingTimeoutMs,
+      () => new Error(`Redis PING timed out after ${this.pingTimeoutMs} ms`),
+    );
   }
 
   async close(): Promise<void> {
@@ -216,19 +224,6 @@ export function whenReady(redis: Redis, timeoutMs: number): Promise<void> {
     };
     redis.once('ready', onReady);
   });
-}
-
-/** Rejects with `what timed out` unless `promise` settles within `timeoutMs`. */
-export async function withTimeout<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} timed out after ${timeoutMs} ms`)), timeoutMs);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /** QUIT politely; a connection that is down is just dropped. */
