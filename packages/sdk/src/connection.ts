@@ -130,11 +130,6 @@ export class Connection {
     return this.#connectionId;
   }
 
-  /** Server clock minus local clock in ms, measured at the last `ready` / `pong`. */
-  get serverTimeOffsetMs(): number {
-    return this.#skewMs;
-  }
-
   /** Starts connecting (from `idle` or `closed`); no-op otherwise. */
   start(): void {
     if (this.#state !== 'idle' && this.#state !== 'closed') return;

@@ -28,12 +28,6 @@ export function envString(env: Env, name: string, fallback?: string): string | u
   return raw(env, name) ?? fallback;
 }
 
-export function envRequired(env: Env, name: string): string {
-  const value = raw(env, name);
-  if (value === undefined) throw new ConfigError(name, 'is required');
-  return value;
-}
-
 export function envInt(
   env: Env,
   name: string,

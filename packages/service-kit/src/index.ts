@@ -7,7 +7,6 @@ export {
   envInt,
   envList,
   envNetworks,
-  envRequired,
   envString,
   envTrustProxy,
   envUrl,
