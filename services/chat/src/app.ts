@@ -67,7 +67,7 @@ export async function createChatService(
   const fetchUsers = options.findUsersByIds
     ? (ids: UserId[]) => options.findUsersByIds!(ids)
     : httpUserFetcher(requireValue(config.authUrl, 'AUTH_URL'));
-  const directory = new CachedUserDirectory(fetchUsers);
+  const directory = new CachedUserDirectory(fetchUsers, config.userDirectoryMaxEntries);
   const batcher = new AppendBatcher(store, config.appendBatchMax);
   const sendBudget = sendBudgetOf(config, log);
   // Checks before the budget's connection is up fall back to this replica's own.
@@ -119,7 +119,7 @@ export async function createChatService(
           sendBurst: config.sendBurst,
         },
       },
-      heartbeat: { pingIntervalMs: config.heartbeatMs, expirySweepMs: 1000 },
+      heartbeat: { pingIntervalMs: config.heartbeatMs, expirySweepMs: config.tokenExpirySweepMs },
       flushIntervalMs: config.flushIntervalMs,
     },
   );

@@ -99,6 +99,10 @@ export interface ChatConfig {
   appendBatchMax: number;
   /** Interval of WebSocket pings, ms (default 25 000); a peer silent for two intervals is closed. */
   heartbeatMs: number;
+  /** How often sockets whose access token expired are looked for and closed, ms (default 1000). */
+  tokenExpirySweepMs: number;
+  /** Most usernames the chat service keeps in memory (default 100 000; the cache starts over when full). */
+  userDirectoryMaxEntries: number;
   /**
    * Longest wait before queued frames are written, ms (default 2; 0 = at the end of the
    * event-loop turn). Every socket's frames of the window go out in one write, so fan-out
@@ -179,6 +183,11 @@ export function loadChatConfig(env: Env): Readonly<ChatConfig> {
     reorderMaxHeld: envInt(env, 'REORDER_MAX_HELD', 1024, { min: 1, max: 1_000_000 }),
     appendBatchMax: envInt(env, 'APPEND_BATCH_MAX', 500, { min: 1, max: 10_000 }),
     heartbeatMs: envInt(env, 'HEARTBEAT_MS', 25_000, { min: 100, max: 30_000 }),
+    tokenExpirySweepMs: envInt(env, 'TOKEN_EXPIRY_SWEEP_MS', 1000, { min: 100, max: 60_000 }),
+    userDirectoryMaxEntries: envInt(env, 'USER_DIRECTORY_MAX_ENTRIES', 100_000, {
+      min: 100,
+      max: 10_000_000,
+    }),
     flushIntervalMs: envInt(env, 'FLUSH_INTERVAL_MS', 2, { min: 0, max: 50 }),
     reorderWindowMs: envInt(env, 'REORDER_WINDOW_MS', 200, { min: 0, max: 1000 }),
     databaseLimits: envDatabaseLimits(env),

@@ -15,12 +15,14 @@ export interface UserDirectory {
 /** Resolves ids with a function (embedded: the auth service in the same process). */
 export class CachedUserDirectory implements UserDirectory {
   private readonly cache = new Map<UserId, User>();
-  private static readonly maxEntries = 100_000;
 
-  constructor(private readonly fetchUsers: (ids: UserId[], token: string) => Promise<User[]>) {}
+  constructor(
+    private readonly fetchUsers: (ids: UserId[], token: string) => Promise<User[]>,
+    private readonly maxEntries = 100_000,
+  ) {}
 
   remember(user: User): void {
-    if (this.cache.size >= CachedUserDirectory.maxEntries) this.cache.clear();
+    if (this.cache.size >= this.maxEntries) this.cache.clear();
     this.cache.set(user.id, user);
   }
 
