@@ -17,7 +17,7 @@ export interface SequencerOptions {
 }
 
 /**
- * Exactly-once, in-order delivery for one conversation (DESIGN.md, delivery step 5).
+ * Exactly-once, in-order delivery for one conversation (docs/design-notes.md, the send path, step 6).
  *
  * Keeps `lastSeq`, the last seq delivered; seqs are gapless, so the next deliverable one is
  * always `lastSeq + 1`. A message at or below it is a duplicate; one further ahead is held
