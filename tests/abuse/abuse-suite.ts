@@ -18,7 +18,13 @@ import {
   launchAttack,
   type ReportOf,
 } from '../support/attackers.js';
-import { type ControlPair, type PairStats, startControlPair } from '../support/control-pair.js';
+import {
+  type ControlPair,
+  PAIR_P99_FLOOR_MS,
+  type PairStats,
+  pairP99Bound,
+  startControlPair,
+} from '../support/control-pair.js';
 import { FrameClient } from '../support/frame-client.js';
 import { registerUser, request, type TestUser } from '../support/http.js';
 import { type AbuseTarget, LIMITS } from './abuse-targets.js';
@@ -127,13 +133,13 @@ export function describeAbuseSuite(
 
     /** The pass criteria shared by every attack, checked softly so one failure shows all numbers. */
     function expectPairUnaffected(what: string, during: PairStats, usable: Usable): void {
-      const bound = 2 * idle.p99 + 50;
+      const bound = pairP99Bound(idle.p99);
       const numbers = `during ${JSON.stringify(during)}; idle ${JSON.stringify(idle)}`;
       summary.push({ attack: what, idleP99: idle.p99, ...during, usableMs: usable.ms });
       expect
         .soft(
           during.p99,
-          `${what}: control pair p99 expected < 2×${idle.p99}+50 = ${bound} ms, was ${during.p99} ms (${numbers})`,
+          `${what}: control pair p99 expected < max(2×${idle.p99}+50, ${PAIR_P99_FLOOR_MS}) = ${bound} ms, was ${during.p99} ms (${numbers})`,
         )
         .toBeLessThan(bound);
       expect.soft(during.lost, `${what}: control pair lost messages (${numbers})`).toBe(0);
@@ -584,7 +590,8 @@ export function describeAbuseSuite(
       await loginLoop;
       const what = `${target.name} registration flood`;
       const worst = Math.max(...logins);
-      const bound = 2 * idleLoginMs + 300;
+      // Twice the idle login plus 300 ms, never below 3 s: the defect was 0.5 s → 5–6 s.
+      const bound = Math.max(2 * idleLoginMs + 300, 3000);
       console.log(
         `[abuse ${target.name}] registration flood: ${JSON.stringify(report)}; logins ${logins.join(',')} ms, idle ${idleLoginMs} ms`,
       );
@@ -598,7 +605,7 @@ export function describeAbuseSuite(
       expect
         .soft(
           worst,
-          `${what}: a real login took ${worst} ms, expected ≤ 2×${idleLoginMs}+300 = ${bound} ms (all: ${logins.join(', ')})`,
+          `${what}: a real login took ${worst} ms, expected ≤ max(2×${idleLoginMs}+300, 3000) = ${bound} ms (all: ${logins.join(', ')})`,
         )
         .toBeLessThanOrEqual(bound);
       expect
@@ -612,7 +619,7 @@ export function describeAbuseSuite(
         .toEqual([]);
       expect.soft(Object.keys(report.codes), `${what}: error codes`).toEqual(['rate_limited']);
       expect.soft(report.withoutRetryAfter, `${what}: 429s without Retry-After`).toBe(0);
-      expect.soft(report.timeouts, `${what}: registrations unanswered within 5 s`).toBe(0);
+      expect.soft(report.timeouts, `${what}: registrations unanswered within 15 s`).toBe(0);
     }, 70_000);
 
     it('keeps a user who logged in from this device able to log in after 60 failed logins from the shared address', async () => {
@@ -798,7 +805,12 @@ function expectFloodAnswered(what: string, flood: Flood, report: FramesReport): 
     }
     const rateLimited =
       (socket.replies['error:rate_limited'] ?? 0) > 0 || socket.closedByServer?.reason === 'rate_limited';
-    if (!rateLimited) problems.push(`${at}: no rate_limited error and no close 1008 rate_limited`);
+    // Refusal is owed only for frames past the budget: a flood slowed by a busy machine may
+    // not have outrun it (twice the budget for the elapsed time leaves no doubt).
+    const outran = socket.sent > 2 * (LIMITS.inboundBurst + LIMITS.inboundFramesPerSec * seconds);
+    if (outran && !rateLimited) {
+      problems.push(`${at}: ${socket.sent} frames, no rate_limited error and no close 1008 rate_limited`);
+    }
     if (socket.rateLimitedNotices > Math.ceil(seconds) + 2) {
       problems.push(
         `${at}: ${socket.rateLimitedNotices} rate_limited notices, expected about one per second (≤ ${Math.ceil(seconds) + 2})`,

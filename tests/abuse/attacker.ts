@@ -23,6 +23,7 @@ import {
 
 const MAX_BUFFERED_BYTES = 1024 * 1024;
 const REQUEST_TIMEOUT_MS = 5000;
+const REGISTER_TIMEOUT_MS = 15_000;
 const tag = randomBytes(3).toString('hex');
 
 interface ServerFrame {
@@ -191,6 +192,7 @@ async function postJson(
   url: string,
   body: unknown,
   token?: string,
+  timeoutMs = REQUEST_TIMEOUT_MS,
 ): Promise<{ status: number; code?: string; retryAfter: string | null } | 'timeout'> {
   try {
     const response = await fetch(url, {
@@ -200,7 +202,7 @@ async function postJson(
         ...(token ? { authorization: `Bearer ${token}` } : {}),
       },
       body: JSON.stringify(body),
-      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+      signal: AbortSignal.timeout(timeoutMs),
     });
     const text = await response.text();
     let code: string | undefined;
@@ -357,10 +359,14 @@ async function registerFlood(spec: RegisterAttack): Promise<RegisterReport> {
   let n = 0;
   const client = async () => {
     while (Date.now() < endAt) {
-      const answer = await postJson(`${spec.url}/api/auth/register`, {
-        username: `${spec.prefix}${tag}${n++}`,
-        password: 'correct horse battery',
-      });
+      // A sign-up is answered within its bounded queue wait plus one 128 MiB hash, and on a
+      // busy machine a hash alone takes seconds: a hang is what this catches, not a slow hash.
+      const answer = await postJson(
+        `${spec.url}/api/auth/register`,
+        { username: `${spec.prefix}${tag}${n++}`, password: 'correct horse battery' },
+        undefined,
+        REGISTER_TIMEOUT_MS,
+      );
       if (answer === 'timeout') {
         report.timeouts += 1;
         continue;

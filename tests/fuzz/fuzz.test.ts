@@ -9,7 +9,13 @@ import { randomUUID } from 'node:crypto';
 import { type Conversation, type ErrorCode, httpStatusOf, isErrorCode } from '@relay-chat/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { type ControlPair, type PairStats, startControlPair } from '../support/control-pair.js';
+import {
+  type ControlPair,
+  PAIR_P99_FLOOR_MS,
+  type PairStats,
+  pairP99Bound,
+  startControlPair,
+} from '../support/control-pair.js';
 import { type EmbeddedProcess, startEmbeddedProcess } from '../support/embedded-process.js';
 import { registerUser, request, type TestUser } from '../support/http.js';
 import {
@@ -27,6 +33,13 @@ const FRAMES = 1000;
 const REQUESTS = 300;
 /** Every answer must come within this long. */
 const ANSWER_WITHIN_MS = 5000;
+/**
+ * Logins and sign-ups wait their turn for a password hash (128 MiB scrypt, bounded queues):
+ * on a busy machine a queued one is answered after several hashes, not in 5 s.
+ */
+const HASHING_ANSWER_WITHIN_MS = 20_000;
+const answerWithinMs = (path: string) =>
+  /^\/api\/auth\/(login|register)\b/.test(path) ? HASHING_ANSWER_WITHIN_MS : ANSWER_WITHIN_MS;
 /** Frames between two pings that check the socket still answers. */
 const BATCH = 10;
 const SERVER_FRAME_TYPES = new Set([
@@ -303,7 +316,7 @@ async function send(req: {
       method: req.method,
       headers: req.headers,
       ...(req.body !== undefined ? { body: req.body } : {}),
-      signal: AbortSignal.timeout(ANSWER_WITHIN_MS),
+      signal: AbortSignal.timeout(answerWithinMs(req.path)),
     });
     const text = await response.text();
     const ms = Date.now() - started;
@@ -340,7 +353,7 @@ async function send(req: {
     return {
       status: 0,
       ms: Date.now() - started,
-      problem: `no answer within ${ANSWER_WITHIN_MS} ms (${(err as Error).message})`,
+      problem: `no answer within ${answerWithinMs(req.path)} ms (${(err as Error).message})`,
     };
   }
 }
@@ -398,11 +411,11 @@ describe(`the fuzzer (seed ${SEED})`, () => {
     expect(health.status, 'health after fuzzing').toBe(200);
     expect.soft(frames!.bad, `seed ${SEED}: socket answers outside the contract`).toEqual([]);
     expect.soft(requests!.bad, `seed ${SEED}: HTTP answers outside the contract`).toEqual([]);
-    const bound = 2 * idle.p99 + 50;
+    const bound = pairP99Bound(idle.p99);
     expect
       .soft(
         during.p99,
-        `control pair p99 expected < 2×${idle.p99}+50 = ${bound} ms (${JSON.stringify(during)})`,
+        `control pair p99 expected < max(2×${idle.p99}+50, ${PAIR_P99_FLOOR_MS}) = ${bound} ms (${JSON.stringify(during)})`,
       )
       .toBeLessThan(bound);
     expect
