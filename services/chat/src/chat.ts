@@ -357,7 +357,7 @@ export class ChatCore {
       users,
     );
     const frame: ConversationFrame = { type: 'conversation', event, conversation, user: userId };
-    this.publish(convTopic(conv), { kind: 'conversation', frame: JSON.stringify(frame) });
+    this.publish(convTopic(conv), { kind: 'conversation', watch: [], frame: JSON.stringify(frame) });
   }
 
   private publish(topic: string, event: BusEvent): void {
