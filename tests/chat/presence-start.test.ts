@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../support/embedded.js';
 import { FrameClient } from '../support/frame-client.js';
-import { createConversation, introduce, registerUser, type TestUser } from '../support/http.js';
+import { createConversation, introduce, registerUser, request, type TestUser } from '../support/http.js';
 
 let t: TestServer;
 const open: FrameClient[] = [];
@@ -58,6 +58,25 @@ describe('presence from the start', () => {
     const bobSocket = await connect(bob);
     const catSocket = await connect(cat);
     await createConversation(t.url, owner, { kind: 'group', name: 'pals', members: [bob.id, cat.id] });
+    expect(await catSocket.next('presence', (f) => f.user === bob.id)).toMatchObject({ status: 'online' });
+    expect(await bobSocket.next('presence', (f) => f.user === cat.id)).toMatchObject({ status: 'online' });
+  });
+
+  it('tells a newcomer to a group who is online there, and the members about the newcomer', async () => {
+    const [owner, bob, cat] = (await users('owner', 'bob', 'cat')) as [TestUser, TestUser, TestUser];
+    await introduce(t.url, bob, owner);
+    await introduce(t.url, cat, owner);
+    const group = await createConversation(t.url, owner, { kind: 'group', name: 'pals', members: [bob.id] });
+    const bobSocket = await connect(bob);
+    const catSocket = await connect(cat);
+    await connect(owner);
+    expect(catSocket.ofType('presence').filter((f) => f.user === bob.id)).toEqual([]);
+
+    const added = await request(t.url, 'POST', `/api/chat/conversations/${group.id}/members`, {
+      token: owner.accessToken,
+      body: { members: [cat.id] },
+    });
+    expect(added.status).toBe(200);
     expect(await catSocket.next('presence', (f) => f.user === bob.id)).toMatchObject({ status: 'online' });
     expect(await bobSocket.next('presence', (f) => f.user === cat.id)).toMatchObject({ status: 'online' });
   });
