@@ -41,6 +41,8 @@ beforeAll(async () => {
     LOG_LEVEL: 'silent',
     SEND_RATE_PER_SEC: '20',
     SEND_BURST: '40',
+    // The channel tests below make their own #general.
+    DEFAULT_CHANNELS: '',
   });
   wsUrl = wsUrlOf(server.url);
   [alice, bob, carol] = (await Promise.all(

@@ -172,6 +172,82 @@ describe.skipIf(!servicesUp)('three chat replicas behind nginx', () => {
     for (const c of [onFirst, onSecond, viaOther]) c.close();
   });
 
+  it('carries presence for new contacts and conversation changes across replicas', async () => {
+    const [owner, bob, cat] = users.slice(16, 19) as [TestUser, TestUser, TestUser];
+    const bobSocket = await connectToReplica(1, bob);
+    const catSocket = await connectToReplica(2, cat);
+    const ownerPhone = await connectToReplica(0, owner);
+    const ownerLaptop = await connectToReplica(2, owner);
+    const sockets = [bobSocket, catSocket, ownerPhone, ownerLaptop];
+    const api = (user: TestUser, method: string, path: string, body?: unknown) =>
+      request<{ conversation: Conversation }>(cluster.url, method, `/api/chat/conversations${path}`, {
+        token: user.accessToken,
+        ...(body === undefined ? {} : { body }),
+      });
+    try {
+      // A new DM: each side is told at once that the other is online, whatever their replicas.
+      const dm = await createDm(owner, bob);
+      expect(await bobSocket.next('presence', (f) => f.user === owner.id)).toMatchObject({
+        status: 'online',
+      });
+      expect(await ownerPhone.next('presence', (f) => f.user === bob.id)).toMatchObject({ status: 'online' });
+      expect(await ownerLaptop.next('presence', (f) => f.user === bob.id)).toMatchObject({
+        status: 'online',
+      });
+
+      // bob and cat write to the owner first (the consent rule for groups).
+      await api(bob, 'POST', `/${dm.id}/messages`, { clientMsgId: 'hello-owner', body: 'hi' });
+      const catDm = await createDm(cat, owner);
+      await api(cat, 'POST', `/${catDm.id}/messages`, { clientMsgId: 'hello-owner', body: 'hi' });
+      const group = (await api(owner, 'POST', '', { kind: 'group', name: 'across', members: [bob.id] })).body
+        .conversation;
+
+      const added = await api(owner, 'POST', `/${group.id}/members`, { members: [cat.id] });
+      expect(added.status).toBe(200);
+      await catSocket.next('conversation', (f) => f.conversation.id === group.id && f.event === 'joined');
+      expect(
+        await bobSocket.next(
+          'conversation',
+          (f) => f.conversation.id === group.id && f.event === 'member_joined',
+        ),
+      ).toMatchObject({ user: cat.id });
+      expect(await bobSocket.next('presence', (f) => f.user === cat.id)).toMatchObject({ status: 'online' });
+      expect(await catSocket.next('presence', (f) => f.user === bob.id)).toMatchObject({ status: 'online' });
+
+      expect((await api(owner, 'PATCH', `/${group.id}`, { name: 'Across', topic: 'replicas' })).status).toBe(
+        200,
+      );
+      for (const socket of [bobSocket, catSocket, ownerPhone]) {
+        const frame = await socket.next(
+          'conversation',
+          (f) => f.conversation.id === group.id && f.event === 'updated' && f.user === owner.id,
+        );
+        expect(frame.conversation).toMatchObject({ name: 'Across', topic: 'replicas' });
+      }
+
+      // The owner's own setting reaches both of their devices (replicas 0 and 2), nobody else.
+      expect((await api(owner, 'PUT', `/${group.id}/settings`, { muted: true })).status).toBe(200);
+      for (const socket of [ownerPhone, ownerLaptop]) {
+        const frame = await socket.next(
+          'conversation',
+          (f) => f.conversation.id === group.id && f.event === 'updated' && f.user === undefined,
+        );
+        expect(frame.conversation).toMatchObject({ muted: true });
+      }
+
+      expect((await api(owner, 'DELETE', `/${group.id}/members/${cat.id}`)).status).toBe(204);
+      await catSocket.next('conversation', (f) => f.conversation.id === group.id && f.event === 'left');
+      expect(
+        await bobSocket.next(
+          'conversation',
+          (f) => f.conversation.id === group.id && f.event === 'member_left',
+        ),
+      ).toMatchObject({ user: cat.id, conversation: { memberCount: 2 } });
+    } finally {
+      for (const socket of sockets) socket.close();
+    }
+  });
+
   it('delivers 500 channel messages to 20 members spread over the replicas, each exactly once and in order', async () => {
     const channel = await createChannel(users[0]!, 'fanout', users);
     const members = users.map((user) => sdkClient(user));

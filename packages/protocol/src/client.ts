@@ -11,6 +11,7 @@ export {
   MEMBERS_PREVIEW,
   PROTOCOL_VERSION,
   SUBPROTOCOL,
+  SYSTEM_USER_ID,
   USERNAME_PATTERN,
 } from './constants.js';
 export {
@@ -75,5 +76,6 @@ export {
   messageBodyProblem,
   NAME_PATTERN,
   normalizeName,
+  normalizeTopic,
   truncateText,
 } from './text.js';

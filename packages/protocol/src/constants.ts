@@ -1,3 +1,5 @@
+import type { UserId } from './ids.js';
+
 /**
  * The protocol's plain constants, free of schema code, so that browser bundles can take
  * them (through `client.ts`) without the validators.
@@ -27,6 +29,8 @@ export const LIMITS = {
   maxUsersPage: 100,
   /** Longest conversation (group or channel) name. */
   maxConversationNameChars: 80,
+  /** Longest conversation (group or channel) topic. */
+  maxTopicChars: 250,
   /** Most members a group may be created with. */
   maxGroupMembers: 256,
   /** Longest client-made message id. */
@@ -38,3 +42,9 @@ export const LIMITS = {
 export const USERNAME_PATTERN = '^[a-z0-9_.-]{3,32}$';
 
 export const MEMBERS_PREVIEW = 100;
+
+/**
+ * The `createdBy` of conversations the server made itself (the default channels new users
+ * join): an id no user has, so such a conversation has no owner who could rename it.
+ */
+export const SYSTEM_USER_ID = 'system' as UserId;

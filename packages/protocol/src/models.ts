@@ -36,11 +36,21 @@ export type Message = Static<typeof Message>;
 /**
  * One of the caller's conversations. `members` lists at most `MEMBERS_PREVIEW` members
  * (all of them for DMs and groups of that size); `memberCount` is exact.
+ *
+ * `createdBy` (the owner: who may rename a group or channel, set its topic, and add and
+ * remove a group's members), `topic`, `muted` and `hidden` were added in protocol v1.1:
+ * this server always sends them; they are optional in the type for clients that may talk
+ * to an older server (absent means: no owner known, no topic, not muted, not hidden).
+ * `lastReadSeq`, `unread`, `muted` and `hidden` are the caller's own.
  */
 export const Conversation = Type.Object({
   id: ConversationIdSchema,
   kind: ConversationKind,
   name: Type.Union([Type.String(), Type.Null()]),
+  /** Group and channel topic; null when none (always null for DMs). */
+  topic: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+  /** The creator; SYSTEM_USER_ID for conversations the server made (no owner). */
+  createdBy: Type.Optional(UserIdSchema),
   lastSeq: Type.Integer({ minimum: 0 }),
   lastReadSeq: Type.Integer({ minimum: 0 }),
   unread: Type.Integer({ minimum: 0 }),
@@ -50,6 +60,10 @@ export const Conversation = Type.Object({
   /** Milliseconds since the epoch of the last message, or of creation. */
   lastActivityAt: Type.Integer(),
   createdAt: Type.Integer(),
+  /** The caller muted it: clients show no unread badge or notification for it, except for mentions. */
+  muted: Type.Optional(Type.Boolean()),
+  /** The caller hid this DM until its next message (only in a direct GET or a settings event). */
+  hidden: Type.Optional(Type.Boolean()),
 });
 export type Conversation = Static<typeof Conversation>;
 

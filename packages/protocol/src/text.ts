@@ -59,6 +59,26 @@ export function normalizeName(raw: string): { ok: true; name: string } | { ok: f
 }
 
 /**
+ * The stored form of a conversation topic: like a name (NFKC, trimmed, no invisible,
+ * control or direction-changing characters), at most LIMITS.maxTopicChars; an empty or
+ * blank topic is no topic (null). Returns the problem instead when it is not valid.
+ */
+export function normalizeTopic(
+  raw: string | null,
+): { ok: true; topic: string | null } | { ok: false; problem: string } {
+  if (raw === null) return { ok: true, topic: null };
+  const normalized = raw.normalize('NFKC').trim();
+  if (normalized.length === 0) return { ok: true, topic: null };
+  if (normalized.length > LIMITS.maxTopicChars) {
+    return { ok: false, problem: `topic must be at most ${LIMITS.maxTopicChars} characters` };
+  }
+  if (!name.test(normalized)) {
+    return { ok: false, problem: 'topic contains an invisible, control or direction-changing character' };
+  }
+  return { ok: true, topic: normalized };
+}
+
+/**
  * `text` cut to at most `maxChars` UTF-16 units without splitting a surrogate pair,
  * with an ellipsis when it was cut.
  */

@@ -30,6 +30,26 @@ export interface ChannelPage {
   nextCursor: string | null;
 }
 
+/** A change of a group or channel (its owner only): a new name, a topic (null or '': none), or both. */
+export interface ConversationChange {
+  name?: string;
+  topic?: string | null;
+}
+
+/** The caller's own settings of a conversation; absent fields stay as they are. */
+export interface ConversationSettings {
+  /** No badges or notifications for it (the client's rule), except for mentions. */
+  muted?: boolean;
+  /** DMs only: left out of the list until its next message. */
+  hidden?: boolean;
+}
+
+/** A read marker that moved: the conversation and the seq now read. */
+export interface ReadMarker {
+  conv: ConversationId;
+  seq: number;
+}
+
 /** What sending over HTTP answers: the ack, and whether the clientMsgId had been stored before. */
 export interface SendResult {
   clientMsgId: string;
@@ -127,6 +147,49 @@ export class ChatApi {
 
   async leave(conv: ConversationId): Promise<void> {
     await this.#client.request<unknown>('POST', `${path(conv)}/leave`);
+  }
+
+  /** Renames a group or channel and/or sets its topic; its owner only (`forbidden` otherwise). */
+  async updateConversation(conv: ConversationId, change: ConversationChange): Promise<Conversation> {
+    const body = await this.#client.request<{ conversation?: Conversation }>('PATCH', path(conv), {
+      body: change,
+    });
+    return expectObject(body?.conversation, 'conversation');
+  }
+
+  /** Adds people to a group; its owner only, and each must have written to the owner. */
+  async addMembers(conv: ConversationId, members: UserId[]): Promise<Conversation> {
+    const body = await this.#client.request<{ conversation?: Conversation }>(
+      'POST',
+      `${path(conv)}/members`,
+      {
+        body: { members },
+      },
+    );
+    return expectObject(body?.conversation, 'conversation');
+  }
+
+  /** Removes someone from a group; its owner only (removing yourself is leaving). */
+  async removeMember(conv: ConversationId, user: UserId): Promise<void> {
+    await this.#client.request<unknown>('DELETE', `${path(conv)}/members/${encodeURIComponent(user)}`);
+  }
+
+  /** Changes the caller's own settings (mute; hide a DM until its next message); returns their view. */
+  async updateSettings(conv: ConversationId, settings: ConversationSettings): Promise<Conversation> {
+    const body = await this.#client.request<{ conversation?: Conversation }>(
+      'PUT',
+      `${path(conv)}/settings`,
+      {
+        body: settings,
+      },
+    );
+    return expectObject(body?.conversation, 'conversation');
+  }
+
+  /** Marks every conversation read at its last message; returns the markers that moved. */
+  async markAllRead(): Promise<ReadMarker[]> {
+    const body = await this.#client.request<{ read?: ReadMarker[] }>('POST', '/api/chat/conversations/read');
+    return expectArray<ReadMarker>(body?.read, 'read');
   }
 
   /** A page of history, ascending by seq. */

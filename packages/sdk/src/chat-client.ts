@@ -12,7 +12,13 @@ import {
   type UserId,
 } from '@relay-chat/protocol';
 import { ApiClient } from './api.js';
-import { ChatApi, type CreateConversationInput } from './chat-api.js';
+import {
+  ChatApi,
+  type ConversationChange,
+  type ConversationSettings,
+  type CreateConversationInput,
+  type ReadMarker,
+} from './chat-api.js';
 import type { ChatClientEvents, ChatClientOptions, ClientErrorSource } from './chat-client-options.js';
 import { Connection } from './connection.js';
 import type { ConnectionState } from './connection-state.js';
@@ -140,9 +146,9 @@ export class ChatClient {
     this.#connection.reconnectNow();
   }
 
-  /** The caller's conversations, most recent activity first. */
-  conversations(): Conversation[] {
-    return this.#conversations.all();
+  /** The caller's conversations, most recent activity first; hidden DMs only with `includeHidden`. */
+  conversations(options: { includeHidden?: boolean } = {}): Conversation[] {
+    return this.#conversations.all(options);
   }
 
   conversation(id: ConversationId): Conversation | undefined {
@@ -229,6 +235,62 @@ export class ChatClient {
     await this.api.leave(conv);
     const conversation = this.#conversations.get(conv);
     if (conversation) this.#apply({ type: 'conversation', event: 'left', conversation });
+  }
+
+  /**
+   * Renames a group or channel and/or sets its topic (its owner only: `forbidden` for
+   * others). Every member's devices get `conversation` `updated`; this one applies the answer at once.
+   */
+  async updateConversation(conv: ConversationId, change: ConversationChange): Promise<Conversation> {
+    return this.#applyOwn(await this.api.updateConversation(conv, change));
+  }
+
+  /** Adds people to a group (its owner only; each must have written to the owner). */
+  async addMembers(conv: ConversationId, members: UserId[]): Promise<Conversation> {
+    return this.#applyOwn(await this.api.addMembers(conv, members));
+  }
+
+  /** Removes someone from a group (its owner only); the members' `member_left` follows from the server. */
+  async removeMember(conv: ConversationId, user: UserId): Promise<void> {
+    if (user === this.#user?.id) return this.leave(conv);
+    await this.api.removeMember(conv, user);
+  }
+
+  /**
+   * Changes the caller's own settings of a conversation — `muted`, `hidden` (DMs only) —
+   * on every device: the others get `conversation` `updated`, this one applies the answer.
+   */
+  async updateSettings(conv: ConversationId, settings: ConversationSettings): Promise<Conversation> {
+    return this.#applyOwn(await this.api.updateSettings(conv, settings));
+  }
+
+  /** Mutes (or unmutes) a conversation on every device of the caller. */
+  mute(conv: ConversationId, muted = true): Promise<Conversation> {
+    return this.updateSettings(conv, { muted });
+  }
+
+  /** Hides a DM until its next message (`conversations()` leaves it out meanwhile). */
+  hide(conv: ConversationId): Promise<Conversation> {
+    return this.updateSettings(conv, { hidden: true });
+  }
+
+  /** Marks every conversation read at its last message, on every device; returns the markers that moved. */
+  async markAllRead(): Promise<ReadMarker[]> {
+    const moved = await this.api.markAllRead();
+    // The server's `read` frames tell every device, this one included; the list is current at once.
+    for (const { conv, seq } of moved) {
+      this.#conversations.applyRead(conv, seq);
+      if ((this.#pendingReads.get(conv) ?? -1) <= seq) this.#pendingReads.delete(conv);
+    }
+    return moved;
+  }
+
+  /** The caller's own view of a conversation from a REST answer, applied and announced as `updated`. */
+  #applyOwn(conversation: Conversation): Conversation {
+    if (!this.#conversations.has(conversation.id)) return conversation;
+    const current = this.#conversations.upsert(conversation);
+    this.#events.emit('conversation', { event: 'updated', conversation: current });
+    return current;
   }
 
   #onFrame(frame: ServerFrame): void {
@@ -325,21 +387,25 @@ export class ChatClient {
   /**
    * Says where delivery of a conversation starts, unless it has started already. `history`:
    * what it holds so far is not news (seed at its lastSeq, or before the first held
-   * message); `new`: every message is.
+   * message); `new`: every message is; `unread`: what the caller has not read is.
    */
-  #seed(conversation: Conversation, how: 'history' | 'new'): void {
+  #seed(conversation: Conversation, how: 'history' | 'new' | 'unread'): void {
     const { id, lastSeq } = conversation;
     if (!this.#delivery.isSeeded(id)) {
       const resume = this.#resumeFrom[id];
       const held = this.#delivery.lowestHeld(id);
-      let seed = how === 'new' ? 0 : Math.min(lastSeq, held === undefined ? lastSeq : held - 1);
+      const known = how === 'unread' ? conversation.lastReadSeq : lastSeq;
+      let seed = how === 'new' ? 0 : Math.min(known, held === undefined ? known : held - 1);
       if (resume !== undefined) seed = Math.max(0, Math.min(resume, lastSeq));
       delete this.#resumeFrom[id];
       this.#delivery.seed(id, seed);
     }
   }
 
-  #apply(frame: Omit<ConversationFrame, 'type'> & { type?: 'conversation' }): void {
+  #apply(
+    frame: Omit<ConversationFrame, 'type'> & { type?: 'conversation' },
+    how?: 'history' | 'new' | 'unread',
+  ): void {
     const { event, conversation, user } = frame;
     const payload = { event, conversation, ...(user === undefined ? {} : { user }) };
     if (event === 'left') {
@@ -350,10 +416,22 @@ export class ChatClient {
       if (known) this.#events.emit('conversation', payload);
       return;
     }
+    if (user !== undefined) {
+      // Someone joined or left, or the owner changed it: shared fields only, ours are kept
+      // (and a preview the frame does not show yet). News of a conversation not known here
+      // (a member event about ourselves ahead of our own `joined`) waits for that frame.
+      const current = this.#conversations.applyShared(conversation);
+      if (!current) return;
+      this.#delivery.noteLatest(current.id, current.lastSeq, { wait: true });
+      this.#events.emit('conversation', { ...payload, conversation: current });
+      return;
+    }
     const known = this.#conversations.has(conversation.id);
     const current = this.#conversations.upsert(conversation);
-    const how = event === 'created' || (event !== 'joined' && current.kind !== 'channel') ? 'new' : 'history';
-    this.#seed(current, how);
+    this.#seed(
+      current,
+      how ?? (event === 'created' || (event !== 'joined' && current.kind !== 'channel') ? 'new' : 'history'),
+    );
     // Messages announced by a frame are usually on their way over the socket too.
     this.#delivery.noteLatest(current.id, current.lastSeq, { wait: true });
     // The server's frame for a conversation this client just created or joined itself is news no more.
@@ -368,7 +446,12 @@ export class ChatClient {
     try {
       const conversation = await this.api.conversation(conv);
       if (this.#delivery.has(conv) && !this.#delivery.isSeeded(conv)) {
-        this.#apply({ event: conversation.kind === 'channel' ? 'joined' : 'created', conversation });
+        // Its frame was missed, or it is a DM hidden before this connection and shown again
+        // by this message: what the caller has read already is not news (a new one: nothing).
+        this.#apply(
+          { event: conversation.kind === 'channel' ? 'joined' : 'created', conversation },
+          'unread',
+        );
       }
     } catch (err) {
       const error = this.#emitError(err, 'conversations');
@@ -380,7 +463,11 @@ export class ChatClient {
   }
 
   #onDeliver(message: Message): void {
-    this.#conversations.applyMessage(message);
+    const hidden = this.#conversations.get(message.conv)?.hidden === true;
+    const conversation = this.#conversations.applyMessage(message);
+    if (hidden && conversation && !conversation.hidden) {
+      this.#events.emit('conversation', { event: 'updated', conversation });
+    }
     // Our own message seen before its ack (the ack was lost with a connection): settle it now.
     const { clientMsgId } = message;
     if (clientMsgId !== undefined && message.from === this.#user?.id) {

@@ -79,4 +79,56 @@ describe('ConversationList', () => {
     expect(after).not.toBe(before);
     expect(before?.lastSeq).toBe(0);
   });
+
+  it('takes only the shared fields of a member or rename event, keeping the caller’s own and the preview', () => {
+    const list = new ConversationList();
+    list.reset([{ ...conv('c1', 2, 1), muted: true, topic: null }], asUserId('me'));
+    list.applyMessage(msg(3));
+    const shared = {
+      ...conv('c1', 3, 0),
+      name: 'renamed',
+      topic: 'June',
+      memberCount: 3,
+      members: [{ id: asUserId('u3'), username: 'cat' }],
+      lastMessage: null,
+      muted: false,
+      hidden: false,
+    };
+    expect(list.applyShared(shared)).toMatchObject({
+      name: 'renamed',
+      topic: 'June',
+      memberCount: 3,
+      members: [{ username: 'cat' }],
+      lastSeq: 3,
+      lastReadSeq: 1,
+      unread: 2,
+      muted: true,
+      lastMessage: msg(3),
+    });
+    expect(list.applyShared(conv('unknown', 0, 0))).toBeUndefined();
+    expect(list.has(asConversationId('unknown'))).toBe(false);
+  });
+
+  it('takes a newer last message from a shared event', () => {
+    const list = new ConversationList();
+    list.reset([conv('c1', 1, 1)], asUserId('me'));
+    expect(list.applyShared({ ...conv('c1', 2, 0, 5), lastMessage: msg(2) })).toMatchObject({
+      lastSeq: 2,
+      lastReadSeq: 1,
+      unread: 1,
+      lastMessage: msg(2),
+      lastActivityAt: 5,
+    });
+  });
+
+  it('leaves a hidden DM out of the list until its next message', () => {
+    const list = new ConversationList();
+    list.reset([conv('a', 1, 1, 1), conv('b', 1, 1, 2)], asUserId('me'));
+    list.upsert({ ...conv('a', 1, 1, 1), hidden: true });
+    expect(list.all().map((c) => c.id)).toEqual(['b']);
+    expect(list.all({ includeHidden: true }).map((c) => c.id)).toEqual(['b', 'a']);
+    expect(list.applyMessage(msg(1, 'u2', 'a'))).toMatchObject({ hidden: true });
+    expect(list.applyMessage(msg(2, 'u2', 'a'))).toMatchObject({ hidden: false, unread: 1 });
+    expect(list.all().map((c) => c.id)).toEqual(['a', 'b']);
+  });
 });

@@ -14,8 +14,11 @@ export { Backoff, type BackoffOptions, DEFAULT_BACKOFF, fullJitterDelay } from '
 export {
   type ChannelPage,
   ChatApi,
+  type ConversationChange,
+  type ConversationSettings,
   type CreateConversationInput,
   type HistoryPage,
+  type ReadMarker,
   type SendResult,
 } from './chat-api.js';
 export { ChatClient } from './chat-client.js';

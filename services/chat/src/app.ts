@@ -82,6 +82,7 @@ export async function createChatService(
       conversationsPage: config.conversationsPage,
       maxGroupMembers: config.maxGroupMembers,
       conversationsPerHour: config.conversationsPerHour,
+      defaultChannels: config.defaultChannels,
     },
     sendBudget,
   );

@@ -6,11 +6,14 @@ import {
   type ConversationEvent,
   type ConversationFrame,
   type ConversationId,
+  MEMBERS_PREVIEW,
   type Message,
   type MessageFrame,
   messageBodyProblem,
   normalizeName,
+  normalizeTopic,
   type ReadEventFrame,
+  SYSTEM_USER_ID,
   type User,
   type UserId,
 } from '@relay-chat/protocol';
@@ -19,10 +22,12 @@ import type { AppendBatcher } from './append-batcher.js';
 import { toConversation, toConversations } from './conversation-view.js';
 import { type BusEvent, convTopic, encodeEvent, userTopic } from './events.js';
 import type { Budget } from './limits/budget.js';
+import { checkManager, type ManagedChange } from './store/management-rules.js';
 import type {
   ChannelRecord,
   ConversationCursor,
   ConversationState,
+  MemberSettings,
   MessageStore,
 } from './store/message-store.js';
 import type { UserDirectory } from './users/user-directory.js';
@@ -56,9 +61,22 @@ export interface ChatCoreOptions {
   maxGroupMembers: number;
   /** Groups and channels one user may create per hour. */
   conversationsPerHour: number;
+  /**
+   * Public channels every user joins on their first visit (created by the server, owner-less,
+   * on first need); empty for none. Names as stored (normalised, see normalizeName).
+   */
+  defaultChannels: readonly string[];
+}
+
+/** A change of a group or channel: a new name, a topic (null or empty: none), or both. */
+export interface ConversationChange {
+  name?: string;
+  topic?: string | null;
 }
 
 const HOUR_MS = 3600_000;
+/** Users remembered as seen (first visit done) per process; past it the memory starts over. */
+const SEEN_MEMORY = 100_000;
 
 const messagesStored = counter('chat_messages_stored_total', 'Messages stored', ['duplicate']);
 const publishFailures = counter(
@@ -73,6 +91,11 @@ const publishFailures = counter(
  * send budget per user covers every socket and REST.
  */
 export class ChatCore {
+  /** Users whose first visit is recorded (a cache: the store holds the truth). */
+  private readonly seen = new Set<UserId>();
+  /** The default channels' ids, once resolved (created on first need). */
+  private defaultChannelIds: Promise<ConversationId[]> | undefined;
+
   constructor(
     private readonly store: MessageStore,
     private readonly batcher: AppendBatcher,
@@ -130,9 +153,16 @@ export class ChatCore {
     return this.store.conversationsOf(userId);
   }
 
-  /** The first page of `states` (already in activity order) as the contract's conversations. */
+  /**
+   * The first page of `states` (already in activity order) as the contract's conversations,
+   * without the DMs the user hid (as `GET /conversations`, which continues it).
+   */
   readyView(states: ConversationState[], token: string): Promise<ConversationPage> {
-    return this.pageOf(states, this.options.conversationsPage, token);
+    return this.pageOf(
+      states.filter((s) => !s.hidden),
+      this.options.conversationsPage,
+      token,
+    );
   }
 
   private async pageOf(states: ConversationState[], limit: number, token: string): Promise<ConversationPage> {
@@ -153,8 +183,10 @@ export class ChatCore {
     limit = Math.min(limit, this.options.conversationsPage);
     const before = cursor === undefined ? undefined : parseCursor(cursor);
     // One more than a page tells whether another page follows.
+    await this.welcome(userId, token);
     const states = await this.store.conversationsOf(userId, {
       limit: limit + 1,
+      visibleOnly: true,
       ...(before ? { before } : {}),
     });
     return this.pageOf(states, limit, token);
@@ -173,7 +205,14 @@ export class ChatCore {
     page: { before?: number; after?: number; limit: number },
   ): Promise<Message[]> {
     await this.requireMember(conv, userId);
-    return this.store.history(conv, page);
+    const messages = await this.store.history(conv, page);
+    // The client-made id is the sender's own business: it lets their devices recognise a
+    // message whose ack was lost. Nobody else sees it.
+    return messages.map((m): Message => {
+      if (m.from === userId) return m;
+      const { clientMsgId: _omit, ...shown } = m;
+      return shown;
+    });
   }
 
   async listChannels(
@@ -238,14 +277,127 @@ export class ChatCore {
     if (record.kind === 'dm') throw new ChatError('forbidden', 'a direct conversation cannot be left');
     const state = await this.store.conversationStateOf(conv, user.id);
     if (!state || !(await this.store.removeMember(conv, user.id))) throw new ChatError('not_member');
-    const users = await this.directory.lookup(state.memberIds, token);
-    const frame: ConversationFrame = {
-      type: 'conversation',
-      event: 'left',
-      conversation: toConversation(state, users),
-    };
-    this.publish(userTopic(user.id), { kind: 'left', conv, frame: JSON.stringify(frame) });
+    await this.announceLeft(conv, user.id, state, token);
     await this.announceMember(conv, user.id, 'member_left', token);
+  }
+
+  /**
+   * Renames a group or channel and/or sets its topic, as its owner; every member's devices
+   * get `updated`. Refusals: `not_found`, `not_member`, `forbidden` (a DM, or not the
+   * owner), `validation_failed` (a bad name or topic), `conflict` (a channel name taken).
+   */
+  async updateConversation(
+    conv: ConversationId,
+    actor: User,
+    change: ConversationChange,
+    token: string,
+  ): Promise<Conversation> {
+    const normalized: { name?: string; topic?: string | null } = {};
+    if (change.name !== undefined) normalized.name = nameOf(change.name);
+    if (change.topic !== undefined) normalized.topic = topicOf(change.topic);
+    if (normalized.name === undefined && normalized.topic === undefined) {
+      throw new ChatError('validation_failed', 'give a name, a topic, or both');
+    }
+    await this.store.updateConversation(conv, actor.id, normalized);
+    await this.announceShared(conv, 'updated', actor.id, [], token);
+    return this.conversationOf(conv, actor.id, token);
+  }
+
+  /**
+   * Adds people to a group, as its owner. Each must have written to the owner (the consent
+   * rule of group creation); the group stays within MAX_GROUP_MEMBERS. The newcomers'
+   * devices get `joined`, every member's `member_joined` (one per newcomer), and both sides
+   * start watching each other's presence.
+   */
+  async addMembers(
+    conv: ConversationId,
+    actor: User,
+    userIds: UserId[],
+    token: string,
+  ): Promise<Conversation> {
+    const others = [...new Set(userIds)].filter((id) => id !== actor.id);
+    // The owner rule first (outsiders learn nothing about the users named); the store
+    // checks it again where the change commits.
+    await this.precheckManager(conv, actor.id, 'members');
+    await this.requireUsers(others, token);
+    await this.requireConsent(actor.id, others);
+    const added = await this.store.addMembers(
+      conv,
+      actor.id,
+      others,
+      Date.now(),
+      this.options.maxGroupMembers,
+    );
+    if (added.length > 0) {
+      await this.announceJoin(conv, added, 'joined', token);
+      for (const userId of added) await this.announceMember(conv, userId, 'member_joined', token);
+    }
+    return this.conversationOf(conv, actor.id, token);
+  }
+
+  /**
+   * Removes someone from a group, as its owner (removing yourself is leaving). Their
+   * devices get `left`, the others' `member_left`. `not_found` when they are not a member.
+   */
+  async removeMember(conv: ConversationId, actor: User, userId: UserId, token: string): Promise<void> {
+    if (userId === actor.id) return this.leave(conv, actor, token);
+    await this.precheckManager(conv, actor.id, 'members');
+    // Their view, for their own `left` frame, read before it goes.
+    const state = await this.store.conversationStateOf(conv, userId);
+    if (!(await this.store.removeMemberAs(conv, actor.id, userId)) || !state) {
+      throw new ChatError('not_found', 'no such member in this conversation');
+    }
+    await this.announceLeft(conv, userId, state, token);
+    await this.announceMember(conv, userId, 'member_left', token);
+  }
+
+  /**
+   * Changes the caller's own settings of a conversation (mute; hide a DM until its next
+   * message); all of their devices get `updated` with their new view, nobody else hears of it.
+   */
+  async updateSettings(
+    conv: ConversationId,
+    user: User,
+    settings: MemberSettings,
+    token: string,
+  ): Promise<Conversation> {
+    if (settings.muted === undefined && settings.hidden === undefined) {
+      throw new ChatError('validation_failed', 'give muted, hidden, or both');
+    }
+    await this.store.updateSettings(conv, user.id, settings);
+    const conversation = await this.conversationOf(conv, user.id, token);
+    const frame: ConversationFrame = { type: 'conversation', event: 'updated', conversation };
+    this.publish(userTopic(user.id), { kind: 'settings', frame: JSON.stringify(frame) });
+    return conversation;
+  }
+
+  /** Marks every conversation of the user read at its last seq; their devices get a `read` per conversation that moved. */
+  async markAllRead(userId: UserId): Promise<{ conv: ConversationId; seq: number }[]> {
+    const moved = await this.store.markAllRead(userId);
+    for (const { conv, seq } of moved) {
+      const frame: ReadEventFrame = { type: 'read', conv, seq };
+      this.publish(userTopic(userId), { kind: 'read', origin: '-', frame: JSON.stringify(frame) });
+    }
+    return moved;
+  }
+
+  /**
+   * The first time chat sees a user (their first `ready` or conversation list): they join
+   * the default channels, which the server creates on first need (owner-less). Recorded in
+   * the store, so it happens once per user: a channel they leave stays left.
+   */
+  async welcome(userId: UserId, token: string): Promise<void> {
+    if (this.seen.has(userId)) return;
+    // The visit is recorded even with no default channels: turning them on later must not
+    // pull in everyone who came before.
+    const channels = this.options.defaultChannels.length > 0 ? await this.defaultChannels() : [];
+    const joined = await this.store.welcome(userId, channels, Date.now());
+    if (this.seen.size >= SEEN_MEMORY) this.seen.clear();
+    this.seen.add(userId);
+    for (const conv of joined) {
+      await this.announceJoin(conv, [userId], 'joined', token);
+      await this.announceMember(conv, userId, 'member_joined', token);
+    }
   }
 
   /** Whether the user is a member now (one store read). */
@@ -261,6 +413,32 @@ export class ChatCore {
   /** Stops background work (budget sweeps, the budget's Redis connection). */
   async close(): Promise<void> {
     await this.sendBudget.stop();
+  }
+
+  /** The owner rule, read before the work that precedes the change (the store checks it again at commit). */
+  private async precheckManager(conv: ConversationId, actor: UserId, change: ManagedChange): Promise<void> {
+    const [record, member] = await Promise.all([
+      this.store.getConversation(conv),
+      this.store.isMember(conv, actor),
+    ]);
+    checkManager(record, member, actor, change);
+  }
+
+  /** The default channels' ids, each created (owner-less) when missing; resolved once per process. */
+  private defaultChannels(): Promise<ConversationId[]> {
+    this.defaultChannelIds ??= (async () => {
+      const ids: ConversationId[] = [];
+      for (const name of this.options.defaultChannels) {
+        const channel = await this.store.ensureChannel({ name, createdBy: SYSTEM_USER_ID }, Date.now());
+        if (channel.kind === 'channel') ids.push(channel.id);
+      }
+      return ids;
+    })();
+    // A failure (the store down) is tried again by the next visit.
+    this.defaultChannelIds.catch(() => {
+      this.defaultChannelIds = undefined;
+    });
+    return this.defaultChannelIds;
   }
 
   private async notMemberOrNotFound(conv: ConversationId): Promise<ChatError> {
@@ -334,30 +512,73 @@ export class ChatCore {
     }
   }
 
-  /** Tells the other members who joined or left (per-user fields of `conversation` are the actor's). */
+  /** Tells the user's devices that they are out of a conversation (their view as it was), and to unsubscribe. */
+  private async announceLeft(
+    conv: ConversationId,
+    userId: UserId,
+    state: ConversationState,
+    token: string,
+  ): Promise<void> {
+    const users = await this.directory.lookup(state.memberIds, token);
+    const frame: ConversationFrame = {
+      type: 'conversation',
+      event: 'left',
+      conversation: toConversation(state, users),
+    };
+    this.publish(userTopic(userId), { kind: 'left', conv, frame: JSON.stringify(frame) });
+  }
+
+  /**
+   * Tells every member who joined or left; someone who joined a DM or group is watched
+   * (presence) by the others from now on.
+   */
   private async announceMember(
     conv: ConversationId,
     userId: UserId,
     event: 'member_joined' | 'member_left',
     token: string,
   ): Promise<void> {
+    await this.announceShared(conv, event, userId, event === 'member_joined' ? [userId] : [], token);
+  }
+
+  /**
+   * A change every member sees the same way (`updated`, `member_joined`, `member_left`),
+   * published once on the conversation's topic. `user` is the member who joined or left,
+   * or who made the change: a frame with `user` carries the shared fields only, and its
+   * per-user fields (`lastReadSeq`, `unread`, `muted`, `hidden`) are nobody's.
+   */
+  private async announceShared(
+    conv: ConversationId,
+    event: 'updated' | 'member_joined' | 'member_left',
+    user: UserId,
+    joined: UserId[],
+    token: string,
+  ): Promise<void> {
     const record = await this.store.getConversation(conv);
     if (!record) return;
-    const memberIds = await this.store.listMembers(conv, 100);
+    const [memberIds, memberCount, last] = await Promise.all([
+      this.store.listMembers(conv, MEMBERS_PREVIEW),
+      this.store.memberCount(conv),
+      record.lastSeq > 0 ? this.store.history(conv, { after: record.lastSeq - 1, limit: 1 }) : [],
+    ]);
     const users = await this.directory.lookup(memberIds, token);
     const conversation = toConversation(
       {
         ...record,
         lastReadSeq: 0,
         unread: 0,
-        memberCount: await this.store.memberCount(conv),
+        muted: false,
+        hidden: false,
+        memberCount,
         memberIds,
-        lastMessage: null,
+        lastMessage: last[0] ?? null,
       },
       users,
     );
-    const frame: ConversationFrame = { type: 'conversation', event, conversation, user: userId };
-    this.publish(convTopic(conv), { kind: 'conversation', frame: JSON.stringify(frame) });
+    const frame: ConversationFrame = { type: 'conversation', event, conversation, user };
+    // Channels are public: their members do not watch each other's presence.
+    const watch = record.kind === 'channel' ? [] : joined;
+    this.publish(convTopic(conv), { kind: 'conversation', watch, frame: JSON.stringify(frame) });
   }
 
   private publish(topic: string, event: BusEvent): void {
@@ -376,6 +597,16 @@ function nameOf(raw: string): string {
       fields: [{ field: '/name', message: result.problem }],
     });
   return result.name;
+}
+
+/** The stored topic of a group or channel (null: none); ChatError `validation_failed` when it is not valid. */
+function topicOf(raw: string | null): string | null {
+  const result = normalizeTopic(raw);
+  if (!result.ok)
+    throw new ChatError('validation_failed', result.problem, {
+      fields: [{ field: '/topic', message: result.problem }],
+    });
+  return result.topic;
 }
 
 /** An opaque cursor: the position of a conversation in activity order. */

@@ -17,8 +17,18 @@ describe('loadChatConfig', () => {
       brokerWaitMs: 2000,
       flushIntervalMs: 2,
       reorderWindowMs: 200,
+      defaultChannels: ['general'],
       logLevel: 'info',
     });
+  });
+
+  it('reads the default channels: normalised, each once, empty for none', () => {
+    expect(loadChatConfig({ DEFAULT_CHANNELS: ' Ｗelcome , random,welcome,  ' }).defaultChannels).toEqual([
+      'Welcome',
+      'random',
+    ]);
+    expect(loadChatConfig({ DEFAULT_CHANNELS: '' }).defaultChannels).toEqual([]);
+    expect(loadChatConfig({ DEFAULT_CHANNELS: '  ' }).defaultChannels).toEqual([]);
   });
 
   it('keeps the inbound frame budget above a raised send budget', () => {
@@ -34,6 +44,8 @@ describe('loadChatConfig', () => {
     ['ALLOWED_ORIGINS', 'chat.example.com'],
     ['ALLOW_NO_ORIGIN', 'maybe'],
     ['REDIS_URL', 'http://localhost'],
+    ['DEFAULT_CHANNELS', 'general,bad\u202Ename'],
+    ['DEFAULT_CHANNELS', 'x'.repeat(81)],
   ])('stops start-up on a bad %s and names it', (variable, value) => {
     let thrown: unknown;
     try {

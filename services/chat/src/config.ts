@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { LIMITS } from '@relay-chat/protocol';
+import { LIMITS, normalizeName } from '@relay-chat/protocol';
 import {
   ConfigError,
   type DatabaseLimits,
@@ -87,6 +87,13 @@ export interface ChatConfig {
   maxGroupMembers: number;
   /** Groups and channels one user may create per hour (GROUPS_PER_HOUR, default 30). */
   conversationsPerHour: number;
+  /**
+   * Public channels every new user joins on their first visit (DEFAULT_CHANNELS, comma-separated
+   * names, default `general`; empty: none). The server creates a missing one on first need, with
+   * no owner (createdBy SYSTEM_USER_ID: nobody can rename it); an existing channel of that name
+   * is used as it is. Names follow the rules of channel names and are stored normalised.
+   */
+  defaultChannels: string[];
   /** How long a socket may stay above `maxBufferedBytes` before it is closed as a slow consumer, ms (default 2000). */
   slowConsumerGraceMs: number;
   /** How long a peer that does not complete the closing handshake keeps its socket, ms (default 5000). */
@@ -177,6 +184,7 @@ export function loadChatConfig(env: Env): Readonly<ChatConfig> {
       max: LIMITS.maxGroupMembers,
     }),
     conversationsPerHour: envInt(env, 'GROUPS_PER_HOUR', 30, { min: 1, max: 1_000_000 }),
+    defaultChannels: defaultChannelsOf(env),
     slowConsumerGraceMs: envInt(env, 'SLOW_CONSUMER_GRACE_MS', 2000, { min: 0, max: 60_000 }),
     closeTimeoutMs: envInt(env, 'CLOSE_TIMEOUT_MS', 5000, { min: 100, max: 60_000 }),
     brokerWaitMs: envInt(env, 'BROKER_WAIT_MS', 2000, { min: 100, max: 60_000 }),
@@ -198,4 +206,22 @@ export function loadChatConfig(env: Env): Readonly<ChatConfig> {
     logLevel: envLogLevel(env),
     trustProxy: envTrustProxy(env),
   });
+}
+
+/** DEFAULT_CHANNELS: valid channel names, normalised, each once (case-insensitive); unset → `general`. */
+function defaultChannelsOf(env: Env): string[] {
+  // Set but empty turns the default channels off (envList would fall back to the default).
+  if (env.DEFAULT_CHANNELS !== undefined && env.DEFAULT_CHANNELS.trim() === '') return [];
+  const names: string[] = [];
+  const keys = new Set<string>();
+  for (const raw of envList(env, 'DEFAULT_CHANNELS', ['general'])) {
+    const result = normalizeName(raw);
+    if (!result.ok) throw new ConfigError('DEFAULT_CHANNELS', `"${raw}": ${result.problem}`);
+    const key = result.name.toLowerCase();
+    if (keys.has(key)) continue;
+    keys.add(key);
+    names.push(result.name);
+  }
+  if (names.length > 20) throw new ConfigError('DEFAULT_CHANNELS', 'at most 20 channels');
+  return names;
 }

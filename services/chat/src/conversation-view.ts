@@ -26,6 +26,8 @@ export function toConversation(state: ConversationState, users: Map<UserId, User
     id: state.id,
     kind: state.kind,
     name: state.name,
+    topic: state.topic,
+    createdBy: state.createdBy,
     lastSeq: state.lastSeq,
     lastReadSeq: state.lastReadSeq,
     unread: state.unread,
@@ -34,11 +36,17 @@ export function toConversation(state: ConversationState, users: Map<UserId, User
     lastMessage: state.lastMessage && previewOf(state.lastMessage),
     lastActivityAt: state.lastActivityAt,
     createdAt: state.createdAt,
+    muted: state.muted,
+    hidden: state.hidden,
   };
 }
 
-/** A last message as listed: its body cut to LIMITS.maxPreviewChars (history has it whole). */
+/**
+ * A last message as listed: its body cut to LIMITS.maxPreviewChars (history has it whole),
+ * without the sender's client-made id (which only history shows, and only to the sender).
+ */
 function previewOf(message: Message): Message {
-  if (message.body.length <= LIMITS.maxPreviewChars) return message;
-  return { ...message, body: truncateText(message.body, LIMITS.maxPreviewChars) };
+  const { clientMsgId: _omit, ...shown } = message;
+  if (shown.body.length <= LIMITS.maxPreviewChars) return shown;
+  return { ...shown, body: truncateText(shown.body, LIMITS.maxPreviewChars) };
 }

@@ -8,7 +8,9 @@ describe('bus event envelope', () => {
   const events: BusEvent[] = [
     { kind: 'message', seq: 4, frame },
     { kind: 'typing', user: asUserId('u1'), frame },
-    { kind: 'conversation', frame },
+    { kind: 'conversation', watch: [], frame },
+    { kind: 'conversation', watch: [asUserId('u4'), asUserId('u5')], frame },
+    { kind: 'settings', frame },
     { kind: 'read', origin: 'session-1', frame },
     {
       kind: 'joined',
@@ -29,6 +31,10 @@ describe('bus event envelope', () => {
   it('takes the seq from the header, never from the frame text', () => {
     const decoded = decodeEvent(encodeEvent({ kind: 'message', seq: 12, frame: '{"seq":99}' }));
     expect(decoded).toEqual({ kind: 'message', seq: 12, frame: '{"seq":99}' });
+  });
+
+  it('reads an older replica’s conversation event, which has no watch list', () => {
+    expect(decodeEvent(`c\n\n${frame}`)).toEqual({ kind: 'conversation', watch: [], frame });
   });
 
   it.each(['', 'x\n\n{}', 'm\nnot-a-number\n{}', 'm\n0\n{}', 'j\nc1\nnot-a-kind\n\n{}', 't\n\n{}', 'm'])(

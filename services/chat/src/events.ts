@@ -8,8 +8,9 @@
  * are ids (`[A-Za-z0-9_-]`), numbers and comma-separated id lists, so they never hold a
  * tab or a newline; JSON text never holds a raw newline, so the frame is always the rest.
  *
- * Topics: `conv:<id>` (messages, typing, member changes), `user:<id>` (the user's own read
- * markers and membership changes), `presence` (online/offline transitions).
+ * Topics: `conv:<id>` (messages, typing, member and conversation changes), `user:<id>` (the
+ * user's own read markers, membership changes and settings), `presence` (online/offline
+ * transitions).
  */
 import {
   asConversationId,
@@ -28,8 +29,12 @@ export type BusEvent =
   | { kind: 'message'; seq: number; frame: string }
   /** Typing (conv topic): to every member's sockets but the typist's. */
   | { kind: 'typing'; user: UserId; frame: string }
-  /** A conversation changed — a member joined or left (conv topic): to every member's sockets. */
-  | { kind: 'conversation'; frame: string }
+  /**
+   * A conversation changed — a member joined or left, it was renamed (conv topic): to every
+   * member's sockets, which first start watching the presence of `watch` (someone who joined
+   * a DM or group; empty otherwise) and are told their current status.
+   */
+  | { kind: 'conversation'; watch: UserId[]; frame: string }
   /** A read marker (user topic): to the user's sockets but the session it came from. */
   | { kind: 'read'; origin: string; frame: string }
   /**
@@ -45,6 +50,8 @@ export type BusEvent =
     }
   /** The user left a conversation (user topic): deliver, then unsubscribe. */
   | { kind: 'left'; conv: ConversationId; frame: string }
+  /** The user's own view of a conversation changed — muted, hidden (user topic): to every one of their sockets. */
+  | { kind: 'settings'; frame: string }
   /** A presence transition of `user` (presence topic). */
   | { kind: 'presence'; user: UserId; frame: string };
 
@@ -57,6 +64,7 @@ const LETTER: Record<BusEventKind, string> = {
   read: 'r',
   joined: 'j',
   left: 'l',
+  settings: 's',
   presence: 'p',
 };
 const KIND_OF: Record<string, BusEventKind> = Object.fromEntries(
@@ -73,6 +81,8 @@ function headerOf(event: BusEvent): string[] {
     case 'presence':
       return [event.user];
     case 'conversation':
+      return [event.watch.join(',')];
+    case 'settings':
       return [];
     case 'read':
       return [event.origin];
@@ -104,6 +114,9 @@ export function decodeEvent(payload: string): BusEvent | undefined {
     case 'presence':
       return fields[0] ? { kind, user: asUserId(fields[0]), frame } : undefined;
     case 'conversation':
+      // An envelope without the field (an older replica's) watches no one.
+      return { kind, watch: idList(fields[0]), frame };
+    case 'settings':
       return { kind, frame };
     case 'read':
       return fields[0] ? { kind, origin: fields[0], frame } : undefined;
@@ -114,11 +127,15 @@ export function decodeEvent(payload: string): BusEvent | undefined {
         kind,
         conv: asConversationId(conv),
         convKind: convKind as ConversationKind,
-        contacts: contacts === '' ? [] : contacts.split(',').map(asUserId),
+        contacts: idList(contacts),
         frame,
       };
     }
     case 'left':
       return fields[0] ? { kind, conv: asConversationId(fields[0]), frame } : undefined;
   }
+}
+
+function idList(field: string | undefined): UserId[] {
+  return field === undefined || field === '' ? [] : field.split(',').map(asUserId);
 }

@@ -12,6 +12,7 @@ import {
 import { FlushScheduler } from './flush-scheduler.js';
 import { Heartbeat, type HeartbeatOptions } from './heartbeat.js';
 import { type FanOutBus, LocalFanOut, type LocalFanOutOptions } from './local-fan-out.js';
+import { PresenceWatch } from './presence-watch.js';
 import {
   type LifecyclePresence,
   SessionLifecycle,
@@ -57,6 +58,7 @@ const closes = counter('chat_ws_closes_total', 'Connections closed, by close cod
  * - SessionLifecycle: set-up (state read, local index, presence, `ready`) and tear-down;
  * - ClientCommands: frames in → budgets → the chat core;
  * - LocalFanOut: bus events → the local sessions of each topic, in seq order;
+ * - PresenceWatch: who watches whose presence; contacts gained while connected are told at once;
  * - FlushScheduler: sessions' queued frames → one write per socket per window;
  * - Heartbeat: pings, slow consumers, expired tokens.
  * Data flows one way — bus → fan-out → sessions → scheduler — and no piece calls back
@@ -76,7 +78,8 @@ export class Gateway {
     const registry = this.registry;
     this.scheduler = new FlushScheduler(options.flushIntervalMs);
     const scheduler = this.scheduler;
-    this.fanOut = new LocalFanOut({ bus, registry, scheduler, log }, options.fanOut);
+    const presenceWatch = new PresenceWatch({ presence, scheduler, log });
+    this.fanOut = new LocalFanOut({ bus, registry, scheduler, presenceWatch, log }, options.fanOut);
     const fanOut = this.fanOut;
     this.lifecycle = new SessionLifecycle(
       { core, fanOut, registry, scheduler, presence, bus, log },

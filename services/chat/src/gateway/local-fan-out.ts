@@ -2,6 +2,7 @@ import type { ConversationId, UserId } from '@relay-chat/protocol';
 import type { Logger } from '@relay-chat/service-kit';
 import { convTopic, decodeEvent, PRESENCE_TOPIC, userTopic } from '../events.js';
 import type { FlushScheduler } from './flush-scheduler.js';
+import type { PresenceWatch } from './presence-watch.js';
 import { SeqOrder } from './seq-order.js';
 import type { Session } from './session.js';
 import type { SessionRegistry } from './session-registry.js';
@@ -46,12 +47,12 @@ export interface SeenState {
  * connected, each connected user's own topic likewise, and the presence topic always.
  * Events are routed from their envelope (events.ts) and their frame bytes handed as they
  * are to the sessions, through the FlushScheduler; messages go out in seq order
- * (SeqOrder). Nothing here reads the store or talks back to the pieces that call it.
+ * (SeqOrder). Presence transitions and new contacts go to the PresenceWatch. Nothing here
+ * reads the store or talks back to the pieces that call it.
  */
 export class LocalFanOut {
   private readonly convTopics = new Map<ConversationId, ConvTopic>();
   private readonly userTopics = new Map<UserId, TopicSubscription>();
-  private readonly watchers = new Map<UserId, Set<Session>>();
   private readonly presenceSubscription: TopicSubscription;
   /** Orders topic readiness against session state reads (see `caughtUp`). */
   private epoch = 0;
@@ -61,6 +62,7 @@ export class LocalFanOut {
       bus: FanOutBus;
       registry: SessionRegistry;
       scheduler: FlushScheduler;
+      presenceWatch: PresenceWatch;
       log: Logger;
     },
     private readonly options: LocalFanOutOptions,
@@ -131,17 +133,9 @@ export class LocalFanOut {
     return topic.subscription.unsubscribe();
   }
 
-  /** Delivers `users`' presence transitions to the session from now on. */
+  /** Delivers `users`' presence transitions to the session from now on (their status now is the caller's to tell). */
   watch(session: Session, users: Iterable<UserId>): void {
-    for (const userId of users) {
-      if (userId === session.user.id || !session.watch(userId)) continue;
-      let set = this.watchers.get(userId);
-      if (!set) {
-        set = new Set();
-        this.watchers.set(userId, set);
-      }
-      set.add(session);
-    }
+    this.deps.presenceWatch.watch(session, users);
   }
 
   /**
@@ -165,10 +159,7 @@ export class LocalFanOut {
   async detach(session: Session, lastOfUser: boolean): Promise<void> {
     const work: Promise<unknown>[] = [];
     for (const conv of [...session.conversations()]) work.push(this.leave(session, conv));
-    for (const watched of session.watching()) {
-      const set = this.watchers.get(watched);
-      if (set?.delete(session) && set.size === 0) this.watchers.delete(watched);
-    }
+    this.deps.presenceWatch.forget(session);
     if (lastOfUser) {
       const sub = this.userTopics.get(session.user.id);
       this.userTopics.delete(session.user.id);
@@ -209,6 +200,8 @@ export class LocalFanOut {
       case 'conversation': {
         const frame = textFrame(event.frame);
         for (const s of topic.sessions) scheduler.deliver(s, frame);
+        // Someone joined a DM or group: its members watch them from now on, told their status now.
+        this.deps.presenceWatch.watchAndTell(topic.sessions, event.watch);
         return;
       }
       default:
@@ -229,8 +222,10 @@ export class LocalFanOut {
       }
       case 'joined': {
         const frame = textFrame(event.frame);
+        // New contacts (the other members of a DM or group): watched from now on, and their
+        // status now is told, so presence is right from the start.
+        this.deps.presenceWatch.watchAndTell(sessions, event.contacts);
         for (const s of sessions) {
-          this.watch(s, event.contacts);
           void this.join(s, event.conv).then(
             () => scheduler.deliver(s, frame),
             (err: unknown) => {
@@ -249,6 +244,11 @@ export class LocalFanOut {
         }
         return;
       }
+      case 'settings': {
+        const frame = textFrame(event.frame);
+        for (const s of sessions) scheduler.deliver(s, frame);
+        return;
+      }
       default:
         this.deps.log.debug({ kind: event.kind }, 'unexpected event on a user topic');
     }
@@ -257,9 +257,6 @@ export class LocalFanOut {
   private onPresence(payload: string): void {
     const event = decodeEvent(payload);
     if (event?.kind !== 'presence') return;
-    const sessions = this.watchers.get(event.user);
-    if (!sessions || sessions.size === 0) return;
-    const frame = textFrame(event.frame);
-    for (const s of sessions) this.deps.scheduler.deliver(s, frame, true);
+    this.deps.presenceWatch.deliver(event.user, textFrame(event.frame));
   }
 }

@@ -93,6 +93,9 @@ export class SessionLifecycle {
     const { core, fanOut, presence } = this.deps;
     const userId = session.user.id;
     await this.brokerWait(fanOut.subscribeUser(userId));
+    // A user's first visit joins the default channels, before their state is read.
+    await core.welcome(userId, session.token.token);
+    if (session.closed) return;
     const mark = fanOut.mark();
     let states = await core.conversationStatesOf(userId);
     if (session.closed) return;

@@ -30,7 +30,22 @@ const CreateBody = Type.Union([
   ),
   Type.Object({ kind: Type.Literal('channel'), name: Name }, { additionalProperties: false }),
 ]);
+// Checked again after NFKC normalisation in the chat core (normalizeTopic); empty or null: no topic.
+const Topic = Type.Union([Type.String({ maxLength: LIMITS.maxTopicChars }), Type.Null()]);
+const UpdateBody = Type.Object(
+  { name: Type.Optional(Name), topic: Type.Optional(Topic) },
+  { additionalProperties: false, minProperties: 1 },
+);
+const AddMembersBody = Type.Object(
+  { members: Type.Array(UserIdSchema, { minItems: 1, maxItems: LIMITS.maxGroupMembers - 1 }) },
+  { additionalProperties: false },
+);
+const SettingsBody = Type.Object(
+  { muted: Type.Optional(Type.Boolean()), hidden: Type.Optional(Type.Boolean()) },
+  { additionalProperties: false, minProperties: 1 },
+);
 const IdParams = Type.Object({ id: ConversationIdSchema });
+const MemberParams = Type.Object({ id: ConversationIdSchema, userId: UserIdSchema });
 const errors = {
   400: ErrorResponse,
   401: ErrorResponse,
@@ -41,7 +56,7 @@ const errors = {
 };
 const security = [{ bearer: [] }];
 
-/** Conversations, the channel directory, joining and leaving. */
+/** Conversations, the channel directory, joining and leaving, managing a conversation and one's own settings. */
 export async function conversationRoutes(app: HttpServer, core: ChatCore): Promise<void> {
   app.get(
     '/api/chat/conversations',
@@ -173,6 +188,79 @@ export async function conversationRoutes(app: HttpServer, core: ChatCore): Promi
       const { user, token } = callerOf(request);
       await core.leave(request.params.id, user, token);
       return reply.code(204).send(null);
+    },
+  );
+
+  app.patch(
+    '/api/chat/conversations/:id',
+    {
+      schema: {
+        summary:
+          'Rename a group or channel and/or set its topic (null or empty: none) — its owner only; every member gets `updated`',
+        security,
+        params: IdParams,
+        body: UpdateBody,
+        response: { 200: Type.Object({ conversation: Conversation }), 409: ErrorResponse, ...errors },
+      },
+    },
+    async (request) => {
+      const { user, token } = callerOf(request);
+      return { conversation: await core.updateConversation(request.params.id, user, request.body, token) };
+    },
+  );
+
+  app.post(
+    '/api/chat/conversations/:id/members',
+    {
+      schema: {
+        summary:
+          'Add people to a group — its owner only; each must have written to the owner, as at creation',
+        security,
+        params: IdParams,
+        body: AddMembersBody,
+        response: { 200: Type.Object({ conversation: Conversation }), ...errors },
+      },
+    },
+    async (request) => {
+      const { user, token } = callerOf(request);
+      return {
+        conversation: await core.addMembers(request.params.id, user, request.body.members, token),
+      };
+    },
+  );
+
+  app.delete(
+    '/api/chat/conversations/:id/members/:userId',
+    {
+      schema: {
+        summary: 'Remove someone from a group — its owner only (removing yourself is leaving)',
+        security,
+        params: MemberParams,
+        response: { 204: Type.Null(), ...errors },
+      },
+    },
+    async (request, reply) => {
+      const { user, token } = callerOf(request);
+      await core.removeMember(request.params.id, user, request.params.userId, token);
+      return reply.code(204).send(null);
+    },
+  );
+
+  app.put(
+    '/api/chat/conversations/:id/settings',
+    {
+      schema: {
+        summary:
+          "The caller's own settings of a conversation: `muted`; `hidden` (DMs only: left out of the list until its next message). Absent fields stay as they are",
+        security,
+        params: IdParams,
+        body: SettingsBody,
+        response: { 200: Type.Object({ conversation: Conversation }), ...errors },
+      },
+    },
+    async (request) => {
+      const { user, token } = callerOf(request);
+      return { conversation: await core.updateSettings(request.params.id, user, request.body, token) };
     },
   );
 }

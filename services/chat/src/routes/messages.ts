@@ -101,6 +101,27 @@ export async function messageRoutes(app: HttpServer, core: ChatCore): Promise<vo
   );
 
   app.post(
+    '/api/chat/conversations/read',
+    {
+      schema: {
+        summary:
+          'Mark every conversation of the caller read at its last message; `read` lists the markers that moved (every device gets a `read` frame for each)',
+        security,
+        response: {
+          200: Type.Object({
+            read: Type.Array(Type.Object({ conv: ConversationIdSchema, seq: Type.Integer({ minimum: 0 }) })),
+          }),
+          ...errors,
+        },
+      },
+    },
+    async (request) => {
+      const { user } = callerOf(request);
+      return { read: await core.markAllRead(user.id) };
+    },
+  );
+
+  app.post(
     '/api/chat/conversations/:id/read',
     {
       schema: {

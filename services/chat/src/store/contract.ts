@@ -6,6 +6,7 @@ import {
   type ConversationId,
   type ErrorCode,
   MEMBERS_PREVIEW,
+  SYSTEM_USER_ID,
   type UserId,
 } from '@relay-chat/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -635,6 +636,299 @@ export function describeMessageStore(name: string, harness: MessageStoreHarness)
       });
     });
 
+    describe('managing conversations', () => {
+      it('renames a group and sets or clears its topic, as its owner, for every member to see', async () => {
+        const [a, b] = [user(), user()];
+        const g = await group(a, b);
+        expect(g.topic).toBeNull();
+        const renamed = await store.updateConversation(g.id, a, { name: 'Trip 2', topic: 'June' });
+        expect(renamed).toEqual({ ...g, name: 'Trip 2', topic: 'June' });
+        expect(await store.getConversation(g.id)).toEqual(renamed);
+        expect(await store.conversationStateOf(g.id, b)).toMatchObject({ name: 'Trip 2', topic: 'June' });
+        expect(await store.updateConversation(g.id, a, { topic: null })).toMatchObject({
+          name: 'Trip 2',
+          topic: null,
+        });
+        expect(await store.updateConversation(g.id, a, { name: 'Trip 3' })).toMatchObject({ topic: null });
+        expect((await store.conversationsOf(b)).find((s) => s.id === g.id)).toMatchObject({
+          name: 'Trip 3',
+          topic: null,
+        });
+      });
+
+      it('renames a channel under its unique name: a taken one is a conflict, the old one is free again', async () => {
+        const a = user();
+        const [first, second, third] = [`r1-${tag()}`, `r2-${tag()}`, `r3-${tag()}`];
+        const ch = await store.createChannel({ name: first, createdBy: a }, now());
+        await store.createChannel({ name: second, createdBy: a }, now());
+        await expectChatError(store.updateConversation(ch.id, a, { name: second.toUpperCase() }), 'conflict');
+        expect((await store.getConversation(ch.id))?.name).toBe(first);
+        await store.updateConversation(ch.id, a, { name: third, topic: 'news' });
+        expect((await store.listChannels({ userId: a, q: third, limit: 5 })).map((c) => c.id)).toEqual([
+          ch.id,
+        ]);
+        expect(await store.listChannels({ userId: a, q: first, limit: 5 })).toEqual([]);
+        await store.createChannel({ name: first, createdBy: user() }, now());
+      });
+
+      it('refuses a member who is not the owner, an outsider, a DM and an unknown conversation', async () => {
+        const [a, b, outsider] = [user(), user(), user()];
+        const g = await group(a, b);
+        const dm = (await store.getOrCreateDm(a, b, now())).conversation;
+        const unknown = asConversationId(randomUUID());
+        await expectChatError(store.updateConversation(g.id, b, { name: 'mine' }), 'forbidden');
+        await expectChatError(store.updateConversation(g.id, outsider, { topic: 'x' }), 'not_member');
+        await expectChatError(store.updateConversation(dm.id, a, { name: 'dm' }), 'forbidden');
+        await expectChatError(store.updateConversation(unknown, a, { name: 'x' }), 'not_found');
+        await expectChatError(store.addMembers(g.id, b, [outsider], now(), 10), 'forbidden');
+        await expectChatError(store.addMembers(g.id, outsider, [outsider], now(), 10), 'not_member');
+        await expectChatError(store.addMembers(unknown, a, [outsider], now(), 10), 'not_found');
+        await expectChatError(store.removeMemberAs(g.id, b, a), 'forbidden');
+        await expectChatError(store.removeMemberAs(g.id, outsider, b), 'not_member');
+        await expectChatError(store.removeMemberAs(unknown, a, b), 'not_found');
+        expect(await store.getConversation(g.id)).toEqual(g);
+        expect(await store.listMembers(g.id)).toEqual([a, b]);
+        // An owner who left owns nothing they can change.
+        await store.removeMember(g.id, a);
+        await expectChatError(store.updateConversation(g.id, a, { name: 'back' }), 'not_member');
+      });
+
+      it('adds members to a group as its owner, each once, starting them with what was said before', async () => {
+        const [a, b, c, d] = [user(), user(), user(), user()];
+        const g = await group(a, b);
+        await appendAll([msg(g.id, a), msg(g.id, b)]);
+        expect(await store.addMembers(g.id, a, [c, b, c, d], now(), 10)).toEqual([c, d]);
+        expect(await store.listMembers(g.id)).toEqual([a, b, c, d]);
+        expect(await store.memberCount(g.id)).toBe(4);
+        expect(await store.conversationStateOf(g.id, c)).toMatchObject({
+          lastSeq: 2,
+          lastReadSeq: 2,
+          unread: 0,
+        });
+        expect(await store.addMembers(g.id, a, [b], now(), 10)).toEqual([]);
+        expect(stored((await store.append([msg(g.id, d)]))[0]!).message.seq).toBe(3);
+      });
+
+      it('keeps a group within its size cap, adding no one past it', async () => {
+        const [a, b, c, d] = [user(), user(), user(), user()];
+        const g = await group(a, b);
+        await expectChatError(store.addMembers(g.id, a, [c, d], now(), 3), 'validation_failed');
+        expect(await store.listMembers(g.id)).toEqual([a, b]);
+        expect(await store.addMembers(g.id, a, [c], now(), 3)).toEqual([c]);
+        // Members already in it do not count twice.
+        expect(await store.addMembers(g.id, a, [b, c], now(), 3)).toEqual([]);
+      });
+
+      it('adds and removes members of groups only', async () => {
+        const [a, b] = [user(), user()];
+        const ch = await store.createChannel({ name: `only-${tag()}`, createdBy: a }, now());
+        const dm = (await store.getOrCreateDm(a, b, now())).conversation;
+        await expectChatError(store.addMembers(ch.id, a, [b], now(), 10), 'forbidden');
+        await expectChatError(store.addMembers(dm.id, a, [user()], now(), 10), 'forbidden');
+        await expectChatError(store.removeMemberAs(dm.id, a, b), 'forbidden');
+        expect(await store.listMembers(ch.id)).toEqual([a]);
+      });
+
+      it('removes a member of a group as its owner; they cannot post any more', async () => {
+        const [a, b, c] = [user(), user(), user()];
+        const g = await group(a, b, c);
+        expect(await store.removeMemberAs(g.id, a, b)).toBe(true);
+        expect(await store.removeMemberAs(g.id, a, b)).toBe(false);
+        expect(await store.listMembers(g.id)).toEqual([a, c]);
+        expect(await store.memberCount(g.id)).toBe(2);
+        expect(await store.conversationStateOf(g.id, b)).toBeUndefined();
+        expect(await store.append([msg(g.id, b)])).toEqual([{ refused: 'not_member' }]);
+      });
+
+      it('ends a race between an owner’s change and their leave consistently', async () => {
+        for (let i = 0; i < 5; i++) {
+          const [a, b] = [user(), user()];
+          const g = await group(a, b);
+          const [change] = await Promise.allSettled([
+            store.updateConversation(g.id, a, { topic: `t${i}` }),
+            store.removeMember(g.id, a),
+          ]);
+          const topic = (await store.getConversation(g.id))?.topic;
+          if (change.status === 'fulfilled') expect(topic).toBe(`t${i}`);
+          else {
+            expect(errorCode(change.reason)).toBe('not_member');
+            expect(topic).toBeNull();
+          }
+          expect(await store.isMember(g.id, a)).toBe(false);
+        }
+      });
+    });
+
+    describe('member settings', () => {
+      it("keeps each member's own mute", async () => {
+        const [a, b] = [user(), user()];
+        const g = await group(a, b);
+        expect(await store.conversationStateOf(g.id, a)).toMatchObject({ muted: false, hidden: false });
+        await store.updateSettings(g.id, a, { muted: true });
+        expect((await store.conversationStateOf(g.id, a))?.muted).toBe(true);
+        expect((await store.conversationStateOf(g.id, b))?.muted).toBe(false);
+        expect((await store.conversationsOf(a)).find((s) => s.id === g.id)?.muted).toBe(true);
+        await store.updateSettings(g.id, a, {});
+        expect((await store.conversationStateOf(g.id, a))?.muted).toBe(true);
+        await store.updateSettings(g.id, a, { muted: false });
+        expect((await store.conversationStateOf(g.id, a))?.muted).toBe(false);
+      });
+
+      it('hides a DM from its member’s visible list until a message with a higher seq, theirs included', async () => {
+        const [a, b] = [user(), user()];
+        const dm = (await store.getOrCreateDm(a, b, now())).conversation;
+        const g = await group(a, b);
+        await appendOne(msg(dm.id, b));
+        const visible = async (u: UserId) =>
+          (await store.conversationsOf(u, { limit: 50, visibleOnly: true })).map((s) => s.id);
+
+        await store.updateSettings(dm.id, a, { hidden: true, muted: true });
+        expect(await store.conversationStateOf(dm.id, a)).toMatchObject({ hidden: true, muted: true });
+        expect(await visible(a)).toEqual([g.id]);
+        expect((await store.conversationsOf(a)).find((s) => s.id === dm.id)?.hidden).toBe(true);
+        expect(await visible(b)).toContain(dm.id);
+
+        await appendOne(msg(dm.id, b));
+        expect(await store.conversationStateOf(dm.id, a)).toMatchObject({ hidden: false, muted: true });
+        expect(await visible(a)).toEqual([dm.id, g.id]);
+
+        await store.updateSettings(dm.id, a, { hidden: true });
+        await appendOne(msg(dm.id, a));
+        expect(await visible(a)).toEqual([dm.id, g.id]);
+
+        await store.updateSettings(dm.id, a, { hidden: true });
+        expect(await visible(a)).toEqual([g.id]);
+        await store.updateSettings(dm.id, a, { hidden: false });
+        expect(await visible(a)).toEqual([dm.id, g.id]);
+      });
+
+      it('pages over visible conversations only', async () => {
+        const u = user();
+        const others = Array.from({ length: 6 }, user);
+        const dms = [];
+        for (const o of others) dms.push((await store.getOrCreateDm(u, o, now())).conversation);
+        for (const dm of dms.filter((_, i) => i % 2 === 0))
+          await store.updateSettings(dm.id, u, { hidden: true });
+        const seen: ConversationId[] = [];
+        let before: ConversationCursor | undefined;
+        for (;;) {
+          const page = await store.conversationsOf(u, {
+            limit: 2,
+            visibleOnly: true,
+            ...(before ? { before } : {}),
+          });
+          if (page.length === 0) break;
+          seen.push(...page.map((s) => s.id));
+          before = { lastActivityAt: page.at(-1)!.lastActivityAt, id: page.at(-1)!.id };
+        }
+        expect(seen).toEqual(
+          dms
+            .filter((_, i) => i % 2 === 1)
+            .map((d) => d.id)
+            .reverse(),
+        );
+      });
+
+      it('hides DMs only, and only for members', async () => {
+        const [a, b] = [user(), user()];
+        const g = await group(a, b);
+        const dm = (await store.getOrCreateDm(a, b, now())).conversation;
+        await expectChatError(store.updateSettings(g.id, a, { hidden: true }), 'forbidden');
+        await expectChatError(store.updateSettings(dm.id, user(), { muted: true }), 'not_member');
+        await expectChatError(
+          store.updateSettings(asConversationId(randomUUID()), a, { muted: true }),
+          'not_found',
+        );
+        expect(await store.conversationStateOf(g.id, a)).toMatchObject({ hidden: false, muted: false });
+      });
+    });
+
+    describe('markAllRead', () => {
+      it('moves every read marker of the user to its last seq and returns those that moved', async () => {
+        const [a, b] = [user(), user()];
+        const g1 = await group(a, b);
+        const g2 = await group(b, a);
+        const quiet = await group(a, b);
+        const dm = (await store.getOrCreateDm(a, b, now())).conversation;
+        await appendAll([msg(g1.id, b), msg(g1.id, b), msg(g1.id, b), msg(g2.id, b), msg(dm.id, a)]);
+        const moved = await store.markAllRead(a);
+        expect(moved.sort((x, y) => x.seq - y.seq)).toEqual([
+          { conv: g2.id, seq: 1 },
+          { conv: g1.id, seq: 3 },
+        ]);
+        for (const s of await store.conversationsOf(a)) expect(s.unread).toBe(0);
+        expect((await store.conversationStateOf(quiet.id, a))?.lastReadSeq).toBe(0);
+        expect((await store.conversationStateOf(g1.id, b))?.unread).toBe(0);
+        expect((await store.conversationStateOf(dm.id, b))?.unread).toBe(1);
+        expect(await store.markAllRead(a)).toEqual([]);
+        expect(await store.markAllRead(user())).toEqual([]);
+      });
+    });
+
+    describe('default channels and first visits', () => {
+      it('makes an owner-less channel on first need and finds it by name afterwards', async () => {
+        const name = `Welcome-${tag()}`;
+        const made = await store.ensureChannel({ name, createdBy: SYSTEM_USER_ID }, now());
+        expect(made).toMatchObject({
+          kind: 'channel',
+          name,
+          createdBy: SYSTEM_USER_ID,
+          lastSeq: 0,
+          topic: null,
+        });
+        expect(await store.listMembers(made.id)).toEqual([]);
+        expect(await store.memberCount(made.id)).toBe(0);
+        expect(
+          await store.ensureChannel({ name: name.toLowerCase(), createdBy: SYSTEM_USER_ID }, now()),
+        ).toEqual(made);
+        const theirs = await store.createChannel({ name: `own-${tag()}`, createdBy: user() }, now());
+        expect(await store.ensureChannel({ name: theirs.name!, createdBy: SYSTEM_USER_ID }, now())).toEqual(
+          theirs,
+        );
+      });
+
+      it('makes one channel for concurrent callers', async () => {
+        const name = `race-default-${tag()}`;
+        const made = await Promise.all(
+          Array.from({ length: 6 }, () => store.ensureChannel({ name, createdBy: SYSTEM_USER_ID }, now())),
+        );
+        expect(new Set(made.map((c) => c.id)).size).toBe(1);
+      });
+
+      it('joins a user to the channels on their first visit only, so a channel left stays left', async () => {
+        const [old, u] = [user(), user()];
+        const ch1 = await store.ensureChannel({ name: `d1-${tag()}`, createdBy: SYSTEM_USER_ID }, now());
+        const ch2 = await store.ensureChannel({ name: `d2-${tag()}`, createdBy: SYSTEM_USER_ID }, now());
+        await store.addMember(ch1.id, old, now());
+        await appendAll([msg(ch1.id, old), msg(ch1.id, old)]);
+        const unknown = asConversationId(randomUUID());
+        expect(await store.welcome(u, [ch1.id, unknown, ch2.id, ch1.id], now())).toEqual([ch1.id, ch2.id]);
+        expect(await store.listMembers(ch1.id)).toEqual([old, u]);
+        expect(await store.conversationStateOf(ch1.id, u)).toMatchObject({ lastReadSeq: 2, unread: 0 });
+        await store.removeMember(ch1.id, u);
+        expect(await store.welcome(u, [ch1.id, ch2.id], now())).toEqual([]);
+        expect(await store.isMember(ch1.id, u)).toBe(false);
+      });
+
+      it('skips channels the user is in already, and records a visit with no channels', async () => {
+        const [u, v] = [user(), user()];
+        const ch = await store.ensureChannel({ name: `d3-${tag()}`, createdBy: SYSTEM_USER_ID }, now());
+        await store.addMember(ch.id, u, now());
+        expect(await store.welcome(u, [ch.id], now())).toEqual([]);
+        expect(await store.welcome(v, [], now())).toEqual([]);
+        expect(await store.welcome(v, [ch.id], now())).toEqual([]);
+        expect(await store.isMember(ch.id, v)).toBe(false);
+      });
+
+      it('welcomes a user once under concurrent first visits', async () => {
+        const u = user();
+        const ch = await store.ensureChannel({ name: `d4-${tag()}`, createdBy: SYSTEM_USER_ID }, now());
+        const visits = await Promise.all(Array.from({ length: 5 }, () => store.welcome(u, [ch.id], now())));
+        expect(visits.filter((v) => v.length > 0)).toEqual([[ch.id]]);
+        expect(await store.memberCount(ch.id)).toBe(1);
+      });
+    });
+
     describe('spokeWith', () => {
       it('names those who sent a message in a DM or group the user is in; channels and receiving do not count', async () => {
         const [me, talker, listener, chatter] = [user(), user(), user(), user()];
@@ -712,6 +1006,19 @@ export function describeMessageStore(name: string, harness: MessageStoreHarness)
       const seqs = async (page: { before?: number; after?: number; limit: number }) =>
         (await store.history(conv, page)).map((m) => m.seq);
       const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+
+      it("returns each message with its sender's clientMsgId", async () => {
+        const [a, b] = [user(), user()];
+        const g = await group(a, b);
+        await appendAll([msg(g.id, a, 'x', 'cm-a'), msg(g.id, b, 'y', 'cm-b')]);
+        expect((await store.history(g.id, { limit: 10 })).map((m) => [m.from, m.clientMsgId])).toEqual([
+          [a, 'cm-a'],
+          [b, 'cm-b'],
+        ]);
+        expect((await store.history(g.id, { after: 1, limit: 10 }))[0]).toMatchObject({
+          clientMsgId: 'cm-b',
+        });
+      });
 
       it('returns the newest page in ascending order by default', async () => {
         expect(await seqs({ limit: 10 })).toEqual(range(16, 25));

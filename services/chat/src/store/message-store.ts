@@ -1,4 +1,7 @@
 import type { ConversationId, ConversationKind, ErrorCode, Message, UserId } from '@relay-chat/protocol';
+import type { MemberSettings } from './management-rules.js';
+
+export type { MemberSettings } from './management-rules.js';
 
 /**
  * Where chat history, conversations, memberships and read markers live. Declared here,
@@ -12,7 +15,10 @@ import type { ConversationId, ConversationKind, ErrorCode, Message, UserId } fro
  *   original message with `duplicate: true`;
  * - a message is stored only if its sender is a member of its conversation when it commits
  *   (checked in the same transaction, so a leave and an append never both win);
- * - `lastReadSeq` only moves forward and never past `lastSeq`.
+ * - `lastReadSeq` only moves forward and never past `lastSeq`;
+ * - a conversation is renamed, retopiced, or a group's members added or removed, only by
+ *   its owner (`createdBy`) while a member, checked in the transaction that commits the
+ *   change (the rule is in `management-rules.ts`).
  * All times are milliseconds since the epoch.
  */
 export interface MessageStore {
@@ -37,7 +43,49 @@ export interface MessageStore {
   ): Promise<ConversationRecord>;
   /** A public channel; the creator joins it. Channel names are unique (case-insensitive): else ChatError `conflict`. */
   createChannel(input: { name: string; createdBy: UserId }, now: number): Promise<ConversationRecord>;
+  /**
+   * The public channel named `name` (case-insensitive), created by `createdBy` with no
+   * members when there is none. Race-safe: concurrent callers get the same channel.
+   */
+  ensureChannel(input: { name: string; createdBy: UserId }, now: number): Promise<ConversationRecord>;
   getConversation(id: ConversationId): Promise<ConversationRecord | undefined>;
+  /**
+   * Renames a group or channel and/or sets its topic (null: none) as `actor`, who must be its
+   * owner and a member when the change commits (see management-rules.ts: `not_found`,
+   * `not_member`, `forbidden`); a channel name taken by another channel is `conflict`.
+   * Returns the changed conversation.
+   */
+  updateConversation(
+    conv: ConversationId,
+    actor: UserId,
+    change: { name?: string; topic?: string | null },
+  ): Promise<ConversationRecord>;
+  /**
+   * Adds `userIds` to a group as `actor` (its owner, a member at commit), so that it has at
+   * most `maxMembers` (`validation_failed` past it, adding no one). Returns those newly
+   * added, in the order given (members already are skipped). Refusals as updateConversation.
+   */
+  addMembers(
+    conv: ConversationId,
+    actor: UserId,
+    userIds: UserId[],
+    now: number,
+    maxMembers: number,
+  ): Promise<UserId[]>;
+  /** Removes `userId` from a group as `actor` (its owner, a member at commit); true when they were one. */
+  removeMemberAs(conv: ConversationId, actor: UserId, userId: UserId): Promise<boolean>;
+  /**
+   * Changes the member's own settings: `muted`, and `hidden` (DMs only, else `forbidden`):
+   * hidden until a message with a higher seq than the conversation's last one at commit;
+   * `hidden: false` shows it again. `not_member` / `not_found` as markRead.
+   */
+  updateSettings(conv: ConversationId, userId: UserId, settings: MemberSettings): Promise<void>;
+  /**
+   * Records the user's first visit. The first call for a user adds them to those of
+   * `channels` that exist and returns the ones they newly joined; every later call returns
+   * [] and changes nothing, so a channel left afterwards stays left. Atomic.
+   */
+  welcome(userId: UserId, channels: ConversationId[], now: number): Promise<ConversationId[]>;
   /** Public channels by name, with whether `userId` has joined; `q` is a case-insensitive name prefix. */
   listChannels(input: {
     userId: UserId;
@@ -59,10 +107,11 @@ export interface MessageStore {
    * them; with it, at most `page.limit`, those after `page.before` in that order (keyset
    * paging: pass the last conversation of the previous page as the cursor). A conversation
    * whose activity does not change while a client pages appears exactly once; one that
-   * moves meanwhile jumps to the front and may be missed or seen twice.
+   * moves meanwhile jumps to the front and may be missed or seen twice. DMs the user hid
+   * (and that got no message since) are included, flagged `hidden`, unless `page.visibleOnly`.
    */
   conversationsOf(userId: UserId, page?: ConversationPage): Promise<ConversationState[]>;
-  /** One conversation with the user's read state, or undefined when not a member. */
+  /** One conversation with the user's read state (hidden or not), or undefined when not a member. */
   conversationStateOf(conv: ConversationId, userId: UserId): Promise<ConversationState | undefined>;
   /**
    * Those of `others` who have sent at least one message in a DM or group that both they
@@ -96,15 +145,21 @@ export interface MessageStore {
   /**
    * A page of history in ascending `seq`. With `after`: the first `limit` messages with
    * seq > after. With `before`: the last `limit` messages with seq < before. With neither:
-   * the newest `limit` messages.
+   * the newest `limit` messages. Each message carries its sender's `clientMsgId` (the
+   * chat core shows it to the sender only).
    */
-  history(conv: ConversationId, page: { before?: number; after?: number; limit: number }): Promise<Message[]>;
+  history(
+    conv: ConversationId,
+    page: { before?: number; after?: number; limit: number },
+  ): Promise<StoredMessage[]>;
   /**
    * Moves the member's read marker forward to `seq` (never backward) and returns the
    * marker now stored. Throws ChatError `seq_out_of_range` when seq > lastSeq, `not_member`
    * when the user is not a member.
    */
   markRead(conv: ConversationId, userId: UserId, seq: number): Promise<number>;
+  /** Moves each of the user's read markers to its conversation's lastSeq; returns those that moved. */
+  markAllRead(userId: UserId): Promise<{ conv: ConversationId; seq: number }[]>;
 }
 
 export interface ConversationRecord {
@@ -112,6 +167,9 @@ export interface ConversationRecord {
   kind: ConversationKind;
   /** Group or channel name; null for DMs. */
   name: string | null;
+  /** Group or channel topic; null when none. */
+  topic: string | null;
+  /** The owner (SYSTEM_USER_ID for the server's own channels). */
   createdBy: UserId;
   createdAt: number;
   lastSeq: number;
@@ -123,6 +181,10 @@ export interface ConversationState extends ConversationRecord {
   lastReadSeq: number;
   /** lastSeq − lastReadSeq. */
   unread: number;
+  /** The user muted it. */
+  muted: boolean;
+  /** The user hid this DM and no message came since. */
+  hidden: boolean;
   memberCount: number;
   /** Up to MEMBERS_PREVIEW member ids, in join order. */
   memberIds: UserId[];
@@ -146,8 +208,11 @@ export interface AppendInput {
   ts: number;
 }
 
+/** A message as stored: with its sender's client-made id. */
+export type StoredMessage = Message & { clientMsgId: string };
+
 export interface AppendResult {
-  message: Message & { clientMsgId: string };
+  message: StoredMessage;
   /** True when this (sender, clientMsgId) was stored before: nothing new was written. */
   duplicate: boolean;
 }
@@ -168,4 +233,6 @@ export interface ConversationCursor {
 export interface ConversationPage {
   limit: number;
   before?: ConversationCursor;
+  /** Leave out the DMs the user hid (and that got no message since). */
+  visibleOnly?: boolean;
 }

@@ -38,6 +38,7 @@ import {
   initialMembers,
   pageLimit,
 } from './conversation-keys.js';
+import { checkGroupSize, checkManager, checkSettings, isHidden } from './management-rules.js';
 import type {
   AppendInput,
   AppendOutcome,
@@ -46,6 +47,7 @@ import type {
   ConversationPage,
   ConversationRecord,
   ConversationState,
+  MemberSettings,
   MessageStore,
 } from './message-store.js';
 
@@ -54,6 +56,8 @@ interface ConversationDoc {
   _id: ConversationId;
   kind: ConversationRecord['kind'];
   name: string | null;
+  /** Group or channel topic (schema 4); absent or null when none. */
+  topic?: string | null;
   /** Lower-cased name, channels only (unique among channels). */
   nameKey?: string;
   createdBy: UserId;
@@ -72,6 +76,21 @@ interface MemberDoc {
   /** Seq of the member's last message here since they joined; absent or 0 when none (schema 3). */
   lastSentSeq?: number;
   joinedAt: number;
+  /** The member muted the conversation (schema 4; absent: no). */
+  muted?: boolean;
+  /** The member hid this DM while its last seq was this (schema 4; absent or null: not hidden). */
+  hiddenSeq?: number | null;
+  /**
+   * Changes this member made as the conversation's owner: written by every management
+   * transaction so that a concurrent leave is a write conflict (one of them is retried).
+   */
+  managed?: number;
+}
+
+/** A user chat has seen (schema 4): their first visit joined the default channels. */
+interface ChatUserDoc {
+  _id: UserId;
+  firstSeenAt: number;
 }
 
 /** The one document of `chat_schema`: which data migrations have run. */
@@ -80,8 +99,11 @@ interface SchemaDoc {
   version: number;
 }
 
-/** The schema version `migrate()` brings a database to (3: lastSentSeq backfilled). */
-const SCHEMA_VERSION = 3;
+/**
+ * The schema version `migrate()` brings a database to (3: lastSentSeq backfilled; 4: the
+ * users who are members anywhere recorded as seen, so only new users join the default channels).
+ */
+const SCHEMA_VERSION = 4;
 
 interface MessageDoc {
   /** The message id. */
@@ -125,6 +147,7 @@ export class MongoMessageStore implements MessageStore {
   private readonly conversations: Collection<ConversationDoc>;
   private readonly members: Collection<MemberDoc>;
   private readonly messages: Collection<MessageDoc>;
+  private readonly users: Collection<ChatUserDoc>;
   private readonly schema: Collection<SchemaDoc>;
   private readonly logger: Logger | undefined;
   /** Appends of this process, one at a time (see append). */
@@ -137,6 +160,7 @@ export class MongoMessageStore implements MessageStore {
     this.conversations = this.db.collection<ConversationDoc>('conversations');
     this.members = this.db.collection<MemberDoc>('members');
     this.messages = this.db.collection<MessageDoc>('messages');
+    this.users = this.db.collection<ChatUserDoc>('chat_users');
     this.schema = this.db.collection<SchemaDoc>('chat_schema');
     this.logger = options.logger;
   }
@@ -177,10 +201,25 @@ export class MongoMessageStore implements MessageStore {
       { key: { sender: 1, clientMsgId: 1 }, name: 'sender_client_msg_id', unique: true },
     ]);
     const schema = await this.schema.findOne({ _id: 'schema' });
-    if ((schema?.version ?? 0) < SCHEMA_VERSION) {
-      await this.backfillLastSentSeq();
+    const version = schema?.version ?? 0;
+    if (version < 3) await this.backfillLastSentSeq();
+    if (version < 4) await this.backfillSeenUsers();
+    if (version < SCHEMA_VERSION) {
       await this.schema.updateOne({ _id: 'schema' }, { $max: { version: SCHEMA_VERSION } }, { upsert: true });
     }
+  }
+
+  /**
+   * Schema 4: everyone who is a member somewhere is not new (the default channels are for
+   * a user's first visit). Idempotent: a user recorded already keeps their record.
+   */
+  private async backfillSeenUsers(): Promise<void> {
+    await this.members
+      .aggregate([
+        { $group: { _id: '$userId', firstSeenAt: { $min: '$joinedAt' } } },
+        { $merge: { into: 'chat_users', on: '_id', whenMatched: 'keepExisting', whenNotMatched: 'insert' } },
+      ])
+      .toArray();
   }
 
   /**
@@ -294,12 +333,162 @@ export class MongoMessageStore implements MessageStore {
     if (dmKey !== undefined) doc.dmKey = dmKey;
     await this.transaction(async (session) => {
       await this.conversations.insertOne(doc, { session });
+      // insertMany refuses an empty batch (a channel made with no members).
+      if (members.length === 0) return;
       await this.members.insertMany(
         members.map((userId) => ({ conv: doc._id, userId, lastReadSeq: 0, joinedAt: now })),
         { session, ordered: true },
       );
     });
     return toRecord(doc);
+  }
+
+  async ensureChannel(input: { name: string; createdBy: UserId }, now: number): Promise<ConversationRecord> {
+    checkText('name', input.name);
+    const nameKey = channelKeyOf(input.name);
+    for (let attempt = 1; ; attempt++) {
+      const existing = await this.conversations.findOne({ kind: 'channel', nameKey });
+      if (existing) return toRecord(existing);
+      try {
+        return await this.insertConversation('channel', input.name, input.createdBy, [], now);
+      } catch (err) {
+        // Another caller created it first: read theirs.
+        if (!isDuplicateKey(err) || attempt >= 3) throw err;
+      }
+    }
+  }
+
+  /**
+   * Runs `change` in a transaction after checking the owner rule for `actor` in its
+   * snapshot, and writes the actor's membership, so that a leave committing meanwhile is a
+   * write conflict: the transaction is retried and sees the actor gone.
+   */
+  private async asManager<T>(
+    conv: ConversationId,
+    actor: UserId,
+    what: 'rename' | 'members',
+    change: (session: ClientSession, doc: ConversationDoc) => Promise<T>,
+  ): Promise<T> {
+    return this.transaction(async (session) => {
+      const doc = await this.conversations.findOne({ _id: conv }, { session });
+      const mine = await this.members.updateOne(
+        { conv, userId: actor },
+        { $inc: { managed: 1 } },
+        { session },
+      );
+      checkManager(doc ? toRecord(doc) : undefined, mine.matchedCount === 1, actor, what);
+      return change(session, doc!);
+    });
+  }
+
+  async updateConversation(
+    conv: ConversationId,
+    actor: UserId,
+    change: { name?: string; topic?: string | null },
+  ): Promise<ConversationRecord> {
+    if (change.name !== undefined) checkText('name', change.name);
+    if (change.topic !== undefined && change.topic !== null) checkText('topic', change.topic);
+    try {
+      return await this.asManager(conv, actor, 'rename', async (session, doc) => {
+        const set: Partial<ConversationDoc> = {};
+        if (change.name !== undefined) {
+          set.name = change.name;
+          if (doc.kind === 'channel') set.nameKey = channelKeyOf(change.name);
+        }
+        if (change.topic !== undefined) set.topic = change.topic;
+        await this.conversations.updateOne({ _id: conv }, { $set: set }, { session });
+        return toRecord({ ...doc, ...set });
+      });
+    } catch (err) {
+      if (isDuplicateKey(err)) throw new ChatError('conflict', `a channel named "${change.name}" exists`);
+      throw err;
+    }
+  }
+
+  async addMembers(
+    conv: ConversationId,
+    actor: UserId,
+    userIds: UserId[],
+    now: number,
+    maxMembers: number,
+  ): Promise<UserId[]> {
+    for (const userId of userIds) checkText('members', userId);
+    const wanted = [...new Set(userIds)];
+    // Only the owner adds, and each of their changes writes their membership: two adds
+    // conflict, so the count below cannot be passed by two transactions at once.
+    return this.asManager(conv, actor, 'members', async (session, doc) => {
+      const present = await this.members
+        .find({ conv, userId: { $in: wanted } }, { session, projection: { userId: 1 } })
+        .toArray();
+      const have = new Set(present.map((m) => m.userId));
+      const fresh = wanted.filter((u) => !have.has(u));
+      const count = await this.members.countDocuments({ conv }, { session });
+      checkGroupSize(count + fresh.length, maxMembers);
+      if (fresh.length > 0) {
+        await this.members.insertMany(
+          fresh.map((userId) => ({ conv, userId, lastReadSeq: doc.lastSeq, joinedAt: now })),
+          { session, ordered: true },
+        );
+      }
+      return fresh;
+    });
+  }
+
+  async removeMemberAs(conv: ConversationId, actor: UserId, userId: UserId): Promise<boolean> {
+    return this.asManager(conv, actor, 'members', async (session) => {
+      return (await this.members.deleteOne({ conv, userId }, { session })).deletedCount === 1;
+    });
+  }
+
+  async updateSettings(conv: ConversationId, userId: UserId, settings: MemberSettings): Promise<void> {
+    await this.transaction(async (session) => {
+      const doc = await this.conversations.findOne(
+        { _id: conv },
+        { session, projection: { kind: 1, lastSeq: 1 } },
+      );
+      if (!doc) throw new ChatError('not_found', 'no such conversation');
+      const set: Partial<MemberDoc> = {};
+      if (settings.muted !== undefined) set.muted = settings.muted;
+      // The last seq in this snapshot: a message committed meanwhile has a higher one and shows the DM.
+      if (settings.hidden !== undefined) set.hiddenSeq = settings.hidden ? doc.lastSeq : null;
+      const member = await this.members.findOne({ conv, userId }, { session, projection: { _id: 1 } });
+      if (!member) throw new ChatError('not_member');
+      checkSettings(doc.kind, settings);
+      if (Object.keys(set).length > 0) {
+        await this.members.updateOne({ conv, userId }, { $set: set }, { session });
+      }
+    });
+  }
+
+  async welcome(userId: UserId, channels: ConversationId[], now: number): Promise<ConversationId[]> {
+    checkText('userId', userId);
+    const wanted = [...new Set(channels)];
+    try {
+      return await this.transaction(async (session) => {
+        if (await this.users.findOne({ _id: userId }, { session })) return [];
+        await this.users.insertOne({ _id: userId, firstSeenAt: now }, { session });
+        const found = await this.conversations
+          .find({ _id: { $in: wanted } }, { session, projection: { lastSeq: 1 } })
+          .toArray();
+        const lastSeq = new Map(found.map((c) => [c._id, c.lastSeq]));
+        const present = await this.members
+          .find({ userId, conv: { $in: wanted } }, { session, projection: { conv: 1 } })
+          .toArray();
+        const have = new Set(present.map((m) => m.conv));
+        const joined = wanted.filter((c) => lastSeq.has(c) && !have.has(c));
+        if (joined.length > 0) {
+          await this.members.insertMany(
+            joined.map((conv) => ({ conv, userId, lastReadSeq: lastSeq.get(conv)!, joinedAt: now })),
+            { session, ordered: true },
+          );
+        }
+        return joined;
+      });
+    } catch (err) {
+      // A concurrent first visit of the same user recorded it first.
+      if (isDuplicateKey(err)) return [];
+      throw err;
+    }
   }
 
   async getConversation(id: ConversationId): Promise<ConversationRecord | undefined> {
@@ -403,38 +592,54 @@ export class MongoMessageStore implements MessageStore {
     // limit(0) would mean "no limit" to MongoDB.
     if (limit === 0) return [];
     const memberships = await this.members
-      .find({ userId }, { projection: { conv: 1, lastReadSeq: 1 } })
+      .find({ userId }, { projection: { conv: 1, lastReadSeq: 1, muted: 1, hiddenSeq: 1 } })
       .toArray();
     if (memberships.length === 0) return [];
-    const filter: Filter<ConversationDoc> = { _id: { $in: memberships.map((m) => m.conv) } };
+    const conditions: Filter<ConversationDoc>[] = [];
+    if (page?.visibleOnly) {
+      // A hidden DM is listed again once a message passed the seq it was hidden at.
+      const shown = memberships.filter((m) => m.hiddenSeq === undefined || m.hiddenSeq === null);
+      const hidden = memberships.filter((m) => m.hiddenSeq !== undefined && m.hiddenSeq !== null);
+      conditions.push({
+        $or: [
+          { _id: { $in: shown.map((m) => m.conv) } },
+          ...hidden.map((m) => ({ _id: m.conv, lastSeq: { $gt: m.hiddenSeq! } })),
+        ],
+      });
+    } else {
+      conditions.push({ _id: { $in: memberships.map((m) => m.conv) } });
+    }
     const before = page?.before;
     if (before) {
-      filter.$or = [
-        { lastActivityAt: { $lt: before.lastActivityAt } },
-        { lastActivityAt: before.lastActivityAt, _id: { $lt: before.id } },
-      ];
+      conditions.push({
+        $or: [
+          { lastActivityAt: { $lt: before.lastActivityAt } },
+          { lastActivityAt: before.lastActivityAt, _id: { $lt: before.id } },
+        ],
+      });
     }
+    const filter: Filter<ConversationDoc> = conditions.length === 1 ? conditions[0]! : { $and: conditions };
     const cursor = this.conversations.find(filter).sort({ lastActivityAt: -1, _id: -1 });
     if (limit !== undefined) cursor.limit(limit);
     const conversations = await cursor.toArray();
-    return this.statesOf(conversations, new Map(memberships.map((m) => [m.conv, m.lastReadSeq])));
+    return this.statesOf(conversations, new Map(memberships.map((m) => [m.conv, m])));
   }
 
   async conversationStateOf(conv: ConversationId, userId: UserId): Promise<ConversationState | undefined> {
     const membership = await this.members.findOne(
       { conv, userId },
-      { projection: { conv: 1, lastReadSeq: 1 } },
+      { projection: { conv: 1, lastReadSeq: 1, muted: 1, hiddenSeq: 1 } },
     );
     if (!membership) return undefined;
     const conversation = await this.conversations.findOne({ _id: conv });
     if (!conversation) return undefined;
-    return (await this.statesOf([conversation], new Map([[conv, membership.lastReadSeq]])))[0];
+    return (await this.statesOf([conversation], new Map([[conv, membership]])))[0];
   }
 
-  /** The states of `conversations` (in their order), with the user's read marker per conversation. */
+  /** The states of `conversations` (in their order), with the user's membership (read marker, settings) of each. */
   private async statesOf(
     conversations: ConversationDoc[],
-    readSeq: ReadonlyMap<string, number>,
+    membershipOf: ReadonlyMap<string, Pick<MemberDoc, 'lastReadSeq' | 'muted' | 'hiddenSeq'>>,
   ): Promise<ConversationState[]> {
     if (conversations.length === 0) return [];
     // Read after the conversations: a lastSeq seen there was committed with its message.
@@ -447,12 +652,15 @@ export class MongoMessageStore implements MessageStore {
     ]);
     const lastByConv = new Map(lastMessages.map((m) => [m.conv, m]));
     return conversations.map((c): ConversationState => {
-      const lastReadSeq = readSeq.get(c._id) ?? 0;
+      const membership = membershipOf.get(c._id);
+      const lastReadSeq = membership?.lastReadSeq ?? 0;
       const last = lastByConv.get(c._id);
       return {
         ...toRecord(c),
         lastReadSeq,
         unread: Math.max(0, c.lastSeq - lastReadSeq),
+        muted: membership?.muted === true,
+        hidden: isHidden(membership?.hiddenSeq, c.lastSeq),
         memberCount: counts.get(c._id)?.count ?? 0,
         memberIds: counts.get(c._id)?.preview ?? [],
         lastMessage: last ? toMessage(last) : null,
@@ -605,7 +813,7 @@ export class MongoMessageStore implements MessageStore {
   async history(
     conv: ConversationId,
     page: { before?: number; after?: number; limit: number },
-  ): Promise<Message[]> {
+  ): Promise<StoredMessage[]> {
     checkPage(page);
     const limit = pageLimit(page.limit);
     if (limit === 0) return [];
@@ -621,7 +829,7 @@ export class MongoMessageStore implements MessageStore {
       .limit(limit)
       .toArray();
     if (!ascending) docs.reverse();
-    return contiguous(docs, page.after).map(toMessage);
+    return contiguous(docs, page.after).map(toStoredMessage);
   }
 
   async markRead(conv: ConversationId, userId: UserId, seq: number): Promise<number> {
@@ -638,6 +846,30 @@ export class MongoMessageStore implements MessageStore {
     );
     if (!member) throw new ChatError('not_member');
     return member.lastReadSeq;
+  }
+
+  async markAllRead(userId: UserId): Promise<{ conv: ConversationId; seq: number }[]> {
+    const memberships = await this.members
+      .find({ userId }, { projection: { conv: 1, lastReadSeq: 1 } })
+      .toArray();
+    if (memberships.length === 0) return [];
+    const convs = await this.conversations
+      .find({ _id: { $in: memberships.map((m) => m.conv) } }, { projection: { lastSeq: 1 } })
+      .toArray();
+    const lastSeq = new Map(convs.map((c) => [c._id, c.lastSeq]));
+    const behind = memberships.filter((m) => (lastSeq.get(m.conv) ?? 0) > m.lastReadSeq);
+    if (behind.length === 0) return [];
+    // $max: a marker moved further meanwhile (a read on another device) stays where it is.
+    await this.members.bulkWrite(
+      behind.map((m) => ({
+        updateOne: {
+          filter: { conv: m.conv, userId },
+          update: { $max: { lastReadSeq: lastSeq.get(m.conv)! } },
+        },
+      })),
+      { ordered: false },
+    );
+    return behind.map((m) => ({ conv: m.conv, seq: lastSeq.get(m.conv)! }));
   }
 }
 
@@ -662,6 +894,7 @@ function toRecord(doc: ConversationDoc): ConversationRecord {
     id: doc._id,
     kind: doc.kind,
     name: doc.name,
+    topic: doc.topic ?? null,
     createdBy: doc.createdBy,
     createdAt: doc.createdAt,
     lastSeq: doc.lastSeq,

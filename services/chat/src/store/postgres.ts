@@ -4,7 +4,6 @@ import {
   ChatError,
   type ConversationId,
   MEMBERS_PREVIEW,
-  type Message,
   type MessageId,
   type UserId,
 } from '@relay-chat/protocol';
@@ -23,6 +22,7 @@ import {
   initialMembers,
   pageLimit,
 } from './conversation-keys.js';
+import { checkGroupSize, checkManager, checkSettings, isHidden } from './management-rules.js';
 import type {
   AppendInput,
   AppendOutcome,
@@ -30,15 +30,17 @@ import type {
   ConversationPage,
   ConversationRecord,
   ConversationState,
+  MemberSettings,
   MessageStore,
+  StoredMessage as StoredHistoryMessage,
 } from './message-store.js';
 import { runChatMigrations } from './sql-migrator.js';
 import {
   type ChatTables,
+  CONVERSATION_ROW_COLUMNS,
   type ConversationRow,
   type MessagesTable,
   toConversation,
-  toMessage,
   toStoredMessage,
 } from './sql-rows.js';
 
@@ -126,6 +128,23 @@ const migrations: Record<string, Migration> = {
       );
     },
   },
+  // Managing conversations (issue 12): a topic per conversation; each member's mute and the
+  // seq up to which they hid a DM; and the users chat has seen, so that the default channels
+  // are joined on a user's first visit only (leaving them is respected). Everyone who is a
+  // member somewhere already is not new. New columns are nullable or have a constant
+  // default: no table rewrite.
+  '0004_manage': {
+    async up(db: Kysely<unknown>) {
+      await sql`ALTER TABLE conversations ADD COLUMN topic text`.execute(db);
+      await sql`ALTER TABLE members ADD COLUMN muted boolean NOT NULL DEFAULT false`.execute(db);
+      await sql`ALTER TABLE members ADD COLUMN hidden_seq bigint`.execute(db);
+      await sql`CREATE TABLE chat_users (user_id text PRIMARY KEY, first_seen_at bigint NOT NULL)`.execute(
+        db,
+      );
+      await sql`INSERT INTO chat_users (user_id, first_seen_at)
+        SELECT user_id, min(joined_at) FROM members GROUP BY user_id`.execute(db);
+    },
+  },
 };
 
 /** The PostgreSQL store's migrations, in order (exported for the upgrade test). */
@@ -145,6 +164,8 @@ export interface PostgresMessageStoreOptions {
 
 type StateRow = ConversationRow & {
   last_read_seq: number;
+  muted: boolean;
+  hidden_seq: number | null;
   member_count: number;
   member_ids: UserId[];
   lm_seq: number | null;
@@ -208,8 +229,7 @@ export class PostgresMessageStore implements MessageStore {
 
   private async dmByKey(key: string): Promise<ConversationRecord | undefined> {
     const { rows } = await sql<ConversationRow>`
-      SELECT id, kind, name, created_by, created_at, last_seq, last_activity_at
-      FROM conversations WHERE dm_key = ${key}`.execute(this.db);
+      SELECT ${conversationColumns} FROM conversations c WHERE c.dm_key = ${key}`.execute(this.db);
     return rows[0] && toConversation(rows[0]);
   }
 
@@ -259,14 +279,159 @@ export class PostgresMessageStore implements MessageStore {
       )
       SELECT id FROM conv`.execute(this.db);
     if (rows.length === 0) return undefined;
-    return { id, kind, name, createdBy, createdAt: now, lastSeq: 0, lastActivityAt: now };
+    return { id, kind, name, topic: null, createdBy, createdAt: now, lastSeq: 0, lastActivityAt: now };
+  }
+
+  async ensureChannel(input: { name: string; createdBy: UserId }, now: number): Promise<ConversationRecord> {
+    checkText('name', input.name);
+    const key = channelKeyOf(input.name);
+    for (let attempt = 1; ; attempt++) {
+      const { rows } = await sql<ConversationRow>`
+        SELECT ${conversationColumns} FROM conversations c WHERE c.kind = 'channel' AND c.name_key = ${key}`.execute(
+        this.db,
+      );
+      if (rows[0]) return toConversation(rows[0]);
+      try {
+        return (await this.insertConversation('channel', input.name, input.createdBy, [], now))!;
+      } catch (err) {
+        // Another caller created it first: read theirs.
+        if (!isUniqueViolation(err, 'conversations_channel_name') || attempt >= 3) throw err;
+      }
+    }
   }
 
   async getConversation(id: ConversationId): Promise<ConversationRecord | undefined> {
     const { rows } = await sql<ConversationRow>`
-      SELECT id, kind, name, created_by, created_at, last_seq, last_activity_at
-      FROM conversations WHERE id = ${id}`.execute(this.db);
+      SELECT ${conversationColumns} FROM conversations c WHERE c.id = ${id}`.execute(this.db);
     return rows[0] && toConversation(rows[0]);
+  }
+
+  /**
+   * Runs `change` in a transaction after locking the conversation's row (as append and a
+   * leave take it first: a leave waits for this commit, or this for the leave) and checking
+   * the owner rule for `actor`. Membership is read by a statement of its own after the
+   * lock is held, so it sees a leave that committed while this one waited for the lock.
+   */
+  private async asManager<T>(
+    conv: ConversationId,
+    actor: UserId,
+    what: 'rename' | 'members',
+    change: (trx: Kysely<ChatTables>, record: ConversationRecord) => Promise<T>,
+  ): Promise<T> {
+    return this.db.transaction().execute(async (trx) => {
+      const { rows } = await sql<ConversationRow>`
+        SELECT ${conversationColumns} FROM conversations c WHERE c.id = ${conv} FOR UPDATE`.execute(trx);
+      const record = rows[0] && toConversation(rows[0]);
+      const { rows: member } = record
+        ? await sql`SELECT 1 FROM members WHERE conv = ${conv} AND user_id = ${actor}`.execute(trx)
+        : { rows: [] };
+      checkManager(record, member.length === 1, actor, what);
+      return change(trx, record!);
+    });
+  }
+
+  async updateConversation(
+    conv: ConversationId,
+    actor: UserId,
+    change: { name?: string; topic?: string | null },
+  ): Promise<ConversationRecord> {
+    if (change.name !== undefined) checkText('name', change.name);
+    if (change.topic !== undefined && change.topic !== null) checkText('topic', change.topic);
+    try {
+      return await this.asManager(conv, actor, 'rename', async (trx, record) => {
+        const name = change.name ?? record.name;
+        const nameKey = record.kind === 'channel' && name !== null ? channelKeyOf(name) : null;
+        const topic = change.topic === undefined ? record.topic : change.topic;
+        await sql`UPDATE conversations SET name = ${name}, name_key = ${nameKey}, topic = ${topic}
+          WHERE id = ${conv}`.execute(trx);
+        return { ...record, name, topic };
+      });
+    } catch (err) {
+      if (isUniqueViolation(err, 'conversations_channel_name')) {
+        throw new ChatError('conflict', `a channel named "${change.name}" exists`);
+      }
+      throw err;
+    }
+  }
+
+  async addMembers(
+    conv: ConversationId,
+    actor: UserId,
+    userIds: UserId[],
+    now: number,
+    maxMembers: number,
+  ): Promise<UserId[]> {
+    for (const userId of userIds) checkText('members', userId);
+    const wanted = [...new Set(userIds)];
+    return this.asManager(conv, actor, 'members', async (trx, record) => {
+      // The row lock keeps the member count still until commit (the trigger takes it too).
+      const { rows: present } = await sql<{ user_id: UserId }>`
+        SELECT user_id FROM members WHERE conv = ${conv} AND user_id = ANY(${wanted}::text[])`.execute(trx);
+      const have = new Set(present.map((r) => r.user_id));
+      const fresh = wanted.filter((u) => !have.has(u));
+      const { rows: count } = await sql<{ n: number }>`
+        SELECT member_count AS n FROM conversations WHERE id = ${conv}`.execute(trx);
+      checkGroupSize((count[0]?.n ?? 0) + fresh.length, maxMembers);
+      if (fresh.length > 0) {
+        await sql`
+          INSERT INTO members (conv, user_id, last_read_seq, joined_at)
+          SELECT ${conv}, u.user_id, ${record.lastSeq}, ${now}
+          FROM unnest(${fresh}::text[]) WITH ORDINALITY AS u(user_id, i)
+          ORDER BY u.i`.execute(trx);
+      }
+      return fresh;
+    });
+  }
+
+  async removeMemberAs(conv: ConversationId, actor: UserId, userId: UserId): Promise<boolean> {
+    return this.asManager(conv, actor, 'members', async (trx) => {
+      const { rows } = await sql`
+        DELETE FROM members WHERE conv = ${conv} AND user_id = ${userId} RETURNING 1`.execute(trx);
+      return rows.length === 1;
+    });
+  }
+
+  async updateSettings(conv: ConversationId, userId: UserId, settings: MemberSettings): Promise<void> {
+    const { rows } = await sql<{ kind: ConversationRecord['kind'] | null; member: boolean }>`
+      SELECT c.kind, EXISTS (SELECT 1 FROM members m WHERE m.conv = c.id AND m.user_id = ${userId}) AS member
+      FROM conversations c WHERE c.id = ${conv}`.execute(this.db);
+    const row = rows[0];
+    if (!row?.kind) throw new ChatError('not_found', 'no such conversation');
+    if (!row.member) throw new ChatError('not_member');
+    checkSettings(row.kind, settings);
+    // One statement: the hidden seq is the conversation's last seq as this commits.
+    const { rows: updated } = await sql`
+      UPDATE members m SET
+        muted = coalesce(${settings.muted ?? null}::boolean, m.muted),
+        hidden_seq = CASE ${settings.hidden ?? null}::boolean
+          WHEN true THEN c.last_seq WHEN false THEN NULL ELSE m.hidden_seq END
+      FROM conversations c
+      WHERE m.conv = ${conv} AND m.user_id = ${userId} AND c.id = m.conv
+      RETURNING 1`.execute(this.db);
+    if (updated.length === 0) throw new ChatError('not_member');
+  }
+
+  async welcome(userId: UserId, channels: ConversationId[], now: number): Promise<ConversationId[]> {
+    checkText('userId', userId);
+    const wanted = [...new Set(channels)];
+    // One statement: the visit is recorded and the channels joined together, or neither.
+    const { rows } = await sql<{ conv: ConversationId }>`
+      WITH seen AS (
+        INSERT INTO chat_users (user_id, first_seen_at) VALUES (${userId}, ${now})
+        ON CONFLICT (user_id) DO NOTHING
+        RETURNING user_id
+      ), joined AS (
+        INSERT INTO members (conv, user_id, last_read_seq, joined_at)
+        SELECT c.id, seen.user_id, c.last_seq, ${now}
+        FROM seen CROSS JOIN unnest(${wanted}::text[]) WITH ORDINALITY AS w(conv, i)
+        JOIN conversations c ON c.id = w.conv
+        ORDER BY w.i
+        ON CONFLICT (conv, user_id) DO NOTHING
+        RETURNING conv
+      )
+      SELECT conv FROM joined`.execute(this.db);
+    const joined = new Set(rows.map((r) => r.conv));
+    return wanted.filter((c) => joined.has(c));
   }
 
   async listChannels(input: {
@@ -357,6 +522,7 @@ export class PostgresMessageStore implements MessageStore {
         CROSS JOIN LATERAL (SELECT * FROM conversations c WHERE c.id = m.conv OFFSET 0) c
         WHERE m.user_id = ${userId}
           ${before ? sql`AND (c.last_activity_at, c.id) < (${before.lastActivityAt}, ${before.id})` : sql``}
+          ${page?.visibleOnly ? sql`AND (m.hidden_seq IS NULL OR c.last_seq > m.hidden_seq)` : sql``}
         ORDER BY c.last_activity_at DESC, c.id DESC
         LIMIT ${page === undefined ? null : pageLimit(page.limit)}
       )
@@ -428,7 +594,7 @@ export class PostgresMessageStore implements MessageStore {
   async history(
     conv: ConversationId,
     page: { before?: number; after?: number; limit: number },
-  ): Promise<Message[]> {
+  ): Promise<StoredHistoryMessage[]> {
     checkPage(page);
     const limit = pageLimit(page.limit);
     const before = page.before ?? Number.MAX_SAFE_INTEGER;
@@ -437,13 +603,13 @@ export class PostgresMessageStore implements MessageStore {
         SELECT conv, seq, id, sender, client_msg_id, body, ts FROM messages
         WHERE conv = ${conv} AND seq > ${page.after} AND seq < ${before}
         ORDER BY seq LIMIT ${limit}`.execute(this.db);
-      return rows.map(toMessage);
+      return rows.map(toStoredMessage);
     }
     const { rows } = await sql<MessagesTable>`
       SELECT conv, seq, id, sender, client_msg_id, body, ts FROM messages
       WHERE conv = ${conv} AND seq < ${before}
       ORDER BY seq DESC LIMIT ${limit}`.execute(this.db);
-    return rows.reverse().map(toMessage);
+    return rows.reverse().map(toStoredMessage);
   }
 
   async markRead(conv: ConversationId, userId: UserId, seq: number): Promise<number> {
@@ -456,6 +622,15 @@ export class PostgresMessageStore implements MessageStore {
     if (rows[0]) return rows[0].last_read_seq;
     if (!(await this.isMember(conv, userId))) throw new ChatError('not_member');
     throw new ChatError('seq_out_of_range', `seq ${seq} is past the conversation's last message`);
+  }
+
+  async markAllRead(userId: UserId): Promise<{ conv: ConversationId; seq: number }[]> {
+    const { rows } = await sql<{ conv: ConversationId; last_read_seq: number }>`
+      UPDATE members m SET last_read_seq = c.last_seq
+      FROM conversations c
+      WHERE m.user_id = ${userId} AND c.id = m.conv AND m.last_read_seq < c.last_seq
+      RETURNING m.conv, m.last_read_seq`.execute(this.db);
+    return rows.map((r) => ({ conv: r.conv, seq: r.last_read_seq }));
   }
 }
 
@@ -564,9 +739,11 @@ type BatchRow = { kind: 'inserted' | 'conversation' | 'stored' } & {
   [K in keyof MessagesTable]: MessagesTable[K] | null;
 };
 
+/** The columns of a ConversationRow, of `conversations` as `c` (also its own alias in plain selects). */
+const conversationColumns = sql.raw(CONVERSATION_ROW_COLUMNS.map((c) => `c.${c}`).join(', '));
+
 /** The state columns of the conversations in `page` (a CTE of `pageColumns`), alias `p`. */
-const pageColumns = sql`c.id, c.kind, c.name, c.created_by, c.created_at, c.last_seq, c.last_activity_at,
-  m.last_read_seq, c.member_count`;
+const pageColumns = sql`${conversationColumns}, m.last_read_seq, m.muted, m.hidden_seq, c.member_count`;
 
 const stateQuery = sql`
   SELECT p.*,
@@ -581,6 +758,8 @@ function toState(row: StateRow): ConversationState {
     ...record,
     lastReadSeq: row.last_read_seq,
     unread: Math.max(0, record.lastSeq - row.last_read_seq),
+    muted: row.muted,
+    hidden: isHidden(row.hidden_seq, record.lastSeq),
     memberCount: row.member_count,
     memberIds: row.member_ids,
     lastMessage:

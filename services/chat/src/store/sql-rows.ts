@@ -11,6 +11,8 @@ export interface ConversationsTable {
   id: ConversationId;
   kind: ConversationKind;
   name: string | null;
+  /** Group or channel topic (0004); null when none. */
+  topic: string | null;
   /** Lower-cased channel name, unique among channels; null for DMs and groups. */
   name_key: string | null;
   created_by: UserId;
@@ -28,6 +30,16 @@ export interface MembersTable {
   /** Seq of the member's last message in the conversation since they joined; 0 when none. */
   last_sent_seq: number;
   joined_at: number;
+  /** The member muted the conversation (0004; SQLite stores 0/1). */
+  muted: boolean | number;
+  /** The member hid this DM while its last seq was this; shown again once a message passes it (0004). */
+  hidden_seq: number | null;
+}
+
+/** The users chat has seen (0004): a user's first visit joins the default channels, once. */
+export interface ChatUsersTable {
+  user_id: UserId;
+  first_seen_at: number;
 }
 
 export interface MessagesTable {
@@ -44,18 +56,32 @@ export interface ChatTables {
   conversations: ConversationsTable;
   members: MembersTable;
   messages: MessagesTable;
+  chat_users: ChatUsersTable;
 }
 
 export type ConversationRow = Pick<
   ConversationsTable,
-  'id' | 'kind' | 'name' | 'created_by' | 'created_at' | 'last_seq' | 'last_activity_at'
+  'id' | 'kind' | 'name' | 'topic' | 'created_by' | 'created_at' | 'last_seq' | 'last_activity_at'
 >;
+
+/** The columns of a ConversationRow, for SELECT lists (prefix them with an alias as needed). */
+export const CONVERSATION_ROW_COLUMNS = [
+  'id',
+  'kind',
+  'name',
+  'topic',
+  'created_by',
+  'created_at',
+  'last_seq',
+  'last_activity_at',
+] as const;
 
 export function toConversation(row: ConversationRow): ConversationRecord {
   return {
     id: row.id,
     kind: row.kind,
     name: row.name,
+    topic: row.topic ?? null,
     createdBy: row.created_by,
     createdAt: Number(row.created_at),
     lastSeq: Number(row.last_seq),
@@ -63,7 +89,7 @@ export function toConversation(row: ConversationRow): ConversationRecord {
   };
 }
 
-/** A message as history shows it (without the sender's client-made id). */
+/** A message as listed (a last-message preview), without the sender's client-made id. */
 export function toMessage(row: MessagesTable): Message {
   return {
     conv: row.conv,
@@ -75,7 +101,7 @@ export function toMessage(row: MessagesTable): Message {
   };
 }
 
-/** A message as `append` returns it, with its client-made id. */
+/** A message as `append` and `history` return it, with its client-made id. */
 export function toStoredMessage(row: MessagesTable): Message & { clientMsgId: string } {
   return { ...toMessage(row), clientMsgId: row.client_msg_id };
 }

@@ -4,7 +4,6 @@ import {
   ChatError,
   type ConversationId,
   MEMBERS_PREVIEW,
-  type Message,
   type UserId,
 } from '@relay-chat/protocol';
 import { type Logger, type OpenedDatabase, openDatabase } from '@relay-chat/service-kit';
@@ -29,6 +28,7 @@ import {
   initialMembers,
   pageLimit,
 } from './conversation-keys.js';
+import { checkGroupSize, checkManager, checkSettings, isHidden } from './management-rules.js';
 import type {
   AppendInput,
   AppendOutcome,
@@ -37,11 +37,14 @@ import type {
   ConversationPage,
   ConversationRecord,
   ConversationState,
+  MemberSettings,
   MessageStore,
+  StoredMessage as StoredHistoryMessage,
 } from './message-store.js';
 import { runChatMigrations } from './sql-migrator.js';
 import {
   type ChatTables,
+  CONVERSATION_ROW_COLUMNS,
   type ConversationRow,
   type MessagesTable,
   toConversation,
@@ -128,16 +131,39 @@ const migrations: Record<string, Migration> = {
       );
     },
   },
+  // Managing conversations (issue 12): a topic per conversation; each member's mute and the
+  // seq up to which they hid a DM; and the users chat has seen, so that the default channels
+  // are joined on a user's first visit only (leaving them is respected). Everyone who is a
+  // member somewhere already is not new.
+  '0004_manage': {
+    async up(db: Kysely<unknown>) {
+      await sql`ALTER TABLE conversations ADD COLUMN topic TEXT`.execute(db);
+      await sql`ALTER TABLE members ADD COLUMN muted INTEGER NOT NULL DEFAULT 0`.execute(db);
+      await sql`ALTER TABLE members ADD COLUMN hidden_seq INTEGER`.execute(db);
+      await sql`CREATE TABLE chat_users (user_id TEXT PRIMARY KEY, first_seen_at INTEGER NOT NULL)`.execute(
+        db,
+      );
+      await sql`INSERT INTO chat_users (user_id, first_seen_at)
+        SELECT user_id, min(joined_at) FROM members GROUP BY user_id`.execute(db);
+    },
+  },
 };
 
 /** The SQLite store's migrations, in order (exported for the upgrade test). */
 export const sqliteMigrations: Readonly<Record<string, Migration>> = migrations;
 
-const CONVERSATION_COLUMNS = 'id, kind, name, created_by, created_at, last_seq, last_activity_at';
-const STATE_COLUMNS =
-  'c.id, c.kind, c.name, c.created_by, c.created_at, c.last_seq, c.last_activity_at, m.last_read_seq, c.member_count';
+const CONVERSATION_COLUMNS = CONVERSATION_ROW_COLUMNS.join(', ');
+const STATE_COLUMNS = `${CONVERSATION_ROW_COLUMNS.map((c) => `c.${c}`).join(', ')},
+  m.last_read_seq, m.muted, m.hidden_seq, c.member_count`;
+/** Leaves out a member's hidden DMs when @visible is 1. */
+const VISIBLE = '(@visible = 0 OR m.hidden_seq IS NULL OR c.last_seq > m.hidden_seq)';
 
-type StateRow = ConversationRow & { last_read_seq: number; member_count: number };
+type StateRow = ConversationRow & {
+  last_read_seq: number;
+  muted: number;
+  hidden_seq: number | null;
+  member_count: number;
+};
 const MESSAGE_COLUMNS = 'conv, seq, id, sender, client_msg_id, body, ts';
 
 function prepare(db: Database.Database) {
@@ -158,8 +184,33 @@ function prepare(db: Database.Database) {
        ON CONFLICT (conv, user_id) DO NOTHING`,
     ),
     deleteMember: db.prepare<[string, string]>('DELETE FROM members WHERE conv = ? AND user_id = ?'),
-    member: db.prepare<[string, string], { last_read_seq: number }>(
-      'SELECT last_read_seq FROM members WHERE conv = ? AND user_id = ?',
+    member: db.prepare<[string, string], { last_read_seq: number; muted: number; hidden_seq: number | null }>(
+      'SELECT last_read_seq, muted, hidden_seq FROM members WHERE conv = ? AND user_id = ?',
+    ),
+    channelByKey: db.prepare<[string], ConversationRow>(
+      `SELECT ${CONVERSATION_COLUMNS} FROM conversations WHERE kind = 'channel' AND name_key = ?`,
+    ),
+    rename: db.prepare<{ id: string; name: string; name_key: string | null }>(
+      'UPDATE conversations SET name = @name, name_key = @name_key WHERE id = @id',
+    ),
+    setTopic: db.prepare<{ id: string; topic: string | null }>(
+      'UPDATE conversations SET topic = @topic WHERE id = @id',
+    ),
+    setMuted: db.prepare<{ conv: string; user: string; muted: number }>(
+      'UPDATE members SET muted = @muted WHERE conv = @conv AND user_id = @user',
+    ),
+    setHidden: db.prepare<{ conv: string; user: string; hidden: number }>(
+      `UPDATE members SET hidden_seq = CASE WHEN @hidden = 1
+         THEN (SELECT last_seq FROM conversations WHERE id = @conv) ELSE NULL END
+       WHERE conv = @conv AND user_id = @user`,
+    ),
+    markAllRead: db.prepare<[string], { conv: ConversationId; last_read_seq: number }>(
+      `UPDATE members SET last_read_seq = (SELECT c.last_seq FROM conversations c WHERE c.id = members.conv)
+       WHERE user_id = ? AND last_read_seq < (SELECT c.last_seq FROM conversations c WHERE c.id = members.conv)
+       RETURNING conv, last_read_seq`,
+    ),
+    insertSeenUser: db.prepare<[string, number]>(
+      'INSERT INTO chat_users (user_id, first_seen_at) VALUES (?, ?) ON CONFLICT (user_id) DO NOTHING',
     ),
     membersOf: db.prepare<[string, number], { user_id: UserId }>(
       'SELECT user_id FROM members WHERE conv = ? ORDER BY ord LIMIT ?',
@@ -168,14 +219,17 @@ function prepare(db: Database.Database) {
       'SELECT member_count AS n FROM conversations WHERE id = ?',
     ),
     // The user's memberships through members_user, each conversation by its key, a top-N sort.
-    statesOf: db.prepare<{ user: string; limit: number }, StateRow>(
+    statesOf: db.prepare<{ user: string; limit: number; visible: number }, StateRow>(
       `SELECT ${STATE_COLUMNS} FROM members m JOIN conversations c ON c.id = m.conv
-       WHERE m.user_id = @user
+       WHERE m.user_id = @user AND ${VISIBLE}
        ORDER BY c.last_activity_at DESC, c.id DESC LIMIT @limit`,
     ),
-    statesBefore: db.prepare<{ user: string; at: number; id: string; limit: number }, StateRow>(
+    statesBefore: db.prepare<
+      { user: string; at: number; id: string; limit: number; visible: number },
+      StateRow
+    >(
       `SELECT ${STATE_COLUMNS} FROM members m JOIN conversations c ON c.id = m.conv
-       WHERE m.user_id = @user AND (c.last_activity_at, c.id) < (@at, @id)
+       WHERE m.user_id = @user AND (c.last_activity_at, c.id) < (@at, @id) AND ${VISIBLE}
        ORDER BY c.last_activity_at DESC, c.id DESC LIMIT @limit`,
     ),
     spokeWith: db.prepare<{ user: string; others: string }, { user_id: UserId }>(
@@ -332,7 +386,120 @@ export class SqliteMessageStore implements MessageStore {
       dm_key: dmKey,
     });
     for (const userId of members) this.st.insertMember.run({ conv: id, user: userId, now });
-    return { id, kind, name, createdBy, createdAt: now, lastSeq: 0, lastActivityAt: now };
+    return { id, kind, name, topic: null, createdBy, createdAt: now, lastSeq: 0, lastActivityAt: now };
+  }
+
+  async ensureChannel(input: { name: string; createdBy: UserId }, now: number): Promise<ConversationRecord> {
+    checkText('name', input.name);
+    return this.sqlite
+      .transaction(() => {
+        const existing = this.st.channelByKey.get(channelKeyOf(input.name));
+        if (existing) return toConversation(existing);
+        return this.insertConversation('channel', input.name, input.createdBy, [], now);
+      })
+      .immediate();
+  }
+
+  async updateConversation(
+    conv: ConversationId,
+    actor: UserId,
+    change: { name?: string; topic?: string | null },
+  ): Promise<ConversationRecord> {
+    if (change.name !== undefined) checkText('name', change.name);
+    if (change.topic !== undefined && change.topic !== null) checkText('topic', change.topic);
+    try {
+      return this.sqlite
+        .transaction(() => {
+          const row = this.st.conversation.get(conv);
+          checkManager(
+            row && toConversation(row),
+            this.st.member.get(conv, actor) !== undefined,
+            actor,
+            'rename',
+          );
+          if (change.name !== undefined) {
+            const key = row!.kind === 'channel' ? channelKeyOf(change.name) : null;
+            this.st.rename.run({ id: conv, name: change.name, name_key: key });
+          }
+          if (change.topic !== undefined) this.st.setTopic.run({ id: conv, topic: change.topic });
+          return toConversation(this.st.conversation.get(conv)!);
+        })
+        .immediate();
+    } catch (err) {
+      if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') {
+        throw new ChatError('conflict', `a channel named "${change.name}" exists`);
+      }
+      throw err;
+    }
+  }
+
+  async addMembers(
+    conv: ConversationId,
+    actor: UserId,
+    userIds: UserId[],
+    now: number,
+    maxMembers: number,
+  ): Promise<UserId[]> {
+    for (const userId of userIds) checkText('members', userId);
+    return this.sqlite
+      .transaction(() => {
+        const row = this.st.conversation.get(conv);
+        checkManager(
+          row && toConversation(row),
+          this.st.member.get(conv, actor) !== undefined,
+          actor,
+          'members',
+        );
+        const fresh = [...new Set(userIds)].filter((u) => this.st.member.get(conv, u) === undefined);
+        checkGroupSize((this.st.memberCount.get(conv)?.n ?? 0) + fresh.length, maxMembers);
+        for (const userId of fresh) this.st.insertMember.run({ conv, user: userId, now });
+        return fresh;
+      })
+      .immediate();
+  }
+
+  async removeMemberAs(conv: ConversationId, actor: UserId, userId: UserId): Promise<boolean> {
+    return this.sqlite
+      .transaction(() => {
+        const row = this.st.conversation.get(conv);
+        checkManager(
+          row && toConversation(row),
+          this.st.member.get(conv, actor) !== undefined,
+          actor,
+          'members',
+        );
+        return this.st.deleteMember.run(conv, userId).changes === 1;
+      })
+      .immediate();
+  }
+
+  async updateSettings(conv: ConversationId, userId: UserId, settings: MemberSettings): Promise<void> {
+    this.sqlite
+      .transaction(() => {
+        const row = this.st.conversation.get(conv);
+        if (!row) throw new ChatError('not_found', 'no such conversation');
+        if (!this.st.member.get(conv, userId)) throw new ChatError('not_member');
+        checkSettings(row.kind, settings);
+        if (settings.muted !== undefined) {
+          this.st.setMuted.run({ conv, user: userId, muted: settings.muted ? 1 : 0 });
+        }
+        if (settings.hidden !== undefined) {
+          this.st.setHidden.run({ conv, user: userId, hidden: settings.hidden ? 1 : 0 });
+        }
+      })
+      .immediate();
+  }
+
+  async welcome(userId: UserId, channels: ConversationId[], now: number): Promise<ConversationId[]> {
+    checkText('userId', userId);
+    return this.sqlite
+      .transaction(() => {
+        if (this.st.insertSeenUser.run(userId, now).changes === 0) return [];
+        return [...new Set(channels)].filter(
+          (conv) => this.st.insertMember.run({ conv, user: userId, now }).changes === 1,
+        );
+      })
+      .immediate();
   }
 
   async getConversation(id: ConversationId): Promise<ConversationRecord | undefined> {
@@ -400,8 +567,9 @@ export class SqliteMessageStore implements MessageStore {
             at: page.before.lastActivityAt,
             id: page.before.id,
             limit,
+            visible: page.visibleOnly ? 1 : 0,
           })
-        : this.st.statesOf.all({ user: userId, limit });
+        : this.st.statesOf.all({ user: userId, limit, visible: page?.visibleOnly ? 1 : 0 });
       return rows.map((row): ConversationState => {
         const record = toConversation(row);
         const last = record.lastSeq > 0 ? this.st.messageBySeq.get(record.id, record.lastSeq) : undefined;
@@ -409,6 +577,8 @@ export class SqliteMessageStore implements MessageStore {
           ...record,
           lastReadSeq: row.last_read_seq,
           unread: Math.max(0, record.lastSeq - row.last_read_seq),
+          muted: row.muted === 1,
+          hidden: isHidden(row.hidden_seq, record.lastSeq),
           memberCount: row.member_count,
           memberIds: this.st.membersOf.all(record.id, MEMBERS_PREVIEW).map((m) => m.user_id),
           lastMessage: last ? toMessage(last) : null,
@@ -428,6 +598,8 @@ export class SqliteMessageStore implements MessageStore {
         ...record,
         lastReadSeq: member.last_read_seq,
         unread: Math.max(0, record.lastSeq - member.last_read_seq),
+        muted: member.muted === 1,
+        hidden: isHidden(member.hidden_seq, record.lastSeq),
         memberCount: this.st.memberCount.get(conv)?.n ?? 0,
         memberIds: this.st.membersOf.all(conv, MEMBERS_PREVIEW).map((m) => m.user_id),
         lastMessage: last ? toMessage(last) : null,
@@ -496,18 +668,18 @@ export class SqliteMessageStore implements MessageStore {
   async history(
     conv: ConversationId,
     page: { before?: number; after?: number; limit: number },
-  ): Promise<Message[]> {
+  ): Promise<StoredHistoryMessage[]> {
     checkPage(page);
     const limit = pageLimit(page.limit);
     if (page.after !== undefined) {
       return this.st.historyAfter
         .all(conv, page.after, page.before ?? Number.MAX_SAFE_INTEGER, limit)
-        .map(toMessage);
+        .map(toStoredMessage);
     }
     return this.st.historyBefore
       .all(conv, page.before ?? Number.MAX_SAFE_INTEGER, limit)
       .reverse()
-      .map(toMessage);
+      .map(toStoredMessage);
   }
 
   async markRead(conv: ConversationId, userId: UserId, seq: number): Promise<number> {
@@ -520,5 +692,9 @@ export class SqliteMessageStore implements MessageStore {
         throw new ChatError('seq_out_of_range', `seq ${seq} is past the conversation's last message`);
       })
       .immediate();
+  }
+
+  async markAllRead(userId: UserId): Promise<{ conv: ConversationId; seq: number }[]> {
+    return this.st.markAllRead.all(userId).map((r) => ({ conv: r.conv, seq: r.last_read_seq }));
   }
 }

@@ -392,6 +392,32 @@ const at0002: UpgradeFixture = {
     expect(await store.spokeWith(alice, [erin])).toEqual(new Set([erin]));
     expect((await store.conversationStateOf(asConversationId('dm-ab'), alice))?.unread).toBe(1);
     expect(await store.markRead(asConversationId('dm-ab'), alice, 4)).toBe(4);
+
+    // 0004: no topics, nothing muted or hidden; history carries the stored clientMsgIds.
+    for (const s of await store.conversationsOf(alice)) {
+      expect([s.id, s.topic, s.muted, s.hidden]).toEqual([s.id, null, false, false]);
+    }
+    expect(
+      (await store.history(asConversationId('dm-ab'), { after: 0, limit: 1 })).map((m) => m.clientMsgId),
+    ).toEqual(['cm-dm-ab-1']);
+    // Everyone who was a member somewhere is not new: only a newcomer joins default channels.
+    for (const known of [alice, bob, carol, dave, erin]) {
+      expect(await store.welcome(known, [asConversationId('ch-news')], T + 70_000)).toEqual([]);
+    }
+    expect(await store.welcome(asUserId('u-frank'), [asConversationId('ch-news')], T + 70_000)).toEqual([
+      'ch-news',
+    ]);
+    // The owner rule reads the old rows: alice made g-trip, bob did not.
+    expect(
+      await store.updateConversation(asConversationId('g-trip'), alice, { name: 'Trip!', topic: 'June' }),
+    ).toMatchObject({ name: 'Trip!', topic: 'June', createdBy: alice });
+    await expect(
+      store.updateConversation(asConversationId('g-trip'), bob, { name: 'mine' }),
+    ).rejects.toMatchObject({ code: 'forbidden' });
+    await store.updateSettings(asConversationId('dm-ab'), bob, { hidden: true, muted: true });
+    expect(
+      (await store.conversationsOf(bob, { limit: 10, visibleOnly: true })).map((s) => s.id),
+    ).not.toContain('dm-ab');
   },
 };
 
