@@ -77,6 +77,9 @@ const BENCH_SERVER_ENV = {
   REST_BURST: '200000',
   MAX_CONNECTIONS_PER_USER: '100000',
   GROUPS_PER_HOUR: '100000',
+  // No first-visit channel: every bench user joining #general would announce itself to all
+  // the others (N² member events while users connect), which is not the workload measured.
+  DEFAULT_CHANNELS: '',
   LOG_LEVEL: 'warn',
 };
 
