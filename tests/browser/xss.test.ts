@@ -95,7 +95,8 @@ describe('hostile content in Chromium', { timeout: BROWSER_TIMEOUT_MS }, () => {
     await conversationItem(r.page, senderName).click();
     await expectCount(r.page.locator('[data-testid="message"]'), XSS_PAYLOADS.length + 1, 30_000);
     await r.page.getByTestId('tab-channels').click();
-    await expectCount(r.page.getByTestId('channel'), 1);
+    // The hostile channel, and #general that every newcomer joins.
+    await expectCount(r.page.getByTestId('channel'), 2);
     await r.page.getByTestId('tab-chats').click();
 
     const expected = [
