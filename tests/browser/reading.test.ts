@@ -12,6 +12,7 @@ import {
   conversationItem,
   expectCount,
   expectText,
+  messageTexts,
   signIn,
   uniqueName,
   useStack,
@@ -95,5 +96,34 @@ describe('reading and presence in Chromium', { timeout: BROWSER_TIMEOUT_MS }, ()
     await expectCount(senderRow(phone.page).getByTestId('unread-badge'), 0);
     await expectCount(pill, 0);
     for (const device of [phone, desk]) expect(device.errors).toEqual([]);
+  });
+
+  it('shows the last message in the list after joining a channel right after it was sent', async () => {
+    const { api } = stack();
+    const owner = await api.account(uniqueName('uma'));
+    const joinerName = uniqueName('vic');
+    await api.register(joinerName);
+    const channel = `fresh-${Date.now().toString(36)}`;
+    const created = await api.createConversation(owner.token, { kind: 'channel', name: channel });
+    const device = await stack().newDevice();
+    const { page } = device;
+    await signIn(page, joinerName);
+    await waitOnline(page);
+    await page.getByTestId('tab-channels').click();
+    const join = page.getByRole('button', { name: `Join #${channel}` });
+    await join.waitFor();
+
+    await api.send(owner.token, created.id, 'the agenda is up');
+    await join.click();
+    await expectText(page.getByTestId('conversation-title'), `#${channel}`);
+    await expect.poll(() => messageTexts(page)).toEqual(['the agenda is up']);
+    const row = conversationItem(page, `#${channel}`);
+    await expectText(row.locator('.conversation-item-preview'), `${owner.user.username}: the agenda is up`);
+    // A member joining later changes nothing in it.
+    const late = await api.account(uniqueName('wes'));
+    await api.join(late.token, created.id);
+    await expectText(page.locator('.conversation-subtitle'), '3 members');
+    await expectText(row.locator('.conversation-item-preview'), `${owner.user.username}: the agenda is up`);
+    expect(device.errors).toEqual([]);
   });
 });

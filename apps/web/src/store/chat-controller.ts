@@ -90,7 +90,8 @@ export class ChatController implements ChatActions {
           this.#loaded.delete(conversation.id);
           dispatch({ type: 'conversationRemoved', id: conversation.id });
         } else {
-          dispatch({ type: 'conversation', conversation });
+          const membersOnly = event === 'member_joined' || event === 'member_left';
+          dispatch({ type: 'conversation', conversation, membersOnly });
         }
       }),
     );

@@ -63,7 +63,11 @@ export type ChatAction =
   | { type: 'ready'; me: User; conversations: readonly Conversation[]; online: readonly UserId[] }
   /** The conversation list over REST, for when the live connection is slow to come up. */
   | { type: 'bootstrap'; conversations: readonly Conversation[] }
-  | { type: 'conversation'; conversation: Conversation }
+  /**
+   * A conversation as the server or the client sees it now. `member_joined` / `member_left`
+   * frames describe the membership only (their per-user fields and last message are not ours).
+   */
+  | { type: 'conversation'; conversation: Conversation; membersOnly?: boolean }
   | { type: 'conversationRemoved'; id: ConversationId }
   /** Live messages or a gap fill, any order, possibly repeated. */
   | { type: 'messages'; conv: ConversationId; messages: readonly Message[] }
@@ -105,7 +109,10 @@ export function chatReducer(state: ChatState, action: ChatAction): ChatState {
     }
     case 'conversation': {
       const known = state.conversations.get(action.conversation.id);
-      const merged = mergeConversation(known, action.conversation);
+      const merged =
+        known && action.membersOnly
+          ? withMembership(known, action.conversation)
+          : mergeConversation(known, action.conversation);
       const conversations = new Map(state.conversations).set(merged.id, merged);
       return { ...state, conversations, users: withUsers(state.users, merged.members) };
     }
@@ -233,8 +240,22 @@ export function mergeConversation(known: Conversation | undefined, incoming: Con
       lastActivityAt: known.lastActivityAt,
     };
   }
+  // No last message with the same lastSeq means "not told", not "none" (a member_joined frame).
+  if (next.lastMessage === null && known.lastMessage && known.lastMessage.seq >= next.lastSeq) {
+    next = { ...next, lastMessage: known.lastMessage, lastActivityAt: known.lastActivityAt };
+  }
   const lastReadSeq = Math.max(known.lastReadSeq, next.lastReadSeq);
   return { ...next, lastReadSeq, unread: unreadOf(next.lastSeq, lastReadSeq) };
+}
+
+/** Someone joined or left: the name and members change, our own view of it does not. */
+function withMembership(known: Conversation, incoming: Conversation): Conversation {
+  return {
+    ...known,
+    name: incoming.name,
+    members: incoming.members,
+    memberCount: incoming.memberCount,
+  };
 }
 
 function expireTyping(state: ChatState, now: number): ChatState {
