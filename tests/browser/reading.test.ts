@@ -18,6 +18,7 @@ import {
   useStack,
   waitOnline,
 } from './harness.js';
+import { controlSockets, cutSockets } from './sockets.js';
 
 const stack = useStack();
 
@@ -125,5 +126,48 @@ describe('reading and presence in Chromium', { timeout: BROWSER_TIMEOUT_MS }, ()
     await expectText(page.locator('.conversation-subtitle'), '3 members');
     await expectText(row.locator('.conversation-item-preview'), `${owner.user.username}: the agenda is up`);
     expect(device.errors).toEqual([]);
+  });
+
+  it('shows presence as unknown while disconnected, and fresh once reconnected', async () => {
+    const { api } = stack();
+    const peerName = uniqueName('xan');
+    const name = uniqueName('yul');
+    const peer = await api.account(peerName);
+    const me = await api.account(name);
+    const dm = await api.createConversation(peer.token, { kind: 'dm', with: me.user.id });
+    await api.send(peer.token, dm.id, 'are you around?');
+    const other = await stack().newDevice();
+    await signIn(other.page, peerName);
+    await waitOnline(other.page);
+
+    const device = await stack().newDevice();
+    const { page, context } = device;
+    await controlSockets(context);
+    await signIn(page, name);
+    await conversationItem(page, peerName).click();
+    await waitOnline(page);
+    const subtitle = page.locator('.conversation-subtitle');
+    const listDot = conversationItem(page, peerName).locator('.presence-dot');
+    await expectText(subtitle, 'Online');
+    expect(await listDot.getAttribute('data-presence')).toBe('online');
+
+    // The connection drops, and meanwhile the peer leaves: nothing may claim they are online.
+    await context.setOffline(true);
+    await cutSockets(page);
+    await page.getByTestId('connection-banner').waitFor();
+    await expectText(subtitle, 'Last known: online · reconnecting');
+    expect(await subtitle.getAttribute('data-presence')).toBe('unknown');
+    expect(await listDot.getAttribute('data-presence')).toBe('unknown');
+    expect(await page.locator('.conversation-header .presence-dot').getAttribute('data-presence')).toBe(
+      'unknown',
+    );
+    await other.context.close();
+
+    // Back: the snapshot of `ready` is the truth again.
+    await context.setOffline(false);
+    await waitOnline(page);
+    await expectText(subtitle, 'Offline');
+    expect(await listDot.getAttribute('data-presence')).toBe('offline');
+    expect(device.errors.filter((e) => !/WebSocket|ERR_INTERNET_DISCONNECTED/.test(e))).toEqual([]);
   });
 });

@@ -4,6 +4,7 @@ import { useChatState } from '../hooks/use-chat.js';
 import { conversationTitle, dmPartner, previewOf, sortConversations } from '../lib/conversations.js';
 import { activityLabel } from '../lib/timeline.js';
 import { badgeText } from '../lib/unread.js';
+import { presenceOf } from '../store/chat-state.js';
 import { ConversationAvatar } from './conversation-view.js';
 
 export interface ConversationListProps {
@@ -61,7 +62,7 @@ const ConversationItem = memo(function ConversationItem({
   const me = useChatState((s) => s.me);
   const users = useChatState((s) => s.users);
   const partner = dmPartner(conversation, me?.id);
-  const online = useChatState((s) => (partner ? s.online.has(partner.id) : undefined));
+  const presence = useChatState((s) => (partner ? presenceOf(s, partner.id) : undefined));
   const title = conversationTitle(conversation, me?.id);
   const display = conversation.kind === 'channel' ? `#${title}` : title;
   const preview = previewOf(conversation, me?.id, (id) => users.get(id)?.username ?? 'someone');
@@ -79,7 +80,7 @@ const ConversationItem = memo(function ConversationItem({
         data-conversation-id={conversation.id}
         data-title={display}
       >
-        <ConversationAvatar conversation={conversation} title={title} online={online} size={40} />
+        <ConversationAvatar conversation={conversation} title={title} presence={presence} size={40} />
         <span className="conversation-item-text">
           <span className="conversation-item-top">
             <bdi className="conversation-item-title">{display}</bdi>

@@ -109,7 +109,7 @@ function AccountFooter() {
   const status = link === 'open' ? 'Online' : link === 'offline' ? 'Offline' : 'Connecting…';
   return (
     <footer className="account">
-      <Avatar name={me.username} size={32} online={link === 'open'} />
+      <Avatar name={me.username} size={32} presence={link === 'open' ? 'online' : 'offline'} />
       <span className="account-text">
         <span className="account-name" data-testid="account-name">
           {me.username}

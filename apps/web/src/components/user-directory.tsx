@@ -17,6 +17,7 @@ export function UserDirectory({ onOpen }: UserDirectoryProps) {
   const actions = useChatActions();
   const me = useChatState((s) => s.me);
   const online = useChatState((s) => s.online);
+  const fresh = useChatState((s) => s.presenceFresh);
 
   const fetchPage = useCallback(
     async (q: string, cursor?: string): Promise<ListPage<User>> => {
@@ -50,6 +51,8 @@ export function UserDirectory({ onOpen }: UserDirectoryProps) {
       }
       renderItem={(user, row) => {
         const isOnline = online.has(user.id);
+        const presence = fresh ? (isOnline ? 'online' : 'offline') : 'unknown';
+        const label = fresh ? presence : `last known ${isOnline ? 'online' : 'offline'}`;
         return (
           <li>
             <button
@@ -57,16 +60,15 @@ export function UserDirectory({ onOpen }: UserDirectoryProps) {
               className="directory-item"
               onClick={() => row.run(async () => onOpen(await actions.openDm(user.id)))}
               disabled={row.busy}
-              aria-label={`Message ${user.username} (${isOnline ? 'online' : 'offline'})`}
+              aria-label={`Message ${user.username} (${label})`}
               data-testid="person"
               data-username={user.username}
               data-online={isOnline}
+              data-presence={presence}
             >
-              <Avatar name={user.username} size={32} online={isOnline} />
+              <Avatar name={user.username} size={32} presence={presence} />
               <span className="directory-name">{user.username}</span>
-              <span className={`presence-label${isOnline ? ' online' : ''}`}>
-                {isOnline ? 'online' : 'offline'}
-              </span>
+              <span className={`presence-label ${presence}`}>{label}</span>
             </button>
           </li>
         );

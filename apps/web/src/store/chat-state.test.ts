@@ -12,6 +12,7 @@ import {
   type ChatState,
   chatReducer,
   INITIAL_STATE,
+  presenceOf,
   typingNames,
   typingSentence,
 } from './chat-state.js';
@@ -50,6 +51,17 @@ const ready = (conversations: Conversation[] = [conv()], online: UserId[] = []):
 });
 
 describe('chat state', () => {
+  it('shows presence as unknown from a dropped link until the next ready (issue 12, bug 4)', () => {
+    const online = run(ready([conv()], [bob.id]), { type: 'link', status: 'open' });
+    expect(presenceOf(online, bob.id)).toBe('online');
+    const dropped = chatReducer(online, { type: 'link', status: 'reconnecting' });
+    expect(presenceOf(dropped, bob.id)).toBe('unknown');
+    // The link alone does not make it fresh again; the snapshot of `ready` does.
+    const reopened = chatReducer(dropped, { type: 'link', status: 'open' });
+    expect(presenceOf(reopened, bob.id)).toBe('unknown');
+    expect(presenceOf(chatReducer(reopened, ready([conv()], [])), bob.id)).toBe('offline');
+  });
+
   it('keeps the last message and read state when someone joins (issue 12, bug 3)', () => {
     const c1 = asConversationId('c1');
     const joined = conv({ kind: 'channel', name: 'news', lastMessage: msg(2), lastReadSeq: 2 });
