@@ -47,6 +47,8 @@ export interface Stack {
 export interface DeviceOptions {
   viewport?: { width: number; height: number };
   colorScheme?: 'light' | 'dark';
+  /** Browser permissions granted to the site, e.g. `['notifications']`. */
+  permissions?: string[];
 }
 
 export interface Device {
@@ -93,6 +95,7 @@ export async function startStack(): Promise<Stack> {
         colorScheme: options.colorScheme ?? 'light',
         locale: 'en-GB',
         timezoneId: 'Europe/London',
+        ...(options.permissions ? { permissions: options.permissions } : {}),
       });
       contexts.push(context);
       const page = await context.newPage();

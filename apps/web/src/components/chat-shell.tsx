@@ -2,8 +2,11 @@ import type { ConversationId } from '@relay-chat/protocol';
 import { useCallback, useEffect, useState } from 'react';
 import { useChatState } from '../hooks/use-chat.js';
 import { useRoute } from '../hooks/use-route.js';
+import { documentTitle } from '../lib/alerts.js';
 import { conversationTitle } from '../lib/conversations.js';
+import { setFaviconBadge } from '../lib/favicon.js';
 import { unreadTotals } from '../lib/unread.js';
+import { AlertsDialog } from './alerts-dialog.js';
 import { ConnectionBanner } from './connection-banner.js';
 import { ConversationView } from './conversation-view.js';
 import { CreateDialog, type CreateKind } from './create-dialog.js';
@@ -17,6 +20,7 @@ import { Sidebar } from './sidebar.js';
 export function ChatShell() {
   const [route, navigate] = useRoute();
   const [creating, setCreating] = useState<CreateKind | undefined>();
+  const [alertsOpen, setAlertsOpen] = useState(false);
   const activeId = route.view === 'conversation' ? route.id : undefined;
   const conversation = useChatState((s) => (activeId ? s.conversations.get(activeId) : undefined));
   const synced = useChatState((s) => s.synced);
@@ -35,15 +39,24 @@ export function ChatShell() {
   const totals = unreadTotals(conversations.values());
   const openTitle = conversation ? conversationTitle(conversation, me?.id) : undefined;
   useEffect(() => {
-    const base = openTitle ? `${openTitle} · relay` : 'relay';
-    document.title = totals.messages > 0 ? `(${totals.messages}) ${base}` : base;
+    document.title = documentTitle(openTitle, totals.messages);
   }, [openTitle, totals.messages]);
+  // …and so does the favicon, with a badge drawn over it.
+  useEffect(() => {
+    void setFaviconBadge(totals.messages);
+  }, [totals.messages]);
+  useEffect(() => () => void setFaviconBadge(0), []);
 
   return (
     <div className={`shell${conversation ? ' has-conversation' : ''}`}>
       <ConnectionBanner />
       <div className="shell-columns">
-        <Sidebar activeId={activeId} onOpen={open} onCreate={setCreating} />
+        <Sidebar
+          activeId={activeId}
+          onOpen={open}
+          onCreate={setCreating}
+          onAlerts={() => setAlertsOpen(true)}
+        />
         <main className="main-pane">
           {conversation ? (
             <ConversationView key={conversation.id} conversation={conversation} onBack={home} onLeft={home} />
@@ -52,6 +65,7 @@ export function ChatShell() {
           )}
         </main>
       </div>
+      {alertsOpen && <AlertsDialog onClose={() => setAlertsOpen(false)} />}
       {creating && (
         <CreateDialog
           kind={creating}

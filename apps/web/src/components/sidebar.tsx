@@ -6,7 +6,7 @@ import { Avatar } from './avatar.js';
 import { ChannelDirectory } from './channel-directory.js';
 import { ConversationList } from './conversation-list.js';
 import type { CreateKind } from './create-dialog.js';
-import { ChatIcon, HashIcon, LogoutIcon, PlusIcon, UsersIcon } from './icons.js';
+import { BellIcon, ChatIcon, HashIcon, LogoutIcon, PlusIcon, UsersIcon } from './icons.js';
 import { UserDirectory } from './user-directory.js';
 
 export type SidebarTab = 'chats' | 'people' | 'channels';
@@ -15,6 +15,8 @@ export interface SidebarProps {
   activeId: ConversationId | undefined;
   onOpen: (id: ConversationId) => void;
   onCreate: (kind: CreateKind) => void;
+  /** Opens the notification settings. */
+  onAlerts: () => void;
 }
 
 const TABS: Array<{ id: SidebarTab; label: string; Icon: typeof ChatIcon }> = [
@@ -24,7 +26,7 @@ const TABS: Array<{ id: SidebarTab; label: string; Icon: typeof ChatIcon }> = [
 ];
 
 /** The left column: who I am, the three lists (chats, people, channels), and log out. */
-export function Sidebar({ activeId, onOpen, onCreate }: SidebarProps) {
+export function Sidebar({ activeId, onOpen, onCreate, onAlerts }: SidebarProps) {
   const [tab, setTab] = useState<SidebarTab>('chats');
   // Opening a conversation from a directory shows it in the chat list, where it now lives.
   const openFromDirectory = (id: ConversationId) => {
@@ -53,15 +55,27 @@ export function Sidebar({ activeId, onOpen, onCreate }: SidebarProps) {
           </span>
           <span className="brand-name">relay</span>
         </div>
-        <button
-          type="button"
-          className="icon-button"
-          onClick={() => onCreate('group')}
-          aria-label="New group"
-          title="New group"
-        >
-          <PlusIcon />
-        </button>
+        <span className="header-buttons">
+          <button
+            type="button"
+            className="icon-button"
+            onClick={onAlerts}
+            aria-label="Notifications"
+            title="Notifications"
+            data-testid="open-alerts"
+          >
+            <BellIcon />
+          </button>
+          <button
+            type="button"
+            className="icon-button"
+            onClick={() => onCreate('group')}
+            aria-label="New group"
+            title="New group"
+          >
+            <PlusIcon />
+          </button>
+        </span>
       </header>
       <div className="tabs" role="tablist" aria-label="Sidebar sections" onKeyDown={onTabKey}>
         {TABS.map(({ id, label, Icon }) => (

@@ -1,4 +1,5 @@
 import { createContext, useContext, useSyncExternalStore } from 'react';
+import type { AlertCenter } from '../store/alert-center.js';
 import type { ChatActions } from '../store/chat-actions.js';
 import type { ChatState } from '../store/chat-state.js';
 import type { ChatStore } from '../store/chat-store.js';
@@ -6,6 +7,8 @@ import type { ChatStore } from '../store/chat-store.js';
 export interface ChatContextValue {
   store: ChatStore;
   actions: ChatActions;
+  /** Notifications and sound; absent in tests that render without them. */
+  alerts?: AlertCenter;
 }
 
 export const ChatContext = createContext<ChatContextValue | null>(null);
@@ -27,4 +30,8 @@ export function useChatState<T>(select: (state: ChatState) => T): T {
 
 export function useChatActions(): ChatActions {
   return useChatContext().actions;
+}
+
+export function useAlerts(): AlertCenter | undefined {
+  return useChatContext().alerts;
 }

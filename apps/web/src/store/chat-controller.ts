@@ -266,6 +266,14 @@ export class ChatController implements ChatActions {
     this.#store.dispatch({ type: 'read', conv, seq });
   }
 
+  markAllRead(): void {
+    // One marker per conversation through the SDK (coalesced per conversation); a server
+    // route doing all of them at once can replace this loop.
+    for (const conv of this.#store.getState().conversations.values()) {
+      if (conv.unread > 0) this.markRead(conv.id, conv.lastSeq);
+    }
+  }
+
   typing(conv: ConversationId): void {
     this.client.typing(conv);
   }
