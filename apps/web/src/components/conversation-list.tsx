@@ -1,10 +1,12 @@
 import type { Conversation, ConversationId } from '@relay-chat/protocol';
-import { memo, useMemo } from 'react';
+import { memo, useMemo, useSyncExternalStore } from 'react';
 import { useChatState } from '../hooks/use-chat.js';
 import { conversationTitle, dmPartner, previewOf, sortConversations } from '../lib/conversations.js';
+import { neutraliseBidi } from '../lib/safe-text.js';
 import { activityLabel } from '../lib/timeline.js';
 import { badgeText } from '../lib/unread.js';
 import { presenceOf } from '../store/chat-state.js';
+import { draftsOf } from '../store/drafts.js';
 import { ConversationAvatar } from './conversation-view.js';
 
 export interface ConversationListProps {
@@ -17,6 +19,9 @@ export function ConversationList({ activeId, onOpen }: ConversationListProps) {
   const conversations = useChatState((s) => s.conversations);
   const synced = useChatState((s) => s.synced);
   const sorted = useMemo(() => sortConversations(conversations.values()), [conversations]);
+  const me = useChatState((s) => s.me?.id);
+  const drafts = draftsOf(me ?? 'anonymous');
+  const draftMap = useSyncExternalStore(drafts.subscribe, drafts.all);
 
   if (!synced && sorted.length === 0) {
     return (
@@ -44,7 +49,13 @@ export function ConversationList({ activeId, onOpen }: ConversationListProps) {
   return (
     <ul className="conversation-list" aria-label="Conversations" data-testid="conversation-list">
       {sorted.map((conv) => (
-        <ConversationItem key={conv.id} conversation={conv} active={conv.id === activeId} onOpen={onOpen} />
+        <ConversationItem
+          key={conv.id}
+          conversation={conv}
+          active={conv.id === activeId}
+          draft={conv.id === activeId ? undefined : draftMap.get(conv.id)}
+          onOpen={onOpen}
+        />
       ))}
     </ul>
   );
@@ -53,10 +64,13 @@ export function ConversationList({ activeId, onOpen }: ConversationListProps) {
 const ConversationItem = memo(function ConversationItem({
   conversation,
   active,
+  draft,
   onOpen,
 }: {
   conversation: Conversation;
   active: boolean;
+  /** Unsent text, shown instead of the last message (not for the open conversation). */
+  draft: string | undefined;
   onOpen: (id: ConversationId) => void;
 }) {
   const me = useChatState((s) => s.me);
@@ -79,6 +93,7 @@ const ConversationItem = memo(function ConversationItem({
         data-testid="conversation-item"
         data-conversation-id={conversation.id}
         data-title={display}
+        data-draft={draft ? 'true' : undefined}
       >
         <ConversationAvatar conversation={conversation} title={title} presence={presence} size={40} />
         <span className="conversation-item-text">
@@ -89,9 +104,15 @@ const ConversationItem = memo(function ConversationItem({
             </span>
           </span>
           <span className="conversation-item-bottom">
-            <span className="conversation-item-preview" dir="auto">
-              {preview}
-            </span>
+            {draft ? (
+              <span className="conversation-item-preview draft" dir="auto" data-testid="draft-preview">
+                <span className="draft-mark">Draft:</span> {neutraliseBidi(draft).replace(/\s+/g, ' ').trim()}
+              </span>
+            ) : (
+              <span className="conversation-item-preview" dir="auto">
+                {preview}
+              </span>
+            )}
             {unread > 0 && (
               <span className="unread-badge" data-testid="unread-badge" aria-hidden="true">
                 {badgeText(unread)}

@@ -20,6 +20,7 @@ import type { AuthSession } from './auth-session.js';
 import type { ChatActions, OpenResult, UserPage } from './chat-actions.js';
 import type { LinkStatus } from './chat-state.js';
 import type { ChatStore } from './chat-store.js';
+import { clearDrafts } from './drafts.js';
 import { clearOutbox, loadOutbox, saveOutbox } from './outbox-storage.js';
 
 /** Size of a page of older history. */
@@ -339,7 +340,10 @@ export class ChatController implements ChatActions {
   async logout(): Promise<void> {
     this.stop();
     const me = this.#auth.getUser();
-    if (me) clearOutbox(localStorage, me.id);
+    if (me) {
+      clearOutbox(localStorage, me.id);
+      clearDrafts(me.id);
+    }
     await this.#auth.logout();
   }
 
