@@ -49,6 +49,8 @@ export interface DeviceOptions {
   colorScheme?: 'light' | 'dark';
   /** Browser permissions granted to the site, e.g. `['notifications']`. */
   permissions?: string[];
+  /** Lets a test inject a script (axe-core) past the page's Content-Security-Policy. */
+  bypassCSP?: boolean;
 }
 
 export interface Device {
@@ -96,6 +98,7 @@ export async function startStack(): Promise<Stack> {
         locale: 'en-GB',
         timezoneId: 'Europe/London',
         ...(options.permissions ? { permissions: options.permissions } : {}),
+        ...(options.bypassCSP ? { bypassCSP: true } : {}),
       });
       contexts.push(context);
       const page = await context.newPage();

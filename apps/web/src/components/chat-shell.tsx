@@ -3,7 +3,7 @@ import { useCallback, useEffect, useState } from 'react';
 import { useChatState } from '../hooks/use-chat.js';
 import { useRoute } from '../hooks/use-route.js';
 import { documentTitle } from '../lib/alerts.js';
-import { conversationTitle } from '../lib/conversations.js';
+import { conversationTitle, sortConversations } from '../lib/conversations.js';
 import { setFaviconBadge } from '../lib/favicon.js';
 import { unreadTotals } from '../lib/unread.js';
 import { AlertsDialog } from './alerts-dialog.js';
@@ -12,6 +12,7 @@ import { ConversationView } from './conversation-view.js';
 import { CreateDialog, type CreateKind } from './create-dialog.js';
 import { ChatIcon } from './icons.js';
 import { Sidebar } from './sidebar.js';
+import { Switcher } from './switcher.js';
 
 /**
  * The signed-in screen: sidebar and the open conversation side by side on wide screens; on
@@ -21,6 +22,7 @@ export function ChatShell() {
   const [route, navigate] = useRoute();
   const [creating, setCreating] = useState<CreateKind | undefined>();
   const [alertsOpen, setAlertsOpen] = useState(false);
+  const [switching, setSwitching] = useState(false);
   const activeId = route.view === 'conversation' ? route.id : undefined;
   const conversation = useChatState((s) => (activeId ? s.conversations.get(activeId) : undefined));
   const synced = useChatState((s) => s.synced);
@@ -29,6 +31,38 @@ export function ChatShell() {
 
   const open = useCallback((id: ConversationId) => navigate({ view: 'conversation', id }), [navigate]);
   const home = useCallback(() => navigate({ view: 'home' }), [navigate]);
+
+  // Keyboard: Ctrl/Cmd+K switches conversations, Alt+↑/↓ moves to the previous/next one in
+  // the list, Escape on a narrow screen goes back to the list (dialogs close themselves).
+  useEffect(() => {
+    const onKey = (event: KeyboardEvent) => {
+      if ((event.ctrlKey || event.metaKey) && !event.altKey && event.key.toLowerCase() === 'k') {
+        event.preventDefault();
+        setSwitching(true);
+        return;
+      }
+      if (document.querySelector('dialog[open]')) return;
+      if (event.altKey && (event.key === 'ArrowUp' || event.key === 'ArrowDown')) {
+        event.preventDefault();
+        const order = sortConversations(conversations.values());
+        if (order.length === 0) return;
+        const at = order.findIndex((c) => c.id === activeId);
+        const next =
+          at < 0
+            ? event.key === 'ArrowDown'
+              ? 0
+              : order.length - 1
+            : Math.min(order.length - 1, Math.max(0, at + (event.key === 'ArrowDown' ? 1 : -1)));
+        if (order[next]!.id !== activeId) open(order[next]!.id);
+        return;
+      }
+      if (event.key === 'Escape' && activeId && window.matchMedia?.('(max-width: 760px)').matches) {
+        home();
+      }
+    };
+    window.addEventListener('keydown', onKey);
+    return () => window.removeEventListener('keydown', onKey);
+  }, [conversations, activeId, open, home]);
 
   // A conversation we are no longer in (left on another device, or a stale link) closes.
   useEffect(() => {
@@ -50,22 +84,23 @@ export function ChatShell() {
   return (
     <div className={`shell${conversation ? ' has-conversation' : ''}`}>
       <ConnectionBanner />
-      <div className="shell-columns">
+      <main className="shell-columns">
         <Sidebar
           activeId={activeId}
           onOpen={open}
           onCreate={setCreating}
           onAlerts={() => setAlertsOpen(true)}
         />
-        <main className="main-pane">
+        <div className="main-pane">
           {conversation ? (
             <ConversationView key={conversation.id} conversation={conversation} onBack={home} onLeft={home} />
           ) : (
             <EmptyPane loading={!synced && activeId !== undefined} />
           )}
-        </main>
-      </div>
+        </div>
+      </main>
       {alertsOpen && <AlertsDialog onClose={() => setAlertsOpen(false)} />}
+      {switching && <Switcher onClose={() => setSwitching(false)} onOpen={open} />}
       {creating && (
         <CreateDialog
           kind={creating}

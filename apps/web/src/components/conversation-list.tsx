@@ -81,7 +81,6 @@ const ConversationItem = memo(function ConversationItem({
   const display = conversation.kind === 'channel' ? `#${title}` : title;
   const preview = previewOf(conversation, me?.id, (id) => users.get(id)?.username ?? 'someone');
   const unread = conversation.unread;
-  const label = `${display}${unread > 0 ? `, ${unread} unread` : ''}`;
   return (
     <li>
       <button
@@ -89,7 +88,6 @@ const ConversationItem = memo(function ConversationItem({
         className={`conversation-item${active ? ' active' : ''}${unread > 0 ? ' has-unread' : ''}`}
         onClick={() => onOpen(conversation.id)}
         aria-current={active ? 'page' : undefined}
-        aria-label={label}
         data-testid="conversation-item"
         data-conversation-id={conversation.id}
         data-title={display}
@@ -114,9 +112,12 @@ const ConversationItem = memo(function ConversationItem({
               </span>
             )}
             {unread > 0 && (
-              <span className="unread-badge" data-testid="unread-badge" aria-hidden="true">
-                {badgeText(unread)}
-              </span>
+              <>
+                <span className="unread-badge" data-testid="unread-badge" aria-hidden="true">
+                  {badgeText(unread)}
+                </span>
+                <span className="visually-hidden">, {unread} unread</span>
+              </>
             )}
           </span>
         </span>

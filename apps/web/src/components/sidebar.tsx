@@ -53,7 +53,7 @@ export function Sidebar({ activeId, onOpen, onCreate, onAlerts }: SidebarProps) 
           <span className="brand-mark" aria-hidden="true">
             <ChatIcon />
           </span>
-          <span className="brand-name">relay</span>
+          <h1 className="brand-name">relay</h1>
         </div>
         <span className="header-buttons">
           <button

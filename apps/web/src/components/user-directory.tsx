@@ -60,7 +60,6 @@ export function UserDirectory({ onOpen }: UserDirectoryProps) {
               className="directory-item"
               onClick={() => row.run(async () => onOpen(await actions.openDm(user.id)))}
               disabled={row.busy}
-              aria-label={`Message ${user.username} (${label})`}
               data-testid="person"
               data-username={user.username}
               data-online={isOnline}
