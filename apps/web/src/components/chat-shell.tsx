@@ -11,7 +11,8 @@ import { ConnectionBanner } from './connection-banner.js';
 import { ConversationView } from './conversation-view.js';
 import { CreateDialog, type CreateKind } from './create-dialog.js';
 import { ChatIcon } from './icons.js';
-import { Sidebar } from './sidebar.js';
+import { NextActions } from './next-actions.js';
+import { Sidebar, type SidebarTab } from './sidebar.js';
 import { Switcher } from './switcher.js';
 
 /**
@@ -23,6 +24,7 @@ export function ChatShell() {
   const [creating, setCreating] = useState<CreateKind | undefined>();
   const [alertsOpen, setAlertsOpen] = useState(false);
   const [switching, setSwitching] = useState(false);
+  const [tab, setTab] = useState<SidebarTab>('chats');
   const activeId = route.view === 'conversation' ? route.id : undefined;
   const conversation = useChatState((s) => (activeId ? s.conversations.get(activeId) : undefined));
   const synced = useChatState((s) => s.synced);
@@ -86,6 +88,8 @@ export function ChatShell() {
       <ConnectionBanner />
       <main className="shell-columns">
         <Sidebar
+          tab={tab}
+          onTab={setTab}
           activeId={activeId}
           onOpen={open}
           onCreate={setCreating}
@@ -95,12 +99,25 @@ export function ChatShell() {
           {conversation ? (
             <ConversationView key={conversation.id} conversation={conversation} onBack={home} onLeft={home} />
           ) : (
-            <EmptyPane loading={!synced && activeId !== undefined} />
+            <EmptyPane
+              loading={!synced && activeId !== undefined}
+              onFindPeople={() => setTab('people')}
+              onBrowseChannels={() => setTab('channels')}
+              onCreateChannel={() => setCreating('channel')}
+            />
           )}
         </div>
       </main>
       {alertsOpen && <AlertsDialog onClose={() => setAlertsOpen(false)} />}
-      {switching && <Switcher onClose={() => setSwitching(false)} onOpen={open} />}
+      {switching && (
+        <Switcher
+          onClose={() => setSwitching(false)}
+          onOpen={(id) => {
+            setTab('chats');
+            open(id);
+          }}
+        />
+      )}
       {creating && (
         <CreateDialog
           kind={creating}
@@ -115,7 +132,17 @@ export function ChatShell() {
   );
 }
 
-function EmptyPane({ loading }: { loading: boolean }) {
+function EmptyPane({
+  loading,
+  onFindPeople,
+  onBrowseChannels,
+  onCreateChannel,
+}: {
+  loading: boolean;
+  onFindPeople: () => void;
+  onBrowseChannels: () => void;
+  onCreateChannel: () => void;
+}) {
   return (
     <div className="empty-pane">
       {loading ? (
@@ -126,7 +153,12 @@ function EmptyPane({ loading }: { loading: boolean }) {
             <ChatIcon width="40" height="40" />
           </span>
           <h2>Pick a conversation</h2>
-          <p className="muted">Choose a chat on the left, find someone under People, or join a channel.</p>
+          <p className="muted">Choose a chat on the left, or start something new.</p>
+          <NextActions
+            onFindPeople={onFindPeople}
+            onBrowseChannels={onBrowseChannels}
+            onCreateChannel={onCreateChannel}
+          />
         </>
       )}
     </div>

@@ -8,20 +8,31 @@ import { badgeText } from '../lib/unread.js';
 import { presenceOf } from '../store/chat-state.js';
 import { draftsOf } from '../store/drafts.js';
 import { ConversationAvatar } from './conversation-view.js';
+import { NextActions } from './next-actions.js';
 
 export interface ConversationListProps {
   activeId: ConversationId | undefined;
   onOpen: (id: ConversationId) => void;
+  /** The first-run actions of the empty list. */
+  onFindPeople: () => void;
+  onBrowseChannels: () => void;
+  onCreateChannel: () => void;
 }
 
 /** The caller's conversations, most recent activity first, each with its unread badge. */
-export function ConversationList({ activeId, onOpen }: ConversationListProps) {
+export function ConversationList({
+  activeId,
+  onOpen,
+  onFindPeople,
+  onBrowseChannels,
+  onCreateChannel,
+}: ConversationListProps) {
   const conversations = useChatState((s) => s.conversations);
   const synced = useChatState((s) => s.synced);
   const sorted = useMemo(() => sortConversations(conversations.values()), [conversations]);
   const me = useChatState((s) => s.me?.id);
   const drafts = draftsOf(me ?? 'anonymous');
-  const draftMap = useSyncExternalStore(drafts.subscribe, drafts.all);
+  const draftMap = useSyncExternalStore(drafts.subscribe, drafts.all, drafts.all);
 
   if (!synced && sorted.length === 0) {
     return (
@@ -40,9 +51,14 @@ export function ConversationList({ activeId, onOpen }: ConversationListProps) {
   }
   if (sorted.length === 0) {
     return (
-      <div className="sidebar-empty">
+      <div className="sidebar-empty" data-testid="conversations-empty">
         <p>No conversations yet.</p>
-        <p className="muted">Find someone under People, or join a channel.</p>
+        <p className="muted">Start one with someone, or join the people in a channel.</p>
+        <NextActions
+          onFindPeople={onFindPeople}
+          onBrowseChannels={onBrowseChannels}
+          onCreateChannel={onCreateChannel}
+        />
       </div>
     );
   }

@@ -12,6 +12,9 @@ import { UserDirectory } from './user-directory.js';
 export type SidebarTab = 'chats' | 'people' | 'channels';
 
 export interface SidebarProps {
+  /** Which list is shown (kept by the shell, so the empty states elsewhere can switch it). */
+  tab: SidebarTab;
+  onTab: (tab: SidebarTab) => void;
   activeId: ConversationId | undefined;
   onOpen: (id: ConversationId) => void;
   onCreate: (kind: CreateKind) => void;
@@ -26,8 +29,7 @@ const TABS: Array<{ id: SidebarTab; label: string; Icon: typeof ChatIcon }> = [
 ];
 
 /** The left column: who I am, the three lists (chats, people, channels), and log out. */
-export function Sidebar({ activeId, onOpen, onCreate, onAlerts }: SidebarProps) {
-  const [tab, setTab] = useState<SidebarTab>('chats');
+export function Sidebar({ tab, onTab: setTab, activeId, onOpen, onCreate, onAlerts }: SidebarProps) {
   // Opening a conversation from a directory shows it in the chat list, where it now lives.
   const openFromDirectory = (id: ConversationId) => {
     setTab('chats');
@@ -103,7 +105,15 @@ export function Sidebar({ activeId, onOpen, onCreate, onAlerts }: SidebarProps) 
         ))}
       </div>
       <div className="sidebar-panel" role="tabpanel" id={`panel-${tab}`} aria-labelledby={`tab-${tab}`}>
-        {tab === 'chats' && <ConversationList activeId={activeId} onOpen={onOpen} />}
+        {tab === 'chats' && (
+          <ConversationList
+            activeId={activeId}
+            onOpen={onOpen}
+            onFindPeople={() => setTab('people')}
+            onBrowseChannels={() => setTab('channels')}
+            onCreateChannel={() => onCreate('channel')}
+          />
+        )}
         {tab === 'people' && <UserDirectory onOpen={openFromDirectory} />}
         {tab === 'channels' && (
           <ChannelDirectory onOpen={openFromDirectory} onCreate={() => onCreate('channel')} />

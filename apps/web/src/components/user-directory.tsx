@@ -2,6 +2,7 @@ import type { ConversationId, User } from '@relay-chat/protocol';
 import { useCallback } from 'react';
 import { useChatActions, useChatState } from '../hooks/use-chat.js';
 import { Avatar } from './avatar.js';
+import { CopyLinkButton } from './next-actions.js';
 import { type ListPage, SearchableList } from './searchable-list.js';
 
 export interface UserDirectoryProps {
@@ -72,11 +73,19 @@ export function UserDirectory({ onOpen }: UserDirectoryProps) {
           </li>
         );
       }}
-      renderEmpty={(query) => (
-        <p className="sidebar-empty muted">
-          {query ? `No one matches “${query}”.` : 'No one else has signed up yet.'}
-        </p>
-      )}
+      renderEmpty={(query) =>
+        query ? (
+          <p className="sidebar-empty muted">No one matches “{query}”.</p>
+        ) : (
+          <div className="sidebar-empty" data-testid="people-empty">
+            <p>No one else has signed up yet.</p>
+            <p className="muted">
+              Send someone the link to this page — or try it yourself from a second, private window.
+            </p>
+            <CopyLinkButton />
+          </div>
+        )
+      }
     />
   );
 }

@@ -25,7 +25,9 @@ function useChatContext(): ChatContextValue {
  */
 export function useChatState<T>(select: (state: ChatState) => T): T {
   const { store } = useChatContext();
-  return useSyncExternalStore(store.subscribe, () => select(store.getState()));
+  const get = () => select(store.getState());
+  // The same snapshot for server rendering (unit tests render components to markup).
+  return useSyncExternalStore(store.subscribe, get, get);
 }
 
 export function useChatActions(): ChatActions {

@@ -72,8 +72,19 @@ export class DraftStore {
 
 const stores = new Map<string, DraftStore>();
 
+/** localStorage, or (outside a browser: server rendering in tests) a page-long map. */
+function pageStorage(): KeyValueStorage {
+  if (typeof localStorage !== 'undefined') return localStorage;
+  const map = new Map<string, string>();
+  return {
+    getItem: (k) => map.get(k) ?? null,
+    setItem: (k, v) => void map.set(k, v),
+    removeItem: (k) => void map.delete(k),
+  };
+}
+
 /** The one draft store of a user in this page. */
-export function draftsOf(userId: string, storage: KeyValueStorage = localStorage): DraftStore {
+export function draftsOf(userId: string, storage: KeyValueStorage = pageStorage()): DraftStore {
   let store = stores.get(userId);
   if (!store) {
     store = new DraftStore(storage, userId);
@@ -83,7 +94,7 @@ export function draftsOf(userId: string, storage: KeyValueStorage = localStorage
 }
 
 /** Forgets a user's drafts (logout on a shared computer). */
-export function clearDrafts(userId: string, storage: KeyValueStorage = localStorage): void {
+export function clearDrafts(userId: string, storage: KeyValueStorage = pageStorage()): void {
   stores.delete(userId);
   try {
     storage.removeItem(draftsKey(userId));
