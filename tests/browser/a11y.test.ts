@@ -110,6 +110,11 @@ describe('accessibility in Chromium', { timeout: BROWSER_TIMEOUT_MS }, () => {
     await conversationItem(page, `#${w.channelName}`).click();
     await page.locator('[data-testid="message"] blockquote').waitFor();
     await check(device, 'open channel');
+    // Escape backs out of the leave question.
+    await page.getByRole('button', { name: `Leave #${w.channelName}` }).click();
+    await page.locator('.header-actions.confirm .danger-button').focus();
+    await page.keyboard.press('Escape');
+    await expectCount(page.locator('.header-actions.confirm'), 0);
     await page.getByTestId('tab-people').click();
     await page.locator('[data-testid="person"]').first().waitFor();
     await check(device, 'people directory');

@@ -161,7 +161,16 @@ function LeaveButton({
     );
   }
   return (
-    <div className="header-actions confirm">
+    // biome-ignore lint/a11y/noStaticElementInteractions: Escape backs out of the question, as a dialog would
+    <div
+      className="header-actions confirm"
+      onKeyDown={(e) => {
+        if (e.key === 'Escape' && !busy) {
+          e.stopPropagation();
+          setConfirming(false);
+        }
+      }}
+    >
       {error ? (
         <span className="inline-error" role="alert">
           {error}

@@ -101,18 +101,18 @@ export function Switcher({ onClose, onOpen }: SwitcherProps) {
             placeholder="Jump to a conversation…"
             autoComplete="off"
             spellCheck={false}
-            // biome-ignore lint/a11y/noAutofocus: the dialog exists to type into this box
             autoFocus
             data-testid="switcher-input"
           />
         </label>
-        <ul id={listId} className="switcher-list" role="listbox" aria-label="Conversations">
+        <div id={listId} className="switcher-list" role="listbox" aria-label="Conversations">
           {matches.map((m, i) => (
             // biome-ignore lint/a11y/useKeyWithClickEvents: the combobox handles the keys for the options
-            <li
+            <div
               key={m.conversation.id}
               id={optionId(i)}
               role="option"
+              tabIndex={-1}
               aria-selected={i === active}
               className={`switcher-option${i === active ? ' active' : ''}`}
               onClick={() => choose(m.conversation.id)}
@@ -128,14 +128,10 @@ export function Switcher({ onClose, onOpen }: SwitcherProps) {
                   <span className="visually-hidden"> unread</span>
                 </span>
               )}
-            </li>
+            </div>
           ))}
-          {matches.length === 0 && (
-            <li className="switcher-empty muted" role="presentation">
-              No conversation matches “{query}”.
-            </li>
-          )}
-        </ul>
+          {matches.length === 0 && <p className="switcher-empty muted">No conversation matches “{query}”.</p>}
+        </div>
         <p className="switcher-hint muted small" aria-hidden="true">
           <kbd>↑</kbd> <kbd>↓</kbd> to move · <kbd>Enter</kbd> to open · <kbd>Esc</kbd> to close ·{' '}
           <kbd>Alt</kbd>+<kbd>↑</kbd>/<kbd>↓</kbd> for the previous or next conversation
