@@ -342,7 +342,7 @@ describe('web client in Chromium', { timeout: BROWSER_TIMEOUT_MS }, () => {
     await expect.poll(() => messageTexts(page)).toEqual(['Are you on your phone? https://example.com/docs']);
     const link = page.locator('.message-text a');
     expect(await link.getAttribute('href')).toBe('https://example.com/docs');
-    expect(await link.getAttribute('rel')).toBe('noopener noreferrer');
+    expect(await link.getAttribute('rel')).toBe('noopener noreferrer nofollow');
     expect(await link.getAttribute('target')).toBe('_blank');
     await sendFromComposer(page, 'Yes — and it fits!');
     await expectCount(page.locator('[data-testid="message"] [data-status="sent"]'), 1);

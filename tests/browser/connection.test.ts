@@ -4,7 +4,6 @@
  * disconnected (even across a reload) sent exactly once when the connection is back.
  */
 import { join } from 'node:path';
-import type { BrowserContext, Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import {
   BROWSER_TIMEOUT_MS,
@@ -19,6 +18,7 @@ import {
   useStack,
   waitOnline,
 } from './harness.js';
+import { blockSockets, controlSockets, cutSockets } from './sockets.js';
 
 const stack = useStack();
 
@@ -102,36 +102,3 @@ describe('web client with a failing connection', { timeout: BROWSER_TIMEOUT_MS }
     expect(device.errors.filter((e) => !/WebSocket/.test(e))).toEqual([]);
   });
 });
-
-/**
- * Test hook on the page's WebSocket class (installed before any page script): keeps every
- * socket so a test can cut it, and while `blockSockets(page, true)` is in force (it survives
- * reloads) sends new connections to a path with no gateway, so they fail like a dead network.
- */
-async function controlSockets(context: BrowserContext): Promise<void> {
-  await context.addInitScript(() => {
-    const Native = window.WebSocket;
-    const sockets: WebSocket[] = [];
-    (window as unknown as { __sockets: WebSocket[] }).__sockets = sockets;
-    window.WebSocket = class extends Native {
-      constructor(url: string | URL, protocols?: string | string[]) {
-        const blocked = sessionStorage.getItem('test.blockSockets') === '1';
-        super(blocked ? String(url).replace(/\/ws$/, '/ws-blocked') : url, protocols);
-        sockets.push(this);
-      }
-    };
-  });
-}
-
-async function cutSockets(page: Page): Promise<void> {
-  await page.evaluate(() => {
-    for (const socket of (window as unknown as { __sockets: WebSocket[] }).__sockets) socket.close();
-  });
-}
-
-async function blockSockets(page: Page, blocked: boolean): Promise<void> {
-  await page.evaluate((on) => {
-    if (on) sessionStorage.setItem('test.blockSockets', '1');
-    else sessionStorage.removeItem('test.blockSockets');
-  }, blocked);
-}

@@ -47,6 +47,10 @@ export interface Stack {
 export interface DeviceOptions {
   viewport?: { width: number; height: number };
   colorScheme?: 'light' | 'dark';
+  /** Browser permissions granted to the site, e.g. `['notifications']`. */
+  permissions?: string[];
+  /** Lets a test inject a script (axe-core) past the page's Content-Security-Policy. */
+  bypassCSP?: boolean;
 }
 
 export interface Device {
@@ -93,6 +97,8 @@ export async function startStack(): Promise<Stack> {
         colorScheme: options.colorScheme ?? 'light',
         locale: 'en-GB',
         timezoneId: 'Europe/London',
+        ...(options.permissions ? { permissions: options.permissions } : {}),
+        ...(options.bypassCSP ? { bypassCSP: true } : {}),
       });
       contexts.push(context);
       const page = await context.newPage();

@@ -48,7 +48,7 @@ describe('screenshots of the main screens', { timeout: BROWSER_TIMEOUT_MS }, () 
     await say(
       ada!,
       dm.id,
-      'Here it is: https://example.com/patches/analytical-engine\nThe interesting part is the loop unrolling.',
+      'Here it is: https://example.com/patches/analytical-engine\nThe interesting part is the **loop unrolling** in `unroll()`.',
     );
     await say(grace!, dm.id, 'Looks clean. One nit: the bounds check on line 42 can go.');
 
@@ -99,6 +99,14 @@ describe('screenshots of the main screens', { timeout: BROWSER_TIMEOUT_MS }, () 
     await expectCount(g.page.locator('[data-testid="message"] [data-status="sent"]'), 1);
     await g.page.mouse.move(900, 150);
     await g.page.screenshot({ path: join(SCREENSHOTS, 'channel.png') });
+
+    // The switcher (Ctrl+K) finds a conversation by name.
+    await g.page.keyboard.press('Control+k');
+    await g.page.getByTestId('switcher-input').fill('la');
+    await expectCount(g.page.getByTestId('switcher-option'), 1);
+    await g.page.screenshot({ path: join(SCREENSHOTS, 'switcher.png') });
+    await g.page.keyboard.press('Escape');
+    await expectCount(g.page.getByTestId('switcher'), 0);
 
     await g.page.getByRole('button', { name: 'New group' }).click();
     await g.page.getByTestId('create-name').fill('Book club');

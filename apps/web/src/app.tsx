@@ -2,6 +2,7 @@ import { useEffect, useMemo, useSyncExternalStore } from 'react';
 import { AuthScreen } from './components/auth-screen.js';
 import { ChatShell } from './components/chat-shell.js';
 import { ChatContext, type ChatContextValue } from './hooks/use-chat.js';
+import { AlertCenter } from './store/alert-center.js';
 import type { AuthSession } from './store/auth-session.js';
 import { ChatController } from './store/chat-controller.js';
 import { ChatStore } from './store/chat-store.js';
@@ -21,14 +22,24 @@ export function App({ auth }: { auth: AuthSession }) {
 }
 
 function SignedIn({ auth }: { auth: AuthSession }) {
-  const value = useMemo<ChatContextValue & { actions: ChatController }>(() => {
+  const value = useMemo<ChatContextValue & { actions: ChatController; alerts: AlertCenter }>(() => {
     const store = new ChatStore();
-    return { store, actions: new ChatController(store, auth) };
+    return {
+      store,
+      actions: new ChatController(store, auth),
+      alerts: new AlertCenter(store, auth.getUser()?.id ?? 'anonymous'),
+    };
   }, [auth]);
 
   useEffect(() => {
     value.actions.start();
-    return () => value.actions.stop();
+    // After the controller's own listener: the store has taken the message in.
+    const off = value.actions.client.on('message', (message) => value.alerts.onMessage(message));
+    return () => {
+      off();
+      value.actions.stop();
+      value.alerts.dispose();
+    };
   }, [value]);
 
   return (

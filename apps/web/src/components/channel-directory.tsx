@@ -79,8 +79,13 @@ export function ChannelDirectory({ onOpen, onCreate }: ChannelDirectoryProps) {
       renderEmpty={(query) => (
         <div className="sidebar-empty">
           <p>{query ? `No channel matches “${query}”.` : 'No channels yet.'}</p>
-          <button type="button" className="link-button" onClick={onCreate}>
-            Create the first one
+          <button
+            type="button"
+            className="primary-button"
+            onClick={onCreate}
+            data-testid="create-first-channel"
+          >
+            <PlusIcon /> Create {query ? `#${query.trim().toLowerCase()}` : 'the first channel'}
           </button>
         </div>
       )}

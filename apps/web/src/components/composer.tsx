@@ -10,6 +10,7 @@ import {
 } from 'react';
 import { useChatActions, useChatState } from '../hooks/use-chat.js';
 import { checkDraft, counterVisible } from '../lib/composer.js';
+import { draftsOf } from '../store/drafts.js';
 import { SendIcon } from './icons.js';
 
 export interface ComposerProps {
@@ -20,18 +21,16 @@ export interface ComposerProps {
 
 /** Tallest the textarea grows before it scrolls, in px. */
 const MAX_HEIGHT_PX = 200;
-/** Unsent drafts by user and conversation, for this page's life. */
-const drafts = new Map<string, string>();
 
 /**
  * The message box: Enter sends, Shift+Enter breaks the line; an empty or over-limit draft is
- * refused with the reason shown below. Drafts survive switching conversations.
+ * refused with the reason shown below. Drafts are kept per conversation across reloads.
  */
 export function Composer({ convId, placeholderName }: ComposerProps) {
   const actions = useChatActions();
   const me = useChatState((s) => s.me?.id);
-  const draftKey = `${me}:${convId}`;
-  const [draft, setDraft] = useState(() => drafts.get(draftKey) ?? '');
+  const drafts = draftsOf(me ?? 'anonymous');
+  const [draft, setDraft] = useState(() => drafts.get(convId));
   const [refusal, setRefusal] = useState<string | undefined>();
   const textareaRef = useRef<HTMLTextAreaElement>(null);
   const hintId = useId();
@@ -54,7 +53,7 @@ export function Composer({ convId, placeholderName }: ComposerProps) {
 
   const update = (value: string) => {
     setDraft(value);
-    drafts.set(draftKey, value);
+    drafts.set(convId, value);
     if (refusal) {
       const check = checkDraft(value);
       if (check.ok || !check.tooLong) setRefusal(undefined);
@@ -70,7 +69,7 @@ export function Composer({ convId, placeholderName }: ComposerProps) {
     }
     actions.send(convId, check.body);
     setDraft('');
-    drafts.delete(draftKey);
+    drafts.set(convId, '');
     setRefusal(undefined);
     textareaRef.current?.focus();
   };

@@ -1,21 +1,38 @@
 import type { Conversation, ConversationId } from '@relay-chat/protocol';
-import { memo, useMemo } from 'react';
+import { memo, useMemo, useSyncExternalStore } from 'react';
 import { useChatState } from '../hooks/use-chat.js';
 import { conversationTitle, dmPartner, previewOf, sortConversations } from '../lib/conversations.js';
+import { neutraliseBidi } from '../lib/safe-text.js';
 import { activityLabel } from '../lib/timeline.js';
 import { badgeText } from '../lib/unread.js';
+import { presenceOf } from '../store/chat-state.js';
+import { draftsOf } from '../store/drafts.js';
 import { ConversationAvatar } from './conversation-view.js';
+import { NextActions } from './next-actions.js';
 
 export interface ConversationListProps {
   activeId: ConversationId | undefined;
   onOpen: (id: ConversationId) => void;
+  /** The first-run actions of the empty list. */
+  onFindPeople: () => void;
+  onBrowseChannels: () => void;
+  onCreateChannel: () => void;
 }
 
 /** The caller's conversations, most recent activity first, each with its unread badge. */
-export function ConversationList({ activeId, onOpen }: ConversationListProps) {
+export function ConversationList({
+  activeId,
+  onOpen,
+  onFindPeople,
+  onBrowseChannels,
+  onCreateChannel,
+}: ConversationListProps) {
   const conversations = useChatState((s) => s.conversations);
   const synced = useChatState((s) => s.synced);
   const sorted = useMemo(() => sortConversations(conversations.values()), [conversations]);
+  const me = useChatState((s) => s.me?.id);
+  const drafts = draftsOf(me ?? 'anonymous');
+  const draftMap = useSyncExternalStore(drafts.subscribe, drafts.all, drafts.all);
 
   if (!synced && sorted.length === 0) {
     return (
@@ -34,16 +51,27 @@ export function ConversationList({ activeId, onOpen }: ConversationListProps) {
   }
   if (sorted.length === 0) {
     return (
-      <div className="sidebar-empty">
+      <div className="sidebar-empty" data-testid="conversations-empty">
         <p>No conversations yet.</p>
-        <p className="muted">Find someone under People, or join a channel.</p>
+        <p className="muted">Start one with someone, or join the people in a channel.</p>
+        <NextActions
+          onFindPeople={onFindPeople}
+          onBrowseChannels={onBrowseChannels}
+          onCreateChannel={onCreateChannel}
+        />
       </div>
     );
   }
   return (
     <ul className="conversation-list" aria-label="Conversations" data-testid="conversation-list">
       {sorted.map((conv) => (
-        <ConversationItem key={conv.id} conversation={conv} active={conv.id === activeId} onOpen={onOpen} />
+        <ConversationItem
+          key={conv.id}
+          conversation={conv}
+          active={conv.id === activeId}
+          draft={conv.id === activeId ? undefined : draftMap.get(conv.id)}
+          onOpen={onOpen}
+        />
       ))}
     </ul>
   );
@@ -52,21 +80,23 @@ export function ConversationList({ activeId, onOpen }: ConversationListProps) {
 const ConversationItem = memo(function ConversationItem({
   conversation,
   active,
+  draft,
   onOpen,
 }: {
   conversation: Conversation;
   active: boolean;
+  /** Unsent text, shown instead of the last message (not for the open conversation). */
+  draft: string | undefined;
   onOpen: (id: ConversationId) => void;
 }) {
   const me = useChatState((s) => s.me);
   const users = useChatState((s) => s.users);
   const partner = dmPartner(conversation, me?.id);
-  const online = useChatState((s) => (partner ? s.online.has(partner.id) : undefined));
+  const presence = useChatState((s) => (partner ? presenceOf(s, partner.id) : undefined));
   const title = conversationTitle(conversation, me?.id);
   const display = conversation.kind === 'channel' ? `#${title}` : title;
   const preview = previewOf(conversation, me?.id, (id) => users.get(id)?.username ?? 'someone');
   const unread = conversation.unread;
-  const label = `${display}${unread > 0 ? `, ${unread} unread` : ''}`;
   return (
     <li>
       <button
@@ -74,12 +104,12 @@ const ConversationItem = memo(function ConversationItem({
         className={`conversation-item${active ? ' active' : ''}${unread > 0 ? ' has-unread' : ''}`}
         onClick={() => onOpen(conversation.id)}
         aria-current={active ? 'page' : undefined}
-        aria-label={label}
         data-testid="conversation-item"
         data-conversation-id={conversation.id}
         data-title={display}
+        data-draft={draft ? 'true' : undefined}
       >
-        <ConversationAvatar conversation={conversation} title={title} online={online} size={40} />
+        <ConversationAvatar conversation={conversation} title={title} presence={presence} size={40} />
         <span className="conversation-item-text">
           <span className="conversation-item-top">
             <bdi className="conversation-item-title">{display}</bdi>
@@ -88,13 +118,22 @@ const ConversationItem = memo(function ConversationItem({
             </span>
           </span>
           <span className="conversation-item-bottom">
-            <span className="conversation-item-preview" dir="auto">
-              {preview}
-            </span>
-            {unread > 0 && (
-              <span className="unread-badge" data-testid="unread-badge" aria-hidden="true">
-                {badgeText(unread)}
+            {draft ? (
+              <span className="conversation-item-preview draft" dir="auto" data-testid="draft-preview">
+                <span className="draft-mark">Draft:</span> {neutraliseBidi(draft).replace(/\s+/g, ' ').trim()}
               </span>
+            ) : (
+              <span className="conversation-item-preview" dir="auto">
+                {preview}
+              </span>
+            )}
+            {unread > 0 && (
+              <>
+                <span className="unread-badge" data-testid="unread-badge" aria-hidden="true">
+                  {badgeText(unread)}
+                </span>
+                <span className="visually-hidden">, {unread} unread</span>
+              </>
             )}
           </span>
         </span>

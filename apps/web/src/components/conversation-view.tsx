@@ -2,7 +2,7 @@ import { type Conversation, type ConversationId, toChatError } from '@relay-chat
 import { useEffect, useState } from 'react';
 import { useChatActions, useChatState } from '../hooks/use-chat.js';
 import { conversationTitle, dmPartner } from '../lib/conversations.js';
-import { typingNames, typingSentence } from '../store/chat-state.js';
+import { type Presence, presenceOf, typingNames, typingSentence } from '../store/chat-state.js';
 import { Avatar } from './avatar.js';
 import { Composer } from './composer.js';
 import { BackIcon, HashIcon, LeaveIcon, UsersIcon } from './icons.js';
@@ -19,7 +19,8 @@ export function ConversationView({ conversation, onBack, onLeft }: ConversationV
   const me = useChatState((s) => s.me);
   const title = conversationTitle(conversation, me?.id);
   const partner = dmPartner(conversation, me?.id);
-  const partnerOnline = useChatState((s) => (partner ? s.online.has(partner.id) : false));
+  const partnerPresence = useChatState((s) => (partner ? presenceOf(s, partner.id) : undefined));
+  const partnerLastKnown = useChatState((s) => (partner ? s.online.has(partner.id) : false));
   const displayTitle = conversation.kind === 'channel' ? `#${title}` : title;
 
   return (
@@ -33,20 +34,14 @@ export function ConversationView({ conversation, onBack, onLeft }: ConversationV
         >
           <BackIcon />
         </button>
-        <ConversationAvatar
-          conversation={conversation}
-          title={title}
-          online={partner ? partnerOnline : undefined}
-        />
+        <ConversationAvatar conversation={conversation} title={title} presence={partnerPresence} />
         <div className="conversation-heading">
           <h1 className="conversation-title" data-testid="conversation-title">
             <bdi>{displayTitle}</bdi>
           </h1>
-          <p className="conversation-subtitle">
+          <p className="conversation-subtitle" data-presence={partnerPresence}>
             {conversation.kind === 'dm'
-              ? partnerOnline
-                ? 'Online'
-                : 'Offline'
+              ? presenceText(partnerPresence, partnerLastKnown)
               : `${conversation.memberCount} member${conversation.memberCount === 1 ? '' : 's'}` +
                 (conversation.kind === 'group' ? ` · ${memberNames(conversation, me?.id)}` : '')}
           </p>
@@ -65,15 +60,15 @@ export function ConversationView({ conversation, onBack, onLeft }: ConversationV
 export function ConversationAvatar({
   conversation,
   title,
-  online,
+  presence,
   size = 36,
 }: {
   conversation: Conversation;
   title: string;
-  online?: boolean | undefined;
+  presence?: Presence | undefined;
   size?: number;
 }) {
-  if (conversation.kind === 'dm') return <Avatar name={title} size={size} online={online} />;
+  if (conversation.kind === 'dm') return <Avatar name={title} size={size} presence={presence} />;
   return (
     <span
       className={`room-avatar ${conversation.kind}`}
@@ -83,6 +78,13 @@ export function ConversationAvatar({
       {conversation.kind === 'channel' ? <HashIcon /> : <UsersIcon />}
     </span>
   );
+}
+
+/** "Online", "Offline", or while disconnected what was last known. */
+export function presenceText(presence: Presence | undefined, lastKnownOnline: boolean): string {
+  if (presence === 'online') return 'Online';
+  if (presence === 'offline') return 'Offline';
+  return `Last known: ${lastKnownOnline ? 'online' : 'offline'} · reconnecting`;
 }
 
 function memberNames(conversation: Conversation, me: string | undefined): string {
@@ -159,7 +161,16 @@ function LeaveButton({
     );
   }
   return (
-    <div className="header-actions confirm">
+    // biome-ignore lint/a11y/noStaticElementInteractions: Escape backs out of the question, as a dialog would
+    <div
+      className="header-actions confirm"
+      onKeyDown={(e) => {
+        if (e.key === 'Escape' && !busy) {
+          e.stopPropagation();
+          setConfirming(false);
+        }
+      }}
+    >
       {error ? (
         <span className="inline-error" role="alert">
           {error}

@@ -40,6 +40,22 @@ function restoreAnchor(el: HTMLElement, anchor: NonNullable<ScrollSnapshot['anch
   el.scrollTop += row.getBoundingClientRect().top - el.getBoundingClientRect().top - anchor.offset;
 }
 
+/**
+ * The newest message the reader has seen: the last row whose bottom edge is inside the
+ * viewport (a row taller than the viewport counts once its end was shown). Undefined when no
+ * row has been shown whole yet.
+ */
+export function lastSeqSeen(el: HTMLElement): number | undefined {
+  const box = el.getBoundingClientRect();
+  const rows = el.querySelectorAll<HTMLElement>('li[data-seq]');
+  for (let i = rows.length - 1; i >= 0; i -= 1) {
+    const rect = rows[i]!.getBoundingClientRect();
+    if (rect.bottom <= box.bottom + 1)
+      return rect.bottom > box.top ? Number(rows[i]!.dataset.seq) : undefined;
+  }
+  return undefined;
+}
+
 export interface MessageListProps {
   conversation: Conversation;
   title: string;
@@ -104,21 +120,16 @@ export function MessageList({ conversation, title }: MessageListProps) {
   const lastKey =
     pendingList.length > 0 ? `p-${pendingList.at(-1)!.clientMsgId}` : lastMessage && `m-${lastMessage.seq}`;
 
+  // Only what was on screen is read: nothing before the list has landed where it opens (the
+  // history arrives and lays out first, and may be scrolled anywhere meanwhile), and then the
+  // last message whose end is inside the viewport.
   const markVisibleRead = useCallback(() => {
     const el = scrollerRef.current;
-    if (!el || document.visibilityState !== 'visible') return;
-    const bottom = el.scrollTop + el.clientHeight;
-    const rows = el.querySelectorAll<HTMLElement>('li[data-seq]');
-    for (let i = rows.length - 1; i >= 0; i -= 1) {
-      const row = rows[i]!;
-      if (row.offsetTop < bottom - 8) {
-        const seq = Number(row.dataset.seq);
-        if (seq > lastReadRef.current) {
-          lastReadRef.current = seq;
-          actions.markRead(convId, seq);
-        }
-        return;
-      }
+    if (!el || !landedRef.current || document.visibilityState !== 'visible') return;
+    const seq = lastSeqSeen(el);
+    if (seq !== undefined && seq > lastReadRef.current) {
+      lastReadRef.current = seq;
+      actions.markRead(convId, seq);
     }
   }, [actions, convId]);
 
@@ -153,11 +164,14 @@ export function MessageList({ conversation, title }: MessageListProps) {
     if (!el) return;
     const prev = snapshotRef.current;
     const firstSeq = messages[0]?.seq;
-    if (opened && !landedRef.current) {
-      landedRef.current = true;
-      const divider = el.querySelector<HTMLElement>('[data-testid="unread-divider"]');
-      if (divider) el.scrollTop = Math.max(0, divider.offsetTop - 12);
-      else el.scrollTop = el.scrollHeight;
+    if (!landedRef.current) {
+      // Until it lands, the list follows nothing: the first page lays out first.
+      if (opened) {
+        landedRef.current = true;
+        const divider = el.querySelector<HTMLElement>('[data-testid="unread-divider"]');
+        if (divider) el.scrollTop = Math.max(0, divider.offsetTop - 12);
+        else el.scrollTop = el.scrollHeight;
+      }
     } else if (
       prev?.anchor &&
       firstSeq !== undefined &&
@@ -184,7 +198,7 @@ export function MessageList({ conversation, title }: MessageListProps) {
     const el = scrollerRef.current;
     if (!el || typeof ResizeObserver === 'undefined') return;
     const observer = new ResizeObserver(() => {
-      if (atBottomRef.current) el.scrollTop = el.scrollHeight;
+      if (atBottomRef.current && landedRef.current) el.scrollTop = el.scrollHeight;
       if (snapshotRef.current) snapshotRef.current.anchor = findAnchor(el);
     });
     observer.observe(el);
@@ -299,8 +313,14 @@ export function MessageList({ conversation, title }: MessageListProps) {
         )}
       </div>
       {awayFromBottom && conversation.unread > 0 && (
-        <button type="button" className="jump-to-bottom" onClick={jumpToBottom}>
-          <ArrowDownIcon /> {conversation.unread} new message{conversation.unread === 1 ? '' : 's'}
+        <button
+          type="button"
+          className="jump-to-bottom"
+          onClick={jumpToBottom}
+          data-testid="new-messages-pill"
+        >
+          <ArrowDownIcon />
+          {`${conversation.unread} new message${conversation.unread === 1 ? '' : 's'}`}
         </button>
       )}
     </div>

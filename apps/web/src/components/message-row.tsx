@@ -1,5 +1,5 @@
 import type { Message } from '@relay-chat/protocol';
-import { memo } from 'react';
+import { memo, useId, useState } from 'react';
 import { fullTimeLabel, timeLabel } from '../lib/timeline.js';
 import type { PendingMessage } from '../store/chat-state.js';
 import { Avatar } from './avatar.js';
@@ -45,7 +45,7 @@ export const MessageRow = memo(function MessageRow({ message, senderName, own, c
           </div>
         )}
         <div className="message-body">
-          <MessageText body={message.body} />
+          <CollapsibleText body={message.body} />
           {own && (
             <span className="message-status sent" title="Sent" data-status="sent">
               <CheckIcon />
@@ -57,6 +57,45 @@ export const MessageRow = memo(function MessageRow({ message, senderName, own, c
     </li>
   );
 });
+
+/** Bodies longer than this (characters or lines) start collapsed behind "Show more". */
+export const COLLAPSE_CHARS = 1200;
+export const COLLAPSE_LINES = 15;
+
+export function isLongBody(body: string): boolean {
+  if (body.length > COLLAPSE_CHARS) return true;
+  let lines = 1;
+  for (let i = body.indexOf('\n'); i >= 0; i = body.indexOf('\n', i + 1)) {
+    lines += 1;
+    if (lines > COLLAPSE_LINES) return true;
+  }
+  return false;
+}
+
+/** A message body; a very long one is cut to a few lines with "Show more". */
+function CollapsibleText({ body }: { body: string }) {
+  const long = isLongBody(body);
+  const [expanded, setExpanded] = useState(false);
+  const id = useId();
+  if (!long) return <MessageText body={body} />;
+  return (
+    <div className="message-long">
+      <div id={id} className={`message-collapsible${expanded ? '' : ' collapsed'}`}>
+        <MessageText body={body} />
+      </div>
+      <button
+        type="button"
+        className="link-button show-more"
+        aria-expanded={expanded}
+        aria-controls={id}
+        onClick={() => setExpanded((v) => !v)}
+        data-testid="show-more"
+      >
+        {expanded ? 'Show less' : 'Show more'}
+      </button>
+    </div>
+  );
+}
 
 export interface PendingRowProps {
   pending: PendingMessage;

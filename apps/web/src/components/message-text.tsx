@@ -1,26 +1,89 @@
-import { memo } from 'react';
-import { linkify } from '../lib/safe-text.js';
+import { type ComponentProps, memo, type ReactNode } from 'react';
+import Markdown, { type Components } from 'react-markdown';
+import remarkGfm from 'remark-gfm';
+import {
+  ALLOWED_ELEMENTS,
+  isMisleadingLink,
+  remarkChatSubset,
+  safeUrl,
+  withinMarkdownBudget,
+} from '../lib/markdown.js';
+import { linkify, neutraliseBidi } from '../lib/safe-text.js';
+
+/** How every link in a message opens: a new tab, no access to this window, no referrer, no endorsement. */
+export const LINK_REL = 'noopener noreferrer nofollow';
+
+const REMARK_PLUGINS = [remarkGfm, remarkChatSubset];
+
+function textOf(node: ReactNode): string {
+  if (typeof node === 'string' || typeof node === 'number') return String(node);
+  if (Array.isArray(node)) return node.map(textOf).join('');
+  if (node && typeof node === 'object' && 'props' in node)
+    return textOf((node.props as { children?: ReactNode }).children);
+  return '';
+}
 
 /**
- * A message body as text. React escapes every string; links are real anchors only for
- * http(s) URLs, opened in a new tab without access to this window. The body sits in a
- * `<bdi>` (its own direction, isolated), after its bidi control characters were removed, so
- * it can neither flip its own layout nor the names and times around it.
+ * A link of a message. The href has been through `safeUrl`: empty means it was refused, and
+ * the text stays as text. A text that names another site than the real target shows the
+ * real target instead; the title always does.
+ */
+function MessageLink({ href, children }: ComponentProps<'a'>) {
+  if (!href) return <span className="refused-link">{children}</span>;
+  const misleading = isMisleadingLink(textOf(children), href);
+  return (
+    <a
+      href={href}
+      target="_blank"
+      rel={LINK_REL}
+      title={href}
+      {...(misleading ? { 'data-misleading': 'true' } : {})}
+    >
+      {misleading ? href : children}
+    </a>
+  );
+}
+
+const COMPONENTS: Components = {
+  a: ({ node: _node, ...props }) => <MessageLink {...props} />,
+};
+
+/**
+ * A message body: a safe Markdown subset (bold, italic, strikethrough, code, code blocks,
+ * quotes, lists, links) parsed into React elements, never into HTML. Raw HTML is text; links
+ * are only absolute http(s) and mailto URLs. A body past the parsing budget (a "bomb") is
+ * shown as plain text with its links. Bidi controls are removed and the body sits in its own
+ * direction-isolated block, so it cannot reorder the names and times around it.
  */
 export const MessageText = memo(function MessageText({ body }: { body: string }) {
-  const segments = linkify(body);
+  const text = neutraliseBidi(body);
+  if (!withinMarkdownBudget(text)) {
+    return (
+      <div className="message-text plain" dir="auto">
+        {linkify(text).map((segment, i) =>
+          segment.kind === 'link' ? (
+            // biome-ignore lint/suspicious/noArrayIndexKey: segments are positional and never reorder
+            <a key={i} href={segment.href} target="_blank" rel={LINK_REL} title={segment.href}>
+              {segment.text}
+            </a>
+          ) : (
+            segment.text
+          ),
+        )}
+      </div>
+    );
+  }
   return (
-    <bdi className="message-text" dir="auto">
-      {segments.map((segment, i) =>
-        segment.kind === 'link' ? (
-          // biome-ignore lint/suspicious/noArrayIndexKey: segments are positional and never reorder
-          <a key={i} href={segment.href} target="_blank" rel="noopener noreferrer">
-            {segment.text}
-          </a>
-        ) : (
-          segment.text
-        ),
-      )}
-    </bdi>
+    <div className="message-text" dir="auto">
+      <Markdown
+        remarkPlugins={REMARK_PLUGINS}
+        allowedElements={ALLOWED_ELEMENTS}
+        unwrapDisallowed
+        urlTransform={safeUrl}
+        components={COMPONENTS}
+      >
+        {text}
+      </Markdown>
+    </div>
   );
 });

@@ -6,15 +6,20 @@ import { Avatar } from './avatar.js';
 import { ChannelDirectory } from './channel-directory.js';
 import { ConversationList } from './conversation-list.js';
 import type { CreateKind } from './create-dialog.js';
-import { ChatIcon, HashIcon, LogoutIcon, PlusIcon, UsersIcon } from './icons.js';
+import { BellIcon, ChatIcon, HashIcon, LogoutIcon, PlusIcon, UsersIcon } from './icons.js';
 import { UserDirectory } from './user-directory.js';
 
 export type SidebarTab = 'chats' | 'people' | 'channels';
 
 export interface SidebarProps {
+  /** Which list is shown (kept by the shell, so the empty states elsewhere can switch it). */
+  tab: SidebarTab;
+  onTab: (tab: SidebarTab) => void;
   activeId: ConversationId | undefined;
   onOpen: (id: ConversationId) => void;
   onCreate: (kind: CreateKind) => void;
+  /** Opens the notification settings. */
+  onAlerts: () => void;
 }
 
 const TABS: Array<{ id: SidebarTab; label: string; Icon: typeof ChatIcon }> = [
@@ -24,8 +29,7 @@ const TABS: Array<{ id: SidebarTab; label: string; Icon: typeof ChatIcon }> = [
 ];
 
 /** The left column: who I am, the three lists (chats, people, channels), and log out. */
-export function Sidebar({ activeId, onOpen, onCreate }: SidebarProps) {
-  const [tab, setTab] = useState<SidebarTab>('chats');
+export function Sidebar({ tab, onTab: setTab, activeId, onOpen, onCreate, onAlerts }: SidebarProps) {
   // Opening a conversation from a directory shows it in the chat list, where it now lives.
   const openFromDirectory = (id: ConversationId) => {
     setTab('chats');
@@ -51,17 +55,29 @@ export function Sidebar({ activeId, onOpen, onCreate }: SidebarProps) {
           <span className="brand-mark" aria-hidden="true">
             <ChatIcon />
           </span>
-          <span className="brand-name">relay</span>
+          <h1 className="brand-name">relay</h1>
         </div>
-        <button
-          type="button"
-          className="icon-button"
-          onClick={() => onCreate('group')}
-          aria-label="New group"
-          title="New group"
-        >
-          <PlusIcon />
-        </button>
+        <span className="header-buttons">
+          <button
+            type="button"
+            className="icon-button"
+            onClick={onAlerts}
+            aria-label="Notifications"
+            title="Notifications"
+            data-testid="open-alerts"
+          >
+            <BellIcon />
+          </button>
+          <button
+            type="button"
+            className="icon-button"
+            onClick={() => onCreate('group')}
+            aria-label="New group"
+            title="New group"
+          >
+            <PlusIcon />
+          </button>
+        </span>
       </header>
       <div className="tabs" role="tablist" aria-label="Sidebar sections" onKeyDown={onTabKey}>
         {TABS.map(({ id, label, Icon }) => (
@@ -89,7 +105,15 @@ export function Sidebar({ activeId, onOpen, onCreate }: SidebarProps) {
         ))}
       </div>
       <div className="sidebar-panel" role="tabpanel" id={`panel-${tab}`} aria-labelledby={`tab-${tab}`}>
-        {tab === 'chats' && <ConversationList activeId={activeId} onOpen={onOpen} />}
+        {tab === 'chats' && (
+          <ConversationList
+            activeId={activeId}
+            onOpen={onOpen}
+            onFindPeople={() => setTab('people')}
+            onBrowseChannels={() => setTab('channels')}
+            onCreateChannel={() => onCreate('channel')}
+          />
+        )}
         {tab === 'people' && <UserDirectory onOpen={openFromDirectory} />}
         {tab === 'channels' && (
           <ChannelDirectory onOpen={openFromDirectory} onCreate={() => onCreate('channel')} />
@@ -109,7 +133,7 @@ function AccountFooter() {
   const status = link === 'open' ? 'Online' : link === 'offline' ? 'Offline' : 'Connecting…';
   return (
     <footer className="account">
-      <Avatar name={me.username} size={32} online={link === 'open'} />
+      <Avatar name={me.username} size={32} presence={link === 'open' ? 'online' : 'offline'} />
       <span className="account-text">
         <span className="account-name" data-testid="account-name">
           {me.username}

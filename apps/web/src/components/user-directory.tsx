@@ -2,6 +2,7 @@ import type { ConversationId, User } from '@relay-chat/protocol';
 import { useCallback } from 'react';
 import { useChatActions, useChatState } from '../hooks/use-chat.js';
 import { Avatar } from './avatar.js';
+import { CopyLinkButton } from './next-actions.js';
 import { type ListPage, SearchableList } from './searchable-list.js';
 
 export interface UserDirectoryProps {
@@ -17,6 +18,7 @@ export function UserDirectory({ onOpen }: UserDirectoryProps) {
   const actions = useChatActions();
   const me = useChatState((s) => s.me);
   const online = useChatState((s) => s.online);
+  const fresh = useChatState((s) => s.presenceFresh);
 
   const fetchPage = useCallback(
     async (q: string, cursor?: string): Promise<ListPage<User>> => {
@@ -50,6 +52,8 @@ export function UserDirectory({ onOpen }: UserDirectoryProps) {
       }
       renderItem={(user, row) => {
         const isOnline = online.has(user.id);
+        const presence = fresh ? (isOnline ? 'online' : 'offline') : 'unknown';
+        const label = fresh ? presence : `last known ${isOnline ? 'online' : 'offline'}`;
         return (
           <li>
             <button
@@ -57,25 +61,31 @@ export function UserDirectory({ onOpen }: UserDirectoryProps) {
               className="directory-item"
               onClick={() => row.run(async () => onOpen(await actions.openDm(user.id)))}
               disabled={row.busy}
-              aria-label={`Message ${user.username} (${isOnline ? 'online' : 'offline'})`}
               data-testid="person"
               data-username={user.username}
               data-online={isOnline}
+              data-presence={presence}
             >
-              <Avatar name={user.username} size={32} online={isOnline} />
+              <Avatar name={user.username} size={32} presence={presence} />
               <span className="directory-name">{user.username}</span>
-              <span className={`presence-label${isOnline ? ' online' : ''}`}>
-                {isOnline ? 'online' : 'offline'}
-              </span>
+              <span className={`presence-label ${presence}`}>{label}</span>
             </button>
           </li>
         );
       }}
-      renderEmpty={(query) => (
-        <p className="sidebar-empty muted">
-          {query ? `No one matches “${query}”.` : 'No one else has signed up yet.'}
-        </p>
-      )}
+      renderEmpty={(query) =>
+        query ? (
+          <p className="sidebar-empty muted">No one matches “{query}”.</p>
+        ) : (
+          <div className="sidebar-empty" data-testid="people-empty">
+            <p>No one else has signed up yet.</p>
+            <p className="muted">
+              Send someone the link to this page — or try it yourself from a second, private window.
+            </p>
+            <CopyLinkButton />
+          </div>
+        )
+      }
     />
   );
 }

@@ -1,4 +1,5 @@
 import { createContext, useContext, useSyncExternalStore } from 'react';
+import type { AlertCenter } from '../store/alert-center.js';
 import type { ChatActions } from '../store/chat-actions.js';
 import type { ChatState } from '../store/chat-state.js';
 import type { ChatStore } from '../store/chat-store.js';
@@ -6,6 +7,8 @@ import type { ChatStore } from '../store/chat-store.js';
 export interface ChatContextValue {
   store: ChatStore;
   actions: ChatActions;
+  /** Notifications and sound; absent in tests that render without them. */
+  alerts?: AlertCenter;
 }
 
 export const ChatContext = createContext<ChatContextValue | null>(null);
@@ -22,9 +25,15 @@ function useChatContext(): ChatContextValue {
  */
 export function useChatState<T>(select: (state: ChatState) => T): T {
   const { store } = useChatContext();
-  return useSyncExternalStore(store.subscribe, () => select(store.getState()));
+  const get = () => select(store.getState());
+  // The same snapshot for server rendering (unit tests render components to markup).
+  return useSyncExternalStore(store.subscribe, get, get);
 }
 
 export function useChatActions(): ChatActions {
   return useChatContext().actions;
+}
+
+export function useAlerts(): AlertCenter | undefined {
+  return useChatContext().alerts;
 }

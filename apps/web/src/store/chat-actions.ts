@@ -27,6 +27,8 @@ export interface ChatActions {
   loadOlder(conv: ConversationId): Promise<void>;
   /** Moves the read marker forward (no-op when it is there already). */
   markRead(conv: ConversationId, seq: number): void;
+  /** Moves the read marker of every conversation with unread messages to its end. */
+  markAllRead(): void;
   /** Tells the others "I am typing" (throttled here). */
   typing(conv: ConversationId): void;
   /** Opens or creates the DM with a user. */

@@ -20,6 +20,7 @@ import type { AuthSession } from './auth-session.js';
 import type { ChatActions, OpenResult, UserPage } from './chat-actions.js';
 import type { LinkStatus } from './chat-state.js';
 import type { ChatStore } from './chat-store.js';
+import { clearDrafts } from './drafts.js';
 import { clearOutbox, loadOutbox, saveOutbox } from './outbox-storage.js';
 
 /** Size of a page of older history. */
@@ -90,7 +91,8 @@ export class ChatController implements ChatActions {
           this.#loaded.delete(conversation.id);
           dispatch({ type: 'conversationRemoved', id: conversation.id });
         } else {
-          dispatch({ type: 'conversation', conversation });
+          const membersOnly = event === 'member_joined' || event === 'member_left';
+          dispatch({ type: 'conversation', conversation, membersOnly });
         }
       }),
     );
@@ -265,6 +267,14 @@ export class ChatController implements ChatActions {
     this.#store.dispatch({ type: 'read', conv, seq });
   }
 
+  markAllRead(): void {
+    // One marker per conversation through the SDK (coalesced per conversation); a server
+    // route doing all of them at once can replace this loop.
+    for (const conv of this.#store.getState().conversations.values()) {
+      if (conv.unread > 0) this.markRead(conv.id, conv.lastSeq);
+    }
+  }
+
   typing(conv: ConversationId): void {
     this.client.typing(conv);
   }
@@ -330,7 +340,10 @@ export class ChatController implements ChatActions {
   async logout(): Promise<void> {
     this.stop();
     const me = this.#auth.getUser();
-    if (me) clearOutbox(localStorage, me.id);
+    if (me) {
+      clearOutbox(localStorage, me.id);
+      clearDrafts(me.id);
+    }
     await this.#auth.logout();
   }
 

@@ -12,6 +12,7 @@ import {
   type ChatState,
   chatReducer,
   INITIAL_STATE,
+  presenceOf,
   typingNames,
   typingSentence,
 } from './chat-state.js';
@@ -50,6 +51,42 @@ const ready = (conversations: Conversation[] = [conv()], online: UserId[] = []):
 });
 
 describe('chat state', () => {
+  it('shows presence as unknown from a dropped link until the next ready (issue 12, bug 4)', () => {
+    const online = run(ready([conv()], [bob.id]), { type: 'link', status: 'open' });
+    expect(presenceOf(online, bob.id)).toBe('online');
+    const dropped = chatReducer(online, { type: 'link', status: 'reconnecting' });
+    expect(presenceOf(dropped, bob.id)).toBe('unknown');
+    // The link alone does not make it fresh again; the snapshot of `ready` does.
+    const reopened = chatReducer(dropped, { type: 'link', status: 'open' });
+    expect(presenceOf(reopened, bob.id)).toBe('unknown');
+    expect(presenceOf(chatReducer(reopened, ready([conv()], [])), bob.id)).toBe('offline');
+  });
+
+  it('keeps the last message and read state when someone joins (issue 12, bug 3)', () => {
+    const c1 = asConversationId('c1');
+    const joined = conv({ kind: 'channel', name: 'news', lastMessage: msg(2), lastReadSeq: 2 });
+    const frame = conv({
+      kind: 'channel',
+      name: 'news',
+      lastMessage: null,
+      lastReadSeq: 0,
+      memberCount: 3,
+      members: [me, bob, { id: asUserId('cy'), username: 'cy' }],
+    });
+    const state = run(
+      ready([joined]),
+      { type: 'conversation', conversation: frame, membersOnly: true },
+      // The same frame without the hint (an older client path) still keeps the preview.
+      { type: 'conversation', conversation: { ...frame, lastReadSeq: 2 } },
+    );
+    expect(state.conversations.get(c1)).toMatchObject({
+      lastReadSeq: 2,
+      unread: 0,
+      memberCount: 3,
+      lastMessage: { seq: 2, body: 'hello 2' },
+    });
+  });
+
   it('shows an unread badge when a message from someone else arrives', () => {
     const state = run(ready(), { type: 'messages', conv: asConversationId('c1'), messages: [msg(3)] });
     expect(state.conversations.get(asConversationId('c1'))).toMatchObject({

@@ -38,6 +38,11 @@ export interface ChatState {
   /** conv → user → typing-until (ms since the epoch). */
   typing: ReadonlyMap<ConversationId, ReadonlyMap<UserId, number>>;
   online: ReadonlySet<UserId>;
+  /**
+   * Whether `online` is current: true from a `ready` (a fresh snapshot) until the live
+   * connection drops. While false, presence is shown as unknown (last known), not as fact.
+   */
+  presenceFresh: boolean;
   /** Every user whose name we have seen, for sender names. */
   users: ReadonlyMap<UserId, User>;
 }
@@ -51,8 +56,18 @@ export const INITIAL_STATE: ChatState = {
   pending: new Map(),
   typing: new Map(),
   online: new Set(),
+  presenceFresh: false,
   users: new Map(),
 };
+
+/** What the UI says about someone's presence; `unknown` while disconnected. */
+export type Presence = 'online' | 'offline' | 'unknown';
+
+/** A user's presence as shown: online/offline while the snapshot is fresh, else unknown. */
+export function presenceOf(state: ChatState, user: UserId): Presence {
+  if (!state.presenceFresh) return 'unknown';
+  return state.online.has(user) ? 'online' : 'offline';
+}
 
 /** How long a `typing` event keeps "X is typing…" up without a new one. */
 export const TYPING_TTL_MS = 6_000;
@@ -63,7 +78,11 @@ export type ChatAction =
   | { type: 'ready'; me: User; conversations: readonly Conversation[]; online: readonly UserId[] }
   /** The conversation list over REST, for when the live connection is slow to come up. */
   | { type: 'bootstrap'; conversations: readonly Conversation[] }
-  | { type: 'conversation'; conversation: Conversation }
+  /**
+   * A conversation as the server or the client sees it now. `member_joined` / `member_left`
+   * frames describe the membership only (their per-user fields and last message are not ours).
+   */
+  | { type: 'conversation'; conversation: Conversation; membersOnly?: boolean }
   | { type: 'conversationRemoved'; id: ConversationId }
   /** Live messages or a gap fill, any order, possibly repeated. */
   | { type: 'messages'; conv: ConversationId; messages: readonly Message[] }
@@ -83,15 +102,27 @@ export function chatReducer(state: ChatState, action: ChatAction): ChatState {
   switch (action.type) {
     case 'signedIn':
       return { ...INITIAL_STATE, me: action.me, users: withUsers(INITIAL_STATE.users, [action.me]) };
-    case 'link':
-      return state.link === action.status ? state : { ...state, link: action.status };
+    case 'link': {
+      if (state.link === action.status) return state;
+      // Presence events were missed while down: unknown until the next `ready` snapshot.
+      const presenceFresh = action.status === 'open' && state.presenceFresh;
+      return { ...state, link: action.status, presenceFresh };
+    }
     case 'ready': {
       const conversations = new Map<ConversationId, Conversation>();
       for (const conv of action.conversations) {
         conversations.set(conv.id, { ...conv, unread: unreadOf(conv.lastSeq, conv.lastReadSeq) });
       }
       const users = withUsers(state.users, [action.me, ...action.conversations.flatMap((c) => c.members)]);
-      return { ...state, me: action.me, synced: true, conversations, users, online: new Set(action.online) };
+      return {
+        ...state,
+        me: action.me,
+        synced: true,
+        conversations,
+        users,
+        online: new Set(action.online),
+        presenceFresh: true,
+      };
     }
     case 'bootstrap': {
       if (state.synced) return state;
@@ -105,7 +136,10 @@ export function chatReducer(state: ChatState, action: ChatAction): ChatState {
     }
     case 'conversation': {
       const known = state.conversations.get(action.conversation.id);
-      const merged = mergeConversation(known, action.conversation);
+      const merged =
+        known && action.membersOnly
+          ? withMembership(known, action.conversation)
+          : mergeConversation(known, action.conversation);
       const conversations = new Map(state.conversations).set(merged.id, merged);
       return { ...state, conversations, users: withUsers(state.users, merged.members) };
     }
@@ -233,8 +267,22 @@ export function mergeConversation(known: Conversation | undefined, incoming: Con
       lastActivityAt: known.lastActivityAt,
     };
   }
+  // No last message with the same lastSeq means "not told", not "none" (a member_joined frame).
+  if (next.lastMessage === null && known.lastMessage && known.lastMessage.seq >= next.lastSeq) {
+    next = { ...next, lastMessage: known.lastMessage, lastActivityAt: known.lastActivityAt };
+  }
   const lastReadSeq = Math.max(known.lastReadSeq, next.lastReadSeq);
   return { ...next, lastReadSeq, unread: unreadOf(next.lastSeq, lastReadSeq) };
+}
+
+/** Someone joined or left: the name and members change, our own view of it does not. */
+function withMembership(known: Conversation, incoming: Conversation): Conversation {
+  return {
+    ...known,
+    name: incoming.name,
+    members: incoming.members,
+    memberCount: incoming.memberCount,
+  };
 }
 
 function expireTyping(state: ChatState, now: number): ChatState {
