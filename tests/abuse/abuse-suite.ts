@@ -26,7 +26,7 @@ import {
   startControlPair,
 } from '../support/control-pair.js';
 import { FrameClient } from '../support/frame-client.js';
-import { registerUser, request, type TestUser } from '../support/http.js';
+import { createConversation, registerUser, request, type TestUser } from '../support/http.js';
 import { type AbuseTarget, LIMITS } from './abuse-targets.js';
 
 export interface AbuseSuiteOptions {
@@ -174,7 +174,7 @@ export function describeAbuseSuite(
 
     /** A DM between an attacker and the victim, where the victim wrote `messages` messages. */
     async function dmWithVictim(user: TestUser, messages = 0): Promise<Conversation> {
-      const dm = await createConversation(target, user, { kind: 'dm', with: victim.id });
+      const dm = await createConversation(target.url, user, { kind: 'dm', with: victim.id });
       for (let i = 1; i <= messages; i++) {
         const sent = await request(target.url, 'POST', `/api/chat/conversations/${dm.id}/messages`, {
           token: victim.accessToken,
@@ -265,7 +265,7 @@ export function describeAbuseSuite(
       it('caps group creation per user over time (429 rate_limited with Retry-After)', async () => {
         // The victim talks to every sybil first, so the rule lets them add the victim.
         for (const sybil of sybils) {
-          const dm = await createConversation(target, sybil, { kind: 'dm', with: victim.id });
+          const dm = await createConversation(target.url, sybil, { kind: 'dm', with: victim.id });
           const said = await request(target.url, 'POST', `/api/chat/conversations/${dm.id}/messages`, {
             token: victim.accessToken,
             body: { clientMsgId: `hi-${sybil.id}`, body: 'hi' },
@@ -683,12 +683,12 @@ export function describeAbuseSuite(
         const user = attacker('leaver');
         const [friend] = sybils as [TestUser];
         // The friend wrote to the leaver first, so the leaver may add them to a group.
-        const dm = await createConversation(target, friend, { kind: 'dm', with: user.id });
+        const dm = await createConversation(target.url, friend, { kind: 'dm', with: user.id });
         await request(target.url, 'POST', `/api/chat/conversations/${dm.id}/messages`, {
           token: friend.accessToken,
           body: { clientMsgId: randomUUID(), body: 'hello leaver' },
         });
-        const group = await createConversation(target, user, {
+        const group = await createConversation(target.url, user, {
           kind: 'group',
           name: 'leaving',
           members: [friend.id],
@@ -764,28 +764,6 @@ function probeUsable(pair: ControlPair, timeoutMs: number): Promise<Usable> {
     (ms): Usable => ({ ms }),
     (err: Error): Usable => ({ ms: Number.POSITIVE_INFINITY, error: err.message }),
   );
-}
-
-async function createConversation(
-  target: AbuseTarget,
-  user: TestUser,
-  body: Record<string, unknown>,
-): Promise<Conversation> {
-  const created = await request<{ conversation: Conversation }>(
-    target.url,
-    'POST',
-    '/api/chat/conversations',
-    {
-      token: user.accessToken,
-      body,
-    },
-  );
-  if (created.status !== 201 && created.status !== 200) {
-    throw new Error(
-      `creating ${JSON.stringify(body)}: HTTP ${created.status} ${JSON.stringify(created.body)}`,
-    );
-  }
-  return created.body.conversation;
 }
 
 function expectFloodAnswered(what: string, flood: Flood, report: FramesReport): void {

@@ -1,22 +1,13 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import type { Conversation } from '@relay-chat/protocol';
-import { type EmbeddedServer, startEmbeddedServer } from '@relay-chat/server';
-import { freePort, waitFor } from '@relay-chat/testkit';
+import { waitFor } from '@relay-chat/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestServer, type TestServer } from '../support/embedded.js';
 import { FrameClient } from '../support/frame-client.js';
-import { registerUser, request, type TestUser, wsUrlOf } from '../support/http.js';
+import { createConversation, registerUser, request, type TestUser } from '../support/http.js';
 
-let server: EmbeddedServer;
-let dataDir: string;
+let t: TestServer;
 
 beforeAll(async () => {
-  dataDir = mkdtempSync(join(tmpdir(), 'relay-backpressure-'));
-  server = await startEmbeddedServer({
-    PORT: String(await freePort()),
-    DATA_DIR: dataDir,
-    LOG_LEVEL: 'silent',
+  t = await startTestServer({
     MAX_BUFFERED_BYTES: String(256 * 1024),
     SEND_RATE_PER_SEC: '100000',
     SEND_BURST: '100000',
@@ -24,12 +15,11 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await server?.close();
-  rmSync(dataDir, { recursive: true, force: true });
+  await t?.close();
 });
 
 async function slowConsumerCloses(): Promise<number> {
-  const text = (await request<string>(server.url, 'GET', '/api/chat/metrics')).body;
+  const text = (await request<string>(t.url, 'GET', '/api/chat/metrics')).body;
   const line = text
     .split('\n')
     .find((l) => l.startsWith('chat_ws_server_closes_total{reason="slow_consumer"}'));
@@ -39,22 +29,16 @@ async function slowConsumerCloses(): Promise<number> {
 describe('backpressure', () => {
   it('closes a stalled reader as a slow consumer while everyone else receives every message', async () => {
     const [sender, healthy, stalled] = (await Promise.all(
-      ['sender', 'healthy', 'stalled'].map((name) => registerUser(server.url, name)),
+      ['sender', 'healthy', 'stalled'].map((name) => registerUser(t.url, name)),
     )) as [TestUser, TestUser, TestUser];
-    const channel = (
-      await request<{ conversation: Conversation }>(server.url, 'POST', '/api/chat/conversations', {
-        token: sender.accessToken,
-        body: { kind: 'channel', name: 'firehose' },
-      })
-    ).body.conversation;
+    const channel = await createConversation(t.url, sender, { kind: 'channel', name: 'firehose' });
     for (const user of [healthy, stalled]) {
-      await request(server.url, 'POST', `/api/chat/conversations/${channel.id}/join`, {
+      await request(t.url, 'POST', `/api/chat/conversations/${channel.id}/join`, {
         token: user.accessToken,
       });
     }
-    const wsUrl = wsUrlOf(server.url);
     const [s, h, st] = await Promise.all(
-      [sender, healthy, stalled].map((user) => FrameClient.connect(wsUrl, { token: user.accessToken })),
+      [sender, healthy, stalled].map((user) => FrameClient.connect(t.wsUrl, { token: user.accessToken })),
     );
     const before = await slowConsumerCloses();
     st!.pauseReading();

@@ -1,15 +1,11 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Conversation, ErrorCode } from '@relay-chat/protocol';
-import { type EmbeddedServer, startEmbeddedServer } from '@relay-chat/server';
-import { freePort, waitFor } from '@relay-chat/testkit';
+import { waitFor } from '@relay-chat/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestServer, type TestServer } from '../support/embedded.js';
 import { FrameClient } from '../support/frame-client.js';
-import { registerUser, request, type TestUser, wsUrlOf } from '../support/http.js';
+import { createConversation, registerUser, request, type TestUser } from '../support/http.js';
 
-let server: EmbeddedServer;
-let dataDir: string;
+let t: TestServer;
 let mallory: TestUser;
 let alice: TestUser;
 let bob: TestUser;
@@ -17,31 +13,16 @@ let theirDm: Conversation;
 let ownDm: Conversation;
 
 beforeAll(async () => {
-  dataDir = mkdtempSync(join(tmpdir(), 'relay-badframes-'));
-  server = await startEmbeddedServer({
-    PORT: String(await freePort()),
-    DATA_DIR: dataDir,
-    LOG_LEVEL: 'silent',
-    SEND_RATE_PER_SEC: '1000',
-    SEND_BURST: '1000',
-  });
+  t = await startTestServer({ SEND_RATE_PER_SEC: '1000', SEND_BURST: '1000' });
   [mallory, alice, bob] = (await Promise.all(
-    ['mallory', 'alice', 'bob'].map((n) => registerUser(server.url, n)),
+    ['mallory', 'alice', 'bob'].map((n) => registerUser(t.url, n)),
   )) as [TestUser, TestUser, TestUser];
-  const create = async (user: TestUser, other: TestUser) =>
-    (
-      await request<{ conversation: Conversation }>(server.url, 'POST', '/api/chat/conversations', {
-        token: user.accessToken,
-        body: { kind: 'dm', with: other.id },
-      })
-    ).body.conversation;
-  theirDm = await create(alice, bob);
-  ownDm = await create(mallory, alice);
+  theirDm = await createConversation(t.url, alice, { kind: 'dm', with: bob.id });
+  ownDm = await createConversation(t.url, mallory, { kind: 'dm', with: alice.id });
 });
 
 afterAll(async () => {
-  await server?.close();
-  rmSync(dataDir, { recursive: true, force: true });
+  await t?.close();
 });
 
 type Case = [name: string, frame: () => string, code: ErrorCode];
@@ -128,11 +109,10 @@ describe('malformed, unknown and unauthorised frames', () => {
   });
 
   it('answers each with its typed error, keeps the connection, and leaves other users unaffected', async () => {
-    const wsUrl = wsUrlOf(server.url);
-    const attacker = await FrameClient.connect(wsUrl, { token: mallory.accessToken });
+    const attacker = await FrameClient.connect(t.wsUrl, { token: mallory.accessToken });
     const [a, b] = await Promise.all([
-      FrameClient.connect(wsUrl, { token: alice.accessToken }),
-      FrameClient.connect(wsUrl, { token: bob.accessToken }),
+      FrameClient.connect(t.wsUrl, { token: alice.accessToken }),
+      FrameClient.connect(t.wsUrl, { token: bob.accessToken }),
     ]);
     for (const [index, [name, frame, code]] of cases.entries()) {
       const before = attacker.ofType('error').length;
@@ -150,19 +130,19 @@ describe('malformed, unknown and unauthorised frames', () => {
     attacker.send({ type: 'ping', ref: 'still-alive' });
     await attacker.next('pong', (f) => f.ref === 'still-alive');
     const history = await request<{ messages: { body: string }[] }>(
-      server.url,
+      t.url,
       'GET',
       `/api/chat/conversations/${theirDm.id}/messages?limit=200`,
       { token: alice.accessToken },
     );
     expect(history.body.messages.every((m) => m.body.startsWith('control '))).toBe(true);
-    const health = await request(server.url, 'GET', '/api/chat/health');
+    const health = await request(t.url, 'GET', '/api/chat/health');
     expect(health.status).toBe(200);
     for (const c of [attacker, a, b]) c.close();
   });
 
   it('echoes the ref of a rejected frame so the client can match it', async () => {
-    const client = await FrameClient.connect(wsUrlOf(server.url), { token: mallory.accessToken });
+    const client = await FrameClient.connect(t.wsUrl, { token: mallory.accessToken });
     client.send({ type: 'send', conv: theirDm.id, clientMsgId: 'mine-42', body: 'hi' });
     expect(await client.next('error', (f) => f.ref === 'mine-42')).toMatchObject({ code: 'not_member' });
     client.send({ type: 'read', conv: ownDm.id, seq: 'x', ref: 'r-7' });

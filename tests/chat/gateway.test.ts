@@ -1,68 +1,47 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Conversation } from '@relay-chat/protocol';
-import { type EmbeddedServer, startEmbeddedServer } from '@relay-chat/server';
-import { freePort, waitFor } from '@relay-chat/testkit';
+import { waitFor } from '@relay-chat/testkit';
 import { generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestServer, type TestServer } from '../support/embedded.js';
 import { FrameClient } from '../support/frame-client.js';
-import { introduce, registerUser, request, type TestUser, wsUrlOf } from '../support/http.js';
+import { createConversation, introduce, registerUser, request, type TestUser } from '../support/http.js';
 
-let server: EmbeddedServer;
-let dataDir: string;
-let wsUrl: string;
+let t: TestServer;
 let alice: TestUser;
 let bob: TestUser;
 let carol: TestUser;
 const open: FrameClient[] = [];
 
 async function connect(user: TestUser, options: { viaSubprotocol?: boolean; origin?: string } = {}) {
-  const client = await FrameClient.connect(wsUrl, { token: user.accessToken, ...options });
+  const client = await FrameClient.connect(t.wsUrl, { token: user.accessToken, ...options });
   open.push(client);
   return client;
 }
 
-async function createConversation(user: TestUser, body: unknown): Promise<Conversation> {
-  const res = await request<{ conversation: Conversation }>(server.url, 'POST', '/api/chat/conversations', {
-    token: user.accessToken,
-    body,
-  });
-  expect([200, 201]).toContain(res.status);
-  return res.body.conversation;
-}
-
 beforeAll(async () => {
-  dataDir = mkdtempSync(join(tmpdir(), 'relay-gateway-'));
-  const port = await freePort();
-  server = await startEmbeddedServer({
-    PORT: String(port),
-    DATA_DIR: dataDir,
-    LOG_LEVEL: 'silent',
+  t = await startTestServer({
     SEND_RATE_PER_SEC: '20',
     SEND_BURST: '40',
     // The channel tests below make their own #general.
     DEFAULT_CHANNELS: '',
   });
-  wsUrl = wsUrlOf(server.url);
   [alice, bob, carol] = (await Promise.all(
-    ['alice', 'bob', 'carol'].map((name) => registerUser(server.url, name)),
+    ['alice', 'bob', 'carol'].map((name) => registerUser(t.url, name)),
   )) as [TestUser, TestUser, TestUser];
 });
 
 afterAll(async () => {
   for (const client of open) client.close();
-  await server?.close();
-  rmSync(dataDir, { recursive: true, force: true });
+  await t?.close();
 });
 
 describe('the WebSocket upgrade', () => {
   it('refuses a connection without a token with 401', async () => {
-    expect(await FrameClient.upgradeStatus(wsUrl)).toBe(401);
+    expect(await FrameClient.upgradeStatus(t.wsUrl)).toBe(401);
   });
 
   it('refuses a malformed token with 401', async () => {
-    expect(await FrameClient.upgradeStatus(wsUrl, { token: 'not.a.jwt' })).toBe(401);
+    expect(await FrameClient.upgradeStatus(t.wsUrl, { token: 'not.a.jwt' })).toBe(401);
   });
 
   it('refuses a token signed with another key with 401', async () => {
@@ -75,21 +54,21 @@ describe('the WebSocket upgrade', () => {
       .setIssuedAt()
       .setExpirationTime('5m')
       .sign(privateKey);
-    expect(await FrameClient.upgradeStatus(wsUrl, { token: forged })).toBe(401);
+    expect(await FrameClient.upgradeStatus(t.wsUrl, { token: forged })).toBe(401);
   });
 
   it('refuses a refresh token presented as an access token with 401', async () => {
-    expect(await FrameClient.upgradeStatus(wsUrl, { token: alice.refreshToken })).toBe(401);
+    expect(await FrameClient.upgradeStatus(t.wsUrl, { token: alice.refreshToken })).toBe(401);
   });
 
   it('refuses an Origin that is not on the allowlist with 403', async () => {
     expect(
-      await FrameClient.upgradeStatus(wsUrl, { token: alice.accessToken, origin: 'https://evil.example' }),
+      await FrameClient.upgradeStatus(t.wsUrl, { token: alice.accessToken, origin: 'https://evil.example' }),
     ).toBe(403);
   });
 
   it('accepts an allowed Origin with the token in the subprotocol, as browsers send it', async () => {
-    const client = await connect(alice, { viaSubprotocol: true, origin: new URL(server.url).origin });
+    const client = await connect(alice, { viaSubprotocol: true, origin: new URL(t.url).origin });
     expect(client.ws.protocol).toBe('relay-chat.v1');
     const ready = await client.next('ready');
     expect(ready.user).toEqual({ id: alice.id, username: 'alice' });
@@ -99,7 +78,7 @@ describe('the WebSocket upgrade', () => {
 
   it('answers 404 for upgrades on other paths', async () => {
     expect(
-      await FrameClient.upgradeStatus(`${server.url.replace('http', 'ws')}/nope`, {
+      await FrameClient.upgradeStatus(`${t.url.replace('http', 'ws')}/nope`, {
         token: alice.accessToken,
       }),
     ).toBe(404);
@@ -109,7 +88,7 @@ describe('the WebSocket upgrade', () => {
 describe('direct messages', () => {
   it('delivers a DM to the other member and acks the sender, then serves it from history', async () => {
     const [a, b] = await Promise.all([connect(alice), connect(bob)]);
-    const dm = await createConversation(alice, { kind: 'dm', with: bob.id });
+    const dm = await createConversation(t.url, alice, { kind: 'dm', with: bob.id });
     expect(dm.kind).toBe('dm');
     expect(dm.members.map((m) => m.username).sort()).toEqual(['alice', 'bob']);
     await b.next('conversation', (f) => f.conversation.id === dm.id);
@@ -120,11 +99,11 @@ describe('direct messages', () => {
     const got = await b.next('message', (f) => f.conv === dm.id);
     expect(got).toMatchObject({ seq: 1, from: alice.id, body: 'hello bob', id: ack.id });
 
-    const again = await createConversation(bob, { kind: 'dm', with: alice.id });
+    const again = await createConversation(t.url, bob, { kind: 'dm', with: alice.id });
     expect(again.id).toBe(dm.id);
 
     const history = await request<{ messages: { body: string; seq: number }[] }>(
-      server.url,
+      t.url,
       'GET',
       `/api/chat/conversations/${dm.id}/messages`,
       { token: bob.accessToken },
@@ -136,7 +115,7 @@ describe('direct messages', () => {
 
   it('stores a retried send once and answers both attempts with the same ack', async () => {
     const a = await connect(alice);
-    const dm = await createConversation(alice, { kind: 'dm', with: bob.id });
+    const dm = await createConversation(t.url, alice, { kind: 'dm', with: bob.id });
     a.send({ type: 'send', conv: dm.id, clientMsgId: 'retry-1', body: 'once' });
     const first = await a.next('ack', (f) => f.clientMsgId === 'retry-1');
     a.send({ type: 'send', conv: dm.id, clientMsgId: 'retry-1', body: 'once' });
@@ -144,7 +123,7 @@ describe('direct messages', () => {
     const acks = a.ofType('ack').filter((f) => f.clientMsgId === 'retry-1');
     expect(acks[1]).toEqual(first);
     const history = await request<{ messages: { body: string }[] }>(
-      server.url,
+      t.url,
       'GET',
       `/api/chat/conversations/${dm.id}/messages?after=0&limit=200`,
       { token: alice.accessToken },
@@ -155,11 +134,11 @@ describe('direct messages', () => {
 
   it('refuses to deliver into a conversation the sender is not in', async () => {
     const c = await connect(carol);
-    const dm = await createConversation(alice, { kind: 'dm', with: bob.id });
+    const dm = await createConversation(t.url, alice, { kind: 'dm', with: bob.id });
     c.send({ type: 'send', conv: dm.id, clientMsgId: 'intruder', body: 'hi' });
     const error = await c.next('error', (f) => f.ref === 'intruder');
     expect(error.code).toBe('not_member');
-    const history = await request(server.url, 'GET', `/api/chat/conversations/${dm.id}/messages`, {
+    const history = await request(t.url, 'GET', `/api/chat/conversations/${dm.id}/messages`, {
       token: carol.accessToken,
     });
     expect(history.status).toBe(403);
@@ -169,24 +148,19 @@ describe('direct messages', () => {
 
 describe('read markers, unread counts and typing', () => {
   it('counts unread messages and clears them on every device of the reader', async () => {
-    const dm = await createConversation(carol, { kind: 'dm', with: bob.id });
+    const dm = await createConversation(t.url, carol, { kind: 'dm', with: bob.id });
     const sender = await connect(carol);
     for (let i = 1; i <= 3; i++)
       sender.send({ type: 'send', conv: dm.id, clientMsgId: `u-${i}`, body: `m${i}` });
     await sender.next('ack', (f) => f.clientMsgId === 'u-3');
 
-    const list = await request<{ conversations: Conversation[] }>(
-      server.url,
-      'GET',
-      '/api/chat/conversations',
-      {
-        token: bob.accessToken,
-      },
-    );
+    const list = await request<{ conversations: Conversation[] }>(t.url, 'GET', '/api/chat/conversations', {
+      token: bob.accessToken,
+    });
     const view = list.body.conversations.find((c) => c.id === dm.id)!;
     expect(view).toMatchObject({ lastSeq: 3, lastReadSeq: 0, unread: 3 });
     const senderView = (
-      await request<{ conversations: Conversation[] }>(server.url, 'GET', '/api/chat/conversations', {
+      await request<{ conversations: Conversation[] }>(t.url, 'GET', '/api/chat/conversations', {
         token: carol.accessToken,
       })
     ).body.conversations.find((c) => c.id === dm.id)!;
@@ -197,14 +171,9 @@ describe('read markers, unread counts and typing', () => {
     phone.send({ type: 'read', conv: dm.id, seq: 3 });
     const echoed = await laptop.next('read', (f) => f.conv === dm.id);
     expect(echoed.seq).toBe(3);
-    const after = await request<{ conversations: Conversation[] }>(
-      server.url,
-      'GET',
-      '/api/chat/conversations',
-      {
-        token: bob.accessToken,
-      },
-    );
+    const after = await request<{ conversations: Conversation[] }>(t.url, 'GET', '/api/chat/conversations', {
+      token: bob.accessToken,
+    });
     expect(after.body.conversations.find((c) => c.id === dm.id)?.unread).toBe(0);
 
     phone.send({ type: 'read', conv: dm.id, seq: 99, ref: 'too-far' });
@@ -213,7 +182,7 @@ describe('read markers, unread counts and typing', () => {
   });
 
   it('shows typing to the other members but not to the typist', async () => {
-    const dm = await createConversation(alice, { kind: 'dm', with: carol.id });
+    const dm = await createConversation(t.url, alice, { kind: 'dm', with: carol.id });
     const [a, c] = await Promise.all([connect(alice), connect(carol)]);
     a.send({ type: 'typing', conv: dm.id });
     const typing = await c.next('typing', (f) => f.conv === dm.id);
@@ -226,16 +195,11 @@ describe('read markers, unread counts and typing', () => {
   });
 
   it('announces presence to DM contacts when a user comes online and goes offline', async () => {
-    await createConversation(alice, { kind: 'dm', with: bob.id });
+    await createConversation(t.url, alice, { kind: 'dm', with: bob.id });
     await waitFor(async () => {
-      const res = await request<{ online: string[] }>(
-        server.url,
-        'GET',
-        `/api/chat/presence?users=${bob.id}`,
-        {
-          token: alice.accessToken,
-        },
-      );
+      const res = await request<{ online: string[] }>(t.url, 'GET', `/api/chat/presence?users=${bob.id}`, {
+        token: alice.accessToken,
+      });
       return res.body.online.length === 0;
     });
     const a = await connect(alice);
@@ -252,10 +216,10 @@ describe('read markers, unread counts and typing', () => {
 
 describe('groups and channels', () => {
   it('creates a group with chosen members and delivers to all of them', async () => {
-    await introduce(server.url, bob, alice);
-    await introduce(server.url, carol, alice);
+    await introduce(t.url, bob, alice);
+    await introduce(t.url, carol, alice);
     const [b, c] = await Promise.all([connect(bob), connect(carol)]);
-    const group = await createConversation(alice, {
+    const group = await createConversation(t.url, alice, {
       kind: 'group',
       name: 'Trip planning',
       members: [bob.id, carol.id],
@@ -275,14 +239,14 @@ describe('groups and channels', () => {
   });
 
   it('lists public channels, lets users join and leave, and delivers to members only', async () => {
-    const channel = await createConversation(alice, { kind: 'channel', name: 'general' });
-    const dup = await request(server.url, 'POST', '/api/chat/conversations', {
+    const channel = await createConversation(t.url, alice, { kind: 'channel', name: 'general' });
+    const dup = await request(t.url, 'POST', '/api/chat/conversations', {
       token: bob.accessToken,
       body: { kind: 'channel', name: 'General' },
     });
     expect(dup.status).toBe(409);
     const listing = await request<{ channels: { id: string; joined: boolean }[] }>(
-      server.url,
+      t.url,
       'GET',
       '/api/chat/channels?q=gen',
       { token: bob.accessToken },
@@ -291,7 +255,7 @@ describe('groups and channels', () => {
 
     const b = await connect(bob);
     const joined = await request<{ conversation: Conversation }>(
-      server.url,
+      t.url,
       'POST',
       `/api/chat/conversations/${channel.id}/join`,
       { token: bob.accessToken },
@@ -303,7 +267,7 @@ describe('groups and channels', () => {
     a.send({ type: 'send', conv: channel.id, clientMsgId: 'ch-1', body: 'welcome' });
     await b.next('message', (f) => f.conv === channel.id);
 
-    const left = await request(server.url, 'POST', `/api/chat/conversations/${channel.id}/leave`, {
+    const left = await request(t.url, 'POST', `/api/chat/conversations/${channel.id}/leave`, {
       token: bob.accessToken,
     });
     expect(left.status).toBe(204);
@@ -315,13 +279,13 @@ describe('groups and channels', () => {
   });
 
   it('sends over HTTP with the same idempotency as the socket', async () => {
-    const channel = await createConversation(carol, { kind: 'channel', name: 'bots' });
+    const channel = await createConversation(t.url, carol, { kind: 'channel', name: 'bots' });
     const path = `/api/chat/conversations/${channel.id}/messages`;
-    const first = await request<{ seq: number }>(server.url, 'POST', path, {
+    const first = await request<{ seq: number }>(t.url, 'POST', path, {
       token: carol.accessToken,
       body: { clientMsgId: 'http-1', body: 'from a script' },
     });
-    const second = await request<{ seq: number; duplicate: boolean }>(server.url, 'POST', path, {
+    const second = await request<{ seq: number; duplicate: boolean }>(t.url, 'POST', path, {
       token: carol.accessToken,
       body: { clientMsgId: 'http-1', body: 'from a script' },
     });
@@ -333,8 +297,8 @@ describe('groups and channels', () => {
 
 describe('limits', () => {
   it('rate-limits one fast sender with a typed error while others carry on', async () => {
-    const channel = await createConversation(alice, { kind: 'channel', name: 'flood' });
-    await request(server.url, 'POST', `/api/chat/conversations/${channel.id}/join`, {
+    const channel = await createConversation(t.url, alice, { kind: 'channel', name: 'flood' });
+    await request(t.url, 'POST', `/api/chat/conversations/${channel.id}/join`, {
       token: bob.accessToken,
     });
     const [a, b] = await Promise.all([connect(alice), connect(bob)]);
@@ -356,7 +320,7 @@ describe('limits', () => {
 
   it('renews the session token with an auth frame and closes on another user’s token', async () => {
     const a = await connect(alice);
-    const fresh = await request<{ accessToken: string }>(server.url, 'POST', '/api/auth/login', {
+    const fresh = await request<{ accessToken: string }>(t.url, 'POST', '/api/auth/login', {
       body: { username: 'alice', password: alice.password },
     });
     a.send({ type: 'auth', token: fresh.body.accessToken, ref: 'renew' });

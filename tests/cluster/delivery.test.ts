@@ -20,7 +20,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { FrameClient } from '../support/frame-client.js';
-import { registerUser, request, type TestUser } from '../support/http.js';
+import { createChannel, createConversation, registerUser, request, type TestUser } from '../support/http.js';
 
 const servicesUp = (await pgAvailable()) && (await redisAvailable());
 const USERS = 20;
@@ -51,41 +51,6 @@ function sdkClient(user: TestUser): { client: ChatClient; messages: Map<string, 
   clients.push(client);
   client.connect();
   return { client, messages };
-}
-
-async function createChannel(owner: TestUser, name: string, members: TestUser[]): Promise<Conversation> {
-  const created = await request<{ conversation: Conversation }>(
-    cluster.url,
-    'POST',
-    '/api/chat/conversations',
-    {
-      token: owner.accessToken,
-      body: { kind: 'channel', name },
-    },
-  );
-  expect(created.status).toBe(201);
-  const channel = created.body.conversation;
-  for (const member of members) {
-    if (member === owner) continue;
-    const joined = await request(cluster.url, 'POST', `/api/chat/conversations/${channel.id}/join`, {
-      token: member.accessToken,
-    });
-    expect(joined.status).toBe(200);
-  }
-  return channel;
-}
-
-async function createDm(a: TestUser, b: TestUser): Promise<Conversation> {
-  const created = await request<{ conversation: Conversation }>(
-    cluster.url,
-    'POST',
-    '/api/chat/conversations',
-    {
-      token: a.accessToken,
-      body: { kind: 'dm', with: b.id },
-    },
-  );
-  return created.body.conversation;
 }
 
 /** A raw frame client connected straight to one replica (bypassing nginx). */
@@ -154,7 +119,7 @@ describe.skipIf(!servicesUp)('three chat replicas behind nginx', () => {
 
   it('delivers a DM between users connected to different replicas', async () => {
     const [a, b] = users as [TestUser, TestUser];
-    const dm = await createDm(a, b);
+    const dm = await createConversation(cluster.url, a, { kind: 'dm', with: b.id });
     const onFirst = await connectToReplica(0, a);
     const onSecond = await connectToReplica(1, b);
     onFirst.send({ type: 'send', conv: dm.id, clientMsgId: 'cross-1', body: 'across replicas' });
@@ -186,7 +151,7 @@ describe.skipIf(!servicesUp)('three chat replicas behind nginx', () => {
       });
     try {
       // A new DM: each side is told at once that the other is online, whatever their replicas.
-      const dm = await createDm(owner, bob);
+      const dm = await createConversation(cluster.url, owner, { kind: 'dm', with: bob.id });
       expect(await bobSocket.next('presence', (f) => f.user === owner.id)).toMatchObject({
         status: 'online',
       });
@@ -197,7 +162,7 @@ describe.skipIf(!servicesUp)('three chat replicas behind nginx', () => {
 
       // bob and cat write to the owner first (the consent rule for groups).
       await api(bob, 'POST', `/${dm.id}/messages`, { clientMsgId: 'hello-owner', body: 'hi' });
-      const catDm = await createDm(cat, owner);
+      const catDm = await createConversation(cluster.url, cat, { kind: 'dm', with: owner.id });
       await api(cat, 'POST', `/${catDm.id}/messages`, { clientMsgId: 'hello-owner', body: 'hi' });
       const group = (await api(owner, 'POST', '', { kind: 'group', name: 'across', members: [bob.id] })).body
         .conversation;
@@ -249,7 +214,7 @@ describe.skipIf(!servicesUp)('three chat replicas behind nginx', () => {
   });
 
   it('delivers 500 channel messages to 20 members spread over the replicas, each exactly once and in order', async () => {
-    const channel = await createChannel(users[0]!, 'fanout', users);
+    const channel = await createChannel(cluster.url, users[0]!, 'fanout', users);
     const members = users.map((user) => sdkClient(user));
     await waitFor(() => members.every((m) => m.client.state === 'open'), { what: 'all members connected' });
     const spread = await connectionsPerReplica();
@@ -276,7 +241,7 @@ describe.skipIf(!servicesUp)('three chat replicas behind nginx', () => {
 
   it('puts one conversation on the wire in seq order on every replica, though its senders are on different replicas', async () => {
     const members = users.slice(0, 6);
-    const channel = await createChannel(members[0]!, 'wire-order', members);
+    const channel = await createChannel(cluster.url, members[0]!, 'wire-order', members);
     // One sender and one listener per replica; nothing here reorders (no SDK).
     const wire = await Promise.all(members.map((user, i) => connectToReplica(i % 3, user)));
     const senders = wire.slice(0, 3);
@@ -306,7 +271,7 @@ describe.skipIf(!servicesUp)('three chat replicas behind nginx', () => {
 
   it('misses nothing on devices that connect while the conversation is busy on their replica', async () => {
     const members = users.slice(0, 3);
-    const channel = await createChannel(members[0]!, 'busy-connect', members);
+    const channel = await createChannel(cluster.url, members[0]!, 'busy-connect', members);
     // The topic is already subscribed on replica 0 (the one-read path) …
     const listener = await connectToReplica(0, members[1]!);
     const sender = await connectToReplica(1, members[0]!);
@@ -380,7 +345,7 @@ describe.skipIf(!servicesUp)('three chat replicas behind nginx', () => {
 
   it('stops a replica gracefully: its clients are told to reconnect (1012) and resume elsewhere', async () => {
     const [a, b] = users as [TestUser, TestUser];
-    const dm = await createDm(a, b);
+    const dm = await createConversation(cluster.url, a, { kind: 'dm', with: b.id });
     const direct = await connectToReplica(2, a);
     const stopping = cluster.replicas[2]!.kill('SIGTERM');
     expect((await direct.waitClosed()).code).toBe(1012);
@@ -404,7 +369,7 @@ async function streamThroughFault<F extends object>(
   fault: () => Promise<F>,
 ): Promise<F & Record<string, unknown>> {
   const members = users.slice(0, 12);
-  const channel = await createChannel(members[0]!, name, members);
+  const channel = await createChannel(cluster.url, members[0]!, name, members);
   const devices = members.map((user) => sdkClient(user));
   await waitFor(() => devices.every((d) => d.client.state === 'open'), { what: 'all devices connected' });
 

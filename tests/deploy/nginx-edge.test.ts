@@ -11,10 +11,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { renderNginxConfig, ServiceProcess } from '@relay-chat/cluster';
 import { isErrorBody } from '@relay-chat/protocol';
-import { type EmbeddedServer, securityHeadersFor, startEmbeddedServer } from '@relay-chat/server';
+import { securityHeadersFor } from '@relay-chat/server';
 import { freePort } from '@relay-chat/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rawGet, rawRequest } from '../server/raw-http.js';
+import { startTestServer, type TestServer } from '../support/embedded.js';
 import { request } from '../support/http.js';
 
 const NGINX = existsSync('/usr/sbin/nginx') ? '/usr/sbin/nginx' : 'nginx';
@@ -26,7 +27,7 @@ const SECURITY_HEADER_NAMES = Object.keys(securityHeadersFor('/')).concat('conte
 
 describe.skipIf(!nginxInstalled)('nginx in front of the services', () => {
   let work: string;
-  let server: EmbeddedServer;
+  let server: TestServer;
   let nginx: ServiceProcess;
   let url: string;
 
@@ -41,15 +42,10 @@ describe.skipIf(!nginxInstalled)('nginx in front of the services', () => {
       chmodSync(dir, 0o755);
     }
     writeFileSync(join(webRoot, 'index.html'), '<!doctype html><title>relay-chat</title>\n');
-    server = await startEmbeddedServer({
-      PORT: String(await freePort()),
-      DATA_DIR: join(work, 'data'),
-      LOG_LEVEL: 'silent',
-      WEB_DIR: webRoot,
-    });
+    server = await startTestServer({ WEB_DIR: webRoot });
     const port = await freePort();
     url = `http://127.0.0.1:${port}`;
-    const upstream = [`127.0.0.1:${server.port}`];
+    const upstream = [`127.0.0.1:${server.server.port}`];
     writeFileSync(
       join(work, 'nginx.conf'),
       renderNginxConfig({

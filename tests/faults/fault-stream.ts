@@ -5,11 +5,11 @@
  * every device must show exactly the store's transcript, in its order.
  */
 import { randomUUID } from 'node:crypto';
-import type { Conversation, Message } from '@relay-chat/protocol';
+import type { Message } from '@relay-chat/protocol';
 import { ChatClient, type WebSocketConstructor } from '@relay-chat/sdk';
 import { waitFor } from '@relay-chat/testkit';
 import WebSocket from 'ws';
-import { request, type TestUser } from '../support/http.js';
+import { createChannel, request, type TestUser } from '../support/http.js';
 
 export interface StreamTarget {
   url: string;
@@ -44,7 +44,12 @@ export async function streamThrough(
   whileRunning: Promise<unknown>,
   { minMs = 3000, settleMs = 45_000, maxPerSender = 1000 } = {},
 ): Promise<StreamResult> {
-  const channel = await createChannel(target, members, name);
+  const channel = await createChannel(
+    target.url,
+    members[0]!,
+    `${name}-${randomUUID().slice(0, 6)}`,
+    members,
+  );
   const devices = members.map((user) => device(target, user));
   try {
     await waitFor(() => devices.every((d) => d.client.state === 'open'), {
@@ -163,32 +168,6 @@ function device(
   });
   client.connect();
   return { client, messages };
-}
-
-async function createChannel(target: StreamTarget, members: TestUser[], name: string): Promise<Conversation> {
-  const created = await request<{ conversation: Conversation }>(
-    target.url,
-    'POST',
-    '/api/chat/conversations',
-    {
-      token: members[0]!.accessToken,
-      body: { kind: 'channel', name: `${name}-${randomUUID().slice(0, 6)}` },
-    },
-  );
-  if (created.status !== 201)
-    throw new Error(`channel ${name}: HTTP ${created.status} ${JSON.stringify(created.body)}`);
-  for (const member of members.slice(1)) {
-    const joined = await request(
-      target.url,
-      'POST',
-      `/api/chat/conversations/${created.body.conversation.id}/join`,
-      {
-        token: member.accessToken,
-      },
-    );
-    if (joined.status !== 200) throw new Error(`join ${name}: HTTP ${joined.status}`);
-  }
-  return created.body.conversation;
 }
 
 /** The whole stored history, in seq order (retried while the service recovers). */

@@ -24,7 +24,7 @@ import {
 } from '@relay-chat/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ControlPair, type PairStats, startControlPair } from '../support/control-pair.js';
-import { registerUser, request, type TestUser } from '../support/http.js';
+import { createConversation, registerUser, type TestUser } from '../support/http.js';
 import { type ProbeTally, startProber } from './fault-prober.js';
 import { streamThrough } from './fault-stream.js';
 
@@ -72,12 +72,7 @@ beforeAll(async () => {
   }
   members = users.slice(0, MEMBERS);
   prober = users[MEMBERS]!;
-  proberConv = (
-    await request<{ conversation: Conversation }>(cluster.url, 'POST', '/api/chat/conversations', {
-      token: prober.accessToken,
-      body: { kind: 'dm', with: members[0]!.id },
-    })
-  ).body.conversation;
+  proberConv = await createConversation(cluster.url, prober, { kind: 'dm', with: members[0]!.id });
   pair = await startControlPair(cluster, { label: 'fltpair' });
   await pair.measure(2000); // warm-up
   idle = await pair.measure(4000);

@@ -6,7 +6,7 @@
  * FUZZ_SEED=<n> replays a run.
  */
 import { randomUUID } from 'node:crypto';
-import { type Conversation, type ErrorCode, httpStatusOf, isErrorCode } from '@relay-chat/protocol';
+import { type ErrorCode, httpStatusOf, isErrorCode } from '@relay-chat/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import {
@@ -17,7 +17,7 @@ import {
   startControlPair,
 } from '../support/control-pair.js';
 import { type EmbeddedProcess, startEmbeddedProcess } from '../support/embedded-process.js';
-import { registerUser, request, type TestUser } from '../support/http.js';
+import { createConversation, registerUser, request, type TestUser } from '../support/http.js';
 import {
   FORBIDDEN_CONTROLS,
   type FuzzContext,
@@ -79,8 +79,8 @@ beforeAll(async () => {
     ),
   );
   fuzzer = f!;
-  const dm = await conversation(fuzzer, { kind: 'dm', with: other!.id });
-  const foreign = await conversation(other!, { kind: 'dm', with: stranger!.id });
+  const dm = await createConversation(server.url, fuzzer, { kind: 'dm', with: other!.id });
+  const foreign = await createConversation(server.url, other!, { kind: 'dm', with: stranger!.id });
   for (let i = 0; i < 3; i++) {
     await request(server.url, 'POST', `/api/chat/conversations/${dm.id}/messages`, {
       token: other!.accessToken,
@@ -103,20 +103,6 @@ afterAll(async () => {
   pair?.close();
   await server?.stop();
 });
-
-async function conversation(user: TestUser, body: Record<string, unknown>): Promise<Conversation> {
-  const created = await request<{ conversation: Conversation }>(
-    server.url,
-    'POST',
-    '/api/chat/conversations',
-    {
-      token: user.accessToken,
-      body,
-    },
-  );
-  if (created.status !== 201 && created.status !== 200) throw new Error(`create: HTTP ${created.status}`);
-  return created.body.conversation;
-}
 
 /** Findings of one run: each a short description with what was sent and what came back. */
 interface Findings {

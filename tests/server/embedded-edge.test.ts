@@ -8,10 +8,10 @@
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type EmbeddedServer, securityHeadersFor, startEmbeddedServer } from '@relay-chat/server';
-import { freePort } from '@relay-chat/testkit';
+import { securityHeadersFor } from '@relay-chat/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CHROMIUM, launchChromium } from '../browser/harness.js';
+import { startTestServer, type TestServer } from '../support/embedded.js';
 import { registerUser, request } from '../support/http.js';
 import { rawGet } from './raw-http.js';
 
@@ -31,18 +31,13 @@ afterAll(() => {
   if (work) rmSync(work, { recursive: true, force: true });
 });
 
-async function start(env: Record<string, string> = {}): Promise<EmbeddedServer> {
-  return startEmbeddedServer({
-    PORT: String(await freePort()),
-    DATA_DIR: mkdtempSync(join(work, 'data-')),
-    WEB_DIR: work,
-    LOG_LEVEL: 'silent',
-    ...env,
-  });
+/** The embedded server serving the page above as its web client. */
+function start(env: Record<string, string> = {}): Promise<TestServer> {
+  return startTestServer({ WEB_DIR: work, ...env });
 }
 
 describe('the embedded server', () => {
-  let server: EmbeddedServer;
+  let server: TestServer;
   beforeAll(async () => {
     server = await start();
   });
@@ -123,7 +118,7 @@ describe('the embedded server with INTERNAL_NETWORKS set', () => {
 });
 
 describe.skipIf(!existsSync(CHROMIUM))('the embedded server in Chromium', () => {
-  let server: EmbeddedServer;
+  let server: TestServer;
   beforeAll(async () => {
     server = await start();
   });

@@ -12,7 +12,7 @@ import { withDeadline } from '@relay-chat/service-kit';
 import { waitFor } from '@relay-chat/testkit';
 import WebSocket from 'ws';
 import { FrameClient } from './frame-client.js';
-import { registerUser, request, type TestUser } from './http.js';
+import { createConversation, registerUser, request, type TestUser } from './http.js';
 
 /** Where the pair talks: the public base URL and WebSocket endpoint (nginx or the embedded server). */
 export interface PairTarget {
@@ -85,21 +85,7 @@ export async function startControlPair(target: PairTarget, options: PairOptions 
       registerUser(target.url, `${label}a${tag}`),
       registerUser(target.url, `${label}b${tag}`),
     ])) as [TestUser, TestUser]);
-  const created = await request<{ conversation: Conversation }>(
-    target.url,
-    'POST',
-    '/api/chat/conversations',
-    {
-      token: a.accessToken,
-      body: { kind: 'dm', with: b.id },
-    },
-  );
-  if (created.status !== 201 && created.status !== 200) {
-    throw new Error(
-      `control pair: creating the DM answered ${created.status} ${JSON.stringify(created.body)}`,
-    );
-  }
-  const dm = created.body.conversation;
+  const dm = await createConversation(target.url, a, { kind: 'dm', with: b.id });
 
   // Messages in flight, by body (unique per message).
   const outgoing = new Map<string, Outgoing>();

@@ -20,18 +20,24 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-/** Starts the embedded server; `env` adds to (or overrides) the test defaults. */
+/** Starts the embedded server; `env` adds to (or overrides) the test defaults. Rejects as the server does. */
 export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
   const dataDir = mkdtempSync(join(tmpdir(), 'relay-test-'));
-  const port = await freePort();
-  const server = await startEmbeddedServer({
-    PORT: String(port),
-    DATA_DIR: dataDir,
-    LOG_LEVEL: 'silent',
-    // Tests register many users from one address.
-    REGISTER_PER_ADDRESS_PER_HOUR: '100000',
-    ...env,
-  });
+  let server: EmbeddedServer;
+  try {
+    server = await startEmbeddedServer({
+      PORT: String(await freePort()),
+      DATA_DIR: dataDir,
+      LOG_LEVEL: 'silent',
+      // Tests register many users from one address.
+      REGISTER_PER_ADDRESS_PER_HOUR: '100000',
+      ...env,
+    });
+  } catch (err) {
+    // A test may expect the start to fail (a bad setting): leave nothing behind.
+    rmSync(dataDir, { recursive: true, force: true });
+    throw err;
+  }
   return {
     server,
     url: server.url,

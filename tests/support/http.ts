@@ -121,3 +121,28 @@ export async function createConversation(
   }
   return res.body.conversation;
 }
+
+/**
+ * Creates the public channel `name` as `owner` and has each of `members` (the owner
+ * excepted) join it; throws with the answer unless every step succeeds.
+ */
+export async function createChannel(
+  baseUrl: string,
+  owner: TestUser,
+  name: string,
+  members: readonly TestUser[] = [],
+): Promise<Conversation> {
+  const channel = await createConversation(baseUrl, owner, { kind: 'channel', name });
+  for (const member of members) {
+    if (member.id === owner.id) continue;
+    const joined = await request(baseUrl, 'POST', `/api/chat/conversations/${channel.id}/join`, {
+      token: member.accessToken,
+    });
+    if (joined.status !== 200) {
+      throw new Error(
+        `join ${name} as ${member.username}: HTTP ${joined.status} ${JSON.stringify(joined.body)}`,
+      );
+    }
+  }
+  return channel;
+}

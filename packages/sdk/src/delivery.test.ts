@@ -6,7 +6,7 @@ import {
   type ConversationId,
   type Message,
 } from '@relay-chat/protocol';
-import { describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Delivery, type DeliveryOptions, type GapEvent } from './delivery.js';
 
 const C1 = asConversationId('c1');
@@ -76,6 +76,10 @@ function harness(options: Partial<DeliveryOptions> & { stored?: Record<Conversat
 }
 
 describe('Delivery', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
   it('delivers in-order socket messages without touching history', () => {
     const h = harness();
     h.delivery.seed(asConversationId('c1'), 0);
@@ -141,13 +145,15 @@ describe('Delivery', () => {
   });
 
   it('waits gapWaitMs for a late socket message before asking history', async () => {
+    vi.useFakeTimers();
     const h = harness({ gapWaitMs: 40, stored: { [C1]: 3 } });
     h.delivery.seed(asConversationId('c1'), 0);
     h.delivery.receive(msg(1));
     h.delivery.receive(msg(3));
+    await vi.advanceTimersByTimeAsync(39);
     h.delivery.receive(msg(2));
     expect(h.seqsOf()).toEqual([1, 2, 3]);
-    await new Promise((resolve) => setTimeout(resolve, 80));
+    await vi.runAllTimersAsync();
     expect(h.fetches).toEqual([]);
   });
 
@@ -202,9 +208,11 @@ describe('Delivery', () => {
     const release = h.hold();
     h.delivery.noteLatest(asConversationId('c1'), 3);
     await vi.waitFor(() => expect(h.fetches).toHaveLength(1));
+    vi.useFakeTimers();
     h.delivery.forget(asConversationId('c1'));
     release();
-    await new Promise((resolve) => setTimeout(resolve, 10));
+    // Lets the fetch settle and runs whatever it scheduled (a retry would be a timer).
+    await vi.runAllTimersAsync();
     expect(h.delivered).toEqual([]);
     expect(h.delivery.has(asConversationId('c1'))).toBe(false);
   });
@@ -237,9 +245,10 @@ describe('Delivery', () => {
     const release = h.hold();
     h.delivery.noteLatest(asConversationId('c1'), 2);
     await vi.waitFor(() => expect(h.fetches).toHaveLength(1));
+    vi.useFakeTimers();
     h.delivery.close();
     release();
-    await new Promise((resolve) => setTimeout(resolve, 10));
+    await vi.runAllTimersAsync();
     expect(h.delivered).toEqual([]);
     h.delivery.reopen();
     h.delivery.noteLatest(asConversationId('c1'), 2);

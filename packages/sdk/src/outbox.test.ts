@@ -57,10 +57,20 @@ describe('Outbox', () => {
   });
 
   it('never raises an unhandled rejection when nobody awaits a failing send', async () => {
-    const { outbox } = outboxWithLog();
-    outbox.add(asConversationId('c1'), 'hello', 'a');
-    outbox.fail('a', new ChatError('not_member'));
-    await new Promise((resolve) => setTimeout(resolve, 10));
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const { outbox } = outboxWithLog();
+      outbox.add(asConversationId('c1'), 'hello', 'a');
+      outbox.fail('a', new ChatError('not_member'));
+      // Node reports unhandled rejections once the microtask queue has drained, before the
+      // next event-loop turn: one turn is enough, no time needs to pass.
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
   });
 
   it('retries a failed entry with the same clientMsgId, a fresh promise, at the back of the queue', async () => {
