@@ -1,6 +1,6 @@
+import { toChatError } from '@relay-chat/protocol';
 import { useEffect, useId, useRef, useState, useSyncExternalStore } from 'react';
 import { useAlerts, useChatActions, useChatState } from '../hooks/use-chat.js';
-import { unreadTotals } from '../lib/unread.js';
 import type { AlertCenter, DesktopPermission } from '../store/alert-center.js';
 import { CheckAllIcon, CloseIcon } from './icons.js';
 
@@ -19,7 +19,9 @@ export function AlertsDialog({ onClose }: AlertsDialogProps) {
   const alerts = useAlerts();
   const actions = useChatActions();
   const conversations = useChatState((s) => s.conversations);
-  const totals = unreadTotals(conversations.values());
+  // Muted conversations count too: "Mark all" reads them as well.
+  const anyUnread = [...conversations.values()].some((c) => c.unread > 0);
+  const [markError, setMarkError] = useState<string | undefined>();
   const settings = useSyncExternalStore(
     alerts?.subscribe ?? noSubscribe,
     alerts?.getSettings ?? (() => NO_SETTINGS),
@@ -113,12 +115,20 @@ export function AlertsDialog({ onClose }: AlertsDialogProps) {
           />
         </section>
 
+        {markError && (
+          <p className="form-error" role="alert">
+            {markError}
+          </p>
+        )}
         <footer className="modal-footer spread">
           <button
             type="button"
             className="ghost-button"
-            disabled={totals.conversations === 0}
-            onClick={() => actions.markAllRead()}
+            disabled={!anyUnread}
+            onClick={() => {
+              setMarkError(undefined);
+              actions.markAllRead().catch((err: unknown) => setMarkError(toChatError(err).message));
+            }}
             data-testid="mark-all-read"
           >
             <CheckAllIcon />

@@ -8,6 +8,7 @@ import { badgeText } from '../lib/unread.js';
 import { presenceOf } from '../store/chat-state.js';
 import { draftsOf } from '../store/drafts.js';
 import { ConversationAvatar } from './conversation-view.js';
+import { BellOffIcon } from './icons.js';
 import { NextActions } from './next-actions.js';
 
 export interface ConversationListProps {
@@ -96,7 +97,9 @@ const ConversationItem = memo(function ConversationItem({
   const title = conversationTitle(conversation, me?.id);
   const display = conversation.kind === 'channel' ? `#${title}` : title;
   const preview = previewOf(conversation, me?.id, (id) => users.get(id)?.username ?? 'someone');
-  const unread = conversation.unread;
+  const muted = conversation.muted === true;
+  // A muted conversation shows no count (its messages are still unread).
+  const unread = muted ? 0 : conversation.unread;
   return (
     <li>
       <button
@@ -108,11 +111,18 @@ const ConversationItem = memo(function ConversationItem({
         data-conversation-id={conversation.id}
         data-title={display}
         data-draft={draft ? 'true' : undefined}
+        data-muted={muted ? 'true' : undefined}
       >
         <ConversationAvatar conversation={conversation} title={title} presence={presence} size={40} />
         <span className="conversation-item-text">
           <span className="conversation-item-top">
             <bdi className="conversation-item-title">{display}</bdi>
+            {muted && (
+              <span className="muted-mark" data-testid="muted-mark">
+                <BellOffIcon />
+                <span className="visually-hidden">, muted</span>
+              </span>
+            )}
             <span className="conversation-item-time">
               {conversation.lastMessage ? activityLabel(conversation.lastActivityAt, Date.now()) : ''}
             </span>

@@ -5,7 +5,8 @@ import { conversationTitle, dmPartner } from '../lib/conversations.js';
 import { type Presence, presenceOf, typingNames, typingSentence } from '../store/chat-state.js';
 import { Avatar } from './avatar.js';
 import { Composer } from './composer.js';
-import { BackIcon, HashIcon, LeaveIcon, UsersIcon } from './icons.js';
+import { DetailsDialog } from './details-dialog.js';
+import { BackIcon, BellOffIcon, HashIcon, InfoIcon, LeaveIcon, UsersIcon } from './icons.js';
 import { MessageList } from './message-list.js';
 
 export interface ConversationViewProps {
@@ -22,6 +23,7 @@ export function ConversationView({ conversation, onBack, onLeft }: ConversationV
   const partnerPresence = useChatState((s) => (partner ? presenceOf(s, partner.id) : undefined));
   const partnerLastKnown = useChatState((s) => (partner ? s.online.has(partner.id) : false));
   const displayTitle = conversation.kind === 'channel' ? `#${title}` : title;
+  const [detailsOpen, setDetailsOpen] = useState(false);
 
   return (
     <section className="conversation" aria-label={displayTitle}>
@@ -38,7 +40,18 @@ export function ConversationView({ conversation, onBack, onLeft }: ConversationV
         <div className="conversation-heading">
           <h1 className="conversation-title" data-testid="conversation-title">
             <bdi>{displayTitle}</bdi>
+            {conversation.muted === true && (
+              <span className="muted-mark" data-testid="muted-mark" title="Muted">
+                <BellOffIcon />
+                <span className="visually-hidden">(muted)</span>
+              </span>
+            )}
           </h1>
+          {conversation.kind !== 'dm' && conversation.topic && (
+            <p className="conversation-topic" data-testid="conversation-topic" dir="auto">
+              {conversation.topic}
+            </p>
+          )}
           <p className="conversation-subtitle" data-presence={partnerPresence}>
             {conversation.kind === 'dm'
               ? presenceText(partnerPresence, partnerLastKnown)
@@ -46,10 +59,27 @@ export function ConversationView({ conversation, onBack, onLeft }: ConversationV
                 (conversation.kind === 'group' ? ` · ${memberNames(conversation, me?.id)}` : '')}
           </p>
         </div>
+        <button
+          type="button"
+          className="icon-button"
+          onClick={() => setDetailsOpen(true)}
+          aria-label={`Details of ${displayTitle}`}
+          aria-haspopup="dialog"
+          data-testid="details-button"
+        >
+          <InfoIcon />
+        </button>
         {conversation.kind !== 'dm' && (
           <LeaveButton conversation={conversation} title={displayTitle} onLeft={onLeft} />
         )}
       </header>
+      {detailsOpen && (
+        <DetailsDialog
+          conversation={conversation}
+          title={displayTitle}
+          onClose={() => setDetailsOpen(false)}
+        />
+      )}
       <MessageList conversation={conversation} title={displayTitle} />
       <TypingLine convId={conversation.id} />
       <Composer convId={conversation.id} placeholderName={displayTitle} />

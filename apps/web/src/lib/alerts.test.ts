@@ -61,6 +61,12 @@ describe('alerts', () => {
     expect(shouldAlert(msg({ body: 'ping @Ada, look' }), ctx({ conversation: channel }))).toBe(true);
   });
 
+  it('stays quiet for a muted conversation unless the reader is mentioned', () => {
+    const muted = conv({ muted: true });
+    expect(shouldAlert(msg(), ctx({ conversation: muted }))).toBe(false);
+    expect(shouldAlert(msg({ body: '@ada look' }), ctx({ conversation: muted }))).toBe(true);
+  });
+
   it('finds mentions as whole names only', () => {
     expect(mentions('@ada hi', 'ada')).toBe(true);
     expect(mentions('hi @ada.', 'ada')).toBe(true);

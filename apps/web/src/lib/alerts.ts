@@ -32,7 +32,7 @@ export interface AlertContext {
 /**
  * Whether a message arriving now deserves an alert: someone else's, unread, fresh (not a
  * catch-up), in a DM or mentioning the reader, and not in the conversation the reader is
- * looking at.
+ * looking at. A muted conversation alerts only for a mention.
  */
 export function shouldAlert(message: Message, ctx: AlertContext): boolean {
   const { me, conversation } = ctx;
@@ -40,6 +40,8 @@ export function shouldAlert(message: Message, ctx: AlertContext): boolean {
   if (message.seq <= conversation.lastReadSeq) return false;
   if (ctx.now - message.ts > ALERT_MAX_AGE_MS) return false;
   if (!ctx.hidden && ctx.openId === message.conv) return false;
+  // A muted conversation alerts only when the reader is mentioned.
+  if (conversation.muted === true) return mentions(message.body, me.username);
   return conversation.kind === 'dm' || mentions(message.body, me.username);
 }
 

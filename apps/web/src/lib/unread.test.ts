@@ -45,6 +45,11 @@ describe('unread counting', () => {
 
   it('sums unread messages and conversations for the title', () => {
     expect(unreadTotals([conv(5, 2), conv(2, 2), conv(9, 8)])).toEqual({ messages: 4, conversations: 2 });
+    // Muted conversations count for nothing.
+    expect(unreadTotals([conv(5, 2), { ...conv(9, 1), muted: true }])).toEqual({
+      messages: 3,
+      conversations: 1,
+    });
   });
 
   it('caps the badge text', () => {

@@ -34,15 +34,17 @@ export function onRead<T extends ReadState>(conv: T, seq: number): T {
   return { ...conv, lastSeq, lastReadSeq: seq, unread: unreadOf(lastSeq, seq) };
 }
 
-/** Sum of unread messages and number of conversations with any, for the tab title. */
-export function unreadTotals(conversations: Iterable<ReadState & { id: ConversationId }>): {
+/** Sum of unread messages and number of conversations with any, for the tab title; muted ones do not count. */
+export function unreadTotals(
+  conversations: Iterable<ReadState & { id: ConversationId; muted?: boolean | undefined }>,
+): {
   messages: number;
   conversations: number;
 } {
   let messages = 0;
   let withUnread = 0;
   for (const conv of conversations) {
-    if (conv.unread > 0) {
+    if (conv.unread > 0 && conv.muted !== true) {
       messages += conv.unread;
       withUnread += 1;
     }

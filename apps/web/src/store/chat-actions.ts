@@ -27,8 +27,8 @@ export interface ChatActions {
   loadOlder(conv: ConversationId): Promise<void>;
   /** Moves the read marker forward (no-op when it is there already). */
   markRead(conv: ConversationId, seq: number): void;
-  /** Moves the read marker of every conversation with unread messages to its end. */
-  markAllRead(): void;
+  /** Moves the read marker of every conversation to its end, on every device (one request). */
+  markAllRead(): Promise<void>;
   /** Tells the others "I am typing" (throttled here). */
   typing(conv: ConversationId): void;
   /** Opens or creates the DM with a user. */
@@ -37,6 +37,16 @@ export interface ChatActions {
   createChannel(name: string): Promise<ConversationId>;
   join(conv: ConversationId): Promise<void>;
   leave(conv: ConversationId): Promise<void>;
+  /** Renames a group or channel and/or sets its topic (`null` or `''` clears it); the owner only. */
+  updateConversation(conv: ConversationId, change: { name?: string; topic?: string | null }): Promise<void>;
+  /** Adds people to a group (its owner only). */
+  addMembers(conv: ConversationId, members: UserId[]): Promise<void>;
+  /** Removes someone from a group (its owner only). */
+  removeMember(conv: ConversationId, user: UserId): Promise<void>;
+  /** Mutes or unmutes a conversation on every device of the user. */
+  setMuted(conv: ConversationId, muted: boolean): Promise<void>;
+  /** Hides a DM from the list until its next message. */
+  hide(conv: ConversationId): Promise<void>;
   channels(query: string): Promise<ChannelListing[]>;
   users(query: string, cursor?: string): Promise<UserPage>;
   /** Asks who of these users is online now (the answer lands in the store). */

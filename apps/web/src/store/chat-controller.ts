@@ -267,12 +267,10 @@ export class ChatController implements ChatActions {
     this.#store.dispatch({ type: 'read', conv, seq });
   }
 
-  markAllRead(): void {
-    // One marker per conversation through the SDK (coalesced per conversation); a server
-    // route doing all of them at once can replace this loop.
-    for (const conv of this.#store.getState().conversations.values()) {
-      if (conv.unread > 0) this.markRead(conv.id, conv.lastSeq);
-    }
+  async markAllRead(): Promise<void> {
+    // One request; the server's `read` frames reach the other devices.
+    const moved = await this.client.markAllRead();
+    for (const { conv, seq } of moved) this.#store.dispatch({ type: 'read', conv, seq });
   }
 
   typing(conv: ConversationId): void {
@@ -307,6 +305,30 @@ export class ChatController implements ChatActions {
     await this.client.leave(conv);
     this.#loaded.delete(conv);
     this.#store.dispatch({ type: 'conversationRemoved', id: conv });
+  }
+
+  async updateConversation(
+    conv: ConversationId,
+    change: { name?: string; topic?: string | null },
+  ): Promise<void> {
+    // The SDK announces the answer as an `updated` event, which lands in the store.
+    await this.client.updateConversation(conv, change);
+  }
+
+  async addMembers(conv: ConversationId, members: UserId[]): Promise<void> {
+    await this.client.addMembers(conv, members);
+  }
+
+  async removeMember(conv: ConversationId, user: UserId): Promise<void> {
+    await this.client.removeMember(conv, user);
+  }
+
+  async setMuted(conv: ConversationId, muted: boolean): Promise<void> {
+    await this.client.mute(conv, muted);
+  }
+
+  async hide(conv: ConversationId): Promise<void> {
+    await this.client.hide(conv);
   }
 
   async channels(query: string): Promise<ChannelListing[]> {

@@ -51,6 +51,31 @@ const ready = (conversations: Conversation[] = [conv()], online: UserId[] = []):
 });
 
 describe('chat state', () => {
+  it('applies an updated conversation (name, topic, muted) and drops a hidden DM until it shows again', () => {
+    const group = conv({ id: asConversationId('g1'), kind: 'group', name: 'Trip', createdBy: bob.id });
+    let state = run(ready([conv(), group]));
+    state = chatReducer(state, {
+      type: 'conversation',
+      conversation: { ...group, name: 'June trip', topic: 'Trains', muted: true },
+    });
+    const updated = state.conversations.get(group.id);
+    expect(updated).toMatchObject({ name: 'June trip', topic: 'Trains', muted: true });
+    // A membership frame changes the shared fields only, never our own muted flag.
+    state = chatReducer(state, {
+      type: 'conversation',
+      conversation: { ...group, name: 'June trip', topic: 'Planes', muted: false },
+      membersOnly: true,
+    });
+    expect(state.conversations.get(group.id)).toMatchObject({ topic: 'Planes', muted: true });
+
+    state = chatReducer(state, { type: 'conversation', conversation: conv({ hidden: true }) });
+    expect(state.conversations.has(asConversationId('c1'))).toBe(false);
+    state = chatReducer(state, { type: 'conversation', conversation: conv({ hidden: false, lastSeq: 3 }) });
+    expect(state.conversations.get(asConversationId('c1'))?.unread).toBe(1);
+    // Hidden DMs in a snapshot are not listed.
+    expect(run(ready([conv({ hidden: true })])).conversations.size).toBe(0);
+  });
+
   it('shows presence as unknown from a dropped link until the next ready (issue 12, bug 4)', () => {
     const online = run(ready([conv()], [bob.id]), { type: 'link', status: 'open' });
     expect(presenceOf(online, bob.id)).toBe('online');

@@ -111,6 +111,7 @@ export function chatReducer(state: ChatState, action: ChatAction): ChatState {
     case 'ready': {
       const conversations = new Map<ConversationId, Conversation>();
       for (const conv of action.conversations) {
+        if (conv.hidden === true) continue;
         conversations.set(conv.id, { ...conv, unread: unreadOf(conv.lastSeq, conv.lastReadSeq) });
       }
       const users = withUsers(state.users, [action.me, ...action.conversations.flatMap((c) => c.members)]);
@@ -127,7 +128,9 @@ export function chatReducer(state: ChatState, action: ChatAction): ChatState {
     case 'bootstrap': {
       if (state.synced) return state;
       const conversations = new Map<ConversationId, Conversation>();
-      for (const conv of action.conversations) conversations.set(conv.id, mergeConversation(undefined, conv));
+      for (const conv of action.conversations) {
+        if (conv.hidden !== true) conversations.set(conv.id, mergeConversation(undefined, conv));
+      }
       const users = withUsers(
         state.users,
         action.conversations.flatMap((c) => c.members),
@@ -136,6 +139,13 @@ export function chatReducer(state: ChatState, action: ChatAction): ChatState {
     }
     case 'conversation': {
       const known = state.conversations.get(action.conversation.id);
+      // A hidden DM leaves the list until its next message (the SDK then says `hidden: false`).
+      if (action.conversation.hidden === true && !action.membersOnly) {
+        if (!known) return state;
+        const conversations = new Map(state.conversations);
+        conversations.delete(known.id);
+        return { ...state, conversations };
+      }
       const merged =
         known && action.membersOnly
           ? withMembership(known, action.conversation)
@@ -280,6 +290,8 @@ function withMembership(known: Conversation, incoming: Conversation): Conversati
   return {
     ...known,
     name: incoming.name,
+    ...(incoming.topic !== undefined ? { topic: incoming.topic } : {}),
+    ...(incoming.createdBy !== undefined ? { createdBy: incoming.createdBy } : {}),
     members: incoming.members,
     memberCount: incoming.memberCount,
   };
