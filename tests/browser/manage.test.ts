@@ -100,6 +100,48 @@ describe('managing conversations in Chromium', { timeout: BROWSER_TIMEOUT_MS }, 
     // The member's open conversation closed with it.
     await expectCount(m.getByTestId('conversation-title'), 0);
 
+    // …and adds them back: the group returns to their list, renamed.
+    await ownerDialog.getByTestId('add-member-search').fill(member.user.username);
+    await ownerDialog.getByRole('button', { name: `Add ${member.user.username}` }).click();
+    await expectCount(ownerDialog.getByTestId('member'), 2);
+    await conversationItem(m2, 'Launch crew').waitFor();
+
     for (const device of [ownerDevice, memberDevice, secondDevice]) expect(device.errors).toEqual([]);
+  });
+
+  it('hides a DM until its next message, and keeps the dialog usable on a phone', async () => {
+    const { api } = stack();
+    const me = await api.account(uniqueName('hid'));
+    const peer = await api.account(uniqueName('pee'));
+    const dm = await api.createConversation(peer.token, { kind: 'dm', with: me.user.id });
+    await api.send(peer.token, dm.id, 'first');
+
+    const device = await stack().newDevice({ viewport: { width: 390, height: 844 } });
+    const { page } = device;
+    await signIn(page, me.user.username);
+    await waitOnline(page);
+    await conversationItem(page, peer.user.username).click();
+    await page.getByRole('button', { name: `Details of ${peer.user.username}` }).click();
+    const dialog = page.getByTestId('details-dialog');
+    await dialog.getByTestId('hide-dm').waitFor();
+    // Touch targets in the dialog: at least 44 × 44 px.
+    const small = await dialog.locator('button, input').evaluateAll((els) =>
+      els
+        .map((el) => el.getBoundingClientRect())
+        .filter((r) => r.width > 0 && Math.min(r.width, r.height) < 44)
+        .map((r) => `${Math.round(r.width)}×${Math.round(r.height)}`),
+    );
+    expect(small).toEqual([]);
+    await dialog.getByTestId('hide-dm').click();
+    await expectCount(page.getByTestId('details-dialog'), 0);
+    await expectCount(conversationItem(page, peer.user.username), 0);
+
+    // A reload does not bring it back; the next message does.
+    await page.reload();
+    await waitOnline(page);
+    expect(await conversationItem(page, peer.user.username).count()).toBe(0);
+    await api.send(peer.token, dm.id, 'are you there?');
+    await conversationItem(page, peer.user.username).getByText('are you there?').waitFor();
+    expect(device.errors).toEqual([]);
   });
 });
