@@ -35,6 +35,7 @@ export interface StackOptions {
 export class ComposeStack {
   readonly file: string;
   private readonly envFile: string;
+  private readonly anonymousVolumes = new Set<string>();
 
   constructor(readonly options: StackOptions) {
     mkdirSync(options.workDir, { recursive: true });
@@ -92,12 +93,45 @@ export class ComposeStack {
     return this.compose(['up', '-d', '--no-build'], timeoutMs);
   }
 
-  /** `down` keeps the named volumes unless `volumes`. */
-  down(timeoutMs: number, { volumes = false } = {}): Promise<RunResult> {
-    return this.compose(
+  /**
+   * `down` keeps the named volumes unless `volumes`. Anonymous volumes (an image's VOLUME no
+   * compose volume covers, such as redis's /data) outlive a plain `down`, and `down -v` removes
+   * only those of the containers it removes: they are noted here and removed with `volumes`.
+   */
+  async down(timeoutMs: number, { volumes = false } = {}): Promise<RunResult> {
+    await this.noteAnonymousVolumes();
+    const result = await this.compose(
       ['down', '--remove-orphans', '--timeout', '20', ...(volumes ? ['--volumes'] : [])],
       timeoutMs,
     );
+    if (volumes) {
+      for (const volume of this.anonymousVolumes) {
+        if ((await this.docker(['volume', 'inspect', volume], 30_000, true)).code !== 0) continue;
+        await this.docker(['volume', 'rm', volume]);
+      }
+    }
+    return result;
+  }
+
+  private async noteAnonymousVolumes(): Promise<void> {
+    const ids = (await this.containers()).map((c) => c.id);
+    if (ids.length === 0) return;
+    const format = '{{range .Mounts}}{{if eq .Type "volume"}}{{.Name}} {{end}}{{end}}';
+    const names = (await this.docker(['inspect', '--format', format, ...ids])).stdout.split(/\s+/);
+    const named = new Set(
+      (
+        await this.docker([
+          'volume',
+          'ls',
+          '-q',
+          '--filter',
+          `label=com.docker.compose.project=${this.options.project}`,
+        ])
+      ).stdout
+        .split('\n')
+        .filter(Boolean),
+    );
+    for (const name of names) if (name && !named.has(name)) this.anonymousVolumes.add(name);
   }
 
   /** Every container of the project (running or not), with its state. */
@@ -161,14 +195,18 @@ export class ComposeStack {
     return out.stdout + out.stderr;
   }
 
-  /** Whatever of the project is left: containers, networks, volumes (all empty after down -v). */
+  /** Whatever of the project is left: containers, networks, named and anonymous volumes. */
   async leftovers(): Promise<{ containers: string[]; networks: string[]; volumes: string[] }> {
     const label = `label=com.docker.compose.project=${this.options.project}`;
     const list = async (args: string[]) => (await this.docker(args)).stdout.split('\n').filter(Boolean);
+    const volumes = await list(['volume', 'ls', '-q']);
     return {
       containers: await list(['ps', '-a', '-q', '--filter', label]),
       networks: await list(['network', 'ls', '-q', '--filter', label]),
-      volumes: await list(['volume', 'ls', '-q', '--filter', label]),
+      volumes: [
+        ...(await list(['volume', 'ls', '-q', '--filter', label])),
+        ...volumes.filter((v) => this.anonymousVolumes.has(v)),
+      ],
     };
   }
 }
