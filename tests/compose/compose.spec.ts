@@ -129,6 +129,22 @@ async function connectionsPerReplica(): Promise<{ container: ContainerState; con
   );
 }
 
+/**
+ * What nginx logged that was not a success: 5xx answers and its error-log lines about
+ * upstreams (a killed container's address stops answering, so connects time out).
+ */
+async function nginxErrors(): Promise<{ status5xx: Record<string, number>; upstreamErrors: string[] }> {
+  const [web] = await stack.containers('web');
+  const out = await stack.docker(['logs', web!.id]);
+  const status5xx: Record<string, number> = {};
+  for (const m of out.stdout.matchAll(/" (5\d\d) \d+ /g)) status5xx[m[1]!] = (status5xx[m[1]!] ?? 0) + 1;
+  const upstreamErrors = out.stderr
+    .split('\n')
+    .filter((line) => /upstream|connect\(\) failed/.test(line))
+    .map((line) => line.replace(/^.*?\[(error|warn)\] [\d#*: ]+/, '').replace(/, client: .*$/, ''));
+  return { status5xx, upstreamErrors: [...new Set(upstreamErrors)] };
+}
+
 /** A container's address on the compose network. */
 async function addressOf(id: string): Promise<string> {
   const format = '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}';
@@ -442,6 +458,8 @@ describe.skipIf(!engine.available)(
       expect(result.lost).toBe(0);
       expect(result.duplicated).toBe(0);
 
+      figures.nginxDuringKill = await nginxErrors();
+
       // `docker kill` counts as a manual stop: the restart policy leaves the container down.
       // An operator starts it again; nginx must send it new connections.
       const killed = (await stack.containers('chat')).find((c) => c.status !== 'running');
@@ -479,6 +497,10 @@ describe.skipIf(!engine.available)(
     }, 300_000);
 
     it('keeps users and history across docker-compose down and up (volumes)', async () => {
+      writeFileSync(
+        join(engine.available ? engine.logDir : '.', 'stack-logs-before-down.txt'),
+        await stack.logs(),
+      );
       let started = Date.now();
       await stack.down(180_000);
       figures.downKeepingVolumesMs = Date.now() - started;
