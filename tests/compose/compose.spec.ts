@@ -12,7 +12,7 @@
  * - `down` (volumes kept) and `up`: users and history are still there;
  * - and `down -v` at the end, also after a failure: no container, network or volume is left.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Conversation, Message } from '@relay-chat/protocol';
 import { ChatClient, type WebSocketConstructor } from '@relay-chat/sdk';
@@ -34,7 +34,7 @@ import { FrameClient } from '../support/frame-client.js';
 import { type JsonResponse, registerUser, request, type TestUser } from '../support/http.js';
 import { seconds } from './exec.js';
 import { imageSize } from './images.js';
-import { ComposeStack, type ContainerState } from './stack.js';
+import { ComposeStack, type ContainerState, REPO_ROOT } from './stack.js';
 
 const engine = inject('composeEngine');
 const PROJECT = 'relaychat-composetest';
@@ -244,6 +244,15 @@ async function streamThroughFault<F extends object>(name: string, fault: () => P
     msFromFaultToAllDevicesCaughtUp: caughtUpAt - faultAt,
   };
 }
+
+describe('the build context', () => {
+  it('is filtered alike by the legacy builder and by BuildKit (identical ignore files)', () => {
+    const root = readFileSync(join(REPO_ROOT, '.dockerignore'), 'utf8');
+    for (const name of ['Dockerfile.service', 'Dockerfile.web']) {
+      expect(readFileSync(join(REPO_ROOT, `deploy/docker/${name}.dockerignore`), 'utf8'), name).toBe(root);
+    }
+  });
+});
 
 describe.skipIf(!engine.available)(
   'the Docker Compose stack, PostgreSQL history, docker-compose 1.29',
