@@ -37,6 +37,18 @@ export const LIMITS = {
   maxClientMsgIdChars: 64,
   /** Longest last-message preview in a conversation listing (longer bodies are cut, with an ellipsis). */
   maxPreviewChars: 500,
+  /** Most users one message may mention. */
+  maxMentions: 50,
+  /** Most distinct emoji one message may carry as reactions. */
+  maxReactionsPerMessage: 20,
+  /** Most reacting users a reaction summary lists (its `count` is exact). */
+  reactionUsersShown: 100,
+  /** Longest reaction emoji, in UTF-16 code units (one grapheme; flags and families are long). */
+  maxEmojiChars: 32,
+  /** Most unread mention seqs a conversation lists (`mentionSeqs`; `unreadMentions` is exact). */
+  maxMentionSeqs: 100,
+  /** Largest page of changes (`GET …/changes`) and of a thread's replies. */
+  maxChangesPage: 200,
 } as const;
 
 export const USERNAME_PATTERN = '^[a-z0-9_.-]{3,32}$';

@@ -11,6 +11,7 @@ import {
   type PresenceStatus,
   type User,
   type UserId,
+  UserIdSchema,
 } from './models.js';
 import { MESSAGE_TEXT_PATTERN } from './text.js';
 
@@ -21,6 +22,8 @@ import { MESSAGE_TEXT_PATTERN } from './text.js';
 /** Optional client-chosen correlation id, echoed in an `error` frame caused by this frame. */
 const Ref = Type.Optional(Type.String({ minLength: 1, maxLength: 64 }));
 const Strict = { additionalProperties: false } as const;
+const Seq = Type.Integer({ minimum: 1 });
+const Mentions = Type.Optional(Type.Array(UserIdSchema, { maxItems: LIMITS.maxMentions }));
 
 export const SendFrame = Type.Object(
   {
@@ -33,6 +36,39 @@ export const SendFrame = Type.Object(
       pattern: MESSAGE_TEXT_PATTERN,
     }),
     body: Type.String({ minLength: 1, maxLength: LIMITS.maxBodyChars, pattern: MESSAGE_TEXT_PATTERN }),
+    /** v1.2: the seq of the message of this conversation that this one answers. */
+    replyTo: Type.Optional(Seq),
+    /** v1.2: members mentioned (user ids; each must be a member). */
+    mentions: Mentions,
+    ref: Ref,
+  },
+  Strict,
+);
+/** v1.2: replace the body (and the mentions) of your own message. Answered by `change_ack` (with `ref`) or `error`. */
+export const EditFrame = Type.Object(
+  {
+    type: Type.Literal('edit'),
+    conv: ConversationIdSchema,
+    seq: Seq,
+    body: Type.String({ minLength: 1, maxLength: LIMITS.maxBodyChars, pattern: MESSAGE_TEXT_PATTERN }),
+    mentions: Mentions,
+    ref: Ref,
+  },
+  Strict,
+);
+/** v1.2: delete your own message, or any message of a group or channel you own. */
+export const DeleteFrame = Type.Object(
+  { type: Type.Literal('delete'), conv: ConversationIdSchema, seq: Seq, ref: Ref },
+  Strict,
+);
+/** v1.2: set (`on: true`) or clear your reaction with one emoji; idempotent either way. */
+export const ReactFrame = Type.Object(
+  {
+    type: Type.Literal('react'),
+    conv: ConversationIdSchema,
+    seq: Seq,
+    emoji: Type.String({ minLength: 1, maxLength: LIMITS.maxEmojiChars }),
+    on: Type.Boolean(),
     ref: Ref,
   },
   Strict,
@@ -56,9 +92,20 @@ export type TypingFrame = Static<typeof TypingFrame>;
 export type ReadFrame = Static<typeof ReadFrame>;
 export type AuthFrame = Static<typeof AuthFrame>;
 export type PingFrame = Static<typeof PingFrame>;
+export type EditFrame = Static<typeof EditFrame>;
+export type DeleteFrame = Static<typeof DeleteFrame>;
+export type ReactFrame = Static<typeof ReactFrame>;
 
 /** Every frame a client may send. */
-export type ClientFrame = SendFrame | TypingFrame | ReadFrame | AuthFrame | PingFrame;
+export type ClientFrame =
+  | SendFrame
+  | TypingFrame
+  | ReadFrame
+  | AuthFrame
+  | PingFrame
+  | EditFrame
+  | DeleteFrame
+  | ReactFrame;
 export type ClientFrameType = ClientFrame['type'];
 
 const clientValidators: Record<ClientFrameType, Validator> = {
@@ -67,6 +114,9 @@ const clientValidators: Record<ClientFrameType, Validator> = {
   read: Compile(ReadFrame),
   auth: Compile(AuthFrame),
   ping: Compile(PingFrame),
+  edit: Compile(EditFrame),
+  delete: Compile(DeleteFrame),
+  react: Compile(ReactFrame),
 };
 
 export type ParseResult =
@@ -189,6 +239,28 @@ export interface ReadEventFrame {
   conv: ConversationId;
   seq: number;
 }
+/**
+ * v1.2: a message changed — edited, deleted, a reaction set or cleared, a reply added to its
+ * thread. `message` is its whole current state; `changeSeq` (also `message.changeSeq`) is the
+ * conversation's change counter after this change. Apply it when `changeSeq` is above the
+ * copy you hold; when it is more than one above the last change you applied in this
+ * conversation, you missed some: fetch `GET …/changes?after=<last applied>`.
+ */
+export interface ChangeFrame {
+  type: 'change';
+  conv: ConversationId;
+  changeSeq: number;
+  message: Message;
+}
+/** v1.2: the answer to an `edit`, `delete` or `react` frame that carried a `ref`, once the change is stored. */
+export interface ChangeAckFrame {
+  type: 'change_ack';
+  ref: string;
+  conv: ConversationId;
+  seq: number;
+  /** The change's place in the conversation's change counter; absent when nothing changed (a repeat). */
+  changeSeq?: number;
+}
 export type ConversationEvent = 'created' | 'joined' | 'left' | 'member_joined' | 'member_left' | 'updated';
 export interface ConversationFrame {
   type: 'conversation';
@@ -221,5 +293,7 @@ export type ServerFrame =
   | ReadEventFrame
   | ConversationFrame
   | ErrorFrame
-  | PongFrame;
+  | PongFrame
+  | ChangeFrame
+  | ChangeAckFrame;
 export type ServerFrameType = ServerFrame['type'];

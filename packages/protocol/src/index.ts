@@ -3,8 +3,11 @@
 export * from './client.js';
 export {
   AuthFrame,
+  DeleteFrame,
+  EditFrame,
   PingFrame,
   parseClientFrame,
+  ReactFrame,
   ReadFrame,
   SendFrame,
   TypingFrame,
@@ -19,6 +22,7 @@ export {
   Message,
   MessageIdSchema,
   PresenceStatus,
+  Reaction,
   TokenPair,
   User,
   UserIdSchema,

@@ -21,7 +21,37 @@ export const ConversationKind = Type.Union([
 ]);
 export type ConversationKind = Static<typeof ConversationKind>;
 
-/** A message as stored and as shown. `ts` is milliseconds since the epoch, set by the server. */
+/**
+ * The reactions with one emoji on a message: how many reacted (exact) and who, in the order
+ * they reacted (at most LIMITS.reactionUsersShown of them).
+ */
+export const Reaction = Type.Object({
+  emoji: Type.String(),
+  count: Type.Integer({ minimum: 1 }),
+  users: Type.Array(UserIdSchema),
+});
+export type Reaction = Static<typeof Reaction>;
+
+/**
+ * A message as stored and as shown, in its current state. `ts` is milliseconds since the
+ * epoch, set by the server.
+ *
+ * The fields after `clientMsgId` came with protocol v1.2 (messages that change). They are
+ * **present only when they say something** — a message never edited has no `editedAt`, one
+ * with no reactions no `reactions` — so two devices holding the same state hold the same
+ * JSON, and an old server's messages read as plain ones:
+ * - `replyTo`: the seq of the message this one answers (same conversation); `threadRoot`:
+ *   the seq of that thread's first message (a reply to a reply belongs to the same root);
+ * - `mentions`: the members it mentions, as user ids (the text holds `@username`);
+ * - `editedAt`: when its body last changed;
+ * - `deleted`: it was deleted — `body` is empty and it has no mentions or reactions; its
+ *   seq stays (the sequence is gapless) and replies to it keep their `replyTo`;
+ * - `reactions`: one entry per emoji, in the order each emoji was first used;
+ * - `replyCount`, `lastReplyAt`: for a thread's root, how many replies it has and when the
+ *   last came;
+ * - `changeSeq`: the conversation's change counter at this message's last change (edit,
+ *   delete, reaction, a reply to it); absent when it never changed. See docs/design-notes.md.
+ */
 export const Message = Type.Object({
   conv: ConversationIdSchema,
   seq: Type.Integer({ minimum: 1 }),
@@ -30,6 +60,15 @@ export const Message = Type.Object({
   body: Type.String(),
   ts: Type.Integer(),
   clientMsgId: Type.Optional(Type.String()),
+  replyTo: Type.Optional(Type.Integer({ minimum: 1 })),
+  threadRoot: Type.Optional(Type.Integer({ minimum: 1 })),
+  mentions: Type.Optional(Type.Array(UserIdSchema)),
+  editedAt: Type.Optional(Type.Integer()),
+  deleted: Type.Optional(Type.Literal(true)),
+  reactions: Type.Optional(Type.Array(Reaction)),
+  replyCount: Type.Optional(Type.Integer({ minimum: 1 })),
+  lastReplyAt: Type.Optional(Type.Integer()),
+  changeSeq: Type.Optional(Type.Integer({ minimum: 1 })),
 });
 export type Message = Static<typeof Message>;
 
@@ -64,6 +103,16 @@ export const Conversation = Type.Object({
   muted: Type.Optional(Type.Boolean()),
   /** The caller hid this DM until its next message (only in a direct GET or a settings event). */
   hidden: Type.Optional(Type.Boolean()),
+  /**
+   * Protocol v1.2: the conversation's change counter — how many edits, deletes, reaction
+   * changes and reply-count changes its messages have had (gapless: 1, 2, 3 …). A client that
+   * has applied changes up to N asks `GET …/changes?after=N` for the rest.
+   */
+  lastChangeSeq: Type.Optional(Type.Integer({ minimum: 0 })),
+  /** Protocol v1.2: how many messages after the caller's read marker mention the caller (exact; deleted ones do not count). */
+  unreadMentions: Type.Optional(Type.Integer({ minimum: 0 })),
+  /** Protocol v1.2: the seqs of those messages, ascending, the newest LIMITS.maxMentionSeqs of them. */
+  mentionSeqs: Type.Optional(Type.Array(Type.Integer({ minimum: 1 }))),
 });
 export type Conversation = Static<typeof Conversation>;
 

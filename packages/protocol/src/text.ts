@@ -33,6 +33,24 @@ export function messageBodyProblem(body: string): string | undefined {
   return undefined;
 }
 
+// One emoji as Unicode's RGI list names it (flags, keycaps, skin tones and ZWJ sequences
+// included), and only that: `v` mode is what gives \p{RGI_Emoji}, a property of strings.
+// (The flags go through a variable: the compiler's target, ES2023, predates `v`; Node 20
+// and every current browser have it.)
+const V_FLAG: string = 'v';
+const singleEmoji = new RegExp(String.raw`^\p{RGI_Emoji}$`, V_FLAG);
+
+/**
+ * Why `emoji` is not a valid reaction, or undefined when it is: exactly one emoji
+ * (one RGI emoji sequence, so one grapheme), at most LIMITS.maxEmojiChars code units.
+ */
+export function reactionProblem(emoji: string): string | undefined {
+  if (emoji.length === 0 || emoji.length > LIMITS.maxEmojiChars || !singleEmoji.test(emoji)) {
+    return 'a reaction is exactly one emoji';
+  }
+  return undefined;
+}
+
 /** Why `id` is not a valid client message id, or undefined when it is. */
 export function clientMsgIdProblem(id: string): string | undefined {
   if (id.length === 0 || id.length > LIMITS.maxClientMsgIdChars) {

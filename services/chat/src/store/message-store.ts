@@ -160,6 +160,83 @@ export interface MessageStore {
   markRead(conv: ConversationId, userId: UserId, seq: number): Promise<number>;
   /** Moves each of the user's read markers to its conversation's lastSeq; returns those that moved. */
   markAllRead(userId: UserId): Promise<{ conv: ConversationId; seq: number }[]>;
+
+  // --- messages that change (protocol v1.2; see docs/design-notes.md) ---------------------
+  //
+  // Every change of a message (edit, delete, a reaction set or cleared, a reply added to its
+  // thread) takes the next value of its conversation's gapless change counter
+  // (`lastChangeSeq`) in the transaction that makes it, and stamps the message with it
+  // (`changeSeq`). A message's row always holds its current state, so the messages with
+  // `changeSeq > N` are exactly what a device that applied changes up to N is missing.
+  // Each method checks, in its transaction, that `actor` is a member when it commits
+  // (`not_member`; `not_found` for no such conversation or seq). A change that changes
+  // nothing (the same body, a reaction already set, a delete of a deleted message) takes
+  // no changeSeq and returns `changed: false` with the current state.
+
+  /**
+   * Replaces the body and the mentions of `actor`'s own message (`forbidden` for someone
+   * else's; `conflict` when it is deleted); sets `editedAt = now`. `mentions` must all be
+   * members at commit (`validation_failed`, field `/mentions`); undefined keeps none.
+   */
+  editMessage(input: EditInput): Promise<ChangeOutcome>;
+  /**
+   * Deletes a message: its body, mentions and reactions are removed from the store (not
+   * hidden); the row stays as a tombstone (`deleted: true`, body '') keeping its seq,
+   * `replyTo`, `threadRoot`, `replyCount` and `lastReplyAt`. Allowed to its sender, and to
+   * the owner (`createdBy`) of a group or channel for any message in it; else `forbidden`.
+   */
+  deleteMessage(conv: ConversationId, seq: number, actor: UserId, now: number): Promise<ChangeOutcome>;
+  /**
+   * Sets (`on`) or clears `actor`'s reaction `emoji` (already validated) on a message. A new
+   * distinct emoji past `maxDistinct` on that message is `conflict`; a deleted message is
+   * `conflict`. Idempotent: setting it twice is once.
+   */
+  react(input: ReactInput): Promise<ChangeOutcome>;
+  /**
+   * The messages of `conv` whose `changeSeq` is above `after`, in ascending changeSeq, at
+   * most `limit`, each in its current state; and the conversation's `lastChangeSeq`.
+   */
+  changesSince(
+    conv: ConversationId,
+    after: number,
+    limit: number,
+  ): Promise<{ messages: StoredMessage[]; lastChangeSeq: number }>;
+  /**
+   * A thread: the replies whose `threadRoot` is `root`, ascending seq, those with seq above
+   * `after` (default 0), at most `limit`. The root itself is read with `history`.
+   */
+  thread(conv: ConversationId, root: number, page: { after?: number; limit: number }): Promise<StoredMessage[]>;
+  /**
+   * The messages around `seq`: up to `limit` messages, ascending, with `seq` in the middle
+   * (half before it, the rest from it on; fewer on one side shifts the page to the other).
+   */
+  around(conv: ConversationId, seq: number, limit: number): Promise<StoredMessage[]>;
+}
+
+export interface EditInput {
+  conv: ConversationId;
+  seq: number;
+  actor: UserId;
+  body: string;
+  mentions?: UserId[];
+  now: number;
+}
+
+export interface ReactInput {
+  conv: ConversationId;
+  seq: number;
+  actor: UserId;
+  emoji: string;
+  on: boolean;
+  now: number;
+  /** Most distinct emoji a message may carry (LIMITS.maxReactionsPerMessage). */
+  maxDistinct: number;
+}
+
+/** What a change did: the message's current state, and whether this call changed it. */
+export interface ChangeOutcome {
+  message: StoredMessage;
+  changed: boolean;
 }
 
 export interface ConversationRecord {
@@ -173,14 +250,20 @@ export interface ConversationRecord {
   createdBy: UserId;
   createdAt: number;
   lastSeq: number;
+  /** The conversation's change counter: changes made to its messages so far (gapless). */
+  lastChangeSeq: number;
   /** Time of the last message, or createdAt. */
   lastActivityAt: number;
 }
 
 export interface ConversationState extends ConversationRecord {
   lastReadSeq: number;
-  /** lastSeq − lastReadSeq. */
+  /** lastSeq − lastReadSeq (deleted messages keep their seq, so they still count). */
   unread: number;
+  /** Messages after lastReadSeq, not deleted, that mention the user (by someone else). */
+  unreadMentions: number;
+  /** Their seqs, ascending, the newest LIMITS.maxMentionSeqs of them. */
+  mentionSeqs: number[];
   /** The user muted it. */
   muted: boolean;
   /** The user hid this DM and no message came since. */
@@ -206,19 +289,36 @@ export interface AppendInput {
   body: string;
   /** Server time of acceptance. */
   ts: number;
+  /** The seq of the message of the same conversation this one answers. */
+  replyTo?: number;
+  /** Members mentioned (deduplicated by the caller; the sender may not mention themself). */
+  mentions?: UserId[];
 }
 
-/** A message as stored: with its sender's client-made id. */
+/**
+ * A message as stored: with its sender's client-made id, in its current state. The
+ * optional fields of `Message` are present only when they say something (see models.ts),
+ * so every backend returns the same object for the same state.
+ */
 export type StoredMessage = Message & { clientMsgId: string };
 
 export interface AppendResult {
   message: StoredMessage;
   /** True when this (sender, clientMsgId) was stored before: nothing new was written. */
   duplicate: boolean;
+  /**
+   * A reply changes its thread's root (`replyCount`, `lastReplyAt`, a new `changeSeq`): the
+   * root's state after this append (absent for a duplicate and for a message that is no reply).
+   */
+  root?: StoredMessage;
 }
 
-/** Why `append` did not store an input: its sender is not a member, or its conversation does not exist. */
-export type AppendRefusal = Extract<ErrorCode, 'not_member' | 'not_found'>;
+/**
+ * Why `append` did not store an input: its sender is not a member, or its conversation
+ * does not exist; `bad_reply` — `replyTo` names no message of the conversation;
+ * `bad_mentions` — a mentioned user is not a member.
+ */
+export type AppendRefusal = Extract<ErrorCode, 'not_member' | 'not_found'> | 'bad_reply' | 'bad_mentions';
 
 /** What `append` did with one input: stored it (or found it stored), or refused it. */
 export type AppendOutcome = AppendResult | { refused: AppendRefusal };
