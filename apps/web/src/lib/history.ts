@@ -1,4 +1,5 @@
 import type { Message } from '@relay-chat/protocol';
+import { newerCopy } from './changes.js';
 
 /**
  * The loaded part of one conversation's history: messages in ascending `seq`, no duplicates.
@@ -13,8 +14,9 @@ export const EMPTY_HISTORY: HistoryWindow = { messages: [], hasOlder: true };
 
 /**
  * Merges messages into an ascending, duplicate-free list keyed by `seq`. The live stream,
- * pages of history and gap fills all arrive here in any order; a seq already present is
- * kept as is (a stored message never changes), so merging is idempotent.
+ * pages of history and gap fills all arrive here in any order; of two copies of one seq the
+ * one with the higher `changeSeq` is kept (messages change: edits, deletes, reactions,
+ * replies), so merging is idempotent and order-independent.
  */
 export function mergeBySeq(existing: readonly Message[], incoming: readonly Message[]): Message[] {
   if (incoming.length === 0) return existing as Message[];
@@ -24,9 +26,17 @@ export function mergeBySeq(existing: readonly Message[], incoming: readonly Mess
     return [...existing, incoming[0]!];
   }
   const bySeq = new Map<number, Message>();
-  for (const message of incoming) bySeq.set(message.seq, message);
   for (const message of existing) bySeq.set(message.seq, message);
-  if (bySeq.size === existing.length) return existing as Message[];
+  let changed = false;
+  for (const message of incoming) {
+    const known = bySeq.get(message.seq);
+    const winner = known ? newerCopy(known, message) : message;
+    if (winner !== known) {
+      bySeq.set(message.seq, winner);
+      changed = true;
+    }
+  }
+  if (!changed) return existing as Message[];
   return [...bySeq.values()].sort((a, b) => a.seq - b.seq);
 }
 

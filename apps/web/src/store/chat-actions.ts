@@ -5,6 +5,12 @@ export interface OpenResult {
   firstUnreadSeq: number | undefined;
 }
 
+/** What a message answers and whom it mentions. */
+export interface SendOptions {
+  replyTo?: number;
+  mentions?: UserId[];
+}
+
 /** A page of the user directory. */
 export interface UserPage {
   users: User[];
@@ -17,8 +23,22 @@ export interface UserPage {
  * Methods that return promises reject with a ChatError.
  */
 export interface ChatActions {
-  /** Queues a message (shown as "sending" at once). */
-  send(conv: ConversationId, body: string): void;
+  /** Queues a message (shown as "sending" at once), maybe a reply, maybe mentioning members. */
+  send(conv: ConversationId, body: string, options?: SendOptions): void;
+  /** Replaces the body (and mentions) of an own message. */
+  edit(conv: ConversationId, seq: number, body: string, mentions?: UserId[]): Promise<void>;
+  /** Deletes a message (own, or any in a group/channel the caller owns): a tombstone remains. */
+  deleteMessage(conv: ConversationId, seq: number): Promise<void>;
+  /** Sets (`on`) or clears the caller's reaction with one emoji. */
+  react(conv: ConversationId, seq: number, emoji: string, on: boolean): Promise<void>;
+  /** Loads the messages around one (a jump to a reply's parent that is not loaded). */
+  loadAround(conv: ConversationId, seq: number): Promise<void>;
+  /** Loads the page of history just before `before` (fills a hole left by a jump). */
+  loadGap(conv: ConversationId, before: number): Promise<void>;
+  /** Loads the first page of a thread's replies (and its root). */
+  openThread(conv: ConversationId, root: number): Promise<void>;
+  /** Loads the next page of a thread's replies. */
+  loadMoreReplies(conv: ConversationId, root: number): Promise<void>;
   retry(conv: ConversationId, clientMsgId: string): void;
   discard(conv: ConversationId, clientMsgId: string): void;
   /** Loads the newest page (and, with unread, back to the first unread). Safe to call again. */

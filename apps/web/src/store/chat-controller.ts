@@ -17,8 +17,8 @@ import {
 } from '@relay-chat/sdk';
 import { oldestSeq } from '../lib/history.js';
 import type { AuthSession } from './auth-session.js';
-import type { ChatActions, OpenResult, UserPage } from './chat-actions.js';
-import type { LinkStatus } from './chat-state.js';
+import type { ChatActions, OpenResult, SendOptions, UserPage } from './chat-actions.js';
+import { type ChatState, type LinkStatus, threadKey } from './chat-state.js';
 import type { ChatStore } from './chat-store.js';
 import { clearDrafts } from './drafts.js';
 import { clearOutbox, loadOutbox, saveOutbox } from './outbox-storage.js';
@@ -31,6 +31,10 @@ const FIRST_PAGE_MIN = 50;
 const MAX_UNREAD_PAGES = 5;
 /** Users per presence query (the server's bound). */
 const PRESENCE_BATCH = 200;
+/** Messages loaded around a message jumped to. */
+const AROUND_PAGE = 40;
+/** Replies per page of a thread. */
+const THREAD_PAGE = 50;
 
 /**
  * The bridge between the SDK and the screens: turns ChatClient events into store actions,
@@ -48,6 +52,8 @@ export class ChatController implements ChatActions {
   #typingTimer: ReturnType<typeof setInterval> | undefined;
   readonly #namesWanted = new Set<UserId>();
   readonly #namesAsked = new Set<UserId>();
+  /** What our own queued replies answer, by clientMsgId (the ack does not repeat it). */
+  readonly #replies = new Map<string, { replyTo: number; mentions?: UserId[] }>();
   #namesTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(store: ChatStore, auth: AuthSession, origin: string = window.location.origin) {
@@ -81,11 +87,21 @@ export class ChatController implements ChatActions {
       client.on('message', (message) => {
         dispatch({ type: 'messages', conv: message.conv, messages: [message] });
         this.#resolveNames([message]);
+        this.#syncMentions(message.conv);
+      }),
+      // An edit, a delete, a reaction or a new reply to a root: the message's whole new state,
+      // at most once per changeSeq and in changeSeq order (the SDK fills gaps and catches up).
+      client.on('change', ({ conv, message }) => {
+        dispatch({ type: 'changes', conv, messages: [message] });
+        this.#syncMentions(conv);
       }),
       client.on('outbox', ({ entry }) => this.#onOutbox(entry)),
       client.on('typing', ({ conv, user }) => dispatch({ type: 'typing', conv, user, now: Date.now() })),
       client.on('presence', ({ user, status }) => dispatch({ type: 'presence', user, status })),
-      client.on('read', ({ conv, seq }) => dispatch({ type: 'read', conv, seq })),
+      client.on('read', ({ conv, seq }) => {
+        dispatch({ type: 'read', conv, seq });
+        this.#syncMentions(conv);
+      }),
       client.on('conversation', ({ event, conversation }) => {
         if (event === 'left') {
           this.#loaded.delete(conversation.id);
@@ -173,7 +189,19 @@ export class ChatController implements ChatActions {
       const me = this.#store.getState().me;
       if (me) {
         const { id, seq, ts } = entry.ack;
-        const message: Message = { conv, seq, id, from: me.id, body, ts, clientMsgId };
+        const reply = this.#replies.get(clientMsgId);
+        this.#replies.delete(clientMsgId);
+        const message: Message = {
+          conv,
+          seq,
+          id,
+          from: me.id,
+          body,
+          ts,
+          clientMsgId,
+          ...(reply ? replyFields(this.#store.getState(), conv, reply.replyTo) : {}),
+          ...(reply?.mentions && reply.mentions.length > 0 ? { mentions: reply.mentions } : {}),
+        };
         dispatch({ type: 'messages', conv, messages: [message] });
       }
       dispatch({ type: 'pendingSettled', conv, clientMsgId });
@@ -188,6 +216,7 @@ export class ChatController implements ChatActions {
         body,
         createdAt,
         status,
+        ...(this.#replies.has(clientMsgId) ? { replyTo: this.#replies.get(clientMsgId)!.replyTo } : {}),
         ...(entry.error ? { error: describeSendError(entry.error) } : {}),
       },
     });
@@ -195,8 +224,68 @@ export class ChatController implements ChatActions {
 
   // ---- ChatActions ---------------------------------------------------------------------
 
-  send(conv: ConversationId, body: string): void {
-    this.client.send(conv, body);
+  send(conv: ConversationId, body: string, options: SendOptions = {}): void {
+    const mentions = options.mentions && options.mentions.length > 0 ? options.mentions : undefined;
+    const handle = this.client.send(conv, body, {
+      ...(options.replyTo !== undefined ? { replyTo: options.replyTo } : {}),
+      ...(mentions ? { mentions } : {}),
+    });
+    if (options.replyTo !== undefined) {
+      this.#replies.set(handle.clientMsgId, { replyTo: options.replyTo, ...(mentions ? { mentions } : {}) });
+    } else if (mentions) {
+      this.#replies.delete(handle.clientMsgId);
+    }
+  }
+
+  async edit(conv: ConversationId, seq: number, body: string, mentions: UserId[] = []): Promise<void> {
+    const message = await this.client.edit(conv, seq, body, { mentions });
+    this.#store.dispatch({ type: 'changes', conv, messages: [message] });
+  }
+
+  async deleteMessage(conv: ConversationId, seq: number): Promise<void> {
+    const message = await this.client.deleteMessage(conv, seq);
+    this.#store.dispatch({ type: 'changes', conv, messages: [message] });
+  }
+
+  async react(conv: ConversationId, seq: number, emoji: string, on: boolean): Promise<void> {
+    const message = await this.client.react(conv, seq, emoji, on);
+    this.#store.dispatch({ type: 'changes', conv, messages: [message] });
+  }
+
+  async loadAround(conv: ConversationId, seq: number): Promise<void> {
+    const messages = await this.client.api.around(conv, seq, AROUND_PAGE);
+    this.#store.dispatch({ type: 'context', conv, messages });
+    this.#resolveNames(messages);
+  }
+
+  async loadGap(conv: ConversationId, before: number): Promise<void> {
+    const messages = await this.client.api.history(conv, { before, limit: OLDER_PAGE });
+    this.#store.dispatch({ type: 'context', conv, messages });
+    this.#resolveNames(messages);
+  }
+
+  async openThread(conv: ConversationId, root: number): Promise<void> {
+    const page = await this.client.api.thread(conv, root, { limit: THREAD_PAGE });
+    this.#store.dispatch({
+      type: 'threadPage',
+      conv,
+      root: page.root,
+      replies: page.messages,
+      limit: THREAD_PAGE,
+      reset: true,
+    });
+    this.#resolveNames([page.root, ...page.messages]);
+  }
+
+  async loadMoreReplies(conv: ConversationId, root: number): Promise<void> {
+    const thread = this.#store.getState().threads.get(threadKey(conv, root));
+    const after = thread?.replies.at(-1)?.seq;
+    const page = await this.client.api.thread(conv, root, {
+      ...(after !== undefined ? { after } : {}),
+      limit: THREAD_PAGE,
+    });
+    this.#store.dispatch({ type: 'threadPage', conv, root: page.root, replies: page.messages, limit: THREAD_PAGE });
+    this.#resolveNames(page.messages);
   }
 
   retry(_conv: ConversationId, clientMsgId: string): void {
@@ -265,6 +354,19 @@ export class ChatController implements ChatActions {
     if (!known || seq <= known.lastReadSeq) return;
     this.client.markRead(conv, seq);
     this.#store.dispatch({ type: 'read', conv, seq });
+    this.#syncMentions(conv);
+  }
+
+  /** Takes the SDK's live mention counts of a conversation (it keeps them exact across events). */
+  #syncMentions(conv: ConversationId): void {
+    const known = this.client.conversation(conv);
+    if (!known || known.unreadMentions === undefined) return;
+    this.#store.dispatch({
+      type: 'mentions',
+      conv,
+      unreadMentions: known.unreadMentions,
+      mentionSeqs: known.mentionSeqs ?? [],
+    });
   }
 
   async markAllRead(): Promise<void> {
@@ -400,6 +502,24 @@ export class ChatController implements ChatActions {
     this.#store.dispatch({ type: 'conversation', conversation });
     return conversation.id;
   }
+}
+
+/** A reply's own fields, as the server sets them: its parent and the parent's thread root. */
+function replyFields(
+  state: ChatState,
+  conv: ConversationId,
+  replyTo: number,
+): { replyTo: number; threadRoot?: number } {
+  const loaded = state.histories.get(conv)?.messages.find((m) => m.seq === replyTo);
+  let parent = loaded;
+  if (!parent) {
+    for (const thread of state.threads.values()) {
+      parent = thread.replies.find((m) => m.conv === conv && m.seq === replyTo);
+      if (parent) break;
+    }
+  }
+  if (!parent) return { replyTo };
+  return { replyTo, threadRoot: parent.threadRoot ?? parent.seq };
 }
 
 function linkStatusOf(state: ConnectionState): LinkStatus {

@@ -1,12 +1,15 @@
-import type {
-  Conversation,
-  ConversationId,
-  Message,
-  PresenceStatus,
-  User,
-  UserId,
+import {
+  type Conversation,
+  type ConversationId,
+  LIMITS,
+  type Message,
+  type PresenceStatus,
+  type User,
+  type UserId,
 } from '@relay-chat/protocol';
-import { addNewer, addOlderPage, EMPTY_HISTORY, type HistoryWindow } from '../lib/history.js';
+import { applyChanges, newerCopy } from '../lib/changes.js';
+import { addNewer, addOlderPage, EMPTY_HISTORY, type HistoryWindow, mergeBySeq } from '../lib/history.js';
+import { mentionsAfterRead } from '../lib/mentions.js';
 import { onMessage, onRead, unreadOf } from '../lib/unread.js';
 
 /** How the live connection is doing, as the UI shows it. */
@@ -21,6 +24,21 @@ export interface PendingMessage {
   createdAt: number;
   /** Why it failed, for the tooltip. */
   error?: string;
+  /** The message it answers, if a reply. */
+  replyTo?: number;
+}
+
+/** The loaded replies of one thread (its root's seq), ascending. */
+export interface ThreadWindow {
+  root: Message | undefined;
+  replies: Message[];
+  /** A page came back full: there may be more after the last loaded reply. */
+  hasMore: boolean;
+}
+
+/** The key of a thread in `ChatState.threads`. */
+export function threadKey(conv: ConversationId, root: number): string {
+  return `${conv} ${root}`;
 }
 
 /**
@@ -45,6 +63,8 @@ export interface ChatState {
   presenceFresh: boolean;
   /** Every user whose name we have seen, for sender names. */
   users: ReadonlyMap<UserId, User>;
+  /** Threads opened this session (see threadKey). */
+  threads: ReadonlyMap<string, ThreadWindow>;
 }
 
 export const INITIAL_STATE: ChatState = {
@@ -58,6 +78,7 @@ export const INITIAL_STATE: ChatState = {
   online: new Set(),
   presenceFresh: false,
   users: new Map(),
+  threads: new Map(),
 };
 
 /** What the UI says about someone's presence; `unknown` while disconnected. */
@@ -96,7 +117,25 @@ export type ChatAction =
   | { type: 'presenceSnapshot'; asked: readonly UserId[]; online: readonly UserId[] }
   | { type: 'pending'; message: PendingMessage }
   | { type: 'pendingSettled'; conv: ConversationId; clientMsgId: string }
-  | { type: 'users'; users: readonly User[] };
+  | { type: 'users'; users: readonly User[] }
+  /**
+   * Messages in a newer state (a live `change`, the answer of an edit/delete/react): each
+   * replaces the loaded copy of its seq when its `changeSeq` is higher; unloaded ones are ignored.
+   */
+  | { type: 'changes'; conv: ConversationId; messages: readonly Message[] }
+  /** Messages loaded out of the window (around a jump target, a gap fill): history only. */
+  | { type: 'context'; conv: ConversationId; messages: readonly Message[] }
+  /** A page of a thread's replies (`after` the last loaded one; `reset` for the first page). */
+  | {
+      type: 'threadPage';
+      conv: ConversationId;
+      root: Message;
+      replies: readonly Message[];
+      limit: number;
+      reset?: boolean;
+    }
+  /** The SDK's live mention counts of a conversation. */
+  | { type: 'mentions'; conv: ConversationId; unreadMentions: number; mentionSeqs: readonly number[] };
 
 export function chatReducer(state: ChatState, action: ChatAction): ChatState {
   switch (action.type) {
@@ -172,7 +211,10 @@ export function chatReducer(state: ChatState, action: ChatAction): ChatState {
     case 'read': {
       const conv = state.conversations.get(action.conv);
       if (!conv) return state;
-      const next = onRead(conv, action.seq);
+      let next = onRead(conv, action.seq);
+      if (next !== conv && (conv.unreadMentions ?? 0) > 0) {
+        next = withMentions(next, mentionsAfterRead(conv, action.seq, next.lastSeq));
+      }
       return next === conv
         ? state
         : { ...state, conversations: new Map(state.conversations).set(conv.id, next) };
@@ -214,7 +256,153 @@ export function chatReducer(state: ChatState, action: ChatAction): ChatState {
       const users = withUsers(state.users, action.users);
       return users === state.users ? state : { ...state, users };
     }
+    case 'changes':
+      return applyChangedMessages(state, action.conv, action.messages);
+    case 'context': {
+      const before = state.histories.get(action.conv) ?? EMPTY_HISTORY;
+      let history = addNewer(before, action.messages);
+      if (action.messages.some((m) => m.seq === 1) && history.hasOlder) history = { ...history, hasOlder: false };
+      return history === before ? state : { ...state, histories: new Map(state.histories).set(action.conv, history) };
+    }
+    case 'threadPage': {
+      const key = threadKey(action.conv, action.root.seq);
+      const known = action.reset ? undefined : state.threads.get(key);
+      const root = known?.root ? newerCopy(known.root, action.root) : action.root;
+      const replies = mergeBySeq(known?.replies ?? [], action.replies);
+      const threads = new Map(state.threads).set(key, {
+        root,
+        replies,
+        hasMore: action.replies.length >= action.limit,
+      });
+      return { ...state, threads };
+    }
+    case 'mentions': {
+      const conv = state.conversations.get(action.conv);
+      if (!conv) return state;
+      if (
+        (conv.unreadMentions ?? 0) === action.unreadMentions &&
+        sameList(conv.mentionSeqs ?? [], action.mentionSeqs)
+      )
+        return state;
+      const next = withMentions(conv, {
+        unreadMentions: action.unreadMentions,
+        mentionSeqs: [...action.mentionSeqs],
+      });
+      return { ...state, conversations: new Map(state.conversations).set(conv.id, next) };
+    }
   }
+}
+
+/** A conversation with these mention counts (the fields absent when there are none, as the server sends them). */
+function withMentions(
+  conv: Conversation,
+  mentions: { unreadMentions: number; mentionSeqs: number[] },
+): Conversation {
+  const { unreadMentions: _u, mentionSeqs: _s, ...rest } = conv;
+  return {
+    ...rest,
+    ...(mentions.unreadMentions > 0 ? { unreadMentions: mentions.unreadMentions } : {}),
+    ...(mentions.mentionSeqs.length > 0 ? { mentionSeqs: mentions.mentionSeqs } : {}),
+  };
+}
+
+function sameList(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((v, i) => v === b[i]);
+}
+
+/** Whether a message counts as an unread mention of `me` given the read marker. */
+function mentionsMe(message: Message, me: UserId | undefined, lastReadSeq: number): boolean {
+  return (
+    me !== undefined &&
+    message.from !== me &&
+    message.deleted !== true &&
+    message.seq > lastReadSeq &&
+    (message.mentions?.includes(me) ?? false)
+  );
+}
+
+/** Mention counts after seeing this state of a message (new, edited or deleted). */
+function mentionsAfterMessage(conv: Conversation, message: Message, me: UserId | undefined): Conversation {
+  const seqs = conv.mentionSeqs ?? [];
+  const listed = seqs.includes(message.seq);
+  const counts = mentionsMe(message, me, conv.lastReadSeq);
+  if (counts === listed) return conv;
+  const total = conv.unreadMentions ?? seqs.length;
+  if (counts) {
+    const mentionSeqs = [...seqs, message.seq].sort((a, b) => a - b).slice(-LIMITS.maxMentionSeqs);
+    return withMentions(conv, { unreadMentions: total + 1, mentionSeqs });
+  }
+  return withMentions(conv, {
+    unreadMentions: Math.max(0, total - 1),
+    mentionSeqs: seqs.filter((s) => s !== message.seq),
+  });
+}
+
+/** Replaces loaded copies (history, threads, previews) with newer states; adds nothing new. */
+function applyChangedMessages(
+  state: ChatState,
+  convId: ConversationId,
+  messages: readonly Message[],
+): ChatState {
+  if (messages.length === 0) return state;
+  let next = state;
+  const before = state.histories.get(convId);
+  if (before) {
+    const updated = applyChanges(before.messages, messages);
+    if (updated !== before.messages) {
+      next = { ...next, histories: new Map(next.histories).set(convId, { ...before, messages: updated }) };
+    }
+  }
+  next = withThreadCopies(next, convId, messages, false);
+  const conv = next.conversations.get(convId);
+  if (conv) {
+    let updated = conv;
+    for (const message of messages) {
+      if (updated.lastMessage && updated.lastMessage.seq === message.seq) {
+        const winner = newerCopy(updated.lastMessage, message);
+        if (winner !== updated.lastMessage) updated = { ...updated, lastMessage: winner };
+      }
+      updated = mentionsAfterMessage(updated, message, next.me?.id);
+    }
+    if (updated !== conv) next = { ...next, conversations: new Map(next.conversations).set(convId, updated) };
+  }
+  return next;
+}
+
+/**
+ * Updates the loaded threads with these copies: roots and replies get newer states; with
+ * `addReplies`, new replies of a loaded thread are added (a live reply).
+ */
+function withThreadCopies(
+  state: ChatState,
+  convId: ConversationId,
+  messages: readonly Message[],
+  addReplies: boolean,
+): ChatState {
+  if (state.threads.size === 0) return state;
+  let threads: Map<string, ThreadWindow> | undefined;
+  for (const message of messages) {
+    const asRoot = state.threads.get(threadKey(convId, message.seq));
+    const current = threads?.get(threadKey(convId, message.seq)) ?? asRoot;
+    if (current?.root) {
+      const root = newerCopy(current.root, message);
+      if (root !== current.root) {
+        threads ??= new Map(state.threads);
+        threads.set(threadKey(convId, message.seq), { ...current, root });
+      }
+    }
+    if (message.threadRoot === undefined) continue;
+    const key = threadKey(convId, message.threadRoot);
+    const thread = threads?.get(key) ?? state.threads.get(key);
+    if (!thread) continue;
+    const has = thread.replies.some((r) => r.seq === message.seq);
+    if (!has && (!addReplies || thread.hasMore)) continue;
+    const replies = mergeBySeq(thread.replies, [message]);
+    if (replies === thread.replies) continue;
+    threads ??= new Map(state.threads);
+    threads.set(key, { ...thread, replies });
+  }
+  return threads ? { ...state, threads } : state;
 }
 
 function applyMessages(state: ChatState, convId: ConversationId, messages: readonly Message[]): ChatState {
@@ -228,17 +416,25 @@ function applyMessages(state: ChatState, convId: ConversationId, messages: reado
   if (conv) {
     let updated = conv;
     for (const message of messages) {
+      const isNew = message.seq > updated.lastSeq;
       updated = onMessage(updated, message.seq, message.from, next.me?.id);
-      if (message.seq >= (updated.lastMessage?.seq ?? 0)) {
+      const shown = updated.lastMessage;
+      if (shown && shown.seq === message.seq) {
+        const winner = newerCopy(shown, message);
+        if (winner !== shown) updated = { ...updated, lastMessage: winner };
+      } else if (message.seq > (shown?.seq ?? 0)) {
         updated = {
           ...updated,
           lastMessage: message,
           lastActivityAt: Math.max(updated.lastActivityAt, message.ts),
         };
       }
+      if (isNew) updated = mentionsAfterMessage(updated, message, next.me?.id);
     }
     if (updated !== conv) next = { ...next, conversations: new Map(next.conversations).set(convId, updated) };
   }
+
+  next = withThreadCopies(next, convId, messages, true);
 
   // A stored message ends its sender's typing, and settles our own pending copy.
   const typers = next.typing.get(convId);
