@@ -100,11 +100,13 @@ const ConversationItem = memo(function ConversationItem({
   const muted = conversation.muted === true;
   // A muted conversation shows no count (its messages are still unread).
   const unread = muted ? 0 : conversation.unread;
+  // Mentions show even when muted: they are what muting still lets through.
+  const mentions = conversation.unreadMentions ?? 0;
   return (
     <li>
       <button
         type="button"
-        className={`conversation-item${active ? ' active' : ''}${unread > 0 ? ' has-unread' : ''}`}
+        className={`conversation-item${active ? ' active' : ''}${unread > 0 || mentions > 0 ? ' has-unread' : ''}`}
         onClick={() => onOpen(conversation.id)}
         aria-current={active ? 'page' : undefined}
         data-testid="conversation-item"
@@ -136,6 +138,21 @@ const ConversationItem = memo(function ConversationItem({
               <span className="conversation-item-preview" dir="auto">
                 {preview}
               </span>
+            )}
+            {mentions > 0 && (
+              <>
+                <span
+                  className="mention-badge"
+                  data-testid="mention-badge"
+                  aria-hidden="true"
+                  title={`${mentions} unread mention${mentions === 1 ? '' : 's'}`}
+                >
+                  @{mentions > 1 ? badgeText(mentions) : ''}
+                </span>
+                <span className="visually-hidden">
+                  , {mentions} mention{mentions === 1 ? '' : 's'}
+                </span>
+              </>
             )}
             {unread > 0 && (
               <>

@@ -1,13 +1,16 @@
-import { type Conversation, type ConversationId, toChatError } from '@relay-chat/protocol';
-import { useEffect, useState } from 'react';
+import { type Conversation, type ConversationId, type Message, toChatError } from '@relay-chat/protocol';
+import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { useChatActions, useChatState } from '../hooks/use-chat.js';
 import { conversationTitle, dmPartner } from '../lib/conversations.js';
 import { type Presence, presenceOf, typingNames, typingSentence } from '../store/chat-state.js';
 import { Avatar } from './avatar.js';
+import { lastEditable } from '../lib/changes.js';
 import { Composer } from './composer.js';
+import { type ConversationUi, ConversationUiContext } from './conversation-ui.js';
 import { DetailsDialog } from './details-dialog.js';
 import { BackIcon, BellOffIcon, HashIcon, InfoIcon, LeaveIcon, UsersIcon } from './icons.js';
 import { MessageList } from './message-list.js';
+import { ThreadPanel } from './thread-panel.js';
 
 export interface ConversationViewProps {
   conversation: Conversation;
@@ -24,9 +27,38 @@ export function ConversationView({ conversation, onBack, onLeft }: ConversationV
   const partnerLastKnown = useChatState((s) => (partner ? s.online.has(partner.id) : false));
   const displayTitle = conversation.kind === 'channel' ? `#${title}` : title;
   const [detailsOpen, setDetailsOpen] = useState(false);
+  const [replyingTo, setReplyingTo] = useState<Message | undefined>();
+  const [editingSeq, setEditingSeq] = useState<number | undefined>();
+  const [threadRoot, setThreadRoot] = useState<number | undefined>();
+  const [jump, setJump] = useState<{ seq: number; n: number } | undefined>();
+  const composerRef = useRef<HTMLTextAreaElement | null>(null);
+  const history = useChatState((s) => s.histories.get(conversation.id));
+
+  const jumpTo = useCallback((seq: number) => setJump((j) => ({ seq, n: (j?.n ?? 0) + 1 })), []);
+  const focusComposer = useCallback(() => composerRef.current?.focus(), []);
+  const ui = useMemo<ConversationUi>(
+    () => ({
+      conversation,
+      replyingTo,
+      setReplyingTo,
+      editingSeq,
+      setEditingSeq,
+      threadRoot,
+      openThread: setThreadRoot,
+      jumpTo,
+      jump,
+      focusComposer,
+    }),
+    [conversation, replyingTo, editingSeq, threadRoot, jumpTo, jump, focusComposer],
+  );
+  const editLast = () => {
+    const last = lastEditable(history?.messages ?? [], me?.id);
+    if (last) setEditingSeq(last.seq);
+  };
 
   return (
-    <section className="conversation" aria-label={displayTitle}>
+    <ConversationUiContext.Provider value={ui}>
+    <section className={`conversation${threadRoot !== undefined ? ' with-thread' : ''}`} aria-label={displayTitle}>
       <header className="conversation-header">
         <button
           type="button"
@@ -80,10 +112,26 @@ export function ConversationView({ conversation, onBack, onLeft }: ConversationV
           onClose={() => setDetailsOpen(false)}
         />
       )}
-      <MessageList conversation={conversation} title={displayTitle} />
-      <TypingLine convId={conversation.id} />
-      <Composer convId={conversation.id} placeholderName={displayTitle} />
+      <div className="conversation-body">
+        <div className="conversation-main">
+          <MessageList conversation={conversation} title={displayTitle} />
+          <TypingLine convId={conversation.id} />
+          <Composer
+            convId={conversation.id}
+            placeholderName={displayTitle}
+            members={conversation.members}
+            replyingTo={replyingTo}
+            onCancelReply={() => setReplyingTo(undefined)}
+            onEditLast={editLast}
+            inputRef={(el) => {
+              composerRef.current = el;
+            }}
+          />
+        </div>
+        {threadRoot !== undefined && <ThreadPanel key={threadRoot} conversation={conversation} root={threadRoot} />}
+      </div>
     </section>
+    </ConversationUiContext.Provider>
   );
 }
 

@@ -4,6 +4,7 @@ import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } fr
 import { useChatActions, useChatState } from '../hooks/use-chat.js';
 import { EMPTY_HISTORY } from '../lib/history.js';
 import { buildTimeline, GROUP_WINDOW_MS } from '../lib/timeline.js';
+import { useOptionalConversationUi } from './conversation-ui.js';
 import { ArrowDownIcon } from './icons.js';
 import { MessageRow, PendingRow } from './message-row.js';
 
@@ -84,6 +85,12 @@ export function MessageList({ conversation, title }: MessageListProps) {
   const [openAttempt, setOpenAttempt] = useState(0);
   // Scrolled away from the newest messages: unread ones below are offered with a jump button.
   const [awayFromBottom, setAwayFromBottom] = useState(false);
+  const ui = useOptionalConversationUi();
+  const jump = ui?.jump;
+  // The message jumped to: scrolled to once it is rendered, flashed for a moment.
+  const [jumpTarget, setJumpTarget] = useState<{ seq: number; n: number } | undefined>();
+  const [highlightSeq, setHighlightSeq] = useState<number | undefined>();
+  const [gapLoading, setGapLoading] = useState<number | undefined>();
 
   const scrollerRef = useRef<HTMLDivElement>(null);
   const snapshotRef = useRef<ScrollSnapshot | undefined>(undefined);
@@ -114,6 +121,54 @@ export function MessageList({ conversation, title }: MessageListProps) {
   }, [actions, convId, openAttempt]);
 
   const messages = history.messages;
+  const bySeq = useMemo(() => new Map(messages.map((m) => [m.seq, m])), [messages]);
+
+  // A jump: load the target's context when it is not loaded, then scroll to it (below).
+  // biome-ignore lint/correctness/useExhaustiveDependencies: runs once per jump request
+  useEffect(() => {
+    if (!jump) return;
+    let cancelled = false;
+    if (bySeq.has(jump.seq)) setJumpTarget(jump);
+    else
+      actions
+        .loadAround(convId, jump.seq)
+        .then(() => {
+          if (!cancelled) setJumpTarget(jump);
+        })
+        .catch((err: unknown) => {
+          if (!cancelled) setOlderError(toChatError(err).message);
+        });
+    return () => {
+      cancelled = true;
+    };
+  }, [jump]);
+
+  useLayoutEffect(() => {
+    if (!jumpTarget) return;
+    const el = scrollerRef.current;
+    const row = el?.querySelector<HTMLElement>(`li[data-seq="${jumpTarget.seq}"]`);
+    if (!el || !row) return;
+    setJumpTarget(undefined);
+    row.scrollIntoView({ block: 'center' });
+    atBottomRef.current = el.scrollHeight - el.scrollTop - el.clientHeight < BOTTOM_SLACK_PX;
+    if (snapshotRef.current) snapshotRef.current.anchor = findAnchor(el);
+    setHighlightSeq(jumpTarget.seq);
+    row.querySelector<HTMLElement>('button, [tabindex]')?.focus({ preventScroll: true });
+  }, [jumpTarget, messages]);
+
+  useEffect(() => {
+    if (highlightSeq === undefined) return;
+    const timer = setTimeout(() => setHighlightSeq(undefined), 2000);
+    return () => clearTimeout(timer);
+  }, [highlightSeq]);
+
+  const loadGap = (before: number) => {
+    setGapLoading(before);
+    actions
+      .loadGap(convId, before)
+      .catch((err: unknown) => setOlderError(toChatError(err).message))
+      .finally(() => setGapLoading(undefined));
+  };
   const timeline = useMemo(() => buildTimeline(messages, { firstUnreadSeq }), [messages, firstUnreadSeq]);
   const lastMessage = messages.at(-1);
   const pendingList = pending ?? [];
@@ -279,6 +334,22 @@ export function MessageList({ conversation, title }: MessageListProps) {
                 </li>
               );
             }
+            if (item.kind === 'gap') {
+              return (
+                <li key={item.key} className="history-gap" data-testid="history-gap">
+                  <button
+                    type="button"
+                    className="link-button"
+                    onClick={() => loadGap(item.before)}
+                    disabled={gapLoading === item.before}
+                  >
+                    {gapLoading === item.before
+                      ? 'Loading…'
+                      : `Show ${item.missing} more message${item.missing === 1 ? '' : 's'}`}
+                  </button>
+                </li>
+              );
+            }
             const m = item.message;
             return (
               <MessageRow
@@ -286,7 +357,9 @@ export function MessageList({ conversation, title }: MessageListProps) {
                 message={m}
                 senderName={users.get(m.from)?.username ?? 'unknown'}
                 own={m.from === me?.id}
-                continued={item.continued}
+                continued={item.continued && m.replyTo === undefined}
+                parent={m.replyTo !== undefined ? bySeq.get(m.replyTo) : undefined}
+                highlighted={highlightSeq === m.seq}
               />
             );
           })}

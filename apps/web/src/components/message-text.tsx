@@ -1,4 +1,5 @@
 import { type ComponentProps, memo, type ReactNode } from 'react';
+import type { UserId } from '@relay-chat/protocol';
 import Markdown, { type Components } from 'react-markdown';
 import remarkGfm from 'remark-gfm';
 import {
@@ -8,6 +9,7 @@ import {
   safeUrl,
   withinMarkdownBudget,
 } from '../lib/markdown.js';
+import { splitMentions } from '../lib/mentions.js';
 import { linkify, neutraliseBidi } from '../lib/safe-text.js';
 
 /** How every link in a message opens: a new tab, no access to this window, no referrer, no endorsement. */
@@ -48,6 +50,50 @@ const COMPONENTS: Components = {
   a: ({ node: _node, ...props }) => <MessageLink {...props} />,
 };
 
+interface MdNode {
+  type: string;
+  value?: string;
+  children?: MdNode[];
+  data?: { hName: string; hProperties: Record<string, unknown> };
+}
+
+/**
+ * A remark plugin marking the `@username` of each mentioned member (by id, not by text) in
+ * text runs (not in code). The mark is an element of our own making, never parsed HTML.
+ */
+function remarkMentions(mentioned: ReadonlyMap<string, UserId>, me: string | undefined) {
+  const walk = (node: MdNode): void => {
+    if (!node.children) return;
+    const out: MdNode[] = [];
+    for (const child of node.children) {
+      if (child.type === 'text' && child.value) {
+        for (const piece of splitMentions(child.value, mentioned)) {
+          if (piece.kind === 'text') out.push({ type: 'text', value: piece.text });
+          else
+            out.push({
+              type: 'mention',
+              children: [{ type: 'text', value: piece.text }],
+              data: {
+                hName: 'span',
+                hProperties: {
+                  className: piece.id === me ? ['mention', 'mention-me'] : ['mention'],
+                  'data-mention': piece.id === me ? 'me' : 'other',
+                },
+              },
+            });
+        }
+      } else {
+        walk(child);
+        out.push(child);
+      }
+    }
+    node.children = out;
+  };
+  return () => (tree: MdNode) => walk(tree);
+}
+
+const ELEMENTS_WITH_MENTIONS = [...ALLOWED_ELEMENTS, 'span'];
+
 /**
  * A message body: a safe Markdown subset (bold, italic, strikethrough, code, code blocks,
  * quotes, lists, links) parsed into React elements, never into HTML. Raw HTML is text; links
@@ -55,8 +101,18 @@ const COMPONENTS: Components = {
  * shown as plain text with its links. Bidi controls are removed and the body sits in its own
  * direction-isolated block, so it cannot reorder the names and times around it.
  */
-export const MessageText = memo(function MessageText({ body }: { body: string }) {
+export const MessageText = memo(function MessageText({
+  body,
+  mentioned,
+  me,
+}: {
+  body: string;
+  /** The members the message mentions: lower-case username → id (highlighted; `me` stronger). */
+  mentioned?: ReadonlyMap<string, UserId> | undefined;
+  me?: string | undefined;
+}) {
   const text = neutraliseBidi(body);
+  const withMentions = mentioned !== undefined && mentioned.size > 0;
   if (!withinMarkdownBudget(text)) {
     return (
       <div className="message-text plain" dir="auto">
@@ -76,8 +132,8 @@ export const MessageText = memo(function MessageText({ body }: { body: string })
   return (
     <div className="message-text" dir="auto">
       <Markdown
-        remarkPlugins={REMARK_PLUGINS}
-        allowedElements={ALLOWED_ELEMENTS}
+        remarkPlugins={withMentions ? [...REMARK_PLUGINS, remarkMentions(mentioned, me)] : REMARK_PLUGINS}
+        allowedElements={withMentions ? ELEMENTS_WITH_MENTIONS : ALLOWED_ELEMENTS}
         unwrapDisallowed
         urlTransform={safeUrl}
         components={COMPONENTS}

@@ -40,9 +40,11 @@ export function shouldAlert(message: Message, ctx: AlertContext): boolean {
   if (message.seq <= conversation.lastReadSeq) return false;
   if (ctx.now - message.ts > ALERT_MAX_AGE_MS) return false;
   if (!ctx.hidden && ctx.openId === message.conv) return false;
+  // A mention by id (protocol v1.2) or, from older clients, by name in the text.
+  const mentioned = (message.mentions?.includes(me.id) ?? false) || mentions(message.body, me.username);
   // A muted conversation alerts only when the reader is mentioned.
-  if (conversation.muted === true) return mentions(message.body, me.username);
-  return conversation.kind === 'dm' || mentions(message.body, me.username);
+  if (conversation.muted === true) return mentioned;
+  return conversation.kind === 'dm' || mentioned;
 }
 
 /** The notification's text: who wrote where, and the message on one line, cut short. */

@@ -4,6 +4,8 @@ import type { Message } from '@relay-chat/protocol';
 export type TimelineItem =
   | { kind: 'day'; key: string; label: string }
   | { kind: 'unread'; key: string }
+  /** Messages not loaded between two loaded ones (after a jump): `before` is the seq after the hole. */
+  | { kind: 'gap'; key: string; before: number; missing: number }
   | {
       kind: 'message';
       key: string;
@@ -41,6 +43,15 @@ export function buildTimeline(messages: readonly Message[], options: TimelineOpt
     if (day !== previousDay) {
       items.push({ kind: 'day', key: `day-${day}`, label: dayLabel(message.ts, now, options.locale) });
       previousDay = day;
+      separated = true;
+    }
+    if (previous !== undefined && message.seq > previous.seq + 1) {
+      items.push({
+        kind: 'gap',
+        key: `gap-${message.seq}`,
+        before: message.seq,
+        missing: message.seq - previous.seq - 1,
+      });
       separated = true;
     }
     const first = options.firstUnreadSeq;
