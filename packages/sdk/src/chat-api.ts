@@ -60,6 +60,34 @@ export interface SendResult {
   duplicate: boolean;
 }
 
+/** What sending may carry besides the body (protocol v1.2). */
+export interface SendOptions {
+  /** The seq of the message of the same conversation this one answers. */
+  replyTo?: number;
+  /** Members mentioned, as user ids. */
+  mentions?: readonly UserId[];
+}
+
+/** The answer to an edit, a delete or a reaction: the message's state after it, and whether anything changed. */
+export interface ChangeResult {
+  message: Message;
+  /** False for a repeat (same body and mentions, a reaction already set or cleared, a delete of a tombstone). */
+  changed: boolean;
+}
+
+/** A page of changes: the messages changed after `after`, once each in their current state, ascending changeSeq. */
+export interface ChangesResult {
+  messages: Message[];
+  /** The conversation's change counter now. */
+  lastChangeSeq: number;
+}
+
+/** A thread: its root and a page of its replies, ascending by seq. */
+export interface ThreadPage {
+  root: Message;
+  messages: Message[];
+}
+
 /** The chat service's REST routes (`/api/chat`). Every method throws ChatError on failure. */
 export class ChatApi {
   readonly #client: ApiClient;
@@ -201,11 +229,21 @@ export class ChatApi {
   }
 
   /** Sends over HTTP (bots, scripts); idempotent per clientMsgId like the socket. */
-  async sendMessage(conv: ConversationId, input: { clientMsgId: string; body: string }): Promise<SendResult> {
+  async sendMessage(
+    conv: ConversationId,
+    input: { clientMsgId: string; body: string } & SendOptions,
+  ): Promise<SendResult> {
+    const { replyTo, mentions, ...rest } = input;
     const body = await this.#client.request<Partial<SendResult> & { message?: Message }>(
       'POST',
       `${path(conv)}/messages`,
-      { body: input },
+      {
+        body: {
+          ...rest,
+          ...(replyTo === undefined ? {} : { replyTo }),
+          ...(mentions === undefined ? {} : { mentions: [...mentions] }),
+        },
+      },
     );
     const fields = body?.message ?? body;
     if (!fields || typeof fields.id !== 'string' || typeof fields.seq !== 'number') {
@@ -219,6 +257,91 @@ export class ChatApi {
       ts: fields.ts ?? Date.now(),
       duplicate: body?.duplicate ?? false,
     };
+  }
+
+  /**
+   * The messages changed after `after` (changeSeq), once each in their current state,
+   * ascending by changeSeq; `limit` ≤ LIMITS.maxChangesPage (200, default 100). A full page
+   * may be followed by more: ask again after its last changeSeq.
+   */
+  async changes(conv: ConversationId, after: number, limit?: number): Promise<ChangesResult> {
+    const body = await this.#client.request<Partial<ChangesResult>>('GET', `${path(conv)}/changes`, {
+      query: { after, limit },
+    });
+    const messages = expectArray<Message>(body?.messages, 'messages');
+    const last = messages.reduce((max, m) => Math.max(max, m.changeSeq ?? 0), after);
+    return {
+      messages,
+      lastChangeSeq: typeof body?.lastChangeSeq === 'number' ? body.lastChangeSeq : last,
+    };
+  }
+
+  /** A thread's root and its replies after `after` (seq), ascending; `limit` ≤ 200. */
+  async thread(
+    conv: ConversationId,
+    root: number,
+    options: { after?: number; limit?: number } = {},
+  ): Promise<ThreadPage> {
+    const body = await this.#client.request<Partial<ThreadPage>>('GET', `${messagePath(conv, root)}/thread`, {
+      query: { after: options.after, limit: options.limit },
+    });
+    return {
+      root: expectObject(body?.root, 'root'),
+      messages: expectArray<Message>(body?.messages, 'messages'),
+    };
+  }
+
+  /** The messages around `seq` (it in the middle), ascending: to show a replied-to message in its context. */
+  async around(conv: ConversationId, seq: number, limit?: number): Promise<Message[]> {
+    const body = await this.#client.request<{ messages?: Message[] }>('GET', `${path(conv)}/messages`, {
+      query: { around: seq, limit },
+    });
+    return expectArray<Message>(body?.messages, 'messages');
+  }
+
+  /** One message in its current state (from history); `not_found` when there is no such seq. */
+  async message(conv: ConversationId, seq: number): Promise<Message> {
+    const page = await this.history(conv, { after: seq - 1, limit: 1 });
+    const found = page.find((m) => m.seq === seq);
+    if (!found) throw new ChatError('not_found', `no message ${seq}`);
+    return found;
+  }
+
+  /** Replaces the body (and the mentions) of one of the caller's own messages. */
+  editMessage(
+    conv: ConversationId,
+    seq: number,
+    input: { body: string; mentions?: readonly UserId[] },
+  ): Promise<ChangeResult> {
+    const { body, mentions } = input;
+    return this.#change('PATCH', messagePath(conv, seq), {
+      body,
+      ...(mentions === undefined ? {} : { mentions: [...mentions] }),
+    });
+  }
+
+  /** Deletes a message (the sender's own, or any in a group or channel the caller owns): a tombstone stays. */
+  deleteMessage(conv: ConversationId, seq: number): Promise<ChangeResult> {
+    return this.#change('DELETE', messagePath(conv, seq));
+  }
+
+  /** Sets the caller's reaction with `emoji` (idempotent). */
+  setReaction(conv: ConversationId, seq: number, emoji: string): Promise<ChangeResult> {
+    return this.#change('PUT', `${messagePath(conv, seq)}/reactions/${encodeURIComponent(emoji)}`);
+  }
+
+  /** Clears the caller's reaction with `emoji` (idempotent). */
+  clearReaction(conv: ConversationId, seq: number, emoji: string): Promise<ChangeResult> {
+    return this.#change('DELETE', `${messagePath(conv, seq)}/reactions/${encodeURIComponent(emoji)}`);
+  }
+
+  async #change(method: 'PATCH' | 'DELETE' | 'PUT', url: string, input?: unknown): Promise<ChangeResult> {
+    const body = await this.#client.request<Partial<ChangeResult>>(
+      method,
+      url,
+      input === undefined ? {} : { body: input },
+    );
+    return { message: expectObject(body?.message, 'message'), changed: body?.changed !== false };
   }
 
   /** Moves the caller's read marker forward to `seq`; returns the marker now stored. */
@@ -241,4 +364,8 @@ export class ChatApi {
 
 function path(conv: ConversationId): string {
   return `/api/chat/conversations/${encodeURIComponent(conv)}`;
+}
+
+function messagePath(conv: ConversationId, seq: number): string {
+  return `${path(conv)}/messages/${encodeURIComponent(String(seq))}`;
 }

@@ -11,6 +11,7 @@ import type {
 } from '@relay-chat/protocol';
 import type { FetchLike } from './api.js';
 import type { BackoffOptions } from './backoff.js';
+import type { ChangeEvent } from './change-feed.js';
 import type { ChatApi } from './chat-api.js';
 import type { StateChange } from './connection-state.js';
 import type { GapEvent } from './delivery.js';
@@ -20,7 +21,7 @@ import type { TokenProvider } from './token.js';
 import type { WebSocketConstructor } from './websocket.js';
 
 /** Where an `error` event came from. */
-export type ClientErrorSource = 'server' | 'send' | 'connection' | 'history' | 'conversations';
+export type ClientErrorSource = 'server' | 'send' | 'connection' | 'history' | 'conversations' | 'changes';
 
 /** A problem that did not stop the client (those end in `state` → `closed` with an error). */
 export interface ClientErrorEvent {
@@ -48,6 +49,12 @@ export interface ChatClientEvents {
   conversation: { event: ConversationEvent; conversation: Conversation; user?: UserId };
   error: ClientErrorEvent;
   gap: GapEvent;
+  /**
+   * v1.2: a message changed (edited, deleted, a reaction, a reply to it) — its whole new
+   * state. Each (conv, changeSeq) at most once, in changeSeq order per conversation; a
+   * catch-up may skip changeSeqs superseded by a later change of the same message.
+   */
+  change: ChangeEvent;
 }
 
 export interface ChatClientOptions {
@@ -75,6 +82,14 @@ export interface ChatClientOptions {
     maxBufferedPerConversation?: number;
     maxConcurrentFetches?: number;
   };
+  /** Catching up on changes (see ChangeFeedOptions): gap wait 200 ms, page size 200, 4 fetches at once. */
+  changes?: {
+    gapWaitMs?: number;
+    pageSize?: number;
+    maxConcurrentFetches?: number;
+  };
+  /** How long an edit/delete/react frame waits for its `change_ack` before going over REST. Default 5_000 ms. */
+  changeTimeoutMs?: number;
   /** Last seq already seen per conversation (from `lastSeqs()` of an earlier run): delivery resumes after it. */
   resumeFrom?: Record<ConversationId, number>;
   /** Delays before resending after a retryable send error (rate_limited …). Default base 1_000 ms, max 30 s. */

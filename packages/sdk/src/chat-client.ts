@@ -1,5 +1,6 @@
 import {
   type AckFrame,
+  type ChangeFrame,
   ChatError,
   type Conversation,
   type ConversationFrame,
@@ -12,12 +13,15 @@ import {
   type UserId,
 } from '@relay-chat/protocol';
 import { ApiClient } from './api.js';
+import { ChangeFeed } from './change-feed.js';
+import { type ChangeRequest, ChangeRequests } from './change-requests.js';
 import {
   ChatApi,
   type ConversationChange,
   type ConversationSettings,
   type CreateConversationInput,
   type ReadMarker,
+  type SendOptions,
 } from './chat-api.js';
 import type { ChatClientEvents, ChatClientOptions, ClientErrorSource } from './chat-client-options.js';
 import { Connection } from './connection.js';
@@ -25,6 +29,7 @@ import type { ConnectionState } from './connection-state.js';
 import { ConversationList } from './conversation-list.js';
 import { Delivery } from './delivery.js';
 import { Emitter } from './emitter.js';
+import { NewestStates } from './newest-states.js';
 import type { OutboxEntry, SendHandle } from './outbox.js';
 import { Sender } from './sender.js';
 import { globalWebSocket, httpUrlOf } from './websocket.js';
@@ -46,6 +51,9 @@ export class ChatClient {
   readonly #connection: Connection;
   readonly #delivery: Delivery;
   readonly #sender: Sender;
+  readonly #changes: ChangeFeed;
+  readonly #requests: ChangeRequests;
+  readonly #newest = new NewestStates();
   readonly #conversations = new ConversationList();
   readonly #online = new Set<UserId>();
   readonly #pendingReads = new Map<ConversationId, number>();
@@ -97,9 +105,26 @@ export class ChatClient {
       retry: options.sendRetry ?? { baseDelayMs: 1_000, maxDelayMs: 30_000 },
       onChange: (change) => this.#events.emit('outbox', change),
     });
+    this.#changes = new ChangeFeed({
+      ...options.changes,
+      fetchChanges: (conv, after, limit) => this.api.changes(conv, after, limit),
+      apply: (change) => this.#onChangeApplied(change.message, change.changeSeq),
+      onUnknownConversation: (conv) => void this.#learn(conv),
+      onError: (_conv, error) => this.#emitError(error, 'changes'),
+    });
+    this.#requests = new ChangeRequests({
+      send: (frame) => this.#connection.send(frame),
+      rest: (request) => this.#changeOverRest(request),
+      fetchMessage: (conv, seq) => this.api.message(conv, seq),
+      ...(options.changeTimeoutMs === undefined ? {} : { ackTimeoutMs: options.changeTimeoutMs }),
+    });
     this.#resumeFrom = { ...options.resumeFrom };
     this.#typingThrottleMs = options.typingThrottleMs ?? 2_000;
-    this.#connection.on('state', (change) => this.#events.emit('state', change));
+    this.#connection.on('state', (change) => {
+      // Change frames written on a connection that is gone may never be answered: REST instead.
+      if (change.previous === 'open' && change.state !== 'open') this.#requests.onFramesLost();
+      this.#events.emit('state', change);
+    });
     this.#connection.on('frame', (frame) => this.#onFrame(frame));
     this.#connection.on('error', (error) => this.#emitError(error, 'connection'));
   }
@@ -131,6 +156,7 @@ export class ChatClient {
   /** Starts connecting (again, after `close`). */
   connect(): void {
     this.#delivery.reopen();
+    this.#changes.reopen();
     this.#connection.start();
   }
 
@@ -138,7 +164,9 @@ export class ChatClient {
   close(): void {
     this.#connection.stop();
     this.#delivery.close();
+    this.#changes.close();
     this.#sender.stop();
+    this.#requests.onFramesLost();
   }
 
   /** While waiting to reconnect, try now (e.g. on the browser's `online` event). */
@@ -160,6 +188,11 @@ export class ChatClient {
     return this.#delivery.lastSeq(conv);
   }
 
+  /** The last changeSeq applied for a conversation (undefined when not tracked). */
+  lastChangeSeq(conv: ConversationId): number | undefined {
+    return this.#changes.applied(conv);
+  }
+
   /** lastSeq per conversation: persist it and pass it back as `resumeFrom` to resume without replaying. */
   lastSeqs(): Record<ConversationId, number> {
     return this.#delivery.snapshot();
@@ -176,10 +209,54 @@ export class ChatClient {
   /**
    * Queues a message and sends it when connected; it is resent with the same clientMsgId
    * after every reconnect until acknowledged. Throws ChatError `validation_failed` for an
-   * empty or too long body. Pass `clientMsgId` to re-queue a message restored from storage.
+   * empty or too long body. Pass `clientMsgId` to re-queue a message restored from storage;
+   * `replyTo` (a seq of the same conversation) and `mentions` (user ids) travel with it on
+   * every resend.
    */
-  send(conv: ConversationId, body: string, options: { clientMsgId?: string } = {}): SendHandle {
-    return this.#sender.send(conv, body, options.clientMsgId);
+  send(conv: ConversationId, body: string, options: { clientMsgId?: string } & SendOptions = {}): SendHandle {
+    const { clientMsgId, replyTo, mentions } = options;
+    return this.#sender.send(conv, body, clientMsgId, {
+      ...(replyTo === undefined ? {} : { replyTo }),
+      ...(mentions === undefined ? {} : { mentions }),
+    });
+  }
+
+  /**
+   * Replaces the body (and the mentions) of one of the caller's own messages. Resolves with
+   * the message's state after the edit; rejects with ChatError (`forbidden`: not yours,
+   * `conflict`: deleted, `validation_failed`, `not_found`, `not_member`, `rate_limited` …).
+   */
+  edit(
+    conv: ConversationId,
+    seq: number,
+    body: string,
+    options: { mentions?: readonly UserId[] } = {},
+  ): Promise<Message> {
+    const { mentions } = options;
+    return this.#requests.run({
+      kind: 'edit',
+      conv,
+      seq,
+      body,
+      ...(mentions === undefined ? {} : { mentions }),
+    });
+  }
+
+  /**
+   * Deletes a message — the caller's own, or any in a group or channel the caller owns; a
+   * tombstone keeps its seq. Resolves with the tombstone; rejects with ChatError.
+   */
+  deleteMessage(conv: ConversationId, seq: number): Promise<Message> {
+    return this.#requests.run({ kind: 'delete', conv, seq });
+  }
+
+  /**
+   * Sets (`on`, the default) or clears the caller's reaction with one emoji (idempotent).
+   * Resolves with the message's state after it; rejects with ChatError (`validation_failed`
+   * for anything but one emoji, `conflict` on a deleted message or past the distinct-emoji limit).
+   */
+  react(conv: ConversationId, seq: number, emoji: string, on = true): Promise<Message> {
+    return this.#requests.run({ kind: 'react', conv, seq, emoji, on });
   }
 
   /** Queues a failed message again (same clientMsgId). Throws ChatError `not_found` unless it failed. */
@@ -324,6 +401,57 @@ export class ChatClient {
       case 'error':
         this.#onErrorFrame(frame);
         break;
+      case 'change':
+        this.#onChangeFrame(frame);
+        break;
+      case 'change_ack':
+        if (this.#requests.onAck(frame) && frame.changeSeq !== undefined) {
+          // The change frame normally follows; if it never does, the changes route supplies it.
+          this.#changes.noteLatest(frame.conv, frame.changeSeq);
+        }
+        break;
+    }
+  }
+
+  #onChangeFrame(frame: ChangeFrame): void {
+    const { conv, changeSeq } = frame;
+    const message = { ...frame.message, changeSeq };
+    this.#noteState(message);
+    this.#changes.receive({ conv, changeSeq, message });
+  }
+
+  /** A message state seen (live or fetched): answers a waiting edit/delete/react, and upgrades a message not delivered yet. */
+  #noteState(message: Message): void {
+    this.#requests.onState(message);
+    const last = this.#delivery.lastSeq(message.conv);
+    if (last === undefined || message.seq > last) this.#newest.note(message);
+  }
+
+  /** One change applied, in changeSeq order per conversation. */
+  #onChangeApplied(message: Message, changeSeq: number): void {
+    this.#noteState(message);
+    this.#conversations.applyChange(message);
+    this.#events.emit('change', { conv: message.conv, changeSeq, message });
+  }
+
+  /** The REST fallback of an edit, delete or reaction (each idempotent). */
+  async #changeOverRest(request: ChangeRequest): Promise<Message> {
+    const { conv, seq } = request;
+    switch (request.kind) {
+      case 'edit': {
+        const { body, mentions } = request;
+        return (
+          await this.api.editMessage(conv, seq, { body, ...(mentions === undefined ? {} : { mentions }) })
+        ).message;
+      }
+      case 'delete':
+        return (await this.api.deleteMessage(conv, seq)).message;
+      case 'react':
+        return (
+          await (request.on
+            ? this.api.setReaction(conv, seq, request.emoji)
+            : this.api.clearReaction(conv, seq, request.emoji))
+        ).message;
     }
   }
 
@@ -338,6 +466,8 @@ export class ChatClient {
     for (const conversation of frame.conversations) this.#seedListed(conversation, first);
     this.#events.emit('ready', frame);
     for (const { id, lastSeq } of frame.conversations) this.#delivery.noteLatest(id, lastSeq);
+    // Changes missed while away are fetched at once; a conversation first seen starts at its counter.
+    for (const { id, lastChangeSeq } of frame.conversations) this.#changes.track(id, lastChangeSeq ?? 0);
     this.#flushReads();
     this.#sender.flush();
     if (frame.nextCursor) void this.#loadRest(frame.nextCursor, this.#readyCount, listed, first);
@@ -352,6 +482,12 @@ export class ChatClient {
   /** Left (or never joined) while away: nothing more will come for those. */
   #forgetUnlisted(listed: ReadonlySet<ConversationId>): void {
     for (const conv of this.#delivery.conversations()) if (!listed.has(conv)) this.#delivery.forget(conv);
+    for (const conv of this.#changes.conversations()) {
+      if (!listed.has(conv)) {
+        this.#changes.forget(conv);
+        this.#newest.forget(conv);
+      }
+    }
   }
 
   /**
@@ -374,6 +510,7 @@ export class ChatClient {
           const conversation = this.#conversations.upsert(listedConversation);
           this.#seedListed(conversation, first);
           this.#delivery.noteLatest(conversation.id, conversation.lastSeq);
+          this.#changes.track(conversation.id, listedConversation.lastChangeSeq ?? 0);
           this.#events.emit('conversation', { event: 'updated', conversation });
         }
         next = page.nextCursor;
@@ -412,6 +549,8 @@ export class ChatClient {
       // After leave() the server's own `left` frame finds nothing left to remove.
       const known = this.#conversations.remove(conversation.id);
       this.#delivery.forget(conversation.id);
+      this.#changes.forget(conversation.id);
+      this.#newest.forget(conversation.id);
       this.#pendingReads.delete(conversation.id);
       if (known) this.#events.emit('conversation', payload);
       return;
@@ -423,6 +562,8 @@ export class ChatClient {
       const current = this.#conversations.applyShared(conversation);
       if (!current) return;
       this.#delivery.noteLatest(current.id, current.lastSeq, { wait: true });
+      if (conversation.lastChangeSeq !== undefined)
+        this.#changes.noteLatest(current.id, conversation.lastChangeSeq);
       this.#events.emit('conversation', { ...payload, conversation: current });
       return;
     }
@@ -434,6 +575,7 @@ export class ChatClient {
     );
     // Messages announced by a frame are usually on their way over the socket too.
     this.#delivery.noteLatest(current.id, current.lastSeq, { wait: true });
+    this.#changes.track(current.id, conversation.lastChangeSeq ?? 0, { wait: true });
     // The server's frame for a conversation this client just created or joined itself is news no more.
     const shown = known && (event === 'created' || event === 'joined') ? 'updated' : event;
     this.#events.emit('conversation', { ...payload, event: shown, conversation: current });
@@ -445,7 +587,10 @@ export class ChatClient {
     this.#learning.add(conv);
     try {
       const conversation = await this.api.conversation(conv);
-      if (this.#delivery.has(conv) && !this.#delivery.isSeeded(conv)) {
+      const waiting =
+        (this.#delivery.has(conv) && !this.#delivery.isSeeded(conv)) ||
+        (this.#changes.conversations().includes(conv) && !this.#changes.isSeeded(conv));
+      if (waiting) {
         // Its frame was missed, or it is a DM hidden before this connection and shown again
         // by this message: what the caller has read already is not news (a new one: nothing).
         this.#apply(
@@ -457,12 +602,18 @@ export class ChatClient {
       const error = this.#emitError(err, 'conversations');
       // Not ours after all: drop what is held. Transient failures: the next message retries.
       if (!error.retryable && !this.#delivery.isSeeded(conv)) this.#delivery.forget(conv);
+      if (!error.retryable && !this.#changes.isSeeded(conv)) {
+        this.#changes.forget(conv);
+        this.#newest.forget(conv);
+      }
     } finally {
       this.#learning.delete(conv);
     }
   }
 
-  #onDeliver(message: Message): void {
+  #onDeliver(delivered: Message): void {
+    // In the newest state a `change` already showed, when one overtook it.
+    const message = this.#newest.take(delivered);
     const hidden = this.#conversations.get(message.conv)?.hidden === true;
     const conversation = this.#conversations.applyMessage(message);
     if (hidden && conversation && !conversation.hidden) {
@@ -493,6 +644,9 @@ export class ChatClient {
       // Frames were dropped over the connection's budget: whatever they carried is sent again.
       this.#sender.resendDropped(error, frame.retryAfterMs ?? 1_000);
     }
+    if (frame.code === 'rate_limited' && frame.ref === undefined) this.#requests.onFramesLost();
+    // An edit, delete or reaction: its promise rejects.
+    if (frame.ref !== undefined && this.#requests.onError(frame.ref, error)) return;
     const isSend = frame.ref !== undefined && this.#sender.reject(frame.ref, error, frame.retryAfterMs);
     // A retryable send error (rate_limited …) is the outbox's business: it resends by itself.
     if (isSend && error.retryable) return;

@@ -36,8 +36,63 @@ describe('readServerFrame', () => {
     ['conversation', { type: 'conversation', event: 'created', conversation }],
     ['error', { type: 'error', code: 'not_member', message: 'no', ref: 'x' }],
     ['pong', { type: 'pong', ref: 'hb:1', serverTime: 5 }],
+    [
+      'change',
+      {
+        type: 'change',
+        conv: 'c1',
+        changeSeq: 4,
+        message: { conv: 'c1', seq: 2, id: 'm2', from: 'u1', body: 'hi!', ts: 5, editedAt: 6, changeSeq: 4 },
+      },
+    ],
+    ['change_ack', { type: 'change_ack', ref: 'r1', conv: 'c1', seq: 2, changeSeq: 4 }],
+    ['change_ack (a repeat: nothing changed)', { type: 'change_ack', ref: 'r1', conv: 'c1', seq: 2 }],
   ])('reads a well-formed %s frame', (_type, frame) => {
     expect(readServerFrame(JSON.stringify(frame))).toEqual({ kind: 'frame', frame });
+  });
+
+  it.each([
+    ['change without a message', { type: 'change', conv: 'c1', changeSeq: 4 }],
+    [
+      'change of another conversation',
+      {
+        type: 'change',
+        conv: 'c1',
+        changeSeq: 4,
+        message: { conv: 'c2', seq: 2, id: 'm2', from: 'u1', body: '', ts: 5, changeSeq: 4 },
+      },
+    ],
+    [
+      'change whose message says another changeSeq',
+      {
+        type: 'change',
+        conv: 'c1',
+        changeSeq: 4,
+        message: { conv: 'c1', seq: 2, id: 'm2', from: 'u1', body: '', ts: 5, changeSeq: 3 },
+      },
+    ],
+    ['change_ack without ref', { type: 'change_ack', conv: 'c1', seq: 2, changeSeq: 4 }],
+    ['change_ack with changeSeq 0', { type: 'change_ack', ref: 'r', conv: 'c1', seq: 2, changeSeq: 0 }],
+    [
+      'ready with a bad lastChangeSeq',
+      {
+        type: 'ready',
+        user: { id: 'u1' },
+        conversations: [{ ...conversation, lastChangeSeq: -1 }],
+        serverTime: 1,
+      },
+    ],
+  ])('refuses a malformed frame: %s', (_what, frame) => {
+    expect(readServerFrame(JSON.stringify(frame)).kind).toBe('invalid');
+  });
+
+  it("fills a change frame's message.changeSeq from the frame when the server left it out", () => {
+    const message = { conv: 'c1', seq: 2, id: 'm2', from: 'u1', body: 'x', ts: 5 };
+    const read = readServerFrame(JSON.stringify({ type: 'change', conv: 'c1', changeSeq: 7, message }));
+    expect(read).toEqual({
+      kind: 'frame',
+      frame: { type: 'change', conv: 'c1', changeSeq: 7, message: { ...message, changeSeq: 7 } },
+    });
   });
 
   it('reads binary text frames too', () => {

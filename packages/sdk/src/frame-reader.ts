@@ -20,7 +20,13 @@ const checks: Record<ServerFrameType, (f: Fields) => boolean> = {
     isObject(f.user) &&
     isString(f.user.id) &&
     Array.isArray(f.conversations) &&
-    f.conversations.every((c) => isObject(c) && isString(c.id) && isInt(c.lastSeq, 0)) &&
+    f.conversations.every(
+      (c) =>
+        isObject(c) &&
+        isString(c.id) &&
+        isInt(c.lastSeq, 0) &&
+        (c.lastChangeSeq === undefined || isInt(c.lastChangeSeq, 0)),
+    ) &&
     (f.online === undefined || (Array.isArray(f.online) && f.online.every(isString))) &&
     isNumber(f.serverTime),
   message: (f) =>
@@ -42,6 +48,23 @@ const checks: Record<ServerFrameType, (f: Fields) => boolean> = {
     isInt(f.conversation.lastSeq, 0),
   error: (f) => isString(f.code) && isString(f.message) && (f.ref === undefined || isString(f.ref)),
   pong: (f) => f.ref === undefined || isString(f.ref),
+  change: (f) =>
+    isString(f.conv) &&
+    isInt(f.changeSeq, 1) &&
+    isObject(f.message) &&
+    f.message.conv === f.conv &&
+    isInt(f.message.seq, 1) &&
+    isString(f.message.id) &&
+    isString(f.message.from) &&
+    isString(f.message.body) &&
+    isNumber(f.message.ts) &&
+    // The message's own changeSeq, when given, is the frame's (the state after this change).
+    (f.message.changeSeq === undefined || f.message.changeSeq === f.changeSeq),
+  change_ack: (f) =>
+    isString(f.ref) &&
+    isString(f.conv) &&
+    isInt(f.seq, 1) &&
+    (f.changeSeq === undefined || isInt(f.changeSeq, 1)),
 };
 
 function decode(data: unknown): string | undefined {
@@ -71,6 +94,10 @@ export function readServerFrame(data: unknown): ReadResult {
     // A code from a newer server: keep the frame as a non-retryable failure, so an outbox
     // entry fails visibly instead of being retried forever.
     value = { ...value, code: 'bad_request' };
+  }
+  const fields = value as Fields;
+  if (type === 'change' && isObject(fields.message) && fields.message.changeSeq === undefined) {
+    value = { ...fields, message: { ...fields.message, changeSeq: fields.changeSeq } };
   }
   return { kind: 'frame', frame: value as unknown as ServerFrame };
 }

@@ -3,8 +3,18 @@ import {
   ChatError,
   type ConversationId,
   clientMsgIdProblem,
+  LIMITS,
   messageBodyProblem,
+  type UserId,
 } from '@relay-chat/protocol';
+
+/** What a message may carry besides its body (protocol v1.2). */
+export interface SendExtras {
+  /** The seq of the message of the same conversation this one answers. */
+  replyTo?: number;
+  /** Members mentioned, as user ids (deduplicated here; the server drops the sender). */
+  mentions?: readonly UserId[];
+}
 
 /** `pending`: not yet acknowledged (queued or in flight); `sent`: stored by the server; `failed`: rejected for good. */
 export type OutboxStatus = 'pending' | 'sent' | 'failed';
@@ -14,6 +24,10 @@ export interface OutboxEntry {
   readonly clientMsgId: string;
   readonly conv: ConversationId;
   readonly body: string;
+  /** v1.2: the seq of the message (same conversation) this one answers. */
+  readonly replyTo?: number;
+  /** v1.2: the members it mentions (user ids). */
+  readonly mentions?: readonly UserId[];
   readonly status: OutboxStatus;
   /** When it was queued, ms since the epoch. */
   readonly createdAt: number;
@@ -68,14 +82,22 @@ export class Outbox {
    * Queues a message. Throws ChatError `validation_failed` for an empty or too long body.
    * Adding a `clientMsgId` that is already queued returns the existing handle.
    */
-  add(conv: ConversationId, body: string, clientMsgId: string = createClientMsgId()): SendHandle {
+  add(
+    conv: ConversationId,
+    body: string,
+    clientMsgId: string = createClientMsgId(),
+    extras: SendExtras = {},
+  ): SendHandle {
     const existing = this.#slots.get(clientMsgId);
     if (existing) return existing.handle;
-    validate(conv, body, clientMsgId);
+    validate(conv, body, clientMsgId, extras);
+    const mentions = extras.mentions === undefined ? undefined : [...new Set(extras.mentions)];
     const entry: OutboxEntry = {
       clientMsgId,
       conv,
       body,
+      ...(extras.replyTo === undefined ? {} : { replyTo: extras.replyTo }),
+      ...(mentions === undefined || mentions.length === 0 ? {} : { mentions }),
       status: 'pending',
       createdAt: this.#now(),
       attempts: 0,
@@ -191,15 +213,31 @@ export class Outbox {
 }
 
 /** Refuses locally what the server would refuse (the same rules, from the protocol package). */
-function validate(conv: string, body: string, clientMsgId: string): void {
+function validate(conv: string, body: string, clientMsgId: string, extras: SendExtras): void {
   const fields: { field: string; message: string }[] = [];
   if (typeof conv !== 'string' || conv.length === 0) fields.push({ field: '/conv', message: 'is required' });
   const bodyProblem = typeof body === 'string' ? messageBodyProblem(body) : 'body must be a string';
   if (bodyProblem) fields.push({ field: '/body', message: bodyProblem });
   const idProblem = clientMsgIdProblem(clientMsgId);
   if (idProblem) fields.push({ field: '/clientMsgId', message: idProblem });
+  const { replyTo, mentions } = extras;
+  if (replyTo !== undefined && !(Number.isInteger(replyTo) && replyTo >= 1)) {
+    fields.push({ field: '/replyTo', message: 'replyTo must be a seq (an integer >= 1)' });
+  }
+  const mentionProblem = mentionsProblem(mentions);
+  if (mentionProblem) fields.push({ field: '/mentions', message: mentionProblem });
   const first = fields[0];
   if (first) throw new ChatError('validation_failed', first.message, { fields });
+}
+
+/** Why `mentions` cannot be sent, or undefined when it can (a list of at most LIMITS.maxMentions user ids). */
+export function mentionsProblem(mentions: readonly unknown[] | undefined): string | undefined {
+  if (mentions === undefined) return undefined;
+  if (!Array.isArray(mentions) || !mentions.every((m) => typeof m === 'string' && m.length > 0)) {
+    return 'mentions must be a list of user ids';
+  }
+  if (new Set(mentions).size > LIMITS.maxMentions) return `at most ${LIMITS.maxMentions} mentions`;
+  return undefined;
 }
 
 /**

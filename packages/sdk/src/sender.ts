@@ -1,7 +1,7 @@
 import type { AckFrame, ChatError, ConversationId } from '@relay-chat/protocol';
 import { type BackoffOptions, fullJitterDelay } from './backoff.js';
 import type { Connection } from './connection.js';
-import { Outbox, type OutboxChange, type OutboxEntry, type SendHandle } from './outbox.js';
+import { Outbox, type OutboxChange, type OutboxEntry, type SendExtras, type SendHandle } from './outbox.js';
 
 /**
  * Moves outbox entries onto the connection: writes a new message at once when connected,
@@ -35,8 +35,8 @@ export class Sender {
     return this.#outbox.entries();
   }
 
-  send(conv: ConversationId, body: string, clientMsgId?: string): SendHandle {
-    const handle = this.#outbox.add(conv, body, clientMsgId);
+  send(conv: ConversationId, body: string, clientMsgId?: string, extras: SendExtras = {}): SendHandle {
+    const handle = this.#outbox.add(conv, body, clientMsgId, extras);
     const entry = this.#outbox.get(handle.clientMsgId);
     if (entry?.status === 'pending' && entry.attempts === 0) this.#write(entry);
     return handle;
@@ -118,8 +118,16 @@ export class Sender {
   #write(entry: OutboxEntry, again = false): boolean {
     if (!again && entry.lastConnectionId === this.#connection.connectionId) return true;
     if (this.#timers.has(entry.clientMsgId)) return true;
-    const { conv, clientMsgId, body } = entry;
-    if (!this.#connection.send({ type: 'send', conv, clientMsgId, body })) return false;
+    const { conv, clientMsgId, body, replyTo, mentions } = entry;
+    const frame = {
+      type: 'send' as const,
+      conv,
+      clientMsgId,
+      body,
+      ...(replyTo === undefined ? {} : { replyTo }),
+      ...(mentions === undefined ? {} : { mentions: [...mentions] }),
+    };
+    if (!this.#connection.send(frame)) return false;
     this.#outbox.markWritten(clientMsgId, this.#connection.connectionId);
     return true;
   }
