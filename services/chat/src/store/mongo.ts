@@ -3,9 +3,8 @@ import {
   asConversationId,
   ChatError,
   type ConversationId,
+  LIMITS,
   MEMBERS_PREVIEW,
-  type Message,
-  type MessageId,
   type UserId,
 } from '@relay-chat/protocol';
 import type { Logger } from '@relay-chat/service-kit';
@@ -16,6 +15,7 @@ import {
   type Filter,
   MongoClient,
   type TransactionOptions,
+  type UpdateFilter,
   WriteConcern,
 } from 'mongodb';
 import {
@@ -47,9 +47,26 @@ import type {
   ConversationPage,
   ConversationRecord,
   ConversationState,
+  ChangeOutcome,
+  EditInput,
   MemberSettings,
   MessageStore,
+  ReactInput,
 } from './message-store.js';
+import {
+  aroundRange,
+  applyReaction,
+  badMentions,
+  checkEmoji,
+  checkReplyTo,
+  type MessageDoc,
+  mentionSummary,
+  normalizeMentions,
+  sameMentions,
+  threadRootOf,
+  toMessage,
+  toStoredMessage,
+} from './mongo-messages.js';
 
 /** A conversation; `lastSeq` is the per-conversation counter bumped by `$inc` in each append transaction. */
 interface ConversationDoc {
@@ -63,6 +80,11 @@ interface ConversationDoc {
   createdBy: UserId;
   createdAt: number;
   lastSeq: number;
+  /**
+   * The change counter (schema 5): bumped by `$inc` in the transaction of every change of
+   * one of its messages (edit, delete, reaction, a reply to it), gapless. Absent reads as 0.
+   */
+  lastChangeSeq?: number;
   lastActivityAt: number;
   /** Both user ids in order, DMs only (unique). */
   dmKey?: string;
@@ -85,6 +107,14 @@ interface MemberDoc {
    * transaction so that a concurrent leave is a write conflict (one of them is retried).
    */
   managed?: number;
+  /**
+   * Messages this member was mentioned in, and changes (edit, delete, reaction) they made
+   * (schema 5): written by the transaction that stores the mention or the change, so that a
+   * concurrent leave is a write conflict and a non-member is never mentioned or changes
+   * anything. Counters nobody reads.
+   */
+  mentioned?: number;
+  changed?: number;
 }
 
 /** A user chat has seen (schema 4): their first visit joined the default channels. */
@@ -101,20 +131,12 @@ interface SchemaDoc {
 
 /**
  * The schema version `migrate()` brings a database to (3: lastSentSeq backfilled; 4: the
- * users who are members anywhere recorded as seen, so only new users join the default channels).
+ * users who are members anywhere recorded as seen, so only new users join the default
+ * channels; 5: messages that change — `conversations.lastChangeSeq` set to 0 where absent,
+ * indexes on changes, threads and mentions; existing messages need nothing: their new
+ * fields are absent, which is what a message that never changed holds).
  */
-const SCHEMA_VERSION = 4;
-
-interface MessageDoc {
-  /** The message id. */
-  _id: MessageId;
-  conv: ConversationId;
-  seq: number;
-  sender: UserId;
-  clientMsgId: string;
-  body: string;
-  ts: number;
-}
+const SCHEMA_VERSION = 5;
 
 /** Options of the MongoDB store. */
 export interface MongoMessageStoreOptions {
@@ -199,14 +221,43 @@ export class MongoMessageStore implements MessageStore {
     await this.messages.createIndexes([
       { key: { conv: 1, seq: 1 }, name: 'conv_seq', unique: true },
       { key: { sender: 1, clientMsgId: 1 }, name: 'sender_client_msg_id', unique: true },
+      // changesSince: a message holds its latest changeSeq only, so each value is on at most one message.
+      {
+        key: { conv: 1, changeSeq: 1 },
+        name: 'conv_change_seq',
+        unique: true,
+        partialFilterExpression: { changeSeq: { $exists: true } },
+      },
+      // thread: a root's replies in seq order.
+      {
+        key: { conv: 1, threadRoot: 1, seq: 1 },
+        name: 'conv_thread',
+        partialFilterExpression: { threadRoot: { $exists: true } },
+      },
+      // unread mentions: one user's mentions in a conversation after their read marker (multikey).
+      {
+        key: { mentions: 1, conv: 1, seq: 1 },
+        name: 'mentions_user',
+        partialFilterExpression: { mentions: { $exists: true } },
+      },
     ]);
     const schema = await this.schema.findOne({ _id: 'schema' });
     const version = schema?.version ?? 0;
     if (version < 3) await this.backfillLastSentSeq();
     if (version < 4) await this.backfillSeenUsers();
+    if (version < 5) await this.backfillChangeCounters();
     if (version < SCHEMA_VERSION) {
       await this.schema.updateOne({ _id: 'schema' }, { $max: { version: SCHEMA_VERSION } }, { upsert: true });
     }
+  }
+
+  /**
+   * Schema 5: every conversation gets its change counter, 0 (none of its messages has
+   * changed). Only documents without one are touched, so a counter already moved by a
+   * replica running the new code meanwhile is kept; `$inc` would also create a missing one.
+   */
+  private async backfillChangeCounters(): Promise<void> {
+    await this.conversations.updateMany({ lastChangeSeq: { $exists: false } }, { $set: { lastChangeSeq: 0 } });
   }
 
   /**
@@ -327,6 +378,7 @@ export class MongoMessageStore implements MessageStore {
       createdBy,
       createdAt: now,
       lastSeq: 0,
+      lastChangeSeq: 0,
       lastActivityAt: now,
     };
     if (kind === 'channel' && name !== null) doc.nameKey = channelKeyOf(name);
@@ -622,7 +674,7 @@ export class MongoMessageStore implements MessageStore {
     const cursor = this.conversations.find(filter).sort({ lastActivityAt: -1, _id: -1 });
     if (limit !== undefined) cursor.limit(limit);
     const conversations = await cursor.toArray();
-    return this.statesOf(conversations, new Map(memberships.map((m) => [m.conv, m])));
+    return this.statesOf(userId, conversations, new Map(memberships.map((m) => [m.conv, m])));
   }
 
   async conversationStateOf(conv: ConversationId, userId: UserId): Promise<ConversationState | undefined> {
@@ -633,22 +685,24 @@ export class MongoMessageStore implements MessageStore {
     if (!membership) return undefined;
     const conversation = await this.conversations.findOne({ _id: conv });
     if (!conversation) return undefined;
-    return (await this.statesOf([conversation], new Map([[conv, membership]])))[0];
+    return (await this.statesOf(userId, [conversation], new Map([[conv, membership]])))[0];
   }
 
-  /** The states of `conversations` (in their order), with the user's membership (read marker, settings) of each. */
+  /** The states of `conversations` (in their order), with `userId`'s membership (read marker, settings) of each. */
   private async statesOf(
+    userId: UserId,
     conversations: ConversationDoc[],
     membershipOf: ReadonlyMap<string, Pick<MemberDoc, 'lastReadSeq' | 'muted' | 'hiddenSeq'>>,
   ): Promise<ConversationState[]> {
     if (conversations.length === 0) return [];
     // Read after the conversations: a lastSeq seen there was committed with its message.
     const withMessages = conversations.filter((c) => c.lastSeq > 0);
-    const [counts, lastMessages] = await Promise.all([
+    const [counts, lastMessages, mentions] = await Promise.all([
       this.memberCounts(conversations.map((c) => c._id)),
       withMessages.length === 0
         ? Promise.resolve([])
         : this.messages.find({ $or: withMessages.map((c) => ({ conv: c._id, seq: c.lastSeq })) }).toArray(),
+      this.unreadMentionsOf(userId, conversations, membershipOf),
     ]);
     const lastByConv = new Map(lastMessages.map((m) => [m.conv, m]));
     return conversations.map((c): ConversationState => {
@@ -659,6 +713,7 @@ export class MongoMessageStore implements MessageStore {
         ...toRecord(c),
         lastReadSeq,
         unread: Math.max(0, c.lastSeq - lastReadSeq),
+        ...(mentions.get(c._id) ?? { unreadMentions: 0, mentionSeqs: [] }),
         muted: membership?.muted === true,
         hidden: isHidden(membership?.hiddenSeq, c.lastSeq),
         memberCount: counts.get(c._id)?.count ?? 0,
@@ -666,6 +721,40 @@ export class MongoMessageStore implements MessageStore {
         lastMessage: last ? toMessage(last) : null,
       };
     });
+  }
+
+  /**
+   * `userId`'s unread mentions per conversation: messages after their read marker that
+   * mention them, not deleted, from someone else (the sender is never among a message's
+   * mentions, and a tombstone has none: the last two conditions only restate that). One
+   * aggregation over the `mentions_user` index, one `$or` clause per conversation that has
+   * unread messages at all.
+   */
+  private async unreadMentionsOf(
+    userId: UserId,
+    conversations: ConversationDoc[],
+    membershipOf: ReadonlyMap<string, Pick<MemberDoc, 'lastReadSeq'>>,
+  ): Promise<Map<string, { unreadMentions: number; mentionSeqs: number[] }>> {
+    const clauses: Filter<MessageDoc>[] = [];
+    for (const c of conversations) {
+      const lastReadSeq = membershipOf.get(c._id)?.lastReadSeq ?? 0;
+      if (c.lastSeq > lastReadSeq) clauses.push({ mentions: userId, conv: c._id, seq: { $gt: lastReadSeq } });
+    }
+    if (clauses.length === 0) return new Map();
+    const groups = await this.messages
+      .aggregate<{ _id: string; count: number; newest: number[] }>([
+        { $match: { $or: clauses, deleted: { $ne: true }, sender: { $ne: userId } } },
+        { $sort: { conv: 1, seq: -1 } },
+        {
+          $group: {
+            _id: '$conv',
+            count: { $sum: 1 },
+            newest: { $firstN: { input: '$seq', n: LIMITS.maxMentionSeqs } },
+          },
+        },
+      ])
+      .toArray();
+    return new Map(groups.map((g) => [g._id, mentionSummary(g.count, g.newest)]));
   }
 
   async spokeWith(userId: UserId, others: UserId[]): Promise<Set<UserId>> {
@@ -898,16 +987,9 @@ function toRecord(doc: ConversationDoc): ConversationRecord {
     createdBy: doc.createdBy,
     createdAt: doc.createdAt,
     lastSeq: doc.lastSeq,
+    lastChangeSeq: doc.lastChangeSeq ?? 0,
     lastActivityAt: doc.lastActivityAt,
   };
-}
-
-function toMessage(doc: MessageDoc): Message {
-  return { conv: doc.conv, seq: doc.seq, id: doc._id, from: doc.sender, body: doc.body, ts: doc.ts };
-}
-
-function toStoredMessage(doc: MessageDoc): StoredMessage {
-  return { ...toMessage(doc), clientMsgId: doc.clientMsgId };
 }
 
 function isDuplicateKey(err: unknown): boolean {
