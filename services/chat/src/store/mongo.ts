@@ -1003,8 +1003,8 @@ export class MongoMessageStore implements MessageStore {
       const mentions = normalizeMentions(candidate.input.sender, candidate.input.mentions);
       mentionsOf.set(candidate, mentions);
       if (mentions.length === 0) continue;
-      let users = wanted.get(candidate.input.conv);
-      if (!users) wanted.set(candidate.input.conv, (users = new Set()));
+      const users = wanted.get(candidate.input.conv) ?? new Set<UserId>();
+      wanted.set(candidate.input.conv, users);
       for (const u of mentions) users.add(u);
     }
     const mentionable = new Set<string>();
