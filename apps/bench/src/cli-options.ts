@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { MIN_BODY_CHARS } from './bench-message.js';
 import { parseTarget, type TargetSpec } from './deployment.js';
 import { DEFAULT_LADDER, type LadderOptions } from './ladder.js';
+import { validateShares } from './mixed.js';
 import {
   defaultOptions,
   ladderOptions,
@@ -12,10 +13,11 @@ import {
 
 export const USAGE = `relay-chat load tester
 
-  npm run bench -- <scenario> [options]        scenario: channel | dm | connect | reconnect
+  npm run bench -- <scenario> [options]        scenario: channel | dm | connect | reconnect | mixed
   npm run bench -- provision --users N [target] create bench users once (stored under .bench/users/)
   npm run bench -- profile <file.cpuprofile>    summarise a V8 CPU profile (self time by function)
   npm run bench:compare [-- --quick]            baselines vs relay-chat; writes docs/benchmarks.md
+  npm run bench:compare -- --previous REV       embedded server of this tree vs of git revision REV, alternately
 
 target (default --spawn embedded):
   --target http://host:port[,http://host2:port]   an existing relay-chat (clients round-robin over the URLs)
@@ -38,7 +40,12 @@ workload:
   --connect-concurrency  connection attempts in flight per generator                  default 100
   --channel NAME         bench channel name (relay-chat)                               default bench-channel
 
-ladder (channel, dm):
+mixed (a channel: sends, edits of one's own recent messages, reaction toggles on recent messages):
+  --edits F              share of operations that are edits                            default 0.1
+  --reactions F          share of operations that are reaction toggles                 default 0.2
+                         (--rate counts every operation; the rest are sends; relay-chat targets only)
+
+ladder (channel, dm, mixed: the rate of operations):
   --ladder               step the rate up until p99 > bound or delivery falls behind
   --ladder-start R       first rate (default: --rate)    --ladder-factor F (default ${DEFAULT_LADDER.factor})
   --p99-bound MS         default ${DEFAULT_LADDER.p99BoundMs}            --ladder-steps N (default ${DEFAULT_LADDER.maxSteps})
@@ -113,6 +120,8 @@ export function parseCommand(argv: readonly string[]): Command {
       'connect-concurrency': { type: 'string' },
       'connect-timeout': { type: 'string' },
       channel: { type: 'string' },
+      edits: { type: 'string' },
+      reactions: { type: 'string' },
       ladder: { type: 'boolean' },
       'ladder-start': { type: 'string' },
       'ladder-factor': { type: 'string' },
@@ -167,12 +176,18 @@ export function parseCommand(argv: readonly string[]): Command {
       positiveInt('connect-concurrency', values['connect-concurrency']) ?? defaults.connectConcurrency,
     connectTimeoutMs: positiveInt('connect-timeout', values['connect-timeout']) ?? defaults.connectTimeoutMs,
     channelName: values.channel ?? defaults.channelName,
+    edits: positiveNumber('edits', values.edits) ?? defaults.edits,
+    reactions: positiveNumber('reactions', values.reactions) ?? defaults.reactions,
   };
+  if ((values.edits !== undefined || values.reactions !== undefined) && scenario !== 'mixed')
+    throw new Error('--edits and --reactions apply to the mixed scenario');
+  validateShares({ edits: options.edits, reactions: options.reactions });
   if (scenario === 'connect') options.durationSec = 0;
-  if ((scenario === 'channel' || scenario === 'dm') && !(options.rate > 0))
+  if ((scenario === 'channel' || scenario === 'dm' || scenario === 'mixed') && !(options.rate > 0))
     throw new Error('--rate must be > 0');
   if (values.ladder) {
-    if (scenario !== 'channel' && scenario !== 'dm') throw new Error('--ladder applies to channel and dm');
+    if (scenario !== 'channel' && scenario !== 'dm' && scenario !== 'mixed')
+      throw new Error('--ladder applies to channel, dm and mixed');
     const overrides: Partial<LadderOptions> = {};
     const factor = positiveNumber('ladder-factor', values['ladder-factor'], 1.01);
     const steps = positiveInt('ladder-steps', values['ladder-steps']);

@@ -4,6 +4,10 @@
  * and relay-chat with 2 chat replicas + Redis + PostgreSQL, one system at a time, and writes
  * docs/benchmarks.md (the table, the machine, the versions, the exact commands).
  *
+ * `npm run bench:compare -- --previous <rev> [--rounds N] [--users N] [--duration S]
+ * [--scenarios channel,dm] [--no-pin]`: this tree's embedded server against revision <rev>'s,
+ * alternately, in the same run (see compare-previous.ts); writes previous.md under --out.
+ *
  * Bounded: every run is a bounded ladder with timeouts; only 127.0.0.1; every process it
  * starts is stopped, the cluster's database dropped and its Redis prefix cleaned.
  */
@@ -13,6 +17,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { COMPARE_TARGETS, type CompareSize, compareRuns, equivalentCommand } from './compare-plan.js';
+import { comparePrevious } from './compare-previous.js';
 import { type CompareEntry, notesOf, renderBenchmarksMarkdown } from './compare-report.js';
 import { runBench } from './coordinator.js';
 import { benchDir, type Deployment, startDeployment } from './deployment.js';
@@ -80,8 +85,39 @@ async function main(): Promise<void> {
       'no-docs': { type: 'boolean' },
       out: { type: 'string' },
       'users-db': { type: 'string' },
+      previous: { type: 'string' },
+      rounds: { type: 'string' },
+      users: { type: 'string' },
+      duration: { type: 'string' },
+      scenarios: { type: 'string' },
+      'no-pin': { type: 'boolean' },
     },
   });
+  if (values.previous) {
+    const int = (name: string, v: string | undefined, d: number) => {
+      const n = v === undefined ? d : Number(v);
+      if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be an integer ≥ 1`);
+      return n;
+    };
+    const scenarios = (values.scenarios ?? 'channel,dm').split(',').map((s) => s.trim());
+    for (const s of scenarios)
+      if (s !== 'channel' && s !== 'dm') throw new Error(`--scenarios: channel and/or dm, got "${s}"`);
+    const stamp = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
+    const markdown = await comparePrevious({
+      previous: values.previous,
+      rounds: int('rounds', values.rounds, 2),
+      users: int('users', values.users, 2000),
+      durationSec: int('duration', values.duration, 4),
+      scenarios: scenarios as ('channel' | 'dm')[],
+      pin: !values['no-pin'],
+      usersDb: values['users-db'],
+      outDir: values.out ?? benchDir('previous', stamp),
+      log,
+      progress,
+    });
+    log(`\n${markdown}`);
+    return;
+  }
   const usersDb = values['users-db'];
   const size: CompareSize = values.quick ? 'quick' : 'full';
   const only = values.only?.split(',').map((s) => s.trim());

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { nowMs } from './bench-message.js';
@@ -13,7 +14,13 @@ import { setUpChannel, setUpDms } from './relay-setup.js';
 import { type RemoteProfile, startRemoteProfile } from './remote-profiler.js';
 import { ms } from './report/text-report.js';
 import { RunMonitor } from './run-monitor.js';
-import { type ConnectSummary, type PhaseSummary, type RunResult, toMs } from './run-result.js';
+import {
+  type ChangeSummary,
+  type ConnectSummary,
+  type PhaseSummary,
+  type RunResult,
+  toMs,
+} from './run-result.js';
 import {
   baselineLayout,
   type ConversationLayout,
@@ -23,6 +30,7 @@ import {
   type ScenarioOptions,
   senderCountOf,
   splitPlans,
+  usesChannel,
 } from './scenario.js';
 import { SendCursor } from './send-schedule.js';
 import { UserPool } from './user-pool.js';
@@ -43,6 +51,8 @@ export interface RunContext {
    * phases; for `connect`, the connecting) and write it to this file (`.cpuprofile`).
    */
   profileFile?: string;
+  /** Pin the load-generator processes to these CPUs (taskset list, e.g. `1`). */
+  generatorCpus?: string;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
@@ -55,6 +65,9 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, Math.
 export async function runBench(ctx: RunContext): Promise<RunResult> {
   const { deployment, options, log } = ctx;
   const startedAt = new Date().toISOString();
+  const mixed = options.scenario === 'mixed';
+  if (mixed && deployment.kind !== 'relay-chat')
+    throw new Error('the mixed scenario needs relay-chat (the baselines have no edits or reactions)');
   const loadStart = loadAverage();
   const warnings: string[] = [];
   if (loadStart[0] > 2)
@@ -71,9 +84,20 @@ export async function runBench(ctx: RunContext): Promise<RunResult> {
     connectTimeoutMs: options.connectTimeoutMs,
     runId: randomBytes(4).toString('hex'),
     ...(deployment.kind === 'relay-chat' && deployment.apiUrl ? { historyBaseUrl: deployment.apiUrl } : {}),
+    ...(mixed ? { mix: { edits: options.edits, reactions: options.reactions } } : {}),
   });
 
   const generators = new GeneratorSet(options.generators);
+  if (ctx.generatorCpus) pinProcesses(generators.pids, ctx.generatorCpus, log);
+  // mixed: a generator learns a change's intended time from the actor's acknowledgement,
+  // which may arrive in another generator: relay every acknowledged change to all of them.
+  const offChanges = mixed
+    ? generators.on((_from, message) => {
+        if (message.type === 'tick' && message.changes) {
+          generators.broadcast({ type: 'changes', changes: message.changes });
+        }
+      })
+    : undefined;
   const sampler = new ProcessSampler();
   for (const p of deployment.processes) sampler.watch(p);
   generators.pids.forEach((pid, i) => {
@@ -152,6 +176,7 @@ export async function runBench(ctx: RunContext): Promise<RunResult> {
         fanout,
         options.durationSec,
         monitor.usageBetween(measureFromMs, measureToMs),
+        mixed,
       );
       monitor.setStage('idle');
       return summary;
@@ -211,6 +236,7 @@ export async function runBench(ctx: RunContext): Promise<RunResult> {
       log(`CPU profile of ${profiled!.name}: ${ctx.profileFile}`);
     }
   } finally {
+    offChanges?.();
     monitor.stop();
     await generators.close();
   }
@@ -281,7 +307,7 @@ async function prepare(
   const users = bench.map((u) => ({ id: u.id, token: u.accessToken }));
   let layout: ConversationLayout = { kind: 'none' };
   const setupStarted = nowMs();
-  if (options.scenario === 'channel') {
+  if (usesChannel(options.scenario)) {
     layout = { kind: 'channel', conv: await setUpChannel(apiUrl, bench, options.channelName) };
   } else if (options.scenario !== 'connect') {
     layout = { kind: 'dm', convs: await setUpDms(apiUrl, bench) };
@@ -299,9 +325,10 @@ async function drain(monitor: RunMonitor, fanout: number, maxMs: number): Promis
   await sleep(1100);
   while (nowMs() < deadline) {
     const c = monitor.totals();
-    if (c.acked >= c.sent && c.delivered >= c.acked * fanout) return;
-    if (c.delivered !== last) {
-      last = c.delivered;
+    if (c.acked >= c.sent && c.delivered >= c.acked * fanout && c.changesDelivered >= c.changesAcked * fanout)
+      return;
+    if (c.delivered + c.changesDelivered !== last) {
+      last = c.delivered + c.changesDelivered;
       stalledSince = nowMs();
     } else if (nowMs() - stalledSince > Math.min(5000, maxMs)) {
       return;
@@ -343,6 +370,7 @@ function summarizePhase(
   fanout: number,
   durationSec: number,
   usage: { server: number; generator: number; rss: number },
+  mixed = false,
 ): PhaseSummary {
   const histogram = mergeEncoded(results.map((r) => r.histogram));
   const delivery = accountDeliveries(
@@ -364,6 +392,10 @@ function summarizePhase(
     : 0;
   const deliveredMeasured = sum((r) => r.counters.deliveredMeasured);
   const sent = sum((r) => r.counters.sent);
+  // mixed: only some slots are sends; the ratios count the sends (and all operations) made.
+  const sentMeasured = sum((r) => r.counters.sentMeasured);
+  const changesSent = sum((r) => r.counters.changesSent);
+  const changes = mixed ? summarizeChanges(results, fanout, durationSec) : undefined;
   return {
     step: phase.id,
     rate,
@@ -374,8 +406,14 @@ function summarizePhase(
     unacked: sum((r) => r.unacked),
     fanout,
     deliveriesPerSec: durationSec > 0 ? deliveredMeasured / durationSec : 0,
-    deliveredRatio: scheduledMeasured > 0 ? deliveredMeasured / (scheduledMeasured * fanout) : 1,
-    sentRatio: scheduledTotal > 0 ? sent / scheduledTotal : 1,
+    deliveredRatio: mixed
+      ? sentMeasured > 0
+        ? deliveredMeasured / (sentMeasured * fanout)
+        : 1
+      : scheduledMeasured > 0
+        ? deliveredMeasured / (scheduledMeasured * fanout)
+        : 1,
+    sentRatio: scheduledTotal > 0 ? (sent + changesSent) / scheduledTotal : 1,
     latencyMs: toMs(histogram.summary()),
     distribution: histogram.distribution(),
     delivery,
@@ -384,7 +422,41 @@ function summarizePhase(
     serverCpuPercent: Math.round(usage.server),
     serverRssBytes: usage.rss,
     generatorCpuPercent: Math.round(usage.generator),
+    ...(changes ? { changes } : {}),
   };
+}
+
+/** mixed: every acknowledged change must reach every receiver of its conversation once. */
+export function summarizeChanges(results: PhaseResult[], fanout: number, durationSec: number): ChangeSummary {
+  const parts = results.flatMap((r) => (r.changes ? [r.changes] : []));
+  const histogram = mergeEncoded(parts.map((c) => c.histogram));
+  const delivery = accountDeliveries(
+    mergeAcked(parts.map((c) => c.acked)),
+    parts.flatMap((c) => c.receivers),
+  );
+  const sum = (f: (c: (typeof parts)[number]) => number) => parts.reduce((a, c) => a + f(c), 0);
+  return {
+    edits: sum((c) => c.edits),
+    reactions: sum((c) => c.reactions),
+    acked: delivery.acked,
+    noops: sum((c) => c.noops),
+    unacked: sum((c) => c.unacked),
+    fanout,
+    perSec: durationSec > 0 ? histogram.count / Math.max(1, fanout - 1) / durationSec : 0,
+    latencyMs: toMs(histogram.summary()),
+    distribution: histogram.distribution(),
+    delivery,
+    untimed: sum((c) => c.unmatched),
+  };
+}
+
+/** Restricts processes (all their threads) to `cpus` (a taskset list such as `1` or `0-1`). */
+export function pinProcesses(pids: readonly number[], cpus: string, log: (line: string) => void): void {
+  for (const pid of pids) {
+    const r = spawnSync('taskset', ['-a', '-cp', cpus, String(pid)], { encoding: 'utf8', timeout: 5000 });
+    if (r.status !== 0)
+      log(`could not pin pid ${pid} to CPUs ${cpus}: ${(r.stderr || String(r.error)).trim()}`);
+  }
 }
 
 function fmtInt(n: number): string {

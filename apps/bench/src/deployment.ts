@@ -40,6 +40,11 @@ export interface DeploymentOptions {
   usersDatabaseUrl?: string;
   /** Extra environment for spawned server processes. */
   serverEnv?: Record<string, string>;
+  /**
+   * embedded: run the server of another checkout (a git worktree of an earlier revision with
+   * its node_modules linked, see previous-revision.ts) instead of this tree's; `label` names it.
+   */
+  sourceRoot?: { dir: string; label: string };
   log?: (line: string) => void;
 }
 
@@ -93,13 +98,14 @@ function serviceProcess(
   env: NodeJS.ProcessEnv,
   readyUrl: string,
   logDir: string,
+  cwd = REPO_ROOT,
 ): ServiceProcess {
   return new ServiceProcess({
     name,
     command: process.execPath,
     args: tsxArgs(script),
     env,
-    cwd: REPO_ROOT,
+    cwd,
     logFile: join(logDir, `${name}.log`),
     verbose: false,
     readyUrl,
@@ -151,16 +157,19 @@ async function startEmbedded(options: DeploymentOptions): Promise<Deployment> {
     MESSAGE_STORE_URL: `sqlite:${join(workDir, 'chat.db')}`,
     ...options.serverEnv,
   };
+  const root = options.sourceRoot;
+  const name = root ? `relay-chat-${root.label}` : 'relay-chat';
   const server = serviceProcess(
-    'relay-chat',
+    name,
     'apps/server/src/main.ts',
     env,
     `${url}/api/chat/ready`,
     workDir,
+    root?.dir,
   );
   await server.start();
   return {
-    label: 'relay-chat embedded',
+    label: root ? `relay-chat embedded (${root.label})` : 'relay-chat embedded',
     kind: 'relay-chat',
     driver: 'relay',
     connectUrls: [url],
@@ -168,8 +177,8 @@ async function startEmbedded(options: DeploymentOptions): Promise<Deployment> {
     usersKey: usersDb,
     // What the server was given (--server-env may override DATABASE_URL).
     usersDatabaseUrl: env.DATABASE_URL,
-    processes: [{ name: 'relay-chat', role: 'server', pid: server.pid! }],
-    description: `one process (apps/server), messages in SQLite (fresh file), users in ${redact(usersDb)}`,
+    processes: [{ name, role: 'server', pid: server.pid! }],
+    description: `one process (apps/server${root ? ` of ${root.label}` : ''}), messages in SQLite (fresh file), users in ${redact(usersDb)}`,
     async stop() {
       await server.stop();
       rmSync(workDir, { recursive: true, force: true });

@@ -4,6 +4,7 @@
  */
 import type { ReceiverReport } from './delivery-tracker.js';
 import type { Range } from './interval-set.js';
+import type { AckedChange, MixShares } from './mixed.js';
 import type { ScheduleSpec } from './send-schedule.js';
 
 /** `relay`: the relay-chat WebSocket protocol (relay-chat and the ws baselines); `socketio`: Socket.IO. */
@@ -39,6 +40,8 @@ export interface GeneratorPlan {
   runId: string;
   /** relay-chat's HTTP base, for fetching history after a reconnect (absent: no resume from history). */
   historyBaseUrl?: string;
+  /** mixed: shares of the schedule's slots that are edits and reaction toggles instead of sends. */
+  mix?: MixShares;
 }
 
 /** One measured phase: a send schedule and the window whose latencies count. */
@@ -57,6 +60,8 @@ export type CoordinatorMessage =
   | { type: 'phase'; phase: PhaseSpec }
   | { type: 'drop'; atMs: number }
   | { type: 'finish-phase'; phaseId: number }
+  /** mixed: changes other generators got acknowledged (their receivers here time the change frames). */
+  | { type: 'changes'; changes: AckedChange[] }
   | { type: 'close' };
 
 /** Counters of one generator, cumulative within a phase. */
@@ -69,6 +74,12 @@ export interface GeneratorCounters {
   deliveredMeasured: number;
   /** Connections open now. */
   open: number;
+  /** Sends whose intended time is inside the measured window. */
+  sentMeasured: number;
+  /** mixed: edit and react frames sent, acknowledged with a changeSeq, and `change` frames received (every receiver). */
+  changesSent: number;
+  changesAcked: number;
+  changesDelivered: number;
 }
 
 export interface ConnectOutcome {
@@ -96,6 +107,25 @@ export interface PhaseResult {
   errors: Record<string, number>;
   /** Server-initiated closes by code during the phase. */
   closes: Record<string, number>;
+  /** mixed: the changes made and their `change` frames. */
+  changes?: ChangePhaseResult;
+}
+
+export interface ChangePhaseResult {
+  edits: number;
+  reactions: number;
+  /** Acknowledged without a changeSeq (nothing changed: should be 0, the toggles track their state). */
+  noops: number;
+  /** Sent, never answered. */
+  unacked: number;
+  /** Acknowledged changeSeqs per conversation. */
+  acked: Record<string, Range[]>;
+  /** Each receiver's changeSeqs per conversation. */
+  receivers: ReceiverReport[];
+  /** change → `change` frame at the other members, measured changes, encoded histogram in µs. */
+  histogram: string;
+  /** `change` frames whose change never became known here (not timed). */
+  unmatched: number;
 }
 
 export type GeneratorMessage =
@@ -110,6 +140,8 @@ export type GeneratorMessage =
       counters: GeneratorCounters;
       /** Latencies of deliveries since the last tick, encoded histogram in µs. */
       interval: string;
+      /** mixed: changes acknowledged since the last tick (relayed to every generator). */
+      changes?: AckedChange[];
     }
   | { type: 'phase-result'; result: PhaseResult }
   | { type: 'closed' }

@@ -15,6 +15,14 @@ import type {
 import { LatencyHistogram } from './histogram.js';
 import { fetchMissed } from './history-resume.js';
 import { IntervalSet } from './interval-set.js';
+import {
+  type AckedChange,
+  ChangeTimer,
+  MixedSender,
+  type PlannedChange,
+  pickOperation,
+  unitHash,
+} from './mixed.js';
 import { SendCursor } from './send-schedule.js';
 
 /** Progress ticks to the coordinator, ms. */
@@ -39,6 +47,19 @@ interface Client {
   /** Due while the connection was down; sent once it is back. */
   queued: Outgoing[];
   reconnecting: boolean;
+  /** mixed, sending connections: what it may edit and react to. */
+  mixed: MixedSender | undefined;
+  /** mixed: every receiver's changeSeqs per conversation. */
+  changeLogs: Map<string, ConversationLog>;
+  /** mixed: edit/react frames sent, not yet answered, by ref. */
+  pendingChanges: Map<string, PendingChange>;
+}
+
+interface PendingChange {
+  conv: string;
+  intendedUs: number;
+  /** MixedSender's key of the change in flight. */
+  key: string;
 }
 
 interface Phase {
@@ -54,6 +75,14 @@ interface Phase {
   errors: Record<string, number>;
   closes: Record<string, number>;
   timer: NodeJS.Timeout | undefined;
+  /** mixed: acknowledged changeSeqs per conversation, latencies of measured changes, counts. */
+  changeAcked: Map<string, IntervalSet>;
+  changeHistogram: LatencyHistogram;
+  /** Acknowledged since the last tick: sent to the coordinator, which relays them to every generator. */
+  newChanges: AckedChange[];
+  edits: number;
+  reactions: number;
+  noops: number;
 }
 
 /**
@@ -71,6 +100,13 @@ export class LoadGenerator {
   private ticker: NodeJS.Timeout | undefined;
   private connectErrors: Record<string, number> = {};
   private recovered = 0;
+  /** Times `change` frames once their change's intended time is known (from any generator). */
+  private readonly changeTimer = new ChangeTimer((latencyUs, intendedUs) => {
+    const phase = this.phase;
+    if (phase && intendedUs >= phase.measureFromUs && intendedUs < phase.measureToUs) {
+      phase.changeHistogram.record(latencyUs);
+    }
+  });
 
   constructor(private readonly emit: (message: GeneratorMessage) => void) {}
 
@@ -93,6 +129,9 @@ export class LoadGenerator {
       case 'finish-phase':
         this.finishPhase(message.phaseId);
         return;
+      case 'changes':
+        for (const change of message.changes) this.changeTimer.learn(change);
+        return;
       case 'close':
         this.closeAll();
         return;
@@ -110,6 +149,9 @@ export class LoadGenerator {
       pending: new Map(),
       queued: [],
       reconnecting: false,
+      mixed: plan.mix && spec.sender ? new MixedSender() : undefined,
+      changeLogs: new Map(spec.convs.map((c) => [c, new ConversationLog()])),
+      pendingChanges: new Map(),
     };
     const listener = {
       onMessage: (conv: string, seq: number, intendedUs: number, arrivalUs: number) =>
@@ -118,6 +160,10 @@ export class LoadGenerator {
       onError: (code: string, ref: string | undefined) => this.onError(client, code, ref),
       onClose: (code: number, reason: string, byClient: boolean) =>
         this.onClose(client, code, reason, byClient),
+      onChange: (conv: string, changeSeq: number, arrivalUs: number) =>
+        this.onChange(client, conv, changeSeq, arrivalUs),
+      onChangeAck: (ref: string, conv: string, seq: number, changeSeq: number | undefined) =>
+        this.onChangeAck(client, ref, conv, seq, changeSeq),
     };
     client.conn =
       plan.driver === 'socketio'
@@ -224,7 +270,49 @@ export class LoadGenerator {
       client.logs.set(conv, log);
     }
     if (log.offer(seq) === 'duplicate') return;
+    client.mixed?.seen.add(seq);
     this.recordDelivery(intendedUs, arrivalUs);
+  }
+
+  /** mixed: a `change` frame at one receiver: counted once per changeSeq, timed once its change is known. */
+  private onChange(client: Client, conv: string, changeSeq: number, arrivalUs: number): void {
+    let log = client.changeLogs.get(conv);
+    if (!log) {
+      log = new ConversationLog();
+      client.changeLogs.set(conv, log);
+    }
+    if (log.offer(changeSeq) === 'duplicate') return;
+    if (this.phase) this.phase.counters.changesDelivered++;
+    this.changeTimer.arrived(conv, changeSeq, client.spec.user, arrivalUs);
+  }
+
+  private onChangeAck(
+    client: Client,
+    ref: string,
+    conv: string,
+    _seq: number,
+    changeSeq: number | undefined,
+  ): void {
+    const pending = client.pendingChanges.get(ref);
+    if (!pending) return;
+    client.pendingChanges.delete(ref);
+    client.mixed?.end(pending.key);
+    const phase = this.phase;
+    if (changeSeq === undefined) {
+      if (phase) phase.noops++;
+      return;
+    }
+    const change: AckedChange = { conv, changeSeq, intendedUs: pending.intendedUs, actor: client.spec.user };
+    this.changeTimer.learn(change);
+    if (!phase) return;
+    phase.counters.changesAcked++;
+    phase.newChanges.push(change);
+    let set = phase.changeAcked.get(conv);
+    if (!set) {
+      set = new IntervalSet();
+      phase.changeAcked.set(conv, set);
+    }
+    set.add(changeSeq);
   }
 
   /** One histogram record per delivery: the hot path of the generator. */
@@ -244,6 +332,7 @@ export class LoadGenerator {
 
   private onAck(client: Client, clientMsgId: string, conv: string, seq: number): void {
     if (!client.pending.delete(clientMsgId)) return;
+    client.mixed?.own.add(seq);
     const phase = this.phase;
     if (!phase) return;
     phase.counters.acked++;
@@ -256,9 +345,18 @@ export class LoadGenerator {
   }
 
   private onError(client: Client, code: string, ref: string | undefined): void {
-    if (ref !== undefined) client.pending.delete(ref);
+    let name = code;
+    if (ref !== undefined) {
+      client.pending.delete(ref);
+      const change = client.pendingChanges.get(ref);
+      if (change) {
+        client.pendingChanges.delete(ref);
+        client.mixed?.end(change.key);
+        name = `change_${code}`;
+      }
+    }
     const errors = this.phase?.errors ?? this.connectErrors;
-    errors[code] = (errors[code] ?? 0) + 1;
+    errors[name] = (errors[name] ?? 0) + 1;
   }
 
   private onClose(client: Client, code: number, _reason: string, byClient: boolean): void {
@@ -294,7 +392,9 @@ export class LoadGenerator {
   private startPhase(spec: PhaseSpec): void {
     for (const client of this.clients) {
       for (const conv of client.logs.keys()) client.logs.set(conv, new ConversationLog());
+      for (const conv of client.changeLogs.keys()) client.changeLogs.set(conv, new ConversationLog());
     }
+    this.changeTimer.reset();
     const senders = this.clients.filter((c) => c.spec.sender !== undefined);
     this.phase = {
       spec,
@@ -308,12 +408,28 @@ export class LoadGenerator {
               senders.map((c) => c.spec.sender!.index),
             )
           : undefined,
-      counters: { sent: 0, acked: 0, delivered: 0, deliveredMeasured: 0, open: 0 },
+      counters: {
+        sent: 0,
+        acked: 0,
+        delivered: 0,
+        deliveredMeasured: 0,
+        open: 0,
+        sentMeasured: 0,
+        changesSent: 0,
+        changesAcked: 0,
+        changesDelivered: 0,
+      },
       histogram: new LatencyHistogram(),
       acked: new Map(),
       errors: {},
       closes: {},
       timer: undefined,
+      changeAcked: new Map(),
+      changeHistogram: new LatencyHistogram(),
+      newChanges: [],
+      edits: 0,
+      reactions: 0,
+      noops: 0,
     };
     this.intervalMeasured.reset();
     this.intervalOther.reset();
@@ -329,9 +445,27 @@ export class LoadGenerator {
     const now = nowMs();
     const plan = this.plan!;
     const due = phase.cursor.takeDue(now, MAX_SENDS_PER_TURN);
+    const mix = plan.mix;
     for (const d of due) {
       const client = phase.senders[d.local]!;
       const sender = client.spec.sender!;
+      if (mix && client.mixed && client.conn.isOpen) {
+        const kind = pickOperation(unitHash(sender.index, d.n, phase.spec.id), mix);
+        const change =
+          kind === 'send'
+            ? undefined
+            : client.mixed.plan(
+                kind,
+                unitHash(sender.index, d.n, 1000 + phase.spec.id),
+                unitHash(sender.index, d.n, 2000 + phase.spec.id),
+              );
+        if (change) {
+          this.transmitChange(client, change, d.intendedMs, d.n);
+          continue;
+        }
+      }
+      const intendedUs = Math.round(d.intendedMs * 1000);
+      if (intendedUs >= phase.measureFromUs && intendedUs < phase.measureToUs) phase.counters.sentMeasured++;
       this.transmit(client, {
         clientMsgId: `${plan.runId}-${phase.spec.id}-${sender.index}-${d.n}`,
         conv: sender.conv,
@@ -344,6 +478,29 @@ export class LoadGenerator {
     }
     const next = phase.cursor.nextDueMs();
     if (next !== undefined) phase.timer = setTimeout(() => this.pump(), Math.max(0, next - nowMs()));
+  }
+
+  /** mixed: an edit (its new body carries the intended time, like a message) or a reaction toggle. */
+  private transmitChange(client: Client, change: PlannedChange, intendedMs: number, n: number): void {
+    const phase = this.phase!;
+    const plan = this.plan!;
+    const sender = client.spec.sender!;
+    const ref = `${plan.runId}-${phase.spec.id}-${sender.index}-${n}c`;
+    const key = client.mixed!.begin(change);
+    client.pendingChanges.set(ref, { conv: sender.conv, intendedUs: Math.round(intendedMs * 1000), key });
+    if (change.kind === 'edit') {
+      phase.edits++;
+      client.conn.edit?.(
+        sender.conv,
+        change.seq,
+        makeBody(intendedMs, sender.index, n, plan.messageSize),
+        ref,
+      );
+    } else {
+      phase.reactions++;
+      client.conn.react?.(sender.conv, change.seq, change.emoji, change.on, ref);
+    }
+    phase.counters.changesSent++;
   }
 
   private transmit(client: Client, out: Outgoing): void {
@@ -365,8 +522,12 @@ export class LoadGenerator {
     let unacked = 0;
     for (const client of this.clients) unacked += client.pending.size + client.queued.length;
     const receivers = [];
+    const changeReceivers = [];
+    let changesUnacked = 0;
     for (const client of this.clients) {
       for (const [conv, log] of client.logs) receivers.push(log.report(conv));
+      if (this.plan?.mix) for (const [conv, log] of client.changeLogs) changeReceivers.push(log.report(conv));
+      changesUnacked += client.pendingChanges.size;
     }
     this.emit({
       type: 'phase-result',
@@ -379,6 +540,20 @@ export class LoadGenerator {
         histogram: phase.histogram.encode(),
         errors: phase.errors,
         closes: phase.closes,
+        ...(this.plan?.mix
+          ? {
+              changes: {
+                edits: phase.edits,
+                reactions: phase.reactions,
+                noops: phase.noops,
+                unacked: changesUnacked,
+                acked: Object.fromEntries([...phase.changeAcked].map(([conv, set]) => [conv, set.toJSON()])),
+                receivers: changeReceivers,
+                histogram: phase.changeHistogram.encode(),
+                unmatched: this.changeTimer.unmatched,
+              },
+            }
+          : {}),
       },
     });
     this.phase = undefined;
@@ -406,7 +581,9 @@ export class LoadGenerator {
       atMs: nowMs(),
       counters: { ...phase.counters, open: this.openCount() },
       interval: this.intervalOther.encode(),
+      ...(phase.newChanges.length > 0 ? { changes: phase.newChanges } : {}),
     });
+    phase.newChanges = [];
     this.intervalMeasured.reset();
     this.intervalOther.reset();
   }

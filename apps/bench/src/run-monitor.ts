@@ -5,7 +5,17 @@ import { LatencyHistogram } from './histogram.js';
 import { type ProcessSample, type ProcessSampler, totalOf } from './process-sampler.js';
 import type { TimelinePoint } from './run-result.js';
 
-const EMPTY: GeneratorCounters = { sent: 0, acked: 0, delivered: 0, deliveredMeasured: 0, open: 0 };
+const EMPTY: GeneratorCounters = {
+  sent: 0,
+  acked: 0,
+  delivered: 0,
+  deliveredMeasured: 0,
+  open: 0,
+  sentMeasured: 0,
+  changesSent: 0,
+  changesAcked: 0,
+  changesDelivered: 0,
+};
 
 /**
  * Watches a run once a second: merges the generators' interval histograms and counters into
@@ -65,6 +75,10 @@ export class RunMonitor {
       sum.delivered += c.delivered;
       sum.deliveredMeasured += c.deliveredMeasured;
       sum.open += c.open;
+      sum.sentMeasured += c.sentMeasured;
+      sum.changesSent += c.changesSent;
+      sum.changesAcked += c.changesAcked;
+      sum.changesDelivered += c.changesDelivered;
     }
     return sum;
   }

@@ -68,6 +68,30 @@ export interface PhaseSummary {
   serverCpuPercent: number;
   serverRssBytes: number;
   generatorCpuPercent: number;
+  /** mixed: edits and reaction toggles, and their `change` frames. */
+  changes?: ChangeSummary;
+}
+
+/** mixed: the changes of one phase. Latencies in ms. */
+export interface ChangeSummary {
+  edits: number;
+  reactions: number;
+  /** Changes acknowledged with a changeSeq. */
+  acked: number;
+  /** Acknowledged without a changeSeq (nothing changed). */
+  noops: number;
+  unacked: number;
+  /** Receivers of each change (the actor's own devices included). */
+  fanout: number;
+  /** Timed changes per second of the measured window (timed frames / other members). */
+  perSec: number;
+  /** change (intended time) → `change` frame at each other member, measured changes. */
+  latencyMs: LatencySummary;
+  distribution: PercentilePoint[];
+  /** Every acknowledged changeSeq checked at every receiver: lost, duplicated, out of order. */
+  delivery: DeliveryAccount;
+  /** `change` frames that could not be timed (their acknowledgement reached no generator in time). */
+  untimed: number;
 }
 
 export interface RunResult {

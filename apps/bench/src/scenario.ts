@@ -2,7 +2,7 @@ import type { Deployment } from './deployment.js';
 import type { ClientSpec, GeneratorPlan } from './generator-protocol.js';
 import { DEFAULT_LADDER, type LadderOptions } from './ladder.js';
 
-export const SCENARIOS = ['channel', 'dm', 'connect', 'reconnect'] as const;
+export const SCENARIOS = ['channel', 'dm', 'connect', 'reconnect', 'mixed'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 /** Everything a run is parameterised by. Rates in messages/s, times in seconds unless named. */
@@ -33,6 +33,13 @@ export interface ScenarioOptions {
   ladder: LadderOptions | undefined;
   /** Name of the bench channel (relay-chat targets). */
   channelName: string;
+  /**
+   * mixed: shares of the scheduled operations that are edits of the sender's own recent
+   * messages and reaction toggles on recent messages (the rest are sends); `rate` counts all
+   * operations. 0 elsewhere.
+   */
+  edits: number;
+  reactions: number;
 }
 
 /** Defaults per scenario; the CLI overrides any of them. */
@@ -52,6 +59,8 @@ export function defaultOptions(scenario: ScenarioName): ScenarioOptions {
     connectTimeoutMs: 30_000,
     ladder: undefined,
     channelName: 'bench-channel',
+    edits: 0,
+    reactions: 0,
   };
   switch (scenario) {
     case 'channel':
@@ -62,7 +71,15 @@ export function defaultOptions(scenario: ScenarioName): ScenarioOptions {
       return { ...base, rate: 0, durationSec: 0, warmupSec: 0 };
     case 'reconnect':
       return { ...base, users: 1000, rate: 0, durationSec: 10, warmupSec: 2 };
+    case 'mixed':
+      // A channel where every change fans out to every member, like every message.
+      return { ...base, users: 200, rate: 100, edits: 0.1, reactions: 0.2, channelName: 'bench-mixed' };
   }
+}
+
+/** Scenarios whose users all sit in one channel. */
+export function usesChannel(scenario: ScenarioName): boolean {
+  return scenario === 'channel' || scenario === 'mixed';
 }
 
 export function ladderOptions(startRate: number, overrides: Partial<LadderOptions> = {}): LadderOptions {
@@ -83,7 +100,7 @@ export type ConversationLayout =
 
 /** The layout the baselines use (they have no setup: ids are made up). */
 export function baselineLayout(options: ScenarioOptions): ConversationLayout {
-  if (options.scenario === 'channel') return { kind: 'channel', conv: options.channelName };
+  if (usesChannel(options.scenario)) return { kind: 'channel', conv: options.channelName };
   if (options.scenario === 'connect') return { kind: 'none' };
   return { kind: 'dm', convs: Array.from({ length: Math.floor(options.users / 2) }, (_, i) => `dm-${i}`) };
 }

@@ -28,6 +28,13 @@ export {
   privateRedisUnavailableReason,
   startPrivateRedis,
 } from './private-redis.js';
+export {
+  type ClusterNodeInfo,
+  type PrivateRedisCluster,
+  type PrivateRedisClusterNode,
+  type PrivateRedisClusterOptions,
+  startPrivateRedisCluster,
+} from './private-redis-cluster.js';
 export { waitFor } from './wait-for.js';
 
 export const PG_ADMIN_URL = process.env.TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';

@@ -18,6 +18,7 @@ import {
   freeze,
   type LogLevel,
 } from '@relay-chat/service-kit';
+import type { RedisTarget } from './bus/redis-target.js';
 
 /** The chat service's configuration: read once from the environment, validated, frozen. */
 export interface ChatConfig {
@@ -28,8 +29,12 @@ export interface ChatConfig {
   dataDir: string;
   /** `sqlite:…`, `postgres://…` or `mongodb://…` (default sqlite:<dataDir>/chat.db). */
   messageStoreUrl: string;
-  /** Redis for the bus and presence; absent → in-process bus (one process only). */
-  redisUrl: string | undefined;
+  /**
+   * Redis for the bus, presence and budgets: REDIS_URL (one Redis), or the seed node URLs of
+   * REDIS_CLUSTER_NODES (Redis Cluster ≥ 7, sharded pub/sub); absent → in-process bus (one
+   * process only).
+   */
+  redisUrl: RedisTarget | undefined;
   /** Prefix of every Redis key and channel (default `relay:`). */
   redisPrefix: string;
   /** Where the auth service publishes its public keys; absent in embedded mode (keys passed in-process). */
@@ -156,7 +161,7 @@ export function loadChatConfig(env: Env): Readonly<ChatConfig> {
     messageStoreUrl:
       envUrl(env, 'MESSAGE_STORE_URL', ['sqlite', 'postgres', 'postgresql', 'mongodb', 'mongodb+srv']) ??
       `sqlite:${join(dataDir, 'chat.db')}`,
-    redisUrl: envUrl(env, 'REDIS_URL', ['redis', 'rediss']),
+    redisUrl: redisTargetOf(env),
     redisPrefix: envString(env, 'REDIS_PREFIX', 'relay:'),
     authJwksUrl,
     authUrl,
@@ -205,6 +210,31 @@ export function loadChatConfig(env: Env): Readonly<ChatConfig> {
     replicaId: envString(env, 'REPLICA_ID', `${hostname()}-${process.pid}`),
     logLevel: envLogLevel(env),
     trustProxy: envTrustProxy(env),
+  });
+}
+
+/**
+ * REDIS_CLUSTER_NODES (comma-separated `host:port` or `redis://[user:password@]host:port`
+ * seeds; the rest of the cluster is discovered) or REDIS_URL — not both.
+ */
+function redisTargetOf(env: Env): RedisTarget | undefined {
+  const url = envUrl(env, 'REDIS_URL', ['redis', 'rediss']);
+  const seeds = envList(env, 'REDIS_CLUSTER_NODES');
+  if (seeds.length === 0) return url;
+  if (url !== undefined)
+    throw new ConfigError('REDIS_CLUSTER_NODES', 'set either REDIS_URL or REDIS_CLUSTER_NODES, not both');
+  return seeds.map((seed) => {
+    const withScheme = /^[a-z]+:\/\//.test(seed) ? seed : `redis://${seed}`;
+    let parsed: URL;
+    try {
+      parsed = new URL(withScheme);
+    } catch {
+      throw new ConfigError('REDIS_CLUSTER_NODES', `"${seed}" is not host:port or a redis:// URL`);
+    }
+    if (!['redis:', 'rediss:'].includes(parsed.protocol) || !parsed.hostname || !parsed.port) {
+      throw new ConfigError('REDIS_CLUSTER_NODES', `"${seed}" must be host:port or redis[s]://host:port`);
+    }
+    return withScheme;
   });
 }
 

@@ -14,6 +14,10 @@ export interface ConnectionListener {
   onError(code: string, ref: string | undefined): void;
   /** The connection ended; `byClient` when we closed it ourselves. */
   onClose(code: number, reason: string, byClient: boolean): void;
+  /** v1.2 `change` frame (relay-chat): `arrivalUs` as for messages. */
+  onChange?(conv: string, changeSeq: number, arrivalUs: number): void;
+  /** v1.2 `change_ack`: `changeSeq` absent when nothing changed. */
+  onChangeAck?(ref: string, conv: string, seq: number, changeSeq: number | undefined): void;
 }
 
 /**
@@ -24,6 +28,9 @@ export interface ConnectionListener {
 export interface BenchConnection {
   open(timeoutMs: number): Promise<ReadyConversation[]>;
   send(conv: string, clientMsgId: string, body: string): void;
+  /** v1.2 `edit` / `react` frames with a `ref` (relay-chat only; absent on drivers without them). */
+  edit?(conv: string, seq: number, body: string, ref: string): void;
+  react?(conv: string, seq: number, emoji: string, on: boolean, ref: string): void;
   /** Drops the connection at once, without a closing handshake (simulated network loss). */
   terminate(): void;
   close(): void;

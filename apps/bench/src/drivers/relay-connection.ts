@@ -192,6 +192,15 @@ export class RelayConnection implements BenchConnection {
     }
     if (frame.type === 'ack') {
       this.listener.onAck(String(frame.clientMsgId), String(frame.conv), Number(frame.seq));
+    } else if (frame.type === 'change') {
+      this.listener.onChange?.(String(frame.conv), Number(frame.changeSeq), this.arrivalUs);
+    } else if (frame.type === 'change_ack') {
+      this.listener.onChangeAck?.(
+        String(frame.ref),
+        String(frame.conv),
+        Number(frame.seq),
+        typeof frame.changeSeq === 'number' ? frame.changeSeq : undefined,
+      );
     } else if (frame.type === 'error') {
       this.listener.onError(String(frame.code), typeof frame.ref === 'string' ? frame.ref : undefined);
     }
@@ -199,6 +208,16 @@ export class RelayConnection implements BenchConnection {
 
   send(conv: string, clientMsgId: string, body: string): void {
     const payload = Buffer.from(JSON.stringify({ type: 'send', conv, clientMsgId, body }));
+    this.socket?.write(clientFrame(OPCODE.text, payload));
+  }
+
+  edit(conv: string, seq: number, body: string, ref: string): void {
+    const payload = Buffer.from(JSON.stringify({ type: 'edit', conv, seq, body, ref }));
+    this.socket?.write(clientFrame(OPCODE.text, payload));
+  }
+
+  react(conv: string, seq: number, emoji: string, on: boolean, ref: string): void {
+    const payload = Buffer.from(JSON.stringify({ type: 'react', conv, seq, emoji, on, ref }));
     this.socket?.write(clientFrame(OPCODE.text, payload));
   }
 

@@ -74,6 +74,22 @@ function phaseRows(p: PhaseSummary): [string, string][] {
     ],
     ['errors', codes(p.errors)],
   ];
+  const c = p.changes;
+  if (c) {
+    rows.push(
+      [
+        'changes',
+        `${int(c.edits)} edits + ${int(c.reactions)} reaction toggles, ${int(c.acked)} acked` +
+          (c.noops ? `, ${int(c.noops)} no-op` : '') +
+          (c.unacked ? `, ${int(c.unacked)} unacked` : ''),
+      ],
+      ['change latency ms', latencyLine(c.latencyMs)],
+      [
+        'change lost / dup / ooo',
+        `${int(c.delivery.lost)} / ${int(c.delivery.duplicated)} / ${int(c.delivery.outOfOrder)}  (checked ${int(c.delivery.expected)} change frames${c.untimed ? `, ${int(c.untimed)} untimed` : ''})`,
+      ],
+    );
+  }
   if (Object.keys(p.closes).length > 0) rows.push(['server closes', codes(p.closes)]);
   rows.push([
     'server',
@@ -92,7 +108,8 @@ export function renderText(result: RunResult): string {
   lines.push(
     '',
     `${result.target.label} — ${result.scenario}: ${int(o.users)} users × ${o.devices} device(s)` +
-      (result.scenario === 'channel' ? `, ${o.senders} senders` : '') +
+      (result.scenario === 'channel' || result.scenario === 'mixed' ? `, ${o.senders} senders` : '') +
+      (result.scenario === 'mixed' ? `, ${o.edits} edits / ${o.reactions} reactions of operations` : '') +
       (result.phases.length > 0
         ? `, ${o.durationSec} s measured after ${o.warmupSec} s warm-up, ${o.messageSize}-char bodies`
         : '') +

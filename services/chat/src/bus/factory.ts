@@ -5,13 +5,15 @@ import { RedisPresence, type RedisPresenceOptions } from '../presence/redis.js';
 import { Bus } from './bus.js';
 import { MemoryTransport } from './memory.js';
 import { RedisTransport } from './redis.js';
+import { RedisClusterTransport } from './redis-cluster.js';
+import { isClusterTarget, type RedisTarget } from './redis-target.js';
 
 export interface BusRuntime {
   bus: Bus;
   /** Started: ready for `connect`. */
   presence: PresenceRegistry;
-  /** `memory` in embedded mode (no Redis URL), `redis` when scaled out. */
-  mode: 'memory' | 'redis';
+  /** `memory` in embedded mode (no Redis URL), `redis` / `redis-cluster` when scaled out. */
+  mode: 'memory' | 'redis' | 'redis-cluster';
   /** Closes presence first (its `onChange` may still publish on the bus), then the bus. */
   close(): Promise<void>;
 }
@@ -25,12 +27,13 @@ export type CreateBusOptions = Pick<
 /**
  * The bus and presence registry of one gateway process, connected and started: in-process
  * when `redisUrl` is undefined (embedded mode, one process), Redis pub/sub and Redis
- * presence otherwise. Broker channels and presence keys live under `prefix`.
+ * presence for one URL, sharded pub/sub and presence on a Redis Cluster for a list of
+ * seed node URLs. Broker channels and presence keys live under `prefix`.
  * `replicaId` labels this process in presence keys and logs. Rejects when Redis is not
  * ready within `connectTimeoutMs` (default 10 s), having closed what it opened.
  */
 export async function createBus(
-  redisUrl: string | undefined,
+  redisUrl: RedisTarget | undefined,
   prefix: string,
   logger: Logger,
   options: CreateBusOptions = {},
@@ -44,7 +47,10 @@ export async function createBus(
   // Named after the key prefix and the replica, so operators (and fault tests) can tell
   // one deployment's and one replica's connections apart in CLIENT LIST.
   const connectionName = `relay-chat:${prefix}${options.replicaId ?? process.pid}`.replace(/\s/g, '_');
-  const transport = new RedisTransport({ url: redisUrl, logger, connectionName });
+  const cluster = isClusterTarget(redisUrl);
+  const transport = cluster
+    ? new RedisClusterTransport({ nodes: redisUrl, logger, connectionName })
+    : new RedisTransport({ url: redisUrl, logger, connectionName });
   const bus = new Bus({ transport, prefix, logger });
   const presence = new RedisPresence({ url: redisUrl, prefix, logger, ...options });
   try {
@@ -53,7 +59,8 @@ export async function createBus(
     await closeBoth(bus, presence).catch(() => {});
     throw err;
   }
-  return { bus, presence, mode: 'redis', close: () => closeBoth(bus, presence) };
+  const mode = cluster ? 'redis-cluster' : 'redis';
+  return { bus, presence, mode, close: () => closeBoth(bus, presence) };
 }
 
 async function closeBoth(bus: Bus, presence: PresenceRegistry): Promise<void> {

@@ -1,6 +1,7 @@
 import { type Logger, withDeadline } from '@relay-chat/service-kit';
 import { Redis } from 'ioredis';
 import type { BusTransport, TransportState } from './bus.js';
+import type { RedisClient } from './redis-target.js';
 
 /**
  * Redis pub/sub as a bus transport (scale-out mode): PUBLISH on one connection, SUBSCRIBE
@@ -19,11 +20,9 @@ import type { BusTransport, TransportState } from './bus.js';
  *   subscriber connection answers, i.e. after those resubscriptions took effect, so no
  *   event published after `up` is missed.
  *
- * Redis Cluster: this class speaks to one Redis (or a Sentinel-managed primary). Sharded
- * pub/sub (`SPUBLISH`/`SSUBSCRIBE`, Redis ≥ 7) spreads channel traffic over the shards;
- * it would be a second transport over ioredis `Cluster` with `shardedSubscribers: true`,
- * using `spublish`/`ssubscribe`/`smessage` and the same failure choices — nothing in
- * `Bus` changes.
+ * Redis Cluster: this class speaks to one Redis (or a Sentinel-managed primary);
+ * `redis-cluster.ts` is the sharded pub/sub transport (`SPUBLISH`/`SSUBSCRIBE`) with the
+ * same failure choices — nothing in `Bus` changes.
  */
 export interface RedisTransportOptions {
   /** `redis://[user:password@]host:port[/db]` or `rediss://…`. */
@@ -211,7 +210,7 @@ interface PendingOp {
 }
 
 /** Resolves when `redis` is ready; rejects after `timeoutMs` (ioredis keeps retrying meanwhile). */
-export function whenReady(redis: Redis, timeoutMs: number): Promise<void> {
+export function whenReady(redis: RedisClient, timeoutMs: number): Promise<void> {
   if (redis.status === 'ready') return Promise.resolve();
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -227,7 +226,7 @@ export function whenReady(redis: Redis, timeoutMs: number): Promise<void> {
 }
 
 /** QUIT politely; a connection that is down is just dropped. */
-export async function quit(redis: Redis): Promise<void> {
+export async function quit(redis: RedisClient): Promise<void> {
   if (redis.status === 'end') return;
   try {
     if (redis.status !== 'ready') throw new Error('not connected');

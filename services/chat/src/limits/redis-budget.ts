@@ -1,7 +1,7 @@
 import { ChatError } from '@relay-chat/protocol';
 import { counter, type Logger } from '@relay-chat/service-kit';
-import { Redis } from 'ioredis';
 import { whenReady } from '../bus/redis.js';
+import { createRedisClient, type RedisClient, type RedisTarget } from '../bus/redis-target.js';
 import type { Budget } from './budget.js';
 import type { KeyedBudget } from './keyed-budget.js';
 
@@ -31,7 +31,8 @@ const fallbacks = counter(
 );
 
 export interface RedisBudgetOptions {
-  url: string;
+  /** One Redis URL, or a Redis Cluster's seed node URLs (each key is one slot: the script stays valid). */
+  url: RedisTarget;
   /** Key prefix shared with the bus, e.g. `relay:`. */
   prefix: string;
   /** Names the budget in keys and metrics, e.g. `send`. */
@@ -53,7 +54,7 @@ export interface RedisBudgetOptions {
  * allowance. One script call per action, pipelined with whatever else the turn sends.
  */
 export class RedisBudget implements Budget {
-  private readonly redis: Redis;
+  private readonly redis: RedisClient;
   private readonly intervalMs: number;
   private readonly toleranceMs: number;
 
@@ -61,7 +62,7 @@ export class RedisBudget implements Budget {
     this.intervalMs = 1000 / options.ratePerSec;
     // `burst` actions at once: the next may be up to burst − 1 intervals ahead, plus its own.
     this.toleranceMs = this.intervalMs * options.burst;
-    this.redis = new Redis(options.url, {
+    this.redis = createRedisClient(options.url, {
       connectionName: `relay-chat:${options.prefix}budget:${options.name}`.replace(/\s/g, '_'),
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,

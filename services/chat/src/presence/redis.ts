@@ -2,8 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { asUserId, ChatError, type PresenceStatus, type UserId } from '@relay-chat/protocol';
 import { counter, type Logger } from '@relay-chat/service-kit';
-import { Redis } from 'ioredis';
 import { quit, whenReady } from '../bus/redis.js';
+import { createRedisClient, type RedisClient, type RedisTarget } from '../bus/redis-target.js';
 import { DeviceCounts } from './device-counts.js';
 import type { PresenceRegistry } from './presence-registry.js';
 
@@ -27,7 +27,8 @@ import type { PresenceRegistry } from './presence-registry.js';
  * and reports the users that went offline.
  */
 export interface RedisPresenceOptions {
-  url: string;
+  /** One Redis URL, or a Redis Cluster's seed node URLs (every key shares the `{presence}` slot). */
+  url: RedisTarget;
   /** Key prefix shared with the bus, e.g. `relay:`. */
   prefix: string;
   logger: Logger;
@@ -119,7 +120,7 @@ interface PresenceCommands {
 
 export class RedisPresence implements PresenceRegistry {
   readonly replicaId: string;
-  private readonly redis: Redis & PresenceCommands;
+  private readonly redis: RedisClient & PresenceCommands;
   private readonly log: Logger;
   private readonly keys: string;
   private readonly devices = new DeviceCounts();
@@ -148,7 +149,7 @@ export class RedisPresence implements PresenceRegistry {
     this.sweepBatchSize = options.sweepBatchSize ?? 500;
     this.connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
     // Fail fast while Redis is down: local counts stay the truth and a resync repairs Redis.
-    this.redis = new Redis(options.url, {
+    this.redis = createRedisClient(options.url, {
       // CLIENT SETNAME refuses spaces; the name shows which replica a connection belongs to.
       connectionName: `relay-chat-presence:${this.replicaId.replace(/[^\w.:-]/g, '_')}`,
       enableOfflineQueue: false,
@@ -157,7 +158,7 @@ export class RedisPresence implements PresenceRegistry {
       enableAutoPipelining: true,
       commandTimeout: options.commandTimeoutMs ?? 5_000,
       lazyConnect: true,
-    }) as Redis & PresenceCommands;
+    }) as RedisClient & PresenceCommands;
     this.redis.defineCommand('presenceSetCount', { numberOfKeys: 2, lua: SET_COUNT });
     this.redis.defineCommand('presenceHeartbeat', { numberOfKeys: 2, lua: HEARTBEAT });
     this.redis.defineCommand('presenceSweep', { numberOfKeys: 3, lua: SWEEP });

@@ -1,0 +1,219 @@
+/**
+ * `npm run bench:compare -- --previous <rev>`: send throughput of this tree against an earlier
+ * revision in the same run. Both embedded servers run at once (this tree's and the worktree's
+ * of `rev`, see previous-revision.ts), each pinned to its CPUs away from the load generators;
+ * the `channel` and `dm` ladders run against them alternately (A B, then B A, …) so drift in
+ * the machine's load falls on both; the report gives each round's ratio and their geometric
+ * mean.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { join } from 'node:path';
+import { pinProcesses, runBench } from './coordinator.js';
+import { type Deployment, startDeployment } from './deployment.js';
+import { loadAverage, machineInfo } from './machine.js';
+import { checkOutRevision, currentRevision } from './previous-revision.js';
+import { writeReports } from './report/report-files.js';
+import { ms } from './report/text-report.js';
+import { headlinePhase, type RunResult } from './run-result.js';
+import { defaultOptions, ladderOptions, type ScenarioName, type ScenarioOptions } from './scenario.js';
+
+export interface PreviousCompareOptions {
+  previous: string;
+  /** Alternations (each runs every scenario once against each server). */
+  rounds: number;
+  users: number;
+  /** Seconds measured per ladder step. */
+  durationSec: number;
+  scenarios: ('channel' | 'dm')[];
+  /** Pin servers to CPU 0 and generators to the others (when the machine has ≥ 2 cores). */
+  pin: boolean;
+  usersDb: string | undefined;
+  outDir: string;
+  log: (line: string) => void;
+  progress: (line: string) => void;
+}
+
+/** The ladders: as bench:compare's, smaller steps so rounds fit. */
+export function previousRuns(
+  users: number,
+  durationSec: number,
+  scenarios: ('channel' | 'dm')[],
+): ScenarioOptions[] {
+  const step = { durationSec, warmupSec: 2, drainSec: 5, generators: 2, users };
+  const ladder = { factor: 2, resolution: 1.3, maxSteps: 6 };
+  const run = (scenario: ScenarioName, patch: Partial<ScenarioOptions>): ScenarioOptions => ({
+    ...defaultOptions(scenario),
+    ...step,
+    ...patch,
+  });
+  const all = {
+    channel: run('channel', {
+      senders: 10,
+      rate: 25,
+      // The same fan-out per second as 2,000 members at 25 msg/s.
+      ladder: ladderOptions(Math.max(1, Math.round((25 * 2000) / users)), { ...ladder, p99BoundMs: 100 }),
+    }),
+    dm: run('dm', { rate: 1000, ladder: ladderOptions(1000, { ...ladder, p99BoundMs: 50 }) }),
+  };
+  return scenarios.map((s) => all[s]);
+}
+
+/** Which server goes first in round `round` (0-based): current first in even rounds. */
+export function alternation<T>(round: number, current: T, previous: T): [T, T] {
+  return round % 2 === 0 ? [current, previous] : [previous, current];
+}
+
+export interface RoundPair {
+  current: number;
+  previous: number;
+}
+
+/** Per-round ratios current / previous and their geometric mean (rounds with a 0 are left out). */
+export function ratios(pairs: readonly RoundPair[]): { each: number[]; geomean: number | undefined } {
+  const each = pairs.filter((p) => p.current > 0 && p.previous > 0).map((p) => p.current / p.previous);
+  if (each.length === 0) return { each, geomean: undefined };
+  const geomean = Math.exp(each.reduce((a, r) => a + Math.log(r), 0) / each.length);
+  return { each, geomean };
+}
+
+function sustained(result: RunResult | undefined): number {
+  return result?.ladder?.highestSustainedRate ?? 0;
+}
+
+/** Markdown of the comparison: one row per scenario, ratios per round. */
+export function renderPreviousMarkdown(
+  head: { current: string; previous: string; command: string; startedAt: string; finishedAt: string },
+  results: Record<string, { current: (RunResult | undefined)[]; previous: (RunResult | undefined)[] }>,
+): string {
+  const lines = [
+    `Measured by \`${head.command}\` (${head.startedAt} → ${head.finishedAt}): this tree \`${head.current}\` against \`${head.previous}\`.`,
+    '',
+    '| scenario | round | order | this tree: sustained msg/s (p99 ms) | previous: sustained msg/s (p99 ms) | ratio |',
+    '|---|---:|---|---:|---:|---:|',
+  ];
+  for (const [scenario, r] of Object.entries(results)) {
+    const pairs: RoundPair[] = [];
+    r.current.forEach((cur, i) => {
+      const prev = r.previous[i];
+      const pair = { current: sustained(cur), previous: sustained(prev) };
+      pairs.push(pair);
+      const cell = (x: RunResult | undefined) => {
+        const phase = x ? headlinePhase(x) : undefined;
+        return x
+          ? `${sustained(x).toLocaleString('en-US')} (${phase ? ms(phase.latencyMs.p99) : '–'})`
+          : 'failed';
+      };
+      const ratio =
+        pair.current > 0 && pair.previous > 0 ? `${(pair.current / pair.previous).toFixed(2)}×` : '–';
+      lines.push(
+        `| ${scenario} | ${i + 1} | ${i % 2 === 0 ? 'this, previous' : 'previous, this'} | ${cell(cur)} | ${cell(prev)} | ${ratio} |`,
+      );
+    });
+    const g = ratios(pairs).geomean;
+    lines.push(
+      `| **${scenario}** | all | | | | **${g === undefined ? '–' : `${g.toFixed(2)}×`}** (geometric mean) |`,
+    );
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** Runs the comparison; returns the markdown (also written to outDir/previous.md). */
+export async function comparePrevious(o: PreviousCompareOptions): Promise<string> {
+  const { log } = o;
+  const startedAt = new Date().toISOString();
+  const current = currentRevision();
+  const tree = checkOutRevision(o.previous, log);
+  const deployments: Deployment[] = [];
+  const stopAll = async () => {
+    for (const d of deployments.splice(0)) await d.stop().catch(() => {});
+    tree.remove();
+  };
+  const onSignal = () => {
+    log('\ninterrupted: stopping…');
+    void stopAll().finally(() => process.exit(130));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const runs = previousRuns(o.users, o.durationSec, o.scenarios);
+  const results: Record<string, { current: (RunResult | undefined)[]; previous: (RunResult | undefined)[] }> =
+    Object.fromEntries(runs.map((r) => [r.scenario, { current: [], previous: [] }]));
+  const cores = cpus().length;
+  const pin = o.pin && cores >= 2;
+  const generatorCpus = pin ? `1-${cores - 1}` : undefined;
+  mkdirSync(o.outDir, { recursive: true });
+  try {
+    const common = { log, ...(o.usersDb ? { usersDatabaseUrl: o.usersDb } : {}) };
+    const label = { current: `this tree ${current}`, previous: `${o.previous} ${tree.commit}` };
+    const servers = {
+      current: await startDeployment({ kind: 'embedded' }, common).then((d) => {
+        deployments.push(d);
+        return d;
+      }),
+      previous: await startDeployment(
+        { kind: 'embedded' },
+        { ...common, sourceRoot: { dir: tree.dir, label: label.previous } },
+      ).then((d) => {
+        deployments.push(d);
+        return d;
+      }),
+    };
+    servers.current.label = `relay-chat embedded (${label.current})`;
+    if (pin) {
+      for (const d of deployments)
+        pinProcesses(
+          d.processes.map((p) => p.pid),
+          '0',
+          log,
+        );
+      log(`servers pinned to CPU 0, load generators to CPUs ${generatorCpus}`);
+    }
+    for (let round = 0; round < o.rounds; round++) {
+      for (const options of runs) {
+        for (const which of alternation(round, 'current' as const, 'previous' as const)) {
+          const deployment = servers[which];
+          log(`\n=== round ${round + 1}/${o.rounds}: ${options.scenario} against ${deployment.label} ===`);
+          let result: RunResult | undefined;
+          try {
+            result = await runBench({
+              deployment,
+              options,
+              command: `npm run bench:compare -- --previous ${o.previous}`,
+              log,
+              progress: o.progress,
+              ...(generatorCpus ? { generatorCpus } : {}),
+            });
+            writeReports(result, o.outDir, `round${round + 1}-${options.scenario}-${which}`);
+            const best = sustained(result);
+            log(`${options.scenario} ${which}: sustained ${best} msg/s (load ${loadAverage().join(' ')})`);
+          } catch (err) {
+            log(
+              `${options.scenario} against ${which} failed: ${err instanceof Error ? err.message : String(err)}`,
+            );
+          }
+          results[options.scenario]![which].push(result);
+        }
+      }
+    }
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await stopAll();
+  }
+  const m = machineInfo();
+  const markdown =
+    renderPreviousMarkdown(
+      {
+        current,
+        previous: `${o.previous} (${tree.commit})`,
+        command: `npm run bench:compare -- ${process.argv.slice(2).join(' ')}`,
+        startedAt,
+        finishedAt: new Date().toISOString(),
+      },
+      results,
+    ) +
+    `\n${m.cpuModel}, ${m.cores} cores, Node ${m.node}; ${pin ? `servers on CPU 0, generators on CPUs ${generatorCpus}` : 'not pinned'}; ` +
+    `${o.users} users, ${o.durationSec} s per step, load average at the end ${loadAverage().join(' ')}.\n`;
+  writeFileSync(join(o.outDir, 'previous.md'), markdown);
+  return markdown;
+}
