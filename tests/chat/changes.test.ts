@@ -360,3 +360,19 @@ describe('messages that change, live and over REST', { timeout: 60_000 }, () => 
     }
   });
 });
+
+describe('the OpenAPI document', () => {
+  it('lists the v1.2 routes', async () => {
+    const doc = await request<{ paths: Record<string, Record<string, unknown>> }>(
+      t.url,
+      'GET',
+      '/api/chat/docs/json',
+    );
+    expect(doc.status).toBe(200);
+    const methods = (p: string) => Object.keys(doc.body.paths[`/api/chat/conversations/{id}${p}`] ?? {});
+    expect(methods('/messages/{seq}')).toEqual(expect.arrayContaining(['patch', 'delete']));
+    expect(methods('/messages/{seq}/reactions/{emoji}')).toEqual(expect.arrayContaining(['put', 'delete']));
+    expect(methods('/messages/{seq}/thread')).toContain('get');
+    expect(methods('/changes')).toContain('get');
+  });
+});
