@@ -169,7 +169,7 @@ export function MessageList({ conversation, title }: MessageListProps) {
       .catch((err: unknown) => setOlderError(toChatError(err).message))
       .finally(() => setGapLoading(undefined));
   };
-  const timeline = useMemo(() => buildTimeline(messages, { firstUnreadSeq }), [messages, firstUnreadSeq]);
+  const timeline = useMemo(() => buildTimeline(messages, { firstUnreadSeq, gaps: true }), [messages, firstUnreadSeq]);
   const lastMessage = messages.at(-1);
   const pendingList = pending ?? [];
   const lastKey =
