@@ -53,6 +53,8 @@ export interface PrivateRedisCluster {
   readonly seeds: string[];
   /** `CLUSTER NODES` as seen by a running node. */
   topology(): Promise<ClusterNodeInfo[]>;
+  /** `CLUSTER KEYSLOT` of each key (a channel's slot is its name's). */
+  slotsOf(keys: readonly string[]): Promise<number[]>;
   /** The master node that owns `slot` now. */
   ownerOf(slot: number): Promise<ClusterNodeInfo>;
   /** Waits until every running node reports cluster_state:ok and agrees that live masters own every slot. */
@@ -90,6 +92,13 @@ export async function startPrivateRedisCluster(
     nodes,
     seeds: nodes.map((n) => n.url),
     topology: () => topology(nodes),
+    async slotsOf(keys) {
+      const node = nodes.find((n) => n.running);
+      if (!node) throw new Error('no Redis Cluster node is running');
+      return withNode(node.port, (r) =>
+        Promise.all(keys.map(async (key) => Number(await r.call('CLUSTER', 'KEYSLOT', key)))),
+      );
+    },
     async ownerOf(slot) {
       const owner = (await topology(nodes)).find(
         (n) => n.role === 'master' && n.slots.some(([a, b]) => slot >= a && slot <= b),
