@@ -137,4 +137,19 @@ describe('AppendBatcher', () => {
       expect((await batcher.append(input(g.id, 'u-a', 'fine'))).message.seq).toBe(1);
     });
   });
+
+  it('turns a refused reply or mentions into validation_failed naming the field', async () => {
+    const g = await store.createGroup({ name: 'g', createdBy: asUserId('u-a'), members: [] }, 1);
+    const batcher = new AppendBatcher(store);
+    vi.spyOn(store, 'append').mockResolvedValue([{ refused: 'bad_reply' }, { refused: 'bad_mentions' }]);
+    const outcomes = await Promise.allSettled([
+      batcher.append({ ...input(g.id, 'u-a'), replyTo: 9 }),
+      batcher.append({ ...input(g.id, 'u-a'), mentions: [asUserId('u-x')] }),
+    ]);
+    const errors = outcomes.map((o) => (o.status === 'rejected' ? (o.reason as ChatError) : undefined));
+    expect(errors.map((e) => [e?.code, e?.fields?.[0]?.field])).toEqual([
+      ['validation_failed', '/replyTo'],
+      ['validation_failed', '/mentions'],
+    ]);
+  });
 });

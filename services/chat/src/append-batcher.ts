@@ -1,6 +1,12 @@
 import { ChatError } from '@relay-chat/protocol';
 import { checkAppendInputs } from './store/conversation-keys.js';
-import type { AppendInput, AppendOutcome, AppendResult, MessageStore } from './store/message-store.js';
+import type {
+  AppendInput,
+  AppendOutcome,
+  AppendRefusal,
+  AppendResult,
+  MessageStore,
+} from './store/message-store.js';
 
 interface Pending {
   input: AppendInput;
@@ -29,7 +35,8 @@ export class AppendBatcher {
    * Stores one message with the next batch. Rejects with ChatError `not_member` when the
    * sender is not a member of the conversation when the batch commits, `not_found` when
    * the conversation does not exist, `validation_failed` for text no store can keep (before
-   * it joins a batch, so that it cannot fail the others).
+   * it joins a batch, so that it cannot fail the others), and `validation_failed` naming
+   * `/replyTo` or `/mentions` when the store refuses the reply or the mentions.
    */
   append(input: AppendInput): Promise<AppendResult> {
     try {
@@ -84,6 +91,22 @@ export class AppendBatcher {
 }
 
 function settle(p: Pending, outcome: AppendOutcome): void {
-  if ('refused' in outcome) p.reject(new ChatError(outcome.refused));
+  if ('refused' in outcome) p.reject(refusalError(outcome.refused));
   else p.resolve(outcome);
+}
+
+/** The typed error of a refusal: a bad reply or bad mentions are `validation_failed` naming the field. */
+export function refusalError(refused: AppendRefusal): ChatError {
+  switch (refused) {
+    case 'bad_reply':
+      return fieldError('/replyTo', 'replyTo names no message of this conversation');
+    case 'bad_mentions':
+      return fieldError('/mentions', 'mentions must name members of this conversation');
+    default:
+      return new ChatError(refused);
+  }
+}
+
+function fieldError(field: string, message: string): ChatError {
+  return new ChatError('validation_failed', message, { fields: [{ field, message }] });
 }

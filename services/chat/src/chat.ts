@@ -1,11 +1,13 @@
 import {
   type AckFrame,
   asConversationId,
+  type ChangeFrame,
   ChatError,
   type Conversation,
   type ConversationEvent,
   type ConversationFrame,
   type ConversationId,
+  LIMITS,
   MEMBERS_PREVIEW,
   type Message,
   type MessageFrame,
@@ -13,6 +15,7 @@ import {
   normalizeName,
   normalizeTopic,
   type ReadEventFrame,
+  reactionProblem,
   SYSTEM_USER_ID,
   type User,
   type UserId,
@@ -29,6 +32,7 @@ import type {
   ConversationState,
   MemberSettings,
   MessageStore,
+  StoredMessage,
 } from './store/message-store.js';
 import type { UserDirectory } from './users/user-directory.js';
 
@@ -46,6 +50,26 @@ export interface SendResult {
   ack: AckFrame;
   message: Message;
   duplicate: boolean;
+}
+
+/** What `send` may add to a message (protocol v1.2). */
+export interface SendOptions {
+  /** The seq of the message of the same conversation this one answers. */
+  replyTo?: number;
+  /** Members mentioned (user ids); duplicates and the sender themself are dropped. */
+  mentions?: UserId[];
+}
+
+/** What a change (edit, delete, reaction) did: the message's state after it, and whether it changed. */
+export interface ChangeResult {
+  message: Message;
+  changed: boolean;
+}
+
+/** A page of changes: messages in ascending changeSeq, and the conversation's counter now. */
+export interface ChangesPage {
+  messages: Message[];
+  lastChangeSeq: number;
 }
 
 /** A page of the caller's conversations and the cursor of the next one (null: that was all). */
@@ -79,6 +103,10 @@ const HOUR_MS = 3600_000;
 const SEEN_MEMORY = 100_000;
 
 const messagesStored = counter('chat_messages_stored_total', 'Messages stored', ['duplicate']);
+const messageChanges = counter('chat_message_changes_total', 'Edits, deletes and reactions', [
+  'kind',
+  'changed',
+]);
 const publishFailures = counter(
   'chat_publish_failures_total',
   'Bus publishes that failed (clients recover from the store)',
@@ -109,26 +137,39 @@ export class ChatCore {
 
   /**
    * Stores a message (idempotent on clientMsgId), then publishes it. Throws ChatError
-   * `rate_limited` past the sender's budget, `validation_failed` for a malformed body,
-   * `not_member` / `not_found` when the store refuses the sender.
+   * `rate_limited` past the sender's budget, `validation_failed` for a malformed body (or,
+   * naming `/replyTo` or `/mentions`, a reply to no message of the conversation or a
+   * mention of a non-member), `not_member` / `not_found` when the store refuses the sender.
+   * A reply changes its thread's root: the root's new state is published as a `change`
+   * after the message.
    */
-  async send(conv: ConversationId, sender: UserId, clientMsgId: string, body: string): Promise<SendResult> {
+  async send(
+    conv: ConversationId,
+    sender: UserId,
+    clientMsgId: string,
+    body: string,
+    options: SendOptions = {},
+  ): Promise<SendResult> {
     const problem = messageBodyProblem(body);
     if (problem) throw new ChatError('validation_failed', problem);
+    const mentions = mentionsOf(options.mentions, sender);
     await this.sendBudget.take(sender);
-    const { message, duplicate } = await this.batcher.append({
+    const { message, duplicate, root } = await this.batcher.append({
       conv,
       sender,
       clientMsgId,
       body,
       ts: Date.now(),
+      ...(options.replyTo !== undefined ? { replyTo: options.replyTo } : {}),
+      ...(mentions ? { mentions } : {}),
     });
     messagesStored.inc({ duplicate: String(duplicate) });
-    const { clientMsgId: _omit, ...shown } = message;
+    const shown = withoutClientMsgId(message);
     const frame: MessageFrame = { type: 'message', ...shown };
     // A duplicate is published again: if this replica died between commit and publish
     // the first time, the retry heals the live path (clients drop seqs they have).
     this.publish(convTopic(conv), { kind: 'message', seq: message.seq, frame: JSON.stringify(frame) });
+    if (root) this.publishChange(root);
     const ack: AckFrame = {
       type: 'ack',
       clientMsgId,
@@ -138,6 +179,143 @@ export class ChatCore {
       ts: message.ts,
     };
     return { ack, message: shown, duplicate };
+  }
+
+  /**
+   * Replaces the body and mentions of the actor's own message; every member's devices get a
+   * `change`. Refusals: `validation_failed` (body, mentions), `rate_limited` (one send-budget
+   * token per change), then the store's `not_found`, `not_member`, `forbidden` (someone
+   * else's message), `conflict` (a deleted one). The same body and mentions again change
+   * nothing (`changed: false`, no event).
+   */
+  async editMessage(
+    conv: ConversationId,
+    actor: UserId,
+    seq: number,
+    body: string,
+    mentions?: UserId[],
+  ): Promise<ChangeResult> {
+    const problem = messageBodyProblem(body);
+    if (problem) throw fieldError('/body', problem);
+    const kept = mentionsOf(mentions, actor);
+    await this.sendBudget.take(actor);
+    const outcome = await this.store.editMessage({
+      conv,
+      seq,
+      actor,
+      body,
+      ...(kept ? { mentions: kept } : {}),
+      now: Date.now(),
+    });
+    return this.changed('edit', actor, outcome);
+  }
+
+  /**
+   * Deletes a message (its sender, or the owner of a group or channel): it becomes a
+   * tombstone on every device. Refusals as editMessage; a second delete changes nothing.
+   */
+  async deleteMessage(conv: ConversationId, actor: UserId, seq: number): Promise<ChangeResult> {
+    await this.sendBudget.take(actor);
+    const outcome = await this.store.deleteMessage(conv, seq, actor, Date.now());
+    return this.changed('delete', actor, outcome);
+  }
+
+  /**
+   * Sets (`on`) or clears the actor's reaction `emoji` (exactly one emoji, else
+   * `validation_failed` naming `/emoji`). `conflict` on a deleted message or past
+   * LIMITS.maxReactionsPerMessage distinct emoji; idempotent.
+   */
+  async react(
+    conv: ConversationId,
+    actor: UserId,
+    seq: number,
+    emoji: string,
+    on: boolean,
+  ): Promise<ChangeResult> {
+    const problem = reactionProblem(emoji);
+    if (problem) throw fieldError('/emoji', problem);
+    await this.sendBudget.take(actor);
+    const outcome = await this.store.react({
+      conv,
+      seq,
+      actor,
+      emoji,
+      on,
+      now: Date.now(),
+      maxDistinct: LIMITS.maxReactionsPerMessage,
+    });
+    return this.changed('react', actor, outcome);
+  }
+
+  /** The messages changed after `after` (ascending changeSeq, at most `limit`), in their current state. */
+  async changes(userId: UserId, conv: ConversationId, after: number, limit: number): Promise<ChangesPage> {
+    await this.requireMember(conv, userId);
+    const page = await this.store.changesSince(conv, after, Math.min(limit, LIMITS.maxChangesPage));
+    return { messages: page.messages.map((m) => shownTo(m, userId)), lastChangeSeq: page.lastChangeSeq };
+  }
+
+  /**
+   * A thread: its root and a page of its replies (ascending seq, after `after`). `seq` may
+   * be the root or any reply of the thread; `not_found` when there is no such message.
+   */
+  async thread(
+    userId: UserId,
+    conv: ConversationId,
+    seq: number,
+    page: { after?: number; limit: number },
+  ): Promise<{ root: Message; messages: Message[] }> {
+    await this.requireMember(conv, userId);
+    let root = await this.messageAt(conv, seq);
+    if (root.threadRoot !== undefined) root = await this.messageAt(conv, root.threadRoot);
+    const replies = await this.store.thread(conv, root.seq, {
+      limit: Math.min(page.limit, LIMITS.maxChangesPage),
+      ...(page.after !== undefined ? { after: page.after } : {}),
+    });
+    return { root: shownTo(root, userId), messages: replies.map((m) => shownTo(m, userId)) };
+  }
+
+  /** The messages around `seq` (ascending, `seq` in the middle), to jump to a reply's parent. */
+  async around(userId: UserId, conv: ConversationId, seq: number, limit: number): Promise<Message[]> {
+    await this.requireMember(conv, userId);
+    const messages = await this.store.around(conv, seq, limit);
+    return messages.map((m) => shownTo(m, userId));
+  }
+
+  private async messageAt(conv: ConversationId, seq: number): Promise<StoredMessage> {
+    const [message] = await this.store.history(conv, { after: seq - 1, limit: 1 });
+    if (message?.seq !== seq) throw new ChatError('not_found', 'no such message');
+    return message;
+  }
+
+  private changed(
+    kind: 'edit' | 'delete' | 'react',
+    actor: UserId,
+    outcome: { message: StoredMessage; changed: boolean },
+  ): ChangeResult {
+    messageChanges.inc({ kind, changed: String(outcome.changed) });
+    if (outcome.changed) this.publishChange(outcome.message);
+    return { message: shownTo(outcome.message, actor), changed: outcome.changed };
+  }
+
+  /** Publishes a changed message's whole state on its conversation's topic, for every member's devices. */
+  private publishChange(message: StoredMessage): void {
+    const changeSeq = message.changeSeq;
+    if (changeSeq === undefined) {
+      this.log.warn({ conv: message.conv, seq: message.seq }, 'a changed message without changeSeq');
+      return;
+    }
+    const frame: ChangeFrame = {
+      type: 'change',
+      conv: message.conv,
+      changeSeq,
+      message: withoutClientMsgId(message),
+    };
+    this.publish(convTopic(message.conv), {
+      kind: 'change',
+      changeSeq,
+      seq: message.seq,
+      frame: JSON.stringify(frame),
+    });
   }
 
   /** Moves the read marker; tells the user's other devices. `origin` is the session to skip. */
@@ -206,13 +384,7 @@ export class ChatCore {
   ): Promise<Message[]> {
     await this.requireMember(conv, userId);
     const messages = await this.store.history(conv, page);
-    // The client-made id is the sender's own business: it lets their devices recognise a
-    // message whose ack was lost. Nobody else sees it.
-    return messages.map((m): Message => {
-      if (m.from === userId) return m;
-      const { clientMsgId: _omit, ...shown } = m;
-      return shown;
-    });
+    return messages.map((m) => shownTo(m, userId));
   }
 
   async listChannels(
@@ -567,6 +739,8 @@ export class ChatCore {
         ...record,
         lastReadSeq: 0,
         unread: 0,
+        unreadMentions: 0,
+        mentionSeqs: [],
         muted: false,
         hidden: false,
         memberCount,
@@ -587,6 +761,36 @@ export class ChatCore {
       this.log.warn({ err, topic }, 'publish failed; clients will recover from history');
     });
   }
+}
+
+/**
+ * A message as `userId` sees it. The client-made id is the sender's own business: it lets
+ * their devices recognise a message whose ack was lost. Nobody else sees it.
+ */
+function shownTo(message: StoredMessage, userId: UserId): Message {
+  return message.from === userId ? message : withoutClientMsgId(message);
+}
+
+function withoutClientMsgId(message: StoredMessage): Message {
+  const { clientMsgId: _omit, ...shown } = message;
+  return shown;
+}
+
+/**
+ * The mentions to store: deduplicated, in the order given, without the author (who cannot
+ * mention themself); undefined when none are left. At most LIMITS.maxMentions.
+ */
+export function mentionsOf(mentions: readonly UserId[] | undefined, author: UserId): UserId[] | undefined {
+  if (mentions === undefined) return undefined;
+  const kept = [...new Set(mentions)].filter((id) => id !== author);
+  if (kept.length > LIMITS.maxMentions) {
+    throw fieldError('/mentions', `at most ${LIMITS.maxMentions} mentions`);
+  }
+  return kept.length > 0 ? kept : undefined;
+}
+
+function fieldError(field: string, message: string): ChatError {
+  return new ChatError('validation_failed', message, { fields: [{ field, message }] });
 }
 
 /** The stored name of a group or channel; ChatError `validation_failed` when it is not valid. */

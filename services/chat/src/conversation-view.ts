@@ -38,6 +38,11 @@ export function toConversation(state: ConversationState, users: Map<UserId, User
     createdAt: state.createdAt,
     muted: state.muted,
     hidden: state.hidden,
+    // Protocol v1.2: where the conversation's change counter is, and the caller's unread
+    // mentions (a store that predates them reads as none).
+    lastChangeSeq: state.lastChangeSeq ?? 0,
+    unreadMentions: state.unreadMentions ?? 0,
+    mentionSeqs: state.mentionSeqs ?? [],
   };
 }
 

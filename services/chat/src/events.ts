@@ -8,7 +8,7 @@
  * are ids (`[A-Za-z0-9_-]`), numbers and comma-separated id lists, so they never hold a
  * tab or a newline; JSON text never holds a raw newline, so the frame is always the rest.
  *
- * Topics: `conv:<id>` (messages, typing, member and conversation changes), `user:<id>` (the
+ * Topics: `conv:<id>` (messages, message changes, typing, member and conversation changes), `user:<id>` (the
  * user's own read markers, membership changes and settings), `presence` (online/offline
  * transitions).
  */
@@ -27,6 +27,14 @@ export const PRESENCE_TOPIC = 'presence';
 export type BusEvent =
   /** A stored message (conv topic): to every member's sockets, in `seq` order. */
   | { kind: 'message'; seq: number; frame: string }
+  /**
+   * A message changed — edited, deleted, a reaction set or cleared, a reply added to its
+   * thread (conv topic, protocol v1.2): to every member's sockets, the actor's own devices
+   * included, as it arrives. `changeSeq` is the conversation's change counter after it,
+   * `seq` the changed message's. Not reordered by replicas: the whole state travels, and
+   * clients order changes by `changeSeq` (see docs/design-notes.md).
+   */
+  | { kind: 'change'; changeSeq: number; seq: number; frame: string }
   /** Typing (conv topic): to every member's sockets but the typist's. */
   | { kind: 'typing'; user: UserId; frame: string }
   /**
@@ -59,6 +67,7 @@ export type BusEventKind = BusEvent['kind'];
 
 const LETTER: Record<BusEventKind, string> = {
   message: 'm',
+  change: 'e',
   typing: 't',
   conversation: 'c',
   read: 'r',
@@ -77,6 +86,8 @@ function headerOf(event: BusEvent): string[] {
   switch (event.kind) {
     case 'message':
       return [String(event.seq)];
+    case 'change':
+      return [String(event.changeSeq), String(event.seq)];
     case 'typing':
     case 'presence':
       return [event.user];
@@ -110,6 +121,11 @@ export function decodeEvent(payload: string): BusEvent | undefined {
       const seq = Number(fields[0]);
       return Number.isSafeInteger(seq) && seq > 0 ? { kind, seq, frame } : undefined;
     }
+    case 'change': {
+      const changeSeq = Number(fields[0]);
+      const seq = Number(fields[1]);
+      return isPositive(changeSeq) && isPositive(seq) ? { kind, changeSeq, seq, frame } : undefined;
+    }
     case 'typing':
     case 'presence':
       return fields[0] ? { kind, user: asUserId(fields[0]), frame } : undefined;
@@ -134,6 +150,10 @@ export function decodeEvent(payload: string): BusEvent | undefined {
     case 'left':
       return fields[0] ? { kind, conv: asConversationId(fields[0]), frame } : undefined;
   }
+}
+
+function isPositive(n: number): boolean {
+  return Number.isSafeInteger(n) && n > 0;
 }
 
 function idList(field: string | undefined): UserId[] {

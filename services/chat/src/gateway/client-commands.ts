@@ -1,14 +1,19 @@
 import {
+  type ChangeAckFrame,
   ChatError,
   type ClientFrame,
   type ConversationId,
+  type DeleteFrame,
+  type EditFrame,
   parseClientFrame,
+  type ReactFrame,
+  type SendFrame,
   type TypingEventFrame,
 } from '@relay-chat/protocol';
 import { counter, type Logger, toServiceError } from '@relay-chat/service-kit';
 import type { AccessTokenVerifier } from '@relay-chat/tokens';
 import type { RawData } from 'ws';
-import type { ChatCore } from '../chat.js';
+import type { ChangeResult, ChatCore } from '../chat.js';
 import { convTopic, encodeEvent } from '../events.js';
 import { TokenBucket } from '../limits/token-bucket.js';
 import type { FlushScheduler } from './flush-scheduler.js';
@@ -52,7 +57,8 @@ const TYPING_MEMORY = 256;
 /**
  * The client's commands: every frame is counted against the session's inbound budget as
  * it arrives, then parsed and validated, then handled — `send` through the chat core
- * (which owns the send budget and the membership rule), `read` coalesced per conversation
+ * (which owns the send budget and the membership rule), `edit`, `delete` and `react` through
+ * the chat core too (each answered by `change_ack` when it carries a `ref`), `read` coalesced per conversation
  * (latest wins, one store write in flight per session), `typing` throttled before any
  * store read, `auth` renewing the session's token, `ping`. Frames sent before `ready`
  * wait for it, in order.
@@ -138,7 +144,12 @@ export class ClientCommands {
         );
         return;
       case 'send':
-        void this.send(session, frame.conv, frame.clientMsgId, frame.body);
+        void this.send(session, frame);
+        return;
+      case 'edit':
+      case 'delete':
+      case 'react':
+        void this.change(session, frame);
         return;
       case 'typing':
         void this.typing(session, state, frame.conv, frame.ref);
@@ -152,19 +163,49 @@ export class ClientCommands {
     }
   }
 
-  private async send(
-    session: Session,
-    conv: ConversationId,
-    clientMsgId: string,
-    body: string,
-  ): Promise<void> {
+  private async send(session: Session, frame: SendFrame): Promise<void> {
+    const { conv, clientMsgId } = frame;
     try {
-      const { ack } = await this.deps.core.send(conv, session.user.id, clientMsgId, body);
+      const { ack } = await this.deps.core.send(conv, session.user.id, clientMsgId, frame.body, {
+        ...(frame.replyTo !== undefined ? { replyTo: frame.replyTo } : {}),
+        ...(frame.mentions !== undefined ? { mentions: frame.mentions } : {}),
+      });
       // A conversation joined moments ago (its event still on the way): deliver it live from now on.
       if (!session.isMember(conv)) await this.deps.fanOut.join(session, conv);
       this.reply(session, session.send(ack));
     } catch (err) {
       this.fail(session, err, clientMsgId, { conv });
+    }
+  }
+
+  /**
+   * An edit, delete or reaction, through the chat core (which owns its rules and the send
+   * budget). The new state reaches every member's sockets, these included, as a `change`
+   * event; the frame's `ref`, when given, is answered by `change_ack` (with the change's
+   * `changeSeq`, absent when nothing changed) or by an `error` carrying it.
+   */
+  private async change(session: Session, frame: EditFrame | DeleteFrame | ReactFrame): Promise<void> {
+    const { core } = this.deps;
+    const actor = session.user.id;
+    try {
+      let result: ChangeResult;
+      switch (frame.type) {
+        case 'edit':
+          result = await core.editMessage(frame.conv, actor, frame.seq, frame.body, frame.mentions);
+          break;
+        case 'delete':
+          result = await core.deleteMessage(frame.conv, actor, frame.seq);
+          break;
+        case 'react':
+          result = await core.react(frame.conv, actor, frame.seq, frame.emoji, frame.on);
+          break;
+      }
+      if (frame.ref === undefined || session.closed) return;
+      const ack: ChangeAckFrame = { type: 'change_ack', ref: frame.ref, conv: frame.conv, seq: frame.seq };
+      if (result.changed && result.message.changeSeq !== undefined) ack.changeSeq = result.message.changeSeq;
+      this.reply(session, session.send(ack));
+    } catch (err) {
+      this.fail(session, err, frame.ref, { conv: frame.conv, seq: frame.seq });
     }
   }
 

@@ -47,7 +47,7 @@ export interface SeenState {
  * connected, each connected user's own topic likewise, and the presence topic always.
  * Events are routed from their envelope (events.ts) and their frame bytes handed as they
  * are to the sessions, through the FlushScheduler; messages go out in seq order
- * (SeqOrder). Presence transitions and new contacts go to the PresenceWatch. Nothing here
+ * (SeqOrder), changes of messages as they come. Presence transitions and new contacts go to the PresenceWatch. Nothing here
  * reads the store or talks back to the pieces that call it.
  */
 export class LocalFanOut {
@@ -192,6 +192,14 @@ export class LocalFanOut {
       case 'message':
         topic.order.push(event.seq, textFrame(event.frame));
         return;
+      case 'change': {
+        // As it arrives, to every member's sockets (the actor's own included): a change
+        // carries the message's whole state and clients order changes by changeSeq, so it
+        // does not wait behind missing message seqs.
+        const frame = textFrame(event.frame);
+        for (const s of topic.sessions) scheduler.deliver(s, frame);
+        return;
+      }
       case 'typing': {
         const frame = textFrame(event.frame);
         for (const s of topic.sessions) if (s.user.id !== event.user) scheduler.deliver(s, frame, true);

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { asMessageId, type ConversationId, type MessageId, type UserId } from '@relay-chat/protocol';
+import { buildMessage, normalizeMentions } from './message-changes.js';
 import type { AppendInput, AppendOutcome, AppendRefusal, AppendResult } from './message-store.js';
 
 /** A stored message as every backend reads it back, with its client-made id. */
@@ -30,6 +31,13 @@ export interface Candidate {
   input: AppendInput;
   /** The id its message gets if it is stored (a random UUID). */
   id: MessageId;
+  /** Its mentions as stored: each once, in the order given, without the sender. */
+  mentions: UserId[];
+  /**
+   * For a reply, the seq of its thread's root (its parent's root, or the parent itself),
+   * which the backend sets once it has found the parent.
+   */
+  threadRoot?: number;
 }
 
 /**
@@ -54,7 +62,11 @@ export class AppendPlan {
     for (const input of inputs) {
       const key = sendKeyOf(input.sender, input.clientMsgId);
       if (stored.has(key) || this.candidateByKey.has(key)) continue;
-      const candidate = { input, id: asMessageId(randomUUID()) };
+      const candidate: Candidate = {
+        input,
+        id: asMessageId(randomUUID()),
+        mentions: normalizeMentions(input.sender, input.mentions),
+      };
       this.candidateByKey.set(key, candidate);
       this.candidates.push(candidate);
     }
@@ -63,17 +75,25 @@ export class AppendPlan {
   /**
    * The outcomes in input order. `seqById`: the seq given to each candidate the batch
    * stored, by message id; `unaccepted` gives the outcome of every other candidate (its
-   * refusal, or a stored original that an optimistic write did not know about).
+   * refusal, or a stored original that an optimistic write did not know about). `rootOf`
+   * gives a stored reply's thread root after the batch (AppendResult.root).
    */
   settle(
     seqById: ReadonlyMap<string, number>,
     unaccepted: (candidate: Candidate) => AppendRefusal | StoredMessage,
+    rootOf: (candidate: Candidate) => StoredMessage | undefined = () => undefined,
   ): AppendOutcome[] {
     const outcomes = new Map<Candidate, AppendOutcome>();
     for (const candidate of this.candidates) {
       const seq = seqById.get(candidate.id);
       if (seq !== undefined) {
-        outcomes.set(candidate, { message: messageOf(candidate, seq), duplicate: false });
+        const root = rootOf(candidate);
+        outcomes.set(
+          candidate,
+          root
+            ? { message: messageOf(candidate, seq), duplicate: false, root }
+            : { message: messageOf(candidate, seq), duplicate: false },
+        );
         continue;
       }
       const other = unaccepted(candidate);
@@ -99,16 +119,22 @@ export class AppendPlan {
   }
 }
 
-function messageOf({ input, id }: Candidate, seq: number): StoredMessage {
-  return {
-    conv: input.conv,
-    seq,
-    id,
-    from: input.sender,
-    body: input.body,
-    ts: input.ts,
-    clientMsgId: input.clientMsgId,
-  };
+/** A new message as stored (see message-changes.ts: optional fields only when meaningful). */
+export function messageOf({ input, id, mentions, threadRoot }: Candidate, seq: number): StoredMessage {
+  return buildMessage(
+    {
+      conv: input.conv,
+      seq,
+      id,
+      from: input.sender,
+      clientMsgId: input.clientMsgId,
+      body: input.body,
+      ts: input.ts,
+      replyTo: input.replyTo ?? null,
+      threadRoot: input.replyTo === undefined ? null : (threadRoot ?? null),
+    },
+    mentions,
+  );
 }
 
 /** How many new messages a batch adds to one conversation, and the newest of their times. */
@@ -181,4 +207,36 @@ export class SeqAllocation {
     }));
     return { messages, senders };
   }
+}
+
+/** A thread root that replies of a batch answer: how many, and the newest of their times. */
+export interface RootBump {
+  conv: ConversationId;
+  /** The root's seq. */
+  seq: number;
+  count: number;
+  maxTs: number;
+}
+
+/**
+ * The thread roots the accepted replies of a batch answer (their `threadRoot` set), by
+ * conversation then seq. Each takes ONE change per batch, whatever the number of its replies
+ * in it: `reply_count += count`, `last_reply_at = max(last_reply_at, maxTs)`.
+ */
+export function threadRoots(accepted: readonly Candidate[]): RootBump[] {
+  const roots = new Map<string, RootBump>();
+  for (const { input, threadRoot } of accepted) {
+    if (threadRoot === undefined) continue;
+    const key = rootKeyOf(input.conv, threadRoot);
+    const root = roots.get(key);
+    if (root) {
+      root.count += 1;
+      root.maxTs = Math.max(root.maxTs, input.ts);
+    } else roots.set(key, { conv: input.conv, seq: threadRoot, count: 1, maxTs: input.ts });
+  }
+  return [...roots.values()].sort((a, b) => (a.conv < b.conv ? -1 : a.conv > b.conv ? 1 : a.seq - b.seq));
+}
+
+export function rootKeyOf(conv: string, seq: number): string {
+  return `${conv}\u0000${seq}`;
 }

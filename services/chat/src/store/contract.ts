@@ -5,6 +5,7 @@ import {
   ChatError,
   type ConversationId,
   type ErrorCode,
+  LIMITS,
   MEMBERS_PREVIEW,
   SYSTEM_USER_ID,
   type UserId,
@@ -1139,6 +1140,523 @@ export function describeMessageStore(name: string, harness: MessageStoreHarness)
           const page = await store.history(c.id, { after: 0, limit: 200 });
           expect(page.map((m) => m.seq)).toEqual(Array.from({ length: 24 }, (_, i) => i + 1));
         }
+      });
+    });
+
+    describe('messages that change', () => {
+      /** The stored message at `seq` (history), in its current state. */
+      const at = async (conv: ConversationId, seq: number) =>
+        (await store.history(conv, { after: seq - 1, limit: 1 }))[0]!;
+      const lastChangeSeq = async (conv: ConversationId) =>
+        (await store.getConversation(conv))!.lastChangeSeq;
+      const edit = (conv: ConversationId, seq: number, actor: UserId, body: string, mentions?: UserId[]) =>
+        store.editMessage({ conv, seq, actor, body, now: now(), ...(mentions ? { mentions } : {}) });
+      const react = (
+        conv: ConversationId,
+        seq: number,
+        actor: UserId,
+        emoji: string,
+        on = true,
+        maxDistinct = 20,
+      ) => store.react({ conv, seq, actor, emoji, on, now: now(), maxDistinct });
+      const reply = (conv: ConversationId, sender: UserId, replyTo: number, body = 'reply'): AppendInput => ({
+        ...msg(conv, sender, body),
+        replyTo,
+      });
+      const mention = (
+        conv: ConversationId,
+        sender: UserId,
+        mentions: UserId[],
+        body = 'hey',
+      ): AppendInput => ({
+        ...msg(conv, sender, body),
+        mentions,
+      });
+      const refusals = (outcomes: AppendOutcome[]) =>
+        outcomes.map((o) => ('refused' in o ? o.refused : o.message.seq));
+
+      it('stores a plain message with none of the optional fields, and a new conversation at change 0', async () => {
+        const [a, b] = [user(), user()];
+        const g = await group(a, b);
+        expect(g.lastChangeSeq).toBe(0);
+        const input = msg(g.id, a, 'plain');
+        const { message } = await appendOne(input);
+        const expected = {
+          conv: g.id,
+          seq: 1,
+          id: message.id,
+          from: a,
+          body: 'plain',
+          ts: input.ts,
+          clientMsgId: input.clientMsgId,
+        };
+        expect(message).toEqual(expected);
+        expect(await at(g.id, 1)).toEqual(expected);
+        expect(await store.conversationStateOf(g.id, b)).toMatchObject({
+          lastChangeSeq: 0,
+          unreadMentions: 0,
+          mentionSeqs: [],
+        });
+        const { clientMsgId: _, ...preview } = expected;
+        expect((await store.conversationStateOf(g.id, b))!.lastMessage).toEqual(preview);
+      });
+
+      it('edits your own message: new body, editedAt, a changeSeq; not unread, activity and lastSeq unmoved', async () => {
+        const [a, b] = [user(), user()];
+        const g = await group(a, b);
+        await appendAll([msg(g.id, a, 'helo'), msg(g.id, b, 'hi')]);
+        const before = (await store.conversationStateOf(g.id, b))!;
+        const t = now();
+        const out = await store.editMessage({ conv: g.id, seq: 1, actor: a, body: 'hello', now: t });
+        expect(out.changed).toBe(true);
+        expect(out.message).toMatchObject({ seq: 1, body: 'hello', editedAt: t, changeSeq: 1 });
+        expect(await at(g.id, 1)).toEqual(out.message);
+        const after = (await store.conversationStateOf(g.id, b))!;
+        expect(after).toMatchObject({
+          lastSeq: before.lastSeq,
+          lastActivityAt: before.lastActivityAt,
+          unread: before.unread,
+          lastReadSeq: before.lastReadSeq,
+          lastChangeSeq: 1,
+        });
+        // The same body again (and the same mentions: none) changes nothing and takes no changeSeq.
+        const same = await edit(g.id, 1, a, 'hello');
+        expect(same).toEqual({ message: out.message, changed: false });
+        expect(await lastChangeSeq(g.id)).toBe(1);
+      });
+
+      it("refuses an edit of someone else's message, of a deleted one, by an outsider, of nothing", async () => {
+        const [a, b, outsider] = [user(), user(), user()];
+        const g = await group(a, b);
+        await appendAll([msg(g.id, a, 'mine'), msg(g.id, b, 'theirs')]);
+        await expectChatError(edit(g.id, 2, a, 'x'), 'forbidden');
+        await expectChatError(edit(g.id, 1, outsider, 'x'), 'not_member');
+        await expectChatError(edit(g.id, 9, a, 'x'), 'not_found');
+        await expectChatError(edit(asConversationId(randomUUID()), 1, a, 'x'), 'not_found');
+        await expectChatError(edit(g.id, 1, a, 'nul \u0000'), 'validation_failed');
+        await store.deleteMessage(g.id, 1, a, now());
+        await expectChatError(edit(g.id, 1, a, 'back'), 'conflict');
+        expect(await lastChangeSeq(g.id)).toBe(1);
+        expect((await at(g.id, 2)).body).toBe('theirs');
+      });
+
+      it('replaces mentions on edit; a non-member mention is validation_failed and changes nothing', async () => {
+        const [a, b, c, outsider] = [user(), user(), user(), user()];
+        const g = await group(a, b, c);
+        await appendOne(mention(g.id, a, [b]));
+        const changed = await edit(g.id, 1, a, 'hey', [c, a, c]);
+        expect(changed.changed).toBe(true);
+        expect(changed.message.mentions).toEqual([c]);
+        expect(changed.message.changeSeq).toBe(1);
+        // The same body with other mentions is a change; the same mentions again is not.
+        expect((await edit(g.id, 1, a, 'hey', [c])).changed).toBe(false);
+        await expectChatError(edit(g.id, 1, a, 'hey you', [b, outsider]), 'validation_failed');
+        expect(await at(g.id, 1)).toEqual(changed.message);
+        const none = await edit(g.id, 1, a, 'hey');
+        expect(none.changed).toBe(true);
+        expect(none.message).not.toHaveProperty('mentions');
+        expect(none.message.changeSeq).toBe(2);
+      });
+
+      it('deletes as the sender: a tombstone keeping seq and thread links, body and reactions gone', async () => {
+        const [a, b] = [user(), user()];
+        const g = await group(a, b);
+        await appendAll([msg(g.id, a, 'root')]);
+        await appendOne(mention(g.id, b, [a], 'secret'));
+        const threaded = await appendOne({ ...mention(g.id, b, [a], 'secret reply'), replyTo: 1 });
+        await appendOne(reply(g.id, a, 3, 'answer'));
+        await react(g.id, 3, a, '👍');
+        const rootBefore = await at(g.id, 1);
+        const deleted = await store.deleteMessage(g.id, 3, b, now());
+        expect(deleted.changed).toBe(true);
+        const cs = await lastChangeSeq(g.id);
+        expect(deleted.message).toEqual({
+          conv: g.id,
+          seq: 3,
+          id: threaded.message.id,
+          from: b,
+          body: '',
+          ts: threaded.message.ts,
+          clientMsgId: threaded.message.clientMsgId,
+          replyTo: 1,
+          threadRoot: 1,
+          deleted: true,
+          changeSeq: cs,
+        });
+        expect(await at(g.id, 3)).toEqual(deleted.message);
+        // Deleting a reply does not lower its root's count.
+        expect(await at(g.id, 1)).toEqual(rootBefore);
+        expect((await at(g.id, 4)).replyTo).toBe(3);
+        // Again: nothing changes, no changeSeq.
+        expect(await store.deleteMessage(g.id, 3, b, now())).toEqual({
+          message: deleted.message,
+          changed: false,
+        });
+        expect(await lastChangeSeq(g.id)).toBe(cs);
+        await expectChatError(react(g.id, 3, a, '🎉'), 'conflict');
+        expect(await lastChangeSeq(g.id)).toBe(cs);
+      });
+
+      it('keeps a deleted root’s thread counters, and lets one reply to a deleted message', async () => {
+        const [a, b] = [user(), user()];
+        const g = await group(a, b);
+        await appendOne(msg(g.id, a, 'root'));
+        const first = await appendOne(reply(g.id, b, 1));
+        await store.deleteMessage(g.id, 1, a, now());
+        const tomb = await at(g.id, 1);
+        expect(tomb).toMatchObject({ deleted: true, body: '', replyCount: 1, lastReplyAt: first.message.ts });
+        const second = await appendOne(reply(g.id, b, 1, 'still'));
+        expect(second.message).toMatchObject({ replyTo: 1, threadRoot: 1 });
+        expect(second.root).toMatchObject({
+          seq: 1,
+          deleted: true,
+          replyCount: 2,
+          lastReplyAt: second.message.ts,
+        });
+      });
+
+      it("lets a group's or channel's owner delete anyone's message, nobody else, and no one in a DM", async () => {
+        const [owner, b, c] = [user(), user(), user()];
+        const g = await group(owner, b, c);
+        await appendAll([msg(g.id, b, 'b1'), msg(g.id, c, 'c1'), msg(g.id, owner, 'o1')]);
+        await expectChatError(store.deleteMessage(g.id, 1, c, now()), 'forbidden');
+        await expectChatError(store.deleteMessage(g.id, 3, b, now()), 'forbidden');
+        expect((await store.deleteMessage(g.id, 1, owner, now())).changed).toBe(true);
+        await expectChatError(store.deleteMessage(g.id, 2, user(), now()), 'not_member');
+        await expectChatError(store.deleteMessage(g.id, 7, owner, now()), 'not_found');
+
+        const ch = await store.createChannel({ name: `del-${tag()}`, createdBy: owner }, now());
+        await store.addMember(ch.id, b, now());
+        await appendOne(msg(ch.id, b, 'spam'));
+        expect((await store.deleteMessage(ch.id, 1, owner, now())).message.deleted).toBe(true);
+
+        const { conversation: dm } = await store.getOrCreateDm(owner, b, now());
+        expect(dm.createdBy).toBe(owner);
+        await appendAll([msg(dm.id, b, 'dm')]);
+        await expectChatError(store.deleteMessage(dm.id, 1, owner, now()), 'forbidden');
+        expect((await store.deleteMessage(dm.id, 1, b, now())).changed).toBe(true);
+      });
+
+      it('counts a deleted message as unread still, and previews the tombstone', async () => {
+        const [a, b] = [user(), user()];
+        const g = await group(a, b);
+        await appendAll([msg(g.id, a, 'one'), msg(g.id, a, 'two')]);
+        await store.deleteMessage(g.id, 2, a, now());
+        const state = (await store.conversationStateOf(g.id, b))!;
+        expect(state).toMatchObject({ lastSeq: 2, unread: 2, lastChangeSeq: 1 });
+        expect(state.lastMessage).toMatchObject({ seq: 2, body: '', deleted: true, changeSeq: 1 });
+        expect(state.lastMessage).not.toHaveProperty('clientMsgId');
+        const listed = (await store.conversationsOf(b)).find((s) => s.id === g.id)!;
+        expect(listed).toEqual(state);
+      });
+
+      it('toggles reactions idempotently: emoji by first use, users in reaction order, exact counts', async () => {
+        const [a, b, c] = [user(), user(), user()];
+        const g = await group(a, b, c);
+        await appendOne(msg(g.id, a, 'react to me'));
+        const r1 = await react(g.id, 1, b, '👍');
+        expect(r1.changed).toBe(true);
+        expect(r1.message.reactions).toEqual([{ emoji: '👍', count: 1, users: [b] }]);
+        expect(r1.message.changeSeq).toBe(1);
+        expect(await react(g.id, 1, b, '👍')).toEqual({ message: r1.message, changed: false });
+        await react(g.id, 1, c, '🎉');
+        await react(g.id, 1, a, '👍');
+        const r4 = await react(g.id, 1, c, '👍');
+        expect(r4.message.reactions).toEqual([
+          { emoji: '👍', count: 3, users: [b, a, c] },
+          { emoji: '🎉', count: 1, users: [c] },
+        ]);
+        expect(r4.message.changeSeq).toBe(4);
+        // Clearing: the user leaves the list; the last one takes the emoji away.
+        const off = await react(g.id, 1, b, '👍', false);
+        expect(off.message.reactions).toEqual([
+          { emoji: '👍', count: 2, users: [a, c] },
+          { emoji: '🎉', count: 1, users: [c] },
+        ]);
+        expect(await react(g.id, 1, b, '👍', false)).toEqual({ message: off.message, changed: false });
+        const gone = await react(g.id, 1, c, '🎉', false);
+        expect(gone.message.reactions).toEqual([{ emoji: '👍', count: 2, users: [a, c] }]);
+        await react(g.id, 1, a, '👍', false);
+        const none = await react(g.id, 1, c, '👍', false);
+        expect(none.message).not.toHaveProperty('reactions');
+        expect(none.message.changeSeq).toBe(8);
+        expect(await at(g.id, 1)).toEqual(none.message);
+        expect(await lastChangeSeq(g.id)).toBe(8);
+        // Reactions do not make it unread or move it.
+        expect(await store.conversationStateOf(g.id, a)).toMatchObject({ unread: 0, lastSeq: 1 });
+      });
+
+      it('bounds distinct emoji per message (conflict), refuses a bad emoji, an outsider and nothing', async () => {
+        const [a, b] = [user(), user()];
+        const g = await group(a, b);
+        await appendOne(msg(g.id, a));
+        for (const emoji of ['😀', '😂', '🙂']) await react(g.id, 1, a, emoji, true, 3);
+        await expectChatError(react(g.id, 1, b, '🥲', true, 3), 'conflict');
+        // An emoji already there is not a new one.
+        expect((await react(g.id, 1, b, '😂', true, 3)).changed).toBe(true);
+        await expectChatError(react(g.id, 1, a, 'ab'), 'validation_failed');
+        await expectChatError(react(g.id, 1, a, '👍👍'), 'validation_failed');
+        await expectChatError(react(g.id, 1, user(), '👍'), 'not_member');
+        await expectChatError(react(g.id, 2, a, '👍'), 'not_found');
+        await expectChatError(react(asConversationId(randomUUID()), 1, a, '👍'), 'not_found');
+        expect(await lastChangeSeq(g.id)).toBe(4);
+      });
+
+      it(`lists at most ${LIMITS.reactionUsersShown} users of a reaction, in order, with the exact count`, async () => {
+        const people = Array.from({ length: LIMITS.reactionUsersShown + 3 }, () => user());
+        const g = await group(...people);
+        await appendOne(msg(g.id, people[0]!));
+        for (const p of people) await react(g.id, 1, p, '❤️');
+        const [reaction] = (await at(g.id, 1)).reactions!;
+        expect(reaction).toEqual({
+          emoji: '❤️',
+          count: people.length,
+          users: people.slice(0, LIMITS.reactionUsersShown),
+        });
+      });
+
+      it('threads replies: replyTo, one root for replies to replies, root counters and a changeSeq', async () => {
+        const [a, b, c] = [user(), user(), user()];
+        const g = await group(a, b, c);
+        await appendAll([msg(g.id, a, 'root'), msg(g.id, b, 'other')]);
+        const r1 = await appendOne(reply(g.id, b, 1, 'r1'));
+        expect(r1.message).toMatchObject({ seq: 3, replyTo: 1, threadRoot: 1 });
+        expect(r1.message).not.toHaveProperty('changeSeq');
+        expect(r1.root).toEqual({ ...(await at(g.id, 1)) });
+        expect(r1.root).toMatchObject({ seq: 1, replyCount: 1, lastReplyAt: r1.message.ts, changeSeq: 1 });
+        const r2 = await appendOne(reply(g.id, c, 3, 'r2'));
+        expect(r2.message).toMatchObject({ seq: 4, replyTo: 3, threadRoot: 1 });
+        expect(r2.root).toMatchObject({ seq: 1, replyCount: 2, lastReplyAt: r2.message.ts, changeSeq: 2 });
+        // The parent that is not the root does not change.
+        expect(await at(g.id, 3)).toEqual(r1.message);
+        expect(await at(g.id, 4)).toEqual(r2.message);
+        expect(await lastChangeSeq(g.id)).toBe(2);
+        // A duplicate of a reply returns no root and changes nothing.
+        const again = (
+          await store.append([{ ...reply(g.id, c, 3, 'r2'), clientMsgId: r2.message.clientMsgId }])
+        )[0]!;
+        expect(again).toEqual({ message: r2.message, duplicate: true });
+        expect(await lastChangeSeq(g.id)).toBe(2);
+        // Two replies to one root in a batch: the root ends with both, at the conversation's last change.
+        const both = await appendAll([reply(g.id, a, 1, 'r3'), reply(g.id, b, 4, 'r4')]);
+        const root = await at(g.id, 1);
+        expect(root).toMatchObject({ replyCount: 4, lastReplyAt: both[1]!.message.ts });
+        expect(root.changeSeq).toBe(await lastChangeSeq(g.id));
+        expect(both[1]!.root).toEqual(root);
+        const { messages } = await store.changesSince(g.id, 0, 100);
+        expect(messages).toEqual([root]);
+      });
+
+      it('refuses a reply to a missing seq, to a message of the same batch, or of another conversation, without failing the batch', async () => {
+        const [a, b] = [user(), user()];
+        const g = await group(a, b);
+        const h = await group(a, b);
+        await appendAll([msg(h.id, a), msg(h.id, a), msg(h.id, a)]);
+        await appendOne(msg(g.id, a, 'first'));
+        const outcomes = await store.append([
+          reply(g.id, b, 5),
+          msg(g.id, a, 'second'),
+          reply(g.id, b, 3),
+          reply(g.id, b, 1, 'fine'),
+          { ...msg(g.id, b, 'in batch'), replyTo: 2 },
+        ]);
+        expect(refusals(outcomes)).toEqual(['bad_reply', 2, 'bad_reply', 3, 'bad_reply']);
+        expect((await store.getConversation(g.id))!.lastSeq).toBe(3);
+        expect(await lastChangeSeq(g.id)).toBe(1);
+        expect((await store.history(g.id, { limit: 10 })).map((m) => m.body)).toEqual([
+          'first',
+          'second',
+          'fine',
+        ]);
+      });
+
+      it('pages a thread in seq order', async () => {
+        const [a, b] = [user(), user()];
+        const g = await group(a, b);
+        await appendAll([msg(g.id, a, 'root'), msg(g.id, a, 'other root')]);
+        for (let i = 0; i < 5; i++) await appendAll([reply(g.id, b, 1, `t${i}`), reply(g.id, a, 2, `u${i}`)]);
+        const page1 = await store.thread(g.id, 1, { limit: 3 });
+        expect(page1.map((m) => m.body)).toEqual(['t0', 't1', 't2']);
+        const page2 = await store.thread(g.id, 1, { after: page1.at(-1)!.seq, limit: 3 });
+        expect(page2.map((m) => m.body)).toEqual(['t3', 't4']);
+        expect(page2.every((m) => m.threadRoot === 1)).toBe(true);
+        expect(await store.thread(g.id, 1, { after: page2.at(-1)!.seq, limit: 3 })).toEqual([]);
+        expect(await store.thread(g.id, 3, { limit: 3 })).toEqual([]);
+        expect((await at(g.id, 1)).replyCount).toBe(5);
+      });
+
+      it('stores mentions deduplicated without the sender; a non-member mention is bad_mentions', async () => {
+        const [a, b, c, outsider] = [user(), user(), user(), user()];
+        const g = await group(a, b, c);
+        const outcomes = await store.append([
+          mention(g.id, a, [c, b, a, c]),
+          mention(g.id, a, [b, outsider]),
+          mention(g.id, b, [a]),
+        ]);
+        expect(refusals(outcomes)).toEqual([1, 'bad_mentions', 2]);
+        expect(stored(outcomes[0]!).message.mentions).toEqual([c, b]);
+        expect(await at(g.id, 1)).toEqual(stored(outcomes[0]!).message);
+        // Mentioning only yourself is mentioning no one.
+        expect((await appendOne(mention(g.id, a, [a]))).message).not.toHaveProperty('mentions');
+      });
+
+      it('counts unread mentions per member: read, delete and edit take them away', async () => {
+        const [a, b, c] = [user(), user(), user()];
+        const g = await group(a, b, c);
+        await appendAll([
+          mention(g.id, a, [b]),
+          msg(g.id, a),
+          mention(g.id, c, [b, a]),
+          mention(g.id, a, [b]),
+        ]);
+        expect(await store.conversationStateOf(g.id, b)).toMatchObject({
+          unreadMentions: 3,
+          mentionSeqs: [1, 3, 4],
+        });
+        // Sending moved a's read marker to 4 and c's to 3: nothing unread mentions them.
+        expect(await store.conversationStateOf(g.id, a)).toMatchObject({
+          unreadMentions: 0,
+          mentionSeqs: [],
+        });
+        expect(await store.conversationStateOf(g.id, c)).toMatchObject({
+          unreadMentions: 0,
+          mentionSeqs: [],
+        });
+        // An edit that drops the mention, one that adds it, reading, and a delete move the count.
+        await edit(g.id, 4, a, 'never mind');
+        expect(await store.conversationStateOf(g.id, b)).toMatchObject({
+          unreadMentions: 2,
+          mentionSeqs: [1, 3],
+        });
+        await edit(g.id, 2, a, 'hey you', [b]);
+        expect(await store.conversationStateOf(g.id, b)).toMatchObject({
+          unreadMentions: 3,
+          mentionSeqs: [1, 2, 3],
+        });
+        await store.markRead(g.id, b, 1);
+        await edit(g.id, 1, a, 'still you', [b, c]);
+        expect(await store.conversationStateOf(g.id, b)).toMatchObject({
+          unreadMentions: 2,
+          mentionSeqs: [2, 3],
+        });
+        expect(await store.conversationStateOf(g.id, c)).toMatchObject({
+          unreadMentions: 0,
+          mentionSeqs: [],
+        });
+        await store.deleteMessage(g.id, 3, c, now());
+        const bState = (await store.conversationStateOf(g.id, b))!;
+        expect(bState).toMatchObject({ unreadMentions: 1, mentionSeqs: [2] });
+        expect((await store.conversationsOf(b)).find((s) => s.id === g.id)).toEqual(bState);
+        expect((await store.conversationsOf(b, { limit: 5 })).find((s) => s.id === g.id)).toEqual(bState);
+        await store.markRead(g.id, b, 2);
+        expect(await store.conversationStateOf(g.id, b)).toMatchObject({
+          unreadMentions: 0,
+          mentionSeqs: [],
+        });
+        await appendOne(mention(g.id, a, [c]));
+        expect(await store.conversationStateOf(g.id, c)).toMatchObject({
+          unreadMentions: 1,
+          mentionSeqs: [5],
+        });
+        await store.markRead(g.id, c, 5);
+        expect(await store.conversationStateOf(g.id, c)).toMatchObject({
+          unreadMentions: 0,
+          mentionSeqs: [],
+        });
+      });
+
+      it(`lists the newest ${LIMITS.maxMentionSeqs} unread mention seqs ascending, and counts them all`, async () => {
+        const [a, b] = [user(), user()];
+        const g = await group(a, b);
+        const n = LIMITS.maxMentionSeqs + 3;
+        await appendAll(Array.from({ length: n }, () => mention(g.id, a, [b])));
+        const state = (await store.conversationStateOf(g.id, b))!;
+        expect(state.unreadMentions).toBe(n);
+        expect(state.mentionSeqs).toEqual(Array.from({ length: LIMITS.maxMentionSeqs }, (_, i) => i + 4));
+      });
+
+      it('gives every kind of change the next gapless changeSeq; changesSince pages them, each message once', async () => {
+        const [a, b] = [user(), user()];
+        const g = await group(a, b);
+        await appendAll([msg(g.id, a, 'one'), msg(g.id, b, 'two'), msg(g.id, a, 'three')]);
+        await edit(g.id, 1, a, 'one!'); // 1
+        await react(g.id, 2, a, '👍'); // 2
+        await appendOne(reply(g.id, b, 3)); // 3 (root 3)
+        await store.deleteMessage(g.id, 2, b, now()); // 4
+        await react(g.id, 1, b, '😀'); // 5
+        await react(g.id, 1, b, '😀', false); // 6
+        await edit(g.id, 1, a, 'one!'); // no change
+        expect(await lastChangeSeq(g.id)).toBe(6);
+        const all = await store.changesSince(g.id, 0, 100);
+        expect(all.lastChangeSeq).toBe(6);
+        expect(all.messages.map((m) => [m.seq, m.changeSeq])).toEqual([
+          [3, 3],
+          [2, 4],
+          [1, 6],
+        ]);
+        for (const m of all.messages) expect(await at(g.id, m.seq)).toEqual(m);
+        const first = await store.changesSince(g.id, 0, 2);
+        expect(first.messages.map((m) => m.seq)).toEqual([3, 2]);
+        const rest = await store.changesSince(g.id, first.messages.at(-1)!.changeSeq!, 2);
+        expect(rest).toEqual({ messages: [all.messages[2]], lastChangeSeq: 6 });
+        expect(await store.changesSince(g.id, 6, 10)).toEqual({ messages: [], lastChangeSeq: 6 });
+        expect(await store.changesSince(asConversationId(randomUUID()), 0, 10)).toEqual({
+          messages: [],
+          lastChangeSeq: 0,
+        });
+        await expectChatError(store.changesSince(g.id, -1, 10), 'validation_failed');
+        // Every conversation read carries it.
+        expect((await store.conversationStateOf(g.id, a))!.lastChangeSeq).toBe(6);
+        expect((await store.conversationsOf(a)).find((s) => s.id === g.id)!.lastChangeSeq).toBe(6);
+      });
+
+      it('pages around a seq: it in the middle, shifted at either end', async () => {
+        const [a, b] = [user(), user()];
+        const g = await group(a, b);
+        await appendAll(Array.from({ length: 20 }, (_, i) => msg(g.id, a, `m${i + 1}`)));
+        const seqs = async (seq: number, limit: number) =>
+          (await store.around(g.id, seq, limit)).map((m) => m.seq);
+        expect(await seqs(10, 5)).toEqual([8, 9, 10, 11, 12]);
+        expect(await seqs(10, 4)).toEqual([8, 9, 10, 11]);
+        expect(await seqs(2, 5)).toEqual([1, 2, 3, 4, 5]);
+        expect(await seqs(1, 3)).toEqual([1, 2, 3]);
+        expect(await seqs(20, 5)).toEqual([16, 17, 18, 19, 20]);
+        expect(await seqs(19, 6)).toEqual([15, 16, 17, 18, 19, 20]);
+        expect(await seqs(10, 50)).toHaveLength(20);
+        expect(await seqs(10, 1)).toEqual([10]);
+        expect(await seqs(10, 0)).toEqual([]);
+        expect((await store.around(g.id, 10, 3))[1]).toEqual(await at(g.id, 10));
+        expect(await store.around(asConversationId(randomUUID()), 1, 5)).toEqual([]);
+      });
+
+      it('keeps changeSeqs gapless and distinct under concurrent reactions, edits and replies', async () => {
+        const people = Array.from({ length: 8 }, () => user());
+        const g = await group(...people);
+        await appendAll(people.map((p) => msg(g.id, p, 'mine')));
+        const emoji = ['👍', '🎉', '😀', '❤️'];
+        const results = await Promise.all([
+          ...people.flatMap((p, i) => [
+            react(g.id, 1 + (i % 3), p, emoji[i % emoji.length]!),
+            react(g.id, 1 + ((i + 1) % 3), p, emoji[(i + 1) % emoji.length]!),
+            edit(g.id, i + 1, p, `edited by ${i}`),
+          ]),
+          ...people.map(async (p, i) => {
+            const [out] = await store.append([reply(g.id, p, 1 + (i % 2), 'concurrent reply')]);
+            return { message: stored(out!).root!, changed: true };
+          }),
+        ]);
+        const changeSeqs = results.filter((r) => r.changed).map((r) => r.message.changeSeq!);
+        const total = await lastChangeSeq(g.id);
+        // Each call that changed something took its own changeSeq; only replies in one batch may share.
+        expect(new Set(changeSeqs).size).toBe(changeSeqs.length);
+        expect(total).toBe(changeSeqs.length);
+        expect([...changeSeqs].sort((x, y) => x - y)).toEqual(Array.from({ length: total }, (_, i) => i + 1));
+        const { messages } = await store.changesSince(g.id, 0, 200);
+        const latest = messages.map((m) => m.changeSeq!);
+        expect(latest).toEqual([...latest].sort((x, y) => x - y));
+        expect(latest.at(-1)).toBe(total);
+        expect(messages).toHaveLength(people.length);
+        expect((await at(g.id, 1)).replyCount).toBe(people.length / 2);
       });
     });
   });

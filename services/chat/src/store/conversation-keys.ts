@@ -82,5 +82,11 @@ export function checkAppendInputs(inputs: readonly AppendInput[]): void {
     checkText('sender', input.sender);
     checkText('clientMsgId', input.clientMsgId);
     checkText('body', input.body);
+    for (const user of input.mentions ?? []) checkText('mentions', user);
+    if (input.replyTo !== undefined && (!Number.isSafeInteger(input.replyTo) || input.replyTo < 1)) {
+      throw new ChatError('validation_failed', 'replyTo must be a whole number ≥ 1', {
+        fields: [{ field: '/replyTo', message: 'must be a whole number ≥ 1' }],
+      });
+    }
   }
 }

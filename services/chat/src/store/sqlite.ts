@@ -3,6 +3,7 @@ import {
   asConversationId,
   ChatError,
   type ConversationId,
+  LIMITS,
   MEMBERS_PREVIEW,
   type UserId,
 } from '@relay-chat/protocol';
@@ -13,9 +14,11 @@ import {
   AppendPlan,
   type Candidate,
   distinctSendKeys,
+  rootKeyOf,
   SeqAllocation,
   type StoredMessage,
   sendKeyOf,
+  threadRoots,
 } from './append-plan.js';
 import {
   channelKeyOf,
@@ -29,16 +32,37 @@ import {
   pageLimit,
 } from './conversation-keys.js';
 import { checkGroupSize, checkManager, checkSettings, isHidden } from './management-rules.js';
+import {
+  aroundPage,
+  badMentions,
+  changesLimit,
+  checkDelete,
+  checkEdit,
+  checkEmoji,
+  checkMessageSeq,
+  noConversation,
+  noMessage,
+  normalizeMentions,
+  notMember,
+  type ReactionRow,
+  reactToDeleted,
+  sameMentions,
+  tooManyReactions,
+  withoutClientMsgId,
+} from './message-changes.js';
 import type {
   AppendInput,
   AppendOutcome,
   AppendRefusal,
+  ChangeOutcome,
   ChannelRecord,
   ConversationPage,
   ConversationRecord,
   ConversationState,
+  EditInput,
   MemberSettings,
   MessageStore,
+  ReactInput,
   StoredMessage as StoredHistoryMessage,
 } from './message-store.js';
 import { runChatMigrations } from './sql-migrator.js';
@@ -46,9 +70,9 @@ import {
   type ChatTables,
   CONVERSATION_ROW_COLUMNS,
   type ConversationRow,
+  MESSAGE_ROW_COLUMNS,
   type MessagesTable,
   toConversation,
-  toMessage,
   toStoredMessage,
 } from './sql-rows.js';
 
@@ -147,6 +171,51 @@ const migrations: Record<string, Migration> = {
         SELECT user_id, min(joined_at) FROM members GROUP BY user_id`.execute(db);
     },
   },
+  // Messages that change (protocol v1.2): a message row holds its current state (reply
+  // links, edit time, tombstone, thread counters, the change that last touched it); each
+  // conversation counts its changes gaplessly (last_change_seq). Mentions and reactions are
+  // rows beside the message, removed with it. Existing messages are plain ones: every new
+  // column is nullable or has a constant default, nothing is backfilled.
+  '0005_changes': {
+    async up(db: Kysely<unknown>) {
+      await sql`ALTER TABLE messages ADD COLUMN reply_to INTEGER`.execute(db);
+      await sql`ALTER TABLE messages ADD COLUMN thread_root INTEGER`.execute(db);
+      await sql`ALTER TABLE messages ADD COLUMN edited_at INTEGER`.execute(db);
+      await sql`ALTER TABLE messages ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0`.execute(db);
+      await sql`ALTER TABLE messages ADD COLUMN reply_count INTEGER NOT NULL DEFAULT 0`.execute(db);
+      await sql`ALTER TABLE messages ADD COLUMN last_reply_at INTEGER`.execute(db);
+      await sql`ALTER TABLE messages ADD COLUMN change_seq INTEGER`.execute(db);
+      await sql`ALTER TABLE conversations ADD COLUMN last_change_seq INTEGER NOT NULL DEFAULT 0`.execute(db);
+      // What a device that applied changes up to N is missing: one range of this index.
+      await sql`CREATE INDEX messages_changes ON messages (conv, change_seq) WHERE change_seq IS NOT NULL`.execute(
+        db,
+      );
+      // A thread's replies in seq order.
+      await sql`CREATE INDEX messages_threads ON messages (conv, thread_root, seq) WHERE thread_root IS NOT NULL`.execute(
+        db,
+      );
+      await sql`CREATE TABLE mentions (
+        conv TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        user_id TEXT NOT NULL,
+        pos INTEGER NOT NULL,
+        PRIMARY KEY (conv, seq, user_id)
+      ) WITHOUT ROWID`.execute(db);
+      // A user's unread mentions in a conversation: one range (seq > their read marker).
+      await sql`CREATE INDEX mentions_user ON mentions (user_id, conv, seq)`.execute(db);
+      // change_seq: the change that set the reaction (users are listed in that order);
+      // first_seq: the change that first put its emoji on the message (the emoji's order).
+      await sql`CREATE TABLE reactions (
+        conv TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        emoji TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        change_seq INTEGER NOT NULL,
+        first_seq INTEGER NOT NULL,
+        PRIMARY KEY (conv, seq, emoji, user_id)
+      ) WITHOUT ROWID`.execute(db);
+    },
+  },
 };
 
 /** The SQLite store's migrations, in order (exported for the upgrade test). */
@@ -154,7 +223,9 @@ export const sqliteMigrations: Readonly<Record<string, Migration>> = migrations;
 
 const CONVERSATION_COLUMNS = CONVERSATION_ROW_COLUMNS.join(', ');
 const STATE_COLUMNS = `${CONVERSATION_ROW_COLUMNS.map((c) => `c.${c}`).join(', ')},
-  m.last_read_seq, m.muted, m.hidden_seq, c.member_count`;
+  m.last_read_seq, m.muted, m.hidden_seq, c.member_count,
+  (SELECT count(*) FROM mentions x WHERE x.user_id = m.user_id AND x.conv = m.conv AND x.seq > m.last_read_seq)
+    AS unread_mentions`;
 /** Leaves out a member's hidden DMs when @visible is 1. */
 const VISIBLE = '(@visible = 0 OR m.hidden_seq IS NULL OR c.last_seq > m.hidden_seq)';
 
@@ -163,8 +234,11 @@ type StateRow = ConversationRow & {
   muted: number;
   hidden_seq: number | null;
   member_count: number;
+  unread_mentions: number;
 };
-const MESSAGE_COLUMNS = 'conv, seq, id, sender, client_msg_id, body, ts';
+const MESSAGE_COLUMNS = MESSAGE_ROW_COLUMNS.join(', ');
+/** A JSON array of seqs of one conversation (json_each), for reading mentions and reactions of a page. */
+const SEQS = 'seq IN (SELECT value FROM json_each(@seqs))';
 
 function prepare(db: Database.Database) {
   return {
@@ -232,6 +306,10 @@ function prepare(db: Database.Database) {
        WHERE m.user_id = @user AND (c.last_activity_at, c.id) < (@at, @id) AND ${VISIBLE}
        ORDER BY c.last_activity_at DESC, c.id DESC LIMIT @limit`,
     ),
+    stateOf: db.prepare<{ conv: string; user: string }, StateRow>(
+      `SELECT ${STATE_COLUMNS} FROM members m JOIN conversations c ON c.id = m.conv
+       WHERE m.conv = @conv AND m.user_id = @user`,
+    ),
     spokeWith: db.prepare<{ user: string; others: string }, { user_id: UserId }>(
       `SELECT DISTINCT o.user_id
        FROM members o
@@ -253,8 +331,87 @@ function prepare(db: Database.Database) {
       `UPDATE conversations SET last_seq = last_seq + ?, last_activity_at = max(last_activity_at, ?)
        WHERE id = ? RETURNING last_seq`,
     ),
-    insertMessage: db.prepare<[MessagesTable]>(
-      `INSERT INTO messages (${MESSAGE_COLUMNS}) VALUES (@conv, @seq, @id, @sender, @client_msg_id, @body, @ts)`,
+    insertMessage: db.prepare<
+      [
+        Pick<
+          MessagesTable,
+          'conv' | 'seq' | 'id' | 'sender' | 'client_msg_id' | 'body' | 'ts' | 'reply_to' | 'thread_root'
+        >,
+      ]
+    >(
+      `INSERT INTO messages (conv, seq, id, sender, client_msg_id, body, ts, reply_to, thread_root)
+       VALUES (@conv, @seq, @id, @sender, @client_msg_id, @body, @ts, @reply_to, @thread_root)`,
+    ),
+    insertMention: db.prepare<{ conv: string; seq: number; user: string; pos: number }>(
+      'INSERT INTO mentions (conv, seq, user_id, pos) VALUES (@conv, @seq, @user, @pos)',
+    ),
+    deleteMentions: db.prepare<[string, number]>('DELETE FROM mentions WHERE conv = ? AND seq = ?'),
+    deleteReactions: db.prepare<[string, number]>('DELETE FROM reactions WHERE conv = ? AND seq = ?'),
+    mentionsOf: db.prepare<{ conv: string; seqs: string }, { seq: number; user_id: UserId }>(
+      `SELECT seq, user_id FROM mentions WHERE conv = @conv AND ${SEQS} ORDER BY seq, pos`,
+    ),
+    // The first reactionUsersShown users of each emoji, with the exact count and first use.
+    reactionsOf: db.prepare<
+      { conv: string; seqs: string; shown: number },
+      { seq: number; emoji: string; user_id: UserId; change_seq: number; first_seq: number; n: number }
+    >(
+      `SELECT seq, emoji, user_id, change_seq, first_seq, n FROM (
+         SELECT seq, emoji, user_id, change_seq, first_seq,
+           row_number() OVER (PARTITION BY seq, emoji ORDER BY change_seq) AS k,
+           count(*) OVER (PARTITION BY seq, emoji) AS n
+         FROM reactions WHERE conv = @conv AND ${SEQS}
+       ) WHERE k <= @shown ORDER BY seq, change_seq`,
+    ),
+    reaction: db.prepare<[string, number, string, string], { change_seq: number }>(
+      'SELECT change_seq FROM reactions WHERE conv = ? AND seq = ? AND emoji = ? AND user_id = ?',
+    ),
+    hasEmoji: db.prepare<[string, number, string], { one: number }>(
+      'SELECT 1 AS one FROM reactions WHERE conv = ? AND seq = ? AND emoji = ? LIMIT 1',
+    ),
+    distinctEmoji: db.prepare<[string, number], { n: number }>(
+      'SELECT count(DISTINCT emoji) AS n FROM reactions WHERE conv = ? AND seq = ?',
+    ),
+    insertReaction: db.prepare<{ conv: string; seq: number; emoji: string; user: string; cs: number }>(
+      `INSERT INTO reactions (conv, seq, emoji, user_id, change_seq, first_seq)
+       VALUES (@conv, @seq, @emoji, @user, @cs, coalesce(
+         (SELECT min(first_seq) FROM reactions WHERE conv = @conv AND seq = @seq AND emoji = @emoji), @cs))`,
+    ),
+    deleteReaction: db.prepare<[string, number, string, string]>(
+      'DELETE FROM reactions WHERE conv = ? AND seq = ? AND emoji = ? AND user_id = ?',
+    ),
+    bumpChange: db.prepare<[string], { last_change_seq: number }>(
+      'UPDATE conversations SET last_change_seq = last_change_seq + 1 WHERE id = ? RETURNING last_change_seq',
+    ),
+    lastChangeSeq: db.prepare<[string], { last_change_seq: number }>(
+      'SELECT last_change_seq FROM conversations WHERE id = ?',
+    ),
+    stampChange: db.prepare<[number, string, number]>(
+      'UPDATE messages SET change_seq = ? WHERE conv = ? AND seq = ?',
+    ),
+    editMessage: db.prepare<{ conv: string; seq: number; body: string; now: number; cs: number }>(
+      'UPDATE messages SET body = @body, edited_at = @now, change_seq = @cs WHERE conv = @conv AND seq = @seq',
+    ),
+    tombstone: db.prepare<{ conv: string; seq: number; cs: number }>(
+      `UPDATE messages SET body = '', deleted = 1, edited_at = NULL, change_seq = @cs
+       WHERE conv = @conv AND seq = @seq`,
+    ),
+    bumpRoot: db.prepare<{ conv: string; seq: number; n: number; ts: number; cs: number }>(
+      `UPDATE messages SET reply_count = reply_count + @n,
+         last_reply_at = max(coalesce(last_reply_at, @ts), @ts), change_seq = @cs
+       WHERE conv = @conv AND seq = @seq`,
+    ),
+    mentionSeqs: db.prepare<{ user: string; conv: string; after: number; limit: number }, { seq: number }>(
+      `SELECT seq FROM mentions WHERE user_id = @user AND conv = @conv AND seq > @after
+       ORDER BY seq DESC LIMIT @limit`,
+    ),
+    changesAfter: db.prepare<[string, number, number], MessagesTable>(
+      `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE conv = ? AND change_seq > ? ORDER BY change_seq LIMIT ?`,
+    ),
+    threadAfter: db.prepare<[string, number, number, number], MessagesTable>(
+      `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE conv = ? AND thread_root = ? AND seq > ? ORDER BY seq LIMIT ?`,
+    ),
+    fromSeq: db.prepare<[string, number, number], MessagesTable>(
+      `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE conv = ? AND seq >= ? ORDER BY seq LIMIT ?`,
     ),
     bumpSender: db.prepare<{ seq: number; conv: string; user: string }>(
       `UPDATE members SET last_read_seq = max(last_read_seq, @seq), last_sent_seq = max(last_sent_seq, @seq)
@@ -386,7 +543,17 @@ export class SqliteMessageStore implements MessageStore {
       dm_key: dmKey,
     });
     for (const userId of members) this.st.insertMember.run({ conv: id, user: userId, now });
-    return { id, kind, name, topic: null, createdBy, createdAt: now, lastSeq: 0, lastActivityAt: now };
+    return {
+      id,
+      kind,
+      name,
+      topic: null,
+      createdBy,
+      createdAt: now,
+      lastSeq: 0,
+      lastChangeSeq: 0,
+      lastActivityAt: now,
+    };
   }
 
   async ensureChannel(input: { name: string; createdBy: UserId }, now: number): Promise<ConversationRecord> {
@@ -570,41 +737,75 @@ export class SqliteMessageStore implements MessageStore {
             visible: page.visibleOnly ? 1 : 0,
           })
         : this.st.statesOf.all({ user: userId, limit, visible: page?.visibleOnly ? 1 : 0 });
-      return rows.map((row): ConversationState => {
-        const record = toConversation(row);
-        const last = record.lastSeq > 0 ? this.st.messageBySeq.get(record.id, record.lastSeq) : undefined;
-        return {
-          ...record,
-          lastReadSeq: row.last_read_seq,
-          unread: Math.max(0, record.lastSeq - row.last_read_seq),
-          muted: row.muted === 1,
-          hidden: isHidden(row.hidden_seq, record.lastSeq),
-          memberCount: row.member_count,
-          memberIds: this.st.membersOf.all(record.id, MEMBERS_PREVIEW).map((m) => m.user_id),
-          lastMessage: last ? toMessage(last) : null,
-        };
-      });
+      return rows.map((row) => this.stateOf(row, userId));
     })();
   }
 
   async conversationStateOf(conv: ConversationId, userId: UserId): Promise<ConversationState | undefined> {
     return this.sqlite.transaction(() => {
-      const row = this.st.conversation.get(conv);
-      const member = this.st.member.get(conv, userId);
-      if (!row || !member) return undefined;
-      const record = toConversation(row);
-      const last = record.lastSeq > 0 ? this.st.messageBySeq.get(conv, record.lastSeq) : undefined;
-      return {
-        ...record,
-        lastReadSeq: member.last_read_seq,
-        unread: Math.max(0, record.lastSeq - member.last_read_seq),
-        muted: member.muted === 1,
-        hidden: isHidden(member.hidden_seq, record.lastSeq),
-        memberCount: this.st.memberCount.get(conv)?.n ?? 0,
-        memberIds: this.st.membersOf.all(conv, MEMBERS_PREVIEW).map((m) => m.user_id),
-        lastMessage: last ? toMessage(last) : null,
-      };
+      const row = this.st.stateOf.get({ conv, user: userId });
+      return row && this.stateOf(row, userId);
     })();
+  }
+
+  /** A conversation state from its row (inside a read transaction). */
+  private stateOf(row: StateRow, userId: UserId): ConversationState {
+    const record = toConversation(row);
+    const last = record.lastSeq > 0 ? this.st.messageBySeq.get(record.id, record.lastSeq) : undefined;
+    const unreadMentions = row.unread_mentions;
+    return {
+      ...record,
+      lastReadSeq: row.last_read_seq,
+      unread: Math.max(0, record.lastSeq - row.last_read_seq),
+      unreadMentions,
+      mentionSeqs:
+        unreadMentions === 0
+          ? []
+          : this.st.mentionSeqs
+              .all({ user: userId, conv: record.id, after: row.last_read_seq, limit: LIMITS.maxMentionSeqs })
+              .map((m) => m.seq)
+              .reverse(),
+      muted: row.muted === 1,
+      hidden: isHidden(row.hidden_seq, record.lastSeq),
+      memberCount: row.member_count,
+      memberIds: this.st.membersOf.all(record.id, MEMBERS_PREVIEW).map((m) => m.user_id),
+      lastMessage: last ? withoutClientMsgId(this.complete([last])[0]!) : null,
+    };
+  }
+
+  /**
+   * The messages of `rows` with their mentions and reactions (two range reads per
+   * conversation of the page), in the order of `rows`.
+   */
+  private complete(rows: readonly MessagesTable[]): StoredHistoryMessage[] {
+    if (rows.length === 0) return [];
+    const mentions = new Map<string, UserId[]>();
+    const reactions = new Map<string, ReactionRow[]>();
+    for (const conv of new Set(rows.map((r) => r.conv))) {
+      const seqs = JSON.stringify(rows.filter((r) => r.conv === conv).map((r) => r.seq));
+      for (const m of this.st.mentionsOf.all({ conv, seqs })) {
+        const key = `${conv}\u0000${m.seq}`;
+        const list = mentions.get(key);
+        if (list) list.push(m.user_id);
+        else mentions.set(key, [m.user_id]);
+      }
+      for (const r of this.st.reactionsOf.all({ conv, seqs, shown: LIMITS.reactionUsersShown })) {
+        const key = `${conv}\u0000${r.seq}`;
+        const row = { emoji: r.emoji, user: r.user_id, order: r.change_seq, first: r.first_seq, count: r.n };
+        const list = reactions.get(key);
+        if (list) list.push(row);
+        else reactions.set(key, [row]);
+      }
+    }
+    return rows.map((r) =>
+      toStoredMessage(r, mentions.get(`${r.conv}\u0000${r.seq}`), reactions.get(`${r.conv}\u0000${r.seq}`)),
+    );
+  }
+
+  /** One message in its current state, or undefined. */
+  private messageAt(conv: ConversationId, seq: number): StoredHistoryMessage | undefined {
+    const row = this.st.messageBySeq.get(conv, seq);
+    return row && this.complete([row])[0];
   }
 
   async spokeWith(userId: UserId, others: UserId[]): Promise<Set<UserId>> {
@@ -632,15 +833,31 @@ export class SqliteMessageStore implements MessageStore {
     const stored = new Map<string, StoredMessage>();
     for (const key of distinctSendKeys(inputs)) {
       const row = this.st.messageByKey.get(key.sender, key.clientMsgId);
-      if (row) stored.set(sendKeyOf(key.sender, key.clientMsgId), toStoredMessage(row));
+      if (row) stored.set(sendKeyOf(key.sender, key.clientMsgId), this.complete([row])[0]!);
     }
     const plan = new AppendPlan(inputs, stored);
     const refused = new Map<Candidate, AppendRefusal>();
     const accepted: Candidate[] = [];
     for (const candidate of plan.candidates) {
-      const { conv, sender } = candidate.input;
-      if (this.st.member.get(conv, sender)) accepted.push(candidate);
-      else refused.set(candidate, this.st.conversation.get(conv) ? 'not_member' : 'not_found');
+      const { conv, sender, replyTo } = candidate.input;
+      if (!this.st.member.get(conv, sender)) {
+        refused.set(candidate, this.st.conversation.get(conv) ? 'not_member' : 'not_found');
+        continue;
+      }
+      // Only messages stored before this batch: a reply to one of the same batch is refused.
+      if (replyTo !== undefined) {
+        const parent = this.st.messageBySeq.get(conv, replyTo);
+        if (!parent) {
+          refused.set(candidate, 'bad_reply');
+          continue;
+        }
+        candidate.threadRoot = parent.thread_root ?? parent.seq;
+      }
+      if (candidate.mentions.some((u) => !this.st.member.get(conv, u))) {
+        refused.set(candidate, 'bad_mentions');
+        continue;
+      }
+      accepted.push(candidate);
     }
     const allocation = new SeqAllocation(accepted);
     const lastSeqs = new Map<ConversationId, number>();
@@ -659,10 +876,26 @@ export class SqliteMessageStore implements MessageStore {
         client_msg_id: m.clientMsgId,
         body: m.body,
         ts: m.ts,
+        reply_to: m.replyTo ?? null,
+        thread_root: m.threadRoot ?? null,
       });
+      for (const [pos, user] of (m.mentions ?? []).entries()) {
+        this.st.insertMention.run({ conv: m.conv, seq: m.seq, user, pos });
+      }
     }
     for (const s of senders) this.st.bumpSender.run({ seq: s.seq, conv: s.conv, user: s.userId });
-    return plan.settle(new Map(messages.map((m) => [m.id, m.seq])), (c) => refused.get(c)!);
+    // Each thread root the batch replied to takes one change: its reply count and time.
+    const roots = new Map<string, StoredMessage>();
+    for (const root of threadRoots(accepted)) {
+      const cs = this.st.bumpChange.get(root.conv)!.last_change_seq;
+      this.st.bumpRoot.run({ conv: root.conv, seq: root.seq, n: root.count, ts: root.maxTs, cs });
+      roots.set(rootKeyOf(root.conv, root.seq), this.messageAt(root.conv, root.seq)!);
+    }
+    return plan.settle(
+      new Map(messages.map((m) => [m.id, m.seq])),
+      (c) => refused.get(c)!,
+      (c) => (c.threadRoot === undefined ? undefined : roots.get(rootKeyOf(c.input.conv, c.threadRoot))),
+    );
   }
 
   async history(
@@ -672,14 +905,15 @@ export class SqliteMessageStore implements MessageStore {
     checkPage(page);
     const limit = pageLimit(page.limit);
     if (page.after !== undefined) {
-      return this.st.historyAfter
-        .all(conv, page.after, page.before ?? Number.MAX_SAFE_INTEGER, limit)
-        .map(toStoredMessage);
+      return this.sqlite.transaction(() =>
+        this.complete(
+          this.st.historyAfter.all(conv, page.after!, page.before ?? Number.MAX_SAFE_INTEGER, limit),
+        ),
+      )();
     }
-    return this.st.historyBefore
-      .all(conv, page.before ?? Number.MAX_SAFE_INTEGER, limit)
-      .reverse()
-      .map(toStoredMessage);
+    return this.sqlite.transaction(() =>
+      this.complete(this.st.historyBefore.all(conv, page.before ?? Number.MAX_SAFE_INTEGER, limit).reverse()),
+    )();
   }
 
   async markRead(conv: ConversationId, userId: UserId, seq: number): Promise<number> {
@@ -696,5 +930,130 @@ export class SqliteMessageStore implements MessageStore {
 
   async markAllRead(userId: UserId): Promise<{ conv: ConversationId; seq: number }[]> {
     return this.st.markAllRead.all(userId).map((r) => ({ conv: r.conv, seq: r.last_read_seq }));
+  }
+
+  // --- messages that change -----------------------------------------------------------
+
+  /**
+   * Checks, under the write lock, what every change checks first: the conversation exists
+   * (`not_found`), `actor` is a member (`not_member`), the message exists (`not_found`).
+   */
+  private changeTarget(conv: ConversationId, seq: number, actor: UserId) {
+    const row = this.st.conversation.get(conv);
+    if (!row) throw noConversation();
+    if (!this.st.member.get(conv, actor)) throw notMember();
+    const message = this.st.messageBySeq.get(conv, seq);
+    if (!message) throw noMessage();
+    return { conversation: toConversation(row), message };
+  }
+
+  async editMessage(input: EditInput): Promise<ChangeOutcome> {
+    const { conv, seq, actor, body, now } = input;
+    checkMessageSeq(seq);
+    checkText('body', body);
+    const mentions = normalizeMentions(actor, input.mentions);
+    return this.sqlite
+      .transaction((): ChangeOutcome => {
+        const { message } = this.changeTarget(conv, seq, actor);
+        checkEdit({ from: message.sender, deleted: message.deleted }, actor);
+        const current = this.complete([message])[0]!;
+        if (message.body === body && sameMentions(current.mentions ?? [], mentions)) {
+          return { message: current, changed: false };
+        }
+        if (mentions.some((u) => !this.st.member.get(conv, u))) throw badMentions();
+        const cs = this.st.bumpChange.get(conv)!.last_change_seq;
+        this.st.editMessage.run({ conv, seq, body, now, cs });
+        this.st.deleteMentions.run(conv, seq);
+        for (const [pos, user] of mentions.entries()) this.st.insertMention.run({ conv, seq, user, pos });
+        return { message: this.messageAt(conv, seq)!, changed: true };
+      })
+      .immediate();
+  }
+
+  async deleteMessage(
+    conv: ConversationId,
+    seq: number,
+    actor: UserId,
+    _now: number,
+  ): Promise<ChangeOutcome> {
+    checkMessageSeq(seq);
+    return this.sqlite
+      .transaction((): ChangeOutcome => {
+        const { conversation, message } = this.changeTarget(conv, seq, actor);
+        checkDelete({ from: message.sender }, conversation, actor);
+        if (message.deleted) return { message: this.complete([message])[0]!, changed: false };
+        const cs = this.st.bumpChange.get(conv)!.last_change_seq;
+        this.st.tombstone.run({ conv, seq, cs });
+        this.st.deleteMentions.run(conv, seq);
+        this.st.deleteReactions.run(conv, seq);
+        return { message: this.messageAt(conv, seq)!, changed: true };
+      })
+      .immediate();
+  }
+
+  async react(input: ReactInput): Promise<ChangeOutcome> {
+    const { conv, seq, actor, emoji, on, maxDistinct } = input;
+    checkMessageSeq(seq);
+    checkEmoji(emoji);
+    return this.sqlite
+      .transaction((): ChangeOutcome => {
+        const { message } = this.changeTarget(conv, seq, actor);
+        if (message.deleted) throw reactToDeleted();
+        const had = this.st.reaction.get(conv, seq, emoji, actor) !== undefined;
+        if (had === on) return { message: this.complete([message])[0]!, changed: false };
+        if (on) {
+          if (
+            !this.st.hasEmoji.get(conv, seq, emoji) &&
+            this.st.distinctEmoji.get(conv, seq)!.n >= maxDistinct
+          ) {
+            throw tooManyReactions(maxDistinct);
+          }
+          const cs = this.st.bumpChange.get(conv)!.last_change_seq;
+          this.st.insertReaction.run({ conv, seq, emoji, user: actor, cs });
+          this.st.stampChange.run(cs, conv, seq);
+        } else {
+          const cs = this.st.bumpChange.get(conv)!.last_change_seq;
+          this.st.deleteReaction.run(conv, seq, emoji, actor);
+          this.st.stampChange.run(cs, conv, seq);
+        }
+        return { message: this.messageAt(conv, seq)!, changed: true };
+      })
+      .immediate();
+  }
+
+  async changesSince(
+    conv: ConversationId,
+    after: number,
+    limit: number,
+  ): Promise<{ messages: StoredHistoryMessage[]; lastChangeSeq: number }> {
+    checkSeq('after', after);
+    const n = changesLimit(limit);
+    return this.sqlite.transaction(() => ({
+      messages: n === 0 ? [] : this.complete(this.st.changesAfter.all(conv, after, n)),
+      lastChangeSeq: this.st.lastChangeSeq.get(conv)?.last_change_seq ?? 0,
+    }))();
+  }
+
+  async thread(
+    conv: ConversationId,
+    root: number,
+    page: { after?: number; limit: number },
+  ): Promise<StoredHistoryMessage[]> {
+    checkSeq('root', root);
+    const after = checkSeq('after', page.after ?? 0);
+    const n = changesLimit(page.limit);
+    if (n === 0) return [];
+    return this.sqlite.transaction(() => this.complete(this.st.threadAfter.all(conv, root, after, n)))();
+  }
+
+  async around(conv: ConversationId, seq: number, limit: number): Promise<StoredHistoryMessage[]> {
+    checkSeq('seq', seq);
+    const n = changesLimit(limit);
+    if (n === 0) return [];
+    return this.sqlite.transaction(() =>
+      this.complete(
+        aroundPage(this.st.historyBefore.all(conv, seq, n), this.st.fromSeq.all(conv, seq, n), n),
+      ),
+    )();
   }
 }
