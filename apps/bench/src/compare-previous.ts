@@ -140,7 +140,7 @@ export async function comparePrevious(o: PreviousCompareOptions): Promise<string
     Object.fromEntries(runs.map((r) => [r.scenario, { current: [], previous: [] }]));
   const cores = cpus().length;
   const pin = o.pin && cores >= 2;
-  const generatorCpus = pin ? `1-${cores - 1}` : undefined;
+  const generatorCpus = pin ? (cores === 2 ? '1' : `1-${cores - 1}`) : undefined;
   mkdirSync(o.outDir, { recursive: true });
   try {
     const common = { log, ...(o.usersDb ? { usersDatabaseUrl: o.usersDb } : {}) };

@@ -74,4 +74,45 @@ describe('load tester against the embedded launcher', () => {
     expect(phase!.delivery.expected).toBe(phase!.acked * 32);
     expect(phase!.latencyMs.count).toBeGreaterThan(0);
   }, 180_000);
+
+  it('mixed: every acknowledged edit and reaction reaches every member once, timed apart from sends', async () => {
+    const result = await runBench({
+      deployment,
+      // 4 users × 4 devices; half the operations are changes, so a few seconds make dozens.
+      options: {
+        ...defaultOptions('mixed'),
+        users: 4,
+        devices: 4,
+        senders: 4,
+        rate: 40,
+        edits: 0.2,
+        reactions: 0.3,
+        durationSec: 3,
+        warmupSec: 1,
+        generators: 1,
+        drainSec: 60,
+        channelName: 'smoke-mixed',
+      },
+      command: 'smoke mixed',
+      log: () => {},
+      progress: () => {},
+      usersDir: join(dir, 'users'),
+    });
+    expect(result.connect).toMatchObject({ ok: 16, failed: 0 });
+    const [phase] = result.phases;
+    expect(phase).toBeDefined();
+    expect(phase!.errors).toEqual({});
+    expect(phase!.acked).toBe(phase!.sent);
+    expect(phase!.delivery).toMatchObject({ lost: 0, duplicated: 0, outOfOrder: 0 });
+    const changes = phase!.changes!;
+    expect(changes).toBeDefined();
+    expect(changes.edits).toBeGreaterThan(0);
+    expect(changes.reactions).toBeGreaterThan(0);
+    expect(changes).toMatchObject({ noops: 0, unacked: 0 });
+    expect(changes.acked).toBe(changes.edits + changes.reactions);
+    // Every change frame expected (each acknowledged changeSeq at each of the 16 connections) arrived once.
+    expect(changes.delivery.expected).toBe(changes.acked * 16);
+    expect(changes.delivery).toMatchObject({ lost: 0, duplicated: 0, outOfOrder: 0 });
+    expect(changes.latencyMs.count).toBeGreaterThan(0);
+  }, 180_000);
 });

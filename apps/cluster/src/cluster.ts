@@ -26,6 +26,8 @@ export interface ClusterOptions {
   messageStoreUrl?: string;
   /** Default DEFAULT_REDIS_URL. */
   redisUrl?: string;
+  /** Seed node URLs of a Redis Cluster: the replicas get REDIS_CLUSTER_NODES instead of REDIS_URL (sharded pub/sub). */
+  redisClusterNodes?: readonly string[];
   /** Prefix of every Redis key and channel. Default `relay:`. */
   redisPrefix?: string;
   /** Extra environment for every service process. */
@@ -74,6 +76,8 @@ export interface Cluster {
   databaseUrl: string;
   messageStoreUrl: string;
   redisUrl: string;
+  /** The Redis Cluster seeds the replicas use, when they use one (then `redisUrl` is unused). */
+  redisClusterNodes: readonly string[] | undefined;
   redisPrefix: string;
   /** Whether nginx serves the real web client (false: a placeholder page). */
   servesWebClient: boolean;
@@ -170,7 +174,8 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
         PORT: String(chatPort),
         DATA_DIR: join(workDir, `chat-${index + 1}`),
         MESSAGE_STORE_URL: messageStoreUrl,
-        REDIS_URL: redisUrl,
+        REDIS_URL: options.redisClusterNodes ? undefined : redisUrl,
+        REDIS_CLUSTER_NODES: options.redisClusterNodes?.join(','),
         REDIS_PREFIX: redisPrefix,
         AUTH_JWKS_URL: `${authUrl}/api/auth/jwks.json`,
         ALLOWED_ORIGINS: origins.join(','),
@@ -246,6 +251,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     databaseUrl,
     messageStoreUrl,
     redisUrl,
+    redisClusterNodes: options.redisClusterNodes,
     redisPrefix,
     servesWebClient: webRoot !== undefined,
     stop,

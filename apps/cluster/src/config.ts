@@ -2,6 +2,7 @@ import {
   type Env,
   envBool,
   envInt,
+  envList,
   envLogLevel,
   envString,
   envUrl,
@@ -20,6 +21,10 @@ export interface ClusterLaunchConfig {
   /** Message store (MESSAGE_STORE_URL); the users database when absent. */
   messageStoreUrl: string | undefined;
   redisUrl: string | undefined;
+  /** REDIS_CLUSTER_NODES: seeds of an existing Redis Cluster for the replicas' bus and presence. */
+  redisClusterNodes: string[] | undefined;
+  /** `--redis-cluster` (or CLUSTER_REDIS_CLUSTER=true): start a private Redis Cluster (3 masters + 3 replicas) for this run. */
+  startRedisCluster: boolean;
   redisPrefix: string | undefined;
   logLevel: LogLevel;
   /** Children log to this terminal instead of files (CLUSTER_VERBOSE). */
@@ -32,7 +37,11 @@ export interface ClusterLaunchConfig {
   nginxBin: string | undefined;
 }
 
-export function loadClusterLaunchConfig(env: Env): Readonly<ClusterLaunchConfig> {
+export function loadClusterLaunchConfig(
+  env: Env,
+  argv: readonly string[] = [],
+): Readonly<ClusterLaunchConfig> {
+  const seeds = envList(env, 'REDIS_CLUSTER_NODES').map((s) => (s.includes('://') ? s : `redis://${s}`));
   return freeze({
     replicas: envInt(env, 'CHAT_REPLICAS', 3, { min: 1, max: 64 }),
     port: envInt(env, 'PORT', 8080, { min: 0, max: 65_535 }),
@@ -45,6 +54,8 @@ export function loadClusterLaunchConfig(env: Env): Readonly<ClusterLaunchConfig>
       'mongodb+srv',
     ]),
     redisUrl: envUrl(env, 'REDIS_URL', ['redis', 'rediss']),
+    redisClusterNodes: seeds.length > 0 ? seeds : undefined,
+    startRedisCluster: argv.includes('--redis-cluster') || envBool(env, 'CLUSTER_REDIS_CLUSTER', false),
     redisPrefix: envString(env, 'REDIS_PREFIX'),
     logLevel: envLogLevel(env),
     verbose: envBool(env, 'CLUSTER_VERBOSE', false),

@@ -3,13 +3,18 @@
  * machine against the local PostgreSQL and Redis, until Ctrl-C or SIGTERM.
  *
  * Environment: PORT (nginx, default 8080), CHAT_REPLICAS, DATABASE_URL, MESSAGE_STORE_URL,
- * REDIS_URL, REDIS_PREFIX, LOG_LEVEL, CLUSTER_VERBOSE=true (children log to this terminal),
+ * REDIS_URL or REDIS_CLUSTER_NODES (a Redis Cluster's seeds), REDIS_PREFIX, LOG_LEVEL, CLUSTER_VERBOSE=true (children log to this terminal),
  * CLUSTER_USE_BUILD=true (run dist/ instead of the TypeScript sources), CLUSTER_KEEP_WORKDIR=true;
  * read once by config.ts.
+ *
+ * `npm run cluster -- --redis-cluster` starts a private Redis Cluster (3 masters + 3
+ * replicas from the machine's redis-server, on free loopback ports, nothing persisted) and
+ * runs the replicas on it with sharded pub/sub, in place of the single Redis.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { type PrivateRedisCluster, startPrivateRedisCluster } from '@relay-chat/testkit';
 import { type Cluster, REPO_ROOT, startCluster, WEB_DIST } from './cluster.js';
 import { loadClusterLaunchConfig } from './config.js';
 
@@ -25,22 +30,30 @@ function buildWebClientIfMissing(): void {
 }
 
 async function main(): Promise<void> {
-  const config = loadClusterLaunchConfig(process.env);
+  const config = loadClusterLaunchConfig(process.env, process.argv.slice(2));
   const replicas = config.replicas;
   buildWebClientIfMissing();
 
   let cluster: Cluster | undefined;
+  let redisCluster: PrivateRedisCluster | undefined;
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     console.log(`\n${signal}: stopping the cluster…`);
     await cluster?.stop();
+    await redisCluster?.remove();
     process.exit(0);
   };
   process.on('SIGINT', () => void shutdown('SIGINT'));
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
 
+  let redisClusterNodes = config.redisClusterNodes;
+  if (config.startRedisCluster) {
+    console.log('Starting a private Redis Cluster (3 masters + 3 replicas)…');
+    redisCluster = await startPrivateRedisCluster();
+    redisClusterNodes = redisCluster.seeds;
+  }
   console.log(`Starting auth, ${replicas} chat replica(s) and nginx…`);
   cluster = await startCluster({
     replicas,
@@ -48,6 +61,7 @@ async function main(): Promise<void> {
     ...(config.databaseUrl ? { databaseUrl: config.databaseUrl } : {}),
     ...(config.messageStoreUrl ? { messageStoreUrl: config.messageStoreUrl } : {}),
     ...(config.redisUrl ? { redisUrl: config.redisUrl } : {}),
+    ...(redisClusterNodes ? { redisClusterNodes } : {}),
     ...(config.redisPrefix ? { redisPrefix: config.redisPrefix } : {}),
     logLevel: config.logLevel,
     verbose: config.verbose,
@@ -66,7 +80,9 @@ async function main(): Promise<void> {
     `  auth           ${cluster.authUrl}  (API docs: ${cluster.authUrl}/api/auth/docs)`,
     ...cluster.chatUrls.map((url, i) => `  chat-${i + 1}         ${url}  (API docs: ${url}/api/chat/docs)`),
     `  databases      users ${redact(cluster.databaseUrl)}, messages ${redact(cluster.messageStoreUrl)}`,
-    `  redis          ${redact(cluster.redisUrl)} prefix "${cluster.redisPrefix}"`,
+    cluster.redisClusterNodes
+      ? `  redis cluster  ${cluster.redisClusterNodes.map(redact).join(' ')} prefix "${cluster.redisPrefix}"${redisCluster ? ' (private, removed on exit)' : ''}`
+      : `  redis          ${redact(cluster.redisUrl)} prefix "${cluster.redisPrefix}"`,
     config.verbose ? '' : `  logs           ${cluster.logDir}`,
     '',
     'Ctrl-C stops everything.',

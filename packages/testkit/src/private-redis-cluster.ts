@@ -53,12 +53,19 @@ export interface PrivateRedisCluster {
   readonly seeds: string[];
   /** `CLUSTER NODES` as seen by a running node. */
   topology(): Promise<ClusterNodeInfo[]>;
+  /** `CLUSTER KEYSLOT` of each key (a channel's slot is its name's). */
+  slotsOf(keys: readonly string[]): Promise<number[]>;
   /** The master node that owns `slot` now. */
   ownerOf(slot: number): Promise<ClusterNodeInfo>;
   /** Waits until every running node reports cluster_state:ok and agrees that live masters own every slot. */
   waitHealthy(timeoutMs?: number): Promise<void>;
   /** Moves `count` slots from master `fromPort` to master `toPort` (redis-cli --cluster reshard). */
   reshard(fromPort: number, toPort: number, count: number): Promise<void>;
+  /**
+   * Migrates exactly `slots` (keys included) to master `toPort`, the way redis-cli does it
+   * (IMPORTING / MIGRATING, MIGRATE the keys, SETSLOT NODE on every master).
+   */
+  moveSlots(slots: readonly number[], toPort: number): Promise<void>;
   /** Kills every node and deletes the working directories. */
   remove(): Promise<void>;
 }
@@ -85,6 +92,13 @@ export async function startPrivateRedisCluster(
     nodes,
     seeds: nodes.map((n) => n.url),
     topology: () => topology(nodes),
+    async slotsOf(keys) {
+      const node = nodes.find((n) => n.running);
+      if (!node) throw new Error('no Redis Cluster node is running');
+      return withNode(node.port, (r) =>
+        Promise.all(keys.map(async (key) => Number(await r.call('CLUSTER', 'KEYSLOT', key)))),
+      );
+    },
     async ownerOf(slot) {
       const owner = (await topology(nodes)).find(
         (n) => n.role === 'master' && n.slots.some(([a, b]) => slot >= a && slot <= b),
@@ -110,6 +124,30 @@ export async function startPrivateRedisCluster(
         String(slots),
         '--cluster-yes',
       ]);
+    },
+    async moveSlots(slots, toPort) {
+      for (const slot of slots) {
+        const all = await topology(nodes);
+        const to = all.find((n) => n.port === toPort && n.role === 'master');
+        const from = all.find((n) => n.role === 'master' && n.slots.some(([a, b]) => slot >= a && slot <= b));
+        if (!to || !from) throw new Error(`moveSlots: no master ${toPort}, or no owner of slot ${slot}`);
+        if (from.port === to.port) continue;
+        await withNode(to.port, (r) => r.call('CLUSTER', 'SETSLOT', slot, 'IMPORTING', from.id));
+        await withNode(from.port, async (r) => {
+          await r.call('CLUSTER', 'SETSLOT', slot, 'MIGRATING', to.id);
+          for (;;) {
+            const keys = (await r.call('CLUSTER', 'GETKEYSINSLOT', slot, 100)) as string[];
+            if (keys.length === 0) break;
+            await r.call('MIGRATE', '127.0.0.1', to.port, '', 0, 5000, 'KEYS', ...keys);
+          }
+        });
+        // The new owner first, then the old one (it ends its shard subscriptions), then the rest.
+        const masters = all.filter((n) => n.role === 'master');
+        const order = [to, from, ...masters.filter((n) => n.port !== to.port && n.port !== from.port)];
+        for (const node of order) {
+          await withNode(node.port, (r) => r.call('CLUSTER', 'SETSLOT', slot, 'NODE', to.id));
+        }
+      }
     },
     async remove() {
       await Promise.all(nodes.map((n) => n.kill()));

@@ -218,12 +218,19 @@ export function Composer({
         </div>
       )}
       {suggesting && (
-        <ul className="mention-list" id={listId} role="listbox" aria-label="Mention someone" data-testid="mention-list">
+        <div
+          className="mention-list"
+          id={listId}
+          role="listbox"
+          aria-label="Mention someone"
+          data-testid="mention-list"
+        >
           {candidates.map((user, i) => (
-            <li
+            <div
               key={user.id}
               id={`${listId}-${i}`}
               role="option"
+              tabIndex={-1}
               aria-selected={i === active}
               className={`mention-option${i === active ? ' active' : ''}`}
               onMouseDown={(e) => {
@@ -234,9 +241,9 @@ export function Composer({
               data-username={user.username}
             >
               @{user.username}
-            </li>
+            </div>
           ))}
-        </ul>
+        </div>
       )}
       <div className={`composer-box${refusal ? ' refused' : ''}`}>
         <textarea
@@ -245,7 +252,9 @@ export function Composer({
             inputRef?.(el);
           }}
           aria-controls={suggesting ? listId : undefined}
-          aria-activedescendant={suggesting ? `${listId}-${Math.min(active, candidates.length - 1)}` : undefined}
+          aria-activedescendant={
+            suggesting ? `${listId}-${Math.min(active, candidates.length - 1)}` : undefined
+          }
           aria-autocomplete="list"
           onSelect={(e) => {
             if (mention) findMention(e.currentTarget.value);

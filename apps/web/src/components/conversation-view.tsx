@@ -1,10 +1,10 @@
 import { type Conversation, type ConversationId, type Message, toChatError } from '@relay-chat/protocol';
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { useChatActions, useChatState } from '../hooks/use-chat.js';
+import { lastEditable } from '../lib/changes.js';
 import { conversationTitle, dmPartner } from '../lib/conversations.js';
 import { type Presence, presenceOf, typingNames, typingSentence } from '../store/chat-state.js';
 import { Avatar } from './avatar.js';
-import { lastEditable } from '../lib/changes.js';
 import { Composer } from './composer.js';
 import { type ConversationUi, ConversationUiContext } from './conversation-ui.js';
 import { DetailsDialog } from './details-dialog.js';
@@ -58,79 +58,84 @@ export function ConversationView({ conversation, onBack, onLeft }: ConversationV
 
   return (
     <ConversationUiContext.Provider value={ui}>
-    <section className={`conversation${threadRoot !== undefined ? ' with-thread' : ''}`} aria-label={displayTitle}>
-      <header className="conversation-header">
-        <button
-          type="button"
-          className="icon-button back-button"
-          onClick={onBack}
-          aria-label="Back to conversations"
-        >
-          <BackIcon />
-        </button>
-        <ConversationAvatar conversation={conversation} title={title} presence={partnerPresence} />
-        <div className="conversation-heading">
-          <h1 className="conversation-title" data-testid="conversation-title">
-            <bdi>{displayTitle}</bdi>
-            {conversation.muted === true && (
-              <span className="muted-mark" data-testid="muted-mark" title="Muted">
-                <BellOffIcon />
-                <span className="visually-hidden">(muted)</span>
-              </span>
+      <section
+        className={`conversation${threadRoot !== undefined ? ' with-thread' : ''}`}
+        aria-label={displayTitle}
+      >
+        <header className="conversation-header">
+          <button
+            type="button"
+            className="icon-button back-button"
+            onClick={onBack}
+            aria-label="Back to conversations"
+          >
+            <BackIcon />
+          </button>
+          <ConversationAvatar conversation={conversation} title={title} presence={partnerPresence} />
+          <div className="conversation-heading">
+            <h1 className="conversation-title" data-testid="conversation-title">
+              <bdi>{displayTitle}</bdi>
+              {conversation.muted === true && (
+                <span className="muted-mark" data-testid="muted-mark" title="Muted">
+                  <BellOffIcon />
+                  <span className="visually-hidden">(muted)</span>
+                </span>
+              )}
+            </h1>
+            {conversation.kind !== 'dm' && conversation.topic && (
+              <p className="conversation-topic" data-testid="conversation-topic" dir="auto">
+                {conversation.topic}
+              </p>
             )}
-          </h1>
-          {conversation.kind !== 'dm' && conversation.topic && (
-            <p className="conversation-topic" data-testid="conversation-topic" dir="auto">
-              {conversation.topic}
+            <p className="conversation-subtitle" data-presence={partnerPresence}>
+              {conversation.kind === 'dm'
+                ? presenceText(partnerPresence, partnerLastKnown)
+                : `${conversation.memberCount} member${conversation.memberCount === 1 ? '' : 's'}` +
+                  (conversation.kind === 'group' ? ` · ${memberNames(conversation, me?.id)}` : '')}
             </p>
+          </div>
+          <button
+            type="button"
+            className="icon-button"
+            onClick={() => setDetailsOpen(true)}
+            aria-label={`Details of ${displayTitle}`}
+            aria-haspopup="dialog"
+            data-testid="details-button"
+          >
+            <InfoIcon />
+          </button>
+          {conversation.kind !== 'dm' && (
+            <LeaveButton conversation={conversation} title={displayTitle} onLeft={onLeft} />
           )}
-          <p className="conversation-subtitle" data-presence={partnerPresence}>
-            {conversation.kind === 'dm'
-              ? presenceText(partnerPresence, partnerLastKnown)
-              : `${conversation.memberCount} member${conversation.memberCount === 1 ? '' : 's'}` +
-                (conversation.kind === 'group' ? ` · ${memberNames(conversation, me?.id)}` : '')}
-          </p>
-        </div>
-        <button
-          type="button"
-          className="icon-button"
-          onClick={() => setDetailsOpen(true)}
-          aria-label={`Details of ${displayTitle}`}
-          aria-haspopup="dialog"
-          data-testid="details-button"
-        >
-          <InfoIcon />
-        </button>
-        {conversation.kind !== 'dm' && (
-          <LeaveButton conversation={conversation} title={displayTitle} onLeft={onLeft} />
-        )}
-      </header>
-      {detailsOpen && (
-        <DetailsDialog
-          conversation={conversation}
-          title={displayTitle}
-          onClose={() => setDetailsOpen(false)}
-        />
-      )}
-      <div className="conversation-body">
-        <div className="conversation-main">
-          <MessageList conversation={conversation} title={displayTitle} />
-          <TypingLine convId={conversation.id} />
-          <Composer
-            convId={conversation.id}
-            placeholderName={displayTitle}
-            members={conversation.members}
-            replyingTo={replyingTo}
-            onCancelReply={() => setReplyingTo(undefined)}
-            onEditLast={editLast}
-            inputRef={(el) => {
-              composerRef.current = el;
-            }}
+        </header>
+        {detailsOpen && (
+          <DetailsDialog
+            conversation={conversation}
+            title={displayTitle}
+            onClose={() => setDetailsOpen(false)}
           />
+        )}
+        <div className="conversation-body">
+          <div className="conversation-main">
+            <MessageList conversation={conversation} title={displayTitle} />
+            <TypingLine convId={conversation.id} />
+            <Composer
+              convId={conversation.id}
+              placeholderName={displayTitle}
+              members={conversation.members}
+              replyingTo={replyingTo}
+              onCancelReply={() => setReplyingTo(undefined)}
+              onEditLast={editLast}
+              inputRef={(el) => {
+                composerRef.current = el;
+              }}
+            />
+          </div>
+          {threadRoot !== undefined && (
+            <ThreadPanel key={threadRoot} conversation={conversation} root={threadRoot} />
+          )}
         </div>
-        {threadRoot !== undefined && <ThreadPanel key={threadRoot} conversation={conversation} root={threadRoot} />}
-      </div>
-    </section>
+      </section>
     </ConversationUiContext.Provider>
   );
 }

@@ -187,6 +187,7 @@ export const MessageRow = memo(function MessageRow({
           </div>
         )}
         {!deleted && message.reactions && message.reactions.length > 0 && (
+          // biome-ignore lint/a11y/useSemanticElements: a row of toggle buttons, not a form's fieldset
           <div className="reactions" role="group" aria-label="Reactions" data-testid="reactions">
             {message.reactions.map((r) => (
               <ReactionChip
@@ -232,7 +233,6 @@ export const MessageRow = memo(function MessageRow({
         )}
       </div>
       {ui && !editing && (
-        // biome-ignore lint/a11y/useSemanticElements: a toolbar of buttons, as ARIA describes it
         <div
           className="message-actions"
           role="toolbar"
@@ -619,7 +619,9 @@ function DeleteDialog({
         <p className="delete-preview" dir="auto">
           {snippet(message, 200)}
         </p>
-        <p className="muted">Everyone in the conversation will see “Message deleted” instead. This cannot be undone.</p>
+        <p className="muted">
+          Everyone in the conversation will see “Message deleted” instead. This cannot be undone.
+        </p>
         {error && (
           <p className="form-error" role="alert">
             {error}

@@ -1,5 +1,5 @@
-import { type ComponentProps, memo, type ReactNode } from 'react';
 import type { UserId } from '@relay-chat/protocol';
+import { type ComponentProps, memo, type ReactNode } from 'react';
 import Markdown, { type Components } from 'react-markdown';
 import remarkGfm from 'remark-gfm';
 import {

@@ -44,7 +44,8 @@ export function previewOf(
 ): string {
   const last = conv.lastMessage;
   if (!last) return conv.kind === 'channel' ? 'No messages yet — say hi' : 'No messages yet';
-  const text = last.deleted === true ? 'Message deleted' : neutraliseBidi(last.body).replace(/\s+/g, ' ').trim();
+  const text =
+    last.deleted === true ? 'Message deleted' : neutraliseBidi(last.body).replace(/\s+/g, ' ').trim();
   if (last.from === me) return `You: ${text}`;
   if (conv.kind === 'dm') return text;
   return `${nameOf(last.from)}: ${text}`;

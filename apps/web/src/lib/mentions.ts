@@ -17,7 +17,10 @@ export function mentionsIn(body: string, members: readonly User[], me: UserId | 
   // Longest names first, so "@ann" does not claim the start of "@anna".
   for (const member of [...members].sort((a, b) => b.username.length - a.username.length)) {
     if (member.id === me) continue;
-    const re = new RegExp(`(^|[^\\p{L}\\p{N}_@.-])@${escapeRegExp(member.username)}(?![\\p{L}\\p{N}_-])`, 'giu');
+    const re = new RegExp(
+      `(^|[^\\p{L}\\p{N}_@.-])@${escapeRegExp(member.username)}(?![\\p{L}\\p{N}_-])`,
+      'giu',
+    );
     const match = re.exec(body);
     if (match) found.push({ at: match.index + match[1]!.length, id: member.id });
   }

@@ -24,6 +24,8 @@ export interface TimelineOptions {
   now?: number;
   /** BCP 47 locale for labels; default the runtime's. */
   locale?: string | undefined;
+  /** Marks holes in the loaded seqs (left by a jump) with a `gap` row. */
+  gaps?: boolean;
 }
 
 /**
@@ -45,7 +47,7 @@ export function buildTimeline(messages: readonly Message[], options: TimelineOpt
       previousDay = day;
       separated = true;
     }
-    if (previous !== undefined && message.seq > previous.seq + 1) {
+    if (options.gaps === true && previous !== undefined && message.seq > previous.seq + 1) {
       items.push({
         kind: 'gap',
         key: `gap-${message.seq}`,

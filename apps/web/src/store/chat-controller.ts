@@ -284,7 +284,13 @@ export class ChatController implements ChatActions {
       ...(after !== undefined ? { after } : {}),
       limit: THREAD_PAGE,
     });
-    this.#store.dispatch({ type: 'threadPage', conv, root: page.root, replies: page.messages, limit: THREAD_PAGE });
+    this.#store.dispatch({
+      type: 'threadPage',
+      conv,
+      root: page.root,
+      replies: page.messages,
+      limit: THREAD_PAGE,
+    });
     this.#resolveNames(page.messages);
   }
 

@@ -261,8 +261,11 @@ export function chatReducer(state: ChatState, action: ChatAction): ChatState {
     case 'context': {
       const before = state.histories.get(action.conv) ?? EMPTY_HISTORY;
       let history = addNewer(before, action.messages);
-      if (action.messages.some((m) => m.seq === 1) && history.hasOlder) history = { ...history, hasOlder: false };
-      return history === before ? state : { ...state, histories: new Map(state.histories).set(action.conv, history) };
+      if (action.messages.some((m) => m.seq === 1) && history.hasOlder)
+        history = { ...history, hasOlder: false };
+      return history === before
+        ? state
+        : { ...state, histories: new Map(state.histories).set(action.conv, history) };
     }
     case 'threadPage': {
       const key = threadKey(action.conv, action.root.seq);

@@ -54,6 +54,16 @@ import type {
   ReactInput,
 } from './message-store.js';
 import {
+  type AppendVerdict,
+  judgeAppend,
+  memberKey,
+  mentionLookups,
+  newMessageDoc,
+  parentLookups,
+  refKey,
+  rootChanges,
+} from './mongo-append.js';
+import {
   applyReaction,
   aroundRange,
   badMentions,
@@ -63,7 +73,6 @@ import {
   mentionSummary,
   normalizeMentions,
   sameMentions,
-  threadRootOf,
   toMessage,
   toStoredMessage,
 } from './mongo-messages.js';
@@ -869,7 +878,7 @@ export class MongoMessageStore implements MessageStore {
     const refusalOf = (c: Candidate) => refused.get(c)!;
     if (senders.length === 0) return plan.settle(new Map(), refusalOf);
 
-    const { accepted, rootOf, mentionsOf } = await this.checkRepliesAndMentions(
+    const { accepted, verdicts } = await this.checkRepliesAndMentions(
       session,
       senders,
       lastSeqBefore,
@@ -880,44 +889,32 @@ export class MongoMessageStore implements MessageStore {
     const allocation = new SeqAllocation(accepted);
     const repliesPerConv = new Map<ConversationId, number>();
     for (const c of accepted) {
-      if (rootOf.has(c)) repliesPerConv.set(c.input.conv, (repliesPerConv.get(c.input.conv) ?? 0) + 1);
+      if (verdicts.get(c)!.threadRoot !== undefined) {
+        repliesPerConv.set(c.input.conv, (repliesPerConv.get(c.input.conv) ?? 0) + 1);
+      }
     }
     const lastSeqs = new Map<ConversationId, number>();
-    // The change counter before this batch's replies, per conversation that has some.
-    const nextChangeSeq = new Map<ConversationId, number>();
+    const lastChangeSeqs = new Map<ConversationId, number>();
     for (const bump of allocation.bumps) {
-      const replies = repliesPerConv.get(bump.conv) ?? 0;
+      // Each reply changes its root, so the change counter rises with the message counter.
       const doc = await this.conversations.findOneAndUpdate(
         { _id: bump.conv },
-        { $inc: { lastSeq: bump.count, lastChangeSeq: replies }, $max: { lastActivityAt: bump.maxTs } },
+        {
+          $inc: { lastSeq: bump.count, lastChangeSeq: repliesPerConv.get(bump.conv) ?? 0 },
+          $max: { lastActivityAt: bump.maxTs },
+        },
         { session, returnDocument: 'after', projection: { lastSeq: 1, lastChangeSeq: 1 } },
       );
       // Read in this snapshot a moment ago; throwing aborts the transaction.
       if (!doc) throw new Error(`conversation ${bump.conv} vanished during an append`);
       lastSeqs.set(bump.conv, doc.lastSeq);
-      if (replies > 0) nextChangeSeq.set(bump.conv, (doc.lastChangeSeq ?? 0) - replies + 1);
+      lastChangeSeqs.set(bump.conv, doc.lastChangeSeq ?? 0);
     }
     const { messages, senders: senderBumps } = allocation.assign(lastSeqs);
-    const inputById = new Map(accepted.map((c) => [c.id as string, c]));
-    const docs = messages.map((m): MessageDoc => {
-      const candidate = inputById.get(m.id)!;
-      const doc: MessageDoc = {
-        _id: m.id,
-        conv: m.conv,
-        seq: m.seq,
-        sender: m.from,
-        clientMsgId: m.clientMsgId,
-        body: m.body,
-        ts: m.ts,
-      };
-      const root = rootOf.get(candidate);
-      if (root !== undefined) {
-        doc.replyTo = candidate.input.replyTo!;
-        doc.threadRoot = root;
-      }
-      const mentions = mentionsOf.get(candidate);
-      if (mentions && mentions.length > 0) doc.mentions = mentions;
-      return doc;
+    const candidateById = new Map(accepted.map((c) => [c.id as string, c]));
+    const docs = messages.map((m) => {
+      const candidate = candidateById.get(m.id)!;
+      return newMessageDoc(m, candidate.input, verdicts.get(candidate)!);
     });
     await this.messages.insertMany(docs, { session, ordered: true });
     const marked = await this.members.bulkWrite(
@@ -936,17 +933,16 @@ export class MongoMessageStore implements MessageStore {
     // rises by one and it takes the conversation's next changeSeq; the state after each
     // reply is that reply's `root`.
     const rootAfter = new Map<string, StoredMessage>();
-    for (const doc of docs) {
-      if (doc.threadRoot === undefined) continue;
-      const changeSeq = nextChangeSeq.get(doc.conv)!;
-      nextChangeSeq.set(doc.conv, changeSeq + 1);
+    for (const change of rootChanges(docs, lastChangeSeqs)) {
       const root = await this.messages.findOneAndUpdate(
-        { conv: doc.conv, seq: doc.threadRoot },
-        { $inc: { replyCount: 1 }, $set: { lastReplyAt: doc.ts, changeSeq } },
+        change.root,
+        { $inc: { replyCount: 1 }, $set: { lastReplyAt: change.lastReplyAt, changeSeq: change.changeSeq } },
         { session, returnDocument: 'after' },
       );
-      if (!root) throw new Error(`thread root ${doc.conv}/${doc.threadRoot} vanished during an append`);
-      rootAfter.set(doc._id, toStoredMessage(root));
+      // Found as (or through) the parent in this snapshot; messages are never removed.
+      if (!root)
+        throw new Error(`thread root ${change.root.conv}/${change.root.seq} vanished during an append`);
+      rootAfter.set(change.reply, toStoredMessage(root));
     }
     const written = new Map(docs.map((d) => [d._id as string, toStoredMessage(d)]));
     const outcomes = plan.settle(new Map(messages.map((m) => [m.id, m.seq])), refusalOf);
@@ -963,81 +959,49 @@ export class MongoMessageStore implements MessageStore {
 
   /**
    * Of `senders` (candidates whose sender is a member), those whose reply and mentions are
-   * good; the others are refused into `refused`: `bad_reply` when `replyTo` names no
-   * message stored before this batch (a message of the same batch does not count), else
-   * `bad_mentions` when a mentioned user is not a member. Every mentioned member's document
-   * is written (`mentioned`), so that a leave committing meanwhile is a write conflict:
-   * the transaction is retried and refuses the mention.
+   * good, with what each stores; the others are refused into `refused` (see judgeAppend:
+   * `bad_reply`, then `bad_mentions`). Every mentioned member's document is written
+   * (`mentioned`), so that a leave committing meanwhile is a write conflict: the
+   * transaction is retried and refuses the mention.
    */
   private async checkRepliesAndMentions(
     session: ClientSession,
     senders: Candidate[],
     lastSeqBefore: ReadonlyMap<ConversationId, number>,
     refused: Map<Candidate, AppendRefusal>,
-  ): Promise<{
-    accepted: Candidate[];
-    rootOf: Map<Candidate, number>;
-    mentionsOf: Map<Candidate, UserId[]>;
-  }> {
-    const parentKeys = new Map<string, { conv: ConversationId; seq: number }>();
-    for (const { input } of senders) {
-      const replyTo = input.replyTo;
-      if (replyTo !== undefined && replyTo <= (lastSeqBefore.get(input.conv) ?? 0)) {
-        parentKeys.set(sendKeyOf(input.conv, String(replyTo)), { conv: input.conv, seq: replyTo });
-      }
-    }
+  ): Promise<{ accepted: Candidate[]; verdicts: Map<Candidate, AppendVerdict> }> {
+    const inputs = senders.map((c) => c.input);
+    const parentRefs = parentLookups(inputs, lastSeqBefore);
     const parents =
-      parentKeys.size === 0
+      parentRefs.length === 0
         ? []
         : await this.messages
-            .find(
-              { $or: [...parentKeys.values()] },
-              { session, projection: { conv: 1, seq: 1, threadRoot: 1 } },
-            )
+            .find({ $or: parentRefs }, { session, projection: { conv: 1, seq: 1, threadRoot: 1 } })
             .toArray();
-    const parentOf = new Map(parents.map((p) => [sendKeyOf(p.conv, String(p.seq)), p]));
-
-    const mentionsOf = new Map<Candidate, UserId[]>();
-    const wanted = new Map<ConversationId, Set<UserId>>();
-    for (const candidate of senders) {
-      const mentions = normalizeMentions(candidate.input.sender, candidate.input.mentions);
-      mentionsOf.set(candidate, mentions);
-      if (mentions.length === 0) continue;
-      const users = wanted.get(candidate.input.conv) ?? new Set<UserId>();
-      wanted.set(candidate.input.conv, users);
-      for (const u of mentions) users.add(u);
-    }
+    const parentByRef = new Map(parents.map((p) => [refKey(p.conv, p.seq), p]));
+    const wanted = mentionLookups(inputs);
     const mentionable = new Set<string>();
     if (wanted.size > 0) {
       const found = await this.members
         .find(
-          { $or: [...wanted].map(([conv, users]) => ({ conv, userId: { $in: [...users] } })) },
+          { $or: [...wanted].map(([conv, users]) => ({ conv, userId: { $in: users } })) },
           { session, projection: { conv: 1, userId: 1 } },
         )
         .toArray();
-      for (const m of found) mentionable.add(sendKeyOf(m.conv, m.userId));
+      for (const m of found) mentionable.add(memberKey(m.conv, m.userId));
     }
-
     const accepted: Candidate[] = [];
-    const rootOf = new Map<Candidate, number>();
+    const verdicts = new Map<Candidate, AppendVerdict>();
     const mentioned = new Map<string, { conv: ConversationId; userId: UserId }>();
     for (const candidate of senders) {
-      const { conv, replyTo } = candidate.input;
-      if (replyTo !== undefined) {
-        const parent = parentOf.get(sendKeyOf(conv, String(replyTo)));
-        if (!parent) {
-          refused.set(candidate, 'bad_reply');
-          continue;
-        }
-        rootOf.set(candidate, threadRootOf(parent));
-      }
-      const mentions = mentionsOf.get(candidate)!;
-      if (!mentions.every((u) => mentionable.has(sendKeyOf(conv, u)))) {
-        rootOf.delete(candidate);
-        refused.set(candidate, 'bad_mentions');
+      const { conv } = candidate.input;
+      const verdict = judgeAppend(candidate.input, lastSeqBefore.get(conv) ?? 0, parentByRef, mentionable);
+      if (typeof verdict === 'string') {
+        refused.set(candidate, verdict);
         continue;
       }
-      for (const userId of mentions) mentioned.set(sendKeyOf(conv, userId), { conv, userId });
+      for (const userId of verdict.mentions) mentioned.set(memberKey(conv, userId), { conv, userId });
+      verdicts.set(candidate, verdict);
       accepted.push(candidate);
     }
     if (mentioned.size > 0) {
@@ -1049,7 +1013,7 @@ export class MongoMessageStore implements MessageStore {
       if (written.matchedCount !== mentioned.size)
         throw new Error('a mentioned member left during an append');
     }
-    return { accepted, rootOf, mentionsOf };
+    return { accepted, verdicts };
   }
 
   async history(
