@@ -18,7 +18,7 @@ import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { COMPARE_TARGETS, type CompareSize, compareRuns, equivalentCommand } from './compare-plan.js';
 import { comparePrevious } from './compare-previous.js';
-import { type CompareEntry, notesOf, renderBenchmarksMarkdown } from './compare-report.js';
+import { type CompareEntry, keptSectionsOf, notesOf, renderBenchmarksMarkdown } from './compare-report.js';
 import { runBench } from './coordinator.js';
 import { benchDir, type Deployment, startDeployment } from './deployment.js';
 import { machineInfo, packageVersions, REPO_ROOT } from './machine.js';
@@ -191,6 +191,7 @@ async function main(): Promise<void> {
       users: runs.find((r) => r.scenario === 'channel')?.users ?? 0,
     },
     notesOf(existsSync(DOC) ? readFileSync(DOC, 'utf8') : undefined),
+    keptSectionsOf(existsSync(DOC) ? readFileSync(DOC, 'utf8') : undefined),
   );
   writeFileSync(join(outDir, 'benchmarks.md'), markdown);
   writeFileSync(join(outDir, 'compare.html'), renderCompareHtml(entries, markdown));
