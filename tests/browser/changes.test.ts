@@ -28,9 +28,12 @@ function expectClean(...devices: Device[]): void {
   for (const device of devices) expect(device.errors).toEqual([]);
 }
 
-/** The stored message row whose text contains `text`. */
+/** The (last) stored message row whose own text (not a quote of its parent) contains `text`. */
 function row(page: Page, text: string): Locator {
-  return page.locator('[data-testid="message"]', { hasText: text }).last();
+  return page
+    .locator('[data-testid="message"]')
+    .filter({ has: page.locator('.message-text', { hasText: text }) })
+    .last();
 }
 
 /** Hovers a message and clicks one of its actions. */
@@ -207,12 +210,11 @@ describe('messages that change in Chromium', { timeout: BROWSER_TIMEOUT_MS }, ()
     const ada = await api.account(adaName);
     const bob = await api.account(bobName);
     const other = await api.account(uniqueName('cy'));
-    const groupName = `plans-${Date.now().toString(36)}`;
-    const group = await api.createConversation(ada.token, {
-      kind: 'group',
-      name: groupName,
-      members: [bob.user.id, other.user.id],
-    });
+    const channel = `plans-${Date.now().toString(36)}`;
+    const groupName = `#${channel}`;
+    const group = await api.createConversation(ada.token, { kind: 'channel', name: channel });
+    await api.join(bob.token, group.id);
+    await api.join(other.token, group.id);
     await api.send(bob.token, group.id, 'hello group');
     const dm = await api.createConversation(bob.token, { kind: 'dm', with: other.user.id });
     await api.send(other.token, dm.id, 'a side chat');

@@ -151,6 +151,11 @@ describe('messages that change, live and over REST', { timeout: 60_000 }, () => 
     expect(change.changeSeq).toBe(both.body.message.changeSeq);
     const cleared = await call(ben, 'DELETE', url);
     expect(cleared.body.message.reactions).toEqual([{ emoji: '👍', count: 1, users: [ann.id] }]);
+    // The longest emoji percent-encode past 100 characters: still one path segment that works.
+    const kiss = '\u{1F468}\u{1F3FB}\u200D\u2764\uFE0F\u200D\u{1F48B}\u200D\u{1F468}\u{1F3FC}';
+    expect(encodeURIComponent(kiss).length).toBeGreaterThan(100);
+    const long = await call(ben, 'PUT', path(g.id, `/messages/${seq}/reactions/${encodeURIComponent(kiss)}`));
+    expect([long.status, long.body.message?.reactions?.at(-1)?.emoji]).toEqual([200, kiss]);
     // Over the socket too.
     annDevice.send({ type: 'react', conv: g.id, seq, emoji: '🎉', on: true, ref: 'r-1' });
     expect((await annDevice.next('change_ack', (f) => f.ref === 'r-1')).changeSeq).toBeGreaterThan(0);

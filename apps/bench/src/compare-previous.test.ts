@@ -56,18 +56,19 @@ describe('bench:compare --previous', () => {
   });
 
   it('renders a row per round and the mean ratio', () => {
-    const result = (rate: number, p99: number) =>
+    // Server CPU per delivery: 10% of a core for 1,000 deliveries/s = 100 µs; 20% = 200 µs.
+    const result = (rate: number, p99: number, cpu = 10) =>
       ({
         ladder: { p99BoundMs: 50, steps: [], highestSustainedRate: rate },
-        phases: [{ rate, latencyMs: { p99 } }],
+        phases: [{ rate, latencyMs: { p99 }, deliveriesPerSec: 1000, serverCpuPercent: cpu }],
       }) as unknown as RunResult;
     const md = renderPreviousMarkdown(
       { current: 'abc', previous: 'HEAD~1 (def)', command: 'cmd', startedAt: 's', finishedAt: 'f' },
-      { dm: { current: [result(1000, 20), result(1200, 30)], previous: [result(1000, 25), undefined] } },
+      { dm: { current: [result(1000, 20), result(1200, 30)], previous: [result(1000, 25, 20), undefined] } },
     );
-    expect(md).toContain('| dm | 1 | this, previous | 1,000 (20) | 1,000 (25) | 1.00× |');
-    expect(md).toContain('| dm | 2 | previous, this | 1,200 (30) | failed | – |');
-    expect(md).toContain('**1.00×** (geometric mean)');
+    expect(md).toContain('| dm | 1 | this, previous | 1,000 (20) | 1,000 (25) | 1.00× | 0.50× |');
+    expect(md).toContain('| dm | 2 | previous, this | 1,200 (30) | failed | – | – |');
+    expect(md).toContain('| **dm** | all | | | | **1.00×** | **0.50×** (geometric means) |');
   });
 
   it("links third-party packages to this tree's and workspace packages into the worktree", () => {

@@ -29,6 +29,8 @@ export interface PreviousCompareOptions {
   /** Pin servers to CPU 0 and generators to the others (when the machine has ≥ 2 cores). */
   pin: boolean;
   usersDb: string | undefined;
+  /** Overrides the ladders' p99 bounds (channel 100 ms, dm 50 ms): on a busy machine latency fails first. */
+  p99BoundMs?: number;
   outDir: string;
   log: (line: string) => void;
   progress: (line: string) => void;
@@ -39,6 +41,7 @@ export function previousRuns(
   users: number,
   durationSec: number,
   scenarios: ('channel' | 'dm')[],
+  p99BoundMs?: number,
 ): ScenarioOptions[] {
   const step = { durationSec, warmupSec: 2, drainSec: 5, generators: 2, users };
   const ladder = { factor: 2, resolution: 1.3, maxSteps: 6 };
@@ -52,9 +55,12 @@ export function previousRuns(
       senders: 10,
       rate: 25,
       // The same fan-out per second as 2,000 members at 25 msg/s.
-      ladder: ladderOptions(Math.max(1, Math.round((25 * 2000) / users)), { ...ladder, p99BoundMs: 100 }),
+      ladder: ladderOptions(Math.max(1, Math.round((25 * 2000) / users)), {
+        ...ladder,
+        p99BoundMs: p99BoundMs ?? 100,
+      }),
     }),
-    dm: run('dm', { rate: 1000, ladder: ladderOptions(1000, { ...ladder, p99BoundMs: 50 }) }),
+    dm: run('dm', { rate: 1000, ladder: ladderOptions(1000, { ...ladder, p99BoundMs: p99BoundMs ?? 50 }) }),
   };
   return scenarios.map((s) => all[s]);
 }
@@ -77,6 +83,35 @@ export function ratios(pairs: readonly RoundPair[]): { each: number[]; geomean: 
   return { each, geomean };
 }
 
+/**
+ * Server CPU per delivery, µs, at each offered rate of a run (measured window): a cost that
+ * contention on a shared machine moves much less than latency does.
+ */
+export function cpuPerDelivery(result: RunResult | undefined): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const p of result?.phases ?? []) {
+    if (p.deliveriesPerSec > 0 && p.serverCpuPercent > 0) {
+      out.set(p.rate, ((p.serverCpuPercent / 100) * 1e6) / p.deliveriesPerSec);
+    }
+  }
+  return out;
+}
+
+/** Ratio (this / previous) of server CPU per delivery over the rates both runs stepped through. */
+export function cpuRatio(
+  current: RunResult | undefined,
+  previous: RunResult | undefined,
+): number | undefined {
+  const a = cpuPerDelivery(current);
+  const b = cpuPerDelivery(previous);
+  const pairs: RoundPair[] = [];
+  for (const [rate, us] of a) {
+    const other = b.get(rate);
+    if (other !== undefined) pairs.push({ current: us, previous: other });
+  }
+  return ratios(pairs).geomean;
+}
+
 function sustained(result: RunResult | undefined): number {
   return result?.ladder?.highestSustainedRate ?? 0;
 }
@@ -89,11 +124,12 @@ export function renderPreviousMarkdown(
   const lines = [
     `Measured by \`${head.command}\` (${head.startedAt} → ${head.finishedAt}): this tree \`${head.current}\` against \`${head.previous}\`.`,
     '',
-    '| scenario | round | order | this tree: sustained msg/s (p99 ms) | previous: sustained msg/s (p99 ms) | ratio |',
-    '|---|---:|---|---:|---:|---:|',
+    '| scenario | round | order | this tree: sustained msg/s (p99 ms) | previous: sustained msg/s (p99 ms) | ratio | server CPU per delivery, this / previous (same rates) |',
+    '|---|---:|---|---:|---:|---:|---:|',
   ];
   for (const [scenario, r] of Object.entries(results)) {
     const pairs: RoundPair[] = [];
+    const cpu: number[] = [];
     r.current.forEach((cur, i) => {
       const prev = r.previous[i];
       const pair = { current: sustained(cur), previous: sustained(prev) };
@@ -106,14 +142,16 @@ export function renderPreviousMarkdown(
       };
       const ratio =
         pair.current > 0 && pair.previous > 0 ? `${(pair.current / pair.previous).toFixed(2)}×` : '–';
+      const c = cpuRatio(cur, prev);
+      if (c !== undefined) cpu.push(c);
       lines.push(
-        `| ${scenario} | ${i + 1} | ${i % 2 === 0 ? 'this, previous' : 'previous, this'} | ${cell(cur)} | ${cell(prev)} | ${ratio} |`,
+        `| ${scenario} | ${i + 1} | ${i % 2 === 0 ? 'this, previous' : 'previous, this'} | ${cell(cur)} | ${cell(prev)} | ${ratio} | ${c === undefined ? '–' : `${c.toFixed(2)}×`} |`,
       );
     });
     const g = ratios(pairs).geomean;
-    lines.push(
-      `| **${scenario}** | all | | | | **${g === undefined ? '–' : `${g.toFixed(2)}×`}** (geometric mean) |`,
-    );
+    const gc = ratios(cpu.map((x) => ({ current: x, previous: 1 }))).geomean;
+    const fmt = (x: number | undefined) => (x === undefined ? '–' : `${x.toFixed(2)}×`);
+    lines.push(`| **${scenario}** | all | | | | **${fmt(g)}** | **${fmt(gc)}** (geometric means) |`);
   }
   return `${lines.join('\n')}\n`;
 }
@@ -135,7 +173,7 @@ export async function comparePrevious(o: PreviousCompareOptions): Promise<string
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  const runs = previousRuns(o.users, o.durationSec, o.scenarios);
+  const runs = previousRuns(o.users, o.durationSec, o.scenarios, o.p99BoundMs);
   const results: Record<string, { current: (RunResult | undefined)[]; previous: (RunResult | undefined)[] }> =
     Object.fromEntries(runs.map((r) => [r.scenario, { current: [], previous: [] }]));
   const cores = cpus().length;

@@ -154,11 +154,33 @@ export function notesOf(existing: string | undefined): string {
   return existing.slice(start, end + NOTES_END.length);
 }
 
-/** docs/benchmarks.md; `notes` is the kept hand-written section (see notesOf). */
+export const KEPT_START = '<!-- kept:start (a section kept when this page is regenerated) -->';
+export const KEPT_END = '<!-- kept:end -->';
+
+/**
+ * Hand-written sections of an existing page (each between KEPT_START and KEPT_END, such as
+ * the mixed scenario's and --previous figures), kept across regenerations before "## Commands".
+ */
+export function keptSectionsOf(existing: string | undefined): string {
+  const blocks: string[] = [];
+  let from = 0;
+  while (existing) {
+    const start = existing.indexOf(KEPT_START, from);
+    if (start < 0) break;
+    const end = existing.indexOf(KEPT_END, start);
+    if (end < 0) break;
+    blocks.push(existing.slice(start, end + KEPT_END.length));
+    from = end + KEPT_END.length;
+  }
+  return blocks.join('\n\n');
+}
+
+/** docs/benchmarks.md; `notes` is the kept hand-written section (see notesOf), `kept` more of them (keptSectionsOf). */
 export function renderBenchmarksMarkdown(
   entries: CompareEntry[],
   ctx: CompareContext,
   notes: string,
+  kept = '',
 ): string {
   const loadLines = entries.flatMap((e) =>
     Object.values(e.results).map(
@@ -245,6 +267,7 @@ export function renderBenchmarksMarkdown(
     ...(entries.some((e) => e.errors.length > 0)
       ? ['## Failures', '', ...entries.flatMap((e) => e.errors.map((err) => `- ${e.label}: ${err}`)), '']
       : []),
+    ...(kept ? [kept, ''] : []),
     '## Commands',
     '',
     'The whole comparison:',

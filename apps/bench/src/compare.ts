@@ -18,7 +18,7 @@ import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { COMPARE_TARGETS, type CompareSize, compareRuns, equivalentCommand } from './compare-plan.js';
 import { comparePrevious } from './compare-previous.js';
-import { type CompareEntry, notesOf, renderBenchmarksMarkdown } from './compare-report.js';
+import { type CompareEntry, keptSectionsOf, notesOf, renderBenchmarksMarkdown } from './compare-report.js';
 import { runBench } from './coordinator.js';
 import { benchDir, type Deployment, startDeployment } from './deployment.js';
 import { machineInfo, packageVersions, REPO_ROOT } from './machine.js';
@@ -75,8 +75,6 @@ function onSignal(): void {
 }
 
 async function main(): Promise<void> {
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
   const { values } = parseArgs({
     args: process.argv.slice(2),
     options: {
@@ -91,6 +89,7 @@ async function main(): Promise<void> {
       duration: { type: 'string' },
       scenarios: { type: 'string' },
       'no-pin': { type: 'boolean' },
+      'p99-bound': { type: 'string' },
     },
   });
   if (values.previous) {
@@ -110,6 +109,7 @@ async function main(): Promise<void> {
       durationSec: int('duration', values.duration, 4),
       scenarios: scenarios as ('channel' | 'dm')[],
       pin: !values['no-pin'],
+      ...(values['p99-bound'] ? { p99BoundMs: Number(values['p99-bound']) } : {}),
       usersDb: values['users-db'],
       outDir: values.out ?? benchDir('previous', stamp),
       log,
@@ -118,6 +118,9 @@ async function main(): Promise<void> {
     log(`\n${markdown}`);
     return;
   }
+  // (--previous handles its own signals: it has two servers and a worktree to clean up.)
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   const usersDb = values['users-db'];
   const size: CompareSize = values.quick ? 'quick' : 'full';
   const only = values.only?.split(',').map((s) => s.trim());
@@ -191,6 +194,7 @@ async function main(): Promise<void> {
       users: runs.find((r) => r.scenario === 'channel')?.users ?? 0,
     },
     notesOf(existsSync(DOC) ? readFileSync(DOC, 'utf8') : undefined),
+    keptSectionsOf(existsSync(DOC) ? readFileSync(DOC, 'utf8') : undefined),
   );
   writeFileSync(join(outDir, 'benchmarks.md'), markdown);
   writeFileSync(join(outDir, 'compare.html'), renderCompareHtml(entries, markdown));

@@ -85,6 +85,31 @@ export function renderHtml(result: RunResult): string {
       }),
     );
   }
+  const withChanges = result.phases.filter((p) => p.changes && p.changes.distribution.length > 0);
+  if (withChanges.length > 0) {
+    charts.push(
+      lineChart({
+        title:
+          'mixed: message and change latency distributions (send → message, change → change frame at the other members)',
+        xLabel: 'percentile',
+        yLabel: 'latency (ms, log)',
+        logY: true,
+        xTicks: NINES_TICKS,
+        series: withChanges.flatMap((p, i) => [
+          distributionSeries(
+            result.ladder ? `messages ${p.rate}/s` : 'messages',
+            COLORS[(2 * i) % COLORS.length]!,
+            p.distribution,
+          ),
+          distributionSeries(
+            result.ladder ? `changes ${p.rate}/s` : 'changes',
+            COLORS[(2 * i + 1) % COLORS.length]!,
+            p.changes!.distribution,
+          ),
+        ]),
+      }),
+    );
+  }
   if (result.connect.distribution.length > 0) {
     charts.push(
       lineChart({

@@ -2,6 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { COMPARE_TARGETS } from '../compare-plan.js';
 import {
   type CompareEntry,
+  KEPT_END,
+  KEPT_START,
+  keptSectionsOf,
   NOTES_END,
   NOTES_START,
   notesOf,
@@ -156,6 +159,11 @@ describe('reports', () => {
     expect(md).toMatch(/\| embedded \| 1 \| 50 \| 100,000 \|.*\| 2\.0× \| – \|/);
     expect(md).toContain('npm run bench -- channel --spawn embedded');
     expect(notesOf(undefined)).toBe(`${NOTES_START}\n${NOTES_END}`);
+    const kept = `${KEPT_START}\n## Mixed\nfigures\n${KEPT_END}`;
+    expect(keptSectionsOf(`# page\n${kept}\ntext\n${kept.replace('Mixed', 'Previous')}\n## Commands`)).toBe(
+      `${kept}\n\n${kept.replace('Mixed', 'Previous')}`,
+    );
+    expect(keptSectionsOf(undefined)).toBe('');
     const html = renderCompareHtml(entries, md);
     expect(html.match(/<svg/g)).toHaveLength(4);
     expect(html).toContain('embedded (100,000/s)');

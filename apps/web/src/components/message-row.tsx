@@ -130,7 +130,7 @@ export const MessageRow = memo(function MessageRow({
         )}
       </div>
       <div className="message-main">
-        {message.replyTo !== undefined && (
+        {message.replyTo !== undefined && !(inThread && message.replyTo === message.threadRoot) && (
           <ReplyQuote
             replyTo={message.replyTo}
             parent={parent}

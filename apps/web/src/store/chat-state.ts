@@ -420,7 +420,12 @@ function applyMessages(state: ChatState, convId: ConversationId, messages: reado
     let updated = conv;
     for (const message of messages) {
       const isNew = message.seq > updated.lastSeq;
+      const readBefore = updated.lastReadSeq;
       updated = onMessage(updated, message.seq, message.from, next.me?.id);
+      // An own message moves the read marker past it: mentions before it are read too.
+      if (updated.lastReadSeq > readBefore && (updated.unreadMentions ?? 0) > 0) {
+        updated = withMentions(updated, mentionsAfterRead(updated, updated.lastReadSeq, updated.lastSeq));
+      }
       const shown = updated.lastMessage;
       if (shown && shown.seq === message.seq) {
         const winner = newerCopy(shown, message);
