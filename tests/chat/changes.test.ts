@@ -115,7 +115,7 @@ describe('messages that change, live and over REST', { timeout: 60_000 }, () => 
       expect(change.message).toMatchObject({ seq, body: 'hello', editedAt: expect.any(Number) });
       expect(change.message).not.toHaveProperty('clientMsgId');
     }
-    // The same body again changes nothing: acked without a changeSeq, no change frame.
+    // The same body again changes nothing: acked without a changeSeq (no new change).
     phone.send({ type: 'edit', conv: g.id, seq, body: 'hello', ref: 'e-2' });
     expect(await phone.next('change_ack', (f) => f.ref === 'e-2')).toEqual({
       type: 'change_ack',
