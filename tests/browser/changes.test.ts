@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import type { Message } from '@relay-chat/protocol';
 import type { Locator, Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
+import { runAxe } from './axe.js';
 import {
   BROWSER_TIMEOUT_MS,
   conversationItem,
@@ -258,5 +259,86 @@ describe('messages that change in Chromium', { timeout: BROWSER_TIMEOUT_MS }, ()
       await expectCount(page.getByTestId('message-deleted'), 1);
     }
     expectClean(a, b);
+  });
+
+  it('is accessible: axe on the new views, keyboard-only reactions, long-press on a phone', async () => {
+    const { api } = stack();
+    const adaName = uniqueName('ada');
+    const bobName = uniqueName('bob');
+    const ada = await api.account(adaName);
+    const bob = await api.account(bobName);
+    const dm = await api.createConversation(ada.token, { kind: 'dm', with: bob.user.id });
+    const root = await api.send(bob.token, dm.id, `hi @${adaName}, a question`);
+    await api.request(
+      'PUT',
+      `/api/chat/conversations/${dm.id}/messages/${root.seq}/reactions/${encodeURIComponent('🎉')}`,
+      undefined,
+      ada.token,
+    );
+    await api.request(
+      'POST',
+      `/api/chat/conversations/${dm.id}/messages`,
+      { clientMsgId: `seed-${crypto.randomUUID()}`, body: 'an answer', replyTo: root.seq },
+      ada.token,
+    );
+    const mine = await api.send(ada.token, dm.id, 'a message of mine');
+
+    const desk = await stack().newDevice({ bypassCSP: true });
+    await signIn(desk.page, adaName);
+    await conversationItem(desk.page, bobName).click();
+    await row(desk.page, 'a message of mine').waitFor();
+    const blocking: unknown[] = [];
+    const check = async (view: string) => {
+      const result = await runAxe(desk.page, view);
+      if (result.blocking.length > 0) blocking.push({ view, blocking: result.blocking });
+    };
+    await check('conversation with reactions, replies and a thread summary');
+
+    // Keyboard only: Tab into a message's toolbar, open the picker, choose with arrows and Enter.
+    await row(desk.page, 'a message of mine').getByTestId('action-react').focus();
+    await desk.page.keyboard.press('Enter');
+    await desk.page.getByTestId('emoji-picker').waitFor();
+    await check('emoji picker');
+    await desk.page.keyboard.press('ArrowRight');
+    await desk.page.keyboard.press('Enter');
+    await expectText(row(desk.page, 'a message of mine').getByTestId('reaction-chip'), '❤️1');
+    await row(desk.page, 'a message of mine').getByTestId('action-edit').focus();
+    await desk.page.keyboard.press('Enter');
+    await desk.page.getByTestId('edit-input').waitFor();
+    await check('editing in place');
+    await desk.page.keyboard.press('Escape');
+    await expect
+      .poll(() => desk.page.evaluate(() => document.activeElement?.getAttribute('data-testid')))
+      .toBe('composer-input');
+    await act(desk.page, 'a message of mine', 'action-delete');
+    await desk.page.getByTestId('delete-dialog').waitFor();
+    await check('delete confirmation');
+    await desk.page.keyboard.press('Escape');
+    await expectCount(desk.page.getByTestId('delete-dialog'), 0);
+    await row(desk.page, 'a question').getByTestId('thread-summary').click();
+    await desk.page.getByTestId('thread-panel').waitFor();
+    await check('thread panel');
+    await desk.page.keyboard.press('Escape');
+    await expectCount(desk.page.getByTestId('thread-panel'), 0);
+    await desk.page.getByTestId('composer-input').pressSequentially('@');
+    await desk.page.getByTestId('mention-list').waitFor();
+    await check('mention autocomplete');
+    expect(blocking).toEqual([]);
+
+    // Phone: a long press opens the actions (hidden otherwise); they are big enough to touch.
+    const phone = await stack().newDevice({ viewport: { width: 390, height: 760 } });
+    await signIn(phone.page, bobName);
+    await conversationItem(phone.page, adaName).click();
+    const target = phone.page.locator(`[data-testid="message"][data-seq="${mine.seq}"]`);
+    await target.waitFor();
+    expect(await target.getByTestId('action-reply').isVisible()).toBe(false);
+    await target.dispatchEvent('touchstart');
+    await expect.poll(() => target.getByTestId('action-reply').isVisible()).toBe(true);
+    await target.dispatchEvent('touchend');
+    const box = await target.getByTestId('action-reply').boundingBox();
+    expect(Math.min(box!.width, box!.height)).toBeGreaterThanOrEqual(44);
+    await target.getByTestId('action-reply').click();
+    await phone.page.getByTestId('composer-reply').waitFor();
+    expectClean(desk, phone);
   });
 });

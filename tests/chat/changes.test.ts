@@ -115,7 +115,7 @@ describe('messages that change, live and over REST', { timeout: 60_000 }, () => 
       expect(change.message).toMatchObject({ seq, body: 'hello', editedAt: expect.any(Number) });
       expect(change.message).not.toHaveProperty('clientMsgId');
     }
-    // The same body again changes nothing: acked without a changeSeq, no change frame.
+    // The same body again changes nothing: acked without a changeSeq (no new change).
     phone.send({ type: 'edit', conv: g.id, seq, body: 'hello', ref: 'e-2' });
     expect(await phone.next('change_ack', (f) => f.ref === 'e-2')).toEqual({
       type: 'change_ack',
@@ -178,6 +178,18 @@ describe('messages that change, live and over REST', { timeout: 60_000 }, () => 
     const ack = await benDevice.next('ack', (f) => f.clientMsgId === 'r1');
     const reply = await annDevice.next('message', (f) => f.seq === ack.seq);
     expect(reply).toMatchObject({ replyTo: root, threadRoot: root });
+    benDevice.send({ type: 'send', conv: g.id, clientMsgId: 'r-bad', body: 'to nowhere', replyTo: 999 });
+    const refused = await benDevice.next('error', (f) => f.ref === 'r-bad');
+    expect([refused.code, refused.message]).toEqual([
+      'validation_failed',
+      expect.stringContaining('replyTo'),
+    ]);
+    benDevice.send({ type: 'send', conv: g.id, clientMsgId: 'm-bad', body: 'hey', mentions: [cal.id] });
+    const badMention = await benDevice.next('error', (f) => f.ref === 'm-bad');
+    expect([badMention.code, badMention.message]).toEqual([
+      'validation_failed',
+      expect.stringContaining('mentions'),
+    ]);
     const rootChange = await annDevice.next('change', changeOf(g.id, root));
     expect(rootChange.message).toMatchObject({ replyCount: 1, lastReplyAt: reply.ts });
     const second = await post(ann, g.id, 'good', { replyTo: ack.seq });

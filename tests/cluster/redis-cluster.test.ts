@@ -45,6 +45,8 @@ beforeAll(async () => {
     logLevel: 'warn',
     replicaEnv: { SEND_RATE_PER_SEC: '500', SEND_BURST: '500' },
     authEnv: { REGISTER_PER_ADDRESS_PER_HOUR: '1000' },
+    // A loaded machine compiles the services slowly (tsx).
+    readyTimeoutMs: 240_000,
   });
   const tag = randomUUID().slice(0, 4);
   for (let i = 0; i < MEMBERS; i += 3) {
@@ -52,7 +54,7 @@ beforeAll(async () => {
       ...(await Promise.all([0, 1, 2].map((j) => registerUser(cluster!.url, `rc${i + j}x${tag}`)))),
     );
   }
-}, 240_000);
+}, 400_000);
 
 afterAll(async () => {
   await cluster?.stop();

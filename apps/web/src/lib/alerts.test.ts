@@ -61,6 +61,16 @@ describe('alerts', () => {
     expect(shouldAlert(msg({ body: 'ping @Ada, look' }), ctx({ conversation: channel }))).toBe(true);
   });
 
+  it('alerts for a mention carried as a user id (protocol v1.2), even when muted', () => {
+    const channel = conv({ kind: 'channel', name: 'news', muted: true });
+    expect(shouldAlert(msg({ body: 'ping @ada2', mentions: [me.id] }), ctx({ conversation: channel }))).toBe(
+      true,
+    );
+    expect(
+      shouldAlert(msg({ body: 'ping', mentions: [asUserId('other')] }), ctx({ conversation: channel })),
+    ).toBe(false);
+  });
+
   it('stays quiet for a muted conversation unless the reader is mentioned', () => {
     const muted = conv({ muted: true });
     expect(shouldAlert(msg(), ctx({ conversation: muted }))).toBe(false);

@@ -132,7 +132,12 @@ export class ChatController implements ChatActions {
     if (me) {
       for (const entry of loadOutbox(localStorage, me.id)) {
         try {
-          client.send(entry.conv, entry.body, { clientMsgId: entry.clientMsgId });
+          client.send(entry.conv, entry.body, {
+            clientMsgId: entry.clientMsgId,
+            ...(entry.replyTo !== undefined ? { replyTo: entry.replyTo } : {}),
+            ...(entry.mentions ? { mentions: entry.mentions } : {}),
+          });
+          if (entry.replyTo !== undefined) this.#replies.set(entry.clientMsgId, { replyTo: entry.replyTo });
         } catch {
           // No longer sendable (limits changed): drop it.
         }
@@ -189,7 +194,11 @@ export class ChatController implements ChatActions {
       const me = this.#store.getState().me;
       if (me) {
         const { id, seq, ts } = entry.ack;
-        const reply = this.#replies.get(clientMsgId);
+        const reply =
+          this.#replies.get(clientMsgId) ??
+          (entry.replyTo !== undefined
+            ? { replyTo: entry.replyTo, ...(entry.mentions ? { mentions: [...entry.mentions] } : {}) }
+            : undefined);
         this.#replies.delete(clientMsgId);
         const message: Message = {
           conv,

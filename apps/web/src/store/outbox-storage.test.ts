@@ -1,4 +1,4 @@
-import { asConversationId } from '@relay-chat/protocol';
+import { asConversationId, asUserId } from '@relay-chat/protocol';
 import { describe, expect, it } from 'vitest';
 import { clearOutbox, type KeyValueStorage, loadOutbox, outboxKey, saveOutbox } from './outbox-storage.js';
 
@@ -18,6 +18,21 @@ describe('outbox storage', () => {
     saveOutbox(storage, 'u1', [{ clientMsgId: 'k1', conv: asConversationId('c1'), body: 'hi' }]);
     expect(loadOutbox(storage, 'u1')).toEqual([{ clientMsgId: 'k1', conv: 'c1', body: 'hi' }]);
     expect(loadOutbox(storage, 'u2')).toEqual([]);
+  });
+
+  it('keeps what a reply answers and whom it mentions; drops malformed ones', () => {
+    const storage = memoryStorage();
+    const conv = asConversationId('c1');
+    const mentions = [asUserId('u2')];
+    saveOutbox(storage, 'u1', [{ clientMsgId: 'k1', conv, body: 'yes @bob', replyTo: 4, mentions }]);
+    expect(loadOutbox(storage, 'u1')).toEqual([
+      { clientMsgId: 'k1', conv: 'c1', body: 'yes @bob', replyTo: 4, mentions: ['u2'] },
+    ]);
+    storage.setItem(
+      outboxKey('u1'),
+      JSON.stringify([{ clientMsgId: 'k', conv: 'c', body: 'b', replyTo: 0 }]),
+    );
+    expect(loadOutbox(storage, 'u1')).toEqual([]);
   });
 
   it('stores only what is needed to send again', () => {

@@ -1,10 +1,14 @@
-import type { ConversationId } from '@relay-chat/protocol';
+import type { ConversationId, UserId } from '@relay-chat/protocol';
 
 /** An unacknowledged message as kept across reloads. */
 export interface StoredOutboxEntry {
   clientMsgId: string;
   conv: ConversationId;
   body: string;
+  /** v1.2: the message it answers. */
+  replyTo?: number;
+  /** v1.2: the members it mentions. */
+  mentions?: readonly UserId[];
 }
 
 /** The part of Web Storage used here (localStorage in the browser, a Map in tests). */
@@ -32,7 +36,13 @@ export function saveOutbox(
   try {
     if (entries.length === 0) storage.removeItem(outboxKey(userId));
     else {
-      const plain = entries.map(({ clientMsgId, conv, body }) => ({ clientMsgId, conv, body }));
+      const plain = entries.map(({ clientMsgId, conv, body, replyTo, mentions }) => ({
+        clientMsgId,
+        conv,
+        body,
+        ...(replyTo !== undefined ? { replyTo } : {}),
+        ...(mentions && mentions.length > 0 ? { mentions } : {}),
+      }));
       storage.setItem(outboxKey(userId), JSON.stringify(plain));
     }
   } catch {
@@ -55,7 +65,10 @@ export function loadOutbox(storage: KeyValueStorage, userId: string): StoredOutb
       e !== null &&
       typeof (e as StoredOutboxEntry).clientMsgId === 'string' &&
       typeof (e as StoredOutboxEntry).conv === 'string' &&
-      typeof (e as StoredOutboxEntry).body === 'string',
+      typeof (e as StoredOutboxEntry).body === 'string' &&
+      (e.replyTo === undefined || (Number.isInteger(e.replyTo) && e.replyTo >= 1)) &&
+      (e.mentions === undefined ||
+        (Array.isArray(e.mentions) && e.mentions.every((m: unknown) => typeof m === 'string'))),
   );
 }
 
