@@ -171,7 +171,8 @@ describe('service configuration under compose', () => {
       expect(hostPort(config.authJwksUrl ?? '')).toEqual(['auth', auth.port]);
       expect(new URL(config.authJwksUrl ?? '').pathname).toBe('/api/auth/jwks.json');
       expect([config.jwtIssuer, config.jwtAudience]).toEqual([auth.issuer, auth.audience]);
-      expect(hostPort(config.redisUrl ?? '')).toEqual(['redis', 6379]);
+      expect(typeof config.redisUrl, 'the compose file uses one Redis').toBe('string');
+      expect(hostPort(typeof config.redisUrl === 'string' ? config.redisUrl : '')).toEqual(['redis', 6379]);
       const [storeHost] = hostPort(config.messageStoreUrl);
       expect(file.services[storeHost], `message store host ${storeHost}`).toBeDefined();
       expect(config.allowedOrigins).toContain('http://localhost');
