@@ -614,6 +614,7 @@ export class ChatClient {
   #onDeliver(delivered: Message): void {
     // In the newest state a `change` already showed, when one overtook it.
     const message = this.#newest.take(delivered);
+    this.#requests.onState(message);
     const hidden = this.#conversations.get(message.conv)?.hidden === true;
     const conversation = this.#conversations.applyMessage(message);
     if (hidden && conversation && !conversation.hidden) {

@@ -131,4 +131,51 @@ describe('ConversationList', () => {
     expect(list.applyMessage(msg(2, 'u2', 'a'))).toMatchObject({ hidden: false, unread: 1 });
     expect(list.all().map((c) => c.id)).toEqual(['a', 'b']);
   });
+
+  it('shows a changed last message (a tombstone after a delete) and keeps the newest state', () => {
+    const list = new ConversationList();
+    list.reset([{ ...conv('c1', 3, 3), lastMessage: msg(3) }], asUserId('me'));
+    const tombstone: Message = { ...msg(3), body: '', deleted: true, changeSeq: 5 };
+    expect(list.applyChange(tombstone)).toMatchObject({ lastMessage: tombstone, lastChangeSeq: 5 });
+    expect(list.applyChange({ ...msg(3), body: 'old', changeSeq: 4 })?.lastMessage).toEqual(tombstone);
+    // Another message's change leaves the preview alone; a change is not unread.
+    expect(list.applyChange({ ...msg(2), editedAt: 9, changeSeq: 6 })).toMatchObject({
+      lastMessage: tombstone,
+      unread: 0,
+      lastActivityAt: 0,
+    });
+  });
+
+  it('keeps unread mentions live: messages and changes mentioning me, read markers', () => {
+    const me = asUserId('me');
+    const list = new ConversationList();
+    list.reset([{ ...conv('c1', 2, 0), unreadMentions: 1, mentionSeqs: [2] }], me);
+    expect(list.applyMessage({ ...msg(3), mentions: [me] })).toMatchObject({
+      unreadMentions: 2,
+      mentionSeqs: [2, 3],
+    });
+    expect(list.applyChange({ ...msg(2), editedAt: 5, changeSeq: 1 })).toMatchObject({
+      unreadMentions: 1,
+      mentionSeqs: [3],
+    });
+    expect(list.applyRead(asConversationId('c1'), 3)).toMatchObject({ unreadMentions: 0, mentionSeqs: [] });
+    // Known conversations keep their live count when the server's view comes again.
+    list.applyMessage({ ...msg(4), mentions: [me] });
+    expect(list.upsert({ ...conv('c1', 4, 3), unreadMentions: 0, mentionSeqs: [] })).toMatchObject({
+      unreadMentions: 1,
+      mentionSeqs: [4],
+    });
+    // A conversation first seen takes the server's.
+    expect(list.upsert({ ...conv('c2', 9, 0), unreadMentions: 3, mentionSeqs: [7, 8, 9] })).toMatchObject({
+      unreadMentions: 3,
+      mentionSeqs: [7, 8, 9],
+    });
+  });
+
+  it('adds no mention fields to a conversation from a server that sends none, until one counts', () => {
+    const list = new ConversationList();
+    list.reset([conv('c1', 0, 0)], asUserId('me'));
+    expect(list.applyMessage(msg(1))).not.toHaveProperty('unreadMentions');
+    expect(list.applyMessage({ ...msg(2), mentions: [asUserId('me')] })).toMatchObject({ unreadMentions: 1 });
+  });
 });

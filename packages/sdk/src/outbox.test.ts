@@ -176,4 +176,31 @@ describe('Outbox', () => {
     expect(a).not.toBe(b);
     expect(createClientMsgId()).toHaveLength(36);
   });
+
+  it('keeps replyTo and deduplicated mentions with the entry, through a failure and a retry', () => {
+    const { outbox } = outboxWithLog();
+    const u2 = 'u2' as never;
+    outbox.add(asConversationId('c1'), 'hi', 'a', { replyTo: 3, mentions: [u2, u2] });
+    expect(outbox.get('a')).toMatchObject({ replyTo: 3, mentions: ['u2'] });
+    outbox.fail('a', new ChatError('not_member', 'x'));
+    outbox.retry('a');
+    expect(outbox.get('a')).toMatchObject({ status: 'pending', replyTo: 3, mentions: ['u2'] });
+    outbox.add(asConversationId('c1'), 'hi', 'b', { mentions: [] });
+    expect(outbox.get('b')).not.toHaveProperty('mentions');
+  });
+
+  it('refuses a bad replyTo or too many mentions at once', () => {
+    const { outbox } = outboxWithLog();
+    expect(() => outbox.add(asConversationId('c1'), 'hi', 'a', { replyTo: 0 })).toThrow(
+      expect.objectContaining({
+        code: 'validation_failed',
+        fields: [expect.objectContaining({ field: '/replyTo' })],
+      }),
+    );
+    const many = Array.from({ length: LIMITS.maxMentions + 1 }, (_, i) => `u${i}` as never);
+    expect(() => outbox.add(asConversationId('c1'), 'hi', 'b', { mentions: many })).toThrow(
+      expect.objectContaining({ fields: [expect.objectContaining({ field: '/mentions' })] }),
+    );
+    expect(outbox.size).toBe(0);
+  });
 });
