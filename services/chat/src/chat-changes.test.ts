@@ -198,19 +198,22 @@ describe('ChatCore edit, delete and react', () => {
     expect((JSON.parse(events[0]!.frame) as ChangeFrame).message).not.toHaveProperty('clientMsgId');
   });
 
-  it('publishes nothing when nothing changed', async () => {
+  it('publishes the current state again when nothing changed (a retry heals a lost publish), nothing for a never-changed message', async () => {
     await setUp();
     store.editMessage.mockResolvedValueOnce({ message: stored(3, { changeSeq: 2 }), changed: false });
     store.deleteMessage.mockResolvedValueOnce({
-      message: stored(3, { deleted: true, body: '' }),
+      message: stored(4, { deleted: true, body: '', changeSeq: 5 }),
       changed: false,
     });
-    store.react.mockResolvedValueOnce({ message: stored(3), changed: false });
+    store.react.mockResolvedValueOnce({ message: stored(6), changed: false });
     expect((await chat.editMessage(conv, ann, 3, 'message 3')).changed).toBe(false);
-    expect((await chat.deleteMessage(conv, ann, 3)).changed).toBe(false);
-    expect((await chat.react(conv, ann, 3, '👍', false)).changed).toBe(false);
+    expect((await chat.deleteMessage(conv, ann, 4)).changed).toBe(false);
+    expect((await chat.react(conv, ann, 6, '👍', false)).changed).toBe(false);
     await delivered();
-    expect(events).toEqual([]);
+    expect(events.map((e) => (e.kind === 'change' ? [e.seq, e.changeSeq] : e.kind))).toEqual([
+      [3, 2],
+      [4, 5],
+    ]);
   });
 
   it('deletes and reacts, each published once, for someone else’s message without its clientMsgId', async () => {

@@ -293,7 +293,11 @@ export class ChatCore {
     outcome: { message: StoredMessage; changed: boolean },
   ): ChangeResult {
     messageChanges.inc({ kind, changed: String(outcome.changed) });
-    if (outcome.changed) this.publishChange(outcome.message);
+    // A change that changed nothing is most often a retry (the SDK falls back to REST when
+    // its change_ack does not come): if the replica that made the change died between commit
+    // and publish, publishing the current state again — with the changeSeq it already has —
+    // heals the live path, as a duplicate send does. Devices that have it drop it.
+    if (outcome.changed || outcome.message.changeSeq !== undefined) this.publishChange(outcome.message);
     return { message: shownTo(outcome.message, actor), changed: outcome.changed };
   }
 

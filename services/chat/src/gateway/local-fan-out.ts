@@ -33,12 +33,16 @@ interface ConvTopic {
   order: SeqOrder;
   /** Epoch at which the subscription became ready (see `caughtUp`). */
   readyAt?: number;
+  /** The highest `changeSeq` of a change that passed through the topic (see `caughtUp`). */
+  highestChange: number;
 }
 
 /** The part of a conversation's stored state the connect set-up checks against live traffic. */
 export interface SeenState {
   id: ConversationId;
   lastSeq: number;
+  /** The conversation's change counter as read (protocol v1.2). */
+  lastChangeSeq: number;
 }
 
 /**
@@ -110,6 +114,7 @@ export class LocalFanOut {
           this.options.reorderWindowMs,
           this.options.reorderMaxHeld,
         ),
+        highestChange: 0,
       };
       added.subscription.ready.then(
         () => {
@@ -139,12 +144,19 @@ export class LocalFanOut {
   }
 
   /**
-   * True when `state`, read after epoch `mark`, misses no live message of its topic: the
-   * topic was subscribed before the read began and has carried nothing past its lastSeq.
+   * True when `state`, read after epoch `mark`, misses no live message or change of its
+   * topic: the topic was subscribed before the read began and has carried nothing past its
+   * lastSeq, and no change past its lastChangeSeq (a change that went by before the session
+   * joined would otherwise reach it neither live nor through `ready`'s lastChangeSeq).
    */
   caughtUp(state: SeenState, mark: number): boolean {
     const topic = this.convTopics.get(state.id);
-    return topic?.readyAt !== undefined && topic.readyAt < mark && topic.order.highest <= state.lastSeq;
+    return (
+      topic?.readyAt !== undefined &&
+      topic.readyAt < mark &&
+      topic.order.highest <= state.lastSeq &&
+      topic.highestChange <= state.lastChangeSeq
+    );
   }
 
   /** Live messages of `conv` continue the stored ones from `nextSeq`. */
@@ -196,6 +208,7 @@ export class LocalFanOut {
         // As it arrives, to every member's sockets (the actor's own included): a change
         // carries the message's whole state and clients order changes by changeSeq, so it
         // does not wait behind missing message seqs.
+        if (event.changeSeq > topic.highestChange) topic.highestChange = event.changeSeq;
         const frame = textFrame(event.frame);
         for (const s of topic.sessions) scheduler.deliver(s, frame);
         return;

@@ -82,10 +82,11 @@ export class SessionLifecycle {
 
   /**
    * Reads the user's conversations, then joins the local index (subscribing where needed),
-   * and makes sure nothing falls between the two: a message committed after the read
-   * reaches this session live, or the state is read again. One read is enough when every
-   * conversation's topic was already subscribed before the read started and no live
-   * message past the read's lastSeq has passed through it since — the common case of a
+   * and makes sure nothing falls between the two: a message (or a change of one) committed
+   * after the read reaches this session live, or the state is read again. One read is enough
+   * when every conversation's topic was already subscribed before the read started and no
+   * live message past the read's lastSeq, nor change past its lastChangeSeq, has passed
+   * through it since — the common case of a
    * busy replica. Otherwise (a topic subscribed just now, or a message in between) the
    * state is read again after joining, which is then complete by the same argument.
    */

@@ -1634,13 +1634,14 @@ export function describeMessageStore(name: string, harness: MessageStoreHarness)
         const g = await group(...people);
         await appendAll(people.map((p) => msg(g.id, p, 'mine')));
         const emoji = ['👍', '🎉', '😀', '❤️'];
-        const results = await Promise.all([
+        // As many at once as a store's connection pool serves (more only queue for a connection).
+        const results = await inParallel(6, [
           ...people.flatMap((p, i) => [
-            react(g.id, 1 + (i % 3), p, emoji[i % emoji.length]!),
-            react(g.id, 1 + ((i + 1) % 3), p, emoji[(i + 1) % emoji.length]!),
-            edit(g.id, i + 1, p, `edited by ${i}`),
+            () => react(g.id, 1 + (i % 3), p, emoji[i % emoji.length]!),
+            () => react(g.id, 1 + ((i + 1) % 3), p, emoji[(i + 1) % emoji.length]!),
+            () => edit(g.id, i + 1, p, `edited by ${i}`),
           ]),
-          ...people.map(async (p, i) => {
+          ...people.map((p, i) => async () => {
             const [out] = await store.append([reply(g.id, p, 1 + (i % 2), 'concurrent reply')]);
             return { message: stored(out!).root!, changed: true };
           }),
@@ -1660,6 +1661,21 @@ export function describeMessageStore(name: string, harness: MessageStoreHarness)
       });
     });
   });
+}
+
+/** Runs `tasks` with at most `limit` of them at once; their results in task order. */
+async function inParallel<T>(limit: number, tasks: (() => Promise<T>)[]): Promise<T[]> {
+  const results: T[] = new Array(tasks.length);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: limit }, async () => {
+      while (next < tasks.length) {
+        const i = next++;
+        results[i] = await tasks[i]!();
+      }
+    }),
+  );
+  return results;
 }
 
 /** The result of an outcome that must have been stored (or found stored). */

@@ -3,9 +3,8 @@ import {
   asConversationId,
   ChatError,
   type ConversationId,
+  LIMITS,
   MEMBERS_PREVIEW,
-  type Message,
-  type MessageId,
   type UserId,
 } from '@relay-chat/protocol';
 import type { Logger } from '@relay-chat/service-kit';
@@ -16,6 +15,7 @@ import {
   type Filter,
   MongoClient,
   type TransactionOptions,
+  type UpdateFilter,
   WriteConcern,
 } from 'mongodb';
 import {
@@ -43,13 +43,39 @@ import type {
   AppendInput,
   AppendOutcome,
   AppendRefusal,
+  ChangeOutcome,
   ChannelRecord,
   ConversationPage,
   ConversationRecord,
   ConversationState,
+  EditInput,
   MemberSettings,
   MessageStore,
+  ReactInput,
 } from './message-store.js';
+import {
+  type AppendVerdict,
+  judgeAppend,
+  memberKey,
+  mentionLookups,
+  newMessageDoc,
+  parentLookups,
+  refKey,
+  rootChanges,
+} from './mongo-append.js';
+import {
+  applyReaction,
+  aroundRange,
+  badMentions,
+  checkEmoji,
+  checkReplyTo,
+  type MessageDoc,
+  mentionSummary,
+  normalizeMentions,
+  sameMentions,
+  toMessage,
+  toStoredMessage,
+} from './mongo-messages.js';
 
 /** A conversation; `lastSeq` is the per-conversation counter bumped by `$inc` in each append transaction. */
 interface ConversationDoc {
@@ -63,6 +89,11 @@ interface ConversationDoc {
   createdBy: UserId;
   createdAt: number;
   lastSeq: number;
+  /**
+   * The change counter (schema 5): bumped by `$inc` in the transaction of every change of
+   * one of its messages (edit, delete, reaction, a reply to it), gapless. Absent reads as 0.
+   */
+  lastChangeSeq?: number;
   lastActivityAt: number;
   /** Both user ids in order, DMs only (unique). */
   dmKey?: string;
@@ -85,6 +116,14 @@ interface MemberDoc {
    * transaction so that a concurrent leave is a write conflict (one of them is retried).
    */
   managed?: number;
+  /**
+   * Messages this member was mentioned in, and changes (edit, delete, reaction) they made
+   * (schema 5): written by the transaction that stores the mention or the change, so that a
+   * concurrent leave is a write conflict and a non-member is never mentioned or changes
+   * anything. Counters nobody reads.
+   */
+  mentioned?: number;
+  changed?: number;
 }
 
 /** A user chat has seen (schema 4): their first visit joined the default channels. */
@@ -101,20 +140,12 @@ interface SchemaDoc {
 
 /**
  * The schema version `migrate()` brings a database to (3: lastSentSeq backfilled; 4: the
- * users who are members anywhere recorded as seen, so only new users join the default channels).
+ * users who are members anywhere recorded as seen, so only new users join the default
+ * channels; 5: messages that change — `conversations.lastChangeSeq` set to 0 where absent,
+ * indexes on changes, threads and mentions; existing messages need nothing: their new
+ * fields are absent, which is what a message that never changed holds).
  */
-const SCHEMA_VERSION = 4;
-
-interface MessageDoc {
-  /** The message id. */
-  _id: MessageId;
-  conv: ConversationId;
-  seq: number;
-  sender: UserId;
-  clientMsgId: string;
-  body: string;
-  ts: number;
-}
+const SCHEMA_VERSION = 5;
 
 /** Options of the MongoDB store. */
 export interface MongoMessageStoreOptions {
@@ -199,14 +230,46 @@ export class MongoMessageStore implements MessageStore {
     await this.messages.createIndexes([
       { key: { conv: 1, seq: 1 }, name: 'conv_seq', unique: true },
       { key: { sender: 1, clientMsgId: 1 }, name: 'sender_client_msg_id', unique: true },
+      // changesSince: a message holds its latest changeSeq only, so each value is on at most one message.
+      {
+        key: { conv: 1, changeSeq: 1 },
+        name: 'conv_change_seq',
+        unique: true,
+        partialFilterExpression: { changeSeq: { $exists: true } },
+      },
+      // thread: a root's replies in seq order.
+      {
+        key: { conv: 1, threadRoot: 1, seq: 1 },
+        name: 'conv_thread',
+        partialFilterExpression: { threadRoot: { $exists: true } },
+      },
+      // unread mentions: one user's mentions in a conversation after their read marker (multikey).
+      {
+        key: { mentions: 1, conv: 1, seq: 1 },
+        name: 'mentions_user',
+        partialFilterExpression: { mentions: { $exists: true } },
+      },
     ]);
     const schema = await this.schema.findOne({ _id: 'schema' });
     const version = schema?.version ?? 0;
     if (version < 3) await this.backfillLastSentSeq();
     if (version < 4) await this.backfillSeenUsers();
+    if (version < 5) await this.backfillChangeCounters();
     if (version < SCHEMA_VERSION) {
       await this.schema.updateOne({ _id: 'schema' }, { $max: { version: SCHEMA_VERSION } }, { upsert: true });
     }
+  }
+
+  /**
+   * Schema 5: every conversation gets its change counter, 0 (none of its messages has
+   * changed). Only documents without one are touched, so a counter already moved by a
+   * replica running the new code meanwhile is kept; `$inc` would also create a missing one.
+   */
+  private async backfillChangeCounters(): Promise<void> {
+    await this.conversations.updateMany(
+      { lastChangeSeq: { $exists: false } },
+      { $set: { lastChangeSeq: 0 } },
+    );
   }
 
   /**
@@ -327,6 +390,7 @@ export class MongoMessageStore implements MessageStore {
       createdBy,
       createdAt: now,
       lastSeq: 0,
+      lastChangeSeq: 0,
       lastActivityAt: now,
     };
     if (kind === 'channel' && name !== null) doc.nameKey = channelKeyOf(name);
@@ -622,7 +686,7 @@ export class MongoMessageStore implements MessageStore {
     const cursor = this.conversations.find(filter).sort({ lastActivityAt: -1, _id: -1 });
     if (limit !== undefined) cursor.limit(limit);
     const conversations = await cursor.toArray();
-    return this.statesOf(conversations, new Map(memberships.map((m) => [m.conv, m])));
+    return this.statesOf(userId, conversations, new Map(memberships.map((m) => [m.conv, m])));
   }
 
   async conversationStateOf(conv: ConversationId, userId: UserId): Promise<ConversationState | undefined> {
@@ -633,22 +697,24 @@ export class MongoMessageStore implements MessageStore {
     if (!membership) return undefined;
     const conversation = await this.conversations.findOne({ _id: conv });
     if (!conversation) return undefined;
-    return (await this.statesOf([conversation], new Map([[conv, membership]])))[0];
+    return (await this.statesOf(userId, [conversation], new Map([[conv, membership]])))[0];
   }
 
-  /** The states of `conversations` (in their order), with the user's membership (read marker, settings) of each. */
+  /** The states of `conversations` (in their order), with `userId`'s membership (read marker, settings) of each. */
   private async statesOf(
+    userId: UserId,
     conversations: ConversationDoc[],
     membershipOf: ReadonlyMap<string, Pick<MemberDoc, 'lastReadSeq' | 'muted' | 'hiddenSeq'>>,
   ): Promise<ConversationState[]> {
     if (conversations.length === 0) return [];
     // Read after the conversations: a lastSeq seen there was committed with its message.
     const withMessages = conversations.filter((c) => c.lastSeq > 0);
-    const [counts, lastMessages] = await Promise.all([
+    const [counts, lastMessages, mentions] = await Promise.all([
       this.memberCounts(conversations.map((c) => c._id)),
       withMessages.length === 0
         ? Promise.resolve([])
         : this.messages.find({ $or: withMessages.map((c) => ({ conv: c._id, seq: c.lastSeq })) }).toArray(),
+      this.unreadMentionsOf(userId, conversations, membershipOf),
     ]);
     const lastByConv = new Map(lastMessages.map((m) => [m.conv, m]));
     return conversations.map((c): ConversationState => {
@@ -659,6 +725,7 @@ export class MongoMessageStore implements MessageStore {
         ...toRecord(c),
         lastReadSeq,
         unread: Math.max(0, c.lastSeq - lastReadSeq),
+        ...(mentions.get(c._id) ?? { unreadMentions: 0, mentionSeqs: [] }),
         muted: membership?.muted === true,
         hidden: isHidden(membership?.hiddenSeq, c.lastSeq),
         memberCount: counts.get(c._id)?.count ?? 0,
@@ -666,6 +733,43 @@ export class MongoMessageStore implements MessageStore {
         lastMessage: last ? toMessage(last) : null,
       };
     });
+  }
+
+  /**
+   * `userId`'s unread mentions per conversation: messages after their read marker that
+   * mention them, not deleted, from someone else (the sender is never among a message's
+   * mentions, and a tombstone has none: the last two conditions only restate that). One
+   * aggregation over the `mentions_user` index, one `$or` clause per conversation that has
+   * unread messages at all.
+   */
+  private async unreadMentionsOf(
+    userId: UserId,
+    conversations: ConversationDoc[],
+    membershipOf: ReadonlyMap<string, Pick<MemberDoc, 'lastReadSeq'>>,
+  ): Promise<Map<string, { unreadMentions: number; mentionSeqs: number[] }>> {
+    const clauses: Filter<MessageDoc>[] = [];
+    for (const c of conversations) {
+      const lastReadSeq = membershipOf.get(c._id)?.lastReadSeq ?? 0;
+      if (c.lastSeq > lastReadSeq) {
+        clauses.push({ mentions: { $eq: userId, $exists: true }, conv: c._id, seq: { $gt: lastReadSeq } });
+      }
+    }
+    if (clauses.length === 0) return new Map();
+    // Each clause names the partial index's condition ($exists) so the planner may use it.
+    const groups = await this.messages
+      .aggregate<{ _id: string; count: number; newest: number[] }>([
+        { $match: { $or: clauses, deleted: { $ne: true }, sender: { $ne: userId } } },
+        { $sort: { conv: 1, seq: -1 } },
+        {
+          $group: {
+            _id: '$conv',
+            count: { $sum: 1 },
+            newest: { $firstN: { input: '$seq', n: LIMITS.maxMentionSeqs } },
+          },
+        },
+      ])
+      .toArray();
+    return new Map(groups.map((g) => [g._id, mentionSummary(g.count, g.newest)]));
   }
 
   async spokeWith(userId: UserId, others: UserId[]): Promise<Set<UserId>> {
@@ -708,6 +812,10 @@ export class MongoMessageStore implements MessageStore {
     if (inputs.length === 0) return Promise.resolve([]);
     try {
       checkAppendInputs(inputs);
+      for (const input of inputs) {
+        checkReplyTo(input.replyTo);
+        normalizeMentions(input.sender, input.mentions);
+      }
     } catch (err) {
       return Promise.reject(err);
     }
@@ -750,7 +858,7 @@ export class MongoMessageStore implements MessageStore {
     const pairs = new Map(candidates.map((c) => [sendKeyOf(c.input.conv, c.input.sender), c.input]));
     // One operation at a time: a transaction's operations must not run in parallel.
     const convs = await this.conversations
-      .find({ _id: { $in: convIds } }, { session, projection: { _id: 1 } })
+      .find({ _id: { $in: convIds } }, { session, projection: { _id: 1, lastSeq: 1 } })
       .toArray();
     const memberships = await this.members
       .find(
@@ -758,45 +866,59 @@ export class MongoMessageStore implements MessageStore {
         { session, projection: { conv: 1, userId: 1 } },
       )
       .toArray();
-    const found = new Set(convs.map((c) => c._id));
+    const lastSeqBefore = new Map(convs.map((c) => [c._id, c.lastSeq]));
     const members = new Set(memberships.map((m) => sendKeyOf(m.conv, m.userId)));
     const refused = new Map<Candidate, AppendRefusal>();
-    const accepted: Candidate[] = [];
+    const senders: Candidate[] = [];
     for (const candidate of candidates) {
       const { conv, sender } = candidate.input;
-      if (members.has(sendKeyOf(conv, sender))) accepted.push(candidate);
-      else refused.set(candidate, found.has(conv) ? 'not_member' : 'not_found');
+      if (members.has(sendKeyOf(conv, sender))) senders.push(candidate);
+      else refused.set(candidate, lastSeqBefore.has(conv) ? 'not_member' : 'not_found');
     }
     const refusalOf = (c: Candidate) => refused.get(c)!;
+    if (senders.length === 0) return plan.settle(new Map(), refusalOf);
+
+    const { accepted, verdicts } = await this.checkRepliesAndMentions(
+      session,
+      senders,
+      lastSeqBefore,
+      refused,
+    );
     if (accepted.length === 0) return plan.settle(new Map(), refusalOf);
 
     const allocation = new SeqAllocation(accepted);
+    const repliesPerConv = new Map<ConversationId, number>();
+    for (const c of accepted) {
+      if (verdicts.get(c)!.threadRoot !== undefined) {
+        repliesPerConv.set(c.input.conv, (repliesPerConv.get(c.input.conv) ?? 0) + 1);
+      }
+    }
     const lastSeqs = new Map<ConversationId, number>();
+    const lastChangeSeqs = new Map<ConversationId, number>();
     for (const bump of allocation.bumps) {
+      // Each reply changes its root, so the change counter rises with the message counter.
       const doc = await this.conversations.findOneAndUpdate(
         { _id: bump.conv },
-        { $inc: { lastSeq: bump.count }, $max: { lastActivityAt: bump.maxTs } },
-        { session, returnDocument: 'after', projection: { lastSeq: 1 } },
+        {
+          $inc: { lastSeq: bump.count, lastChangeSeq: repliesPerConv.get(bump.conv) ?? 0 },
+          $max: { lastActivityAt: bump.maxTs },
+        },
+        { session, returnDocument: 'after', projection: { lastSeq: 1, lastChangeSeq: 1 } },
       );
       // Read in this snapshot a moment ago; throwing aborts the transaction.
       if (!doc) throw new Error(`conversation ${bump.conv} vanished during an append`);
       lastSeqs.set(bump.conv, doc.lastSeq);
+      lastChangeSeqs.set(bump.conv, doc.lastChangeSeq ?? 0);
     }
-    const { messages, senders } = allocation.assign(lastSeqs);
-    await this.messages.insertMany(
-      messages.map((m) => ({
-        _id: m.id,
-        conv: m.conv,
-        seq: m.seq,
-        sender: m.from,
-        clientMsgId: m.clientMsgId,
-        body: m.body,
-        ts: m.ts,
-      })),
-      { session, ordered: true },
-    );
+    const { messages, senders: senderBumps } = allocation.assign(lastSeqs);
+    const candidateById = new Map(accepted.map((c) => [c.id as string, c]));
+    const docs = messages.map((m) => {
+      const candidate = candidateById.get(m.id)!;
+      return newMessageDoc(m, candidate.input, verdicts.get(candidate)!);
+    });
+    await this.messages.insertMany(docs, { session, ordered: true });
     const marked = await this.members.bulkWrite(
-      senders.map((r) => ({
+      senderBumps.map((r) => ({
         updateOne: {
           filter: { conv: r.conv, userId: r.userId },
           update: { $max: { lastReadSeq: r.seq, lastSentSeq: r.seq } },
@@ -804,10 +926,94 @@ export class MongoMessageStore implements MessageStore {
       })),
       { session, ordered: false },
     );
-    if (marked.matchedCount !== senders.length) {
+    if (marked.matchedCount !== senderBumps.length) {
       throw new Error('a sender left during an append transaction');
     }
-    return plan.settle(new Map(messages.map((m) => [m.id, m.seq])), refusalOf);
+    // Each reply is a change of its thread's root: in seq order, the root's reply count
+    // rises by one and it takes the conversation's next changeSeq; the state after each
+    // reply is that reply's `root`.
+    const rootAfter = new Map<string, StoredMessage>();
+    for (const change of rootChanges(docs, lastChangeSeqs)) {
+      const root = await this.messages.findOneAndUpdate(
+        change.root,
+        { $inc: { replyCount: 1 }, $set: { lastReplyAt: change.lastReplyAt, changeSeq: change.changeSeq } },
+        { session, returnDocument: 'after' },
+      );
+      // Found as (or through) the parent in this snapshot; messages are never removed.
+      if (!root)
+        throw new Error(`thread root ${change.root.conv}/${change.root.seq} vanished during an append`);
+      rootAfter.set(change.reply, toStoredMessage(root));
+    }
+    const written = new Map(docs.map((d) => [d._id as string, toStoredMessage(d)]));
+    const outcomes = plan.settle(new Map(messages.map((m) => [m.id, m.seq])), refusalOf);
+    // The plan builds plain messages; give back each new one as stored (reply, mentions).
+    return outcomes.map((outcome): AppendOutcome => {
+      if ('refused' in outcome) return outcome;
+      const message = written.get(outcome.message.id);
+      if (!message) return outcome;
+      if (outcome.duplicate) return { message, duplicate: true };
+      const root = rootAfter.get(message.id);
+      return root ? { message, duplicate: false, root } : { message, duplicate: false };
+    });
+  }
+
+  /**
+   * Of `senders` (candidates whose sender is a member), those whose reply and mentions are
+   * good, with what each stores; the others are refused into `refused` (see judgeAppend:
+   * `bad_reply`, then `bad_mentions`). Every mentioned member's document is written
+   * (`mentioned`), so that a leave committing meanwhile is a write conflict: the
+   * transaction is retried and refuses the mention.
+   */
+  private async checkRepliesAndMentions(
+    session: ClientSession,
+    senders: Candidate[],
+    lastSeqBefore: ReadonlyMap<ConversationId, number>,
+    refused: Map<Candidate, AppendRefusal>,
+  ): Promise<{ accepted: Candidate[]; verdicts: Map<Candidate, AppendVerdict> }> {
+    const inputs = senders.map((c) => c.input);
+    const parentRefs = parentLookups(inputs, lastSeqBefore);
+    const parents =
+      parentRefs.length === 0
+        ? []
+        : await this.messages
+            .find({ $or: parentRefs }, { session, projection: { conv: 1, seq: 1, threadRoot: 1 } })
+            .toArray();
+    const parentByRef = new Map(parents.map((p) => [refKey(p.conv, p.seq), p]));
+    const wanted = mentionLookups(inputs);
+    const mentionable = new Set<string>();
+    if (wanted.size > 0) {
+      const found = await this.members
+        .find(
+          { $or: [...wanted].map(([conv, users]) => ({ conv, userId: { $in: users } })) },
+          { session, projection: { conv: 1, userId: 1 } },
+        )
+        .toArray();
+      for (const m of found) mentionable.add(memberKey(m.conv, m.userId));
+    }
+    const accepted: Candidate[] = [];
+    const verdicts = new Map<Candidate, AppendVerdict>();
+    const mentioned = new Map<string, { conv: ConversationId; userId: UserId }>();
+    for (const candidate of senders) {
+      const { conv } = candidate.input;
+      const verdict = judgeAppend(candidate.input, lastSeqBefore.get(conv) ?? 0, parentByRef, mentionable);
+      if (typeof verdict === 'string') {
+        refused.set(candidate, verdict);
+        continue;
+      }
+      for (const userId of verdict.mentions) mentioned.set(memberKey(conv, userId), { conv, userId });
+      verdicts.set(candidate, verdict);
+      accepted.push(candidate);
+    }
+    if (mentioned.size > 0) {
+      const written = await this.members.updateMany(
+        { $or: [...mentioned.values()] },
+        { $inc: { mentioned: 1 } },
+        { session },
+      );
+      if (written.matchedCount !== mentioned.size)
+        throw new Error('a mentioned member left during an append');
+    }
+    return { accepted, verdicts };
   }
 
   async history(
@@ -871,6 +1077,201 @@ export class MongoMessageStore implements MessageStore {
     );
     return behind.map((m) => ({ conv: m.conv, seq: lastSeq.get(m.conv)! }));
   }
+
+  // --- messages that change (protocol v1.2) --------------------------------------------
+  //
+  // NOT RUN AGAINST A SERVER: no MongoDB can run on the machines this was written on. The
+  // code follows the driver's documented API and type-checks; the pure rules it relies on
+  // (mongo-messages.ts) are unit-tested. Run mongo.test.ts with MONGO_URL before relying on it.
+
+  async editMessage(input: EditInput): Promise<ChangeOutcome> {
+    checkText('body', input.body);
+    const mentions = normalizeMentions(input.actor, input.mentions);
+    return this.change(input.conv, input.seq, input.actor, async (session, message) => {
+      if (message.sender !== input.actor)
+        throw new ChatError('forbidden', 'only its sender may edit a message');
+      if (message.deleted) throw new ChatError('conflict', 'a deleted message cannot be edited');
+      if (message.body === input.body && sameMentions(message.mentions ?? [], mentions)) return undefined;
+      if (mentions.length > 0) await this.writeMentioned(session, input.conv, mentions, badMentions);
+      if (mentions.length > 0) return { $set: { body: input.body, editedAt: input.now, mentions } };
+      return { $set: { body: input.body, editedAt: input.now }, $unset: { mentions: '' } };
+    });
+  }
+
+  async deleteMessage(
+    conv: ConversationId,
+    seq: number,
+    actor: UserId,
+    _now: number,
+  ): Promise<ChangeOutcome> {
+    return this.change(conv, seq, actor, async (_session, message, conversation) => {
+      const owner = conversation.kind !== 'dm' && conversation.createdBy === actor;
+      if (message.sender !== actor && !owner) {
+        throw new ChatError('forbidden', 'only its sender or the conversation’s owner may delete a message');
+      }
+      if (message.deleted) return undefined;
+      // The body, mentions and reactions really go; the tombstone keeps seq, replyTo,
+      // threadRoot, replyCount and lastReplyAt.
+      return {
+        $set: { body: '', deleted: true },
+        $unset: { mentions: '', reactions: '', editedAt: '' },
+      };
+    });
+  }
+
+  async react(input: ReactInput): Promise<ChangeOutcome> {
+    checkText('emoji', input.emoji);
+    checkEmoji(input.emoji);
+    return this.change(input.conv, input.seq, input.actor, async (_session, message) => {
+      if (message.deleted) throw new ChatError('conflict', 'a deleted message takes no reactions');
+      const next = applyReaction(
+        message.reactions ?? [],
+        input.actor,
+        input.emoji,
+        input.on,
+        input.maxDistinct,
+      );
+      if (!next) return undefined;
+      // The whole list is rewritten from the transaction's snapshot: a concurrent reaction
+      // on the same message is a write conflict, and the retried transaction sees it.
+      return next.length > 0 ? { $set: { reactions: next } } : { $unset: { reactions: '' } };
+    });
+  }
+
+  /**
+   * One change of one message, in a transaction: the conversation (`not_found`), the
+   * message (`not_found`), the actor's membership (`not_member`), then `decide` (forbidden,
+   * conflict, validation) returns the update, or undefined for a change that changes
+   * nothing (no changeSeq taken, `changed: false`). A real change takes the conversation's
+   * next `lastChangeSeq` (`$inc`; two changes in one conversation conflict on its document,
+   * the driver retries the loser) and stamps the message with it, and writes the actor's
+   * membership so that a leave committing meanwhile is a write conflict.
+   */
+  private async change(
+    conv: ConversationId,
+    seq: number,
+    actor: UserId,
+    decide: (
+      session: ClientSession,
+      message: MessageDoc,
+      conversation: Pick<ConversationDoc, 'kind' | 'createdBy'>,
+    ) => Promise<UpdateFilter<MessageDoc> | undefined>,
+  ): Promise<ChangeOutcome> {
+    checkSeq('seq', seq);
+    return this.transaction(async (session) => {
+      const conversation = await this.conversations.findOne(
+        { _id: conv },
+        { session, projection: { kind: 1, createdBy: 1 } },
+      );
+      if (!conversation) throw new ChatError('not_found', 'no such conversation');
+      const message = await this.messages.findOne({ conv, seq }, { session });
+      if (!message) throw new ChatError('not_found', 'no such message');
+      const member = await this.members.findOne({ conv, userId: actor }, { session, projection: { _id: 1 } });
+      if (!member) throw new ChatError('not_member');
+      const update = await decide(session, message, conversation);
+      if (!update) return { message: toStoredMessage(message), changed: false };
+      const mine = await this.members.updateOne(
+        { conv, userId: actor },
+        { $inc: { changed: 1 } },
+        { session },
+      );
+      if (mine.matchedCount !== 1) throw new ChatError('not_member');
+      const counter = await this.conversations.findOneAndUpdate(
+        { _id: conv },
+        { $inc: { lastChangeSeq: 1 } },
+        { session, returnDocument: 'after', projection: { lastChangeSeq: 1 } },
+      );
+      if (!counter?.lastChangeSeq) throw new Error(`conversation ${conv} vanished during a change`);
+      const changed = await this.messages.findOneAndUpdate(
+        { conv, seq },
+        { ...update, $set: { ...update.$set, changeSeq: counter.lastChangeSeq } },
+        { session, returnDocument: 'after' },
+      );
+      if (!changed) throw new Error(`message ${conv}/${seq} vanished during a change`);
+      return { message: toStoredMessage(changed), changed: true };
+    });
+  }
+
+  /**
+   * Checks that every one of `users` is a member of `conv` and writes their membership
+   * (`mentioned`), so that a leave committing meanwhile is a write conflict (retried, the
+   * transaction sees them gone); else throws `refusal()`.
+   */
+  private async writeMentioned(
+    session: ClientSession,
+    conv: ConversationId,
+    users: UserId[],
+    refusal: () => Error,
+  ): Promise<void> {
+    const found = await this.members.countDocuments({ conv, userId: { $in: users } }, { session });
+    if (found !== users.length) throw refusal();
+    const written = await this.members.updateMany(
+      { conv, userId: { $in: users } },
+      { $inc: { mentioned: 1 } },
+      { session },
+    );
+    if (written.matchedCount !== users.length) throw refusal();
+  }
+
+  async changesSince(
+    conv: ConversationId,
+    after: number,
+    limit: number,
+  ): Promise<{ messages: StoredMessage[]; lastChangeSeq: number }> {
+    checkSeq('after', after);
+    const n = pageLimit(limit);
+    // One snapshot for the counter and the page: a change committing meanwhile is either in
+    // both or in neither, and no message is seen twice or missed as its changeSeq moves.
+    return this.transaction(async (session) => {
+      const doc = await this.conversations.findOne(
+        { _id: conv },
+        { session, projection: { lastChangeSeq: 1 } },
+      );
+      const lastChangeSeq = doc?.lastChangeSeq ?? 0;
+      // limit(0) would mean "no limit" to MongoDB.
+      if (!doc || n === 0 || after >= lastChangeSeq) return { messages: [], lastChangeSeq };
+      // `$exists` restates the partial index's condition, so the planner may use it.
+      const docs = await this.messages
+        .find({ conv, changeSeq: { $gt: after, $exists: true } }, { session })
+        .sort({ changeSeq: 1 })
+        .limit(n)
+        .toArray();
+      return { messages: docs.map(toStoredMessage), lastChangeSeq };
+    });
+  }
+
+  async thread(
+    conv: ConversationId,
+    root: number,
+    page: { after?: number; limit: number },
+  ): Promise<StoredMessage[]> {
+    checkSeq('root', root);
+    checkPage({ after: page.after });
+    const n = pageLimit(page.limit);
+    if (n === 0) return [];
+    const docs = await this.messages
+      .find({ conv, threadRoot: { $eq: root, $exists: true }, seq: { $gt: page.after ?? 0 } })
+      .sort({ seq: 1 })
+      .limit(n)
+      .toArray();
+    return docs.map(toStoredMessage);
+  }
+
+  async around(conv: ConversationId, seq: number, limit: number): Promise<StoredMessage[]> {
+    checkSeq('seq', seq);
+    const n = pageLimit(limit);
+    if (n === 0) return [];
+    const doc = await this.conversations.findOne({ _id: conv }, { projection: { lastSeq: 1 } });
+    if (!doc) return [];
+    // Seqs are gapless up to lastSeq, so the page's range is known before reading it.
+    const range = aroundRange(seq, n, doc.lastSeq);
+    if (!range) return [];
+    const docs = await this.messages
+      .find({ conv, seq: { $gte: range.from, $lte: range.to } })
+      .sort({ seq: 1 })
+      .toArray();
+    return contiguous(docs, range.from - 1).map(toStoredMessage);
+  }
 }
 
 /**
@@ -898,16 +1299,9 @@ function toRecord(doc: ConversationDoc): ConversationRecord {
     createdBy: doc.createdBy,
     createdAt: doc.createdAt,
     lastSeq: doc.lastSeq,
+    lastChangeSeq: doc.lastChangeSeq ?? 0,
     lastActivityAt: doc.lastActivityAt,
   };
-}
-
-function toMessage(doc: MessageDoc): Message {
-  return { conv: doc.conv, seq: doc.seq, id: doc._id, from: doc.sender, body: doc.body, ts: doc.ts };
-}
-
-function toStoredMessage(doc: MessageDoc): StoredMessage {
-  return { ...toMessage(doc), clientMsgId: doc.clientMsgId };
 }
 
 function isDuplicateKey(err: unknown): boolean {

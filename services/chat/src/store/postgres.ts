@@ -3,13 +3,13 @@ import {
   asConversationId,
   ChatError,
   type ConversationId,
+  LIMITS,
   MEMBERS_PREVIEW,
-  type MessageId,
   type UserId,
 } from '@relay-chat/protocol';
 import { type DatabaseLimits, type Logger, type OpenedDatabase, openDatabase } from '@relay-chat/service-kit';
 import { type Kysely, type Migration, sql } from 'kysely';
-import { AppendPlan, distinctSendKeys, type StoredMessage, sendKeyOf } from './append-plan.js';
+import { AppendPlan, distinctSendKeys, rootKeyOf, type StoredMessage, sendKeyOf } from './append-plan.js';
 import {
   channelKeyOf,
   checkAppendInputs,
@@ -23,15 +23,37 @@ import {
   pageLimit,
 } from './conversation-keys.js';
 import { checkGroupSize, checkManager, checkSettings, isHidden } from './management-rules.js';
+import {
+  aroundPage,
+  badMentions,
+  changesLimit,
+  checkDelete,
+  checkEdit,
+  checkEmoji,
+  checkMessageSeq,
+  noConversation,
+  noMessage,
+  normalizeMentions,
+  notMember,
+  type ReactionRow,
+  reactToDeleted,
+  sameMentions,
+  tooManyReactions,
+  withoutClientMsgId,
+} from './message-changes.js';
 import type {
   AppendInput,
   AppendOutcome,
+  AppendRefusal,
+  ChangeOutcome,
   ChannelRecord,
   ConversationPage,
   ConversationRecord,
   ConversationState,
+  EditInput,
   MemberSettings,
   MessageStore,
+  ReactInput,
   StoredMessage as StoredHistoryMessage,
 } from './message-store.js';
 import { runChatMigrations } from './sql-migrator.js';
@@ -39,6 +61,7 @@ import {
   type ChatTables,
   CONVERSATION_ROW_COLUMNS,
   type ConversationRow,
+  MESSAGE_ROW_COLUMNS,
   type MessagesTable,
   toConversation,
   toStoredMessage,
@@ -145,6 +168,52 @@ const migrations: Record<string, Migration> = {
         SELECT user_id, min(joined_at) FROM members GROUP BY user_id`.execute(db);
     },
   },
+  // Messages that change (protocol v1.2): a message row holds its current state (reply
+  // links, edit time, tombstone, thread counters, the change that last touched it); each
+  // conversation counts its changes gaplessly (last_change_seq). Mentions and reactions are
+  // rows beside the message, removed with it. Existing messages are plain ones: every new
+  // column is nullable or has a constant default (no table rewrite), nothing is backfilled.
+  '0005_changes': {
+    async up(db: Kysely<unknown>) {
+      await sql`ALTER TABLE messages
+        ADD COLUMN reply_to bigint,
+        ADD COLUMN thread_root bigint,
+        ADD COLUMN edited_at bigint,
+        ADD COLUMN deleted boolean NOT NULL DEFAULT false,
+        ADD COLUMN reply_count integer NOT NULL DEFAULT 0,
+        ADD COLUMN last_reply_at bigint,
+        ADD COLUMN change_seq bigint`.execute(db);
+      await sql`ALTER TABLE conversations ADD COLUMN last_change_seq bigint NOT NULL DEFAULT 0`.execute(db);
+      // What a device that applied changes up to N is missing: one range of this index.
+      await sql`CREATE INDEX messages_changes ON messages (conv, change_seq) WHERE change_seq IS NOT NULL`.execute(
+        db,
+      );
+      // A thread's replies in seq order.
+      await sql`CREATE INDEX messages_threads ON messages (conv, thread_root, seq) WHERE thread_root IS NOT NULL`.execute(
+        db,
+      );
+      await sql`CREATE TABLE mentions (
+        conv text NOT NULL,
+        seq bigint NOT NULL,
+        user_id text NOT NULL,
+        pos integer NOT NULL,
+        PRIMARY KEY (conv, seq, user_id)
+      )`.execute(db);
+      // A user's unread mentions in a conversation: one range (seq > their read marker).
+      await sql`CREATE INDEX mentions_user ON mentions (user_id, conv, seq)`.execute(db);
+      // change_seq: the change that set the reaction (users are listed in that order);
+      // first_seq: the change that first put its emoji on the message (the emoji's order).
+      await sql`CREATE TABLE reactions (
+        conv text NOT NULL,
+        seq bigint NOT NULL,
+        emoji text NOT NULL,
+        user_id text NOT NULL,
+        change_seq bigint NOT NULL,
+        first_seq bigint NOT NULL,
+        PRIMARY KEY (conv, seq, emoji, user_id)
+      )`.execute(db);
+    },
+  },
 };
 
 /** The PostgreSQL store's migrations, in order (exported for the upgrade test). */
@@ -168,11 +237,9 @@ type StateRow = ConversationRow & {
   hidden_seq: number | null;
   member_count: number;
   member_ids: UserId[];
-  lm_seq: number | null;
-  lm_id: MessageId | null;
-  lm_sender: UserId | null;
-  lm_body: string | null;
-  lm_ts: number | null;
+  unread_mentions: number;
+  mention_seqs: (number | string)[];
+  last_message: MessageRow | null;
 };
 
 /**
@@ -279,7 +346,17 @@ export class PostgresMessageStore implements MessageStore {
       )
       SELECT id FROM conv`.execute(this.db);
     if (rows.length === 0) return undefined;
-    return { id, kind, name, topic: null, createdBy, createdAt: now, lastSeq: 0, lastActivityAt: now };
+    return {
+      id,
+      kind,
+      name,
+      topic: null,
+      createdBy,
+      createdAt: now,
+      lastSeq: 0,
+      lastChangeSeq: 0,
+      lastActivityAt: now,
+    };
   }
 
   async ensureChannel(input: { name: string; createdBy: UserId }, now: number): Promise<ConversationRecord> {
@@ -599,17 +676,17 @@ export class PostgresMessageStore implements MessageStore {
     const limit = pageLimit(page.limit);
     const before = page.before ?? Number.MAX_SAFE_INTEGER;
     if (page.after !== undefined) {
-      const { rows } = await sql<MessagesTable>`
-        SELECT conv, seq, id, sender, client_msg_id, body, ts FROM messages
-        WHERE conv = ${conv} AND seq > ${page.after} AND seq < ${before}
-        ORDER BY seq LIMIT ${limit}`.execute(this.db);
-      return rows.map(toStoredMessage);
+      const { rows } = await sql<MessageRow>`
+        SELECT ${messageColumns} FROM messages m
+        WHERE m.conv = ${conv} AND m.seq > ${page.after} AND m.seq < ${before}
+        ORDER BY m.seq LIMIT ${limit}`.execute(this.db);
+      return rows.map(fromMessageRow);
     }
-    const { rows } = await sql<MessagesTable>`
-      SELECT conv, seq, id, sender, client_msg_id, body, ts FROM messages
-      WHERE conv = ${conv} AND seq < ${before}
-      ORDER BY seq DESC LIMIT ${limit}`.execute(this.db);
-    return rows.reverse().map(toStoredMessage);
+    const { rows } = await sql<MessageRow>`
+      SELECT ${messageColumns} FROM messages m
+      WHERE m.conv = ${conv} AND m.seq < ${before}
+      ORDER BY m.seq DESC LIMIT ${limit}`.execute(this.db);
+    return rows.reverse().map(fromMessageRow);
   }
 
   async markRead(conv: ConversationId, userId: UserId, seq: number): Promise<number> {
@@ -632,6 +709,219 @@ export class PostgresMessageStore implements MessageStore {
       RETURNING m.conv, m.last_read_seq`.execute(this.db);
     return rows.map((r) => ({ conv: r.conv, seq: r.last_read_seq }));
   }
+
+  // --- messages that change -----------------------------------------------------------
+
+  /**
+   * Runs a change of message `seq` in a transaction that first locks the conversation's row
+   * (as append and a leave take it first: changes of one conversation, its appends and its
+   * leaves queue on it, so changeSeqs are handed out in commit order and membership holds
+   * until commit), then checks, each by a statement of its own that sees what committed
+   * while it waited: the conversation exists (`not_found`), `actor` is a member
+   * (`not_member`), the message exists (`not_found`). With `emoji`, it also reads the
+   * message's reactions state (`ReactionState`) in that statement: the conversation's lock
+   * is held until commit, so each round trip after it counts.
+   */
+  private async change(
+    conv: ConversationId,
+    seq: number,
+    actor: UserId,
+    change: (
+      trx: Kysely<ChatTables>,
+      target: { conversation: ConversationRecord; message: StoredMessage; deleted: boolean } & ReactionState,
+    ) => Promise<ChangeOutcome>,
+    emoji: string | null = null,
+  ): Promise<ChangeOutcome> {
+    return this.db.transaction().execute(async (trx) => {
+      const { rows } = await sql<ConversationRow>`
+        SELECT ${conversationColumns} FROM conversations c WHERE c.id = ${conv} FOR UPDATE`.execute(trx);
+      if (!rows[0]) throw noConversation();
+      const { rows: found } = await sql<MessageRow & ReactionState & { is_member: boolean }>`
+        SELECT EXISTS (SELECT 1 FROM members WHERE conv = ${conv} AND user_id = ${actor}) AS is_member,
+          ${
+            emoji === null
+              ? sql`false AS mine, false AS used, 0 AS distinct_emoji,`
+              : sql`EXISTS (SELECT 1 FROM reactions
+                  WHERE conv = ${conv} AND seq = ${seq} AND emoji = ${emoji} AND user_id = ${actor}) AS mine,
+                EXISTS (SELECT 1 FROM reactions WHERE conv = ${conv} AND seq = ${seq} AND emoji = ${emoji}) AS used,
+                (SELECT count(DISTINCT emoji)::int FROM reactions WHERE conv = ${conv} AND seq = ${seq}) AS distinct_emoji,`
+          }
+          t.*
+        FROM (SELECT 1) AS one
+        LEFT JOIN LATERAL (SELECT ${messageColumns} FROM messages m WHERE m.conv = ${conv} AND m.seq = ${seq}) t ON true`.execute(
+        trx,
+      );
+      const row = found[0]!;
+      if (!row.is_member) throw notMember();
+      if (row.seq === null) throw noMessage();
+      return change(trx, {
+        conversation: toConversation(rows[0]),
+        message: fromMessageRow(row),
+        deleted: row.deleted === true,
+        mine: row.mine,
+        used: row.used,
+        distinct_emoji: row.distinct_emoji,
+      });
+    });
+  }
+
+  /** The message at (conv, seq) as this transaction sees it. */
+  private async messageAt(db: Kysely<ChatTables>, conv: ConversationId, seq: number): Promise<StoredMessage> {
+    const { rows } = await sql<MessageRow>`
+      SELECT ${messageColumns} FROM messages m WHERE m.conv = ${conv} AND m.seq = ${seq}`.execute(db);
+    return fromMessageRow(rows[0]!);
+  }
+
+  async editMessage(input: EditInput): Promise<ChangeOutcome> {
+    const { conv, seq, actor, body, now } = input;
+    checkMessageSeq(seq);
+    checkText('body', body);
+    const mentions = normalizeMentions(actor, input.mentions);
+    return this.change(conv, seq, actor, async (trx, { message }) => {
+      checkEdit(message, actor);
+      if (message.body === body && sameMentions(message.mentions ?? [], mentions)) {
+        return { message, changed: false };
+      }
+      if (mentions.length > 0) {
+        const { rows } = await sql<{ n: number }>`
+          SELECT count(*)::int AS n FROM members WHERE conv = ${conv} AND user_id = ANY(${mentions}::text[])`.execute(
+          trx,
+        );
+        if (rows[0]!.n !== mentions.length) throw badMentions();
+      }
+      await sql`
+        WITH cs AS (
+          UPDATE conversations SET last_change_seq = last_change_seq + 1 WHERE id = ${conv}
+          RETURNING last_change_seq
+        ), gone AS (
+          DELETE FROM mentions WHERE conv = ${conv} AND seq = ${seq}
+        )
+        UPDATE messages SET body = ${body}, edited_at = ${now}, change_seq = (SELECT last_change_seq FROM cs)
+        WHERE conv = ${conv} AND seq = ${seq}`.execute(trx);
+      if (mentions.length > 0) {
+        await sql`
+          INSERT INTO mentions (conv, seq, user_id, pos)
+          SELECT ${conv}, ${seq}, u.user_id, u.pos - 1
+          FROM unnest(${mentions}::text[]) WITH ORDINALITY AS u(user_id, pos)`.execute(trx);
+      }
+      return { message: await this.messageAt(trx, conv, seq), changed: true };
+    });
+  }
+
+  async deleteMessage(
+    conv: ConversationId,
+    seq: number,
+    actor: UserId,
+    _now: number,
+  ): Promise<ChangeOutcome> {
+    checkMessageSeq(seq);
+    return this.change(conv, seq, actor, async (trx, { conversation, message, deleted }) => {
+      checkDelete(message, conversation, actor);
+      if (deleted) return { message, changed: false };
+      await sql`
+        WITH cs AS (
+          UPDATE conversations SET last_change_seq = last_change_seq + 1 WHERE id = ${conv}
+          RETURNING last_change_seq
+        ), no_mentions AS (
+          DELETE FROM mentions WHERE conv = ${conv} AND seq = ${seq}
+        ), no_reactions AS (
+          DELETE FROM reactions WHERE conv = ${conv} AND seq = ${seq}
+        )
+        UPDATE messages SET body = '', deleted = true, edited_at = NULL,
+          change_seq = (SELECT last_change_seq FROM cs)
+        WHERE conv = ${conv} AND seq = ${seq}`.execute(trx);
+      return { message: await this.messageAt(trx, conv, seq), changed: true };
+    });
+  }
+
+  async react(input: ReactInput): Promise<ChangeOutcome> {
+    const { conv, seq, actor, emoji, on, maxDistinct } = input;
+    checkMessageSeq(seq);
+    checkEmoji(emoji);
+    const changed = async (
+      trx: Kysely<ChatTables>,
+      {
+        message,
+        deleted,
+        mine,
+        used,
+        distinct_emoji,
+      }: { message: StoredMessage; deleted: boolean } & ReactionState,
+    ): Promise<ChangeOutcome> => {
+      if (deleted) throw reactToDeleted();
+      if (mine === on) return { message, changed: false };
+      if (on && !used && distinct_emoji >= maxDistinct) throw tooManyReactions(maxDistinct);
+      await sql`
+        WITH cs AS (
+          UPDATE conversations SET last_change_seq = last_change_seq + 1 WHERE id = ${conv}
+          RETURNING last_change_seq
+        ), changed AS (
+          ${
+            on
+              ? sql`INSERT INTO reactions (conv, seq, emoji, user_id, change_seq, first_seq)
+                  SELECT ${conv}, ${seq}, ${emoji}, ${actor}, cs.last_change_seq, coalesce(
+                    (SELECT min(first_seq) FROM reactions WHERE conv = ${conv} AND seq = ${seq} AND emoji = ${emoji}),
+                    cs.last_change_seq)
+                  FROM cs`
+              : sql`DELETE FROM reactions WHERE conv = ${conv} AND seq = ${seq} AND emoji = ${emoji} AND user_id = ${actor}`
+          }
+        )
+        UPDATE messages SET change_seq = (SELECT last_change_seq FROM cs)
+        WHERE conv = ${conv} AND seq = ${seq}`.execute(trx);
+      return { message: await this.messageAt(trx, conv, seq), changed: true };
+    };
+    return this.change(conv, seq, actor, changed, emoji);
+  }
+
+  async changesSince(
+    conv: ConversationId,
+    after: number,
+    limit: number,
+  ): Promise<{ messages: StoredMessage[]; lastChangeSeq: number }> {
+    checkSeq('after', after);
+    const n = changesLimit(limit);
+    // One statement, one snapshot: every change up to lastChangeSeq is in it.
+    const { rows } = await sql<{ last_change_seq: number | null; messages: MessageRow[] | null }>`
+      SELECT (SELECT last_change_seq FROM conversations WHERE id = ${conv}) AS last_change_seq,
+        (SELECT json_agg(t ORDER BY t.change_seq) FROM (
+          SELECT ${messageColumns} FROM messages m
+          WHERE m.conv = ${conv} AND m.change_seq > ${after}
+          ORDER BY m.change_seq LIMIT ${n}
+        ) t) AS messages`.execute(this.db);
+    return {
+      messages: (rows[0]?.messages ?? []).map(fromMessageRow),
+      lastChangeSeq: Number(rows[0]?.last_change_seq ?? 0),
+    };
+  }
+
+  async thread(
+    conv: ConversationId,
+    root: number,
+    page: { after?: number; limit: number },
+  ): Promise<StoredMessage[]> {
+    checkSeq('root', root);
+    const after = checkSeq('after', page.after ?? 0);
+    const { rows } = await sql<MessageRow>`
+      SELECT ${messageColumns} FROM messages m
+      WHERE m.conv = ${conv} AND m.thread_root = ${root} AND m.seq > ${after}
+      ORDER BY m.seq LIMIT ${changesLimit(page.limit)}`.execute(this.db);
+    return rows.map(fromMessageRow);
+  }
+
+  async around(conv: ConversationId, seq: number, limit: number): Promise<StoredMessage[]> {
+    checkSeq('seq', seq);
+    const n = changesLimit(limit);
+    if (n === 0) return [];
+    const { rows } = await sql<MessageRow & { side: 'before' | 'from' }>`
+      (SELECT 'before' AS side, ${messageColumns} FROM messages m
+        WHERE m.conv = ${conv} AND m.seq < ${seq} ORDER BY m.seq DESC LIMIT ${n})
+      UNION ALL
+      (SELECT 'from', ${messageColumns} FROM messages m
+        WHERE m.conv = ${conv} AND m.seq >= ${seq} ORDER BY m.seq LIMIT ${n})`.execute(this.db);
+    const before = rows.filter((r) => r.side === 'before').sort((x, y) => Number(y.seq) - Number(x.seq));
+    const from = rows.filter((r) => r.side === 'from').sort((x, y) => Number(x.seq) - Number(y.seq));
+    return aroundPage(before, from, n).map(fromMessageRow);
+  }
 }
 
 /** The stored messages of a batch's (sender, clientMsgId) pairs, by send key. */
@@ -640,12 +930,12 @@ async function storedMessages(
   inputs: AppendInput[],
 ): Promise<Map<string, StoredMessage>> {
   const keys = distinctSendKeys(inputs);
-  const { rows } = await sql<MessagesTable>`
-    SELECT m.conv, m.seq, m.id, m.sender, m.client_msg_id, m.body, m.ts
+  const { rows } = await sql<MessageRow>`
+    SELECT ${messageColumns}
     FROM messages m
     JOIN unnest(${keys.map((k) => k.sender)}::text[], ${keys.map((k) => k.clientMsgId)}::text[]) AS k(sender, cmid)
       ON m.sender = k.sender AND m.client_msg_id = k.cmid`.execute(db);
-  return new Map(rows.map((row) => [sendKeyOf(row.sender, row.client_msg_id), toStoredMessage(row)]));
+  return new Map(rows.map((row) => [sendKeyOf(row.sender, row.client_msg_id), fromMessageRow(row)]));
 }
 
 /**
@@ -653,50 +943,107 @@ async function storedMessages(
  * commits once (group commit):
  * 1. lock the batch's conversations in id order (`locked`): concurrent batches cannot
  *    deadlock, and a leave (which takes the same lock first, see removeMember) queues
- *    behind this batch or this batch behind it;
- * 2. accept a candidate only if its sender's members row exists, read with a row lock
- *    (`senders`, FOR KEY SHARE): a locking read sees a leave that committed while this
+ *    behind this batch or this batch behind it; so does every change of a message;
+ * 2. read the members rows of the senders and of the mentioned users with a row lock
+ *    (`present`, FOR KEY SHARE): a locking read sees a leave that committed while this
  *    statement waited for the conversation lock, which the statement's snapshot would not;
  *    the lock keeps a leave out until commit and does not block other appends;
- * 3. number the accepted ones per conversation in input order (`row_number()`), add each
- *    conversation's count to `last_seq`, insert at `last_seq − count + k`, move the
- *    senders' read markers and last sent seqs.
+ * 3. decide each candidate (`checked`): `not_member` (sender not present), `bad_reply` (its
+ *    replyTo is no message stored before this statement — one of the same batch is not),
+ *    `bad_mentions` (a mentioned user not present); a reply's thread root is its parent's
+ *    root, or the parent;
+ * 4. number the accepted ones per conversation in input order (`row_number()`), add each
+ *    conversation's count to `last_seq` and its number of thread roots replied to, to
+ *    `last_change_seq`; insert at `last_seq − count + k`, with their mentions; move each
+ *    root's reply count, last reply time and changeSeq (one change per root and batch);
+ *    move the senders' read markers and last sent seqs.
  * Refused candidates take no seq and do not disturb the others. The statement returns the
- * inserted (id, seq), the ids of the conversations that exist (to tell `not_found` from
- * `not_member`), and the stored original of any refused candidate whose (sender,
- * clientMsgId) is stored (a retry after a leave is still a duplicate). An accepted
- * candidate whose pair is stored fails the insert on the unique key: nothing is written
- * and `append` takes its careful path.
+ * inserted (id, seq, thread root), the refusals, the ids of the conversations that exist
+ * (to tell `not_found` from the rest), the roots it changed, and the stored original of any
+ * refused candidate whose (sender, clientMsgId) is stored (a retry after a leave is still a
+ * duplicate). An accepted candidate whose pair is stored fails the insert on the unique
+ * key: nothing is written and `append` takes its careful path. The changed roots are read
+ * back in their current state after the commit (a later change may show already: each
+ * state comes with its own changeSeq).
  */
 async function writeBatch(db: Kysely<ChatTables>, plan: AppendPlan): Promise<AppendOutcome[]> {
   const { candidates } = plan;
   if (candidates.length === 0) return plan.settle(new Map(), () => 'not_found');
+  const mentionIdx: number[] = [];
+  const mentionUser: string[] = [];
+  const mentionPos: number[] = [];
+  candidates.forEach((c, i) => {
+    c.mentions.forEach((user, pos) => {
+      mentionIdx.push(i + 1);
+      mentionUser.push(user);
+      mentionPos.push(pos);
+    });
+  });
   const { rows } = await sql<BatchRow>`
     WITH inp AS (
       SELECT * FROM unnest(${candidates.map((c) => c.input.conv)}::text[], ${candidates.map((c) => c.id)}::text[],
         ${candidates.map((c) => c.input.sender)}::text[], ${candidates.map((c) => c.input.clientMsgId)}::text[],
-        ${candidates.map((c) => c.input.body)}::text[], ${candidates.map((c) => c.input.ts)}::int8[])
-        WITH ORDINALITY AS i(conv, id, sender, cmid, body, ts, idx)
+        ${candidates.map((c) => c.input.body)}::text[], ${candidates.map((c) => c.input.ts)}::int8[],
+        ${candidates.map((c) => c.input.replyTo ?? null)}::int8[])
+        WITH ORDINALITY AS i(conv, id, sender, cmid, body, ts, reply_to, idx)
+    ), ment AS (
+      SELECT * FROM unnest(${mentionIdx}::int8[], ${mentionUser}::text[], ${mentionPos}::int4[]) AS x(idx, user_id, pos)
     ), locked AS MATERIALIZED (
       SELECT c.id FROM conversations c WHERE c.id IN (SELECT conv FROM inp) ORDER BY c.id FOR UPDATE
-    ), senders AS MATERIALIZED (
+    ), present AS MATERIALIZED (
       SELECT m.conv, m.user_id FROM members m
-      WHERE (m.conv, m.user_id) IN (SELECT conv, sender FROM inp WHERE conv IN (SELECT id FROM locked))
+      WHERE (m.conv, m.user_id) IN (
+        SELECT conv, sender FROM inp WHERE conv IN (SELECT id FROM locked)
+        UNION
+        SELECT i.conv, x.user_id FROM ment x JOIN inp i ON i.idx = x.idx WHERE i.conv IN (SELECT id FROM locked)
+      )
       FOR KEY SHARE
+    ), checked AS MATERIALIZED (
+      SELECT i.*, coalesce(p.thread_root, p.seq) AS root,
+        CASE
+          WHEN NOT EXISTS (SELECT 1 FROM present s WHERE s.conv = i.conv AND s.user_id = i.sender) THEN 'not_member'
+          WHEN i.reply_to IS NOT NULL AND p.seq IS NULL THEN 'bad_reply'
+          WHEN EXISTS (
+            SELECT 1 FROM ment x WHERE x.idx = i.idx
+              AND NOT EXISTS (SELECT 1 FROM present s WHERE s.conv = i.conv AND s.user_id = x.user_id)
+          ) THEN 'bad_mentions'
+        END AS refusal
+      FROM inp i LEFT JOIN messages p ON p.conv = i.conv AND p.seq = i.reply_to
+      WHERE i.conv IN (SELECT id FROM locked)
     ), ok AS MATERIALIZED (
-      SELECT i.*, row_number() OVER (PARTITION BY i.conv ORDER BY i.idx) AS k
-      FROM inp i JOIN senders s ON s.conv = i.conv AND s.user_id = i.sender
+      SELECT c.*, row_number() OVER (PARTITION BY c.conv ORDER BY c.idx) AS k
+      FROM checked c WHERE c.refusal IS NULL
+    ), roots AS MATERIALIZED (
+      SELECT conv, root AS seq, count(*) AS n, max(ts) AS ts,
+        row_number() OVER (PARTITION BY conv ORDER BY root) AS k
+      FROM ok WHERE root IS NOT NULL GROUP BY conv, root
     ), bumped AS (
       UPDATE conversations c
-      SET last_seq = c.last_seq + b.n, last_activity_at = greatest(c.last_activity_at, b.ts)
-      FROM (SELECT conv, count(*) AS n, max(ts) AS ts FROM ok GROUP BY conv) b
+      SET last_seq = c.last_seq + b.n, last_activity_at = greatest(c.last_activity_at, b.ts),
+        last_change_seq = c.last_change_seq + b.nroots
+      FROM (
+        SELECT ok.conv, count(*) AS n, max(ok.ts) AS ts,
+          (SELECT count(*) FROM roots r WHERE r.conv = ok.conv) AS nroots
+        FROM ok GROUP BY ok.conv
+      ) b
       WHERE c.id = b.conv
-      RETURNING c.id, c.last_seq - b.n AS base
+      RETURNING c.id, c.last_seq - b.n AS base, c.last_change_seq - b.nroots AS change_base
     ), ins AS (
-      INSERT INTO messages (conv, seq, id, sender, client_msg_id, body, ts)
-      SELECT ok.conv, bumped.base + ok.k, ok.id, ok.sender, ok.cmid, ok.body, ok.ts
+      INSERT INTO messages (conv, seq, id, sender, client_msg_id, body, ts, reply_to, thread_root)
+      SELECT ok.conv, bumped.base + ok.k, ok.id, ok.sender, ok.cmid, ok.body, ok.ts, ok.reply_to, ok.root
       FROM ok JOIN bumped ON bumped.id = ok.conv
-      RETURNING id, seq
+      RETURNING id, seq, thread_root
+    ), mentioned AS (
+      INSERT INTO mentions (conv, seq, user_id, pos)
+      SELECT ok.conv, bumped.base + ok.k, x.user_id, x.pos
+      FROM ok JOIN bumped ON bumped.id = ok.conv JOIN ment x ON x.idx = ok.idx
+    ), replied AS (
+      UPDATE messages m
+      SET reply_count = m.reply_count + r.n, last_reply_at = greatest(coalesce(m.last_reply_at, r.ts), r.ts),
+        change_seq = bumped.change_base + r.k
+      FROM roots r JOIN bumped ON bumped.id = r.conv
+      WHERE m.conv = r.conv AND m.seq = r.seq
+      RETURNING m.conv, m.seq
     ), marks AS (
       UPDATE members mb
       SET last_read_seq = greatest(mb.last_read_seq, r.seq), last_sent_seq = greatest(mb.last_sent_seq, r.seq)
@@ -707,72 +1054,143 @@ async function writeBatch(db: Kysely<ChatTables>, plan: AppendPlan): Promise<App
       ) r
       WHERE mb.conv = r.conv AND mb.user_id = r.sender
     )
-    SELECT 'inserted' AS kind, id, seq, NULL AS conv, NULL AS sender, NULL AS client_msg_id, NULL AS body,
-      NULL::int8 AS ts
+    SELECT 'inserted' AS kind, id, seq, thread_root AS root, NULL AS conv, NULL AS sender, NULL AS client_msg_id,
+      NULL AS body, NULL::int8 AS ts
     FROM ins
     UNION ALL
-    SELECT 'conversation', NULL, NULL, id, NULL, NULL, NULL, NULL FROM locked
+    SELECT 'conversation', NULL, NULL, NULL, id, NULL, NULL, NULL, NULL FROM locked
+    UNION ALL
+    SELECT 'refused', id, NULL, NULL, NULL, NULL, NULL, refusal, NULL FROM checked WHERE refusal IS NOT NULL
+    UNION ALL
+    SELECT 'root', NULL, seq, NULL, conv, NULL, NULL, NULL, NULL FROM replied
     UNION ALL
     -- A refused input whose (sender, clientMsgId) is stored gets the original (as a duplicate):
     -- the optimistic plan did not look, and only an insert would have hit the unique key.
-    SELECT 'stored', m.id, m.seq, m.conv, m.sender, m.client_msg_id, m.body, m.ts
+    SELECT 'stored', m.id, m.seq, NULL, m.conv, m.sender, m.client_msg_id, m.body, m.ts
     FROM inp i JOIN messages m ON m.sender = i.sender AND m.client_msg_id = i.cmid
     WHERE i.id NOT IN (SELECT id FROM ok)`.execute(db);
   const seqById = new Map<string, number>();
+  const rootById = new Map<string, number>();
   const existing = new Set<string>();
-  const stored = new Map<string, StoredMessage>();
+  const refusals = new Map<string, AppendRefusal>();
+  const storedKeys: { sender: string; clientMsgId: string }[] = [];
+  const changedRoots: { conv: string; seq: number }[] = [];
   for (const row of rows) {
-    if (row.kind === 'inserted') seqById.set(row.id!, row.seq!);
-    else if (row.kind === 'conversation') existing.add(row.conv!);
-    else stored.set(sendKeyOf(row.sender!, row.client_msg_id!), toStoredMessage(row as MessagesTable));
+    if (row.kind === 'inserted') {
+      seqById.set(row.id!, Number(row.seq));
+      if (row.root !== null) rootById.set(row.id!, Number(row.root));
+    } else if (row.kind === 'conversation') existing.add(row.conv!);
+    else if (row.kind === 'refused') refusals.set(row.id!, row.body as AppendRefusal);
+    else if (row.kind === 'root') changedRoots.push({ conv: row.conv!, seq: Number(row.seq) });
+    else storedKeys.push({ sender: row.sender!, clientMsgId: row.client_msg_id! });
+  }
+  for (const c of candidates) {
+    const root = rootById.get(c.id);
+    if (root !== undefined) c.threadRoot = root;
+  }
+  // The originals and roots in their current state, with their mentions and reactions.
+  const stored = new Map<string, StoredMessage>();
+  if (storedKeys.length > 0) {
+    const { rows: originals } = await sql<MessageRow>`
+      SELECT ${messageColumns} FROM messages m
+      JOIN unnest(${storedKeys.map((k) => k.sender)}::text[], ${storedKeys.map((k) => k.clientMsgId)}::text[])
+        AS k(sender, cmid) ON m.sender = k.sender AND m.client_msg_id = k.cmid`.execute(db);
+    for (const row of originals) stored.set(sendKeyOf(row.sender, row.client_msg_id), fromMessageRow(row));
+  }
+  const roots = new Map<string, StoredMessage>();
+  if (changedRoots.length > 0) {
+    const { rows: current } = await sql<MessageRow>`
+      SELECT ${messageColumns} FROM messages m
+      JOIN unnest(${changedRoots.map((r) => r.conv)}::text[], ${changedRoots.map((r) => r.seq)}::int8[])
+        AS r(conv, seq) ON m.conv = r.conv AND m.seq = r.seq`.execute(db);
+    for (const row of current) roots.set(rootKeyOf(row.conv, Number(row.seq)), fromMessageRow(row));
   }
   return plan.settle(
     seqById,
     (c) =>
       stored.get(sendKeyOf(c.input.sender, c.input.clientMsgId)) ??
+      refusals.get(c.id) ??
       (existing.has(c.input.conv) ? 'not_member' : 'not_found'),
+    (c) => (c.threadRoot === undefined ? undefined : roots.get(rootKeyOf(c.input.conv, c.threadRoot))),
   );
 }
 
-/** One row of writeBatch's answer: an inserted message, an existing conversation, or a stored original. */
-type BatchRow = { kind: 'inserted' | 'conversation' | 'stored' } & {
-  [K in keyof MessagesTable]: MessagesTable[K] | null;
+/** One row of writeBatch's answer: an inserted message, an existing conversation, a refusal, a changed root, or a stored original. */
+type BatchRow = { kind: 'inserted' | 'conversation' | 'refused' | 'root' | 'stored'; root: number | null } & {
+  [K in 'conv' | 'seq' | 'id' | 'sender' | 'client_msg_id' | 'body' | 'ts']: MessagesTable[K] | null;
 };
+
+/**
+ * A message row's columns (of `messages` as `m`) with its mentions (in order) and its
+ * reactions (the first LIMITS.reactionUsersShown users of each emoji, each with the emoji's
+ * exact count and first use) as JSON: one round trip for a page of messages in their
+ * current state.
+ */
+const messageColumns = sql.raw(`${MESSAGE_ROW_COLUMNS.map((c) => `m.${c}`).join(', ')},
+  (SELECT json_agg(x.user_id ORDER BY x.pos) FROM mentions x WHERE x.conv = m.conv AND x.seq = m.seq) AS mentions_json,
+  (SELECT json_agg(json_build_object('emoji', r.emoji, 'user', r.user_id, 'order', r.change_seq,
+      'first', r.first_seq, 'count', r.n) ORDER BY r.change_seq)
+    FROM (
+      SELECT emoji, user_id, change_seq, first_seq,
+        row_number() OVER (PARTITION BY emoji ORDER BY change_seq) AS k,
+        count(*) OVER (PARTITION BY emoji) AS n
+      FROM reactions WHERE conv = m.conv AND seq = m.seq
+    ) r
+    WHERE r.k <= ${LIMITS.reactionUsersShown}) AS reactions_json`);
+
+/** A message's reactions as `react` needs them: `actor` reacted with `emoji`; anyone did; how many emoji it has. */
+interface ReactionState {
+  mine: boolean;
+  used: boolean;
+  distinct_emoji: number;
+}
+
+type MessageRow = MessagesTable & { mentions_json: UserId[] | null; reactions_json: ReactionRow[] | null };
+
+function fromMessageRow(row: MessageRow): StoredMessage {
+  return toStoredMessage(row, row.mentions_json ?? [], row.reactions_json ?? []);
+}
 
 /** The columns of a ConversationRow, of `conversations` as `c` (also its own alias in plain selects). */
 const conversationColumns = sql.raw(CONVERSATION_ROW_COLUMNS.map((c) => `c.${c}`).join(', '));
 
 /** The state columns of the conversations in `page` (a CTE of `pageColumns`), alias `p`. */
-const pageColumns = sql`${conversationColumns}, m.last_read_seq, m.muted, m.hidden_seq, c.member_count`;
+const pageColumns = sql`${conversationColumns}, m.user_id, m.last_read_seq, m.muted, m.hidden_seq, c.member_count`;
 
+/**
+ * Each conversation of `page` with its member preview, the user's unread mentions (count and
+ * newest seqs, through mentions_user) and its last message in its current state: correlated
+ * subqueries on the rows of the page only, one statement.
+ */
 const stateQuery = sql`
   SELECT p.*,
     ARRAY(SELECT u.user_id FROM members u WHERE u.conv = p.id ORDER BY u.ord LIMIT ${MEMBERS_PREVIEW}) AS member_ids,
-    lm.seq AS lm_seq, lm.id AS lm_id, lm.sender AS lm_sender, lm.body AS lm_body, lm.ts AS lm_ts
-  FROM page p
-  LEFT JOIN messages lm ON lm.conv = p.id AND lm.seq = p.last_seq`;
+    (SELECT count(*)::int FROM mentions x
+      WHERE x.user_id = p.user_id AND x.conv = p.id AND x.seq > p.last_read_seq) AS unread_mentions,
+    ARRAY(SELECT s.seq FROM (
+      SELECT x.seq FROM mentions x
+      WHERE x.user_id = p.user_id AND x.conv = p.id AND x.seq > p.last_read_seq
+      ORDER BY x.seq DESC LIMIT ${LIMITS.maxMentionSeqs}
+    ) s ORDER BY s.seq) AS mention_seqs,
+    (SELECT row_to_json(lm) FROM (
+      SELECT ${messageColumns} FROM messages m WHERE m.conv = p.id AND m.seq = p.last_seq
+    ) lm) AS last_message
+  FROM page p`;
 
 function toState(row: StateRow): ConversationState {
   const record = toConversation(row);
+  const last = row.last_message && fromMessageRow(row.last_message);
   return {
     ...record,
     lastReadSeq: row.last_read_seq,
     unread: Math.max(0, record.lastSeq - row.last_read_seq),
+    unreadMentions: row.unread_mentions,
+    mentionSeqs: row.mention_seqs.map(Number),
     muted: row.muted,
     hidden: isHidden(row.hidden_seq, record.lastSeq),
     memberCount: row.member_count,
     memberIds: row.member_ids,
-    lastMessage:
-      row.lm_seq === null
-        ? null
-        : {
-            conv: row.id,
-            seq: row.lm_seq,
-            id: row.lm_id!,
-            from: row.lm_sender!,
-            body: row.lm_body!,
-            ts: row.lm_ts!,
-          },
+    lastMessage: last ? withoutClientMsgId(last) : null,
   };
 }
 

@@ -1,4 +1,4 @@
-import { asConversationId, asUserId } from '@relay-chat/protocol';
+import { asConversationId, asUserId, type UserId } from '@relay-chat/protocol';
 import { openDatabase } from '@relay-chat/service-kit';
 import { type Kysely, type Migration, sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -421,5 +421,133 @@ const at0002: UpgradeFixture = {
   },
 };
 
+/**
+ * The schema as of 0004 (topics, mute, hidden DMs, seen users), before messages that change
+ * (0005: reply, edit, tombstone, thread and change columns, conversations.last_change_seq,
+ * the mentions and reactions tables). Old messages must read back as plain messages (none
+ * of the optional fields), every conversation at change 0 with no unread mentions, and
+ * every kind of change must work on them.
+ */
+const at0004: UpgradeFixture = {
+  at: '0004_manage',
+  async seed(db) {
+    await insertConversation(db, {
+      id: 'g-team',
+      kind: 'group',
+      name: 'Team',
+      createdBy: alice,
+      createdAt: T,
+      lastSeq: 4,
+      lastActivityAt: T + 4000,
+    });
+    await sql`UPDATE conversations SET topic = ${'plans'}, member_count = 3 WHERE id = 'g-team'`.execute(db);
+    await insertMembers(db, 'g-team', [
+      [alice, 4, T],
+      [bob, 1, T],
+      [carol, 0, T],
+    ]);
+    await sql`UPDATE members SET muted = (1 = 1) WHERE conv = 'g-team' AND user_id = ${carol}`.execute(db);
+    await insertMessages(db, 'g-team', [
+      [alice, 'hello team', T + 1000],
+      [bob, 'hi', T + 2000],
+      [carol, 'hey @alice', T + 3000],
+      [alice, 'agenda: …', T + 4000],
+    ]);
+    await sql`INSERT INTO chat_users (user_id, first_seen_at) VALUES (${alice}, ${T}), (${bob}, ${T}), (${carol}, ${T})`.execute(
+      db,
+    );
+  },
+
+  async check(store) {
+    const g = asConversationId('g-team');
+    const plain = (seq: number, from: UserId, body: string, ts: number) => ({
+      conv: g,
+      seq,
+      id: `g-team-m${seq}`,
+      from,
+      body,
+      ts,
+      clientMsgId: `cm-g-team-${seq}`,
+    });
+    const old = [
+      plain(1, alice, 'hello team', T + 1000),
+      plain(2, bob, 'hi', T + 2000),
+      plain(3, carol, 'hey @alice', T + 3000),
+      plain(4, alice, 'agenda: …', T + 4000),
+    ];
+    expect(await store.history(g, { limit: 10 })).toEqual(old);
+    const carolState = (await store.conversationStateOf(g, carol))!;
+    expect(carolState).toMatchObject({
+      topic: 'plans',
+      muted: true,
+      lastSeq: 4,
+      lastChangeSeq: 0,
+      unread: 4,
+      unreadMentions: 0,
+      mentionSeqs: [],
+    });
+    const { clientMsgId: _, ...preview } = old[3]!;
+    expect(carolState.lastMessage).toEqual(preview);
+    expect((await store.conversationsOf(carol)).find((c) => c.id === g)).toEqual(carolState);
+    expect(await store.changesSince(g, 0, 10)).toEqual({ messages: [], lastChangeSeq: 0 });
+    expect(await store.thread(g, 1, { limit: 10 })).toEqual([]);
+    expect((await store.around(g, 2, 3)).map((m) => m.seq)).toEqual([1, 2, 3]);
+
+    // Every kind of change on the old rows, numbered from 1.
+    const [replied] = await store.append([
+      {
+        conv: g,
+        sender: bob,
+        clientMsgId: 'upgrade-reply',
+        body: 'me too @carol',
+        ts: T + 10_000,
+        replyTo: 1,
+        mentions: [carol],
+      },
+    ]);
+    expect(replied).toMatchObject({
+      duplicate: false,
+      message: { seq: 5, replyTo: 1, threadRoot: 1, mentions: [carol] },
+      root: { ...old[0], replyCount: 1, lastReplyAt: T + 10_000, changeSeq: 1 },
+    });
+    const edited = await store.editMessage({ conv: g, seq: 2, actor: bob, body: 'hi all', now: T + 11_000 });
+    expect(edited).toEqual({
+      changed: true,
+      message: { ...old[1], body: 'hi all', editedAt: T + 11_000, changeSeq: 2 },
+    });
+    const reacted = await store.react({
+      conv: g,
+      seq: 4,
+      actor: carol,
+      emoji: '👍',
+      on: true,
+      now: T + 12_000,
+      maxDistinct: 20,
+    });
+    expect(reacted.message).toEqual({
+      ...old[3],
+      reactions: [{ emoji: '👍', count: 1, users: [carol] }],
+      changeSeq: 3,
+    });
+    const deleted = await store.deleteMessage(g, 3, alice, T + 13_000);
+    expect(deleted.message).toEqual({ ...old[2], body: '', deleted: true, changeSeq: 4 });
+    const changes = await store.changesSince(g, 0, 10);
+    expect(changes.lastChangeSeq).toBe(4);
+    expect(changes.messages.map((m) => [m.seq, m.changeSeq])).toEqual([
+      [1, 1],
+      [2, 2],
+      [4, 3],
+      [3, 4],
+    ]);
+    expect(await store.conversationStateOf(g, carol)).toMatchObject({
+      lastChangeSeq: 4,
+      unread: 5,
+      unreadMentions: 1,
+      mentionSeqs: [5],
+    });
+    expect((await store.thread(g, 1, { limit: 10 })).map((m) => m.seq)).toEqual([5]);
+  },
+};
+
 /** Every fixture, oldest schema first. */
-export const UPGRADE_FIXTURES: readonly UpgradeFixture[] = [at0002];
+export const UPGRADE_FIXTURES: readonly UpgradeFixture[] = [at0002, at0004];
