@@ -1236,6 +1236,8 @@ export function describeMessageStore(name: string, harness: MessageStoreHarness)
         await expectChatError(edit(g.id, 1, a, 'nul \u0000'), 'validation_failed');
         await store.deleteMessage(g.id, 1, a, now());
         await expectChatError(edit(g.id, 1, a, 'back'), 'conflict');
+        // forbidden is checked before conflict.
+        await expectChatError(edit(g.id, 1, b, 'back'), 'forbidden');
         expect(await lastChangeSeq(g.id)).toBe(1);
         expect((await at(g.id, 2)).body).toBe('theirs');
       });
@@ -1382,6 +1384,14 @@ export function describeMessageStore(name: string, harness: MessageStoreHarness)
         expect(none.message.changeSeq).toBe(8);
         expect(await at(g.id, 1)).toEqual(none.message);
         expect(await lastChangeSeq(g.id)).toBe(8);
+        // An emoji everyone cleared counts from its next use.
+        await react(g.id, 1, a, '🎉');
+        await react(g.id, 1, b, '👍');
+        const again = await react(g.id, 1, c, '🎉');
+        expect(again.message.reactions).toEqual([
+          { emoji: '🎉', count: 2, users: [a, c] },
+          { emoji: '👍', count: 1, users: [b] },
+        ]);
         // Reactions do not make it unread or move it.
         expect(await store.conversationStateOf(g.id, a)).toMatchObject({ unread: 0, lastSeq: 1 });
       });

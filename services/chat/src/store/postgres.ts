@@ -979,6 +979,9 @@ async function writeBatch(db: Kysely<ChatTables>, plan: AppendPlan): Promise<App
       mentionPos.push(pos);
     });
   });
+  // Most batches carry no replies and no mentions: their parts of the statement are left out.
+  const hasMentions = mentionIdx.length > 0;
+  const hasReplies = candidates.some((c) => c.input.replyTo !== undefined);
   const { rows } = await sql<BatchRow>`
     WITH inp AS (
       SELECT * FROM unnest(${candidates.map((c) => c.input.conv)}::text[], ${candidates.map((c) => c.id)}::text[],
@@ -986,44 +989,72 @@ async function writeBatch(db: Kysely<ChatTables>, plan: AppendPlan): Promise<App
         ${candidates.map((c) => c.input.body)}::text[], ${candidates.map((c) => c.input.ts)}::int8[],
         ${candidates.map((c) => c.input.replyTo ?? null)}::int8[])
         WITH ORDINALITY AS i(conv, id, sender, cmid, body, ts, reply_to, idx)
-    ), ment AS (
+    ), ${
+      hasMentions
+        ? sql`ment AS (
       SELECT * FROM unnest(${mentionIdx}::int8[], ${mentionUser}::text[], ${mentionPos}::int4[]) AS x(idx, user_id, pos)
-    ), locked AS MATERIALIZED (
+    ), `
+        : sql``
+    }locked AS MATERIALIZED (
       SELECT c.id FROM conversations c WHERE c.id IN (SELECT conv FROM inp) ORDER BY c.id FOR UPDATE
     ), present AS MATERIALIZED (
       SELECT m.conv, m.user_id FROM members m
       WHERE (m.conv, m.user_id) IN (
         SELECT conv, sender FROM inp WHERE conv IN (SELECT id FROM locked)
-        UNION
-        SELECT i.conv, x.user_id FROM ment x JOIN inp i ON i.idx = x.idx WHERE i.conv IN (SELECT id FROM locked)
+        ${
+          hasMentions
+            ? sql`UNION
+        SELECT i.conv, x.user_id FROM ment x JOIN inp i ON i.idx = x.idx WHERE i.conv IN (SELECT id FROM locked)`
+            : sql``
+        }
       )
       FOR KEY SHARE
     ), checked AS MATERIALIZED (
-      SELECT i.*, coalesce(p.thread_root, p.seq) AS root,
+      SELECT i.*,
         CASE
           WHEN NOT EXISTS (SELECT 1 FROM present s WHERE s.conv = i.conv AND s.user_id = i.sender) THEN 'not_member'
-          WHEN i.reply_to IS NOT NULL AND p.seq IS NULL THEN 'bad_reply'
-          WHEN EXISTS (
+          WHEN i.reply_to IS NOT NULL AND i.root IS NULL THEN 'bad_reply'
+          ${
+            hasMentions
+              ? sql`WHEN EXISTS (
             SELECT 1 FROM ment x WHERE x.idx = i.idx
               AND NOT EXISTS (SELECT 1 FROM present s WHERE s.conv = i.conv AND s.user_id = x.user_id)
-          ) THEN 'bad_mentions'
+          ) THEN 'bad_mentions'`
+              : sql``
+          }
         END AS refusal
-      FROM inp i LEFT JOIN messages p ON p.conv = i.conv AND p.seq = i.reply_to
-      WHERE i.conv IN (SELECT id FROM locked)
+      FROM (
+        -- The parent's root: a primary-key probe per reply (a scalar subquery, so that the
+        -- planner cannot turn it into a join over the whole messages table).
+        SELECT i.*, ${
+          hasReplies
+            ? sql`CASE WHEN i.reply_to IS NOT NULL THEN (
+          SELECT coalesce(pm.thread_root, pm.seq) FROM messages pm WHERE pm.conv = i.conv AND pm.seq = i.reply_to
+        ) END`
+            : sql`NULL::int8`
+        } AS root
+        FROM inp i
+        WHERE i.conv IN (SELECT id FROM locked)
+        OFFSET 0
+      ) i
     ), ok AS MATERIALIZED (
       SELECT c.*, row_number() OVER (PARTITION BY c.conv ORDER BY c.idx) AS k
       FROM checked c WHERE c.refusal IS NULL
-    ), roots AS MATERIALIZED (
+    ), ${
+      hasReplies
+        ? sql`roots AS MATERIALIZED (
       SELECT conv, root AS seq, count(*) AS n, max(ts) AS ts,
         row_number() OVER (PARTITION BY conv ORDER BY root) AS k
       FROM ok WHERE root IS NOT NULL GROUP BY conv, root
-    ), bumped AS (
+    ), `
+        : sql``
+    }bumped AS (
       UPDATE conversations c
       SET last_seq = c.last_seq + b.n, last_activity_at = greatest(c.last_activity_at, b.ts),
         last_change_seq = c.last_change_seq + b.nroots
       FROM (
         SELECT ok.conv, count(*) AS n, max(ok.ts) AS ts,
-          (SELECT count(*) FROM roots r WHERE r.conv = ok.conv) AS nroots
+          ${hasReplies ? sql`(SELECT count(*) FROM roots r WHERE r.conv = ok.conv)` : sql`0`} AS nroots
         FROM ok GROUP BY ok.conv
       ) b
       WHERE c.id = b.conv
@@ -1033,18 +1064,26 @@ async function writeBatch(db: Kysely<ChatTables>, plan: AppendPlan): Promise<App
       SELECT ok.conv, bumped.base + ok.k, ok.id, ok.sender, ok.cmid, ok.body, ok.ts, ok.reply_to, ok.root
       FROM ok JOIN bumped ON bumped.id = ok.conv
       RETURNING id, seq, thread_root
-    ), mentioned AS (
+    ), ${
+      hasMentions
+        ? sql`mentioned AS (
       INSERT INTO mentions (conv, seq, user_id, pos)
       SELECT ok.conv, bumped.base + ok.k, x.user_id, x.pos
-      FROM ok JOIN bumped ON bumped.id = ok.conv JOIN ment x ON x.idx = ok.idx
-    ), replied AS (
+      FROM ment x JOIN ok ON ok.idx = x.idx JOIN bumped ON bumped.id = ok.conv
+    ), `
+        : sql``
+    }${
+      hasReplies
+        ? sql`replied AS (
       UPDATE messages m
       SET reply_count = m.reply_count + r.n, last_reply_at = greatest(coalesce(m.last_reply_at, r.ts), r.ts),
         change_seq = bumped.change_base + r.k
       FROM roots r JOIN bumped ON bumped.id = r.conv
       WHERE m.conv = r.conv AND m.seq = r.seq
       RETURNING m.conv, m.seq
-    ), marks AS (
+    ), `
+        : sql``
+    }marks AS (
       UPDATE members mb
       SET last_read_seq = greatest(mb.last_read_seq, r.seq), last_sent_seq = greatest(mb.last_sent_seq, r.seq)
       FROM (
@@ -1061,8 +1100,7 @@ async function writeBatch(db: Kysely<ChatTables>, plan: AppendPlan): Promise<App
     SELECT 'conversation', NULL, NULL, NULL, id, NULL, NULL, NULL, NULL FROM locked
     UNION ALL
     SELECT 'refused', id, NULL, NULL, NULL, NULL, NULL, refusal, NULL FROM checked WHERE refusal IS NOT NULL
-    UNION ALL
-    SELECT 'root', NULL, seq, NULL, conv, NULL, NULL, NULL, NULL FROM replied
+    ${hasReplies ? sql`UNION ALL SELECT 'root', NULL, seq, NULL, conv, NULL, NULL, NULL, NULL FROM replied` : sql``}
     UNION ALL
     -- A refused input whose (sender, clientMsgId) is stored gets the original (as a duplicate):
     -- the optimistic plan did not look, and only an insert would have hit the unique key.

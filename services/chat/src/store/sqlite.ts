@@ -408,7 +408,9 @@ function prepare(db: Database.Database) {
       `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE conv = ? AND change_seq > ? ORDER BY change_seq LIMIT ?`,
     ),
     threadAfter: db.prepare<[string, number, number, number], MessagesTable>(
-      `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE conv = ? AND thread_root = ? AND seq > ? ORDER BY seq LIMIT ?`,
+      // Without statistics SQLite would walk the conversation by its primary key instead.
+      `SELECT ${MESSAGE_COLUMNS} FROM messages INDEXED BY messages_threads
+       WHERE conv = ? AND thread_root = ? AND seq > ? ORDER BY seq LIMIT ?`,
     ),
     fromSeq: db.prepare<[string, number, number], MessagesTable>(
       `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE conv = ? AND seq >= ? ORDER BY seq LIMIT ?`,
