@@ -6,7 +6,7 @@
  * the machine's load falls on both; the report gives each round's ratio and their geometric
  * mean.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { pinProcesses, runBench } from './coordinator.js';
@@ -90,7 +90,8 @@ export function ratios(pairs: readonly RoundPair[]): { each: number[]; geomean: 
 export function cpuPerDelivery(result: RunResult | undefined): Map<number, number> {
   const out = new Map<number, number>();
   for (const p of result?.phases ?? []) {
-    if (p.deliveriesPerSec > 0 && p.serverCpuPercent > 0) {
+    // Only steps that delivered what was offered: an overloaded step's CPU buys a backlog.
+    if (p.deliveriesPerSec > 0 && p.serverCpuPercent > 0 && p.deliveredRatio >= 0.99) {
       out.set(p.rate, ((p.serverCpuPercent / 100) * 1e6) / p.deliveriesPerSec);
     }
   }
@@ -154,6 +155,28 @@ export function renderPreviousMarkdown(
     lines.push(`| **${scenario}** | all | | | | **${fmt(g)}** | **${fmt(gc)}** (geometric means) |`);
   }
   return `${lines.join('\n')}\n`;
+}
+
+/** Reads the results a comparison wrote into `dir` (round<N>-<scenario>-<current|previous>.json). */
+export function readPreviousResults(
+  dir: string,
+): Record<string, { current: (RunResult | undefined)[]; previous: (RunResult | undefined)[] }> {
+  const results: Record<string, { current: (RunResult | undefined)[]; previous: (RunResult | undefined)[] }> =
+    {};
+  const files = readdirSync(dir).filter((f) => /^round\d+-\w+-(current|previous)\.json$/.test(f));
+  for (const file of files) {
+    const [, round, scenario, which] = /^round(\d+)-(\w+)-(current|previous)\.json$/.exec(file)!;
+    const entry = (results[scenario!] ??= { current: [], previous: [] });
+    entry[which as 'current' | 'previous'][Number(round) - 1] = JSON.parse(
+      readFileSync(join(dir, file), 'utf8'),
+    );
+  }
+  for (const entry of Object.values(results)) {
+    const n = Math.max(entry.current.length, entry.previous.length);
+    entry.current.length = n;
+    entry.previous.length = n;
+  }
+  return results;
 }
 
 /** Runs the comparison; returns the markdown (also written to outDir/previous.md). */

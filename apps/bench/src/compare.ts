@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { COMPARE_TARGETS, type CompareSize, compareRuns, equivalentCommand } from './compare-plan.js';
-import { comparePrevious } from './compare-previous.js';
+import { comparePrevious, readPreviousResults, renderPreviousMarkdown } from './compare-previous.js';
 import { type CompareEntry, keptSectionsOf, notesOf, renderBenchmarksMarkdown } from './compare-report.js';
 import { runBench } from './coordinator.js';
 import { benchDir, type Deployment, startDeployment } from './deployment.js';
@@ -90,8 +90,25 @@ async function main(): Promise<void> {
       scenarios: { type: 'string' },
       'no-pin': { type: 'boolean' },
       'p99-bound': { type: 'string' },
+      'report-from': { type: 'string' },
     },
   });
+  if (values['report-from']) {
+    // Re-renders a --previous comparison from the JSON results it wrote (no runs).
+    const dir = values['report-from'];
+    const markdown = renderPreviousMarkdown(
+      {
+        current: 'this tree',
+        previous: values.previous ?? 'previous',
+        command: `npm run bench:compare -- --report-from ${dir}`,
+        startedAt: '',
+        finishedAt: '',
+      },
+      readPreviousResults(dir),
+    );
+    log(markdown);
+    return;
+  }
   if (values.previous) {
     const int = (name: string, v: string | undefined, d: number) => {
       const n = v === undefined ? d : Number(v);

@@ -103,9 +103,20 @@ export const MessageRow = memo(function MessageRow({
   };
   const cancelPress = () => clearTimeout(pressTimer.current);
   useEffect(() => () => clearTimeout(pressTimer.current), []);
+  // Actions opened by a long press close on a touch anywhere else.
+  const rowRef = useRef<HTMLLIElement>(null);
+  useEffect(() => {
+    if (!actionsOpen) return;
+    const onDown = (e: PointerEvent) => {
+      if (rowRef.current && !rowRef.current.contains(e.target as Node)) setActionsOpen(false);
+    };
+    document.addEventListener('pointerdown', onDown);
+    return () => document.removeEventListener('pointerdown', onDown);
+  }, [actionsOpen]);
 
   return (
     <li
+      ref={rowRef}
       className={`message${continued ? ' continued' : ''}${own ? ' own' : ''}${deleted ? ' deleted' : ''}${
         actionsOpen || picker ? ' actions-open' : ''
       }${highlighted ? ' highlighted' : ''}${mentionsMe ? ' mentions-me' : ''}${editing ? ' editing' : ''}`}

@@ -195,6 +195,7 @@ export class RedisClusterTransport implements BusTransport {
   }
 
   private shardFor(key: string): Shard {
+    if (this.closing) throw new Error('Redis Cluster transport is closed');
     const existing = this.shards.get(key);
     if (existing) return existing;
     const [host, port] = splitNodeKey(key);
