@@ -18,6 +18,8 @@ export const USAGE = `relay-chat load tester
   npm run bench -- profile <file.cpuprofile>    summarise a V8 CPU profile (self time by function)
   npm run bench:compare [-- --quick]            baselines vs relay-chat; writes docs/benchmarks.md
   npm run bench:compare -- --previous REV       embedded server of this tree vs of git revision REV, alternately
+      [--rounds N] [--users N] [--duration S] [--scenarios channel,dm] [--p99-bound MS] [--no-pin]
+  npm run bench:compare -- --report-from DIR    re-render a --previous comparison from its JSON results
 
 target (default --spawn embedded):
   --target http://host:port[,http://host2:port]   an existing relay-chat (clients round-robin over the URLs)

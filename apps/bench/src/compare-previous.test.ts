@@ -11,7 +11,14 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { alternation, previousRuns, ratios, renderPreviousMarkdown } from './compare-previous.js';
+import {
+  alternation,
+  cpuPerDelivery,
+  previousRuns,
+  ratios,
+  readPreviousResults,
+  renderPreviousMarkdown,
+} from './compare-previous.js';
 import { linkNodeModules } from './previous-revision.js';
 import type { RunResult } from './run-result.js';
 
@@ -60,7 +67,9 @@ describe('bench:compare --previous', () => {
     const result = (rate: number, p99: number, cpu = 10) =>
       ({
         ladder: { p99BoundMs: 50, steps: [], highestSustainedRate: rate },
-        phases: [{ rate, latencyMs: { p99 }, deliveriesPerSec: 1000, serverCpuPercent: cpu }],
+        phases: [
+          { rate, latencyMs: { p99 }, deliveriesPerSec: 1000, serverCpuPercent: cpu, deliveredRatio: 1 },
+        ],
       }) as unknown as RunResult;
     const md = renderPreviousMarkdown(
       { current: 'abc', previous: 'HEAD~1 (def)', command: 'cmd', startedAt: 's', finishedAt: 'f' },
@@ -69,6 +78,25 @@ describe('bench:compare --previous', () => {
     expect(md).toContain('| dm | 1 | this, previous | 1,000 (20) | 1,000 (25) | 1.00× | 0.50× |');
     expect(md).toContain('| dm | 2 | previous, this | 1,200 (30) | failed | – | – |');
     expect(md).toContain('| **dm** | all | | | | **1.00×** | **0.50×** (geometric means) |');
+  });
+
+  it('reads back the results a comparison wrote, by round, and leaves overloaded steps out of the CPU cost', () => {
+    dir = mkdtempSync(join(tmpdir(), 'bench-prev-'));
+    const run = (rate: number) => ({
+      ladder: { highestSustainedRate: rate },
+      phases: [
+        { rate, deliveriesPerSec: 1000, serverCpuPercent: 10, deliveredRatio: 1 },
+        { rate: 2 * rate, deliveriesPerSec: 10, serverCpuPercent: 50, deliveredRatio: 0.01 },
+      ],
+    });
+    writeFileSync(join(dir, 'round1-dm-current.json'), JSON.stringify(run(100)));
+    writeFileSync(join(dir, 'round2-dm-previous.json'), JSON.stringify(run(200)));
+    writeFileSync(join(dir, 'previous.md'), 'not a result');
+    const results = readPreviousResults(dir);
+    expect(Object.keys(results)).toEqual(['dm']);
+    expect(results.dm!.current.map((r) => r?.ladder?.highestSustainedRate)).toEqual([100, undefined]);
+    expect(results.dm!.previous.map((r) => r?.ladder?.highestSustainedRate)).toEqual([undefined, 200]);
+    expect([...cpuPerDelivery(results.dm!.current[0]).entries()]).toEqual([[100, 100]]);
   });
 
   it("links third-party packages to this tree's and workspace packages into the worktree", () => {

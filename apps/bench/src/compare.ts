@@ -7,6 +7,7 @@
  * `npm run bench:compare -- --previous <rev> [--rounds N] [--users N] [--duration S]
  * [--scenarios channel,dm] [--no-pin]`: this tree's embedded server against revision <rev>'s,
  * alternately, in the same run (see compare-previous.ts); writes previous.md under --out.
+ * `--report-from DIR` re-renders that table from the JSON results in DIR.
  *
  * Bounded: every run is a bounded ladder with timeouts; only 127.0.0.1; every process it
  * starts is stopped, the cluster's database dropped and its Redis prefix cleaned.

@@ -369,10 +369,12 @@ function ReplyQuote({
   const content = (
     <>
       <ReplyIcon />
+      <span className="visually-hidden">In reply to </span>
       {who && <span className="reply-quote-name">{who}</span>}
       <span className={`reply-quote-text${parent?.deleted ? ' deleted' : ''}`} dir="auto">
         {text}
       </span>
+      {onJump && <span className="visually-hidden"> (jump to it)</span>}
     </>
   );
   if (!onJump)
@@ -386,7 +388,7 @@ function ReplyQuote({
       type="button"
       className="reply-quote"
       onClick={onJump}
-      aria-label={`In reply to ${who ?? 'a message'}: ${text}. Jump to it`}
+      title="Jump to the message"
       data-testid="reply-quote"
       data-reply-to={replyTo}
     >
