@@ -377,6 +377,7 @@ export function MessageList({ conversation, title }: MessageListProps) {
               <PendingRow
                 key={`p-${p.clientMsgId}`}
                 pending={p}
+                parent={p.replyTo !== undefined ? bySeq.get(p.replyTo) : undefined}
                 senderName={myName}
                 continued={prevOwn}
                 onRetry={() => actions.retry(convId, p.clientMsgId)}

@@ -715,6 +715,8 @@ function CollapsibleText({
 
 export interface PendingRowProps {
   pending: PendingMessage;
+  /** The message it answers, when it is a reply and that message is loaded. */
+  parent?: Message | undefined;
   senderName: string;
   continued: boolean;
   onRetry: () => void;
@@ -722,7 +724,8 @@ export interface PendingRowProps {
 }
 
 /** An own message not stored yet: "Sending…", or failed with Retry / Delete. */
-export function PendingRow({ pending, senderName, continued, onRetry, onDiscard }: PendingRowProps) {
+export function PendingRow({ pending, parent, senderName, continued, onRetry, onDiscard }: PendingRowProps) {
+  const users = useChatState((s) => s.users);
   const failed = pending.status === 'failed';
   return (
     <li
@@ -732,6 +735,14 @@ export function PendingRow({ pending, senderName, continued, onRetry, onDiscard 
     >
       <div className="message-gutter">{!continued && <Avatar name={senderName} size={36} />}</div>
       <div className="message-main">
+        {pending.replyTo !== undefined && (
+          <ReplyQuote
+            replyTo={pending.replyTo}
+            parent={parent}
+            nameOf={(id) => users.get(id)?.username ?? 'someone'}
+            onJump={undefined}
+          />
+        )}
         {!continued && (
           <div className="message-meta">
             <span className="message-sender">{senderName}</span>

@@ -225,7 +225,7 @@ export class ChatController implements ChatActions {
         body,
         createdAt,
         status,
-        ...(this.#replies.has(clientMsgId) ? { replyTo: this.#replies.get(clientMsgId)!.replyTo } : {}),
+        ...(entry.replyTo !== undefined ? { replyTo: entry.replyTo } : {}),
         ...(entry.error ? { error: describeSendError(entry.error) } : {}),
       },
     });
