@@ -28,6 +28,8 @@ export class Device {
     target: DeviceTarget,
     readonly user: TestUser,
     readonly label: string,
+    /** Where to resume each conversation from (seq), as a device that held it up to there. */
+    resumeFrom: Record<string, number> = {},
   ) {
     this.client = new ChatClient({
       url: target.wsUrl,
@@ -37,6 +39,7 @@ export class Device {
       reconnect: { baseDelayMs: 100, maxDelayMs: 1000 },
       sendRetry: { baseDelayMs: 200, maxDelayMs: 1000 },
       connectTimeoutMs: 5000,
+      resumeFrom: resumeFrom as Record<ConversationId, number>,
     });
     this.client.on('message', (message) => {
       // The SDK promises each (conv, seq) once; a state known only from a `change` (frames

@@ -43,12 +43,19 @@ export interface TestUser {
 
 /**
  * A request that, like a well-behaved client, waits as told and tries again when the server
- * is busy (429 with Retry-After) — password hashing refuses what it cannot serve soon.
+ * is busy (429 or 503 with Retry-After) — password hashing refuses what it cannot serve soon,
+ * and a service answers 503 when a dependency is slow. `retried` tells which statuses were
+ * retried (a retried registration may have gone through the first time).
  */
-async function patiently<T>(send: () => Promise<JsonResponse<T>>, attempts = 20): Promise<JsonResponse<T>> {
+async function patiently<T>(
+  send: () => Promise<JsonResponse<T>>,
+  attempts = 20,
+  retried = new Set<number>(),
+): Promise<JsonResponse<T>> {
   for (let attempt = 1; ; attempt++) {
     const res = await send();
-    if (res.status !== 429 || attempt >= attempts) return res;
+    if ((res.status !== 429 && res.status !== 503) || attempt >= attempts) return res;
+    retried.add(res.status);
     const waitSec = Number(res.headers.get('retry-after') ?? '1');
     await new Promise((resolve) => setTimeout(resolve, Math.min(5, Math.max(0.2, waitSec)) * 1000));
   }
@@ -60,12 +67,18 @@ export async function registerUser(
   username: string,
   password = 'correct horse battery',
 ): Promise<TestUser> {
-  const reg = await patiently(() =>
-    request<{ user: { id: string } }>(baseUrl, 'POST', '/api/auth/register', {
-      body: { username, password },
-    }),
+  const retried = new Set<number>();
+  const reg = await patiently(
+    () =>
+      request<{ user: { id: string } }>(baseUrl, 'POST', '/api/auth/register', {
+        body: { username, password },
+      }),
+    20,
+    retried,
   );
-  if (reg.status !== 201)
+  // A 503 may come after the account was made (the answer timed out): then the retry finds it taken.
+  const madeEarlier = reg.status === 409 && retried.has(503);
+  if (reg.status !== 201 && !madeEarlier)
     throw new Error(`register ${username}: HTTP ${reg.status} ${JSON.stringify(reg.body)}`);
   const login = await patiently(() =>
     request<{
