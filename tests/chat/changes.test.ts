@@ -236,7 +236,19 @@ describe('messages that change, live and over REST', { timeout: 60_000 }, () => 
     expect((await call(ann, 'DELETE', path(g.id, `/messages/${s2}`))).status).toBe(200);
     view = await conversationOf(ben, g.id);
     expect([view.unreadMentions, view.mentionSeqs, view.unread]).toEqual([1, [s1], 2]);
-    await call(ben, 'POST', path(g.id, '/read'), { seq: s1 });
+    // An edit replaces the mentions: taking ben's away lowers his count, a non-member is refused.
+    await expectRefused(
+      call(ann, 'PATCH', path(g.id, `/messages/${s1}`), { body: 'hi @cal', mentions: [cal.id] }),
+      400,
+      'validation_failed',
+      '/mentions',
+    );
+    const s3 = await post(ann, g.id, `third @${ben.username}`, { mentions: [ben.id] });
+    expect((await conversationOf(ben, g.id)).mentionSeqs).toEqual([s1, s3]);
+    const edited = await call(ann, 'PATCH', path(g.id, `/messages/${s3}`), { body: 'third, nobody' });
+    expect(edited.body.message).not.toHaveProperty('mentions');
+    expect((await conversationOf(ben, g.id)).mentionSeqs).toEqual([s1]);
+    await call(ben, 'POST', path(g.id, '/read'), { seq: s3 });
     view = await conversationOf(ben, g.id);
     expect([view.unreadMentions, view.mentionSeqs]).toEqual([0, []]);
     // A reconnecting device gets the counts in `ready`.

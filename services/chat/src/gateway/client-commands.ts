@@ -200,6 +200,8 @@ export class ClientCommands {
           result = await core.react(frame.conv, actor, frame.seq, frame.emoji, frame.on);
           break;
       }
+      // As for send: a conversation joined moments ago gets its live events from now on.
+      if (!session.isMember(frame.conv)) await this.deps.fanOut.join(session, frame.conv);
       if (frame.ref === undefined || session.closed) return;
       const ack: ChangeAckFrame = { type: 'change_ack', ref: frame.ref, conv: frame.conv, seq: frame.seq };
       if (result.changed && result.message.changeSeq !== undefined) ack.changeSeq = result.message.changeSeq;

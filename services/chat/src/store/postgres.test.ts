@@ -92,6 +92,57 @@ describe.skipIf(!available)(
         ]);
       });
 
+      it('refuses a change by a member whose leave committed while the change waited for the conversation lock', async () => {
+        const [a, leaver] = [user(), user()];
+        const g = await store.createGroup(
+          { name: 'change race', createdBy: asUserId(a), members: [asUserId(leaver)] },
+          1,
+        );
+        await store.append([
+          { conv: g.id, sender: asUserId(a), clientMsgId: 'm', body: 'react to me', ts: 2 },
+        ]);
+        await admin.query('BEGIN');
+        await admin.query('SELECT 1 FROM conversations WHERE id = $1 FOR UPDATE', [g.id]);
+        const pending = store
+          .react({
+            conv: g.id,
+            seq: 1,
+            actor: asUserId(leaver),
+            emoji: '👍',
+            on: true,
+            now: 3,
+            maxDistinct: 20,
+          })
+          .then(
+            () => 'changed',
+            (err: { code?: string }) => err.code,
+          );
+        await waitForLockWaiters(1, 'the reaction waiting on the conversation lock');
+        await admin.query('DELETE FROM members WHERE conv = $1 AND user_id = $2', [g.id, leaver]);
+        await admin.query('COMMIT');
+        expect(await pending).toBe('not_member');
+        expect((await store.getConversation(g.id))!.lastChangeSeq).toBe(0);
+      });
+
+      it('hands out changeSeqs in commit order to changes of one message racing on the lock', async () => {
+        const people = Array.from({ length: 5 }, () => asUserId(user()));
+        const g = await store.createGroup({ name: 'pile-on', createdBy: people[0]!, members: people }, 1);
+        await store.append([{ conv: g.id, sender: people[0]!, clientMsgId: 'm', body: 'vote', ts: 2 }]);
+        await admin.query('BEGIN');
+        await admin.query('SELECT 1 FROM conversations WHERE id = $1 FOR UPDATE', [g.id]);
+        const pending = people.map((p) =>
+          store.react({ conv: g.id, seq: 1, actor: p, emoji: '👍', on: true, now: 3, maxDistinct: 20 }),
+        );
+        await waitForLockWaiters(people.length, 'every reaction waiting on the conversation lock');
+        await admin.query('COMMIT');
+        const results = await Promise.all(pending);
+        expect(results.map((r) => r.message.changeSeq!).sort((x, y) => x - y)).toEqual([1, 2, 3, 4, 5]);
+        // Each saw the reactions committed before it: the count matches its changeSeq.
+        for (const r of results) expect(r.message.reactions![0]!.count).toBe(r.message.changeSeq);
+        const [final] = (await store.history(g.id, { limit: 1 }))[0]!.reactions!;
+        expect(final!.count).toBe(5);
+      });
+
       it('writes a batch with refused inputs and in-batch repeats in one round trip', async () => {
         const [a, b, stranger] = [user(), user(), user()];
         const g = await store.createGroup(

@@ -962,13 +962,27 @@ async function storedMessages(
  * (to tell `not_found` from the rest), the roots it changed, and the stored original of any
  * refused candidate whose (sender, clientMsgId) is stored (a retry after a leave is still a
  * duplicate). An accepted candidate whose pair is stored fails the insert on the unique
- * key: nothing is written and `append` takes its careful path. The changed roots are read
- * back in their current state after the commit (a later change may show already: each
- * state comes with its own changeSeq).
+ * key: nothing is written and `append` takes its careful path. A batch with replies runs in
+ * a transaction of its own, so that the changed roots are read back, with their mentions
+ * and reactions, before the commit releases the conversation locks.
  */
 async function writeBatch(db: Kysely<ChatTables>, plan: AppendPlan): Promise<AppendOutcome[]> {
   const { candidates } = plan;
   if (candidates.length === 0) return plan.settle(new Map(), () => 'not_found');
+  // A batch with replies reads the roots it changed before it commits, while it still holds
+  // their conversations' locks: AppendResult.root is exactly the state its changeSeq names.
+  if (candidates.some((c) => c.input.replyTo !== undefined)) {
+    return db.transaction().execute((trx) => writeBatchWith(trx, plan, true));
+  }
+  return writeBatchWith(db, plan, false);
+}
+
+async function writeBatchWith(
+  db: Kysely<ChatTables>,
+  plan: AppendPlan,
+  hasReplies: boolean,
+): Promise<AppendOutcome[]> {
+  const { candidates } = plan;
   const mentionIdx: number[] = [];
   const mentionUser: string[] = [];
   const mentionPos: number[] = [];
@@ -981,7 +995,6 @@ async function writeBatch(db: Kysely<ChatTables>, plan: AppendPlan): Promise<App
   });
   // Most batches carry no replies and no mentions: their parts of the statement are left out.
   const hasMentions = mentionIdx.length > 0;
-  const hasReplies = candidates.some((c) => c.input.replyTo !== undefined);
   const { rows } = await sql<BatchRow>`
     WITH inp AS (
       SELECT * FROM unnest(${candidates.map((c) => c.input.conv)}::text[], ${candidates.map((c) => c.id)}::text[],
