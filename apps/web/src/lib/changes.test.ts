@@ -34,6 +34,9 @@ describe('messages that change: pure helpers', () => {
     expect(newerCopy(b, a)).toBe(b);
     expect(newerCopy(a, msg(1, { changeSeq: 2, body: 'same' }))).toBe(a);
     expect(newerCopy(msg(1), a)).toBe(a);
+    // Our own ack-made copy gives way to the server's fuller one of the same state.
+    const server = msg(1, { replyTo: 1, threadRoot: 1, clientMsgId: 'k' });
+    expect(newerCopy(msg(1, { replyTo: 1, clientMsgId: 'k' }), server)).toBe(server);
   });
 
   it('applies changes in place, returning the same array when nothing is newer', () => {

@@ -10,9 +10,16 @@ export function changeSeqOf(message: Message): number {
   return message.changeSeq ?? 0;
 }
 
-/** The current one of two copies of the same message (ties keep `known`: nothing new). */
+/**
+ * The current one of two copies of the same message. On a tie the server's copies are equal;
+ * the only other copy is the one made from our own send's ack, which lacks what the server
+ * adds (a thread root it computed): the copy with more fields wins, else `known` stays.
+ */
 export function newerCopy(known: Message, incoming: Message): Message {
-  return changeSeqOf(incoming) > changeSeqOf(known) ? incoming : known;
+  const a = changeSeqOf(known);
+  const b = changeSeqOf(incoming);
+  if (b !== a) return b > a ? incoming : known;
+  return Object.keys(incoming).length > Object.keys(known).length ? incoming : known;
 }
 
 /**

@@ -194,12 +194,10 @@ export class ChatController implements ChatActions {
       const me = this.#store.getState().me;
       if (me) {
         const { id, seq, ts } = entry.ack;
-        const reply =
-          this.#replies.get(clientMsgId) ??
-          (entry.replyTo !== undefined
-            ? { replyTo: entry.replyTo, ...(entry.mentions ? { mentions: [...entry.mentions] } : {}) }
-            : undefined);
+        const kept = this.#replies.get(clientMsgId);
         this.#replies.delete(clientMsgId);
+        const replyTo = entry.replyTo ?? kept?.replyTo;
+        const mentions = entry.mentions ?? kept?.mentions;
         const message: Message = {
           conv,
           seq,
@@ -208,8 +206,8 @@ export class ChatController implements ChatActions {
           body,
           ts,
           clientMsgId,
-          ...(reply ? replyFields(this.#store.getState(), conv, reply.replyTo) : {}),
-          ...(reply?.mentions && reply.mentions.length > 0 ? { mentions: reply.mentions } : {}),
+          ...(replyTo !== undefined ? replyFields(this.#store.getState(), conv, replyTo) : {}),
+          ...(mentions && mentions.length > 0 ? { mentions: [...mentions] } : {}),
         };
         dispatch({ type: 'messages', conv, messages: [message] });
       }
@@ -241,8 +239,6 @@ export class ChatController implements ChatActions {
     });
     if (options.replyTo !== undefined) {
       this.#replies.set(handle.clientMsgId, { replyTo: options.replyTo, ...(mentions ? { mentions } : {}) });
-    } else if (mentions) {
-      this.#replies.delete(handle.clientMsgId);
     }
   }
 
