@@ -22,6 +22,7 @@ import { conversationRoutes } from './routes/conversations.js';
 import { messageRoutes } from './routes/messages.js';
 import { presenceRoutes } from './routes/presence.js';
 import { createMessageStore } from './store/factory.js';
+import type { MessageStore } from './store/message-store.js';
 import { CachedUserDirectory, httpUserFetcher } from './users/user-directory.js';
 
 export interface ChatServiceOptions {
@@ -48,7 +49,7 @@ export async function createChatService(
 ): Promise<ChatService> {
   const log = logger.child({ svc: 'chat', replica: config.replicaId });
   const store = createMessageStore(config.messageStoreUrl, log, config.databaseLimits);
-  await store.migrate();
+  await migrateAtStart(store, log);
   const runtime = await createBus(config.redisUrl, config.redisPrefix, log, { replicaId: config.replicaId });
   const { bus, presence } = runtime;
 
@@ -202,4 +203,25 @@ function createVerifier(config: Readonly<ChatConfig>, options: ChatServiceOption
 function requireValue(value: string | undefined, variable: string): string {
   if (!value) throw new Error(`${variable} is required when auth does not run in this process`);
   return value;
+}
+
+/**
+ * Brings the store's schema up to date before anything is served. A replica restarting on a
+ * busy database (a connection refused or slow to open, another replica's migration lock) tries
+ * again a few times, about 15 s in all, instead of exiting at the first failure; a migration
+ * that fails every time still stops the start, with its cause.
+ */
+async function migrateAtStart(store: MessageStore, log: Logger): Promise<void> {
+  const waitsMs = [500, 1000, 2000, 4000, 8000];
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await store.migrate();
+      return;
+    } catch (err) {
+      const waitMs = waitsMs[attempt];
+      if (waitMs === undefined) throw err;
+      log.warn({ err, attempt: attempt + 1, retryInMs: waitMs }, 'store migration failed; trying again');
+      await new Promise((resolve) => setTimeout(resolve, waitMs));
+    }
+  }
 }

@@ -1,4 +1,4 @@
-import { createHttpServer, createLogger } from '@relay-chat/service-kit';
+import { ConfigError, createHttpServer, createLogger } from '@relay-chat/service-kit';
 import { createChatService } from './app.js';
 import { loadChatConfig } from './config.js';
 
@@ -32,6 +32,11 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  console.error(err instanceof Error ? err.message : err);
+  if (err instanceof ConfigError) {
+    console.error(`chat: bad configuration: ${err.message}`);
+  } else {
+    // The whole error with its cause chain (a failed migration says why it failed).
+    console.error('chat: failed to start', err);
+  }
   process.exit(1);
 });
