@@ -205,7 +205,11 @@ export interface MessageStore {
    * A thread: the replies whose `threadRoot` is `root`, ascending seq, those with seq above
    * `after` (default 0), at most `limit`. The root itself is read with `history`.
    */
-  thread(conv: ConversationId, root: number, page: { after?: number; limit: number }): Promise<StoredMessage[]>;
+  thread(
+    conv: ConversationId,
+    root: number,
+    page: { after?: number; limit: number },
+  ): Promise<StoredMessage[]>;
   /**
    * The messages around `seq`: up to `limit` messages, ascending, with `seq` in the middle
    * (half before it, the rest from it on; fewer on one side shifts the page to the other).
