@@ -166,7 +166,8 @@ export function readPreviousResults(
   const files = readdirSync(dir).filter((f) => /^round\d+-\w+-(current|previous)\.json$/.test(f));
   for (const file of files) {
     const [, round, scenario, which] = /^round(\d+)-(\w+)-(current|previous)\.json$/.exec(file)!;
-    const entry = (results[scenario!] ??= { current: [], previous: [] });
+    results[scenario!] ??= { current: [], previous: [] };
+    const entry = results[scenario!]!;
     entry[which as 'current' | 'previous'][Number(round) - 1] = JSON.parse(
       readFileSync(join(dir, file), 'utf8'),
     );
