@@ -105,6 +105,26 @@ function heals(): number {
 
 const hold = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/**
+ * Waits until the stream's channel is subscribed somewhere — one not in `known` — and
+ * returns the port of the master that owns it. The fault begins before the stream has
+ * created its channel and connected its devices, which takes a while on a busy machine.
+ */
+async function newChannelOwner(c: PrivateRedisCluster, known: Set<string>): Promise<number> {
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    for (const [port, channels] of await convChannels(c)) {
+      if (channels.some((channel) => !known.has(channel))) return port;
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error('the stream never subscribed its channel');
+}
+
+async function knownChannels(c: PrivateRedisCluster): Promise<Set<string>> {
+  return new Set([...(await convChannels(c)).values()].flat());
+}
+
 describe.skipIf(!runnable)('three replicas on a Redis Cluster (sharded pub/sub)', () => {
   it('delivers across replicas: every device gets every message once, in order', async () => {
     const result = await streamThrough(cluster!, members, 'rc-steady', hold(1500), {
@@ -118,8 +138,10 @@ describe.skipIf(!runnable)('three replicas on a Redis Cluster (sharded pub/sub)'
   it("keeps every message when the channel's slot migrates to another master mid-stream", async () => {
     let moved: string[] = [];
     const healsBefore = heals();
+    const known = await knownChannels(redis!);
     const fault = (async () => {
-      await hold(1500);
+      await newChannelOwner(redis!, known);
+      await hold(1000); // messages flowing
       const before = await convChannels(redis!);
       const masters = [...before.keys()];
       // Every conversation channel of the stream moves to the next master.
@@ -134,6 +156,7 @@ describe.skipIf(!runnable)('three replicas on a Redis Cluster (sharded pub/sub)'
       minMs: 3000,
       settleMs: 30_000,
     });
+    await fault; // a fault that failed fails the test
     console.log(`[redis-cluster] slot migration of ${moved.length} channel(s): ${JSON.stringify(result)}`);
     expect(moved.length).toBeGreaterThan(0);
     expect(heals(), 'replicas rebuilt their subscriptions').toBeGreaterThan(healsBefore);
@@ -143,12 +166,10 @@ describe.skipIf(!runnable)('three replicas on a Redis Cluster (sharded pub/sub)'
   it('keeps every message when the master owning the channel is killed mid-stream (failover)', async () => {
     let victimPort = 0;
     const healsBefore = heals();
+    const known = await knownChannels(redis!);
     const fault = (async () => {
-      await hold(1500);
-      const owners = [...(await convChannels(redis!)).entries()].filter(
-        ([, channels]) => channels.length > 0,
-      );
-      victimPort = owners[0]![0];
+      victimPort = await newChannelOwner(redis!, known);
+      await hold(1000); // messages flowing
       await redis!.nodes.find((n) => n.port === victimPort)!.kill();
       await redis!.waitHealthy(15_000);
     })();
@@ -156,6 +177,7 @@ describe.skipIf(!runnable)('three replicas on a Redis Cluster (sharded pub/sub)'
       minMs: 3000,
       settleMs: 30_000,
     });
+    await fault; // a fault that failed fails the test
     console.log(`[redis-cluster] master ${victimPort} killed: ${JSON.stringify(result)}`);
     expect(heals(), 'replicas rebuilt their subscriptions').toBeGreaterThan(healsBefore);
     expectClean('master killed', result);
