@@ -38,6 +38,7 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createChannel, createConversation, registerUser, request, type TestUser } from '../support/http.js';
 import { canonical, Device, hashOf, seeded } from './convergence-device.js';
+import { storedHistory } from './fault-stream.js';
 
 const runnable = privateServersAvailable();
 const SEED = Number(process.env.CONVERGENCE_SEED ?? 13);
@@ -372,33 +373,11 @@ interface Truth {
   counts: Map<string, { unread: number; unreadMentions: number }>;
 }
 
-/** A conversation's whole history as `reader` sees it, in seq order (retried while the service recovers). */
-async function fullHistory(c: Cluster, conv: ConversationId, reader: TestUser): Promise<Message[]> {
-  const all: Message[] = [];
-  for (;;) {
-    const after = all.at(-1)?.seq ?? 0;
-    const page = await waitFor(
-      async () => {
-        const answer = await request<{ messages: Message[] }>(
-          c.url,
-          'GET',
-          `/api/chat/conversations/${conv}/messages?after=${after}&limit=200`,
-          { token: reader.accessToken },
-        );
-        return answer.status === 200 ? answer.body.messages : undefined;
-      },
-      { timeoutMs: 20_000, what: 'the stored history' },
-    );
-    all.push(...page);
-    if (page.length < 200) return all;
-  }
-}
-
 /** What the store holds: every conversation's whole history and each member's counts. */
 async function storeTruth(c: Cluster, rooms: Room[], users: TestUser[]): Promise<Truth> {
   const transcripts = new Map<ConversationId, Message[]>();
   for (const room of rooms) {
-    transcripts.set(room.conv.id, (await fullHistory(c, room.conv.id, room.members[0]!)).map(canonical));
+    transcripts.set(room.conv.id, (await storedHistory(c, room.members[0]!, room.conv.id)).map(canonical));
   }
   const counts = new Map<string, { unread: number; unreadMentions: number }>();
   for (const user of users) {
@@ -426,7 +405,7 @@ async function storedClientIds(c: Cluster, rooms: Room[]): Promise<Map<string, n
   const ids = new Map<string, number>();
   for (const room of rooms) {
     for (const member of room.members) {
-      for (const m of await fullHistory(c, room.conv.id, member)) {
+      for (const m of await storedHistory(c, member, room.conv.id)) {
         if (m.from === member.id && m.clientMsgId) ids.set(m.clientMsgId, (ids.get(m.clientMsgId) ?? 0) + 1);
       }
     }

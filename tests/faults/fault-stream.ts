@@ -171,7 +171,8 @@ function device(
 }
 
 /** The whole stored history, in seq order (retried while the service recovers). */
-async function storedHistory(target: StreamTarget, user: TestUser, conv: string): Promise<Message[]> {
+/** A conversation's whole stored history, page by page, as `user` reads it over REST. */
+export async function storedHistory(target: StreamTarget, user: TestUser, conv: string): Promise<Message[]> {
   const all: Message[] = [];
   for (;;) {
     const after = all.at(-1)?.seq ?? 0;
