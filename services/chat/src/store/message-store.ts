@@ -1,4 +1,5 @@
 import type { ConversationId, ConversationKind, ErrorCode, Message, UserId } from '@relay-chat/protocol';
+import type { ParsedQuery } from '../search/search-text.js';
 import type { MemberSettings } from './management-rules.js';
 
 export type { MemberSettings } from './management-rules.js';
@@ -215,6 +216,53 @@ export interface MessageStore {
    * (half before it, the rest from it on; fewer on one side shifts the page to the other).
    */
   around(conv: ConversationId, seq: number, limit: number): Promise<StoredMessage[]>;
+
+  // --- search (see docs/design-notes.md, "Search") ----------------------------------------
+  //
+  // Each store indexes every live message's normal form (`searchText(body)` in
+  // search/search-text.ts) with its own engine, in the transaction that appends, edits or
+  // deletes the message: a deleted message is out of the index, an edited one is found by
+  // its current text only. A migration indexes the messages stored before it.
+
+  /**
+   * Messages of the conversations `userId` is a member of when the query runs, not deleted,
+   * whose normal form contains every term's `match` substring, narrowed by the filters.
+   * Ranked in two tiers: first those where every term occurs as a whole word or phrase
+   * (its `word` substring), then the rest; newest first within a tier (the order messages
+   * were stored in). At most `limit` hits, and the cursor to the next page when there may
+   * be more (null when this page reached the end).
+   */
+  search(input: SearchInput): Promise<SearchPage>;
+}
+
+export interface SearchInput {
+  userId: UserId;
+  query: ParsedQuery;
+  /** Only this conversation. */
+  conv?: ConversationId;
+  /** Only messages sent by this user. */
+  author?: UserId;
+  /** Only messages with ts < before (ms). */
+  before?: number;
+  /** Only messages with ts >= after (ms). */
+  after?: number;
+  limit: number;
+  /** Where the previous page ended (as returned by the store). */
+  cursor?: SearchCursor;
+}
+
+/**
+ * A position in a search's results: the tier (0: every term a whole word, 1: the rest) and
+ * the store's own position within it (an index row id: results continue below it).
+ */
+export interface SearchCursor {
+  tier: 0 | 1;
+  position: string;
+}
+
+export interface SearchPage {
+  hits: StoredMessage[];
+  next: SearchCursor | null;
 }
 
 export interface EditInput {
