@@ -23,11 +23,11 @@ const STANDALONE =
   /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Hangul}\p{Extended_Pictographic}]/u;
 const WORD_CHAR = /[\p{L}\p{N}]/u;
 const COMBINING = /\p{M}/gu;
-const ASCII = /^[\x00-\x7f]*$/;
+const NON_ASCII = /[^\p{ASCII}]/u;
 
 /** The normal form of `text`. */
 export function searchText(text: string): string {
-  if (ASCII.test(text)) {
+  if (!NON_ASCII.test(text)) {
     const words = text.toLowerCase().split(/[^a-z0-9]+/);
     let out = ' ';
     for (const w of words) if (w !== '') out += `${w} `;
