@@ -20,6 +20,7 @@ import type {
   ConversationState,
   MessageStore,
 } from './message-store.js';
+import { describeSearch } from './search-contract.js';
 
 /**
  * The one contract suite every `MessageStore` passes (SQLite, PostgreSQL, MongoDB).
@@ -1142,6 +1143,8 @@ export function describeMessageStore(name: string, harness: MessageStoreHarness)
         }
       });
     });
+
+    describeSearch(() => store);
 
     describe('messages that change', () => {
       /** The stored message at `seq` (history), in its current state. */
