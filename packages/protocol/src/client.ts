@@ -72,6 +72,8 @@ export type {
   MessageId,
   PresenceStatus,
   Reaction,
+  SearchHit,
+  SearchResponse,
   TokenPair,
   User,
   UserId,

@@ -49,6 +49,10 @@ export const LIMITS = {
   maxMentionSeqs: 100,
   /** Largest page of changes (`GET …/changes`) and of a thread's replies. */
   maxChangesPage: 200,
+  /** Longest search query, in UTF-16 code units. */
+  maxSearchQueryChars: 256,
+  /** Largest page of search results. */
+  maxSearchPage: 50,
 } as const;
 
 export const USERNAME_PATTERN = '^[a-z0-9_.-]{3,32}$';

@@ -23,6 +23,8 @@ export {
   MessageIdSchema,
   PresenceStatus,
   Reaction,
+  SearchHit,
+  SearchResponse,
   TokenPair,
   User,
   UserIdSchema,

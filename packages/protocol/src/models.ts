@@ -127,6 +127,24 @@ export const ChannelListing = Type.Object({
 export type ChannelListing = Static<typeof ChannelListing>;
 
 /**
+ * Protocol v1.3: one message found by `GET /api/chat/search`, as the caller sees it, with
+ * the [start, end) ranges of its body (UTF-16 offsets, ascending, not overlapping) where the
+ * query's words matched, for highlighting.
+ */
+export const SearchHit = Type.Object({
+  message: Message,
+  matches: Type.Array(Type.Tuple([Type.Integer({ minimum: 0 }), Type.Integer({ minimum: 0 })])),
+});
+export type SearchHit = Static<typeof SearchHit>;
+
+/** A page of search results, best first; `nextCursor` asks for the next page (null: no more). */
+export const SearchResponse = Type.Object({
+  hits: Type.Array(SearchHit),
+  nextCursor: Type.Union([Type.String(), Type.Null()]),
+});
+export type SearchResponse = Static<typeof SearchResponse>;
+
+/**
  * Tokens returned by login and refresh. `expiresIn` is the access token's life in seconds.
  * `refreshToken` is there in body mode (the default: the client keeps it and sends it back);
  * in cookie mode (`session: "cookie"`, for browsers) it is absent, set instead as an HttpOnly
