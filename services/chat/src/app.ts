@@ -21,6 +21,8 @@ import { requireBearer, slowRefusals } from './routes/authenticate.js';
 import { conversationRoutes } from './routes/conversations.js';
 import { messageRoutes } from './routes/messages.js';
 import { presenceRoutes } from './routes/presence.js';
+import { searchRoutes } from './routes/search.js';
+import { MessageSearch } from './search/message-search.js';
 import { createMessageStore } from './store/factory.js';
 import type { MessageStore } from './store/message-store.js';
 import { CachedUserDirectory, httpUserFetcher } from './users/user-directory.js';
@@ -131,6 +133,12 @@ export async function createChatService(
     burst: config.restBurst,
     what: 'too many requests',
   });
+  const searchBudget = new KeyedBudget<string>({
+    ratePerSec: config.searchRatePerSec,
+    burst: config.searchBurst,
+    what: 'searching too fast',
+  });
+  const search = new MessageSearch(store, { budget: searchBudget, maxInFlight: config.searchMaxInFlight });
 
   return {
     async register(app) {
@@ -154,6 +162,7 @@ export async function createChatService(
           answerWithin(api, config.requestDeadlineMs);
           await conversationRoutes(api, core);
           await messageRoutes(api, core);
+          await searchRoutes(api, search);
           await presenceRoutes(api, (ids) => presence.onlineAmong(ids));
         });
       });
@@ -165,6 +174,7 @@ export async function createChatService(
       await core.close();
       await revocationFeed.stop();
       restBudget.stop();
+      searchBudget.stop();
       await runtime.close();
       await store.close();
     },

@@ -26,6 +26,7 @@ import { toConversation, toConversations } from './conversation-view.js';
 import { type BusEvent, convTopic, encodeEvent, userTopic } from './events.js';
 import type { Budget } from './limits/budget.js';
 import { checkManager, type ManagedChange } from './store/management-rules.js';
+import { shownTo, withoutClientMsgId } from './store/message-changes.js';
 import type {
   ChannelRecord,
   ConversationCursor,
@@ -765,19 +766,6 @@ export class ChatCore {
       this.log.warn({ err, topic }, 'publish failed; clients will recover from history');
     });
   }
-}
-
-/**
- * A message as `userId` sees it. The client-made id is the sender's own business: it lets
- * their devices recognise a message whose ack was lost. Nobody else sees it.
- */
-function shownTo(message: StoredMessage, userId: UserId): Message {
-  return message.from === userId ? message : withoutClientMsgId(message);
-}
-
-function withoutClientMsgId(message: StoredMessage): Message {
-  const { clientMsgId: _omit, ...shown } = message;
-  return shown;
 }
 
 /**

@@ -74,6 +74,11 @@ export interface ChatConfig {
   /** REST requests one user may make per second, sustained and at once (default 50 / 200). */
   restRatePerSec: number;
   restBurst: number;
+  /** Message searches one user may make per second, sustained and at once (default 5 / 20). */
+  searchRatePerSec: number;
+  searchBurst: number;
+  /** Searches one replica runs at once; one more is refused with a retryable 503 (default 8). */
+  searchMaxInFlight: number;
   /**
    * Longest delay of a REST answer refused for pace (429), ms (default 1000): the answer
    * comes after the wait it announces, so a client looping on refusals is slowed down.
@@ -180,6 +185,9 @@ export function loadChatConfig(env: Env): Readonly<ChatConfig> {
     typingIntervalMs: envInt(env, 'TYPING_INTERVAL_MS', 1500, { min: 0, max: 60_000 }),
     restRatePerSec: envInt(env, 'REST_RATE_PER_SEC', 50, { min: 1, max: 1_000_000 }),
     restBurst: envInt(env, 'REST_BURST', 200, { min: 1, max: 1_000_000 }),
+    searchRatePerSec: envInt(env, 'SEARCH_RATE_PER_SEC', 5, { min: 1, max: 1_000_000 }),
+    searchBurst: envInt(env, 'SEARCH_BURST', 20, { min: 1, max: 1_000_000 }),
+    searchMaxInFlight: envInt(env, 'SEARCH_MAX_IN_FLIGHT', 8, { min: 1, max: 10_000 }),
     requestDeadlineMs: envInt(env, 'REQUEST_DEADLINE_MS', 1500, { min: 0, max: 600_000 }),
     refusalDelayMs: envInt(env, 'REFUSAL_DELAY_MS', 1000, { min: 0, max: 60_000 }),
     maxConnectionsPerUser: envInt(env, 'MAX_CONNECTIONS_PER_USER', 20, { min: 1, max: 100_000 }),

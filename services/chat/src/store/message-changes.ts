@@ -81,6 +81,14 @@ export function withoutClientMsgId(message: StoredMessage): Omit<StoredMessage, 
 }
 
 /**
+ * A message as `userId` sees it. The client-made id is the sender's own business: it lets
+ * their devices recognise a message whose ack was lost. Nobody else sees it.
+ */
+export function shownTo(message: StoredMessage, userId: UserId): Omit<StoredMessage, 'clientMsgId'> {
+  return message.from === userId ? message : withoutClientMsgId(message);
+}
+
+/**
  * The reaction summary of one message: one entry per emoji, in the order each emoji was first
  * put on it (an emoji that all its users cleared and someone set again counts from then), its users in reaction order, at most
  * LIMITS.reactionUsersShown of them listed, `count` exact. `rows` may be cut to the first
