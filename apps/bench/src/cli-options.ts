@@ -15,6 +15,8 @@ export const USAGE = `relay-chat load tester
 
   npm run bench -- <scenario> [options]        scenario: channel | dm | connect | reconnect | mixed
   npm run bench -- provision --users N [target] create bench users once (stored under .bench/users/)
+  npm run bench -- search [--backends sqlite,postgres] [--messages N] [--queries N] [--reuse] [--append-cost REV]
+                                                message search at scale: p50/p95/p99 per kind, index size
   npm run bench -- profile <file.cpuprofile>    summarise a V8 CPU profile (self time by function)
   npm run bench:compare [-- --quick]            baselines vs relay-chat; writes docs/benchmarks.md
   npm run bench:compare -- --previous REV       embedded server of this tree vs of git revision REV, alternately

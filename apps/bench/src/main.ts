@@ -10,6 +10,9 @@ import { benchDir, type Deployment, startDeployment, type TargetSpec } from './d
 import { renderProfile, summarizeProfileFile } from './profile-summary.js';
 import { writeReports } from './report/report-files.js';
 import { renderText } from './report/text-report.js';
+import { runSearchBench } from './search/search-bench.js';
+import { parseSearchOptions } from './search/search-cli.js';
+import { renderSearchReport } from './search/search-report.js';
 import { UserPool } from './user-pool.js';
 
 const isTty = process.stdout.isTTY === true;
@@ -62,6 +65,11 @@ async function withDeployment<T>(
 }
 
 async function main(): Promise<void> {
+  if (process.argv[2] === 'search') {
+    const result = await runSearchBench(parseSearchOptions(process.argv.slice(3), log));
+    log(`\n${renderSearchReport(result, `npm run bench -- ${process.argv.slice(2).join(' ')}`)}`);
+    return;
+  }
   const command = parseCommand(process.argv.slice(2));
   switch (command.kind) {
     case 'help':

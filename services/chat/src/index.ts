@@ -1,2 +1,6 @@
 export { type ChatService, type ChatServiceOptions, createChatService } from './app.js';
 export { type ChatConfig, loadChatConfig } from './config.js';
+export { KeyedBudget } from './limits/keyed-budget.js';
+export { MessageSearch, type SearchRequest } from './search/message-search.js';
+export { createMessageStore } from './store/factory.js';
+export type { MessageStore } from './store/message-store.js';

@@ -1,0 +1,52 @@
+import { parseArgs } from 'node:util';
+import { type Backend, DEFAULT_SEARCH_DIR, type SearchBenchOptions } from './search-bench.js';
+
+export const SEARCH_USAGE = `npm run bench -- search [options]   message search at scale (see docs/benchmarks.md)
+  --backends sqlite,postgres   backends to measure                                 default both
+  --messages N                 corpus messages                                     default 1000000
+  --users N                    corpus users                                        default 1000
+  --queries N                  queries of each kind per backend                    default 1000
+  --seed N                     corpus and query seed                               default 1
+  --reuse                      keep the corpora (.bench/search) and use them again
+  --append-cost REV            also measure appends against the store of REV (before search)
+  --append-cost-messages N     messages per append-cost round                      default 100000
+`;
+
+export function parseSearchOptions(args: string[], log: (line: string) => void): SearchBenchOptions {
+  const { values } = parseArgs({
+    args,
+    options: {
+      backends: { type: 'string' },
+      messages: { type: 'string' },
+      users: { type: 'string' },
+      queries: { type: 'string' },
+      seed: { type: 'string' },
+      reuse: { type: 'boolean' },
+      'append-cost': { type: 'string' },
+      'append-cost-messages': { type: 'string' },
+    },
+  });
+  const count = (name: string, value: string | undefined, fallback: number) => {
+    if (value === undefined) return fallback;
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 1)
+      throw new Error(`--${name} expects a positive integer, got "${value}"`);
+    return n;
+  };
+  const backends = (values.backends ?? 'sqlite,postgres').split(',').map((b) => b.trim());
+  for (const b of backends) {
+    if (b !== 'sqlite' && b !== 'postgres') throw new Error(`--backends: unknown backend "${b}"`);
+  }
+  return {
+    backends: backends as Backend[],
+    messages: count('messages', values.messages, 1_000_000),
+    users: count('users', values.users, 1000),
+    queries: count('queries', values.queries, 1000),
+    seed: count('seed', values.seed, 1),
+    reuse: values.reuse ?? false,
+    appendCostAgainst: values['append-cost'],
+    appendCostMessages: count('append-cost-messages', values['append-cost-messages'], 100_000),
+    dir: DEFAULT_SEARCH_DIR,
+    log,
+  };
+}
