@@ -146,7 +146,11 @@ export function prepareSearch(db: Database.Database, messageColumns: readonly st
      * One page of hits (run inside a read transaction): tier 0 below the cursor, then tier
      * 1 from the top (or below the cursor when it is in tier 1).
      */
-    search(input: SearchInput, limit: number): { rows: Row[]; tiers: (0 | 1)[]; next: SearchCursor | null } {
+    search(
+      input: SearchInput,
+      limit: number,
+      memberDrivenMax = MEMBER_DRIVEN_MAX,
+    ): { rows: Row[]; tiers: (0 | 1)[]; next: SearchCursor | null } {
       const base = {
         user: input.userId,
         conv: input.conv ?? null,
@@ -155,7 +159,7 @@ export function prepareSearch(db: Database.Database, messageColumns: readonly st
         before: input.before ?? Number.MAX_SAFE_INTEGER,
       };
       const statement =
-        messagesIn.get({ user: base.user, conv: base.conv })!.n > MEMBER_DRIVEN_MAX
+        messagesIn.get({ user: base.user, conv: base.conv })!.n > memberDrivenMax
           ? indexDriven
           : memberDriven;
       const expressions = tierExpressions(input.query);

@@ -77,7 +77,7 @@ import {
   toConversation,
   toStoredMessage,
 } from './sql-rows.js';
-import { prepareSearch, SEARCH_MIGRATION } from './sqlite-search.js';
+import { MEMBER_DRIVEN_MAX, prepareSearch, SEARCH_MIGRATION } from './sqlite-search.js';
 
 const migrations: Record<string, Migration> = {
   '0001_chat': {
@@ -454,6 +454,11 @@ function prepare(db: Database.Database) {
 /** Options of the SQLite store. */
 export interface SqliteMessageStoreOptions {
   logger?: Logger;
+  /**
+   * Search: up to this many messages in the conversations searched, the user's messages
+   * drive the query, above it the index does (tests force either plan with 0 / Infinity).
+   */
+  searchMemberDrivenMax?: number;
 }
 
 /**
@@ -466,9 +471,11 @@ export class SqliteMessageStore implements MessageStore {
   private readonly opened: OpenedDatabase<ChatTables>;
   private readonly sqlite: Database.Database;
   private statements: ReturnType<typeof prepare> | undefined;
+  private readonly searchMemberDrivenMax: number;
 
   /** `url`: `sqlite:<path>` or `sqlite::memory:`. */
-  constructor(url: string, _options: SqliteMessageStoreOptions = {}) {
+  constructor(url: string, options: SqliteMessageStoreOptions = {}) {
+    this.searchMemberDrivenMax = options.searchMemberDrivenMax ?? MEMBER_DRIVEN_MAX;
     this.opened = openDatabase<ChatTables>(url, { variable: 'MESSAGE_STORE_URL' });
     if (!this.opened.sqlite) throw new Error('not a SQLite URL');
     this.sqlite = this.opened.sqlite;
@@ -1078,7 +1085,7 @@ export class SqliteMessageStore implements MessageStore {
     // One read transaction: both tiers and the messages' mentions and reactions agree.
     return this.sqlite.transaction(() => {
       if (limit === 0) return { hits: [], next: null };
-      const { rows, next } = this.st.search.search(input, limit);
+      const { rows, next } = this.st.search.search(input, limit, this.searchMemberDrivenMax);
       return { hits: this.complete(rows), next };
     })();
   }
