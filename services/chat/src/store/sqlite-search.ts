@@ -56,22 +56,18 @@ const MIGRATION_BATCH = 2000;
 
 /**
  * Above this many messages (sum of `last_seq`) in the conversations searched, the index
- * drives the query (newest matches first, each checked for membership); at or below it the
- * user's own messages do (newest first, each looked up in the index by rowid). See `plan`.
+ * drives the query; at or below it the searcher's own messages do. See `search`.
  */
-export const MEMBER_DRIVEN_MAX = 5000;
+export const MEMBER_DRIVEN_MAX = 20_000;
 
 type Row = MessagesTable & { search_id: number };
 
-interface Params {
-  q: string;
+interface Filters {
   user: string;
   conv: string | null;
   author: string | null;
   after: number;
   before: number;
-  pos: number;
-  limit: number;
 }
 
 const FILTERS = `m.deleted = 0 AND (@author IS NULL OR m.sender = @author)
@@ -79,25 +75,36 @@ const FILTERS = `m.deleted = 0 AND (@author IS NULL OR m.sender = @author)
 
 export function prepareSearch(db: Database.Database, messageColumns: readonly string[]) {
   const columns = messageColumns.map((c) => `m.${c}`).join(', ');
-  // CROSS JOIN fixes the join order (SQLite's planner has no statistics to choose by).
-  const indexDriven = db.prepare<Params, Row>(
+  // CROSS JOIN fixes the join order (SQLite's planner has no statistics to choose by): the
+  // FTS index yields matches newest first (rowid DESC), each kept when its conversation is
+  // one of the searcher's (a set built once) and the message passes the filters. Row ids are
+  // bound as integers: FTS5 ignores a MATCH's `rowid =` constraint given a REAL value.
+  const indexDriven = db.prepare<Filters & { q: string; pos: number; limit: number }, Row>(
     `SELECT d.id AS search_id, ${columns}
      FROM message_fts f CROSS JOIN search_docs d CROSS JOIN messages m
-     WHERE f.message_fts MATCH @q AND f.rowid < @pos
+     WHERE f.message_fts MATCH @q AND f.rowid < CAST(@pos AS INTEGER)
        AND d.id = f.rowid
        AND d.conv IN (SELECT conv FROM members WHERE user_id = @user)
        AND (@conv IS NULL OR d.conv = @conv)
        AND m.conv = d.conv AND m.seq = d.seq AND ${FILTERS}
      ORDER BY f.rowid DESC LIMIT @limit`,
   );
-  const memberDriven = db.prepare<Params, Row>(
+  // Every indexed message of the searcher's conversations that passes the filters, with its
+  // body: the text is matched here (an FTS5 lookup by rowid reads each term's whole doclist,
+  // milliseconds per row).
+  const candidates = db
+    .prepare<Filters, [number, string]>(
+      `SELECT d.id, m.body
+       FROM members mb CROSS JOIN search_docs d CROSS JOIN messages m
+       WHERE mb.user_id = @user AND (@conv IS NULL OR mb.conv = @conv)
+         AND d.conv = mb.conv
+         AND m.conv = d.conv AND m.seq = d.seq AND ${FILTERS}`,
+    )
+    .raw();
+  const byIds = db.prepare<[string], Row>(
     `SELECT d.id AS search_id, ${columns}
-     FROM members mb CROSS JOIN search_docs d CROSS JOIN messages m CROSS JOIN message_fts f
-     WHERE mb.user_id = @user AND (@conv IS NULL OR mb.conv = @conv)
-       AND d.conv = mb.conv AND d.id < @pos
-       AND m.conv = d.conv AND m.seq = d.seq AND ${FILTERS}
-       AND f.rowid = d.id AND f.message_fts MATCH @q
-     ORDER BY d.id DESC LIMIT @limit`,
+     FROM search_docs d CROSS JOIN messages m
+     WHERE d.id IN (SELECT value FROM json_each(?)) AND m.conv = d.conv AND m.seq = d.seq`,
   );
   const messagesIn = db.prepare<{ user: string; conv: string | null }, { n: number }>(
     `SELECT coalesce(sum(c.last_seq), 0) AS n FROM members mb JOIN conversations c ON c.id = mb.conv
@@ -113,8 +120,10 @@ export function prepareSearch(db: Database.Database, messageColumns: readonly st
   const docId = db.prepare<[string, number], { id: number }>(
     'SELECT id FROM search_docs WHERE conv = ? AND seq = ?',
   );
-  const replaceText = db.prepare<[string, number]>('UPDATE message_fts SET t = ? WHERE rowid = ?');
-  const deleteText = db.prepare<[number]>('DELETE FROM message_fts WHERE rowid = ?');
+  const replaceText = db.prepare<[string, number]>(
+    'UPDATE message_fts SET t = ? WHERE rowid = CAST(? AS INTEGER)',
+  );
+  const deleteText = db.prepare<[number]>('DELETE FROM message_fts WHERE rowid = CAST(? AS INTEGER)');
   const deleteDoc = db.prepare<[number]>('DELETE FROM search_docs WHERE id = ?');
 
   return {
@@ -145,42 +154,75 @@ export function prepareSearch(db: Database.Database, messageColumns: readonly st
     /**
      * One page of hits (run inside a read transaction): tier 0 below the cursor, then tier
      * 1 from the top (or below the cursor when it is in tier 1).
+     *
+     * Two plans. Index-driven: each tier's MATCH expression, newest first, joined to the
+     * searcher's conversations — cheap when they hold a fair share of the matches, a scan of
+     * every match otherwise. Member-driven: every message of the searcher's conversations
+     * (within the filters), its normal form tested in JS — at most `memberDrivenMax`
+     * messages, whatever the terms. The plan follows the number of messages searched.
      */
     search(
       input: SearchInput,
       limit: number,
       memberDrivenMax = MEMBER_DRIVEN_MAX,
-    ): { rows: Row[]; tiers: (0 | 1)[]; next: SearchCursor | null } {
-      const base = {
+    ): { rows: Row[]; next: SearchCursor | null } {
+      const filters: Filters = {
         user: input.userId,
         conv: input.conv ?? null,
         author: input.author ?? null,
         after: input.after ?? Number.MIN_SAFE_INTEGER,
         before: input.before ?? Number.MAX_SAFE_INTEGER,
       };
-      const statement =
-        messagesIn.get({ user: base.user, conv: base.conv })!.n > memberDrivenMax
-          ? indexDriven
-          : memberDriven;
-      const expressions = tierExpressions(input.query);
-      const rows: Row[] = [];
-      const tiers: (0 | 1)[] = [];
-      const start = input.cursor;
-      const below = start === undefined ? Number.MAX_SAFE_INTEGER : cursorPosition(start.position);
-      for (const tier of [0, 1] as const) {
-        if ((start && tier < start.tier) || rows.length >= limit) continue;
-        const pos = start && tier === start.tier ? below : Number.MAX_SAFE_INTEGER;
-        const found = statement.all({ ...base, q: expressions[tier], pos, limit: limit - rows.length });
-        rows.push(...found);
-        for (const _ of found) tiers.push(tier);
-      }
+      const start: Start = input.cursor && {
+        tier: input.cursor.tier === 1 ? 1 : 0,
+        position: cursorPosition(input.cursor.position),
+      };
+      const hits =
+        messagesIn.get({ user: filters.user, conv: filters.conv })!.n > memberDrivenMax
+          ? byIndex(input.query, filters, start, limit)
+          : byMembers(input.query, filters, start, limit);
+      const last = hits[hits.length - 1];
       const next =
-        rows.length >= limit && limit > 0
-          ? { tier: tiers[tiers.length - 1]!, position: String(rows[rows.length - 1]!.search_id) }
-          : null;
-      return { rows, tiers, next };
+        last && hits.length >= limit ? { tier: last.tier, position: String(last.row.search_id) } : null;
+      return { rows: hits.map((h) => h.row), next };
     },
   };
+
+  type Hit = { row: Row; tier: 0 | 1 };
+  type Start = { tier: 0 | 1; position: number } | undefined;
+
+  function byIndex(query: ParsedQuery, filters: Filters, start: Start, limit: number): Hit[] {
+    const expressions = tierExpressions(query);
+    const hits: Hit[] = [];
+    for (const tier of [0, 1] as const) {
+      if ((start && tier < start.tier) || hits.length >= limit) continue;
+      const pos = start && tier === start.tier ? start.position : Number.MAX_SAFE_INTEGER;
+      for (const row of indexDriven.all({
+        ...filters,
+        q: expressions[tier],
+        pos,
+        limit: limit - hits.length,
+      })) {
+        hits.push({ row, tier });
+      }
+    }
+    return hits;
+  }
+
+  function byMembers(query: ParsedQuery, filters: Filters, start: Start, limit: number): Hit[] {
+    const found: { id: number; tier: 0 | 1 }[] = [];
+    for (const [id, body] of candidates.iterate(filters)) {
+      const text = searchText(body);
+      if (!query.terms.every((t) => text.includes(t.match))) continue;
+      const tier = query.terms.every((t) => text.includes(t.word)) ? 0 : 1;
+      if (start && (tier < start.tier || (tier === start.tier && id >= start.position))) continue;
+      found.push({ id, tier });
+    }
+    found.sort((a, b) => a.tier - b.tier || b.id - a.id);
+    const page = found.slice(0, limit);
+    const rows = new Map(byIds.all(JSON.stringify(page.map((h) => h.id))).map((r) => [r.search_id, r]));
+    return page.map((h) => ({ row: rows.get(h.id)!, tier: h.tier }));
+  }
 }
 
 /** A cursor's position: an index row id, as this store returned it; else `validation_failed`. */

@@ -456,7 +456,7 @@ export interface SqliteMessageStoreOptions {
   logger?: Logger;
   /**
    * Search: up to this many messages in the conversations searched, the user's messages
-   * drive the query, above it the index does (tests force either plan with 0 / Infinity).
+   * drive the query, above it the index does (a test forces the index with -1).
    */
   searchMemberDrivenMax?: number;
 }
