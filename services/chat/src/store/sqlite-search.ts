@@ -23,20 +23,27 @@ import type { MessagesTable } from './sql-rows.js';
 
 export const SEARCH_MIGRATION: Migration = {
   async up(db: Kysely<unknown>) {
+    // ts_max: the latest ts of the rows up to this one (by id); ts_min: the earliest ts of
+    // the rows from this one on. Both only grow with id, so a time filter becomes a range
+    // of row ids the FTS scan seeks to (see timeBounds).
     await sql`CREATE TABLE search_docs (
       id INTEGER PRIMARY KEY,
       conv TEXT NOT NULL,
       seq INTEGER NOT NULL,
+      ts_max INTEGER NOT NULL,
+      ts_min INTEGER NOT NULL,
       UNIQUE (conv, seq)
     )`.execute(db);
     // (conv, id): a conversation's index rows newest first, for the member-driven plan.
     await sql`CREATE INDEX search_docs_conv ON search_docs (conv)`.execute(db);
+    await sql`CREATE INDEX search_docs_ts_max ON search_docs (ts_max)`.execute(db);
+    await sql`CREATE INDEX search_docs_ts_min ON search_docs (ts_min)`.execute(db);
     await sql`CREATE VIRTUAL TABLE message_fts USING fts5(
       t, tokenize = 'trigram case_sensitive 1', content = '', contentless_delete = 1
     )`.execute(db);
     // Existing live messages, in the order they were sent (ts; conv, seq break ties).
-    await sql`INSERT INTO search_docs (conv, seq)
-      SELECT conv, seq FROM messages WHERE deleted = 0 ORDER BY ts, conv, seq`.execute(db);
+    await sql`INSERT INTO search_docs (conv, seq, ts_max, ts_min)
+      SELECT conv, seq, ts, ts FROM messages WHERE deleted = 0 ORDER BY ts, conv, seq`.execute(db);
     let last = 0;
     for (;;) {
       const { rows } = await sql<{ id: number; body: string }>`
@@ -68,6 +75,9 @@ interface Filters {
   author: string | null;
   after: number;
   before: number;
+  /** Row ids the time filter allows: low <= id <= high. */
+  low: number;
+  high: number;
 }
 
 const FILTERS = `m.deleted = 0 AND (@author IS NULL OR m.sender = @author)
@@ -83,6 +93,7 @@ export function prepareSearch(db: Database.Database, messageColumns: readonly st
     `SELECT d.id AS search_id, ${columns}
      FROM message_fts f CROSS JOIN search_docs d CROSS JOIN messages m
      WHERE f.message_fts MATCH @q AND f.rowid < CAST(@pos AS INTEGER)
+       AND f.rowid >= CAST(@low AS INTEGER) AND f.rowid <= CAST(@high AS INTEGER)
        AND d.id = f.rowid
        AND d.conv IN (SELECT conv FROM members WHERE user_id = @user)
        AND (@conv IS NULL OR d.conv = @conv)
@@ -97,10 +108,37 @@ export function prepareSearch(db: Database.Database, messageColumns: readonly st
       `SELECT d.id, m.body
        FROM members mb CROSS JOIN search_docs d CROSS JOIN messages m
        WHERE mb.user_id = @user AND (@conv IS NULL OR mb.conv = @conv)
-         AND d.conv = mb.conv
+         AND d.conv = mb.conv AND d.id BETWEEN @low AND @high
          AND m.conv = d.conv AND m.seq = d.seq AND ${FILTERS}`,
     )
     .raw();
+  // The same for one author's messages, through their (sender, client_msg_id) index.
+  const authorCandidates = db
+    .prepare<Filters, [number, string]>(
+      `SELECT d.id, m.body
+       FROM messages m CROSS JOIN search_docs d
+       WHERE m.sender = @author AND (@conv IS NULL OR m.conv = @conv)
+         AND m.conv IN (SELECT conv FROM members WHERE user_id = @user)
+         AND ${FILTERS}
+         AND d.conv = m.conv AND d.seq = m.seq AND d.id BETWEEN @low AND @high`,
+    )
+    .raw();
+  /** The author's messages, counted up to a cap. */
+  const authored = db.prepare<[string, number], { n: number }>(
+    'SELECT count(*) AS n FROM (SELECT 1 FROM messages WHERE sender = ? LIMIT ?)',
+  );
+  const lowestAfter = db.prepare<[number], { id: number }>(
+    'SELECT id FROM search_docs WHERE ts_max >= ? ORDER BY ts_max, id LIMIT 1',
+  );
+  const highestBefore = db.prepare<[number], { id: number }>(
+    'SELECT id FROM search_docs WHERE ts_min < ? ORDER BY ts_min DESC, id DESC LIMIT 1',
+  );
+  const lastDoc = db.prepare<[], { id: number; ts_max: number }>(
+    'SELECT id, ts_max FROM search_docs ORDER BY id DESC LIMIT 1',
+  );
+  const lowerTsMin = db.prepare<{ ts: number; first: number }>(
+    'UPDATE search_docs SET ts_min = @ts WHERE ts_min > @ts AND id < @first',
+  );
   const byIds = db.prepare<[string], Row>(
     `SELECT d.id AS search_id, ${columns}
      FROM search_docs d CROSS JOIN messages m
@@ -110,9 +148,9 @@ export function prepareSearch(db: Database.Database, messageColumns: readonly st
     `SELECT coalesce(sum(c.last_seq), 0) AS n FROM members mb JOIN conversations c ON c.id = mb.conv
      WHERE mb.user_id = @user AND (@conv IS NULL OR mb.conv = @conv)`,
   );
-  const nextId = db.prepare<[], { id: number }>('SELECT coalesce(max(id), 0) + 1 AS id FROM search_docs');
   const insertDocs = db.prepare<[string]>(
-    'INSERT INTO search_docs (id, conv, seq) SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(?)',
+    `INSERT INTO search_docs (id, conv, seq, ts_max, ts_min)
+     SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 4, value ->> 5 FROM json_each(?)`,
   );
   const insertTexts = db.prepare<[string]>(
     'INSERT INTO message_fts (rowid, t) SELECT value ->> 0, value ->> 3 FROM json_each(?)',
@@ -128,19 +166,30 @@ export function prepareSearch(db: Database.Database, messageColumns: readonly st
 
   return {
     /** Indexes newly stored messages (inside the append's transaction), in the order given. */
-    indexNew(messages: readonly { conv: ConversationId; seq: number; body: string }[]): void {
+    indexNew(messages: readonly { conv: ConversationId; seq: number; body: string; ts: number }[]): void {
       if (messages.length === 0) return;
-      const first = nextId.get()!.id;
-      const docs = JSON.stringify(messages.map((m, i) => [first + i, m.conv, m.seq, searchText(m.body)]));
+      const last = lastDoc.get();
+      const first = (last?.id ?? 0) + 1;
+      // Running max from the front, running min from the back; earlier rows' ts_min drop to
+      // the batch's earliest ts (none do while clocks run forward).
+      let tsMax = last?.ts_max ?? Number.MIN_SAFE_INTEGER;
+      const maxes = messages.map((m) => (tsMax = Math.max(tsMax, m.ts)));
+      let tsMin = Number.MAX_SAFE_INTEGER;
+      const mins = messages.map((m) => m.ts);
+      for (let i = mins.length - 1; i >= 0; i--) mins[i] = tsMin = Math.min(tsMin, mins[i]!);
+      if (last) lowerTsMin.run({ ts: tsMin, first });
+      const docs = JSON.stringify(
+        messages.map((m, i) => [first + i, m.conv, m.seq, searchText(m.body), maxes[i], mins[i]]),
+      );
       insertDocs.run(docs);
       insertTexts.run(docs);
     },
 
     /** An edited body replaces the message's indexed text; its index row id stays. */
-    reindex(conv: ConversationId, seq: number, body: string): void {
+    reindex(conv: ConversationId, seq: number, body: string, ts: number): void {
       const doc = docId.get(conv, seq);
       if (doc) replaceText.run(searchText(body), doc.id);
-      else this.indexNew([{ conv, seq, body }]);
+      else this.indexNew([{ conv, seq, body, ts }]);
     },
 
     /** A deleted message leaves the index. */
@@ -166,21 +215,31 @@ export function prepareSearch(db: Database.Database, messageColumns: readonly st
       limit: number,
       memberDrivenMax = MEMBER_DRIVEN_MAX,
     ): { rows: Row[]; next: SearchCursor | null } {
+      const after = input.after ?? Number.MIN_SAFE_INTEGER;
+      const before = input.before ?? Number.MAX_SAFE_INTEGER;
       const filters: Filters = {
         user: input.userId,
         conv: input.conv ?? null,
         author: input.author ?? null,
-        after: input.after ?? Number.MIN_SAFE_INTEGER,
-        before: input.before ?? Number.MAX_SAFE_INTEGER,
+        after,
+        before,
+        low: input.after === undefined ? 0 : (lowestAfter.get(after)?.id ?? Number.MAX_SAFE_INTEGER),
+        high: input.before === undefined ? Number.MAX_SAFE_INTEGER : (highestBefore.get(before)?.id ?? -1),
       };
       const start: Start = input.cursor && {
         tier: input.cursor.tier === 1 ? 1 : 0,
         position: cursorPosition(input.cursor.position),
       };
-      const hits =
-        messagesIn.get({ user: filters.user, conv: filters.conv })!.n > memberDrivenMax
-          ? byIndex(input.query, filters, start, limit)
-          : byMembers(input.query, filters, start, limit);
+      let hits: Hit[];
+      if (filters.low > filters.high) hits = [];
+      else if (
+        filters.author !== null &&
+        authored.get(filters.author, memberDrivenMax + 1)!.n <= memberDrivenMax
+      ) {
+        hits = scan(authorCandidates, input.query, filters, start, limit);
+      } else if (messagesIn.get({ user: filters.user, conv: filters.conv })!.n <= memberDrivenMax) {
+        hits = scan(candidates, input.query, filters, start, limit);
+      } else hits = byIndex(input.query, filters, start, limit);
       const last = hits[hits.length - 1];
       const next =
         last && hits.length >= limit ? { tier: last.tier, position: String(last.row.search_id) } : null;
@@ -209,9 +268,15 @@ export function prepareSearch(db: Database.Database, messageColumns: readonly st
     return hits;
   }
 
-  function byMembers(query: ParsedQuery, filters: Filters, start: Start, limit: number): Hit[] {
+  function scan(
+    statement: Database.Statement<Filters, [number, string]>,
+    query: ParsedQuery,
+    filters: Filters,
+    start: Start,
+    limit: number,
+  ): Hit[] {
     const found: { id: number; tier: 0 | 1 }[] = [];
-    for (const [id, body] of candidates.iterate(filters)) {
+    for (const [id, body] of statement.iterate(filters)) {
       const text = searchText(body);
       if (!query.terms.every((t) => text.includes(t.match))) continue;
       const tier = query.terms.every((t) => text.includes(t.word)) ? 0 : 1;

@@ -980,7 +980,7 @@ export class SqliteMessageStore implements MessageStore {
         if (mentions.some((u) => !this.st.member.get(conv, u))) throw badMentions();
         const cs = this.st.bumpChange.get(conv)!.last_change_seq;
         this.st.editMessage.run({ conv, seq, body, now, cs });
-        this.st.search.reindex(conv, seq, body);
+        this.st.search.reindex(conv, seq, body, message.ts);
         this.st.deleteMentions.run(conv, seq);
         for (const [pos, user] of mentions.entries()) this.st.insertMention.run({ conv, seq, user, pos });
         return { message: this.messageAt(conv, seq)!, changed: true };
