@@ -204,11 +204,17 @@ export function prepareSearch(db: Database.Database, messageColumns: readonly st
      * One page of hits (run inside a read transaction): tier 0 below the cursor, then tier
      * 1 from the top (or below the cursor when it is in tier 1).
      *
-     * Two plans. Index-driven: each tier's MATCH expression, newest first, joined to the
-     * searcher's conversations — cheap when they hold a fair share of the matches, a scan of
-     * every match otherwise. Member-driven: every message of the searcher's conversations
-     * (within the filters), its normal form tested in JS — at most `memberDrivenMax`
-     * messages, whatever the terms. The plan follows the number of messages searched.
+     * Three plans, chosen by how many messages each would read:
+     * - author-driven, when `author` has at most `memberDrivenMax` messages: theirs (sender
+     *   index), in the searcher's conversations, each body's normal form tested in JS;
+     * - member-driven, when the conversations searched hold at most that many: all their
+     *   messages, tested the same way;
+     * - index-driven otherwise: each tier's MATCH expression newest first (within the time
+     *   filter's row id range), each match kept when its conversation is one of the
+     *   searcher's (a set built once) and it passes the filters — cheap when their
+     *   conversations hold a fair share of the matches, a scan of every match if not.
+     * The JS test is the index's own rule (a trigram phrase match on the normal form is a
+     * substring match), so every plan returns the same hits.
      */
     search(
       input: SearchInput,
