@@ -23,20 +23,27 @@ import type { MessagesTable } from './sql-rows.js';
 
 export const SEARCH_MIGRATION: Migration = {
   async up(db: Kysely<unknown>) {
+    // ts_max: the latest ts of the rows up to this one (by id); ts_min: the earliest ts of
+    // the rows from this one on. Both only grow with id, so a time filter becomes a range
+    // of row ids the FTS scan seeks to (see timeBounds).
     await sql`CREATE TABLE search_docs (
       id INTEGER PRIMARY KEY,
       conv TEXT NOT NULL,
       seq INTEGER NOT NULL,
+      ts_max INTEGER NOT NULL,
+      ts_min INTEGER NOT NULL,
       UNIQUE (conv, seq)
     )`.execute(db);
     // (conv, id): a conversation's index rows newest first, for the member-driven plan.
     await sql`CREATE INDEX search_docs_conv ON search_docs (conv)`.execute(db);
+    await sql`CREATE INDEX search_docs_ts_max ON search_docs (ts_max)`.execute(db);
+    await sql`CREATE INDEX search_docs_ts_min ON search_docs (ts_min)`.execute(db);
     await sql`CREATE VIRTUAL TABLE message_fts USING fts5(
       t, tokenize = 'trigram case_sensitive 1', content = '', contentless_delete = 1
     )`.execute(db);
     // Existing live messages, in the order they were sent (ts; conv, seq break ties).
-    await sql`INSERT INTO search_docs (conv, seq)
-      SELECT conv, seq FROM messages WHERE deleted = 0 ORDER BY ts, conv, seq`.execute(db);
+    await sql`INSERT INTO search_docs (conv, seq, ts_max, ts_min)
+      SELECT conv, seq, ts, ts FROM messages WHERE deleted = 0 ORDER BY ts, conv, seq`.execute(db);
     let last = 0;
     for (;;) {
       const { rows } = await sql<{ id: number; body: string }>`
@@ -56,22 +63,21 @@ const MIGRATION_BATCH = 2000;
 
 /**
  * Above this many messages (sum of `last_seq`) in the conversations searched, the index
- * drives the query (newest matches first, each checked for membership); at or below it the
- * user's own messages do (newest first, each looked up in the index by rowid). See `plan`.
+ * drives the query; at or below it the searcher's own messages do. See `search`.
  */
-export const MEMBER_DRIVEN_MAX = 5000;
+export const MEMBER_DRIVEN_MAX = 20_000;
 
 type Row = MessagesTable & { search_id: number };
 
-interface Params {
-  q: string;
+interface Filters {
   user: string;
   conv: string | null;
   author: string | null;
   after: number;
   before: number;
-  pos: number;
-  limit: number;
+  /** Row ids the time filter allows: low <= id <= high. */
+  low: number;
+  high: number;
 }
 
 const FILTERS = `m.deleted = 0 AND (@author IS NULL OR m.sender = @author)
@@ -79,33 +85,72 @@ const FILTERS = `m.deleted = 0 AND (@author IS NULL OR m.sender = @author)
 
 export function prepareSearch(db: Database.Database, messageColumns: readonly string[]) {
   const columns = messageColumns.map((c) => `m.${c}`).join(', ');
-  // CROSS JOIN fixes the join order (SQLite's planner has no statistics to choose by).
-  const indexDriven = db.prepare<Params, Row>(
+  // CROSS JOIN fixes the join order (SQLite's planner has no statistics to choose by): the
+  // FTS index yields matches newest first (rowid DESC), each kept when its conversation is
+  // one of the searcher's (a set built once) and the message passes the filters. Row ids are
+  // bound as integers: FTS5 ignores a MATCH's `rowid =` constraint given a REAL value.
+  const indexDriven = db.prepare<Filters & { q: string; pos: number; limit: number }, Row>(
     `SELECT d.id AS search_id, ${columns}
      FROM message_fts f CROSS JOIN search_docs d CROSS JOIN messages m
-     WHERE f.message_fts MATCH @q AND f.rowid < @pos
+     WHERE f.message_fts MATCH @q AND f.rowid < CAST(@pos AS INTEGER)
+       AND f.rowid >= CAST(@low AS INTEGER) AND f.rowid <= CAST(@high AS INTEGER)
        AND d.id = f.rowid
        AND d.conv IN (SELECT conv FROM members WHERE user_id = @user)
        AND (@conv IS NULL OR d.conv = @conv)
        AND m.conv = d.conv AND m.seq = d.seq AND ${FILTERS}
      ORDER BY f.rowid DESC LIMIT @limit`,
   );
-  const memberDriven = db.prepare<Params, Row>(
+  // Every indexed message of the searcher's conversations that passes the filters, with its
+  // body: the text is matched here (an FTS5 lookup by rowid reads each term's whole doclist,
+  // milliseconds per row).
+  const candidates = db
+    .prepare<Filters, [number, string]>(
+      `SELECT d.id, m.body
+       FROM members mb CROSS JOIN search_docs d CROSS JOIN messages m
+       WHERE mb.user_id = @user AND (@conv IS NULL OR mb.conv = @conv)
+         AND d.conv = mb.conv AND d.id BETWEEN @low AND @high
+         AND m.conv = d.conv AND m.seq = d.seq AND ${FILTERS}`,
+    )
+    .raw();
+  // The same for one author's messages, through their (sender, client_msg_id) index.
+  const authorCandidates = db
+    .prepare<Filters, [number, string]>(
+      `SELECT d.id, m.body
+       FROM messages m CROSS JOIN search_docs d
+       WHERE m.sender = @author AND (@conv IS NULL OR m.conv = @conv)
+         AND m.conv IN (SELECT conv FROM members WHERE user_id = @user)
+         AND ${FILTERS}
+         AND d.conv = m.conv AND d.seq = m.seq AND d.id BETWEEN @low AND @high`,
+    )
+    .raw();
+  /** The author's messages, counted up to a cap. */
+  const authored = db.prepare<[string, number], { n: number }>(
+    'SELECT count(*) AS n FROM (SELECT 1 FROM messages WHERE sender = ? LIMIT ?)',
+  );
+  const lowestAfter = db.prepare<[number], { id: number }>(
+    'SELECT id FROM search_docs WHERE ts_max >= ? ORDER BY ts_max, id LIMIT 1',
+  );
+  const highestBefore = db.prepare<[number], { id: number }>(
+    'SELECT id FROM search_docs WHERE ts_min < ? ORDER BY ts_min DESC, id DESC LIMIT 1',
+  );
+  const lastDoc = db.prepare<[], { id: number; ts_max: number }>(
+    'SELECT id, ts_max FROM search_docs ORDER BY id DESC LIMIT 1',
+  );
+  const lowerTsMin = db.prepare<{ ts: number; first: number }>(
+    'UPDATE search_docs SET ts_min = @ts WHERE ts_min > @ts AND id < @first',
+  );
+  const byIds = db.prepare<[string], Row>(
     `SELECT d.id AS search_id, ${columns}
-     FROM members mb CROSS JOIN search_docs d CROSS JOIN messages m CROSS JOIN message_fts f
-     WHERE mb.user_id = @user AND (@conv IS NULL OR mb.conv = @conv)
-       AND d.conv = mb.conv AND d.id < @pos
-       AND m.conv = d.conv AND m.seq = d.seq AND ${FILTERS}
-       AND f.rowid = d.id AND f.message_fts MATCH @q
-     ORDER BY d.id DESC LIMIT @limit`,
+     FROM search_docs d CROSS JOIN messages m
+     WHERE d.id IN (SELECT value FROM json_each(?)) AND m.conv = d.conv AND m.seq = d.seq`,
   );
   const messagesIn = db.prepare<{ user: string; conv: string | null }, { n: number }>(
     `SELECT coalesce(sum(c.last_seq), 0) AS n FROM members mb JOIN conversations c ON c.id = mb.conv
      WHERE mb.user_id = @user AND (@conv IS NULL OR mb.conv = @conv)`,
   );
-  const nextId = db.prepare<[], { id: number }>('SELECT coalesce(max(id), 0) + 1 AS id FROM search_docs');
   const insertDocs = db.prepare<[string]>(
-    'INSERT INTO search_docs (id, conv, seq) SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(?)',
+    `INSERT INTO search_docs (id, conv, seq, ts_max, ts_min)
+     SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 4, value ->> 5 FROM json_each(?)`,
   );
   const insertTexts = db.prepare<[string]>(
     'INSERT INTO message_fts (rowid, t) SELECT value ->> 0, value ->> 3 FROM json_each(?)',
@@ -113,25 +158,38 @@ export function prepareSearch(db: Database.Database, messageColumns: readonly st
   const docId = db.prepare<[string, number], { id: number }>(
     'SELECT id FROM search_docs WHERE conv = ? AND seq = ?',
   );
-  const replaceText = db.prepare<[string, number]>('UPDATE message_fts SET t = ? WHERE rowid = ?');
-  const deleteText = db.prepare<[number]>('DELETE FROM message_fts WHERE rowid = ?');
+  const replaceText = db.prepare<[string, number]>(
+    'UPDATE message_fts SET t = ? WHERE rowid = CAST(? AS INTEGER)',
+  );
+  const deleteText = db.prepare<[number]>('DELETE FROM message_fts WHERE rowid = CAST(? AS INTEGER)');
   const deleteDoc = db.prepare<[number]>('DELETE FROM search_docs WHERE id = ?');
 
   return {
     /** Indexes newly stored messages (inside the append's transaction), in the order given. */
-    indexNew(messages: readonly { conv: ConversationId; seq: number; body: string }[]): void {
+    indexNew(messages: readonly { conv: ConversationId; seq: number; body: string; ts: number }[]): void {
       if (messages.length === 0) return;
-      const first = nextId.get()!.id;
-      const docs = JSON.stringify(messages.map((m, i) => [first + i, m.conv, m.seq, searchText(m.body)]));
+      const last = lastDoc.get();
+      const first = (last?.id ?? 0) + 1;
+      // Running max from the front, running min from the back; earlier rows' ts_min drop to
+      // the batch's earliest ts (none do while clocks run forward).
+      let tsMax = last?.ts_max ?? Number.MIN_SAFE_INTEGER;
+      const maxes = messages.map((m) => (tsMax = Math.max(tsMax, m.ts)));
+      let tsMin = Number.MAX_SAFE_INTEGER;
+      const mins = messages.map((m) => m.ts);
+      for (let i = mins.length - 1; i >= 0; i--) mins[i] = tsMin = Math.min(tsMin, mins[i]!);
+      if (last) lowerTsMin.run({ ts: tsMin, first });
+      const docs = JSON.stringify(
+        messages.map((m, i) => [first + i, m.conv, m.seq, searchText(m.body), maxes[i], mins[i]]),
+      );
       insertDocs.run(docs);
       insertTexts.run(docs);
     },
 
     /** An edited body replaces the message's indexed text; its index row id stays. */
-    reindex(conv: ConversationId, seq: number, body: string): void {
+    reindex(conv: ConversationId, seq: number, body: string, ts: number): void {
       const doc = docId.get(conv, seq);
       if (doc) replaceText.run(searchText(body), doc.id);
-      else this.indexNew([{ conv, seq, body }]);
+      else this.indexNew([{ conv, seq, body, ts }]);
     },
 
     /** A deleted message leaves the index. */
@@ -145,42 +203,97 @@ export function prepareSearch(db: Database.Database, messageColumns: readonly st
     /**
      * One page of hits (run inside a read transaction): tier 0 below the cursor, then tier
      * 1 from the top (or below the cursor when it is in tier 1).
+     *
+     * Three plans, chosen by how many messages each would read:
+     * - author-driven, when `author` has at most `memberDrivenMax` messages: theirs (sender
+     *   index), in the searcher's conversations, each body's normal form tested in JS;
+     * - member-driven, when the conversations searched hold at most that many: all their
+     *   messages, tested the same way;
+     * - index-driven otherwise: each tier's MATCH expression newest first (within the time
+     *   filter's row id range), each match kept when its conversation is one of the
+     *   searcher's (a set built once) and it passes the filters — cheap when their
+     *   conversations hold a fair share of the matches, a scan of every match if not.
+     * The JS test is the index's own rule (a trigram phrase match on the normal form is a
+     * substring match), so every plan returns the same hits.
      */
     search(
       input: SearchInput,
       limit: number,
       memberDrivenMax = MEMBER_DRIVEN_MAX,
-    ): { rows: Row[]; tiers: (0 | 1)[]; next: SearchCursor | null } {
-      const base = {
+    ): { rows: Row[]; next: SearchCursor | null } {
+      const after = input.after ?? Number.MIN_SAFE_INTEGER;
+      const before = input.before ?? Number.MAX_SAFE_INTEGER;
+      const filters: Filters = {
         user: input.userId,
         conv: input.conv ?? null,
         author: input.author ?? null,
-        after: input.after ?? Number.MIN_SAFE_INTEGER,
-        before: input.before ?? Number.MAX_SAFE_INTEGER,
+        after,
+        before,
+        low: input.after === undefined ? 0 : (lowestAfter.get(after)?.id ?? Number.MAX_SAFE_INTEGER),
+        high: input.before === undefined ? Number.MAX_SAFE_INTEGER : (highestBefore.get(before)?.id ?? -1),
       };
-      const statement =
-        messagesIn.get({ user: base.user, conv: base.conv })!.n > memberDrivenMax
-          ? indexDriven
-          : memberDriven;
-      const expressions = tierExpressions(input.query);
-      const rows: Row[] = [];
-      const tiers: (0 | 1)[] = [];
-      const start = input.cursor;
-      const below = start === undefined ? Number.MAX_SAFE_INTEGER : cursorPosition(start.position);
-      for (const tier of [0, 1] as const) {
-        if ((start && tier < start.tier) || rows.length >= limit) continue;
-        const pos = start && tier === start.tier ? below : Number.MAX_SAFE_INTEGER;
-        const found = statement.all({ ...base, q: expressions[tier], pos, limit: limit - rows.length });
-        rows.push(...found);
-        for (const _ of found) tiers.push(tier);
-      }
+      const start: Start = input.cursor && {
+        tier: input.cursor.tier === 1 ? 1 : 0,
+        position: cursorPosition(input.cursor.position),
+      };
+      let hits: Hit[];
+      if (filters.low > filters.high) hits = [];
+      else if (
+        filters.author !== null &&
+        authored.get(filters.author, memberDrivenMax + 1)!.n <= memberDrivenMax
+      ) {
+        hits = scan(authorCandidates, input.query, filters, start, limit);
+      } else if (messagesIn.get({ user: filters.user, conv: filters.conv })!.n <= memberDrivenMax) {
+        hits = scan(candidates, input.query, filters, start, limit);
+      } else hits = byIndex(input.query, filters, start, limit);
+      const last = hits[hits.length - 1];
       const next =
-        rows.length >= limit && limit > 0
-          ? { tier: tiers[tiers.length - 1]!, position: String(rows[rows.length - 1]!.search_id) }
-          : null;
-      return { rows, tiers, next };
+        last && hits.length >= limit ? { tier: last.tier, position: String(last.row.search_id) } : null;
+      return { rows: hits.map((h) => h.row), next };
     },
   };
+
+  type Hit = { row: Row; tier: 0 | 1 };
+  type Start = { tier: 0 | 1; position: number } | undefined;
+
+  function byIndex(query: ParsedQuery, filters: Filters, start: Start, limit: number): Hit[] {
+    const expressions = tierExpressions(query);
+    const hits: Hit[] = [];
+    for (const tier of [0, 1] as const) {
+      if ((start && tier < start.tier) || hits.length >= limit) continue;
+      const pos = start && tier === start.tier ? start.position : Number.MAX_SAFE_INTEGER;
+      for (const row of indexDriven.all({
+        ...filters,
+        q: expressions[tier],
+        pos,
+        limit: limit - hits.length,
+      })) {
+        hits.push({ row, tier });
+      }
+    }
+    return hits;
+  }
+
+  function scan(
+    statement: Database.Statement<Filters, [number, string]>,
+    query: ParsedQuery,
+    filters: Filters,
+    start: Start,
+    limit: number,
+  ): Hit[] {
+    const found: { id: number; tier: 0 | 1 }[] = [];
+    for (const [id, body] of statement.iterate(filters)) {
+      const text = searchText(body);
+      if (!query.terms.every((t) => text.includes(t.match))) continue;
+      const tier = query.terms.every((t) => text.includes(t.word)) ? 0 : 1;
+      if (start && (tier < start.tier || (tier === start.tier && id >= start.position))) continue;
+      found.push({ id, tier });
+    }
+    found.sort((a, b) => a.tier - b.tier || b.id - a.id);
+    const page = found.slice(0, limit);
+    const rows = new Map(byIds.all(JSON.stringify(page.map((h) => h.id))).map((r) => [r.search_id, r]));
+    return page.map((h) => ({ row: rows.get(h.id)!, tier: h.tier }));
+  }
 }
 
 /** A cursor's position: an index row id, as this store returned it; else `validation_failed`. */

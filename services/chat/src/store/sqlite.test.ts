@@ -1,7 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe } from 'vitest';
+import { asUserId } from '@relay-chat/protocol';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseQuery } from '../search/search-text.js';
 import { describeMessageStore } from './contract.js';
 import { describeSearch } from './search-contract.js';
 import { SqliteMessageStore, sqliteMigrations } from './sqlite.js';
@@ -46,4 +48,35 @@ describe('SQLite search, index-driven plan', () => {
     await database.drop();
   });
   describeSearch(() => store);
+
+  // A time filter becomes a range of index row ids (search_docs.ts_max / ts_min): exact
+  // even when messages were stored out of time order.
+  it('filters by time when messages were stored out of time order', async () => {
+    const [a, b] = [asUserId('t-a'), asUserId('t-b')];
+    const g = (await store.createGroup({ name: 'times', createdBy: a, members: [b] }, 0)).id;
+    const times = [5000, 1000, 3000, 2000, 6000, 4000, 4000];
+    for (const [i, ts] of times.entries()) {
+      await store.append([{ conv: g, sender: a, clientMsgId: `t${i}`, body: `tick ${ts}`, ts }]);
+    }
+    for (const after of [undefined, 0, 1000, 1500, 3000, 4000, 6000, 7000]) {
+      for (const before of [undefined, 1000, 2500, 4000, 4001, 6001]) {
+        const page = await store.search({
+          userId: b,
+          query: parseQuery('tick'),
+          limit: 50,
+          ...(after === undefined ? {} : { after }),
+          ...(before === undefined ? {} : { before }),
+        });
+        const expected = times
+          .map((ts, i) => ({ ts, seq: i + 1 }))
+          .filter(({ ts }) => (after === undefined || ts >= after) && (before === undefined || ts < before))
+          .map(({ seq }) => seq)
+          .reverse();
+        expect(
+          page.hits.map((m) => m.seq),
+          `${after} ${before}`,
+        ).toEqual(expected);
+      }
+    }
+  });
 });

@@ -456,7 +456,7 @@ export interface SqliteMessageStoreOptions {
   logger?: Logger;
   /**
    * Search: up to this many messages in the conversations searched, the user's messages
-   * drive the query, above it the index does (tests force either plan with 0 / Infinity).
+   * drive the query, above it the index does (a test forces the index with -1).
    */
   searchMemberDrivenMax?: number;
 }
@@ -980,7 +980,7 @@ export class SqliteMessageStore implements MessageStore {
         if (mentions.some((u) => !this.st.member.get(conv, u))) throw badMentions();
         const cs = this.st.bumpChange.get(conv)!.last_change_seq;
         this.st.editMessage.run({ conv, seq, body, now, cs });
-        this.st.search.reindex(conv, seq, body);
+        this.st.search.reindex(conv, seq, body, message.ts);
         this.st.deleteMentions.run(conv, seq);
         for (const [pos, user] of mentions.entries()) this.st.insertMention.run({ conv, seq, user, pos });
         return { message: this.messageAt(conv, seq)!, changed: true };

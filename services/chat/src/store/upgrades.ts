@@ -2,7 +2,8 @@ import { asConversationId, asUserId, type UserId } from '@relay-chat/protocol';
 import { openDatabase } from '@relay-chat/service-kit';
 import { type Kysely, type Migration, sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { ConversationState, MessageStore } from './message-store.js';
+import { parseQuery } from '../search/search-text.js';
+import type { ConversationState, MessageStore, SearchCursor } from './message-store.js';
 import { runChatMigrations } from './sql-migrator.js';
 
 /**
@@ -549,5 +550,134 @@ const at0004: UpgradeFixture = {
   },
 };
 
+/** Messages of one conversation in one multi-row INSERT: [seq, sender, body, ts]. */
+async function insertMessageRows(
+  db: Kysely<unknown>,
+  conv: string,
+  rows: [seq: number, sender: string, body: string, ts: number][],
+): Promise<void> {
+  const values = rows.map(
+    ([seq, sender, body, ts]) =>
+      sql`(${conv}, ${seq}, ${`${conv}-m${seq}`}, ${sender}, ${`cm-${conv}-${seq}`}, ${body}, ${ts})`,
+  );
+  await sql`INSERT INTO messages (conv, seq, id, sender, client_msg_id, body, ts)
+    VALUES ${sql.join(values)}`.execute(db);
+}
+
+/** Messages in the bulk conversation of at0005: more than one batch of a backfill. */
+const BULK = 2500;
+
+/**
+ * The schema as of 0005 (messages that change), before message search (0006): the
+ * migration must index every live message stored before it — by its current (edited)
+ * text, in its normal form, never a deleted one — in the order messages were stored
+ * (`ts`, then conversation and seq), and writing must go on indexing from there.
+ */
+const at0005: UpgradeFixture = {
+  at: '0005_changes',
+  async seed(db) {
+    const convs: [id: string, createdBy: string, members: string[], lastSeq: number][] = [
+      ['g-search', alice, [alice, bob], 5],
+      ['g-other', bob, [bob, carol], 1],
+      ['g-bulk', alice, [alice, bob], BULK],
+    ];
+    for (const [id, createdBy, members, lastSeq] of convs) {
+      await insertConversation(db, {
+        id,
+        kind: 'group',
+        name: id,
+        createdBy,
+        createdAt: T,
+        lastSeq,
+        lastActivityAt: T + 20_000 + BULK,
+      });
+      await insertMembers(
+        db,
+        id,
+        members.map((u) => [u, lastSeq, T]),
+      );
+    }
+    await insertMessageRows(db, 'g-search', [
+      [1, alice, 'Deployment plan for Friday', T + 1000],
+      [2, bob, 'we deploy on friday', T + 2000],
+      [3, bob, 'deploy the secret build', T + 3000],
+      [4, alice, 'Café déploiement', T + 4000],
+      [5, bob, 'deploy notes', T + 5000],
+    ]);
+    await insertMessageRows(db, 'g-other', [[1, bob, 'deploy elsewhere', T + 2500]]);
+    const bulk: [number, string, string, number][] = [];
+    for (let seq = 1; seq <= BULK; seq++) {
+      const body = seq === 1 ? 'first needle' : seq === BULK ? 'last needle' : `bulk message ${seq}`;
+      bulk.push([seq, seq % 2 === 0 ? alice : bob, body, T + 10_000 + seq]);
+    }
+    for (let i = 0; i < BULK; i += 500) await insertMessageRows(db, 'g-bulk', bulk.slice(i, i + 500));
+    // As 0005's code left them: 3 deleted (a tombstone), 5 edited (changes 1 and 2).
+    await sql`UPDATE messages SET body = '', deleted = (1 = 1), change_seq = 1
+      WHERE conv = 'g-search' AND seq = 3`.execute(db);
+    await sql`UPDATE messages SET body = ${'deploy notes (edited)'}, edited_at = ${T + 9000}, change_seq = 2
+      WHERE conv = 'g-search' AND seq = 5`.execute(db);
+    // A tombstone that kept its text: the backfill goes by `deleted`, not by an empty body.
+    await sql`INSERT INTO messages (conv, seq, id, sender, client_msg_id, body, ts, deleted, change_seq)
+      VALUES ('g-other', 2, 'g-other-m2', ${bob}, 'cm-g-other-2', ${'deploy secret'}, ${T + 3500}, (1 = 1), 1)`.execute(
+      db,
+    );
+    await sql`UPDATE conversations SET last_change_seq = 2 WHERE id = 'g-search'`.execute(db);
+    await sql`UPDATE conversations SET last_seq = 2, last_change_seq = 1 WHERE id = 'g-other'`.execute(db);
+  },
+
+  async check(store) {
+    const g = asConversationId('g-search');
+    const find = async (userId: UserId, q: string, limit = 50) => {
+      const bodies: string[] = [];
+      let cursor: SearchCursor | undefined;
+      for (let page = 0; page < 1000; page++) {
+        const result = await store.search({
+          userId,
+          query: parseQuery(q),
+          limit,
+          ...(cursor ? { cursor } : {}),
+        });
+        bodies.push(...result.hits.map((m) => m.body));
+        if (!result.next) return bodies;
+        cursor = result.next;
+      }
+      throw new Error('search did not end');
+    };
+    // Whole words first, then the rest; the edited text only; no deleted message.
+    expect(await find(alice, 'deploy')).toEqual([
+      'deploy notes (edited)',
+      'we deploy on friday',
+      'Deployment plan for Friday',
+    ]);
+    expect(await find(alice, 'secret')).toEqual([]);
+    expect(await find(bob, 'secret')).toEqual([]);
+    expect(await find(carol, 'deploy')).toEqual(['deploy elsewhere']);
+    expect(await find(alice, 'DEPLOIEMENT')).toEqual(['Café déploiement']);
+    // Both ends of the bulk conversation: the backfill went past its first batch.
+    expect(await find(alice, 'needle')).toEqual(['last needle', 'first needle']);
+    expect(await find(bob, 'bulk message', 700)).toHaveLength(BULK - 2);
+    // Oldest stored first: newest first in results, across conversations.
+    expect(await find(bob, 'friday')).toEqual(['we deploy on friday', 'Deployment plan for Friday']);
+    expect(await find(bob, 'deploy elsewhere OR deploy notes')).toEqual([]);
+    const [hit] = (await store.search({ userId: bob, query: parseQuery('edited'), limit: 5 })).hits;
+    expect(hit).toMatchObject({ conv: g, seq: 5, body: 'deploy notes (edited)', editedAt: T + 9000 });
+
+    // Writing goes on indexing: a new message comes first, an edit keeps its place, a
+    // delete takes it out.
+    const [sent] = await store.append([
+      { conv: g, sender: bob, clientMsgId: 'after-search', body: 'deploy done', ts: T + 30_000 },
+    ]);
+    expect(sent).toMatchObject({ duplicate: false, message: { seq: 6 } });
+    await store.editMessage({ conv: g, seq: 1, actor: alice, body: 'Deployment plan v2', now: T + 31_000 });
+    await store.deleteMessage(g, 2, bob, T + 32_000);
+    expect(await find(alice, 'deploy')).toEqual([
+      'deploy done',
+      'deploy notes (edited)',
+      'Deployment plan v2',
+    ]);
+    expect(await find(alice, 'friday')).toEqual([]);
+  },
+};
+
 /** Every fixture, oldest schema first. */
-export const UPGRADE_FIXTURES: readonly UpgradeFixture[] = [at0002, at0004];
+export const UPGRADE_FIXTURES: readonly UpgradeFixture[] = [at0002, at0004, at0005];
