@@ -1,5 +1,5 @@
 import { ChatError } from '@relay-chat/protocol';
-import { type Kysely, type RawBuilder, sql } from 'kysely';
+import { type Kysely, type QueryExecutorProvider, type RawBuilder, sql } from 'kysely';
 import { type ParsedQuery, searchText } from '../search/search-text.js';
 import { escapeLike, pageLimit } from './conversation-keys.js';
 import type { SearchCursor, SearchInput } from './message-store.js';
@@ -50,7 +50,9 @@ export async function migrateSearch(db: Kysely<unknown>): Promise<void> {
       ORDER BY i`.execute(db);
   }
   await sql`CLOSE search_backfill`.execute(db);
-  // Built after the backfill: one bulk build instead of a million insertions.
+  // Built after the backfill: one bulk build instead of a million insertions, with more
+  // memory than the default 64 MB for this transaction only (a third faster at 200,000 rows).
+  await sql`SET LOCAL maintenance_work_mem = '256MB'`.execute(db);
   await sql`CREATE INDEX message_search_text ON message_search USING gin (t gin_trgm_ops)`.execute(db);
   // A conversation's rows newest first: the plan for users who see few messages.
   await sql`CREATE INDEX message_search_conv ON message_search (conv, id)`.execute(db);
@@ -66,21 +68,33 @@ export async function migrateSearch(db: Kysely<unknown>): Promise<void> {
 export const PER_CONVERSATION_MAX = 20_000;
 
 export interface SearchPlan {
-  /** Walk the searcher's conversations one by one (few messages) or search the whole table. */
+  /** The conversations searched: the searcher's (those of them the `conv` filter allows). */
+  convs: string[];
+  /** Walk the conversations one by one (few messages) or search the whole table. */
   perConversation: boolean;
 }
 
-/** How to search for `input`: undefined when the searcher is in no conversation it allows. */
-export async function planSearch<DB>(db: Kysely<DB>, input: SearchInput): Promise<SearchPlan | undefined> {
-  const { rows } = await sql<{ n: number; visible: string | null }>`
-    SELECT count(*)::int AS n, sum(c.last_seq) AS visible
+/**
+ * How to search for `input`: undefined when the searcher is in no conversation it allows.
+ * Run in the search's transaction (one snapshot), so membership is the membership when the
+ * search's queries run. The conversations go to the queries as a list of values: the planner
+ * then estimates from message_search's statistics of `conv` how much of the table they are
+ * (a big channel's share is in its most common values), which it could not through a join.
+ */
+export async function planSearch(
+  db: QueryExecutorProvider,
+  input: SearchInput,
+  perConversationMax: number,
+): Promise<SearchPlan | undefined> {
+  const { rows } = await sql<{ conv: string; last_seq: string }>`
+    SELECT mb.conv, c.last_seq
     FROM members mb JOIN conversations c ON c.id = mb.conv
     WHERE mb.user_id = ${input.userId} ${input.conv === undefined ? sql`` : sql`AND mb.conv = ${input.conv}`}`.execute(
     db,
   );
-  const row = rows[0];
-  if (!row || row.n === 0) return undefined;
-  return { perConversation: Number(row.visible ?? 0) <= PER_CONVERSATION_MAX };
+  if (rows.length === 0) return undefined;
+  const visible = rows.reduce((sum, r) => sum + Number(r.last_seq), 0);
+  return { convs: rows.map((r) => r.conv), perConversation: visible <= perConversationMax };
 }
 
 /** A cursor's position (an index row id), checked: a whole number, else `validation_failed`. */
@@ -140,22 +154,27 @@ export function tierHits(
 ): RawBuilder<unknown> {
   const text = tierCondition(input.query, tier);
   const more = filters(input, below);
-  const mine = sql`mb.user_id = ${input.userId} ${input.conv === undefined ? sql`` : sql`AND mb.conv = ${input.conv}`}`;
   if (plan.perConversation) {
-    // Each conversation's newest hits (message_search_conv, backwards), then the newest of all.
+    // Each conversation's rows newest first (message_search_conv, backwards) until it has n
+    // hits, then the newest n of all. OFFSET 0 keeps the text conditions above the walk:
+    // pushed down, the planner would intersect the trigram index's matches of the whole
+    // table with each conversation's rows instead.
     return sql`
-      SELECT x.id, x.conv, x.seq FROM members mb
+      SELECT x.id, x.conv, x.seq FROM unnest(${plan.convs}::text[]) AS mine(conv)
       CROSS JOIN LATERAL (
-        SELECT s.id, s.conv, s.seq FROM message_search s
-        WHERE s.conv = mb.conv AND ${text} ${more}
-        ORDER BY s.id DESC LIMIT ${n}
+        SELECT s.id, s.conv, s.seq FROM (
+          SELECT s.id, s.conv, s.seq, s.t FROM message_search s
+          WHERE s.conv = mine.conv ${more}
+          ORDER BY s.id DESC OFFSET 0
+        ) s
+        WHERE ${text}
+        LIMIT ${n}
       ) x
-      WHERE ${mine}
       ORDER BY x.id DESC LIMIT ${n}`;
   }
   return sql`
     SELECT s.id, s.conv, s.seq FROM message_search s
-    WHERE s.conv IN (SELECT mb.conv FROM members mb WHERE ${mine}) AND ${text} ${more}
+    WHERE s.conv = ANY(${plan.convs}::text[]) AND ${text} ${more}
     ORDER BY s.id DESC LIMIT ${n}`;
 }
 

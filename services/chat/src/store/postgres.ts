@@ -59,7 +59,14 @@ import type {
   SearchPage,
   StoredMessage as StoredHistoryMessage,
 } from './message-store.js';
-import { cursorPosition, hitsWanted, migrateSearch, planSearch, tierHits } from './postgres-search.js';
+import {
+  cursorPosition,
+  hitsWanted,
+  migrateSearch,
+  PER_CONVERSATION_MAX,
+  planSearch,
+  tierHits,
+} from './postgres-search.js';
 import { runChatMigrations } from './sql-migrator.js';
 import {
   type ChatTables,
@@ -238,6 +245,12 @@ export interface PostgresMessageStoreOptions {
   poolSize?: number;
   /** Waits and timeouts of the pool (service-kit's defaults when absent). */
   limits?: Readonly<DatabaseLimits>;
+  /**
+   * Up to how many messages in a searcher's conversations search walks them one by one
+   * rather than searching the whole table's trigram index (default PER_CONVERSATION_MAX;
+   * the tests set 0 and Infinity to run each plan).
+   */
+  searchScanMax?: number;
 }
 
 type StateRow = ConversationRow & {
@@ -262,6 +275,7 @@ export class PostgresMessageStore implements MessageStore {
   private readonly opened: OpenedDatabase<ChatTables>;
   private readonly db: Kysely<ChatTables>;
   private readonly logger: Logger | undefined;
+  private readonly searchScanMax: number;
 
   /** `url`: `postgres://…` or `postgresql://…`. */
   constructor(url: string, options: PostgresMessageStoreOptions = {}) {
@@ -272,6 +286,7 @@ export class PostgresMessageStore implements MessageStore {
     });
     this.db = this.opened.db;
     this.logger = options.logger;
+    this.searchScanMax = options.searchScanMax ?? PER_CONVERSATION_MAX;
   }
 
   async migrate(): Promise<void> {
@@ -940,20 +955,27 @@ export class PostgresMessageStore implements MessageStore {
     const below = cursorPosition(input.cursor);
     const limit = pageLimit(input.limit);
     if (limit === 0) return { hits: [], next: null };
-    const plan = await planSearch(this.db, input);
-    if (!plan) return { hits: [], next: null };
-    // One past the page: whether there are more. Tier 0 below the cursor, then tier 1.
-    const wanted = hitsWanted(limit);
-    const found: { tier: 0 | 1; id: string; message: StoredMessage }[] = [];
-    const first = input.cursor?.tier ?? 0;
-    for (let tier = first; tier <= 1 && found.length < wanted; tier++) {
-      const hits = tierHits(input, plan, tier, tier === first ? below : null, wanted - found.length);
-      const { rows } = await sql<MessageRow & { hit_id: string }>`
-        SELECT h.id AS hit_id, ${messageColumns}
-        FROM (${hits}) h JOIN messages m ON m.conv = h.conv AND m.seq = h.seq
-        ORDER BY h.id DESC`.execute(this.db);
-      for (const row of rows) found.push({ tier, id: String(row.hit_id), message: fromMessageRow(row) });
-    }
+    // One snapshot for the membership and both tiers: a page is the state at one moment.
+    const found = await this.db
+      .transaction()
+      .setIsolationLevel('repeatable read')
+      .execute(async (trx) => {
+        const hits: { tier: 0 | 1; id: string; message: StoredMessage }[] = [];
+        const plan = await planSearch(trx, input, this.searchScanMax);
+        if (!plan) return hits;
+        // One past the page: whether there are more. Tier 0 below the cursor, then tier 1.
+        const wanted = hitsWanted(limit);
+        const first = input.cursor?.tier ?? 0;
+        for (let tier = first; tier <= 1 && hits.length < wanted; tier++) {
+          const ids = tierHits(input, plan, tier, tier === first ? below : null, wanted - hits.length);
+          const { rows } = await sql<MessageRow & { hit_id: string }>`
+            SELECT h.id AS hit_id, ${messageColumns}
+            FROM (${ids}) h JOIN messages m ON m.conv = h.conv AND m.seq = h.seq
+            ORDER BY h.id DESC`.execute(trx);
+          for (const row of rows) hits.push({ tier, id: String(row.hit_id), message: fromMessageRow(row) });
+        }
+        return hits;
+      });
     const page = found.slice(0, limit);
     const last = page[page.length - 1];
     return {
