@@ -54,47 +54,37 @@ export async function migrateSearch(db: Kysely<unknown>): Promise<void> {
   // memory than the default 64 MB for this transaction only (a third faster at 200,000 rows).
   await sql`SET LOCAL maintenance_work_mem = '256MB'`.execute(db);
   await sql`CREATE INDEX message_search_text ON message_search USING gin (t gin_trgm_ops)`.execute(db);
-  // A conversation's rows newest first: the plan for users who see few messages.
+  // A conversation's rows: the plan for users who see few messages.
   await sql`CREATE INDEX message_search_conv ON message_search (conv, id)`.execute(db);
 }
 
-/**
- * Up to this many messages in the searcher's conversations (their seqs added up), the
- * search walks each conversation's rows newest first (`message_search_conv`) and tests
- * each: cheap and independent of how common the words are. Past it, one query over the
- * whole table, where the planner chooses between the trigram index (rare words) and a walk
- * down the ids (common words).
- */
-export const PER_CONVERSATION_MAX = 20_000;
-
+/** The conversations a search looks in: the searcher's (those the `conv` filter allows). */
 export interface SearchPlan {
-  /** The conversations searched: the searcher's (those of them the `conv` filter allows). */
   convs: string[];
-  /** Walk the conversations one by one (few messages) or search the whole table. */
-  perConversation: boolean;
 }
 
 /**
- * How to search for `input`: undefined when the searcher is in no conversation it allows.
- * Run in the search's transaction (one snapshot), so membership is the membership when the
- * search's queries run. The conversations go to the queries as a list of values: the planner
- * then estimates from message_search's statistics of `conv` how much of the table they are
- * (a big channel's share is in its most common values), which it could not through a join.
+ * The conversations to search for `input`: undefined when there are none. Run in the
+ * search's transaction (one snapshot), so membership is the membership when the search's
+ * queries run. They go to the queries as a list of values, not a join: the planner then
+ * estimates from message_search's statistics of `conv` how many rows they hold (a big
+ * channel's share is among the most common values), and so chooses between the trigram
+ * index (rare words), the conversations' rows (message_search_conv: few messages) and a
+ * walk down the ids that stops at the page's last hit (common words in many messages).
+ * Through a join it guessed a user's share of the table from the number of conversations,
+ * and intersected the trigram index with each conversation's rows even for a user who
+ * sees a few hundred messages.
  */
 export async function planSearch(
   db: QueryExecutorProvider,
   input: SearchInput,
-  perConversationMax: number,
 ): Promise<SearchPlan | undefined> {
-  const { rows } = await sql<{ conv: string; last_seq: string }>`
-    SELECT mb.conv, c.last_seq
-    FROM members mb JOIN conversations c ON c.id = mb.conv
+  const { rows } = await sql<{ conv: string }>`
+    SELECT mb.conv FROM members mb
     WHERE mb.user_id = ${input.userId} ${input.conv === undefined ? sql`` : sql`AND mb.conv = ${input.conv}`}`.execute(
     db,
   );
-  if (rows.length === 0) return undefined;
-  const visible = rows.reduce((sum, r) => sum + Number(r.last_seq), 0);
-  return { convs: rows.map((r) => r.conv), perConversation: visible <= perConversationMax };
+  return rows.length === 0 ? undefined : { convs: rows.map((r) => r.conv) };
 }
 
 /** A cursor's position (an index row id), checked: a whole number, else `validation_failed`. */
@@ -154,24 +144,6 @@ export function tierHits(
 ): RawBuilder<unknown> {
   const text = tierCondition(input.query, tier);
   const more = filters(input, below);
-  if (plan.perConversation) {
-    // Each conversation's rows newest first (message_search_conv, backwards) until it has n
-    // hits, then the newest n of all. OFFSET 0 keeps the text conditions above the walk:
-    // pushed down, the planner would intersect the trigram index's matches of the whole
-    // table with each conversation's rows instead.
-    return sql`
-      SELECT x.id, x.conv, x.seq FROM unnest(${plan.convs}::text[]) AS mine(conv)
-      CROSS JOIN LATERAL (
-        SELECT s.id, s.conv, s.seq FROM (
-          SELECT s.id, s.conv, s.seq, s.t FROM message_search s
-          WHERE s.conv = mine.conv ${more}
-          ORDER BY s.id DESC OFFSET 0
-        ) s
-        WHERE ${text}
-        LIMIT ${n}
-      ) x
-      ORDER BY x.id DESC LIMIT ${n}`;
-  }
   return sql`
     SELECT s.id, s.conv, s.seq FROM message_search s
     WHERE s.conv = ANY(${plan.convs}::text[]) AND ${text} ${more}

@@ -9,7 +9,6 @@ import { parseQuery } from '../search/search-text.js';
 import { describeMessageStore } from './contract.js';
 import type { AppendOutcome, AppendResult } from './message-store.js';
 import { PostgresMessageStore, postgresMigrations } from './postgres.js';
-import { describeSearch } from './search-contract.js';
 import { runChatMigrations } from './sql-migrator.js';
 import { describeUpgrades } from './upgrades.js';
 
@@ -37,28 +36,6 @@ describe.skipIf(!available)(
       createDatabase: () => createTestDatabase('chat_store_upgrade'),
       open: (url) => new PostgresMessageStore(url, { poolSize: 2 }),
     });
-
-    // The contract runs search with the default plan choice (its users see few messages: the
-    // per-conversation walk); these run it with each plan forced.
-    for (const [plan, searchScanMax] of [
-      ['whole-table', 0],
-      ['per-conversation', Number.POSITIVE_INFINITY],
-    ] as const) {
-      describe(`PostgresMessageStore search, ${plan} plan`, () => {
-        let database: TestDatabase;
-        let store: PostgresMessageStore;
-        beforeAll(async () => {
-          database = await createTestDatabase('chat_store_search');
-          store = new PostgresMessageStore(database.url, { poolSize: 4, searchScanMax });
-          await store.migrate();
-        });
-        afterAll(async () => {
-          await store?.close();
-          await database?.drop();
-        });
-        describeSearch(() => store);
-      });
-    }
 
     describe('PostgresMessageStore search upgrade', () => {
       it('indexes the live messages stored before 0006_search, oldest first', async () => {

@@ -59,14 +59,7 @@ import type {
   SearchPage,
   StoredMessage as StoredHistoryMessage,
 } from './message-store.js';
-import {
-  cursorPosition,
-  hitsWanted,
-  migrateSearch,
-  PER_CONVERSATION_MAX,
-  planSearch,
-  tierHits,
-} from './postgres-search.js';
+import { cursorPosition, hitsWanted, migrateSearch, planSearch, tierHits } from './postgres-search.js';
 import { runChatMigrations } from './sql-migrator.js';
 import {
   type ChatTables,
@@ -245,12 +238,6 @@ export interface PostgresMessageStoreOptions {
   poolSize?: number;
   /** Waits and timeouts of the pool (service-kit's defaults when absent). */
   limits?: Readonly<DatabaseLimits>;
-  /**
-   * Up to how many messages in a searcher's conversations search walks them one by one
-   * rather than searching the whole table's trigram index (default PER_CONVERSATION_MAX;
-   * the tests set 0 and Infinity to run each plan).
-   */
-  searchScanMax?: number;
 }
 
 type StateRow = ConversationRow & {
@@ -275,7 +262,6 @@ export class PostgresMessageStore implements MessageStore {
   private readonly opened: OpenedDatabase<ChatTables>;
   private readonly db: Kysely<ChatTables>;
   private readonly logger: Logger | undefined;
-  private readonly searchScanMax: number;
 
   /** `url`: `postgres://…` or `postgresql://…`. */
   constructor(url: string, options: PostgresMessageStoreOptions = {}) {
@@ -286,7 +272,6 @@ export class PostgresMessageStore implements MessageStore {
     });
     this.db = this.opened.db;
     this.logger = options.logger;
-    this.searchScanMax = options.searchScanMax ?? PER_CONVERSATION_MAX;
   }
 
   async migrate(): Promise<void> {
@@ -961,7 +946,7 @@ export class PostgresMessageStore implements MessageStore {
       .setIsolationLevel('repeatable read')
       .execute(async (trx) => {
         const hits: { tier: 0 | 1; id: string; message: StoredMessage }[] = [];
-        const plan = await planSearch(trx, input, this.searchScanMax);
+        const plan = await planSearch(trx, input);
         if (!plan) return hits;
         // One past the page: whether there are more. Tier 0 below the cursor, then tier 1.
         const wanted = hitsWanted(limit);
