@@ -1,11 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import { asConversationId, asUserId } from '@relay-chat/protocol';
+import { openDatabase } from '@relay-chat/service-kit';
 import { createTestDatabase, pgAvailable, type TestDatabase, waitFor } from '@relay-chat/testkit';
+import { sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { parseQuery } from '../search/search-text.js';
 import { describeMessageStore } from './contract.js';
 import type { AppendOutcome, AppendResult } from './message-store.js';
 import { PostgresMessageStore, postgresMigrations } from './postgres.js';
+import { runChatMigrations } from './sql-migrator.js';
 import { describeUpgrades } from './upgrades.js';
 
 const available = await pgAvailable();
@@ -31,6 +35,45 @@ describe.skipIf(!available)(
       migrations: postgresMigrations,
       createDatabase: () => createTestDatabase('chat_store_upgrade'),
       open: (url) => new PostgresMessageStore(url, { poolSize: 2 }),
+    });
+
+    describe('PostgresMessageStore search upgrade', () => {
+      it('indexes the live messages stored before 0006_search, oldest first', async () => {
+        const database = await createTestDatabase('chat_store_search_upgrade');
+        const old = openDatabase<unknown>(database.url, { variable: 'MESSAGE_STORE_URL' });
+        const store = new PostgresMessageStore(database.url, { poolSize: 2 });
+        try {
+          await runChatMigrations(old.db, postgresMigrations, '0005_changes');
+          const [a, b] = [asUserId('u-a'), asUserId('u-b')];
+          // Written as the code before 0006 wrote them: no search rows; one is deleted.
+          const bodies = ['Deploy FAILED', 'café deploy', '', '東京 deploy', 'nothing'];
+          await sql`INSERT INTO conversations (id, kind, name, created_by, created_at, last_seq, last_activity_at)
+            VALUES ('g', 'group', 'old', ${a}, 1, ${bodies.length}, 1)`.execute(old.db);
+          await sql`INSERT INTO members (conv, user_id, joined_at) VALUES ('g', ${a}, 1), ('g', ${b}, 1)`.execute(
+            old.db,
+          );
+          for (const [i, body] of bodies.entries()) {
+            await sql`INSERT INTO messages (conv, seq, id, sender, client_msg_id, body, ts, deleted)
+              VALUES ('g', ${i + 1}, ${`m${i}`}, ${a}, ${`c${i}`}, ${body}, ${10 + i}, ${body === ''})`.execute(
+              old.db,
+            );
+          }
+          const g = asConversationId('g');
+          await store.migrate();
+          const search = async (q: string) =>
+            (await store.search({ userId: b, query: parseQuery(q), limit: 10 })).hits.map((m) => m.body);
+          expect(await search('deploy')).toEqual(['東京 deploy', 'café deploy', 'Deploy FAILED']);
+          expect(await search('cafe')).toEqual(['café deploy']);
+          expect(await search('東京')).toEqual(['東京 deploy']);
+          // Written after the upgrade: found before the older ones.
+          await store.append([{ conv: g, sender: a, clientMsgId: 'new', body: 'deploy again', ts: 99 }]);
+          expect((await search('deploy'))[0]).toBe('deploy again');
+        } finally {
+          await old.close();
+          await store.close();
+          await database.drop();
+        }
+      });
     });
 
     describe('PostgresMessageStore races and round trips', () => {

@@ -940,20 +940,27 @@ export class PostgresMessageStore implements MessageStore {
     const below = cursorPosition(input.cursor);
     const limit = pageLimit(input.limit);
     if (limit === 0) return { hits: [], next: null };
-    const plan = await planSearch(this.db, input);
-    if (!plan) return { hits: [], next: null };
-    // One past the page: whether there are more. Tier 0 below the cursor, then tier 1.
-    const wanted = hitsWanted(limit);
-    const found: { tier: 0 | 1; id: string; message: StoredMessage }[] = [];
-    const first = input.cursor?.tier ?? 0;
-    for (let tier = first; tier <= 1 && found.length < wanted; tier++) {
-      const hits = tierHits(input, plan, tier, tier === first ? below : null, wanted - found.length);
-      const { rows } = await sql<MessageRow & { hit_id: string }>`
-        SELECT h.id AS hit_id, ${messageColumns}
-        FROM (${hits}) h JOIN messages m ON m.conv = h.conv AND m.seq = h.seq
-        ORDER BY h.id DESC`.execute(this.db);
-      for (const row of rows) found.push({ tier, id: String(row.hit_id), message: fromMessageRow(row) });
-    }
+    // One snapshot for the membership and both tiers: a page is the state at one moment.
+    const found = await this.db
+      .transaction()
+      .setIsolationLevel('repeatable read')
+      .execute(async (trx) => {
+        const hits: { tier: 0 | 1; id: string; message: StoredMessage }[] = [];
+        const plan = await planSearch(trx, input);
+        if (!plan) return hits;
+        // One past the page: whether there are more. Tier 0 below the cursor, then tier 1.
+        const wanted = hitsWanted(limit);
+        const first = input.cursor?.tier ?? 0;
+        for (let tier = first; tier <= 1 && hits.length < wanted; tier++) {
+          const ids = tierHits(input, plan, tier, tier === first ? below : null, wanted - hits.length);
+          const { rows } = await sql<MessageRow & { hit_id: string }>`
+            SELECT h.id AS hit_id, ${messageColumns}
+            FROM (${ids}) h JOIN messages m ON m.conv = h.conv AND m.seq = h.seq
+            ORDER BY h.id DESC`.execute(trx);
+          for (const row of rows) hits.push({ tier, id: String(row.hit_id), message: fromMessageRow(row) });
+        }
+        return hits;
+      });
     const page = found.slice(0, limit);
     const last = page[page.length - 1];
     return {
