@@ -65,6 +65,13 @@ export interface MessageDoc {
   lastReplyAt?: number;
   /** The conversation's change counter at this message's last change; absent when never changed. */
   changeSeq?: number;
+  /**
+   * searchText(body) (schema 6, see mongo-search.ts): set with the body by the insert or
+   * edit, removed by the delete; absent on a tombstone.
+   */
+  searchText?: string;
+  /** Its place in storage order for search (schema 6): set at insert, kept by edits; below 0 when backfilled. */
+  searchId?: number;
 }
 
 /** The message as every store returns it (optional fields only when they say something). */

@@ -18,6 +18,7 @@ import {
   type UpdateFilter,
   WriteConcern,
 } from 'mongodb';
+import { searchText } from '../search/search-text.js';
 import {
   AppendPlan,
   type Candidate,
@@ -52,6 +53,8 @@ import type {
   MemberSettings,
   MessageStore,
   ReactInput,
+  SearchInput,
+  SearchPage,
 } from './message-store.js';
 import {
   type AppendVerdict,
@@ -76,6 +79,16 @@ import {
   toMessage,
   toStoredMessage,
 } from './mongo-messages.js';
+import {
+  backfillWrites,
+  parseSearchCursor,
+  SEARCH_BACKFILL_COUNTER,
+  SEARCH_ID_COUNTER,
+  SEARCH_INDEX,
+  scopeConversations,
+  searchPage,
+  withSearchFields,
+} from './mongo-search.js';
 
 /** A conversation; `lastSeq` is the per-conversation counter bumped by `$inc` in each append transaction. */
 interface ConversationDoc {
@@ -132,6 +145,12 @@ interface ChatUserDoc {
   firstSeenAt: number;
 }
 
+/** A counter of `chat_counters` (schema 6): SEARCH_ID_COUNTER, SEARCH_BACKFILL_COUNTER. */
+interface CounterDoc {
+  _id: string;
+  value: number;
+}
+
 /** The one document of `chat_schema`: which data migrations have run. */
 interface SchemaDoc {
   _id: 'schema';
@@ -143,9 +162,16 @@ interface SchemaDoc {
  * users who are members anywhere recorded as seen, so only new users join the default
  * channels; 5: messages that change — `conversations.lastChangeSeq` set to 0 where absent,
  * indexes on changes, threads and mentions; existing messages need nothing: their new
- * fields are absent, which is what a message that never changed holds).
+ * fields are absent, which is what a message that never changed holds; 6: message search —
+ * every message numbered (`searchId`) and every live one given its `searchText`, see
+ * mongo-search.ts).
  */
-const SCHEMA_VERSION = 5;
+const SCHEMA_VERSION = 6;
+
+/** Messages the search backfill reads and writes at a time. */
+const BACKFILL_BATCH = 1000;
+/** Passes of the search backfill over the messages still without a searchId (each a collection scan). */
+const BACKFILL_PASSES = 5;
 
 /** Options of the MongoDB store. */
 export interface MongoMessageStoreOptions {
@@ -180,6 +206,7 @@ export class MongoMessageStore implements MessageStore {
   private readonly messages: Collection<MessageDoc>;
   private readonly users: Collection<ChatUserDoc>;
   private readonly schema: Collection<SchemaDoc>;
+  private readonly counters: Collection<CounterDoc>;
   private readonly logger: Logger | undefined;
   /** Appends of this process, one at a time (see append). */
   private appendTail: Promise<unknown> = Promise.resolve();
@@ -193,6 +220,7 @@ export class MongoMessageStore implements MessageStore {
     this.messages = this.db.collection<MessageDoc>('messages');
     this.users = this.db.collection<ChatUserDoc>('chat_users');
     this.schema = this.db.collection<SchemaDoc>('chat_schema');
+    this.counters = this.db.collection<CounterDoc>('chat_counters');
     this.logger = options.logger;
   }
 
@@ -249,15 +277,86 @@ export class MongoMessageStore implements MessageStore {
         name: 'mentions_user',
         partialFilterExpression: { mentions: { $exists: true } },
       },
+      // search: a conversation's live messages newest first, each term tested on the key.
+      SEARCH_INDEX,
     ]);
+    // The counter exists before any append takes from it (a transaction's upsert may not
+    // create the collection on every server version).
+    await this.ensureCounter(SEARCH_ID_COUNTER);
     const schema = await this.schema.findOne({ _id: 'schema' });
     const version = schema?.version ?? 0;
+    let reached = SCHEMA_VERSION;
     if (version < 3) await this.backfillLastSentSeq();
     if (version < 4) await this.backfillSeenUsers();
     if (version < 5) await this.backfillChangeCounters();
-    if (version < SCHEMA_VERSION) {
-      await this.schema.updateOne({ _id: 'schema' }, { $max: { version: SCHEMA_VERSION } }, { upsert: true });
+    if (version < 6 && !(await this.backfillSearch())) {
+      // Messages kept changing under the backfill: the next start runs it again.
+      this.logger?.warn('search backfill left messages without a searchId; it runs again at the next start');
+      reached = 5;
     }
+    if (version < reached) {
+      await this.schema.updateOne({ _id: 'schema' }, { $max: { version: reached } }, { upsert: true });
+    }
+  }
+
+  private async ensureCounter(id: string): Promise<void> {
+    try {
+      await this.counters.updateOne({ _id: id }, { $setOnInsert: { value: 0 } }, { upsert: true });
+    } catch (err) {
+      // A concurrent start created it first.
+      if (!isDuplicateKey(err)) throw err;
+    }
+  }
+
+  /**
+   * Schema 6: every message stored before search gets a `searchId` below 0 (newest first:
+   * -1, -2, …, by ts, then conversation and seq) and, when live, its `searchText`; see
+   * backfillWrites. Batches of BACKFILL_BATCH, outside transactions (each write is one
+   * document, conditional on it being unchanged since read). Runs again, from where it
+   * stopped, after an interruption (the ids come from a persistent counter); beside
+   * replicas running the new code, whose appends number their messages themselves and
+   * whose edits and deletes keep them unchanged-or-skipped. Returns whether every message
+   * has a searchId. NOT RUN AGAINST A SERVER (see mongo-search.ts).
+   */
+  private async backfillSearch(): Promise<boolean> {
+    await this.ensureCounter(SEARCH_BACKFILL_COUNTER);
+    for (let pass = 1; pass <= BACKFILL_PASSES; pass++) {
+      // A blocking sort (spilled to disk if need be) returns a snapshot of the order, so
+      // the writes below never make the cursor see a message twice.
+      const cursor = this.messages.find(
+        { searchId: { $exists: false } },
+        {
+          projection: { _id: 1, body: 1, deleted: 1 },
+          sort: { ts: -1, conv: -1, seq: -1 },
+          allowDiskUse: true,
+          batchSize: BACKFILL_BATCH,
+        },
+      );
+      let batch: Pick<MessageDoc, '_id' | 'body' | 'deleted'>[] = [];
+      let seen = 0;
+      for await (const doc of cursor) {
+        batch.push(doc);
+        seen += 1;
+        if (batch.length === BACKFILL_BATCH) {
+          await this.writeBackfill(batch);
+          batch = [];
+        }
+      }
+      if (batch.length > 0) await this.writeBackfill(batch);
+      if (seen === 0) return true;
+      this.logger?.info({ pass, messages: seen }, 'search backfill pass done');
+    }
+    return (await this.messages.countDocuments({ searchId: { $exists: false } }, { limit: 1 })) === 0;
+  }
+
+  private async writeBackfill(batch: Pick<MessageDoc, '_id' | 'body' | 'deleted'>[]): Promise<void> {
+    const block = await this.counters.findOneAndUpdate(
+      { _id: SEARCH_BACKFILL_COUNTER },
+      { $inc: { value: -batch.length } },
+      { upsert: true, returnDocument: 'after' },
+    );
+    if (!block) throw new Error('the search backfill counter vanished');
+    await this.messages.bulkWrite(backfillWrites(batch, block.value), { ordered: false });
   }
 
   /**
@@ -912,9 +1011,18 @@ export class MongoMessageStore implements MessageStore {
     }
     const { messages, senders: senderBumps } = allocation.assign(lastSeqs);
     const candidateById = new Map(accepted.map((c) => [c.id as string, c]));
-    const docs = messages.map((m) => {
+    // Search numbers the batch's messages in storage order (seq order within a
+    // conversation) from one global counter: one write per batch, not per message.
+    const numbered = await this.counters.findOneAndUpdate(
+      { _id: SEARCH_ID_COUNTER },
+      { $inc: { value: messages.length } },
+      { session, upsert: true, returnDocument: 'after', projection: { value: 1 } },
+    );
+    if (!numbered) throw new Error('the search counter vanished during an append');
+    const firstSearchId = numbered.value - messages.length + 1;
+    const docs = messages.map((m, i) => {
       const candidate = candidateById.get(m.id)!;
-      return newMessageDoc(m, candidate.input, verdicts.get(candidate)!);
+      return withSearchFields(newMessageDoc(m, candidate.input, verdicts.get(candidate)!), firstSearchId + i);
     });
     await this.messages.insertMany(docs, { session, ordered: true });
     const marked = await this.members.bulkWrite(
@@ -1093,8 +1201,10 @@ export class MongoMessageStore implements MessageStore {
       if (message.deleted) throw new ChatError('conflict', 'a deleted message cannot be edited');
       if (message.body === input.body && sameMentions(message.mentions ?? [], mentions)) return undefined;
       if (mentions.length > 0) await this.writeMentioned(session, input.conv, mentions, badMentions);
-      if (mentions.length > 0) return { $set: { body: input.body, editedAt: input.now, mentions } };
-      return { $set: { body: input.body, editedAt: input.now }, $unset: { mentions: '' } };
+      // The search text changes with the body, in the same write; searchId stays (its place).
+      const set = { body: input.body, editedAt: input.now, searchText: searchText(input.body) };
+      if (mentions.length > 0) return { $set: { ...set, mentions } };
+      return { $set: set, $unset: { mentions: '' } };
     });
   }
 
@@ -1110,11 +1220,12 @@ export class MongoMessageStore implements MessageStore {
         throw new ChatError('forbidden', 'only its sender or the conversation’s owner may delete a message');
       }
       if (message.deleted) return undefined;
-      // The body, mentions and reactions really go; the tombstone keeps seq, replyTo,
-      // threadRoot, replyCount and lastReplyAt.
+      // The body, mentions and reactions really go, and the search text with them (out of
+      // the search index); the tombstone keeps seq, replyTo, threadRoot, replyCount,
+      // lastReplyAt and searchId.
       return {
         $set: { body: '', deleted: true },
-        $unset: { mentions: '', reactions: '', editedAt: '' },
+        $unset: { mentions: '', reactions: '', editedAt: '', searchText: '' },
       };
     });
   }
@@ -1255,6 +1366,31 @@ export class MongoMessageStore implements MessageStore {
       .limit(n)
       .toArray();
     return docs.map(toStoredMessage);
+  }
+
+  // --- search (issue 14; mongo-search.ts) ----------------------------------------------
+  //
+  // NOT RUN AGAINST A SERVER (see mongo-search.ts): type-checked, and its filters and
+  // paging unit-tested in memory.
+
+  async search(input: SearchInput): Promise<SearchPage> {
+    const start = parseSearchCursor(input.cursor);
+    // Membership now: the searcher's conversations as the query runs.
+    const memberships = await this.members
+      .find({ userId: input.userId }, { projection: { conv: 1 } })
+      .toArray();
+    const scope = {
+      convs: scopeConversations(
+        memberships.map((m) => m.conv),
+        input.conv,
+      ),
+      ...(input.author !== undefined ? { author: input.author } : {}),
+      ...(input.before !== undefined ? { before: input.before } : {}),
+      ...(input.after !== undefined ? { after: input.after } : {}),
+    };
+    return searchPage(scope, input.query, input.limit, start, (filter, limit) =>
+      this.messages.find(filter).sort({ searchId: -1 }).limit(limit).toArray(),
+    );
   }
 
   async around(conv: ConversationId, seq: number, limit: number): Promise<StoredMessage[]> {

@@ -9,6 +9,7 @@ import {
 } from '@relay-chat/protocol';
 import { type DatabaseLimits, type Logger, type OpenedDatabase, openDatabase } from '@relay-chat/service-kit';
 import { type Kysely, type Migration, sql } from 'kysely';
+import { searchText } from '../search/search-text.js';
 import { AppendPlan, distinctSendKeys, rootKeyOf, type StoredMessage, sendKeyOf } from './append-plan.js';
 import {
   channelKeyOf,
@@ -54,8 +55,11 @@ import type {
   MemberSettings,
   MessageStore,
   ReactInput,
+  SearchInput,
+  SearchPage,
   StoredMessage as StoredHistoryMessage,
 } from './message-store.js';
+import { cursorPosition, hitsWanted, migrateSearch, planSearch, tierHits } from './postgres-search.js';
 import { runChatMigrations } from './sql-migrator.js';
 import {
   type ChatTables,
@@ -213,6 +217,11 @@ const migrations: Record<string, Migration> = {
         PRIMARY KEY (conv, seq, emoji, user_id)
       )`.execute(db);
     },
+  },
+  // Message search (issue 14): every live message's normal form in message_search, with a
+  // pg_trgm index; written from now on by append, edit and delete (see postgres-search.ts).
+  '0006_search': {
+    up: migrateSearch,
   },
 };
 
@@ -795,6 +804,8 @@ export class PostgresMessageStore implements MessageStore {
           RETURNING last_change_seq
         ), gone AS (
           DELETE FROM mentions WHERE conv = ${conv} AND seq = ${seq}
+        ), searched AS (
+          UPDATE message_search SET t = ${searchText(body)} WHERE conv = ${conv} AND seq = ${seq}
         )
         UPDATE messages SET body = ${body}, edited_at = ${now}, change_seq = (SELECT last_change_seq FROM cs)
         WHERE conv = ${conv} AND seq = ${seq}`.execute(trx);
@@ -826,6 +837,8 @@ export class PostgresMessageStore implements MessageStore {
           DELETE FROM mentions WHERE conv = ${conv} AND seq = ${seq}
         ), no_reactions AS (
           DELETE FROM reactions WHERE conv = ${conv} AND seq = ${seq}
+        ), unsearched AS (
+          DELETE FROM message_search WHERE conv = ${conv} AND seq = ${seq}
         )
         UPDATE messages SET body = '', deleted = true, edited_at = NULL,
           change_seq = (SELECT last_change_seq FROM cs)
@@ -922,6 +935,32 @@ export class PostgresMessageStore implements MessageStore {
     const from = rows.filter((r) => r.side === 'from').sort((x, y) => Number(x.seq) - Number(y.seq));
     return aroundPage(before, from, n).map(fromMessageRow);
   }
+
+  async search(input: SearchInput): Promise<SearchPage> {
+    const below = cursorPosition(input.cursor);
+    const limit = pageLimit(input.limit);
+    if (limit === 0) return { hits: [], next: null };
+    const plan = await planSearch(this.db, input);
+    if (!plan) return { hits: [], next: null };
+    // One past the page: whether there are more. Tier 0 below the cursor, then tier 1.
+    const wanted = hitsWanted(limit);
+    const found: { tier: 0 | 1; id: string; message: StoredMessage }[] = [];
+    const first = input.cursor?.tier ?? 0;
+    for (let tier = first; tier <= 1 && found.length < wanted; tier++) {
+      const hits = tierHits(input, plan, tier, tier === first ? below : null, wanted - found.length);
+      const { rows } = await sql<MessageRow & { hit_id: string }>`
+        SELECT h.id AS hit_id, ${messageColumns}
+        FROM (${hits}) h JOIN messages m ON m.conv = h.conv AND m.seq = h.seq
+        ORDER BY h.id DESC`.execute(this.db);
+      for (const row of rows) found.push({ tier, id: String(row.hit_id), message: fromMessageRow(row) });
+    }
+    const page = found.slice(0, limit);
+    const last = page[page.length - 1];
+    return {
+      hits: page.map((h) => h.message),
+      next: found.length > limit && last ? { tier: last.tier, position: last.id } : null,
+    };
+  }
 }
 
 /** The stored messages of a batch's (sender, clientMsgId) pairs, by send key. */
@@ -1000,8 +1039,8 @@ async function writeBatchWith(
       SELECT * FROM unnest(${candidates.map((c) => c.input.conv)}::text[], ${candidates.map((c) => c.id)}::text[],
         ${candidates.map((c) => c.input.sender)}::text[], ${candidates.map((c) => c.input.clientMsgId)}::text[],
         ${candidates.map((c) => c.input.body)}::text[], ${candidates.map((c) => c.input.ts)}::int8[],
-        ${candidates.map((c) => c.input.replyTo ?? null)}::int8[])
-        WITH ORDINALITY AS i(conv, id, sender, cmid, body, ts, reply_to, idx)
+        ${candidates.map((c) => c.input.replyTo ?? null)}::int8[], ${candidates.map((c) => searchText(c.input.body))}::text[])
+        WITH ORDINALITY AS i(conv, id, sender, cmid, body, ts, reply_to, search_text, idx)
     ), ${
       hasMentions
         ? sql`ment AS (
@@ -1077,6 +1116,12 @@ async function writeBatchWith(
       SELECT ok.conv, bumped.base + ok.k, ok.id, ok.sender, ok.cmid, ok.body, ok.ts, ok.reply_to, ok.root
       FROM ok JOIN bumped ON bumped.id = ok.conv
       RETURNING id, seq, thread_root
+    ), searched AS (
+      -- In input order: the index ids of one conversation's messages ascend with their seqs.
+      INSERT INTO message_search (conv, seq, sender, ts, t)
+      SELECT ok.conv, bumped.base + ok.k, ok.sender, ok.ts, ok.search_text
+      FROM ok JOIN bumped ON bumped.id = ok.conv
+      ORDER BY ok.idx
     ), ${
       hasMentions
         ? sql`mentioned AS (

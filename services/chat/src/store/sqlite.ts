@@ -63,6 +63,8 @@ import type {
   MemberSettings,
   MessageStore,
   ReactInput,
+  SearchInput,
+  SearchPage,
   StoredMessage as StoredHistoryMessage,
 } from './message-store.js';
 import { runChatMigrations } from './sql-migrator.js';
@@ -75,6 +77,7 @@ import {
   toConversation,
   toStoredMessage,
 } from './sql-rows.js';
+import { MEMBER_DRIVEN_MAX, prepareSearch, SEARCH_MIGRATION } from './sqlite-search.js';
 
 const migrations: Record<string, Migration> = {
   '0001_chat': {
@@ -216,6 +219,9 @@ const migrations: Record<string, Migration> = {
       ) WITHOUT ROWID`.execute(db);
     },
   },
+  // Message search (issue 14): an FTS5 trigram index of every live message's normal form,
+  // filled here for the messages stored before it (sqlite-search.ts).
+  '0006_search': SEARCH_MIGRATION,
 };
 
 /** The SQLite store's migrations, in order (exported for the upgrade test). */
@@ -430,6 +436,7 @@ function prepare(db: Database.Database) {
     historyBefore: db.prepare<[string, number, number], MessagesTable>(
       `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE conv = ? AND seq < ? ORDER BY seq DESC LIMIT ?`,
     ),
+    search: prepareSearch(db, MESSAGE_ROW_COLUMNS),
     channels: db.prepare<
       { user: string; prefix: string; after: string; limit: number },
       { id: ConversationId; name: string; last_activity_at: number; member_count: number; joined: number }
@@ -447,6 +454,11 @@ function prepare(db: Database.Database) {
 /** Options of the SQLite store. */
 export interface SqliteMessageStoreOptions {
   logger?: Logger;
+  /**
+   * Search: up to this many messages in the conversations searched, the user's messages
+   * drive the query, above it the index does (tests force either plan with 0 / Infinity).
+   */
+  searchMemberDrivenMax?: number;
 }
 
 /**
@@ -459,9 +471,11 @@ export class SqliteMessageStore implements MessageStore {
   private readonly opened: OpenedDatabase<ChatTables>;
   private readonly sqlite: Database.Database;
   private statements: ReturnType<typeof prepare> | undefined;
+  private readonly searchMemberDrivenMax: number;
 
   /** `url`: `sqlite:<path>` or `sqlite::memory:`. */
-  constructor(url: string, _options: SqliteMessageStoreOptions = {}) {
+  constructor(url: string, options: SqliteMessageStoreOptions = {}) {
+    this.searchMemberDrivenMax = options.searchMemberDrivenMax ?? MEMBER_DRIVEN_MAX;
     this.opened = openDatabase<ChatTables>(url, { variable: 'MESSAGE_STORE_URL' });
     if (!this.opened.sqlite) throw new Error('not a SQLite URL');
     this.sqlite = this.opened.sqlite;
@@ -885,6 +899,7 @@ export class SqliteMessageStore implements MessageStore {
         this.st.insertMention.run({ conv: m.conv, seq: m.seq, user, pos });
       }
     }
+    this.st.search.indexNew(messages);
     for (const s of senders) this.st.bumpSender.run({ seq: s.seq, conv: s.conv, user: s.userId });
     // Each thread root the batch replied to takes one change: its reply count and time.
     const roots = new Map<string, StoredMessage>();
@@ -965,6 +980,7 @@ export class SqliteMessageStore implements MessageStore {
         if (mentions.some((u) => !this.st.member.get(conv, u))) throw badMentions();
         const cs = this.st.bumpChange.get(conv)!.last_change_seq;
         this.st.editMessage.run({ conv, seq, body, now, cs });
+        this.st.search.reindex(conv, seq, body);
         this.st.deleteMentions.run(conv, seq);
         for (const [pos, user] of mentions.entries()) this.st.insertMention.run({ conv, seq, user, pos });
         return { message: this.messageAt(conv, seq)!, changed: true };
@@ -986,6 +1002,7 @@ export class SqliteMessageStore implements MessageStore {
         if (message.deleted) return { message: this.complete([message])[0]!, changed: false };
         const cs = this.st.bumpChange.get(conv)!.last_change_seq;
         this.st.tombstone.run({ conv, seq, cs });
+        this.st.search.unindex(conv, seq);
         this.st.deleteMentions.run(conv, seq);
         this.st.deleteReactions.run(conv, seq);
         return { message: this.messageAt(conv, seq)!, changed: true };
@@ -1057,5 +1074,19 @@ export class SqliteMessageStore implements MessageStore {
         aroundPage(this.st.historyBefore.all(conv, seq, n), this.st.fromSeq.all(conv, seq, n), n),
       ),
     )();
+  }
+
+  // --- search -------------------------------------------------------------------------
+
+  async search(input: SearchInput): Promise<SearchPage> {
+    const limit = pageLimit(input.limit);
+    if (input.before !== undefined) checkSeq('before', input.before);
+    if (input.after !== undefined) checkSeq('after', input.after);
+    // One read transaction: both tiers and the messages' mentions and reactions agree.
+    return this.sqlite.transaction(() => {
+      if (limit === 0) return { hits: [], next: null };
+      const { rows, next } = this.st.search.search(input, limit, this.searchMemberDrivenMax);
+      return { hits: this.complete(rows), next };
+    })();
   }
 }
