@@ -1,6 +1,6 @@
-import { type SearchHit, toChatError } from '@relay-chat/protocol';
+import type { SearchHit } from '@relay-chat/protocol';
 import { useCallback, useEffect, useRef, useState } from 'react';
-import { SEARCH_DEBOUNCE_MS, searchable } from '../lib/search.js';
+import { SEARCH_DEBOUNCE_MS, searchable, searchErrorText } from '../lib/search.js';
 import { useChatActions } from './use-chat.js';
 
 /** What the message search shows for the current query. */
@@ -35,20 +35,6 @@ const IDLE: Results = {
   loadingMore: false,
   error: undefined,
 };
-
-/** A reader-facing sentence for a failed search. */
-export function searchErrorText(err: unknown): string {
-  const error = toChatError(err);
-  switch (error.code) {
-    case 'validation_failed':
-      return 'Type a word of two letters or more (at most 256 characters, 8 words).';
-    case 'rate_limited':
-    case 'unavailable':
-      return 'Too many searches right now. Wait a moment and type again.';
-    default:
-      return `Search failed: ${error.message}`;
-  }
-}
 
 function isAbort(err: unknown, signal: AbortSignal): boolean {
   return signal.aborted || (err instanceof Error && err.name === 'AbortError');

@@ -1,6 +1,13 @@
-import { asConversationId, asMessageId, asUserId, type SearchHit } from '@relay-chat/protocol';
+import { asConversationId, asMessageId, asUserId, ChatError, type SearchHit } from '@relay-chat/protocol';
 import { describe, expect, it } from 'vitest';
-import { groupHits, normaliseMatches, relativeTime, searchable, snippetParts } from './search.js';
+import {
+  groupHits,
+  normaliseMatches,
+  relativeTime,
+  searchable,
+  searchErrorText,
+  snippetParts,
+} from './search.js';
 
 const hit = (conv: string, seq: number, body = 'x', matches: Array<[number, number]> = []): SearchHit => ({
   message: {
@@ -117,5 +124,11 @@ describe('search results', () => {
     expect(relativeTime(now - 30 * 3_600_000, now)).toBe('Yesterday');
     expect(relativeTime(now - 4 * 86_400_000, now)).toBe('4 days ago');
     expect(relativeTime(now - 40 * 86_400_000, now, 'en-GB')).toBe('6 May');
+  });
+  it('tells the reader why a search failed', () => {
+    expect(searchErrorText(new ChatError('validation_failed', 'bad q'))).toMatch(/two letters or more/);
+    expect(searchErrorText(new ChatError('rate_limited'))).toMatch(/Too many searches/);
+    expect(searchErrorText(new ChatError('unavailable'))).toMatch(/Too many searches/);
+    expect(searchErrorText(new ChatError('internal', 'boom'))).toBe('Search failed: boom');
   });
 });

@@ -1,4 +1,4 @@
-import type { ConversationId, SearchHit } from '@relay-chat/protocol';
+import { type ConversationId, type SearchHit, toChatError } from '@relay-chat/protocol';
 import { neutraliseBidi } from './safe-text.js';
 
 /** Fewer characters than this (trimmed) ask the server nothing: the switcher only filters names. */
@@ -159,4 +159,18 @@ export function relativeTime(ts: number, now: number, locale?: string): string {
     month: 'short',
     ...(sameYear ? {} : { year: 'numeric' }),
   });
+}
+
+/** A reader-facing sentence for a failed search. */
+export function searchErrorText(err: unknown): string {
+  const error = toChatError(err);
+  switch (error.code) {
+    case 'validation_failed':
+      return 'Type a word of two letters or more (at most 256 characters, 8 words).';
+    case 'rate_limited':
+    case 'unavailable':
+      return 'Too many searches right now. Wait a moment and type again.';
+    default:
+      return `Search failed: ${error.message}`;
+  }
 }
