@@ -87,6 +87,38 @@ describe('ChatApi: messages that change', () => {
     await expect(api({ messages: [] }).chat.message(C1, 7)).rejects.toMatchObject({ code: 'not_found' });
   });
 
+  it('searches with the query and only the filters given, and reads the page', async () => {
+    const hit = { message: message(3, { body: 'Deploy done' }), matches: [[0, 6]] };
+    const { chat, calls } = api({ hits: [hit], nextCursor: 'n1' });
+    await expect(chat.search('deploy é&x')).resolves.toEqual({ hits: [hit], nextCursor: 'n1' });
+    await chat.search('"big cat"', {
+      conv: C1,
+      author: asUserId('u2'),
+      after: 10,
+      before: 20,
+      limit: 50,
+      cursor: 'n1',
+    });
+    expect(calls.map((c) => c.url)).toEqual([
+      `/api/chat/search?q=${encodeURIComponent('deploy é&x').replace(/%20/g, '+')}`,
+      '/api/chat/search?q=%22big+cat%22&conv=c+1&author=u2&after=10&before=20&limit=50&cursor=n1',
+    ]);
+    await expect(api({ hits: [] }).chat.search('abc')).resolves.toEqual({ hits: [], nextCursor: null });
+    await expect(api({}).chat.search('abc')).rejects.toMatchObject({ code: 'internal' });
+  });
+
+  it('stops a search when its signal aborts', async () => {
+    const controller = new AbortController();
+    const fetch: FetchLike = (_input, init) =>
+      new Promise((_resolve, reject) => {
+        init?.signal?.addEventListener('abort', () => reject(init.signal?.reason), { once: true });
+      });
+    const chat = new ChatApi(new ApiClient({ baseUrl: 'http://x', fetch }));
+    const searching = chat.search('abc', { signal: controller.signal });
+    controller.abort(new Error('replaced'));
+    await expect(searching).rejects.toThrow('replaced');
+  });
+
   it('sends replyTo and mentions over HTTP only when given', async () => {
     const { chat, calls } = api({ clientMsgId: 'a', conv: C1, id: 'm3', seq: 3, ts: 1 });
     await chat.sendMessage(C1, { clientMsgId: 'a', body: 'hi', replyTo: 2, mentions: [asUserId('u2')] });

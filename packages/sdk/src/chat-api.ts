@@ -5,6 +5,8 @@ import type {
   ConversationKind,
   Message,
   MessageId,
+  SearchHit,
+  SearchResponse,
   UserId,
 } from '@relay-chat/protocol';
 import { ChatError } from '@relay-chat/protocol';
@@ -66,6 +68,24 @@ export interface SendOptions {
   replyTo?: number;
   /** Members mentioned, as user ids. */
   mentions?: readonly UserId[];
+}
+
+/** Filters and paging of a message search (`GET /api/chat/search`). */
+export interface SearchOptions {
+  /** Only this conversation. */
+  conv?: ConversationId;
+  /** Only messages by this user. */
+  author?: UserId;
+  /** Only messages sent before this time (ms, exclusive). */
+  before?: number;
+  /** Only messages sent at or after this time (ms, inclusive). */
+  after?: number;
+  /** 1..LIMITS.maxSearchPage (50); the server's default is 20. */
+  limit?: number;
+  /** The previous page's `nextCursor`, with the same query and filters. */
+  cursor?: string;
+  /** Cancels the request (a newer query replaced it). */
+  signal?: AbortSignal;
 }
 
 /** The answer to an edit, a delete or a reaction: the message's state after it, and whether anything changed. */
@@ -297,6 +317,23 @@ export class ChatApi {
       query: { around: seq, limit },
     });
     return expectArray<Message>(body?.messages, 'messages');
+  }
+
+  /**
+   * Messages of the caller's conversations matching `q` (words, prefixes, substrings of 3+
+   * characters, CJK, "quoted phrases"), best first, each with the UTF-16 ranges of its body
+   * to highlight. A query with nothing searchable is `validation_failed`; a cursor pages on.
+   */
+  async search(q: string, options: SearchOptions = {}): Promise<SearchResponse> {
+    const { signal, ...filters } = options;
+    const body = await this.#client.request<Partial<SearchResponse>>('GET', '/api/chat/search', {
+      query: { q, ...filters },
+      ...(signal ? { signal } : {}),
+    });
+    return {
+      hits: expectArray<SearchHit>(body?.hits, 'hits'),
+      nextCursor: typeof body?.nextCursor === 'string' ? body.nextCursor : null,
+    };
   }
 
   /** One message in its current state (from history); `not_found` when there is no such seq. */

@@ -30,6 +30,7 @@ export {
   type CreateConversationInput,
   type HistoryPage,
   type ReadMarker,
+  type SearchOptions,
   type SendOptions,
   type SendResult,
   type ThreadPage,

@@ -25,6 +25,8 @@ export function ChatShell() {
   const [alertsOpen, setAlertsOpen] = useState(false);
   const [switching, setSwitching] = useState(false);
   const [tab, setTab] = useState<SidebarTab>('chats');
+  // A message to open its conversation at (a search hit); `n` tells two requests apart.
+  const [jumpRequest, setJumpRequest] = useState<{ conv: ConversationId; seq: number; n: number }>();
   const activeId = route.view === 'conversation' ? route.id : undefined;
   const conversation = useChatState((s) => (activeId ? s.conversations.get(activeId) : undefined));
   const synced = useChatState((s) => s.synced);
@@ -97,7 +99,13 @@ export function ChatShell() {
         />
         <div className="main-pane">
           {conversation ? (
-            <ConversationView key={conversation.id} conversation={conversation} onBack={home} onLeft={home} />
+            <ConversationView
+              key={conversation.id}
+              conversation={conversation}
+              onBack={home}
+              onLeft={home}
+              jumpRequest={jumpRequest?.conv === conversation.id ? jumpRequest : undefined}
+            />
           ) : (
             <EmptyPane
               loading={!synced && activeId !== undefined}
@@ -114,6 +122,11 @@ export function ChatShell() {
           onClose={() => setSwitching(false)}
           onOpen={(id) => {
             setTab('chats');
+            open(id);
+          }}
+          onOpenMessage={(id, seq) => {
+            setTab('chats');
+            setJumpRequest((j) => ({ conv: id, seq, n: (j?.n ?? 0) + 1 }));
             open(id);
           }}
         />

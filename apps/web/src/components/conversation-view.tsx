@@ -16,10 +16,12 @@ export interface ConversationViewProps {
   conversation: Conversation;
   onBack: () => void;
   onLeft: () => void;
+  /** Open at this message (a search hit): scrolled to and highlighted; a new `n` jumps again. */
+  jumpRequest?: { seq: number; n: number } | undefined;
 }
 
 /** One open conversation: header, history, typing line, composer. */
-export function ConversationView({ conversation, onBack, onLeft }: ConversationViewProps) {
+export function ConversationView({ conversation, onBack, onLeft, jumpRequest }: ConversationViewProps) {
   const me = useChatState((s) => s.me);
   const title = conversationTitle(conversation, me?.id);
   const partner = dmPartner(conversation, me?.id);
@@ -35,6 +37,12 @@ export function ConversationView({ conversation, onBack, onLeft }: ConversationV
   const history = useChatState((s) => s.histories.get(conversation.id));
 
   const jumpTo = useCallback((seq: number) => setJump((j) => ({ seq, n: (j?.n ?? 0) + 1 })), []);
+  // A jump asked for from outside (the search), once per request.
+  const requestN = jumpRequest?.n;
+  // biome-ignore lint/correctness/useExhaustiveDependencies: one jump per request, told apart by n
+  useEffect(() => {
+    if (jumpRequest) jumpTo(jumpRequest.seq);
+  }, [requestN]);
   const focusComposer = useCallback(() => composerRef.current?.focus(), []);
   const ui = useMemo<ConversationUi>(
     () => ({

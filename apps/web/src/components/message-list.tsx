@@ -12,10 +12,14 @@ import { MessageRow, PendingRow } from './message-row.js';
 const LOAD_OLDER_MARGIN_PX = 400;
 /** "At the bottom" tolerance, in px. */
 const BOTTOM_SLACK_PX = 48;
+/** Fill a hole in the loaded history (left by a jump) when it comes this close to the viewport, in px. */
+const FILL_GAP_MARGIN_PX = 400;
 
 interface ScrollSnapshot {
   firstSeq: number | undefined;
   lastKey: string | undefined;
+  /** How many messages were loaded. */
+  count: number;
   /** A visible message that prepending cannot change, and its distance from the viewport top (px). */
   anchor: { seq: string; offset: number } | undefined;
 }
@@ -96,6 +100,11 @@ export function MessageList({ conversation, title }: MessageListProps) {
   const snapshotRef = useRef<ScrollSnapshot | undefined>(undefined);
   const atBottomRef = useRef(true);
   const landedRef = useRef(false);
+  // A jump is loading or waiting for its row: the list lands on it, not at the bottom.
+  const jumpPendingRef = useRef(false);
+  // Jumped into the middle this time: the loaded window may end before the newest message.
+  const jumpedRef = useRef(false);
+  const fillingGapRef = useRef(false);
   const loadingOlderRef = useRef(false);
   const lastReadRef = useRef(conversation.lastReadSeq);
   lastReadRef.current = Math.max(lastReadRef.current, conversation.lastReadSeq);
@@ -122,12 +131,23 @@ export function MessageList({ conversation, title }: MessageListProps) {
 
   const messages = history.messages;
   const bySeq = useMemo(() => new Map(messages.map((m) => [m.seq, m])), [messages]);
+  // After a jump the loaded window may end before the newest message: its last row is then
+  // not "the bottom", and rows loaded below it must not drag the view down with them.
+  const tailMissing = jumpedRef.current && (messages.at(-1)?.seq ?? 0) < conversation.lastSeq;
+  const tailMissingRef = useRef(tailMissing);
+  tailMissingRef.current = tailMissing;
+  const isAtBottom = useCallback(
+    (el: HTMLElement) =>
+      !tailMissingRef.current && el.scrollHeight - el.scrollTop - el.clientHeight < BOTTOM_SLACK_PX,
+    [],
+  );
 
   // A jump: load the target's context when it is not loaded, then scroll to it (below).
   // biome-ignore lint/correctness/useExhaustiveDependencies: runs once per jump request
   useEffect(() => {
     if (!jump) return;
     let cancelled = false;
+    jumpPendingRef.current = true;
     if (bySeq.has(jump.seq)) setJumpTarget(jump);
     else
       actions
@@ -136,7 +156,9 @@ export function MessageList({ conversation, title }: MessageListProps) {
           if (!cancelled) setJumpTarget(jump);
         })
         .catch((err: unknown) => {
-          if (!cancelled) setOlderError(toChatError(err).message);
+          if (cancelled) return;
+          jumpPendingRef.current = false;
+          setOlderError(toChatError(err).message);
         });
     return () => {
       cancelled = true;
@@ -150,8 +172,12 @@ export function MessageList({ conversation, title }: MessageListProps) {
     const row = el?.querySelector<HTMLElement>(`li[data-seq="${jumpTarget.seq}"]`);
     if (!el || !row) return;
     setJumpTarget(undefined);
+    jumpPendingRef.current = false;
+    jumpedRef.current = true;
+    // The list has landed: on this message (opening a conversation at it, a search hit).
+    landedRef.current = true;
     row.scrollIntoView({ block: 'center' });
-    atBottomRef.current = el.scrollHeight - el.scrollTop - el.clientHeight < BOTTOM_SLACK_PX;
+    atBottomRef.current = isAtBottom(el);
     if (snapshotRef.current) snapshotRef.current.anchor = findAnchor(el);
     setHighlightSeq(jumpTarget.seq);
     row.querySelector<HTMLElement>('button, [tabindex]')?.focus({ preventScroll: true });
@@ -163,13 +189,39 @@ export function MessageList({ conversation, title }: MessageListProps) {
     return () => clearTimeout(timer);
   }, [highlightSeq]);
 
-  const loadGap = (before: number) => {
-    setGapLoading(before);
-    actions
-      .loadGap(convId, before)
-      .catch((err: unknown) => setOlderError(toChatError(err).message))
-      .finally(() => setGapLoading(undefined));
-  };
+  // A hole is filled from the side the reader comes from: the page just after the messages
+  // above it when scrolling down (rows added below what is on screen), the page just before
+  // the messages below it when scrolling up (rows added above: the anchor keeps the place).
+  const fillGap = useCallback(
+    (gap: { before: number; after: number }, from: 'above' | 'below') => {
+      if (fillingGapRef.current) return;
+      fillingGapRef.current = true;
+      setGapLoading(gap.before);
+      (from === 'above' ? actions.loadNewer(convId, gap.after) : actions.loadGap(convId, gap.before))
+        .catch((err: unknown) => setOlderError(toChatError(err).message))
+        .finally(() => {
+          fillingGapRef.current = false;
+          setGapLoading(undefined);
+        });
+    },
+    [actions, convId],
+  );
+  const loadGap = (before: number, missing: number) =>
+    fillGap({ before, after: before - missing - 1 }, 'below');
+
+  // Fills a hole that comes near the viewport as the reader scrolls either way.
+  const fillNearGap = useCallback(() => {
+    const el = scrollerRef.current;
+    if (!el || !landedRef.current || fillingGapRef.current || olderError) return;
+    const box = el.getBoundingClientRect();
+    for (const row of el.querySelectorAll<HTMLElement>('li[data-gap-before]')) {
+      const rect = row.getBoundingClientRect();
+      if (rect.top > box.bottom + FILL_GAP_MARGIN_PX || rect.bottom < box.top - FILL_GAP_MARGIN_PX) continue;
+      const gap = { before: Number(row.dataset.gapBefore), after: Number(row.dataset.gapAfter) };
+      fillGap(gap, rect.top >= box.top ? 'above' : 'below');
+      return;
+    }
+  }, [fillGap, olderError]);
   const timeline = useMemo(
     () => buildTimeline(messages, { firstUnreadSeq, gaps: true }),
     [messages, firstUnreadSeq],
@@ -208,12 +260,13 @@ export function MessageList({ conversation, title }: MessageListProps) {
   const onScroll = useCallback(() => {
     const el = scrollerRef.current;
     if (!el) return;
-    atBottomRef.current = el.scrollHeight - el.scrollTop - el.clientHeight < BOTTOM_SLACK_PX;
+    atBottomRef.current = isAtBottom(el);
     setAwayFromBottom(!atBottomRef.current);
     if (snapshotRef.current) snapshotRef.current.anchor = findAnchor(el);
     if (el.scrollTop < LOAD_OLDER_MARGIN_PX) loadOlder();
+    fillNearGap();
     markVisibleRead();
-  }, [loadOlder, markVisibleRead]);
+  }, [loadOlder, markVisibleRead, fillNearGap, isAtBottom]);
 
   // After every commit: keep the reader's place when older rows were prepended (the anchor row
   // stays where it was on screen), follow the bottom when new rows were appended, and land once
@@ -224,8 +277,9 @@ export function MessageList({ conversation, title }: MessageListProps) {
     const prev = snapshotRef.current;
     const firstSeq = messages[0]?.seq;
     if (!landedRef.current) {
-      // Until it lands, the list follows nothing: the first page lays out first.
-      if (opened) {
+      // Until it lands, the list follows nothing: the first page lays out first (and a jump
+      // being loaded lands it on its message instead).
+      if (opened && !jumpPendingRef.current) {
         landedRef.current = true;
         const divider = el.querySelector<HTMLElement>('[data-testid="unread-divider"]');
         if (divider) el.scrollTop = Math.max(0, divider.offsetTop - 12);
@@ -241,14 +295,18 @@ export function MessageList({ conversation, title }: MessageListProps) {
     } else if (prev && lastKey !== prev.lastKey) {
       const ownNewest = pendingList.length > 0 && lastKey?.startsWith('p-');
       if (atBottomRef.current || ownNewest) el.scrollTop = el.scrollHeight;
+    } else if (prev?.anchor && messages.length !== prev.count) {
+      // Rows added in the middle (a hole filled above the viewport) must not move what is seen.
+      restoreAnchor(el, prev.anchor);
     }
-    atBottomRef.current = el.scrollHeight - el.scrollTop - el.clientHeight < BOTTOM_SLACK_PX;
+    atBottomRef.current = isAtBottom(el);
     setAwayFromBottom(!atBottomRef.current);
-    snapshotRef.current = { firstSeq, lastKey, anchor: findAnchor(el) };
+    snapshotRef.current = { firstSeq, lastKey, count: messages.length, anchor: findAnchor(el) };
     if (opened) {
       markVisibleRead();
       // A short first page (or a tall screen) leaves no scrollbar to pull: keep loading.
       if (el.scrollTop < LOAD_OLDER_MARGIN_PX && el.scrollHeight > 0) loadOlder();
+      fillNearGap();
     }
   });
 
@@ -340,11 +398,17 @@ export function MessageList({ conversation, title }: MessageListProps) {
             }
             if (item.kind === 'gap') {
               return (
-                <li key={item.key} className="history-gap" data-testid="history-gap">
+                <li
+                  key={item.key}
+                  className="history-gap"
+                  data-testid="history-gap"
+                  data-gap-before={item.before}
+                  data-gap-after={item.before - item.missing - 1}
+                >
                   <button
                     type="button"
                     className="link-button"
-                    onClick={() => loadGap(item.before)}
+                    onClick={() => loadGap(item.before, item.missing)}
                     disabled={gapLoading === item.before}
                   >
                     {gapLoading === item.before

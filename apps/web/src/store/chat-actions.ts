@@ -1,4 +1,4 @@
-import type { ChannelListing, ConversationId, User, UserId } from '@relay-chat/protocol';
+import type { ChannelListing, ConversationId, SearchResponse, User, UserId } from '@relay-chat/protocol';
 
 /** What opening a conversation found: where the "New messages" divider goes, if anywhere. */
 export interface OpenResult {
@@ -35,6 +35,13 @@ export interface ChatActions {
   loadAround(conv: ConversationId, seq: number): Promise<void>;
   /** Loads the page of history just before `before` (fills a hole left by a jump). */
   loadGap(conv: ConversationId, before: number): Promise<void>;
+  /** Loads the page of history just after `after` (fills a hole from above, scrolling down). */
+  loadNewer(conv: ConversationId, after: number): Promise<void>;
+  /**
+   * Searches the messages of the caller's conversations (best first); `cursor` asks for the
+   * next page, `signal` cancels. Rejects with `validation_failed` for nothing searchable.
+   */
+  searchMessages(query: string, options?: { cursor?: string; signal?: AbortSignal }): Promise<SearchResponse>;
   /** Loads the first page of a thread's replies (and its root). */
   openThread(conv: ConversationId, root: number): Promise<void>;
   /** Loads the next page of a thread's replies. */

@@ -5,6 +5,7 @@ import {
   type ConversationId,
   LIMITS,
   type Message,
+  type SearchResponse,
   toChatError,
   type UserId,
 } from '@relay-chat/protocol';
@@ -33,6 +34,8 @@ const MAX_UNREAD_PAGES = 5;
 const PRESENCE_BATCH = 200;
 /** Messages loaded around a message jumped to. */
 const AROUND_PAGE = 40;
+/** Message search hits per page. */
+const SEARCH_PAGE = 20;
 /** Replies per page of a thread. */
 const THREAD_PAGE = 50;
 
@@ -267,6 +270,25 @@ export class ChatController implements ChatActions {
     const messages = await this.client.api.history(conv, { before, limit: OLDER_PAGE });
     this.#store.dispatch({ type: 'context', conv, messages });
     this.#resolveNames(messages);
+  }
+
+  async loadNewer(conv: ConversationId, after: number): Promise<void> {
+    const messages = await this.client.api.history(conv, { after, limit: OLDER_PAGE });
+    this.#store.dispatch({ type: 'context', conv, messages });
+    this.#resolveNames(messages);
+  }
+
+  async searchMessages(
+    query: string,
+    options: { cursor?: string; signal?: AbortSignal } = {},
+  ): Promise<SearchResponse> {
+    const page = await this.client.api.search(query, {
+      limit: SEARCH_PAGE,
+      ...(options.cursor !== undefined ? { cursor: options.cursor } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+    this.#resolveNames(page.hits.map((h) => h.message));
+    return page;
   }
 
   async openThread(conv: ConversationId, root: number): Promise<void> {
