@@ -104,6 +104,10 @@ describe('screenshots of the main screens', { timeout: BROWSER_TIMEOUT_MS }, () 
     await g.page.keyboard.press('Control+k');
     await g.page.getByTestId('switcher-input').fill('la');
     await expectCount(g.page.getByTestId('switcher-option'), 1);
+    // The message search for the same text settles before the picture.
+    await g.page.waitForFunction(
+      () => !document.querySelector('[data-testid="search-status"]')?.textContent?.includes('Searching'),
+    );
     await g.page.screenshot({ path: join(SCREENSHOTS, 'switcher.png') });
     await g.page.keyboard.press('Escape');
     await expectCount(g.page.getByTestId('switcher'), 0);
