@@ -165,6 +165,9 @@ async function openCorpus(
   }
   const buildSec = (performance.now() - started) / 1000;
   options.log(`  corpus stored in ${buildSec.toFixed(0)} s`);
+  // The statistics autovacuum keeps on a live server (it would analyze after this many
+  // inserts, but not within the few minutes of a build): the planner needs them.
+  if (backend === 'postgres') await analyze(database.url);
   writeFileSync(marker, JSON.stringify(convIds));
   return {
     store,
@@ -232,9 +235,12 @@ async function postgresDatabase(name: string): Promise<Database> {
   };
   return {
     url: url.toString(),
+    // (int8 may come back as a number: the stores set pg's parser for it.)
     exists: async () =>
-      (await admin<{ n: string }>(`SELECT count(*) AS n FROM pg_database WHERE datname = '${dbName}'`))[0]!
-        .n === '1',
+      Number(
+        (await admin<{ n: unknown }>(`SELECT count(*) AS n FROM pg_database WHERE datname = '${dbName}'`))[0]!
+          .n,
+      ) === 1,
     create: async () => {
       await admin(`CREATE DATABASE "${dbName}"`);
     },
@@ -424,6 +430,16 @@ async function indexSize(
       'SELECT pg_database_size(current_database()) AS bytes',
     );
     return { indexBytes: Number(index.rows[0]!.bytes), databaseBytes: Number(total.rows[0]!.bytes) };
+  } finally {
+    await client.end();
+  }
+}
+
+async function analyze(url: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query('VACUUM ANALYZE');
   } finally {
     await client.end();
   }
