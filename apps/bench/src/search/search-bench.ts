@@ -134,6 +134,8 @@ async function openCorpus(
     options.log(`using the corpus built before (${marker})`);
     return { store, url: database.url, convIds, buildSec: undefined, drop: database.drop };
   }
+  // The marker is written only once the corpus is whole: an interrupted build is not reused.
+  rmSync(marker, { force: true });
   await database.drop();
   await database.create();
   const store = createMessageStore(database.url, silent);
