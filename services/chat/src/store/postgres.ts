@@ -59,7 +59,15 @@ import type {
   SearchPage,
   StoredMessage as StoredHistoryMessage,
 } from './message-store.js';
-import { cursorPosition, hitsWanted, migrateSearch, planSearch, tierHits } from './postgres-search.js';
+import {
+  cursorPosition,
+  hitsWanted,
+  migrateSearch,
+  planSearch,
+  RECENT_WINDOW,
+  recentHits,
+  tierHits,
+} from './postgres-search.js';
 import { runChatMigrations } from './sql-migrator.js';
 import {
   type ChatTables,
@@ -951,14 +959,43 @@ export class PostgresMessageStore implements MessageStore {
         // One past the page: whether there are more. Tier 0 below the cursor, then tier 1.
         const wanted = hitsWanted(limit);
         const first = input.cursor?.tier ?? 0;
-        for (let tier = first; tier <= 1 && hits.length < wanted; tier++) {
-          const ids = tierHits(input, plan, tier, tier === first ? below : null, wanted - hits.length);
-          const { rows } = await sql<MessageRow & { hit_id: string }>`
-            SELECT h.id AS hit_id, ${messageColumns}
-            FROM (${ids}) h JOIN messages m ON m.conv = h.conv AND m.seq = h.seq
-            ORDER BY h.id DESC`.execute(trx);
-          for (const row of rows) hits.push({ tier, id: String(row.hit_id), message: fromMessageRow(row) });
+        const found: { tier: 0 | 1; id: string; conv: string; seq: string }[] = [];
+        for (let tier = first; tier <= 1 && found.length < wanted; tier++) {
+          // The searcher's newest rows first; the trigram index only below them (see RECENT_WINDOW).
+          let from = tier === first ? below : null;
+          const { rows: recent } = await sql<{
+            id: string | null;
+            conv: string | null;
+            seq: string | null;
+            low: string | null;
+            scanned: number;
+          }>`${recentHits(input, plan, tier, from, wanted - found.length)}`.execute(trx);
+          for (const r of recent)
+            if (r.id !== null) found.push({ tier, id: String(r.id), conv: r.conv!, seq: String(r.seq) });
+          const window = recent[0];
+          if (found.length >= wanted || !window || window.scanned < RECENT_WINDOW || window.low === null)
+            continue;
+          from = String(window.low);
+          const { rows: older } = await sql<{ id: string; conv: string; seq: string }>`${tierHits(
+            input,
+            plan,
+            tier,
+            from,
+            wanted - found.length,
+          )}`.execute(trx);
+          for (const r of older) found.push({ tier, id: String(r.id), conv: r.conv, seq: String(r.seq) });
         }
+        if (found.length === 0) return hits;
+        const { rows } = await sql<MessageRow & { k: number }>`
+          SELECT k.i AS k, ${messageColumns}
+          FROM unnest(${found.map((f) => f.conv)}::text[], ${found.map((f) => f.seq)}::int8[])
+            WITH ORDINALITY AS k(conv, seq, i)
+          JOIN messages m ON m.conv = k.conv AND m.seq = k.seq`.execute(trx);
+        const byIndex = new Map(rows.map((row) => [Number(row.k), fromMessageRow(row)]));
+        found.forEach((f, i) => {
+          const message = byIndex.get(i + 1);
+          if (message) hits.push({ tier: f.tier, id: f.id, message });
+        });
         return hits;
       });
     const page = found.slice(0, limit);
