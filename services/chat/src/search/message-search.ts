@@ -106,7 +106,7 @@ export function decodeCursor(text: string): SearchCursor {
     value !== null &&
     ((value as { t?: unknown }).t === 0 || (value as { t?: unknown }).t === 1) &&
     typeof (value as { p?: unknown }).p === 'string' &&
-    /^[0-9]{1,20}$/.test((value as { p: string }).p)
+    /^[0-9]{1,20}(\.[0-9]{1,20})?$/.test((value as { p: string }).p)
   ) {
     const { t, p } = value as { t: 0 | 1; p: string };
     return { tier: t, position: p };

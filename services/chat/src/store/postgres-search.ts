@@ -58,6 +58,29 @@ export async function migrateSearch(db: Kysely<unknown>): Promise<void> {
   await sql`CREATE INDEX message_search_text ON message_search USING gin (t gin_trgm_ops)`.execute(db);
   // An author's rows newest first: the recent window of an author-filtered search.
   await sql`CREATE INDEX message_search_sender ON message_search (sender, id)`.execute(db);
+  // Newest first by time: the order of a time-filtered search (see byTime).
+  await sql`CREATE INDEX message_search_ts ON message_search (ts, id)`.execute(db);
+}
+
+/**
+ * Whether a search runs newest first by time (ts, then id) rather than by id: when it has a
+ * time filter, so that its window starts at \`before\` through message_search_ts instead of
+ * walking past every newer row. Both orders are the order messages were stored in (the
+ * row's ts is its server time of acceptance); a cursor holds \`ts.id\` in this order.
+ */
+export function byTime(input: SearchInput): boolean {
+  return input.after !== undefined || input.before !== undefined;
+}
+
+/** A position in \`ORDER BY\` terms: the id, or (ts, id) when searching by time. */
+function position(input: SearchInput, alias: string): RawBuilder<unknown> {
+  return byTime(input)
+    ? sql`${sql.ref(`${alias}.ts`)}::text || '.' || ${sql.ref(`${alias}.id`)}::text`
+    : sql`${sql.ref(`${alias}.id`)}::text`;
+}
+
+function order(input: SearchInput): RawBuilder<unknown> {
+  return byTime(input) ? sql`s.ts DESC, s.id DESC` : sql`s.id DESC`;
 }
 
 /** The conversations a search looks in: the searcher's (those the `conv` filter allows). */
@@ -89,11 +112,12 @@ export async function planSearch(
   return rows.length === 0 ? undefined : { convs: rows.map((r) => r.conv) };
 }
 
-/** A cursor's position (an index row id), checked: a whole number, else `validation_failed`. */
-export function cursorPosition(cursor: SearchCursor | undefined): string | null {
+/** A cursor's position (an index row id, or \`ts.id\` by time), checked: else \`validation_failed\`. */
+export function cursorPosition(cursor: SearchCursor | undefined, input: SearchInput): string | null {
   if (cursor === undefined) return null;
   const { tier, position } = cursor;
-  if ((tier !== 0 && tier !== 1) || typeof position !== 'string' || !/^[0-9]{1,18}$/.test(position)) {
+  const shape = byTime(input) ? /^[0-9]{1,18}\.[0-9]{1,18}$/ : /^[0-9]{1,18}$/;
+  if ((tier !== 0 && tier !== 1) || typeof position !== 'string' || !shape.test(position)) {
     throw new ChatError('validation_failed', 'bad search cursor', {
       fields: [{ field: '/cursor', message: 'not a cursor this search returned' }],
     });
@@ -126,7 +150,10 @@ function tierCondition(query: ParsedQuery, tier: 0 | 1): RawBuilder<unknown> {
 /** The filters of `input` and the cursor's position, on `message_search s`. */
 function filters(input: SearchInput, below: string | null): RawBuilder<unknown> {
   const parts: RawBuilder<unknown>[] = [];
-  if (below !== null) parts.push(sql`s.id < ${below}::int8`);
+  if (below !== null) {
+    const [ts, id] = below.split('.');
+    parts.push(id === undefined ? sql`s.id < ${ts}::int8` : sql`(s.ts, s.id) < (${ts}::int8, ${id}::int8)`);
+  }
   if (input.author !== undefined) parts.push(sql`s.sender = ${input.author}`);
   if (input.before !== undefined) parts.push(sql`s.ts < ${input.before}`);
   if (input.after !== undefined) parts.push(sql`s.ts >= ${input.after}`);
@@ -142,12 +169,12 @@ function filters(input: SearchInput, below: string | null): RawBuilder<unknown> 
  * that does not fill a page there is rare enough for the trigram index, which then looks
  * only below the window.
  */
-export const RECENT_WINDOW = 8000;
+export const RECENT_WINDOW = 5000;
 
 /**
  * The hits of one tier in the searcher's newest RECENT_WINDOW rows below `below` (an id):
- * columns `id`, `conv`, `seq` (null when none), with on every row `low`, the lowest id the
- * window read, and `scanned`, how many rows it read (fewer than the window: it read all).
+ * columns `pos` (the hit's position), `conv`, `seq` (null when none), with on every row
+ * `low`, the position of the window's last row when it is full, and `scanned`, how many rows it read (fewer than the window: it read all).
  */
 export function recentHits(
   input: SearchInput,
@@ -159,16 +186,19 @@ export function recentHits(
   const text = tierCondition(input.query, tier);
   return sql`
     WITH w AS MATERIALIZED (
-      SELECT s.id, s.conv, s.seq, s.t FROM message_search s
+      SELECT s.id, s.ts, s.conv, s.seq, s.t FROM message_search s
       WHERE s.conv = ANY(${plan.convs}::text[]) ${filters(input, below)}
-      ORDER BY s.id DESC LIMIT ${RECENT_WINDOW}
+      ORDER BY ${order(input)} LIMIT ${RECENT_WINDOW}
     )
-    SELECT h.id, h.conv, h.seq, x.low, x.scanned
-    FROM (SELECT min(id) AS low, count(*)::int AS scanned FROM w) x
+    SELECT h.pos, h.conv, h.seq, x.low, x.scanned
+    FROM (
+      SELECT (SELECT ${position(input, 's')} FROM w s ORDER BY ${order(input)} OFFSET ${RECENT_WINDOW - 1}) AS low,
+        (SELECT count(*)::int FROM w) AS scanned
+    ) x
     LEFT JOIN LATERAL (
-      SELECT s.id, s.conv, s.seq FROM w s WHERE ${text} ORDER BY s.id DESC LIMIT ${n}
-    ) h ON true
-    ORDER BY h.id DESC`;
+      SELECT ${position(input, 's')} AS pos, s.conv, s.seq FROM w s WHERE ${text}
+      ORDER BY ${order(input)} LIMIT ${n}
+    ) h ON true`;
 }
 
 /**
@@ -186,9 +216,9 @@ export function tierHits(
   const text = tierCondition(input.query, tier);
   const more = filters(input, below);
   return sql`
-    SELECT s.id, s.conv, s.seq FROM message_search s
+    SELECT ${position(input, 's')} AS pos, s.conv, s.seq FROM message_search s
     WHERE s.conv = ANY(${plan.convs}::text[]) AND ${text} ${more}
-    ORDER BY s.id DESC LIMIT ${n}`;
+    ORDER BY ${order(input)} LIMIT ${n}`;
 }
 
 /** The number of hits to look for: one past the page, to tell whether there are more. */

@@ -945,7 +945,7 @@ export class PostgresMessageStore implements MessageStore {
   }
 
   async search(input: SearchInput): Promise<SearchPage> {
-    const below = cursorPosition(input.cursor);
+    const below = cursorPosition(input.cursor, input);
     const limit = pageLimit(input.limit);
     if (limit === 0) return { hits: [], next: null };
     // One snapshot for the membership and both tiers: a page is the state at one moment.
@@ -964,26 +964,26 @@ export class PostgresMessageStore implements MessageStore {
           // The searcher's newest rows first; the trigram index only below them (see RECENT_WINDOW).
           let from = tier === first ? below : null;
           const { rows: recent } = await sql<{
-            id: string | null;
+            pos: string | null;
             conv: string | null;
             seq: string | null;
             low: string | null;
             scanned: number;
           }>`${recentHits(input, plan, tier, from, wanted - found.length)}`.execute(trx);
           for (const r of recent)
-            if (r.id !== null) found.push({ tier, id: String(r.id), conv: r.conv!, seq: String(r.seq) });
+            if (r.pos !== null) found.push({ tier, id: r.pos, conv: r.conv!, seq: String(r.seq) });
           const window = recent[0];
           if (found.length >= wanted || !window || window.scanned < RECENT_WINDOW || window.low === null)
             continue;
           from = String(window.low);
-          const { rows: older } = await sql<{ id: string; conv: string; seq: string }>`${tierHits(
+          const { rows: older } = await sql<{ pos: string; conv: string; seq: string }>`${tierHits(
             input,
             plan,
             tier,
             from,
             wanted - found.length,
           )}`.execute(trx);
-          for (const r of older) found.push({ tier, id: String(r.id), conv: r.conv, seq: String(r.seq) });
+          for (const r of older) found.push({ tier, id: r.pos, conv: r.conv, seq: String(r.seq) });
         }
         if (found.length === 0) return hits;
         const { rows } = await sql<MessageRow & { k: number }>`
