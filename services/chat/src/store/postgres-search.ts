@@ -172,33 +172,36 @@ function filters(input: SearchInput, below: string | null): RawBuilder<unknown> 
 export const RECENT_WINDOW = 5000;
 
 /**
- * The hits of one tier in the searcher's newest RECENT_WINDOW rows below `below` (an id):
- * columns `pos` (the hit's position), `conv`, `seq` (null when none), with on every row
- * `low`, the position of the window's last row when it is full, and `scanned`, how many rows it read (fewer than the window: it read all).
+ * The hits of `tiers` (at most `n` of each) in the searcher's newest RECENT_WINDOW rows
+ * below `below` (a position), read once for all of them: columns `tier`, `pos` (the hit's
+ * position), `conv`, `seq` (null when none), with on every row `low`, the position of the
+ * window's last row when it is full, and `scanned`, how many rows it read (fewer than the
+ * window: it read every row there is).
  */
 export function recentHits(
   input: SearchInput,
   plan: SearchPlan,
-  tier: 0 | 1,
+  tiers: readonly (0 | 1)[],
   below: string | null,
   n: number,
 ): RawBuilder<unknown> {
-  const text = tierCondition(input.query, tier);
+  const perTier = tiers.map(
+    (tier) => sql`(SELECT ${sql.lit(tier)}::int AS tier, ${position(input, 's')} AS pos, s.conv, s.seq
+      FROM w s WHERE ${tierCondition(input.query, tier)}
+      ORDER BY ${order(input)} LIMIT ${n})`,
+  );
   return sql`
     WITH w AS MATERIALIZED (
       SELECT s.id, s.ts, s.conv, s.seq, s.t FROM message_search s
       WHERE s.conv = ANY(${plan.convs}::text[]) ${filters(input, below)}
       ORDER BY ${order(input)} LIMIT ${RECENT_WINDOW}
     )
-    SELECT h.pos, h.conv, h.seq, x.low, x.scanned
+    SELECT h.tier, h.pos, h.conv, h.seq, x.low, x.scanned
     FROM (
       SELECT (SELECT ${position(input, 's')} FROM w s ORDER BY ${order(input)} OFFSET ${RECENT_WINDOW - 1}) AS low,
         (SELECT count(*)::int FROM w) AS scanned
     ) x
-    LEFT JOIN LATERAL (
-      SELECT ${position(input, 's')} AS pos, s.conv, s.seq FROM w s WHERE ${text}
-      ORDER BY ${order(input)} LIMIT ${n}
-    ) h ON true`;
+    LEFT JOIN LATERAL (${sql.join(perTier, sql` UNION ALL `)}) h ON true`;
 }
 
 /**

@@ -960,27 +960,31 @@ export class PostgresMessageStore implements MessageStore {
         const wanted = hitsWanted(limit);
         const first = input.cursor?.tier ?? 0;
         const found: { tier: 0 | 1; id: string; conv: string; seq: string }[] = [];
+        // The searcher's newest rows first, read once for both tiers on a first page; the
+        // trigram index only below them (see RECENT_WINDOW).
+        let window: { from: string | null; rows: WindowRow[] } | undefined;
         for (let tier = first; tier <= 1 && found.length < wanted; tier++) {
-          // The searcher's newest rows first; the trigram index only below them (see RECENT_WINDOW).
-          let from = tier === first ? below : null;
-          const { rows: recent } = await sql<{
-            pos: string | null;
-            conv: string | null;
-            seq: string | null;
-            low: string | null;
-            scanned: number;
-          }>`${recentHits(input, plan, tier, from, wanted - found.length)}`.execute(trx);
-          for (const r of recent)
-            if (r.pos !== null) found.push({ tier, id: r.pos, conv: r.conv!, seq: String(r.seq) });
-          const window = recent[0];
-          if (found.length >= wanted || !window || window.scanned < RECENT_WINDOW || window.low === null)
+          const from = tier === first ? below : null;
+          if (!window || window.from !== from) {
+            const tiers: (0 | 1)[] = from === null && tier === 0 ? [0, 1] : [tier];
+            const { rows } = await sql<WindowRow>`${recentHits(input, plan, tiers, from, wanted)}`.execute(
+              trx,
+            );
+            window = { from, rows };
+          }
+          for (const r of window.rows) {
+            if (r.tier === tier && r.pos !== null && found.length < wanted) {
+              found.push({ tier, id: r.pos, conv: r.conv!, seq: String(r.seq) });
+            }
+          }
+          const low = window.rows[0]?.low ?? null;
+          if (found.length >= wanted || (window.rows[0]?.scanned ?? 0) < RECENT_WINDOW || low === null)
             continue;
-          from = String(window.low);
           const { rows: older } = await sql<{ pos: string; conv: string; seq: string }>`${tierHits(
             input,
             plan,
             tier,
-            from,
+            low,
             wanted - found.length,
           )}`.execute(trx);
           for (const r of older) found.push({ tier, id: r.pos, conv: r.conv, seq: String(r.seq) });
@@ -1005,6 +1009,16 @@ export class PostgresMessageStore implements MessageStore {
       next: found.length > limit && last ? { tier: last.tier, position: last.id } : null,
     };
   }
+}
+
+/** A row of `recentHits`. */
+interface WindowRow {
+  tier: number | null;
+  pos: string | null;
+  conv: string | null;
+  seq: string | null;
+  low: string | null;
+  scanned: number;
 }
 
 /** The stored messages of a batch's (sender, clientMsgId) pairs, by send key. */
