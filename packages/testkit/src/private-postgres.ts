@@ -37,7 +37,7 @@ export interface PrivatePostgres {
 }
 
 export interface PrivatePostgresOptions {
-  /** `max_connections`. Default 20. */
+  /** `max_connections`. Default 100: three replicas and auth with pools of 10, restarting, need more than 20. */
   maxConnections?: number;
   /** How long to wait for it to accept connections, ms. Default 30 000. */
   readyTimeoutMs?: number;
@@ -85,7 +85,7 @@ export async function startPrivatePostgres(options: PrivatePostgresOptions = {})
       '-c',
       'listen_addresses=127.0.0.1',
       '-c',
-      `max_connections=${options.maxConnections ?? 20}`,
+      `max_connections=${options.maxConnections ?? 100}`,
       '-c',
       'fsync=off',
       '-c',
