@@ -63,6 +63,95 @@ export async function migrateSearch(db: Kysely<unknown>): Promise<void> {
 }
 
 /**
+ * Migration 0007_search_pairs: \`message_search.pairs\`, the pairs of adjacent CJK characters
+ * (and emoji) of each message, with a GIN index, so that a CJK term of two characters or
+ * more is looked up by its pairs.
+ *
+ * pg_trgm takes its trigrams word by word, and in the normal form every CJK character is a
+ * word of its own: the trigrams of \` 東 京\` are only those of \`東\` and of \`京\` alone, so the
+ * trigram index found every message holding both characters anywhere, and a common pair of
+ * characters cost PostgreSQL a recheck of tens of thousands of rows (p95 124 ms at a million
+ * messages). A pair (\`東京\`) is what a bigram index of CJK text looks up (pg_bigm, Lucene's
+ * CJK analyzer); here it is an element of an array, indexed by GIN's own array operators.
+ * The column is null when a message has no pairs (Latin text never has any: accents are
+ * folded away), and the partial index holds only the messages that have some.
+ *
+ * Both text indexes keep new entries in their pending list (GIN's fast update) up to 64 MB,
+ * so that no append is the one that merges a full pending list into the index (a second or
+ * more, past the statement timeout); \`cleanPendingLists\` merges them in the background.
+ */
+export async function migrateSearchPairs(db: Kysely<unknown>): Promise<void> {
+  await sql`ALTER TABLE message_search ADD COLUMN pairs text[]`.execute(db);
+  let last = 0;
+  for (;;) {
+    const { rows } = await sql<{ id: number; t: string }>`
+      SELECT id, t FROM message_search WHERE id > ${last} AND t ~ '[^ -~] [^ -~] '
+      ORDER BY id LIMIT ${BACKFILL_BATCH}`.execute(db);
+    if (rows.length === 0) break;
+    await sql`
+      UPDATE message_search s SET pairs = string_to_array(x.pairs, ' ')
+      FROM unnest(${rows.map((r) => r.id)}::int8[], ${rows.map((r) => pairsColumn(r.t))}::text[]) AS x(id, pairs)
+      WHERE s.id = x.id AND x.pairs IS NOT NULL`.execute(db);
+    last = rows[rows.length - 1]!.id;
+  }
+  await sql`SET LOCAL maintenance_work_mem = '256MB'`.execute(db);
+  await sql`CREATE INDEX message_search_pairs ON message_search USING gin (pairs)
+    WITH (gin_pending_list_limit = ${sql.lit(PENDING_LIST_KB)}) WHERE pairs IS NOT NULL`.execute(db);
+  await sql`ALTER INDEX message_search_text SET (gin_pending_list_limit = ${sql.lit(PENDING_LIST_KB)})`.execute(
+    db,
+  );
+}
+
+/** Largest pending list of the text indexes, in kB (PostgreSQL's default is 4 MB). */
+const PENDING_LIST_KB = 65_536;
+
+/** The GIN indexes whose pending lists \`cleanPendingLists\` merges. */
+const TEXT_INDEXES = ['message_search_text', 'message_search_pairs'] as const;
+
+/** An advisory lock key: one cleaner at a time across the replicas sharing the database. */
+const CLEANER_LOCK = 0x5eac4_0007;
+
+/**
+ * Merges the text indexes' pending lists into the indexes, unless another connection is
+ * already doing it; run every second or so by each replica's store. A search reads the
+ * pending entries too, so it is exact whatever is still pending; merging keeps the pending
+ * list, which every search reads in full, short.
+ */
+export async function cleanPendingLists(db: Kysely<unknown>): Promise<void> {
+  await db.transaction().execute(async (trx) => {
+    const { rows } = await sql<{ locked: boolean }>`
+      SELECT pg_try_advisory_xact_lock(${CLEANER_LOCK}) AS locked`.execute(trx);
+    if (!rows[0]?.locked) return;
+    for (const index of TEXT_INDEXES) {
+      await sql`SELECT gin_clean_pending_list(${index}::regclass)`.execute(trx);
+    }
+  });
+}
+
+/** The \`pairs\` column of a normal form, as bound by the statements: space-separated, or null. */
+export function pairsColumn(text: string): string | null {
+  const pairs = pairsOf(text);
+  return pairs.length === 0 ? null : pairs.join(' ');
+}
+
+/** The pairs of adjacent one-character non-ASCII words of a normal form (\` 東 京 タ \`: \`東京\`, \`京タ\`). */
+export function pairsOf(text: string): string[] {
+  const words = text.split(' ');
+  const pairs = new Set<string>();
+  for (let i = 0; i + 1 < words.length; i++) {
+    const a = words[i]!;
+    const b = words[i + 1]!;
+    if (standaloneNonAscii(a) && standaloneNonAscii(b)) pairs.add(a + b);
+  }
+  return [...pairs];
+}
+
+function standaloneNonAscii(word: string): boolean {
+  const cp = word.codePointAt(0);
+  return cp !== undefined && cp > 0x7e && word.length === (cp > 0xffff ? 2 : 1);
+}
+
+/**
  * Whether a search runs newest first by time (ts, then id) rather than by id: when it has a
  * time filter, so that its window starts at \`before\` through message_search_ts instead of
  * walking past every newer row. Both orders are the order messages were stored in (the
@@ -172,7 +261,7 @@ function filters(input: SearchInput, below: string | null): RawBuilder<unknown> 
 export const RECENT_WINDOW = 5000;
 
 /**
- * The hits of `tiers` (at most `n` of each) in the searcher's newest RECENT_WINDOW rows
+ * The hits of `tiers` (at most `n` of each) in the searcher's newest `window` rows
  * below `below` (a position), read once for all of them: columns `tier`, `pos` (the hit's
  * position), `conv`, `seq` (null when none), with on every row `low`, the position of the
  * window's last row when it is full, and `scanned`, how many rows it read (fewer than the
@@ -184,6 +273,7 @@ export function recentHits(
   tiers: readonly (0 | 1)[],
   below: string | null,
   n: number,
+  window = RECENT_WINDOW,
 ): RawBuilder<unknown> {
   const perTier = tiers.map(
     (tier) => sql`(SELECT ${sql.lit(tier)}::int AS tier, ${position(input, 's')} AS pos, s.conv, s.seq
@@ -194,11 +284,11 @@ export function recentHits(
     WITH w AS MATERIALIZED (
       SELECT s.id, s.ts, s.conv, s.seq, s.t FROM message_search s
       WHERE s.conv = ANY(${plan.convs}::text[]) ${filters(input, below)}
-      ORDER BY ${order(input)} LIMIT ${RECENT_WINDOW}
+      ORDER BY ${order(input)} LIMIT ${window}
     )
     SELECT h.tier, h.pos, h.conv, h.seq, x.low, x.scanned
     FROM (
-      SELECT (SELECT ${position(input, 's')} FROM w s ORDER BY ${order(input)} OFFSET ${RECENT_WINDOW - 1}) AS low,
+      SELECT (SELECT ${position(input, 's')} FROM w s ORDER BY ${order(input)} OFFSET ${window - 1}) AS low,
         (SELECT count(*)::int FROM w) AS scanned
     ) x
     LEFT JOIN LATERAL (${sql.join(perTier, sql` UNION ALL `)}) h ON true`;
@@ -218,9 +308,12 @@ export function tierHits(
 ): RawBuilder<unknown> {
   const text = tierCondition(input.query, tier);
   const more = filters(input, below);
+  // Every pair of a CJK term must be among the message's (whichever tier).
+  const pairs = input.query.terms.flatMap((t) => pairsOf(t.match));
+  const paired = pairs.length === 0 ? sql`` : sql`AND s.pairs @> ${pairs}::text[]`;
   return sql`
     SELECT ${position(input, 's')} AS pos, s.conv, s.seq FROM message_search s
-    WHERE s.conv = ANY(${plan.convs}::text[]) AND ${text} ${more}
+    WHERE s.conv = ANY(${plan.convs}::text[]) AND ${text} ${paired} ${more}
     ORDER BY ${order(input)} LIMIT ${n}`;
 }
 

@@ -5,10 +5,12 @@ import { createTestDatabase, pgAvailable, type TestDatabase, waitFor } from '@re
 import { sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { parseQuery } from '../search/search-text.js';
+import { parseQuery, searchText } from '../search/search-text.js';
 import { describeMessageStore } from './contract.js';
 import type { AppendOutcome, AppendResult } from './message-store.js';
 import { PostgresMessageStore, postgresMigrations } from './postgres.js';
+import { pairsOf } from './postgres-search.js';
+import { describeSearch } from './search-contract.js';
 import { runChatMigrations } from './sql-migrator.js';
 import { describeUpgrades } from './upgrades.js';
 
@@ -37,11 +39,61 @@ describe.skipIf(!available)(
       open: (url) => new PostgresMessageStore(url, { poolSize: 2 }),
     });
 
+    // The contract's searches fit in the recent window (RECENT_WINDOW rows), which is read
+    // and matched whole: with a window of two rows they run through the trigram and pair
+    // indexes' query instead, across the window's edge, on every page.
+    describe('PostgresMessageStore search through the indexes', () => {
+      let database: TestDatabase;
+      let store: PostgresMessageStore;
+      beforeAll(async () => {
+        database = await createTestDatabase('chat_store_search_window');
+        store = new PostgresMessageStore(database.url, { poolSize: 4, searchWindow: 2 });
+        await store.migrate();
+      });
+      afterAll(async () => {
+        await store?.close();
+        await database?.drop();
+      });
+      describeSearch(() => store);
+
+      it('keeps the CJK pairs of appended and edited messages, and finds terms by them', async () => {
+        const [a, b] = [asUserId(`p-${randomUUID()}`), asUserId(`p-${randomUUID()}`)];
+        const g = (await store.createGroup({ name: 'pairs', createdBy: a, members: [b] }, 1)).id;
+        const say = async (body: string) => {
+          const [outcome] = await store.append([
+            { conv: g, sender: a, clientMsgId: randomUUID(), body, ts: 2 },
+          ]);
+          if (!outcome || !('message' in outcome)) throw new Error('not stored');
+          return outcome.message.seq;
+        };
+        const tower = await say('東京タワー、見た？');
+        await say('plain words');
+        await say('東 and 京 apart');
+        await say('more words');
+        const search = async (q: string) =>
+          (await store.search({ userId: b, query: parseQuery(q), limit: 10 })).hits.map((m) => m.body);
+        expect(await search('東京')).toEqual(['東京タワー、見た？']);
+        expect(await search('京タワ')).toEqual(['東京タワー、見た？']);
+        await store.editMessage({ conv: g, seq: tower, actor: a, body: '大阪城', now: 3 });
+        expect(await search('東京')).toEqual([]);
+        expect(await search('阪城')).toEqual(['大阪城']);
+        const direct = openDatabase<unknown>(database.url, { variable: 'MESSAGE_STORE_URL' });
+        const { rows } = await sql<{ pairs: string[] | null }>`
+          SELECT pairs FROM message_search WHERE conv = ${g} ORDER BY seq`
+          .execute(direct.db)
+          .finally(() => direct.close());
+        expect(rows.map((r) => r.pairs?.sort() ?? null)).toEqual([['大阪', '阪城'], null, null, null]);
+        expect(pairsOf(searchText('東京タワー')).sort()).toEqual(['京タ', 'タワ', 'ワー', '東京'].sort());
+        expect(pairsOf(searchText('я в метро 🎉🎉 ok'))).toEqual(['яв', '🎉🎉']);
+      });
+    });
+
     describe('PostgresMessageStore search upgrade', () => {
       it('indexes the live messages stored before 0006_search, oldest first', async () => {
         const database = await createTestDatabase('chat_store_search_upgrade');
         const old = openDatabase<unknown>(database.url, { variable: 'MESSAGE_STORE_URL' });
-        const store = new PostgresMessageStore(database.url, { poolSize: 2 });
+        // A window of one row: the searches below go through the text indexes 0006 and 0007 built.
+        const store = new PostgresMessageStore(database.url, { poolSize: 2, searchWindow: 1 });
         try {
           await runChatMigrations(old.db, postgresMigrations, '0005_changes');
           const [a, b] = [asUserId('u-a'), asUserId('u-b')];

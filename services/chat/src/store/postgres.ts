@@ -60,9 +60,12 @@ import type {
   StoredMessage as StoredHistoryMessage,
 } from './message-store.js';
 import {
+  cleanPendingLists,
   cursorPosition,
   hitsWanted,
   migrateSearch,
+  migrateSearchPairs,
+  pairsColumn,
   planSearch,
   RECENT_WINDOW,
   recentHits,
@@ -231,10 +234,32 @@ const migrations: Record<string, Migration> = {
   '0006_search': {
     up: migrateSearch,
   },
+  // CJK terms looked up by their pairs of characters (see migrateSearchPairs).
+  '0007_search_pairs': {
+    up: migrateSearchPairs,
+  },
 };
 
 /** The PostgreSQL store's migrations, in order (exported for the upgrade test). */
 export const postgresMigrations: Readonly<Record<string, Migration>> = migrations;
+
+interface Cleaner {
+  timer: NodeJS.Timeout;
+  db: OpenedDatabase<unknown>;
+  /** The merge under way. */
+  running?: Promise<void> | undefined;
+}
+
+/** How often the search indexes' pending lists are merged (see startCleaner). */
+const PENDING_CLEAN_MS = 1000;
+
+/** The cleaner's connection: a merge of a long pending list may take seconds. */
+const CLEANER_LIMITS: Readonly<DatabaseLimits> = Object.freeze({
+  acquireTimeoutMs: 5000,
+  queryTimeoutMs: 120_000,
+  statementTimeoutMs: 110_000,
+  maxWaiting: 1,
+});
 
 /** Attempts of one append batch before its error is thrown (unique races, deadlocks). */
 const MAX_APPEND_ATTEMPTS = 5;
@@ -246,6 +271,11 @@ export interface PostgresMessageStoreOptions {
   poolSize?: number;
   /** Waits and timeouts of the pool (service-kit's defaults when absent). */
   limits?: Readonly<DatabaseLimits>;
+  /**
+   * How many of a searcher's newest rows a search reads before it asks the text indexes
+   * (see RECENT_WINDOW, the default). Tests make it small to search through the indexes.
+   */
+  searchWindow?: number;
 }
 
 type StateRow = ConversationRow & {
@@ -270,6 +300,11 @@ export class PostgresMessageStore implements MessageStore {
   private readonly opened: OpenedDatabase<ChatTables>;
   private readonly db: Kysely<ChatTables>;
   private readonly logger: Logger | undefined;
+  private readonly searchWindow: number;
+  /** Merges the text indexes' pending lists every PENDING_CLEAN_MS, once migrated. */
+  private cleaner:
+    | { timer: NodeJS.Timeout; db: OpenedDatabase<unknown>; running?: Promise<void> }
+    | undefined;
 
   /** `url`: `postgres://…` or `postgresql://…`. */
   constructor(url: string, options: PostgresMessageStoreOptions = {}) {
@@ -280,11 +315,44 @@ export class PostgresMessageStore implements MessageStore {
     });
     this.db = this.opened.db;
     this.logger = options.logger;
+    this.searchWindow = options.searchWindow ?? RECENT_WINDOW;
+    this.url = url;
   }
+
+  private readonly url: string;
 
   async migrate(): Promise<void> {
     // Migrations may rebuild indexes: they run without the request timeouts.
     await this.opened.withoutTimeouts((db) => runChatMigrations(db, migrations));
+    this.startCleaner();
+  }
+
+  /**
+   * Merges the pending lists of the search indexes in the background (cleanPendingLists),
+   * on a connection of its own whose statements may run long: appends never do it.
+   */
+  private startCleaner(): void {
+    if (this.cleaner) return;
+    const db = openDatabase<unknown>(this.url, {
+      variable: 'MESSAGE_STORE_URL',
+      poolSize: 1,
+      limits: CLEANER_LIMITS,
+    });
+    const cleaner: Cleaner = {
+      db,
+      timer: setInterval(() => {
+        if (cleaner.running) return;
+        cleaner.running = cleanPendingLists(db.db)
+          .catch((err: unknown) =>
+            this.logger?.warn({ err }, 'merging the search index pending lists failed'),
+          )
+          .finally(() => {
+            cleaner.running = undefined;
+          });
+      }, PENDING_CLEAN_MS),
+    };
+    cleaner.timer.unref();
+    this.cleaner = cleaner;
   }
 
   async ping(): Promise<void> {
@@ -292,6 +360,13 @@ export class PostgresMessageStore implements MessageStore {
   }
 
   async close(): Promise<void> {
+    const cleaner = this.cleaner;
+    this.cleaner = undefined;
+    if (cleaner) {
+      clearInterval(cleaner.timer);
+      await cleaner.running;
+      await cleaner.db.close();
+    }
     await this.opened.close();
   }
 
@@ -806,6 +881,7 @@ export class PostgresMessageStore implements MessageStore {
         );
         if (rows[0]!.n !== mentions.length) throw badMentions();
       }
+      const text = searchText(body);
       await sql`
         WITH cs AS (
           UPDATE conversations SET last_change_seq = last_change_seq + 1 WHERE id = ${conv}
@@ -813,7 +889,8 @@ export class PostgresMessageStore implements MessageStore {
         ), gone AS (
           DELETE FROM mentions WHERE conv = ${conv} AND seq = ${seq}
         ), searched AS (
-          UPDATE message_search SET t = ${searchText(body)} WHERE conv = ${conv} AND seq = ${seq}
+          UPDATE message_search SET t = ${text}, pairs = string_to_array(${pairsColumn(text)}, ' ')
+          WHERE conv = ${conv} AND seq = ${seq}
         )
         UPDATE messages SET body = ${body}, edited_at = ${now}, change_seq = (SELECT last_change_seq FROM cs)
         WHERE conv = ${conv} AND seq = ${seq}`.execute(trx);
@@ -967,9 +1044,10 @@ export class PostgresMessageStore implements MessageStore {
           const from = tier === first ? below : null;
           if (!window || window.from !== from) {
             const tiers: (0 | 1)[] = from === null && tier === 0 ? [0, 1] : [tier];
-            const { rows } = await sql<WindowRow>`${recentHits(input, plan, tiers, from, wanted)}`.execute(
-              trx,
-            );
+            const { rows } =
+              await sql<WindowRow>`${recentHits(input, plan, tiers, from, wanted, this.searchWindow)}`.execute(
+                trx,
+              );
             window = { from, rows };
           }
           for (const r of window.rows) {
@@ -978,7 +1056,7 @@ export class PostgresMessageStore implements MessageStore {
             }
           }
           const low = window.rows[0]?.low ?? null;
-          if (found.length >= wanted || (window.rows[0]?.scanned ?? 0) < RECENT_WINDOW || low === null)
+          if (found.length >= wanted || (window.rows[0]?.scanned ?? 0) < this.searchWindow || low === null)
             continue;
           const { rows: older } = await sql<{ pos: string; conv: string; seq: string }>`${tierHits(
             input,
@@ -1092,13 +1170,15 @@ async function writeBatchWith(
   });
   // Most batches carry no replies and no mentions: their parts of the statement are left out.
   const hasMentions = mentionIdx.length > 0;
+  const searchTexts = candidates.map((c) => searchText(c.input.body));
   const { rows } = await sql<BatchRow>`
     WITH inp AS (
       SELECT * FROM unnest(${candidates.map((c) => c.input.conv)}::text[], ${candidates.map((c) => c.id)}::text[],
         ${candidates.map((c) => c.input.sender)}::text[], ${candidates.map((c) => c.input.clientMsgId)}::text[],
         ${candidates.map((c) => c.input.body)}::text[], ${candidates.map((c) => c.input.ts)}::int8[],
-        ${candidates.map((c) => c.input.replyTo ?? null)}::int8[], ${candidates.map((c) => searchText(c.input.body))}::text[])
-        WITH ORDINALITY AS i(conv, id, sender, cmid, body, ts, reply_to, search_text, idx)
+        ${candidates.map((c) => c.input.replyTo ?? null)}::int8[], ${searchTexts}::text[],
+        ${searchTexts.map(pairsColumn)}::text[])
+        WITH ORDINALITY AS i(conv, id, sender, cmid, body, ts, reply_to, search_text, search_pairs, idx)
     ), ${
       hasMentions
         ? sql`ment AS (
@@ -1176,8 +1256,8 @@ async function writeBatchWith(
       RETURNING id, seq, thread_root
     ), searched AS (
       -- In input order: the index ids of one conversation's messages ascend with their seqs.
-      INSERT INTO message_search (conv, seq, sender, ts, t)
-      SELECT ok.conv, bumped.base + ok.k, ok.sender, ok.ts, ok.search_text
+      INSERT INTO message_search (conv, seq, sender, ts, t, pairs)
+      SELECT ok.conv, bumped.base + ok.k, ok.sender, ok.ts, ok.search_text, string_to_array(ok.search_pairs, ' ')
       FROM ok JOIN bumped ON bumped.id = ok.conv
       ORDER BY ok.idx
     ), ${
