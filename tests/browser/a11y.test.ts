@@ -14,6 +14,7 @@ import {
   type Device,
   expectCount,
   expectText,
+  signedInDevice,
   signIn,
   uniqueName,
   useStack,
@@ -166,9 +167,10 @@ describe('accessibility in Chromium', { timeout: BROWSER_TIMEOUT_MS }, () => {
 
   it('has no serious or critical axe violation on the phone layout and in dark mode', async () => {
     const w = await workspace();
-    const phone = await stack().newDevice({ viewport: { width: 390, height: 844 }, bypassCSP: true });
-    await signIn(phone.page, w.me.user.username);
-    await waitOnline(phone.page);
+    const phone = await signedInDevice(stack(), w.me.user.username, {
+      viewport: { width: 390, height: 844 },
+      bypassCSP: true,
+    });
     await conversationItem(phone.page, 'Launch crew').waitFor();
     await check(phone, 'phone: conversation list');
     // The phone list is a page of its own: a main landmark and a level-one heading.
@@ -195,9 +197,7 @@ describe('accessibility in Chromium', { timeout: BROWSER_TIMEOUT_MS }, () => {
     expect.soft(await smallTargets(phone.page), 'phone new group').toEqual([]);
     await phone.page.keyboard.press('Escape');
 
-    const dark = await stack().newDevice({ colorScheme: 'dark', bypassCSP: true });
-    await signIn(dark.page, w.me.user.username);
-    await waitOnline(dark.page);
+    const dark = await signedInDevice(stack(), w.me.user.username, { colorScheme: 'dark', bypassCSP: true });
     await conversationItem(dark.page, 'Launch crew').waitFor();
     await check(dark, 'dark: conversation list');
     await conversationItem(dark.page, w.peer.user.username).click();

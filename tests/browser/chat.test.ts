@@ -15,6 +15,7 @@ import {
   openDmWith,
   SCREENSHOTS,
   sendFromComposer,
+  signedInDevice,
   signIn,
   signUp,
   uniqueName,
@@ -272,9 +273,7 @@ describe('web client in Chromium', { timeout: BROWSER_TIMEOUT_MS }, () => {
     await person.waitFor({ timeout: 40_000 });
     expect(await person.getAttribute('data-online')).toBe('false');
 
-    const device = await stack().newDevice();
-    await signIn(device.page, newcomer);
-    await waitOnline(device.page);
+    const device = await signedInDevice(stack(), newcomer);
     await expect.poll(() => person.getAttribute('data-online'), { timeout: 40_000 }).toBe('true');
     expectClean(watcher, device);
   });

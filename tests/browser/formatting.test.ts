@@ -11,7 +11,7 @@ import {
   expectCount,
   expectText,
   SCREENSHOTS,
-  signIn,
+  signedInDevice,
   uniqueName,
   useStack,
   waitOnline,
@@ -48,10 +48,8 @@ describe('formatting in Chromium', { timeout: BROWSER_TIMEOUT_MS }, () => {
     await api.send(peer.token, dm.id, long);
     await api.send(other.token, dm2.id, 'hi there');
 
-    const device = await stack().newDevice({ viewport: { width: 1360, height: 900 } });
+    const device = await signedInDevice(stack(), name, { viewport: { width: 1360, height: 900 } });
     const { page } = device;
-    await signIn(page, name);
-    await waitOnline(page);
     await conversationItem(page, peer.user.username).click();
     const first = page.locator('[data-testid="message"]').first();
     await first.locator('strong').waitFor();

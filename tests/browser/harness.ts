@@ -51,6 +51,8 @@ export interface DeviceOptions {
   permissions?: string[];
   /** Lets a test inject a script (axe-core) past the page's Content-Security-Policy. */
   bypassCSP?: boolean;
+  /** Runs in every page of the device before the page's own scripts (context.addInitScript). */
+  initScript?: () => void;
 }
 
 export interface Device {
@@ -101,6 +103,7 @@ export async function startStack(): Promise<Stack> {
         ...(options.bypassCSP ? { bypassCSP: true } : {}),
       });
       contexts.push(context);
+      if (options.initScript) await context.addInitScript(options.initScript);
       const page = await context.newPage();
       const errors: string[] = [];
       const dialogs: string[] = [];
@@ -255,6 +258,18 @@ export async function signIn(page: Page, username: string, password = PASSWORD):
 /** Waits until the live connection is up (the account footer says Online). */
 export async function waitOnline(page: Page): Promise<void> {
   await expectText(page.locator('.account-status'), 'Online', 30_000);
+}
+
+/** A new device (see Stack.newDevice) signed in through the form, its live connection up. */
+export async function signedInDevice(
+  stack: Stack,
+  username: string,
+  options?: DeviceOptions,
+): Promise<Device> {
+  const device = await stack.newDevice(options);
+  await signIn(device.page, username);
+  await waitOnline(device.page);
+  return device;
 }
 
 /** The sidebar entry of a conversation, by its shown title ("bob", "#general"). */

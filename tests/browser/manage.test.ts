@@ -12,6 +12,7 @@ import {
   conversationItem,
   expectCount,
   expectText,
+  signedInDevice,
   signIn,
   uniqueName,
   useStack,
@@ -116,10 +117,8 @@ describe('managing conversations in Chromium', { timeout: BROWSER_TIMEOUT_MS }, 
     const dm = await api.createConversation(peer.token, { kind: 'dm', with: me.user.id });
     await api.send(peer.token, dm.id, 'first');
 
-    const device = await stack().newDevice({ viewport: { width: 390, height: 844 } });
+    const device = await signedInDevice(stack(), me.user.username, { viewport: { width: 390, height: 844 } });
     const { page } = device;
-    await signIn(page, me.user.username);
-    await waitOnline(page);
     await conversationItem(page, peer.user.username).click();
     await page.getByRole('button', { name: `Details of ${peer.user.username}` }).click();
     const dialog = page.getByTestId('details-dialog');

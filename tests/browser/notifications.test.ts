@@ -15,7 +15,7 @@ import {
   expectCount,
   expectText,
   SCREENSHOTS,
-  signIn,
+  signedInDevice,
   uniqueName,
   useStack,
   waitOnline,
@@ -116,11 +116,11 @@ describe('notifications in Chromium', { timeout: BROWSER_TIMEOUT_MS }, () => {
     const dm = await api.createConversation(sender.token, { kind: 'dm', with: reader.user.id });
     const dm2 = await api.createConversation(other.token, { kind: 'dm', with: reader.user.id });
 
-    const device = await stack().newDevice({ permissions: ['notifications'] });
-    const { page, context } = device;
-    await context.addInitScript(recordAlerts);
-    await signIn(page, name);
-    await waitOnline(page);
+    const device = await signedInDevice(stack(), name, {
+      permissions: ['notifications'],
+      initScript: recordAlerts,
+    });
+    const { page } = device;
     expect(await page.title()).toBe('relay');
 
     // Hidden, but notifications are not turned on: the title counts, nothing pops up.

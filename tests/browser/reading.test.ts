@@ -13,6 +13,7 @@ import {
   expectCount,
   expectText,
   messageTexts,
+  signedInDevice,
   signIn,
   uniqueName,
   useStack,
@@ -104,10 +105,8 @@ describe('reading and presence in Chromium', { timeout: BROWSER_TIMEOUT_MS }, ()
     await api.register(joinerName);
     const channel = `fresh-${Date.now().toString(36)}`;
     const created = await api.createConversation(owner.token, { kind: 'channel', name: channel });
-    const device = await stack().newDevice();
+    const device = await signedInDevice(stack(), joinerName);
     const { page } = device;
-    await signIn(page, joinerName);
-    await waitOnline(page);
     await page.getByTestId('tab-channels').click();
     const join = page.getByRole('button', { name: `Join #${channel}` });
     await join.waitFor();
@@ -134,9 +133,7 @@ describe('reading and presence in Chromium', { timeout: BROWSER_TIMEOUT_MS }, ()
     const me = await api.account(name);
     const dm = await api.createConversation(peer.token, { kind: 'dm', with: me.user.id });
     await api.send(peer.token, dm.id, 'are you around?');
-    const other = await stack().newDevice();
-    await signIn(other.page, peerName);
-    await waitOnline(other.page);
+    const other = await signedInDevice(stack(), peerName);
 
     const device = await stack().newDevice();
     const { page, context } = device;

@@ -11,6 +11,7 @@ import {
   expectCount,
   expectText,
   SCREENSHOTS,
+  signedInDevice,
   signIn,
   useStack,
   waitOnline,
@@ -72,9 +73,7 @@ describe('screenshots of the main screens', { timeout: BROWSER_TIMEOUT_MS }, () 
     // Grace has read the DM with Ada; the rest is news.
     await api.markRead(grace!.token, dm.id, 4);
 
-    const g = await stack().newDevice({ viewport: { width: 1360, height: 820 } });
-    await signIn(g.page, 'grace');
-    await waitOnline(g.page);
+    const g = await signedInDevice(stack(), 'grace', { viewport: { width: 1360, height: 820 } });
     await expectText(conversationItem(g.page, 'Launch plan').getByTestId('unread-badge'), '3');
     await expectText(conversationItem(g.page, '#general').getByTestId('unread-badge'), '5');
     await expectText(conversationItem(g.page, 'ken').getByTestId('unread-badge'), '1');

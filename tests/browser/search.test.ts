@@ -13,10 +13,9 @@ import {
   expectCount,
   expectText,
   SCREENSHOTS,
-  signIn,
+  signedInDevice,
   uniqueName,
   useStack,
-  waitOnline,
 } from './harness.js';
 
 const stack = useStack();
@@ -86,9 +85,7 @@ describe('message search in Chromium', { timeout: BROWSER_TIMEOUT_MS }, () => {
     const lastSeq = 300;
 
     // bypassCSP: axe-core is injected to check the dialog with results.
-    const { page, errors } = await stack().newDevice({ bypassCSP: true });
-    await signIn(page, readerName);
-    await waitOnline(page);
+    const { page, errors } = await signedInDevice(stack(), readerName, { bypassCSP: true });
 
     // Ctrl+K, a part from the middle of the word.
     await page.keyboard.press('Control+k');
@@ -202,9 +199,7 @@ describe('message search in Chromium', { timeout: BROWSER_TIMEOUT_MS }, () => {
         Array.from({ length: 5 }, (_, k) => api.send(me.token, channel.id, `Walrusing note ${i + k}`)),
       );
     }
-    const { page, errors } = await stack().newDevice();
-    await signIn(page, name);
-    await waitOnline(page);
+    const { page, errors } = await signedInDevice(stack(), name);
     await page.keyboard.press('Control+k');
     const input = page.getByTestId('switcher-input');
     await input.fill('walrus');

@@ -31,13 +31,14 @@ import {
   type PrivatePostgres,
   type PrivateRedis,
   privateServersAvailable,
+  seeded,
   startPrivatePostgres,
   startPrivateRedis,
   waitFor,
 } from '@relay-chat/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createChannel, createConversation, registerUser, request, type TestUser } from '../support/http.js';
-import { canonical, Device, hashOf, seeded } from './convergence-device.js';
+import { canonical, Device, hashOf } from './convergence-device.js';
 import { storedHistory } from './fault-stream.js';
 
 const runnable = privateServersAvailable();

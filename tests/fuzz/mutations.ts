@@ -4,22 +4,19 @@
  * binary frames, oversized bodies, bad content types, very long paths and query strings.
  * The same seed gives the same inputs (mulberry32), so a failure is replayed with FUZZ_SEED.
  */
+import { seeded } from '@relay-chat/testkit';
 
-/** A small deterministic PRNG (mulberry32). */
+/** The fuzzer's deterministic random source (testkit's `seeded`), with helpers for picking inputs. */
 export class Rng {
-  private state: number;
+  private readonly random: () => number;
 
   constructor(seed: number) {
-    this.state = seed >>> 0;
+    this.random = seeded(seed);
   }
 
   /** Uniform in [0, 1). */
   next(): number {
-    this.state = (this.state + 0x6d2b79f5) >>> 0;
-    let t = this.state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    return this.random();
   }
 
   int(min: number, max: number): number {

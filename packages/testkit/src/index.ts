@@ -35,6 +35,7 @@ export {
   type PrivateRedisClusterOptions,
   startPrivateRedisCluster,
 } from './private-redis-cluster.js';
+export { seeded } from './seeded.js';
 export { waitFor } from './wait-for.js';
 
 export const PG_ADMIN_URL = process.env.TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';

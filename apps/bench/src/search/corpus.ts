@@ -9,6 +9,7 @@
  *   accents; Chinese, Japanese and Korean text; emoji here and there. Time runs over the
  *   year before the corpus's end, in order.
  */
+import { seeded } from '@relay-chat/testkit';
 
 export interface CorpusSize {
   users: number;
@@ -33,18 +34,6 @@ export interface CorpusMessage {
 
 export const CORPUS_END = Date.UTC(2026, 10, 1);
 const YEAR_MS = 365 * 24 * 3600 * 1000;
-
-/** A small, fast, seeded generator (mulberry32). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 /** Draws ranks 0..n-1 with probability ∝ 1/(rank+1)^s, by inverting the cumulative sums. */
 export class Zipf {
@@ -144,7 +133,7 @@ export class Corpus {
   private readonly convCumulative: Float64Array;
 
   constructor(readonly size: CorpusSize) {
-    this.random = rng(size.seed);
+    this.random = seeded(size.seed);
     const r = this.random;
     this.words = vocabulary(r, 30_000);
     this.wordZipf = new Zipf(this.words.length, 1.07, r);

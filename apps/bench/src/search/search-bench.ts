@@ -13,12 +13,12 @@ import { pathToFileURL } from 'node:url';
 import { createMessageStore, KeyedBudget, MessageSearch, type MessageStore } from '@relay-chat/chat';
 import { asConversationId, asUserId, type ConversationId, type UserId } from '@relay-chat/protocol';
 import { createLogger } from '@relay-chat/service-kit';
-import { PG_ADMIN_URL } from '@relay-chat/testkit';
+import { PG_ADMIN_URL, seeded } from '@relay-chat/testkit';
 import pg from 'pg';
 import { LatencyHistogram, type LatencySummary } from '../histogram.js';
 import { BENCH_DIR } from '../machine.js';
 import { checkOutRevision } from '../previous-revision.js';
-import { Corpus, type CorpusMessage, type CorpusSize, rng } from './corpus.js';
+import { Corpus, type CorpusMessage, type CorpusSize } from './corpus.js';
 
 export type Backend = 'sqlite' | 'postgres';
 export const QUERY_KINDS = ['word', 'prefix', 'substring', 'cjk', 'phrase', 'filtered'] as const;
@@ -276,7 +276,7 @@ export function makeQueries(
   perKind: number,
   seed: number,
 ): BenchQuery[] {
-  const random = rng(seed);
+  const random = seeded(seed);
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
   // A sample of the corpus's messages, per conversation (regenerated: the corpus is seeded).
   const sample = new Map<number, CorpusMessage[]>();
@@ -370,7 +370,7 @@ async function runQueries(
   for (const query of queries.filter((_, i) => i % 20 === 0)) await run(query);
   // Kinds interleaved, so drift in the machine falls on all of them.
   const order = [...queries.keys()];
-  const shuffle = rng(options.seed + 2);
+  const shuffle = seeded(options.seed + 2);
   for (let i = order.length - 1; i > 0; i--) {
     const j = Math.floor(shuffle() * (i + 1));
     [order[i], order[j]] = [order[j]!, order[i]!];

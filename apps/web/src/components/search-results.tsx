@@ -1,4 +1,5 @@
 import type { SearchHit, User, UserId } from '@relay-chat/protocol';
+import type { ReactNode } from 'react';
 import { relativeTime, snippetParts } from '../lib/search.js';
 import { fullTimeLabel } from '../lib/timeline.js';
 
@@ -8,6 +9,43 @@ export interface OptionProps {
   active: boolean;
   onChoose: () => void;
   onHover: () => void;
+}
+
+/**
+ * An option row of the switcher's listbox: the combobox moves over it with the keys, a click
+ * chooses it, the pointer makes it the active one. `data-*` props go onto the row.
+ */
+export function SwitcherOption({
+  option,
+  className,
+  disabled,
+  children,
+  ...data
+}: {
+  option: OptionProps;
+  /** Classes besides `switcher-option` (and `active`). */
+  className?: string;
+  /** For `aria-disabled`: an option that does nothing for now. */
+  disabled?: boolean;
+  children: ReactNode;
+  'data-testid': string;
+} & { [attribute: `data-${string}`]: string | number }) {
+  return (
+    // biome-ignore lint/a11y/useKeyWithClickEvents: the combobox handles the keys for the options
+    <div
+      id={option.id}
+      role="option"
+      tabIndex={-1}
+      aria-selected={option.active}
+      aria-disabled={disabled}
+      className={`switcher-option${className ? ` ${className}` : ''}${option.active ? ' active' : ''}`}
+      onClick={option.onChoose}
+      onMouseMove={option.onHover}
+      {...data}
+    >
+      {children}
+    </div>
+  );
 }
 
 /**
@@ -42,15 +80,9 @@ export function SearchHitOption({
 }) {
   const author = users.get(hit.message.from)?.username ?? 'someone';
   return (
-    // biome-ignore lint/a11y/useKeyWithClickEvents: the combobox handles the keys for the options
-    <div
-      id={option.id}
-      role="option"
-      tabIndex={-1}
-      aria-selected={option.active}
-      className={`switcher-option search-hit${option.active ? ' active' : ''}`}
-      onClick={option.onChoose}
-      onMouseMove={option.onHover}
+    <SwitcherOption
+      option={option}
+      className="search-hit"
       data-testid="search-hit"
       data-conv={hit.message.conv}
       data-seq={hit.message.seq}
@@ -66,25 +98,14 @@ export function SearchHitOption({
         </time>
       </span>
       <HitSnippet hit={hit} />
-    </div>
+    </SwitcherOption>
   );
 }
 
 /** The "Load more" row after the last hit: an option too, so the arrow keys reach it. */
 export function LoadMoreOption({ loading, option }: { loading: boolean; option: OptionProps }) {
   return (
-    // biome-ignore lint/a11y/useKeyWithClickEvents: the combobox handles the keys for the options
-    <div
-      id={option.id}
-      role="option"
-      tabIndex={-1}
-      aria-selected={option.active}
-      aria-disabled={loading}
-      className={`switcher-option search-more${option.active ? ' active' : ''}`}
-      onClick={option.onChoose}
-      onMouseMove={option.onHover}
-      data-testid="search-more"
-    >
+    <SwitcherOption option={option} className="search-more" disabled={loading} data-testid="search-more">
       {loading ? (
         <>
           <span className="spinner" aria-hidden="true" /> Loading more messages…
@@ -92,6 +113,6 @@ export function LoadMoreOption({ loading, option }: { loading: boolean; option: 
       ) : (
         'Load more messages'
       )}
-    </div>
+    </SwitcherOption>
   );
 }

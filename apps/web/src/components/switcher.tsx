@@ -14,7 +14,7 @@ import { badgeText } from '../lib/unread.js';
 import { Avatar } from './avatar.js';
 import { ConversationAvatar } from './conversation-view.js';
 import { SearchIcon } from './icons.js';
-import { LoadMoreOption, type OptionProps, SearchHitOption } from './search-results.js';
+import { LoadMoreOption, type OptionProps, SearchHitOption, SwitcherOption } from './search-results.js';
 
 export interface SwitcherProps {
   onClose: () => void;
@@ -222,80 +222,50 @@ export function Switcher({ onClose, onOpen, onOpenMessage }: SwitcherProps) {
           aria-busy={search.status === 'loading' || search.loadingMore}
         >
           {matches.length > 0 && (
-            <OptionGroup label="Conversations">
-              {searching && (
-                <div className="switcher-group-title" aria-hidden="true">
-                  Conversations
-                </div>
-              )}
-              {matches.map((m) => {
-                const o = option(next());
-                return (
-                  // biome-ignore lint/a11y/useKeyWithClickEvents: the combobox handles the keys for the options
-                  <div
-                    key={m.conversation.id}
-                    id={o.id}
-                    role="option"
-                    tabIndex={-1}
-                    aria-selected={o.active}
-                    className={`switcher-option${o.active ? ' active' : ''}`}
-                    onClick={o.onChoose}
-                    onMouseMove={o.onHover}
-                    data-testid="switcher-option"
-                    data-title={m.display}
-                  >
-                    <ConversationAvatar conversation={m.conversation} title={m.title} size={28} />
-                    <bdi className="switcher-title">{m.display}</bdi>
-                    {m.conversation.unread > 0 && (
-                      <span className="unread-badge">
-                        {badgeText(m.conversation.unread)}
-                        <span className="visually-hidden"> unread</span>
-                      </span>
-                    )}
-                  </div>
-                );
-              })}
+            <OptionGroup label="Conversations" title={searching ? 'Conversations' : undefined}>
+              {matches.map((m) => (
+                <SwitcherOption
+                  key={m.conversation.id}
+                  option={option(next())}
+                  data-testid="switcher-option"
+                  data-title={m.display}
+                >
+                  <ConversationAvatar conversation={m.conversation} title={m.title} size={28} />
+                  <bdi className="switcher-title">{m.display}</bdi>
+                  {m.conversation.unread > 0 && (
+                    <span className="unread-badge">
+                      {badgeText(m.conversation.unread)}
+                      <span className="visually-hidden"> unread</span>
+                    </span>
+                  )}
+                </SwitcherOption>
+              ))}
             </OptionGroup>
           )}
           {people.length > 0 && (
-            <OptionGroup label="People">
-              <div className="switcher-group-title" aria-hidden="true">
-                People
-              </div>
-              {people.map((user) => {
-                const o = option(next());
-                return (
-                  // biome-ignore lint/a11y/useKeyWithClickEvents: the combobox handles the keys for the options
-                  <div
-                    key={user.id}
-                    id={o.id}
-                    role="option"
-                    tabIndex={-1}
-                    aria-selected={o.active}
-                    className={`switcher-option${o.active ? ' active' : ''}`}
-                    onClick={o.onChoose}
-                    onMouseMove={o.onHover}
-                    data-testid="switcher-person"
-                  >
-                    <Avatar name={user.username} size={28} />
-                    <bdi className="switcher-title">{user.username}</bdi>
-                    <span className="muted small">Message</span>
-                  </div>
-                );
-              })}
+            <OptionGroup label="People" title="People">
+              {people.map((user) => (
+                <SwitcherOption key={user.id} option={option(next())} data-testid="switcher-person">
+                  <Avatar name={user.username} size={28} />
+                  <bdi className="switcher-title">{user.username}</bdi>
+                  <span className="muted small">Message</span>
+                </SwitcherOption>
+              ))}
             </OptionGroup>
           )}
           {groups.map((group, g) => (
             <OptionGroup
               key={group.conv}
               label={`Messages in ${convTitle(group.conv)}`}
+              title={
+                <>
+                  {g === 0 && <span className="search-section-title">Messages · </span>}
+                  <bdi data-testid="search-group-title">{convTitle(group.conv)}</bdi>
+                </>
+              }
               className="search-group"
               testId="search-group"
             >
-              <div className="switcher-group-title" aria-hidden="true">
-                {g === 0 && <span className="search-section-title">Messages · </span>}
-                <bdi data-testid="search-group-title">{convTitle(group.conv)}</bdi>
-              </div>
               {group.hits.map((hit) => (
                 <SearchHitOption
                   key={`${hit.message.conv}-${hit.message.seq}`}
@@ -344,14 +314,19 @@ export function Switcher({ onClose, onOpen, onOpenMessage }: SwitcherProps) {
   );
 }
 
-/** A labelled group of options inside the listbox (a fieldset is not allowed there). */
+/**
+ * A labelled group of options inside the listbox (a fieldset is not allowed there), under a
+ * title shown to sighted users (the group's label is what screen readers announce).
+ */
 function OptionGroup({
   label,
+  title,
   className,
   testId,
   children,
 }: {
   label: string;
+  title?: ReactNode;
   className?: string;
   testId?: string;
   children: ReactNode;
@@ -359,6 +334,11 @@ function OptionGroup({
   return (
     // biome-ignore lint/a11y/useSemanticElements: a listbox may hold groups of options, not fieldsets
     <div role="group" aria-label={label} className={`switcher-group ${className ?? ''}`} data-testid={testId}>
+      {title !== undefined && (
+        <div className="switcher-group-title" aria-hidden="true">
+          {title}
+        </div>
+      )}
       {children}
     </div>
   );
