@@ -250,6 +250,9 @@ interface Cleaner {
   running?: Promise<void> | undefined;
 }
 
+/** Most rows a search below the recent window may walk one by one (see search). */
+const WALK_MAX = 50_000;
+
 /** How often the search indexes' pending lists are merged (see startCleaner). */
 const PENDING_CLEAN_MS = 1000;
 
@@ -276,6 +279,11 @@ export interface PostgresMessageStoreOptions {
    * (see RECENT_WINDOW, the default). Tests make it small to search through the indexes.
    */
   searchWindow?: number;
+  /**
+   * Most rows a search below the window may walk one by one before the text indexes must
+   * answer (see search; default WALK_MAX). Tests set 0 to make them answer every time.
+   */
+  searchWalkMax?: number;
 }
 
 type StateRow = ConversationRow & {
@@ -301,6 +309,7 @@ export class PostgresMessageStore implements MessageStore {
   private readonly db: Kysely<ChatTables>;
   private readonly logger: Logger | undefined;
   private readonly searchWindow: number;
+  private readonly searchWalkMax: number;
   /** Merges the text indexes' pending lists every PENDING_CLEAN_MS, once migrated. */
   private cleaner:
     | { timer: NodeJS.Timeout; db: OpenedDatabase<unknown>; running?: Promise<void> }
@@ -316,6 +325,7 @@ export class PostgresMessageStore implements MessageStore {
     this.db = this.opened.db;
     this.logger = options.logger;
     this.searchWindow = options.searchWindow ?? RECENT_WINDOW;
+    this.searchWalkMax = options.searchWalkMax ?? WALK_MAX;
     this.url = url;
   }
 
@@ -1050,21 +1060,32 @@ export class PostgresMessageStore implements MessageStore {
               );
             window = { from, rows };
           }
+          let inWindow = 0;
           for (const r of window.rows) {
-            if (r.tier === tier && r.pos !== null && found.length < wanted) {
-              found.push({ tier, id: r.pos, conv: r.conv!, seq: String(r.seq) });
+            if (r.tier === tier && r.pos !== null) {
+              inWindow++;
+              if (found.length < wanted) found.push({ tier, id: r.pos, conv: r.conv!, seq: String(r.seq) });
             }
           }
           const low = window.rows[0]?.low ?? null;
           if (found.length >= wanted || (window.rows[0]?.scanned ?? 0) < this.searchWindow || low === null)
             continue;
+          const need = wanted - found.length;
+          // The planner takes every LIKE pattern for a common one and may walk down the ids
+          // testing each row: right for a common word, a walk through the whole table for a
+          // rare one ("% deat %": 988,000 rows, 570 ms). The window tells which it is: at its
+          // density, finding `need` more would read about need × window / (hits + 1) rows;
+          // past searchWalkMax the text indexes must find them (bitmap scans only).
+          const rare = (need * this.searchWindow) / (inWindow + 1) > this.searchWalkMax;
+          if (rare) await sql`SET LOCAL enable_indexscan = off`.execute(trx);
           const { rows: older } = await sql<{ pos: string; conv: string; seq: string }>`${tierHits(
             input,
             plan,
             tier,
             low,
-            wanted - found.length,
+            need,
           )}`.execute(trx);
+          if (rare) await sql`SET LOCAL enable_indexscan = on`.execute(trx);
           for (const r of older) found.push({ tier, id: r.pos, conv: r.conv, seq: String(r.seq) });
         }
         if (found.length === 0) return hits;
