@@ -11,7 +11,7 @@ import { renderProfile, summarizeProfileFile } from './profile-summary.js';
 import { writeReports } from './report/report-files.js';
 import { renderText } from './report/text-report.js';
 import { runSearchBench } from './search/search-bench.js';
-import { parseSearchOptions } from './search/search-cli.js';
+import { parseSearchOptions, SEARCH_USAGE } from './search/search-cli.js';
 import { renderSearchReport } from './search/search-report.js';
 import { UserPool } from './user-pool.js';
 
@@ -66,6 +66,11 @@ async function withDeployment<T>(
 
 async function main(): Promise<void> {
   if (process.argv[2] === 'search') {
+    const rest = process.argv.slice(3);
+    if (rest.includes('--help') || rest.includes('-h')) {
+      process.stdout.write(SEARCH_USAGE);
+      return;
+    }
     const result = await runSearchBench(parseSearchOptions(process.argv.slice(3), log));
     log(`\n${renderSearchReport(result, `npm run bench -- ${process.argv.slice(2).join(' ')}`)}`);
     return;
