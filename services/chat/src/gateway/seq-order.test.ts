@@ -1,3 +1,4 @@
+import { metricsRegistry } from '@relay-chat/service-kit';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { SeqOrder } from './seq-order.js';
 
@@ -93,5 +94,23 @@ describe('SeqOrder', () => {
     order.close();
     vi.advanceTimersByTime(100);
     expect(out).toEqual([1]);
+  });
+
+  it('counts the messages it holds and the holds that ran out (for /metrics)', async () => {
+    vi.useFakeTimers();
+    const value = async (name: string) =>
+      (await metricsRegistry.getSingleMetric(name)!.get()).values.reduce((sum, v) => sum + v.value, 0);
+    const [held, gaveUp] = [
+      await value('chat_reorder_held_total'),
+      await value('chat_reorder_gave_up_total'),
+    ];
+    const { order } = collector(50);
+    for (const seq of [1, 2, 3]) order.push(seq, frame(seq));
+    expect(await value('chat_reorder_held_total')).toBe(held);
+    order.push(5, frame(5));
+    order.push(6, frame(6));
+    vi.advanceTimersByTime(50);
+    expect(await value('chat_reorder_held_total')).toBe(held + 2);
+    expect(await value('chat_reorder_gave_up_total')).toBe(gaveUp + 1);
   });
 });

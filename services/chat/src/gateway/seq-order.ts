@@ -1,3 +1,12 @@
+import { counter } from '@relay-chat/service-kit';
+
+/** Messages held back for a missing seq, and holds that ended with the wait, not the seq. */
+const held = counter('chat_reorder_held_total', 'Live messages held back until a missing seq arrived');
+const gaveUp = counter(
+  'chat_reorder_gave_up_total',
+  'Holds released because the wait ran out (a seq never arrived live) or too many were held',
+);
+
 /**
  * Puts one conversation's live messages back in seq order on a receiving replica.
  *
@@ -51,6 +60,7 @@ export class SeqOrder {
       return;
     }
     this.held.set(seq, frame);
+    held.inc();
     if (this.held.size > this.maxHeld) this.releaseAll();
     else this.timer ??= setTimeout(() => this.releaseAll(), this.holdMs);
   }
@@ -80,6 +90,7 @@ export class SeqOrder {
 
   /** The wait is over: everything held goes out in seq order, skipping the gaps. */
   private releaseAll(): void {
+    gaveUp.inc();
     clearTimeout(this.timer);
     this.timer = undefined;
     const seqs = [...this.held.keys()].sort((a, b) => a - b);
