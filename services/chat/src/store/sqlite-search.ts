@@ -16,9 +16,16 @@ import type { MessagesTable } from './sql-rows.js';
  *   place and a delete remove it. `case_sensitive 1`: the normal form is already folded,
  *   so a match is exactly `searchText(body).includes(term.match)`, nothing folded further.
  *
- * The index changes in the transaction that appends (one multi-row insert per table per
- * batch), edits (the row's text replaced, same rowid: the message keeps its place) or
- * deletes (both rows removed) the message.
+ * `search_docs` changes in the transaction that appends (one multi-row insert per batch),
+ * edits or deletes the message. `message_fts` follows behind (migration 0007): the rows up to
+ * `search_state.fts_through` are in it, the ones after are pending, and `catchUp` indexes
+ * them from the messages' current bodies — in batches of hundreds, after the appends' own
+ * transactions, and always first in the transaction of a search, which therefore sees every
+ * message stored before it. FTS5 costs about 50 µs of CPU per transaction on top of its
+ * work per trigram: written with each append of a message or two, as sends arrive, the
+ * index cost a DM send more than the rest of storing it. An edit of an indexed message
+ * replaces its text (same rowid: the message keeps its place), of a pending one nothing (the
+ * catch-up reads the body as it is then); a delete removes both rows, or only the doc.
  */
 
 export const SEARCH_MIGRATION: Migration = {
@@ -60,6 +67,20 @@ export const SEARCH_MIGRATION: Migration = {
 };
 
 const MIGRATION_BATCH = 2000;
+
+/** Migration 0007_search_deferred: how far message_fts has caught up with search_docs. */
+export const SEARCH_DEFERRED_MIGRATION: Migration = {
+  async up(db: Kysely<unknown>) {
+    await sql`CREATE TABLE search_state (
+      k INTEGER PRIMARY KEY CHECK (k = 0),
+      fts_through INTEGER NOT NULL
+    )`.execute(db);
+    // Every doc so far is indexed (0006 and the appends before this migration wrote both).
+    await sql`INSERT INTO search_state (k, fts_through) SELECT 0, coalesce(max(id), 0) FROM search_docs`.execute(
+      db,
+    );
+  },
+};
 
 /**
  * Above this many messages (sum of `last_seq`) in the conversations searched, the index
@@ -150,11 +171,20 @@ export function prepareSearch(db: Database.Database, messageColumns: readonly st
   );
   const insertDocs = db.prepare<[string]>(
     `INSERT INTO search_docs (id, conv, seq, ts_max, ts_min)
-     SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 4, value ->> 5 FROM json_each(?)`,
+     SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4 FROM json_each(?)`,
   );
   const insertTexts = db.prepare<[string]>(
-    'INSERT INTO message_fts (rowid, t) SELECT value ->> 0, value ->> 3 FROM json_each(?)',
+    'INSERT INTO message_fts (rowid, t) SELECT value ->> 0, value ->> 1 FROM json_each(?)',
   );
+  const ftsThrough = db.prepare<[], { n: number }>('SELECT fts_through AS n FROM search_state');
+  const setFtsThrough = db.prepare<[number]>('UPDATE search_state SET fts_through = ?');
+  const pendingDocs = db
+    .prepare<[number], [number, string]>(
+      `SELECT d.id, m.body FROM search_docs d CROSS JOIN messages m
+       WHERE d.id > ? AND m.conv = d.conv AND m.seq = d.seq ORDER BY d.id LIMIT ${MIGRATION_BATCH}`,
+    )
+    .raw();
+  const through = () => ftsThrough.get()!.n;
   const docId = db.prepare<[string, number], { id: number }>(
     'SELECT id FROM search_docs WHERE conv = ? AND seq = ?',
   );
@@ -165,11 +195,16 @@ export function prepareSearch(db: Database.Database, messageColumns: readonly st
   const deleteDoc = db.prepare<[number]>('DELETE FROM search_docs WHERE id = ?');
 
   return {
-    /** Indexes newly stored messages (inside the append's transaction), in the order given. */
+    /**
+     * Gives newly stored messages their docs (inside the append's transaction), in the
+     * order given; their text is indexed by a later catchUp.
+     */
     indexNew(messages: readonly { conv: ConversationId; seq: number; body: string; ts: number }[]): void {
       if (messages.length === 0) return;
       const last = lastDoc.get();
-      const first = (last?.id ?? 0) + 1;
+      // Above fts_through too: a row id at or below it (the last doc's, deleted) would be
+      // taken for one already indexed.
+      const first = Math.max(last?.id ?? 0, through()) + 1;
       // Running max from the front, running min from the back; earlier rows' ts_min drop to
       // the batch's earliest ts (none do while clocks run forward).
       let tsMax = last?.ts_max ?? Number.MIN_SAFE_INTEGER;
@@ -178,25 +213,43 @@ export function prepareSearch(db: Database.Database, messageColumns: readonly st
       const mins = messages.map((m) => m.ts);
       for (let i = mins.length - 1; i >= 0; i--) mins[i] = tsMin = Math.min(tsMin, mins[i]!);
       if (last) lowerTsMin.run({ ts: tsMin, first });
-      const docs = JSON.stringify(
-        messages.map((m, i) => [first + i, m.conv, m.seq, searchText(m.body), maxes[i], mins[i]]),
-      );
+      const docs = JSON.stringify(messages.map((m, i) => [first + i, m.conv, m.seq, maxes[i], mins[i]]));
       insertDocs.run(docs);
-      insertTexts.run(docs);
+    },
+
+    /**
+     * Indexes the pending docs (those after fts_through) from their messages' current
+     * bodies, and moves fts_through to the last doc: run inside a write transaction.
+     * Returns how many it indexed.
+     */
+    catchUp(): number {
+      const from = through();
+      const last = lastDoc.get()?.id ?? 0;
+      if (last <= from) return 0;
+      let indexed = 0;
+      for (let after = from; ; ) {
+        const rows = pendingDocs.all(after);
+        if (rows.length === 0) break;
+        insertTexts.run(JSON.stringify(rows.map(([id, body]) => [id, searchText(body)])));
+        indexed += rows.length;
+        after = rows[rows.length - 1]![0];
+      }
+      setFtsThrough.run(last);
+      return indexed;
     },
 
     /** An edited body replaces the message's indexed text; its index row id stays. */
     reindex(conv: ConversationId, seq: number, body: string, ts: number): void {
       const doc = docId.get(conv, seq);
-      if (doc) replaceText.run(searchText(body), doc.id);
-      else this.indexNew([{ conv, seq, body, ts }]);
+      if (!doc) this.indexNew([{ conv, seq, body, ts }]);
+      else if (doc.id <= through()) replaceText.run(searchText(body), doc.id);
     },
 
     /** A deleted message leaves the index. */
     unindex(conv: ConversationId, seq: number): void {
       const doc = docId.get(conv, seq);
       if (!doc) return;
-      deleteText.run(doc.id);
+      if (doc.id <= through()) deleteText.run(doc.id);
       deleteDoc.run(doc.id);
     },
 

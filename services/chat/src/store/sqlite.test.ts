@@ -2,6 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { asUserId } from '@relay-chat/protocol';
+import { waitFor } from '@relay-chat/testkit';
+import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseQuery } from '../search/search-text.js';
 import { describeMessageStore } from './contract.js';
@@ -77,6 +79,100 @@ describe('SQLite search, index-driven plan', () => {
           `${after} ${before}`,
         ).toEqual(expected);
       }
+    }
+  });
+});
+
+// The text index is written behind the appends (search_state.fts_through) and caught up in
+// the transaction of every search: these run the index-driven plan, which reads it.
+describe('SQLite search, the text index behind the appends', () => {
+  const database = temporaryDatabase();
+  // No timer: only a burst or a search makes the index catch up, so pending is observable.
+  const options = { searchMemberDrivenMax: -1, searchIndexDelayMs: 600_000 };
+  const store = new SqliteMessageStore(database.url, options);
+  const direct = () => new Database(database.url.slice('sqlite:'.length), { readonly: true });
+  const indexState = () => {
+    const db = direct();
+    try {
+      return {
+        through: (db.prepare('SELECT fts_through AS n FROM search_state').get() as { n: number }).n,
+        docs: (db.prepare('SELECT max(id) AS n FROM search_docs').get() as { n: number | null }).n ?? 0,
+      };
+    } finally {
+      db.close();
+    }
+  };
+  beforeAll(() => store.migrate());
+  afterAll(async () => {
+    await store.close();
+    await database.drop();
+  });
+
+  const [a, b] = [asUserId('d-a'), asUserId('d-b')];
+  const bodiesFound = async (q: string, on = store) =>
+    (await on.search({ userId: b, query: parseQuery(q), limit: 50 })).hits.map((m) => m.body);
+
+  it('finds messages appended a moment ago, indexing them first', async () => {
+    const g = (await store.createGroup({ name: 'behind', createdBy: a, members: [b] }, 0)).id;
+    for (let i = 0; i < 5; i++) {
+      await store.append([{ conv: g, sender: a, clientMsgId: `n${i}`, body: `fresh quokka ${i}`, ts: i }]);
+    }
+    const before = indexState();
+    expect(before.through).toBeLessThan(before.docs);
+    expect(await bodiesFound('quokka')).toHaveLength(5);
+    const after = indexState();
+    expect(after.through).toBe(after.docs);
+  });
+
+  it('catches up on its own after a burst, without a search', async () => {
+    const g = (await store.createGroup({ name: 'burst', createdBy: a, members: [b] }, 0)).id;
+    const batch = Array.from({ length: 300 }, (_, i) => ({
+      conv: g,
+      sender: a,
+      clientMsgId: `burst${i}`,
+      body: `burst wombat ${i}`,
+      ts: i,
+    }));
+    await store.append(batch);
+    await waitFor(() => indexState().through === indexState().docs, { what: 'the index to catch up' });
+  });
+
+  it('indexes a pending message by its text at catch-up: edited, or not at all when deleted', async () => {
+    const g = (await store.createGroup({ name: 'pending', createdBy: a, members: [b] }, 0)).id;
+    const [x, y] = await store.append([
+      { conv: g, sender: a, clientMsgId: 'px', body: 'draft platypus', ts: 1 },
+      { conv: g, sender: a, clientMsgId: 'py', body: 'doomed platypus', ts: 2 },
+    ]);
+    const seqOf = (o: typeof x) => (o && 'message' in o ? o.message.seq : Number.NaN);
+    expect(indexState().through).toBeLessThan(indexState().docs);
+    await store.editMessage({ conv: g, seq: seqOf(x), actor: a, body: 'final echidna', now: 3 });
+    await store.deleteMessage(g, seqOf(y), a, 4);
+    expect(await bodiesFound('platypus')).toEqual([]);
+    expect(await bodiesFound('echidna')).toEqual(['final echidna']);
+  });
+
+  it('never reuses an indexed row id for a new message after the last one is deleted', async () => {
+    const g = (await store.createGroup({ name: 'reuse', createdBy: a, members: [b] }, 0)).id;
+    const [first] = await store.append([
+      { conv: g, sender: a, clientMsgId: 'r1', body: 'gone numbat', ts: 1 },
+    ]);
+    expect(await bodiesFound('numbat')).toEqual(['gone numbat']);
+    await store.deleteMessage(g, first && 'message' in first ? first.message.seq : 0, a, 2);
+    await store.append([{ conv: g, sender: a, clientMsgId: 'r2', body: 'new bilby', ts: 3 }]);
+    expect(await bodiesFound('bilby')).toEqual(['new bilby']);
+    expect(await bodiesFound('numbat')).toEqual([]);
+  });
+
+  it('indexes what another process left pending (it stopped before catching up)', async () => {
+    const g = (await store.createGroup({ name: 'crash', createdBy: a, members: [b] }, 0)).id;
+    await store.append([{ conv: g, sender: a, clientMsgId: 'c1', body: 'orphan dingo', ts: 1 }]);
+    expect(indexState().through).toBeLessThan(indexState().docs);
+    // A second store on the same file: what a restarted process sees.
+    const other = new SqliteMessageStore(database.url, options);
+    try {
+      expect(await bodiesFound('dingo', other)).toEqual(['orphan dingo']);
+    } finally {
+      await other.close();
     }
   });
 });

@@ -77,7 +77,12 @@ import {
   toConversation,
   toStoredMessage,
 } from './sql-rows.js';
-import { MEMBER_DRIVEN_MAX, prepareSearch, SEARCH_MIGRATION } from './sqlite-search.js';
+import {
+  MEMBER_DRIVEN_MAX,
+  prepareSearch,
+  SEARCH_DEFERRED_MIGRATION,
+  SEARCH_MIGRATION,
+} from './sqlite-search.js';
 
 const migrations: Record<string, Migration> = {
   '0001_chat': {
@@ -222,7 +227,14 @@ const migrations: Record<string, Migration> = {
   // Message search (issue 14): an FTS5 trigram index of every live message's normal form,
   // filled here for the messages stored before it (sqlite-search.ts).
   '0006_search': SEARCH_MIGRATION,
+  // The text index written behind the appends, caught up before every search.
+  '0007_search_deferred': SEARCH_DEFERRED_MIGRATION,
 };
+
+/** Pending messages that make the text index catch up at once (see indexLater). */
+const INDEX_BATCH = 256;
+/** Longest the text index stays behind the appends when few arrive, ms. */
+const INDEX_DELAY_MS = 250;
 
 /** The SQLite store's migrations, in order (exported for the upgrade test). */
 export const sqliteMigrations: Readonly<Record<string, Migration>> = migrations;
@@ -455,6 +467,11 @@ function prepare(db: Database.Database) {
 export interface SqliteMessageStoreOptions {
   logger?: Logger;
   /**
+   * Longest the text index stays behind the appends when fewer than INDEX_BATCH messages
+   * are pending, ms (default INDEX_DELAY_MS). A search catches up first whatever it is.
+   */
+  searchIndexDelayMs?: number;
+  /**
    * Search: up to this many messages in the conversations searched, the user's messages
    * drive the query, above it the index does (a test forces the index with -1).
    */
@@ -472,10 +489,19 @@ export class SqliteMessageStore implements MessageStore {
   private readonly sqlite: Database.Database;
   private statements: ReturnType<typeof prepare> | undefined;
   private readonly searchMemberDrivenMax: number;
+  private readonly logger: Logger | undefined;
+  /** Messages appended since the last catch-up of the text index, and its timers. */
+  private unindexed = 0;
+  private indexTimer: NodeJS.Timeout | undefined;
+  private indexSoon: NodeJS.Immediate | undefined;
+  private closing = false;
+  private readonly indexDelayMs: number;
 
   /** `url`: `sqlite:<path>` or `sqlite::memory:`. */
   constructor(url: string, options: SqliteMessageStoreOptions = {}) {
     this.searchMemberDrivenMax = options.searchMemberDrivenMax ?? MEMBER_DRIVEN_MAX;
+    this.logger = options.logger;
+    this.indexDelayMs = options.searchIndexDelayMs ?? INDEX_DELAY_MS;
     this.opened = openDatabase<ChatTables>(url, { variable: 'MESSAGE_STORE_URL' });
     if (!this.opened.sqlite) throw new Error('not a SQLite URL');
     this.sqlite = this.opened.sqlite;
@@ -495,6 +521,10 @@ export class SqliteMessageStore implements MessageStore {
   }
 
   async close(): Promise<void> {
+    if (this.unindexed > 0) this.indexNow();
+    this.closing = true;
+    clearTimeout(this.indexTimer);
+    clearImmediate(this.indexSoon);
     await this.opened.close();
   }
 
@@ -838,7 +868,43 @@ export class SqliteMessageStore implements MessageStore {
   async append(inputs: AppendInput[]): Promise<AppendOutcome[]> {
     if (inputs.length === 0) return [];
     checkAppendInputs(inputs);
-    return this.sqlite.transaction(() => this.appendInTransaction(inputs)).immediate();
+    const outcomes = this.sqlite.transaction(() => this.appendInTransaction(inputs)).immediate();
+    this.indexLater(inputs.length);
+    return outcomes;
+  }
+
+  /**
+   * Schedules the catch-up of the text index (sqlite-search.ts) after appends: on the next
+   * turn once INDEX_BATCH messages are pending (right away past four times that), else after
+   * INDEX_DELAY_MS; a search catches up first anyway.
+   */
+  private indexLater(appended: number): void {
+    this.unindexed += appended;
+    // Appends that never yield to the event loop (a bulk import) catch up as they go.
+    if (this.unindexed >= 4 * INDEX_BATCH) this.indexNow();
+    else if (this.unindexed >= INDEX_BATCH && !this.indexSoon) {
+      clearTimeout(this.indexTimer);
+      this.indexTimer = undefined;
+      this.indexSoon = setImmediate(() => this.indexNow());
+    } else if (!this.indexSoon && !this.indexTimer) {
+      this.indexTimer = setTimeout(() => this.indexNow(), this.indexDelayMs);
+      this.indexTimer.unref();
+    }
+  }
+
+  private indexNow(): void {
+    clearTimeout(this.indexTimer);
+    clearImmediate(this.indexSoon);
+    this.indexTimer = undefined;
+    this.indexSoon = undefined;
+    this.unindexed = 0;
+    if (this.closing) return;
+    try {
+      this.sqlite.transaction(() => this.st.search.catchUp()).immediate();
+    } catch (err) {
+      // The docs stay pending: the next append, search or start catches up.
+      this.logger?.warn({ err }, 'indexing messages for search failed');
+    }
   }
 
   /**
@@ -1082,11 +1148,16 @@ export class SqliteMessageStore implements MessageStore {
     const limit = pageLimit(input.limit);
     if (input.before !== undefined) checkSeq('before', input.before);
     if (input.after !== undefined) checkSeq('after', input.after);
-    // One read transaction: both tiers and the messages' mentions and reactions agree.
-    return this.sqlite.transaction(() => {
-      if (limit === 0) return { hits: [], next: null };
-      const { rows, next } = this.st.search.search(input, limit, this.searchMemberDrivenMax);
-      return { hits: this.complete(rows), next };
-    })();
+    // One transaction: the index catches up with every message stored so far (under the
+    // write lock, so none is stored in between), then both tiers and the messages'
+    // mentions and reactions are read from the same state.
+    return this.sqlite
+      .transaction(() => {
+        if (limit === 0) return { hits: [], next: null };
+        this.st.search.catchUp();
+        const { rows, next } = this.st.search.search(input, limit, this.searchMemberDrivenMax);
+        return { hits: this.complete(rows), next };
+      })
+      .immediate();
   }
 }
