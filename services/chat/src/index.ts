@@ -2,5 +2,6 @@ export { type ChatService, type ChatServiceOptions, createChatService } from './
 export { type ChatConfig, loadChatConfig } from './config.js';
 export { KeyedBudget } from './limits/keyed-budget.js';
 export { MessageSearch, type SearchRequest } from './search/message-search.js';
+export { parseQuery } from './search/search-text.js';
 export { createMessageStore } from './store/factory.js';
 export type { MessageStore } from './store/message-store.js';

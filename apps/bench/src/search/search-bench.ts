@@ -10,7 +10,13 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
-import { createMessageStore, KeyedBudget, MessageSearch, type MessageStore } from '@relay-chat/chat';
+import {
+  createMessageStore,
+  KeyedBudget,
+  MessageSearch,
+  type MessageStore,
+  parseQuery,
+} from '@relay-chat/chat';
 import { asConversationId, asUserId, type ConversationId, type UserId } from '@relay-chat/protocol';
 import { createLogger } from '@relay-chat/service-kit';
 import { PG_ADMIN_URL, seeded } from '@relay-chat/testkit';
@@ -34,6 +40,8 @@ export interface SearchBenchOptions extends CorpusSize {
   appendCostAgainst: string | undefined;
   /** Messages appended per measured round of the append-cost comparison. */
   appendCostMessages: number;
+  /** Messages per append in the append-cost rounds. */
+  appendCostBatch: number;
   /** Where the corpora go (default .bench/search). */
   dir: string;
   log: (line: string) => void;
@@ -66,6 +74,12 @@ export interface AppendCostResult {
   /** Messages appended per second, each round: with the search index (this tree) and without (previous). */
   withIndex: number[];
   without: number[];
+  /**
+   * This process's CPU per message, µs, each round (user + system): the whole cost on SQLite,
+   * which runs in the process; only the client's share on PostgreSQL.
+   */
+  withIndexCpuUs: number[];
+  withoutCpuUs: number[];
 }
 
 export interface SearchBenchResult {
@@ -468,15 +482,23 @@ async function measureAppendCost(
       createMessageStore: StoreFactory;
     };
     const corpus = new Corpus({ users: 200, messages: options.appendCostMessages, seed: options.seed + 3 });
-    const result: AppendCostResult = { backend, previous: tree.commit, withIndex: [], without: [] };
+    const result: AppendCostResult = {
+      backend,
+      previous: tree.commit,
+      withIndex: [],
+      without: [],
+      withIndexCpuUs: [],
+      withoutCpuUs: [],
+    };
     for (let round = 0; round < 3; round++) {
       const order = round % 2 === 0 ? (['with', 'without'] as const) : (['without', 'with'] as const);
       for (const which of order) {
         const create = which === 'with' ? createMessageStore : factory.createMessageStore;
-        const rate = await appendRate(backend, create, corpus, options.dir);
+        const { rate, cpuUs } = await appendRate(backend, create, corpus, options);
         (which === 'with' ? result.withIndex : result.without).push(rate);
+        (which === 'with' ? result.withIndexCpuUs : result.withoutCpuUs).push(cpuUs);
         options.log(
-          `  round ${round + 1} ${which} index: ${Math.round(rate).toLocaleString('en')} messages/s`,
+          `  round ${round + 1} ${which} index: ${Math.round(rate).toLocaleString('en')} messages/s, ${cpuUs.toFixed(1)} µs CPU each`,
         );
       }
     }
@@ -486,22 +508,28 @@ async function measureAppendCost(
   }
 }
 
+/**
+ * Appends the corpus in batches of `appendCostBatch` and times it up to the moment a search
+ * could answer from the index (a search is the last step timed: a store that indexes behind
+ * its appends catches up there), in messages/s and this process's CPU µs per message.
+ */
 async function appendRate(
   backend: Backend,
   create: StoreFactory,
   corpus: Corpus,
-  dir: string,
-): Promise<number> {
+  options: SearchBenchOptions,
+): Promise<{ rate: number; cpuUs: number }> {
   const database =
-    backend === 'sqlite' ? sqliteDatabase(dir, 'append-cost') : await postgresDatabase('append_cost');
+    backend === 'sqlite' ? sqliteDatabase(options.dir, 'append-cost') : await postgresDatabase('append_cost');
   await database.drop();
   await database.create();
   const store = create(database.url, silent);
   try {
     await store.migrate();
     const convIds = await storeConversations(store, corpus);
-    const batches = [...corpus.messages(100)];
+    const batches = [...corpus.messages(options.appendCostBatch)];
     let clientId = 0;
+    const cpu = process.cpuUsage();
     const started = performance.now();
     for (const batch of batches) {
       await store.append(
@@ -514,7 +542,17 @@ async function appendRate(
         })),
       );
     }
-    return corpus.size.messages / ((performance.now() - started) / 1000);
+    // The store of a revision before search has none.
+    await (store as Partial<MessageStore>).search?.({
+      userId: userOf(0),
+      query: parseQuery('zzzz'),
+      limit: 1,
+    });
+    const used = process.cpuUsage(cpu);
+    return {
+      rate: corpus.size.messages / ((performance.now() - started) / 1000),
+      cpuUs: (used.user + used.system) / corpus.size.messages,
+    };
   } finally {
     await store.close();
     await database.drop();

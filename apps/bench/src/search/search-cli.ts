@@ -10,6 +10,7 @@ export const SEARCH_USAGE = `npm run bench -- search [options]   message search 
   --reuse                      keep the corpora (.bench/search) and use them again
   --append-cost REV            also measure appends against the store of REV (before search)
   --append-cost-messages N     messages per append-cost round                      default 100000
+  --append-cost-batch N        messages per append in those rounds                 default 100
 `;
 
 export function parseSearchOptions(args: string[], log: (line: string) => void): SearchBenchOptions {
@@ -24,6 +25,7 @@ export function parseSearchOptions(args: string[], log: (line: string) => void):
       reuse: { type: 'boolean' },
       'append-cost': { type: 'string' },
       'append-cost-messages': { type: 'string' },
+      'append-cost-batch': { type: 'string' },
     },
   });
   const count = (name: string, value: string | undefined, fallback: number) => {
@@ -46,6 +48,7 @@ export function parseSearchOptions(args: string[], log: (line: string) => void):
     reuse: values.reuse ?? false,
     appendCostAgainst: values['append-cost'],
     appendCostMessages: count('append-cost-messages', values['append-cost-messages'], 100_000),
+    appendCostBatch: count('append-cost-batch', values['append-cost-batch'], 100),
     dir: DEFAULT_SEARCH_DIR,
     log,
   };

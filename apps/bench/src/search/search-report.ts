@@ -33,15 +33,16 @@ export function renderSearchReport(result: SearchBenchResult, command: string): 
   if (result.appendCost.length > 0) {
     lines.push(
       '',
-      `Append cost of indexing: ${options.appendCostMessages.toLocaleString('en')} messages in batches of 100 into a fresh database, this tree's store against the store of ${result.appendCost[0]!.previous} (before search), alternately, 3 rounds each:`,
+      `Append cost of indexing: ${options.appendCostMessages.toLocaleString('en')} messages in batches of ${options.appendCostBatch} into a fresh database, timed until a search can answer, this tree's store against the store of ${result.appendCost[0]!.previous} (before search), alternately, 3 rounds each (CPU: this process's, the whole cost on SQLite, the client's share on PostgreSQL):`,
       '',
-      '| backend | with the index, msg/s (rounds) | without, msg/s (rounds) | with / without (medians) |',
-      '|---|---|---|---:|',
+      '| backend | with the index, msg/s (rounds) | without, msg/s (rounds) | with / without (medians) | CPU µs per message, with / without (medians) |',
+      '|---|---|---|---:|---:|',
     );
     for (const c of result.appendCost) {
       const round = (values: number[]) => values.map((v) => Math.round(v).toLocaleString('en')).join(', ');
+      const cpu = `${median(c.withIndexCpuUs).toFixed(1)} / ${median(c.withoutCpuUs).toFixed(1)} = ${(median(c.withIndexCpuUs) / median(c.withoutCpuUs)).toFixed(2)}`;
       lines.push(
-        `| ${c.backend} | ${round(c.withIndex)} | ${round(c.without)} | ${(median(c.withIndex) / median(c.without)).toFixed(2)} |`,
+        `| ${c.backend} | ${round(c.withIndex)} | ${round(c.without)} | ${(median(c.withIndex) / median(c.without)).toFixed(2)} | ${cpu} |`,
       );
     }
   }

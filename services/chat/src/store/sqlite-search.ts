@@ -16,16 +16,16 @@ import type { MessagesTable } from './sql-rows.js';
  *   place and a delete remove it. `case_sensitive 1`: the normal form is already folded,
  *   so a match is exactly `searchText(body).includes(term.match)`, nothing folded further.
  *
- * `search_docs` changes in the transaction that appends (one multi-row insert per batch),
- * edits or deletes the message. `message_fts` follows behind (migration 0007): the rows up to
- * `search_state.fts_through` are in it, the ones after are pending, and `catchUp` indexes
- * them from the messages' current bodies — in batches of hundreds, after the appends' own
- * transactions, and always first in the transaction of a search, which therefore sees every
- * message stored before it. FTS5 costs about 50 µs of CPU per transaction on top of its
- * work per trigram: written with each append of a message or two, as sends arrive, the
- * index cost a DM send more than the rest of storing it. An edit of an indexed message
- * replaces its text (same rowid: the message keeps its place), of a pending one nothing (the
- * catch-up reads the body as it is then); a delete removes both rows, or only the doc.
+ * The index follows the appends (migration 0007): an append only queues its messages in
+ * `search_queue`, in its own transaction; `catchUp` moves the queue into `search_docs` and
+ * `message_fts`, in the order the messages were stored, from their current bodies — in
+ * batches of hundreds after the appends' transactions, and always first in the transaction
+ * of a search, which therefore sees every message stored before it. Written with each
+ * append, as the gateway appends DMs (a message or two at a time), the index cost a DM
+ * nearly as much server CPU again: each commit wrote a page of search_docs and of each of
+ * its four indexes, and FTS5 adds a segment per transaction. An edit of an indexed message
+ * replaces its text (same rowid: the message keeps its place), a delete removes both rows;
+ * a queued message needs neither (the catch-up reads it as it is then).
  */
 
 export const SEARCH_MIGRATION: Migration = {
@@ -68,17 +68,18 @@ export const SEARCH_MIGRATION: Migration = {
 
 const MIGRATION_BATCH = 2000;
 
-/** Migration 0007_search_deferred: how far message_fts has caught up with search_docs. */
+/**
+ * Migration 0007_search_deferred: the queue of messages stored but not yet indexed. An
+ * append adds one row per message to this table alone (its b-tree grows at one end), and
+ * the catch-up moves them into search_docs and message_fts in batches.
+ */
 export const SEARCH_DEFERRED_MIGRATION: Migration = {
   async up(db: Kysely<unknown>) {
-    await sql`CREATE TABLE search_state (
-      k INTEGER PRIMARY KEY CHECK (k = 0),
-      fts_through INTEGER NOT NULL
+    await sql`CREATE TABLE search_queue (
+      id INTEGER PRIMARY KEY,
+      conv TEXT NOT NULL,
+      seq INTEGER NOT NULL
     )`.execute(db);
-    // Every doc so far is indexed (0006 and the appends before this migration wrote both).
-    await sql`INSERT INTO search_state (k, fts_through) SELECT 0, coalesce(max(id), 0) FROM search_docs`.execute(
-      db,
-    );
   },
 };
 
@@ -174,17 +175,42 @@ export function prepareSearch(db: Database.Database, messageColumns: readonly st
      SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4 FROM json_each(?)`,
   );
   const insertTexts = db.prepare<[string]>(
-    'INSERT INTO message_fts (rowid, t) SELECT value ->> 0, value ->> 1 FROM json_each(?)',
+    'INSERT INTO message_fts (rowid, t) SELECT value ->> 0, value ->> 5 FROM json_each(?)',
   );
-  const ftsThrough = db.prepare<[], { n: number }>('SELECT fts_through AS n FROM search_state');
-  const setFtsThrough = db.prepare<[number]>('UPDATE search_state SET fts_through = ?');
-  const pendingDocs = db
-    .prepare<[number], [number, string]>(
-      `SELECT d.id, m.body FROM search_docs d CROSS JOIN messages m
-       WHERE d.id > ? AND m.conv = d.conv AND m.seq = d.seq ORDER BY d.id LIMIT ${MIGRATION_BATCH}`,
-    )
-    .raw();
-  const through = () => ftsThrough.get()!.n;
+  const enqueue = db.prepare<[string]>(
+    'INSERT INTO search_queue (conv, seq) SELECT value ->> 0, value ->> 1 FROM json_each(?)',
+  );
+  const queued = db.prepare<
+    [],
+    { q: number; conv: ConversationId; seq: number; body: string; ts: number; deleted: number }
+  >(
+    `SELECT q.id AS q, m.conv, m.seq, m.body, m.ts, m.deleted
+     FROM search_queue q CROSS JOIN messages m WHERE m.conv = q.conv AND m.seq = q.seq
+     ORDER BY q.id LIMIT ${MIGRATION_BATCH}`,
+  );
+  const dequeue = db.prepare<[number]>('DELETE FROM search_queue WHERE id <= ?');
+
+  /** Indexes messages (docs and text), in the order given, after every doc there is. */
+  function indexNew(
+    messages: readonly { conv: ConversationId; seq: number; body: string; ts: number }[],
+  ): void {
+    if (messages.length === 0) return;
+    const last = lastDoc.get();
+    const first = (last?.id ?? 0) + 1;
+    // Running max from the front, running min from the back; earlier rows' ts_min drop to
+    // the batch's earliest ts (none do while clocks run forward).
+    let tsMax = last?.ts_max ?? Number.MIN_SAFE_INTEGER;
+    const maxes = messages.map((m) => (tsMax = Math.max(tsMax, m.ts)));
+    let tsMin = Number.MAX_SAFE_INTEGER;
+    const mins = messages.map((m) => m.ts);
+    for (let i = mins.length - 1; i >= 0; i--) mins[i] = tsMin = Math.min(tsMin, mins[i]!);
+    if (last) lowerTsMin.run({ ts: tsMin, first });
+    const docs = JSON.stringify(
+      messages.map((m, i) => [first + i, m.conv, m.seq, maxes[i], mins[i], searchText(m.body)]),
+    );
+    insertDocs.run(docs);
+    insertTexts.run(docs);
+  }
   const docId = db.prepare<[string, number], { id: number }>(
     'SELECT id FROM search_docs WHERE conv = ? AND seq = ?',
   );
@@ -195,61 +221,40 @@ export function prepareSearch(db: Database.Database, messageColumns: readonly st
   const deleteDoc = db.prepare<[number]>('DELETE FROM search_docs WHERE id = ?');
 
   return {
-    /**
-     * Gives newly stored messages their docs (inside the append's transaction), in the
-     * order given; their text is indexed by a later catchUp.
-     */
-    indexNew(messages: readonly { conv: ConversationId; seq: number; body: string; ts: number }[]): void {
-      if (messages.length === 0) return;
-      const last = lastDoc.get();
-      // Above fts_through too: a row id at or below it (the last doc's, deleted) would be
-      // taken for one already indexed.
-      const first = Math.max(last?.id ?? 0, through()) + 1;
-      // Running max from the front, running min from the back; earlier rows' ts_min drop to
-      // the batch's earliest ts (none do while clocks run forward).
-      let tsMax = last?.ts_max ?? Number.MIN_SAFE_INTEGER;
-      const maxes = messages.map((m) => (tsMax = Math.max(tsMax, m.ts)));
-      let tsMin = Number.MAX_SAFE_INTEGER;
-      const mins = messages.map((m) => m.ts);
-      for (let i = mins.length - 1; i >= 0; i--) mins[i] = tsMin = Math.min(tsMin, mins[i]!);
-      if (last) lowerTsMin.run({ ts: tsMin, first });
-      const docs = JSON.stringify(messages.map((m, i) => [first + i, m.conv, m.seq, maxes[i], mins[i]]));
-      insertDocs.run(docs);
+    /** Queues newly stored messages for the index (inside the append's transaction), in order. */
+    queue(messages: readonly { conv: ConversationId; seq: number }[]): void {
+      if (messages.length > 0) enqueue.run(JSON.stringify(messages.map((m) => [m.conv, m.seq])));
     },
 
     /**
-     * Indexes the pending docs (those after fts_through) from their messages' current
-     * bodies, and moves fts_through to the last doc: run inside a write transaction.
-     * Returns how many it indexed.
+     * Indexes the queued messages, in the order they were stored, from their current
+     * bodies (a deleted one not at all), and empties the queue: run inside a write
+     * transaction. Returns how many it indexed.
      */
     catchUp(): number {
-      const from = through();
-      const last = lastDoc.get()?.id ?? 0;
-      if (last <= from) return 0;
       let indexed = 0;
-      for (let after = from; ; ) {
-        const rows = pendingDocs.all(after);
-        if (rows.length === 0) break;
-        insertTexts.run(JSON.stringify(rows.map(([id, body]) => [id, searchText(body)])));
-        indexed += rows.length;
-        after = rows[rows.length - 1]![0];
+      for (;;) {
+        const rows = queued.all();
+        if (rows.length === 0) return indexed;
+        const live = rows.filter((r) => r.deleted === 0);
+        indexNew(live);
+        indexed += live.length;
+        dequeue.run(rows[rows.length - 1]!.q);
       }
-      setFtsThrough.run(last);
-      return indexed;
     },
 
-    /** An edited body replaces the message's indexed text; its index row id stays. */
-    reindex(conv: ConversationId, seq: number, body: string, ts: number): void {
+    /** An edited body replaces the message's indexed text; its index row id stays. A queued
+     * message needs nothing: the catch-up reads its body as it is then. */
+    reindex(conv: ConversationId, seq: number, body: string): void {
       const doc = docId.get(conv, seq);
-      if (!doc) this.indexNew([{ conv, seq, body, ts }]);
-      else if (doc.id <= through()) replaceText.run(searchText(body), doc.id);
+      if (doc) replaceText.run(searchText(body), doc.id);
     },
 
-    /** A deleted message leaves the index. */
+    /** A deleted message leaves the index (a queued one is skipped by the catch-up). */
     unindex(conv: ConversationId, seq: number): void {
       const doc = docId.get(conv, seq);
       if (!doc) return;
-      if (doc.id <= through()) deleteText.run(doc.id);
+      deleteText.run(doc.id);
       deleteDoc.run(doc.id);
     },
 

@@ -965,7 +965,7 @@ export class SqliteMessageStore implements MessageStore {
         this.st.insertMention.run({ conv: m.conv, seq: m.seq, user, pos });
       }
     }
-    this.st.search.indexNew(messages);
+    this.st.search.queue(messages);
     for (const s of senders) this.st.bumpSender.run({ seq: s.seq, conv: s.conv, user: s.userId });
     // Each thread root the batch replied to takes one change: its reply count and time.
     const roots = new Map<string, StoredMessage>();
@@ -1046,7 +1046,7 @@ export class SqliteMessageStore implements MessageStore {
         if (mentions.some((u) => !this.st.member.get(conv, u))) throw badMentions();
         const cs = this.st.bumpChange.get(conv)!.last_change_seq;
         this.st.editMessage.run({ conv, seq, body, now, cs });
-        this.st.search.reindex(conv, seq, body, message.ts);
+        this.st.search.reindex(conv, seq, body);
         this.st.deleteMentions.run(conv, seq);
         for (const [pos, user] of mentions.entries()) this.st.insertMention.run({ conv, seq, user, pos });
         return { message: this.messageAt(conv, seq)!, changed: true };
