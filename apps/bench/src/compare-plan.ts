@@ -3,7 +3,7 @@ import { defaultOptions, ladderOptions, type ScenarioName, type ScenarioOptions 
 
 /** One system in the comparison. */
 export interface CompareTarget {
-  id: 'ws' | 'ws-redis' | 'socketio' | 'embedded' | 'cluster';
+  id: 'ws' | 'ws-batched' | 'ws-redis' | 'socketio' | 'embedded' | 'cluster';
   spec: TargetSpec;
   /** The same target as a `--spawn` value, for the equivalent command line. */
   spawn: string;
@@ -12,6 +12,13 @@ export interface CompareTarget {
 
 export const COMPARE_TARGETS: CompareTarget[] = [
   { id: 'ws', spec: { kind: 'baseline', baseline: 'ws' }, spawn: 'baseline:ws', processes: 1 },
+  // The practical limit of fan-out from one process: frames built once, one write per socket per turn.
+  {
+    id: 'ws-batched',
+    spec: { kind: 'baseline', baseline: 'ws-batched' },
+    spawn: 'baseline:ws-batched',
+    processes: 1,
+  },
   {
     id: 'ws-redis',
     spec: { kind: 'baseline', baseline: 'ws-redis' },
