@@ -43,12 +43,18 @@ export const COMPARE_TARGETS: CompareTarget[] = [
 /** How big the comparison is: `full` is what docs/benchmarks.md reports; `quick` checks the plumbing. */
 export type CompareSize = 'full' | 'quick';
 
-/** The runs made against every target, in order (connect first: it leaves no conversations behind). */
-export function compareRuns(size: CompareSize): ScenarioOptions[] {
+/** Passing steps in a row that make a rate sustained in bench:compare (`--repeats N`). */
+export const COMPARE_REPEATS = 3;
+
+/**
+ * The runs made against every target, in order (connect first: it leaves no conversations behind).
+ * A ladder tries about 7 rates (quick: 2), each up to `repeats` times.
+ */
+export function compareRuns(size: CompareSize, repeats = COMPARE_REPEATS): ScenarioOptions[] {
   const quick = size === 'quick';
   const users = quick ? 20 : 2000;
   const step = { durationSec: quick ? 2 : 4, warmupSec: quick ? 1 : 2, drainSec: 5, generators: 2 };
-  const ladder = { factor: 2, resolution: 1.3, maxSteps: quick ? 3 : 7 };
+  const ladder = { factor: 2, resolution: 1.3, maxSteps: (quick ? 2 : 7) * repeats, repeats };
   const run = (scenario: ScenarioName, patch: Partial<ScenarioOptions>): ScenarioOptions => ({
     ...defaultOptions(scenario),
     ...step,
@@ -79,7 +85,7 @@ export function equivalentCommand(target: CompareTarget, o: ScenarioOptions, use
     o.devices > 1 ? `--devices ${o.devices}` : '',
     o.scenario === 'channel' ? `--senders ${o.senders}` : '',
     o.ladder
-      ? `--ladder --ladder-start ${o.ladder.startRate} --ladder-factor ${o.ladder.factor} --ladder-steps ${o.ladder.maxSteps} --ladder-resolution ${o.ladder.resolution} --p99-bound ${o.ladder.p99BoundMs}`
+      ? `--ladder --ladder-start ${o.ladder.startRate} --ladder-factor ${o.ladder.factor} --ladder-steps ${o.ladder.maxSteps} --ladder-resolution ${o.ladder.resolution} --ladder-repeats ${o.ladder.repeats} --p99-bound ${o.ladder.p99BoundMs}`
       : o.scenario === 'connect'
         ? ''
         : `--rate ${o.rate}`,
