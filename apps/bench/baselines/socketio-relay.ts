@@ -22,8 +22,10 @@
  *   `buffer.isUtf8` and never loads it. (ws loads bufferutil in every process that has it
  *   installed — the other ws-based systems and the generators get it too, so the comparison
  *   stays like for like.);
- * - the initial HTTP request of each connection is dropped once connected
- *   (`rawSocket.request = null`), which the tuning page recommends to save memory;
+ * - the initial HTTP request of each connection is dropped once connected, which the tuning
+ *   page recommends to save memory. The page drops it in `io.engine.on('connection')`, but
+ *   Socket.IO 4.8 builds `socket.handshake` (whose query carries `user` and `convs` here)
+ *   from that request later, so it is dropped in the `connection` handler, after reading it;
  * - the sharded Redis adapter (`createShardedAdapter`, Redis ≥ 7 sharded Pub/Sub: SPUBLISH to
  *   one channel per room, each process subscribes only to the rooms it has members in), which
  *   the redis-adapter page recommends for new developments, with ioredis (which the page
@@ -62,11 +64,6 @@ if (redisUrl) {
   io.adapter(createShardedAdapter(redis, sub, { channelPrefix: `${prefix}socket.io` }));
 }
 
-// The HTTP request of the handshake is kept on every socket unless dropped (performance tuning).
-io.engine.on('connection', (rawSocket: { request: unknown }) => {
-  rawSocket.request = null;
-});
-
 const seqs = new Map<string, number>();
 let nextId = 0;
 
@@ -84,6 +81,8 @@ io.on('connection', (socket) => {
       .split(',')
       .filter(Boolean),
   );
+  // Read: the engine's copy of the HTTP request is no longer needed (performance tuning).
+  (socket.conn as unknown as { request: unknown }).request = null;
   if (!user) {
     socket.disconnect(true);
     return;

@@ -218,6 +218,7 @@ export async function runBench(ctx: RunContext): Promise<RunResult> {
             lost: summary.delivery.lost,
             serverCloses: Object.values(summary.closes).reduce((a, b) => a + b, 0),
             generatorCpuShare: summary.generatorCpuShare ?? 0,
+            connectionsDown: Math.max(0, clients.length - (summary.openAtEnd ?? clients.length)),
           },
           options.ladder,
         );
@@ -453,6 +454,7 @@ function summarizePhase(
     generatorCpuPercent: Math.round(usage.generator),
     generatorCpuShare: Math.round((usage.generator / (100 * Math.max(1, generatorCores))) * 1000) / 1000,
     generatorCores,
+    openAtEnd: sum((r) => r.counters.open),
     ...(changes ? { changes } : {}),
   };
 }

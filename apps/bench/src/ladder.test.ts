@@ -53,6 +53,13 @@ describe('judgeStep', () => {
     expect(judgeStep(measured(100, 5, { generatorCpuShare: 0.5 }), options).passed).toBe(true);
   });
 
+  it('fails, not generator-bound, a step that fell behind because connections were not open', () => {
+    const step = judgeStep(measured(100, 0, { sentRatio: 0, connectionsDown: 20 }), options);
+    expect(step).toMatchObject({ passed: false });
+    expect(step.generatorBound).toBeUndefined();
+    expect(step.reasons[0]).toMatch(/20 connections not open/);
+  });
+
   it('still fails a generator-bound step that lost messages: that is the system', () => {
     const step = judgeStep(measured(100, 5, { generatorCpuShare: 0.99, lost: 2 }), options);
     expect(step).toMatchObject({ passed: false });

@@ -57,6 +57,8 @@ export interface StepMeasurement {
    * (1 = every one of them busy); absent when not measured.
    */
   generatorCpuShare?: number;
+  /** Clients whose connection was not open at the end of the step (never connected or closed). */
+  connectionsDown?: number;
 }
 
 export interface LadderStep extends StepMeasurement {
@@ -87,6 +89,9 @@ export function judgeStep(step: StepMeasurement, options: LadderOptions): Ladder
   const reasons: string[] = [];
   if (step.lost > 0) reasons.push(`${step.lost} lost`);
   if (step.serverCloses > 0) reasons.push(`${step.serverCloses} connections closed by the server`);
+  // Sends wait for a connection to open: a schedule not kept for want of connections is the system's.
+  if (step.connectionsDown !== undefined && step.connectionsDown > 0)
+    reasons.push(`${step.connectionsDown} connections not open`);
   const bound: string[] = [];
   if (step.sentRatio < options.minSentRatio) {
     bound.push(`generator sent ${(step.sentRatio * 100).toFixed(1)}% of the schedule`);

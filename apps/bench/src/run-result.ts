@@ -75,6 +75,8 @@ export interface PhaseSummary {
   generatorCpuShare?: number;
   /** Cores the generator processes ran on. */
   generatorCores?: number;
+  /** Client connections open when the step ended (of every client of the run). */
+  openAtEnd?: number;
   /** mixed: edits and reaction toggles, and their `change` frames. */
   changes?: ChangeSummary;
 }
