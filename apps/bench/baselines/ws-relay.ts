@@ -1,7 +1,19 @@
 /**
- * Baselines (1) and (2): a bare `ws` relay speaking the bench protocol — the same frames as
+ * The ws baselines: a bare `ws` relay speaking the bench protocol — the same frames as
  * relay-chat (`ready`, `send` → `ack`, `message {conv, seq, id, from, body, ts}`), with no
- * auth, no persistence and one `ws.send` per socket per message.
+ * auth and no persistence.
+ *
+ * Bare broadcast (the default): each message is serialized once, into one Buffer, and that
+ * same Buffer goes to every member with `ws.send` (text opcode). Nothing is built per
+ * recipient but the 2-byte WebSocket header ws adds. (A string passed to `ws.send` would be
+ * UTF-8 encoded again for every socket.)
+ *
+ * Batched, "the limit" (FLUSH_MS=0, target `ws-batched`): each message's whole WebSocket
+ * frame (header + payload) is built once; the frames of one event-loop turn are queued per
+ * socket and written to it at the end of the turn (setImmediate) in one corked write — one
+ * writev per socket per turn, the same Buffers for every socket. This is the practical limit
+ * of fan-out from one Node process: what any relay could reach with no work per message
+ * beyond serializing it once. FLUSH_MS=n>0 flushes every n ms instead of every turn.
  *
  * The user and conversations come in the URL: `/ws?user=u1&convs=c1,c2`.
  *
@@ -14,10 +26,8 @@
  * Environment: PORT (default 8090), HOST (default 127.0.0.1), REDIS_URL, REDIS_PREFIX
  * (default `bench:`). `GET /ready` answers 200 once it serves.
  *
- * Experiment, off by default (the baselines are measured without it): FLUSH_MS=n queues each
- * socket's frames and writes them together (corked) every n ms — n=0: once per event-loop
- * turn — to measure what coalescing writes across messages is worth:
- * `npm run bench -- channel --spawn baseline:ws --server-env FLUSH_MS=2 --ladder`.
+ * By hand: `npm run bench -- channel --spawn baseline:ws-batched --ladder`, or any window with
+ * `--spawn baseline:ws --server-env FLUSH_MS=2`.
  */
 import { createServer } from 'node:http';
 import { Redis } from 'ioredis';
@@ -64,17 +74,23 @@ if (redisUrl) {
   });
 }
 
+/** `ws.send` options: a Buffer goes out as a text frame, as the JSON it holds. */
+const TEXT = { binary: false } as const;
+
 function deliver(conv: string, frame: string): void {
   const room = rooms.get(conv);
   if (!room) return;
   if (flushMs === undefined) {
-    for (const member of room) member.ws.send(frame);
+    // Serialized once per message: the same Buffer for every socket.
+    const data = Buffer.from(frame);
+    for (const member of room) member.ws.send(data, TEXT);
     return;
   }
+  const wire = textFrame(frame);
   for (const member of room) {
     const queue = pending.get(member);
-    if (queue) queue.push(frame);
-    else pending.set(member, [frame]);
+    if (queue) queue.push(wire);
+    else pending.set(member, [wire]);
   }
   if (!flushScheduled) {
     flushScheduled = true;
@@ -83,15 +99,48 @@ function deliver(conv: string, frame: string): void {
   }
 }
 
-// FLUSH_MS experiment: every queued frame of a socket in one corked write.
-const pending = new Map<Member, string[]>();
+/** A complete unmasked WebSocket text frame (FIN, opcode 1) holding `text`, built once. */
+function textFrame(text: string): Buffer {
+  const payload = Buffer.from(text);
+  const n = payload.length;
+  const headerLength = n < 126 ? 2 : n < 65536 ? 4 : 10;
+  const wire = Buffer.allocUnsafe(headerLength + n);
+  wire[0] = 0x81;
+  if (n < 126) wire[1] = n;
+  else if (n < 65536) {
+    wire[1] = 126;
+    wire.writeUInt16BE(n, 2);
+  } else {
+    wire[1] = 127;
+    wire.writeUInt32BE(0, 2);
+    wire.writeUInt32BE(n, 6);
+  }
+  payload.copy(wire, headerLength);
+  return wire;
+}
+
+interface RawSocket {
+  cork(): void;
+  uncork(): void;
+  write(chunk: Buffer): boolean;
+}
+
+// Batched: every frame queued for a socket in this turn (or window), one corked write each.
+// The frames go straight to the TCP socket: ws writes its own frames (acks) synchronously
+// without per-message deflate, so nothing of ws's can be queued behind or between them.
+const pending = new Map<Member, Buffer[]>();
 let flushScheduled = false;
 function flushPending(): void {
   flushScheduled = false;
   for (const [member, frames] of pending) {
-    const socket = (member.ws as unknown as { _socket: { cork(): void; uncork(): void } })._socket;
+    if (member.ws.readyState !== member.ws.OPEN) continue;
+    const socket = (member.ws as unknown as { _socket: RawSocket })._socket;
+    if (frames.length === 1) {
+      socket.write(frames[0]!);
+      continue;
+    }
     socket.cork();
-    for (const frame of frames) member.ws.send(frame);
+    for (const frame of frames) socket.write(frame);
     socket.uncork();
   }
   pending.clear();

@@ -25,7 +25,7 @@ export const USAGE = `relay-chat load tester
 
 target (default --spawn embedded):
   --target http://host:port[,http://host2:port]   an existing relay-chat (clients round-robin over the URLs)
-  --spawn embedded | cluster[:N] | baseline:ws | baseline:ws-redis | baseline:socketio
+  --spawn embedded | cluster[:N] | baseline:ws | baseline:ws-batched | baseline:ws-redis | baseline:socketio
   --via-nginx            cluster: clients connect through nginx (default: straight to the replicas)
   --users-db URL         users database of spawned relay-chat (default postgres://…/relay_bench_users)
   --server-env K=V       extra environment for spawned servers (repeatable)
@@ -55,6 +55,7 @@ ladder (channel, dm, mixed: the rate of operations):
   --p99-bound MS         default ${DEFAULT_LADDER.p99BoundMs}            --ladder-steps N (default ${DEFAULT_LADDER.maxSteps})
   --ladder-max R         never offer more than R msg/s
   --ladder-resolution X  stop bisecting when failing/passing rate ≤ X (default ${DEFAULT_LADDER.resolution})
+  --ladder-repeats N     a rate is sustained when N steps at it pass in a row (default ${DEFAULT_LADDER.repeats})
 
 output:
   --out DIR              where the JSON and HTML reports go (default .bench/results)
@@ -132,6 +133,7 @@ export function parseCommand(argv: readonly string[]): Command {
       'ladder-steps': { type: 'string' },
       'ladder-max': { type: 'string' },
       'ladder-resolution': { type: 'string' },
+      'ladder-repeats': { type: 'string' },
       'p99-bound': { type: 'string' },
       out: { type: 'string' },
       name: { type: 'string' },
@@ -198,6 +200,8 @@ export function parseCommand(argv: readonly string[]): Command {
     const bound = positiveNumber('p99-bound', values['p99-bound'], 0.001);
     const max = positiveNumber('ladder-max', values['ladder-max'], 1);
     const resolution = positiveNumber('ladder-resolution', values['ladder-resolution'], 1.01);
+    const repeats = positiveInt('ladder-repeats', values['ladder-repeats']);
+    if (repeats !== undefined) overrides.repeats = repeats;
     if (resolution !== undefined) overrides.resolution = resolution;
     if (factor !== undefined) overrides.factor = factor;
     if (steps !== undefined) overrides.maxSteps = steps;

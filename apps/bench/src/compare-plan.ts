@@ -3,7 +3,7 @@ import { defaultOptions, ladderOptions, type ScenarioName, type ScenarioOptions 
 
 /** One system in the comparison. */
 export interface CompareTarget {
-  id: 'ws' | 'ws-redis' | 'socketio' | 'embedded' | 'cluster';
+  id: 'ws' | 'ws-batched' | 'ws-redis' | 'socketio' | 'embedded' | 'cluster';
   spec: TargetSpec;
   /** The same target as a `--spawn` value, for the equivalent command line. */
   spawn: string;
@@ -12,6 +12,13 @@ export interface CompareTarget {
 
 export const COMPARE_TARGETS: CompareTarget[] = [
   { id: 'ws', spec: { kind: 'baseline', baseline: 'ws' }, spawn: 'baseline:ws', processes: 1 },
+  // The practical limit of fan-out from one process: frames built once, one write per socket per turn.
+  {
+    id: 'ws-batched',
+    spec: { kind: 'baseline', baseline: 'ws-batched' },
+    spawn: 'baseline:ws-batched',
+    processes: 1,
+  },
   {
     id: 'ws-redis',
     spec: { kind: 'baseline', baseline: 'ws-redis' },
@@ -36,12 +43,18 @@ export const COMPARE_TARGETS: CompareTarget[] = [
 /** How big the comparison is: `full` is what docs/benchmarks.md reports; `quick` checks the plumbing. */
 export type CompareSize = 'full' | 'quick';
 
-/** The runs made against every target, in order (connect first: it leaves no conversations behind). */
-export function compareRuns(size: CompareSize): ScenarioOptions[] {
+/** Passing steps in a row that make a rate sustained in bench:compare (`--repeats N`). */
+export const COMPARE_REPEATS = 3;
+
+/**
+ * The runs made against every target, in order (connect first: it leaves no conversations behind).
+ * A ladder tries about 7 rates (quick: 2), each up to `repeats` times.
+ */
+export function compareRuns(size: CompareSize, repeats = COMPARE_REPEATS): ScenarioOptions[] {
   const quick = size === 'quick';
   const users = quick ? 20 : 2000;
   const step = { durationSec: quick ? 2 : 4, warmupSec: quick ? 1 : 2, drainSec: 5, generators: 2 };
-  const ladder = { factor: 2, resolution: 1.3, maxSteps: quick ? 3 : 7 };
+  const ladder = { factor: 2, resolution: 1.3, maxSteps: (quick ? 2 : 7) * repeats, repeats };
   const run = (scenario: ScenarioName, patch: Partial<ScenarioOptions>): ScenarioOptions => ({
     ...defaultOptions(scenario),
     ...step,
@@ -72,7 +85,7 @@ export function equivalentCommand(target: CompareTarget, o: ScenarioOptions, use
     o.devices > 1 ? `--devices ${o.devices}` : '',
     o.scenario === 'channel' ? `--senders ${o.senders}` : '',
     o.ladder
-      ? `--ladder --ladder-start ${o.ladder.startRate} --ladder-factor ${o.ladder.factor} --ladder-steps ${o.ladder.maxSteps} --ladder-resolution ${o.ladder.resolution} --p99-bound ${o.ladder.p99BoundMs}`
+      ? `--ladder --ladder-start ${o.ladder.startRate} --ladder-factor ${o.ladder.factor} --ladder-steps ${o.ladder.maxSteps} --ladder-resolution ${o.ladder.resolution} --ladder-repeats ${o.ladder.repeats} --p99-bound ${o.ladder.p99BoundMs}`
       : o.scenario === 'connect'
         ? ''
         : `--rate ${o.rate}`,

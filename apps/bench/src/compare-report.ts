@@ -26,6 +26,10 @@ export interface CompareContext {
   resultsDir: string;
   /** Users in the channel and dm runs. */
   users: number;
+  /** Passing steps in a row that make a ladder rate sustained (absent: 1). */
+  repeats?: number;
+  /** Where servers and generators were pinned (taskset lists); absent when not pinned. */
+  pinning?: { serverCpus: string; generatorCpus: string } | undefined;
 }
 
 const int = (n: number) => Math.round(n).toLocaleString('en-US');
@@ -56,26 +60,52 @@ function integrityAll(result: RunResult | undefined): string {
   return `${int(lost)} / ${int(dup)} / ${int(ooo)}`;
 }
 
+/** The passing steps (phases) at the run's sustained rate: its repeats. */
+function sustainedRepeats(result: RunResult | undefined): PhaseSummary[] {
+  const bestRate = result?.ladder?.highestSustainedRate;
+  if (!result?.ladder || bestRate === undefined) return [];
+  return result.phases.filter((p, i) => p.rate === bestRate && result.ladder!.steps[i]?.passed);
+}
+
+/** Generator CPU as a share of its cores, e.g. `43% of 1`. */
+export function generatorShare(p: PhaseSummary): string {
+  return p.generatorCpuShare === undefined
+    ? `${p.generatorCpuPercent}%`
+    : `${Math.round(p.generatorCpuShare * 100)}% of ${p.generatorCores ?? '?'}`;
+}
+
 function scenarioTable(entries: CompareEntry[], scenario: 'channel' | 'dm'): string[] {
   const byId = new Map(entries.map((e) => [e.target.id, e]));
   const ws = best(byId.get('ws'), scenario)?.deliveriesPerSec;
+  const limit = best(byId.get('ws-batched'), scenario)?.deliveriesPerSec;
   const sio = best(byId.get('socketio'), scenario)?.deliveriesPerSec;
   const rows = [
-    '| system | processes | sustained msg/s | deliveries/s | p50 ms | p99 ms | p99.9 ms | server CPU | lost / dup / ooo at that rate | lost / dup / ooo, all steps | vs ws relay | vs Socket.IO |',
-    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '| system | processes | sustained msg/s | deliveries/s | p50 ms | p99 ms | p99 of each repeat, ms | p99.9 ms | server CPU | generator CPU (of its cores) | lost / dup / ooo at that rate | lost / dup / ooo, all steps | vs bare ws | vs the limit | vs Socket.IO |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const e of entries) {
     const result = e.results[scenario];
     const p = best(e, scenario);
     if (!p) {
-      const why = result ? 'none within the bound' : 'not measured (see Failures)';
+      const bound = result?.ladder?.generatorBoundRate;
+      const why = !result
+        ? 'not measured (see Failures)'
+        : bound !== undefined
+          ? `none; generator-bound at ${rate(bound)}`
+          : 'none within the bound';
       rows.push(
-        `| ${e.label} | ${e.target.processes} | ${why} | – | – | – | – | – | – | ${integrityAll(result)} | – | – |`,
+        `| ${e.label} | ${e.target.processes} | ${why} | – | – | – | – | – | – | – | – | ${integrityAll(result)} | – | – | – |`,
       );
       continue;
     }
+    const repeats = sustainedRepeats(result);
+    const busiest = repeats.reduce(
+      (a, q) => ((q.generatorCpuShare ?? 0) > (a.generatorCpuShare ?? 0) ? q : a),
+      p,
+    );
+    const bound = result?.ladder?.generatorBoundRate;
     rows.push(
-      `| ${e.label} | ${e.target.processes} | ${rate(p.rate)} | ${int(p.deliveriesPerSec)} | ${ms(p.latencyMs.p50)} | ${ms(p.latencyMs.p99)} | ${ms(p.latencyMs.p999)} | ${p.serverCpuPercent}% | ${integrity(p)} | ${integrityAll(result)} | ${ratio(p.deliveriesPerSec, ws)} | ${ratio(p.deliveriesPerSec, sio)} |`,
+      `| ${e.label} | ${e.target.processes} | ${rate(p.rate)}${bound !== undefined && bound > p.rate ? ` (generator-bound at ${rate(bound)})` : ''} | ${int(p.deliveriesPerSec)} | ${ms(p.latencyMs.p50)} | ${ms(p.latencyMs.p99)} | ${repeats.map((q) => ms(q.latencyMs.p99)).join(', ')} | ${ms(p.latencyMs.p999)} | ${p.serverCpuPercent}% | ${generatorShare(busiest)} | ${integrity(p)} | ${integrityAll(result)} | ${ratio(p.deliveriesPerSec, ws)} | ${ratio(p.deliveriesPerSec, limit)} | ${ratio(p.deliveriesPerSec, sio)} |`,
     );
   }
   return rows;
@@ -106,7 +136,13 @@ function ladderDetail(entries: CompareEntry[], scenario: 'channel' | 'dm'): stri
     if (!result?.ladder) continue;
     const steps = result.ladder.steps.map((s, i) => {
       const p = result.phases[i]!;
-      return `${rate(s.rate)} msg/s → p99 ${ms(p.latencyMs.p99)} ms ${s.passed ? '✓' : `✗ (${s.reasons.join('; ')})`}`;
+      const verdict = s.generatorBound
+        ? `⚠ generator-bound, not counted (${s.reasons.join('; ')})`
+        : s.passed
+          ? '✓'
+          : `✗ (${s.reasons.join('; ')})`;
+      const repeat = (result.ladder!.repeats ?? 1) > 1 && s.repeat ? ` #${s.repeat}` : '';
+      return `${rate(s.rate)} msg/s${repeat} → p99 ${ms(p.latencyMs.p99)} ms, gen ${generatorShare(p)} ${verdict}`;
     });
     lines.push(`- **${e.label}**: ${steps.join(' · ')}`);
   }
@@ -175,6 +211,45 @@ export function keptSectionsOf(existing: string | undefined): string {
   return blocks.join('\n\n');
 }
 
+/** The ladder, generator and baseline rules of "How it is measured", as this run applied them. */
+export function measuredRules(ctx: Pick<CompareContext, 'repeats' | 'pinning'>): string[] {
+  const repeats = ctx.repeats ?? 1;
+  return [
+    '- **Ladder**: the rate doubles while it is sustained, then bisects between the highest sustained and the lowest',
+    '  failing rate. A step passes when p99 ≤ the bound (channel 100 ms, dm 50 ms), ≥ 99% of the expected deliveries',
+    '  arrived, nothing was lost and no connection was closed by the server.',
+    `- **Repeats**: a rate is *sustained* only when ${repeats} step${repeats > 1 ? 's' : ''} at it pass in a row`,
+    '  (`bench:compare -- --repeats N`, default 3); its first failing step fails the rate, so one lucky step cannot',
+    '  make a rate and one unlucky step is enough to lose it. “Sustained” is the highest sustained rate; its figures',
+    '  are the worst of its passing repeats (highest p99, lowest deliveries/s), and the tables list each repeat’s p99.',
+    '- **Pinning**: with 2 or more CPUs, `bench:compare` pins every server process (all threads, `taskset -a`) to',
+    '  CPU 0 and the load-generator processes to the other CPU(s), so the system and the tester never share a core;',
+    '  `--no-pin` turns it off. Redis and PostgreSQL, shared services, are not pinned. The single-run commands under',
+    '  “Commands” do not pin.',
+    '- **Generator-bound steps**: every step reports the generator processes’ CPU as a share of the cores they run',
+    '  on (all cores when not pinned). A step where the generator was the bottleneck — CPU ≥ 90% of its cores, or',
+    '  it sent < 98% of its schedule (it fell behind) — is marked generator-bound (⚠ under “Ladder steps”): it is',
+    '  neither a pass nor a fail of the system and does not break a run of passes; the ladder tries the rate again.',
+    `  When ${repeats} step${repeats > 1 ? 's' : ''} at a rate are generator-bound, the tester cannot measure the system there: the ladder stops`,
+    '  climbing (it bisects below that rate as below a failing one) and the table says “generator-bound at R”.',
+    '  A loss or a connection closed by the server still fails a generator-bound step.',
+    '- **Integrity**: every receiver’s `seq`s are checked against what the senders had acknowledged: *lost* = acked',
+    '  but never received, *dup* = received twice, *ooo* = received after a higher `seq` of the same conversation.',
+    '- **Load generator**: 2 processes; CPU and RSS of the server and generator processes are read from `/proc`.',
+    '- **Baselines** (`apps/bench/baselines/`, same frames as relay-chat, no auth, no persistence):',
+    '  - *bare ws broadcast*: each message serialized once into one Buffer, sent with `ws.send` to every member;',
+    '  - *the limit* (`ws-batched`): the same relay with each message’s whole WebSocket frame built once and the',
+    '    frames of one event-loop turn written once per socket (one corked write at `setImmediate`): the practical',
+    '    limit of fan-out from one Node process, not a product;',
+    '  - *bare ws broadcast, 2 processes + Redis*: seq (INCR) and PUBLISH in one Lua script;',
+    '  - *Socket.IO + redis-adapter, 2 processes*: configured as the Socket.IO documentation recommends for',
+    '    throughput — WebSocket transport only, no per-message deflate, `bufferutil` installed (`utf-8-validate` is',
+    '    never loaded on Node ≥ 18.14), the handshake request dropped, the sharded adapter (Redis 7 sharded Pub/Sub)',
+    '    over ioredis. Its seq (INCR) and broadcast are separate, so it can deliver out of order.',
+    '  ws loads `bufferutil` in every process where it is installed: every ws-based system and the generators use it.',
+  ];
+}
+
 /** docs/benchmarks.md; `notes` is the kept hand-written section (see notesOf), `kept` more of them (keptSectionsOf). */
 export function renderBenchmarksMarkdown(
   entries: CompareEntry[],
@@ -194,7 +269,7 @@ export function renderBenchmarksMarkdown(
     '',
     `Measured by \`${ctx.command}\` on ${ctx.startedAt.slice(0, 10)} (${ctx.startedAt} → ${ctx.finishedAt}), commit \`${ctx.commit}\`${ctx.size === 'quick' ? ' — **quick mode: small numbers, not comparable**' : ''}.`,
     'Every figure below comes from the same load tester (`apps/bench`) driving each system on the same machine,',
-    'one after the other, with the load generator on that machine too. Regenerate this page with',
+    `one after the other, with the load generator on that machine too${ctx.pinning ? ` (servers pinned to CPU ${ctx.pinning.serverCpus}, generators to CPU ${ctx.pinning.generatorCpus})` : ', not pinned'}. Regenerate this page with`,
     '`npm run bench:compare` (PostgreSQL and Redis on 127.0.0.1 required).',
     '',
     '## Machine',
@@ -213,13 +288,7 @@ export function renderBenchmarksMarkdown(
     '  *intended* send time, and latency is arrival − intended send, so a stalled server or a late generator shows up',
     '  as latency instead of being hidden. Latencies go into HDR histograms (hdr-histogram-js, 3 significant digits).',
     '- **Deliveries** are `message` frames received, one per receiving connection (the sender’s own copy included).',
-    '- **Ladder**: the rate doubles while a step passes, then bisects between the last passing and the first failing',
-    '  rate. A step passes when p99 ≤ the bound (channel 100 ms, dm 50 ms), ≥ 99% of the expected deliveries arrived,',
-    '  the generator kept ≥ 98% of its schedule, nothing was lost and no connection was closed by the server.',
-    '  “Sustained” is the highest passing rate.',
-    '- **Integrity**: every receiver’s `seq`s are checked against what the senders had acknowledged: *lost* = acked',
-    '  but never received, *dup* = received twice, *ooo* = received after a higher `seq` of the same conversation.',
-    '- **Load generator**: 2 processes; CPU and RSS of the server processes are read from `/proc`.',
+    ...measuredRules(ctx),
     '- **relay-chat** runs from source (`tsx`), with `SEND_RATE_PER_SEC` raised so the per-user limit does not',
     '  throttle bench senders. The cluster is auth + 2 chat replicas as processes, PostgreSQL (a fresh database per',
     '  run) and Redis (a fresh key prefix); bench clients connect to the replicas directly, round-robin, like the',
@@ -304,7 +373,7 @@ export function renderBenchmarksMarkdown(
     '  and resumes: reconnects, then fetches what it missed from history; `--rate` adds traffic).',
     '- Parameters: `--users`, `--devices`, `--senders`, `--rate`, `--duration`, `--warmup`, `--size` (body',
     '  characters), `--generators` (load-generator processes), `--target URL[,URL…]` or `--spawn embedded |',
-    '  cluster[:N] | baseline:ws | baseline:ws-redis | baseline:socketio`.',
+    '  cluster[:N] | baseline:ws | baseline:ws-batched | baseline:ws-redis | baseline:socketio`.',
     '- Output: a live progress line, a table at the end, and a JSON result plus a self-contained HTML report',
     '  (latency over time, latency distribution, throughput, CPU; inline SVG, readable offline) under',
     '  `.bench/results/` (`--out` to change).',

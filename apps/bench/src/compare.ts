@@ -1,8 +1,13 @@
 /**
- * `npm run bench:compare [-- --quick] [--only ws,embedded,…] [--no-docs] [--out DIR]`:
- * runs the connect, channel and dm scenarios against the three baselines, relay-chat embedded
- * and relay-chat with 2 chat replicas + Redis + PostgreSQL, one system at a time, and writes
+ * `npm run bench:compare [-- --quick] [--only ws,embedded,…] [--repeats N] [--no-pin] [--no-docs] [--out DIR]`:
+ * runs the connect, channel and dm scenarios against the baselines (bare ws broadcast, batched
+ * ws — the limit —, ws over Redis, Socket.IO + redis-adapter), relay-chat embedded and
+ * relay-chat with 2 chat replicas + Redis + PostgreSQL, one system at a time, and writes
  * docs/benchmarks.md (the table, the machine, the versions, the exact commands).
+ *
+ * A ladder rate is sustained when `--repeats` steps at it (default 3) pass in a row. Server
+ * processes run on CPU 0 and the load generators on the other CPUs (taskset) unless `--no-pin`;
+ * a step where the generators were the bottleneck is marked and not counted (see ladder.ts).
  *
  * `npm run bench:compare -- --previous <rev> [--rounds N] [--users N] [--duration S]
  * [--scenarios channel,dm] [--no-pin]`: this tree's embedded server against revision <rev>'s,
@@ -14,13 +19,20 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
-import { COMPARE_TARGETS, type CompareSize, compareRuns, equivalentCommand } from './compare-plan.js';
+import {
+  COMPARE_REPEATS,
+  COMPARE_TARGETS,
+  type CompareSize,
+  compareRuns,
+  equivalentCommand,
+} from './compare-plan.js';
 import { comparePrevious, readPreviousResults, renderPreviousMarkdown } from './compare-previous.js';
 import { type CompareEntry, keptSectionsOf, notesOf, renderBenchmarksMarkdown } from './compare-report.js';
-import { runBench } from './coordinator.js';
+import { pinProcesses, runBench } from './coordinator.js';
 import { benchDir, type Deployment, startDeployment } from './deployment.js';
 import { machineInfo, packageVersions, REPO_ROOT } from './machine.js';
 import { renderCompareHtml } from './report/compare-html.js';
@@ -90,6 +102,7 @@ async function main(): Promise<void> {
       duration: { type: 'string' },
       scenarios: { type: 'string' },
       'no-pin': { type: 'boolean' },
+      repeats: { type: 'string' },
       'p99-bound': { type: 'string' },
       'report-from': { type: 'string' },
     },
@@ -144,7 +157,16 @@ async function main(): Promise<void> {
   const only = values.only?.split(',').map((s) => s.trim());
   const targets = COMPARE_TARGETS.filter((t) => !only || only.includes(t.id));
   if (targets.length === 0) throw new Error(`--only: none of ${COMPARE_TARGETS.map((t) => t.id).join(', ')}`);
-  const runs = compareRuns(size);
+  const repeats = values.repeats === undefined ? COMPARE_REPEATS : Number(values.repeats);
+  if (!Number.isInteger(repeats) || repeats < 1) throw new Error('--repeats must be an integer ≥ 1');
+  const runs = compareRuns(size, repeats);
+  // Servers on CPU 0, generators on the others: neither steals the other's core.
+  const cores = cpus().length;
+  const pin = !values['no-pin'] && cores >= 2;
+  const serverCpus = '0';
+  const generatorCpus = cores === 2 ? '1' : `1-${cores - 1}`;
+  if (!values['no-pin'] && !pin) log('not pinning: one CPU only');
+  if (pin) log(`pinning: servers to CPU ${serverCpus}, load generators to CPU(s) ${generatorCpus}`);
   const stamp = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
   const outDir = values.out ?? benchDir('compare', stamp);
   const startedAt = new Date().toISOString();
@@ -168,6 +190,12 @@ async function main(): Promise<void> {
         ...(usersDb ? { usersDatabaseUrl: usersDb } : {}),
       });
       current = deployment;
+      if (pin)
+        pinProcesses(
+          deployment.processes.map((p) => p.pid),
+          serverCpus,
+          log,
+        );
       entry.label = deployment.label;
       entry.description = deployment.description;
       for (const options of runs) {
@@ -178,6 +206,7 @@ async function main(): Promise<void> {
             command: equivalentCommand(target, options, usersDb),
             log,
             progress,
+            ...(pin ? { generatorCpus, serverCpus } : {}),
           });
           entry.results[options.scenario as 'connect' | 'channel' | 'dm'] = result;
           log(renderText(result));
@@ -210,6 +239,8 @@ async function main(): Promise<void> {
       size,
       resultsDir: outDir.replace(REPO_ROOT, ''),
       users: runs.find((r) => r.scenario === 'channel')?.users ?? 0,
+      repeats,
+      pinning: pin ? { serverCpus, generatorCpus } : undefined,
     },
     notesOf(existsSync(DOC) ? readFileSync(DOC, 'utf8') : undefined),
     keptSectionsOf(existsSync(DOC) ? readFileSync(DOC, 'utf8') : undefined),

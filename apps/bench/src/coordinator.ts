@@ -1,13 +1,14 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { nowMs } from './bench-message.js';
 import { accountDeliveries, mergeAcked } from './delivery-tracker.js';
 import type { Deployment } from './deployment.js';
 import type { ConnectOutcome, PhaseResult, PhaseSpec } from './generator-protocol.js';
 import { GeneratorSet } from './generator-set.js';
 import { mergeEncoded } from './histogram.js';
-import { highestSustained, judgeStep, type LadderStep, nextLadderRate } from './ladder.js';
+import { highestSustained, judgeStep, type LadderStep, nextLadderRate, rateVerdict } from './ladder.js';
 import { loadAverage, machineInfo, packageVersions } from './machine.js';
 import { ProcessSampler } from './process-sampler.js';
 import { setUpChannel, setUpDms } from './relay-setup.js';
@@ -53,6 +54,8 @@ export interface RunContext {
   profileFile?: string;
   /** Pin the load-generator processes to these CPUs (taskset list, e.g. `1`). */
   generatorCpus?: string;
+  /** Where the caller pinned the server processes (taskset list), for the report only. */
+  serverCpus?: string;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
@@ -89,6 +92,8 @@ export async function runBench(ctx: RunContext): Promise<RunResult> {
 
   const generators = new GeneratorSet(options.generators);
   if (ctx.generatorCpus) pinProcesses(generators.pids, ctx.generatorCpus, log);
+  // The generators' CPU is reported as a share of the cores they may run on.
+  const generatorCores = ctx.generatorCpus ? cpuListSize(ctx.generatorCpus) : cpus().length;
   // mixed: a generator learns a change's intended time from the actor's acknowledgement,
   // which may arrive in another generator: relay every acknowledged change to all of them.
   const offChanges = mixed
@@ -177,6 +182,7 @@ export async function runBench(ctx: RunContext): Promise<RunResult> {
         options.durationSec,
         monitor.usageBetween(measureFromMs, measureToMs),
         mixed,
+        generatorCores,
       );
       monitor.setStage('idle');
       return summary;
@@ -203,7 +209,7 @@ export async function runBench(ctx: RunContext): Promise<RunResult> {
       ) {
         const summary = await runPhase(steps.length + 1, rate, false);
         phases.push(summary);
-        const step = judgeStep(
+        const judged = judgeStep(
           {
             rate,
             p99Ms: summary.latencyMs.p99,
@@ -211,23 +217,43 @@ export async function runBench(ctx: RunContext): Promise<RunResult> {
             sentRatio: summary.sentRatio,
             lost: summary.delivery.lost,
             serverCloses: Object.values(summary.closes).reduce((a, b) => a + b, 0),
+            generatorCpuShare: summary.generatorCpuShare ?? 0,
+            connectionsDown: Math.max(0, clients.length - (summary.openAtEnd ?? clients.length)),
           },
           options.ladder,
         );
+        const step: LadderStep = { ...judged, repeat: steps.filter((s) => s.rate === rate).length + 1 };
         steps.push(step);
+        const repeats = options.ladder.repeats;
+        const verdict = rateVerdict(steps, rate, options.ladder);
+        const gen = `generator CPU ${Math.round((summary.generatorCpuShare ?? 0) * 100)}% of ${generatorCores} core(s)`;
         log(
-          `step ${steps.length}: ${rate} msg/s → ${fmtInt(summary.deliveriesPerSec)} deliveries/s, p99 ${ms(summary.latencyMs.p99)} ms: ` +
-            (step.passed ? 'sustained' : `not sustained (${step.reasons.join('; ')})`),
+          `step ${steps.length}: ${rate} msg/s${repeats > 1 ? ` (step ${step.repeat} at this rate)` : ''} → ${fmtInt(summary.deliveriesPerSec)} deliveries/s, p99 ${ms(summary.latencyMs.p99)} ms, ${gen}: ` +
+            (step.generatorBound
+              ? `generator-bound, not counted (${step.reasons.join('; ')})`
+              : step.passed
+                ? verdict === 'sustained'
+                  ? 'sustained'
+                  : 'passed'
+                : `not sustained (${step.reasons.join('; ')})`) +
+            (verdict === 'generator-bound' ? ' — the generator is the limit at this rate' : ''),
         );
         // After an overloaded step, let the backlog (and any reconnecting clients) settle first.
         await sleep(step.passed ? 1000 : 5000);
       }
-      const best = highestSustained(steps);
-      ladder = { p99BoundMs: options.ladder.p99BoundMs, steps };
+      const best = highestSustained(steps, options.ladder);
+      ladder = { p99BoundMs: options.ladder.p99BoundMs, repeats: options.ladder.repeats, steps };
       if (best !== undefined) {
         ladder.highestSustainedRate = best;
-        ladder.highestSustainedDeliveriesPerSec = phases.find((p) => p.rate === best)?.deliveriesPerSec ?? 0;
+        // The lowest of the passing repeats at that rate.
+        ladder.highestSustainedDeliveriesPerSec = Math.min(
+          ...phases.filter((p, i) => p.rate === best && steps[i]?.passed).map((p) => p.deliveriesPerSec),
+        );
       }
+      const bound = [...new Set(steps.map((s) => s.rate))].filter(
+        (r) => rateVerdict(steps, r, options.ladder!) === 'generator-bound',
+      );
+      if (bound.length > 0) ladder.generatorBoundRate = Math.min(...bound);
     } else {
       phases.push(await runPhase(1, options.rate, false));
     }
@@ -242,10 +268,10 @@ export async function runBench(ctx: RunContext): Promise<RunResult> {
   }
 
   for (const phase of phases) {
-    const perGenerator = phase.generatorCpuPercent / Math.max(1, options.generators);
-    if (options.generators > 0 && perGenerator > 85) {
+    const share = phase.generatorCpuShare ?? 0;
+    if (options.generators > 0 && share >= (options.ladder?.generatorBoundCpuShare ?? 0.9)) {
       warnings.push(
-        `step ${phase.step}: the load generator was near saturation (${perGenerator.toFixed(0)}% CPU per process): ` +
+        `step ${phase.step}: the load generator was near saturation (${Math.round(share * 100)}% of its ${generatorCores} core(s)): ` +
           'latency includes the tester’s own queueing',
       );
     }
@@ -271,6 +297,9 @@ export async function runBench(ctx: RunContext): Promise<RunResult> {
     ...(reconnect ? { reconnect } : {}),
     phases,
     ...(ladder ? { ladder } : {}),
+    ...(ctx.generatorCpus
+      ? { pinning: { generatorCpus: ctx.generatorCpus, serverCpus: ctx.serverCpus ?? '' } }
+      : {}),
     timeline: monitor.timeline,
     processes: monitor.processSummary(),
     warnings,
@@ -371,6 +400,7 @@ function summarizePhase(
   durationSec: number,
   usage: { server: number; generator: number; rss: number },
   mixed = false,
+  generatorCores = 1,
 ): PhaseSummary {
   const histogram = mergeEncoded(results.map((r) => r.histogram));
   const delivery = accountDeliveries(
@@ -422,6 +452,9 @@ function summarizePhase(
     serverCpuPercent: Math.round(usage.server),
     serverRssBytes: usage.rss,
     generatorCpuPercent: Math.round(usage.generator),
+    generatorCpuShare: Math.round((usage.generator / (100 * Math.max(1, generatorCores))) * 1000) / 1000,
+    generatorCores,
+    openAtEnd: sum((r) => r.counters.open),
     ...(changes ? { changes } : {}),
   };
 }
@@ -457,6 +490,17 @@ export function pinProcesses(pids: readonly number[], cpus: string, log: (line: 
     if (r.status !== 0)
       log(`could not pin pid ${pid} to CPUs ${cpus}: ${(r.stderr || String(r.error)).trim()}`);
   }
+}
+
+/** How many CPUs a taskset list names (`1` → 1, `0-3` → 4, `0,2-3` → 3). */
+export function cpuListSize(list: string): number {
+  let n = 0;
+  for (const part of list.split(',')) {
+    const [from, to] = part.split('-').map(Number);
+    if (from === undefined || Number.isNaN(from)) continue;
+    n += to === undefined || Number.isNaN(to) ? 1 : Math.max(0, to - from + 1);
+  }
+  return Math.max(1, n);
 }
 
 function fmtInt(n: number): string {

@@ -19,14 +19,31 @@ export type TargetSpec =
   | { kind: 'cluster'; replicas: number; viaNginx: boolean }
   | { kind: 'baseline'; baseline: BaselineName };
 
-export type BaselineName = 'ws' | 'ws-redis' | 'socketio';
+export type BaselineName = 'ws' | 'ws-batched' | 'ws-redis' | 'socketio';
 
 export const BASELINES: Record<
   BaselineName,
-  { label: string; script: string; processes: number; redis: boolean }
+  { label: string; script: string; processes: number; redis: boolean; env?: Record<string, string> }
 > = {
-  ws: { label: 'ws relay, 1 process', script: 'ws-relay.ts', processes: 1, redis: false },
-  'ws-redis': { label: 'ws relay, 2 processes + Redis', script: 'ws-relay.ts', processes: 2, redis: true },
+  ws: {
+    label: 'bare ws broadcast (one pre-serialized buffer, ws.send per socket), 1 process',
+    script: 'ws-relay.ts',
+    processes: 1,
+    redis: false,
+  },
+  'ws-batched': {
+    label: 'ws, frames of one event-loop turn written once per socket — the limit, 1 process',
+    script: 'ws-relay.ts',
+    processes: 1,
+    redis: false,
+    env: { FLUSH_MS: '0' },
+  },
+  'ws-redis': {
+    label: 'bare ws broadcast, 2 processes + Redis',
+    script: 'ws-relay.ts',
+    processes: 2,
+    redis: true,
+  },
   socketio: {
     label: 'Socket.IO + redis-adapter, 2 processes',
     script: 'socketio-relay.ts',
@@ -252,6 +269,7 @@ async function startBaseline(name: BaselineName, options: DeploymentOptions): Pr
         PORT: String(port),
         HOST: '127.0.0.1',
         ...(spec.redis ? { REDIS_URL, REDIS_PREFIX: redisPrefix } : {}),
+        ...spec.env,
         ...options.serverEnv,
       },
       `http://127.0.0.1:${port}/ready`,
@@ -270,7 +288,13 @@ async function startBaseline(name: BaselineName, options: DeploymentOptions): Pr
     driver: name === 'socketio' ? 'socketio' : 'relay',
     connectUrls: ports.map((p) => `http://127.0.0.1:${p}`),
     processes: servers.map((s) => ({ name: s.name, role: 'server' as const, pid: s.pid! })),
-    description: `apps/bench/baselines/${spec.script}, ${spec.processes} process(es)${spec.redis ? ' over Redis pub/sub' : ''}`,
+    description: `apps/bench/baselines/${spec.script}${
+      spec.env
+        ? ` (${Object.entries(spec.env)
+            .map(([k, v]) => `${k}=${v}`)
+            .join(' ')})`
+        : ''
+    }, ${spec.processes} process(es)${spec.redis ? ' over Redis pub/sub' : ''}`,
     async stop() {
       await Promise.all(servers.map((s) => s.stop()));
       if (spec.redis) await cleanRedisPrefix(redisPrefix);

@@ -16,6 +16,16 @@ export interface LadderOptions {
   maxSteps: number;
   /** Never try above this rate, messages/s (default unbounded). */
   maxRate: number;
+  /**
+   * A rate is sustained only when this many steps at it pass in a row (default 1; bench:compare
+   * uses 3). The first failing step ends the rate; generator-bound steps are retried, not counted.
+   */
+  repeats: number;
+  /**
+   * A step is generator-bound (the tester, not the system, was the limit) when the generator
+   * processes used at least this share of the cores they run on (default 0.9).
+   */
+  generatorBoundCpuShare: number;
 }
 
 export const DEFAULT_LADDER: Omit<LadderOptions, 'startRate'> = {
@@ -26,6 +36,8 @@ export const DEFAULT_LADDER: Omit<LadderOptions, 'startRate'> = {
   resolution: 1.15,
   maxSteps: 12,
   maxRate: Number.POSITIVE_INFINITY,
+  repeats: 1,
+  generatorBoundCpuShare: 0.9,
 };
 
 /** What one step measured, as far as the ladder cares. */
@@ -40,28 +52,85 @@ export interface StepMeasurement {
   lost: number;
   /** Connections the server closed during the step (slow consumers …). */
   serverCloses: number;
+  /**
+   * CPU of the load-generator processes over the step, as a share of the cores they run on
+   * (1 = every one of them busy); absent when not measured.
+   */
+  generatorCpuShare?: number;
+  /** Clients whose connection was not open at the end of the step (never connected or closed). */
+  connectionsDown?: number;
 }
 
 export interface LadderStep extends StepMeasurement {
+  /** The system under test met every bound (false for a generator-bound step). */
   passed: boolean;
-  /** Why it failed, in words; empty when it passed. */
+  /**
+   * The load generator was the bottleneck (its CPU at the bound, or it fell behind its send
+   * schedule): the step says nothing about the system and counts as neither a pass nor a fail.
+   */
+  generatorBound?: boolean;
+  /** Why it failed or was generator-bound, in words; empty when it passed. */
   reasons: string[];
+  /** 1 for the first step at its rate, 2 for the first repeat, … */
+  repeat?: number;
 }
 
+/** What the steps at one rate add up to. */
+export type RateVerdict = 'sustained' | 'failed' | 'generator-bound' | 'pending';
+
 /** Judges one step against the bounds. */
+/**
+ * Judges one step against the bounds. A step where the generator was the bottleneck (it fell
+ * behind its send schedule, or its CPU reached `generatorBoundCpuShare` of its cores) is
+ * generator-bound: neither passed nor failed, whatever its latency. Losses and server closes
+ * are failures of the system even then.
+ */
 export function judgeStep(step: StepMeasurement, options: LadderOptions): LadderStep {
   const reasons: string[] = [];
+  if (step.lost > 0) reasons.push(`${step.lost} lost`);
+  if (step.serverCloses > 0) reasons.push(`${step.serverCloses} connections closed by the server`);
+  // Sends wait for a connection to open: a schedule not kept for want of connections is the system's.
+  if (step.connectionsDown !== undefined && step.connectionsDown > 0)
+    reasons.push(`${step.connectionsDown} connections not open`);
+  const bound: string[] = [];
+  if (step.sentRatio < options.minSentRatio) {
+    bound.push(`generator sent ${(step.sentRatio * 100).toFixed(1)}% of the schedule`);
+  }
+  if (step.generatorCpuShare !== undefined && step.generatorCpuShare >= options.generatorBoundCpuShare) {
+    bound.push(`generator CPU ${(step.generatorCpuShare * 100).toFixed(0)}% of its cores`);
+  }
+  if (reasons.length === 0 && bound.length > 0) {
+    return { ...step, passed: false, generatorBound: true, reasons: bound };
+  }
   if (step.p99Ms > options.p99BoundMs)
     reasons.push(`p99 ${step.p99Ms.toFixed(1)} ms > ${options.p99BoundMs} ms`);
   if (step.deliveredRatio < options.minDeliveredRatio) {
     reasons.push(`delivered ${(step.deliveredRatio * 100).toFixed(1)}% of expected`);
   }
-  if (step.sentRatio < options.minSentRatio) {
-    reasons.push(`generator sent ${(step.sentRatio * 100).toFixed(1)}% of the schedule`);
-  }
-  if (step.lost > 0) reasons.push(`${step.lost} lost`);
-  if (step.serverCloses > 0) reasons.push(`${step.serverCloses} connections closed by the server`);
   return { ...step, passed: reasons.length === 0, reasons };
+}
+
+/**
+ * The verdict on `rate` from its steps: `sustained` once `repeats` steps at it passed in a row
+ * (generator-bound steps in between neither count nor break the run), `failed` at its first
+ * failing step, `generator-bound` when `repeats` of its steps were (the tester cannot measure
+ * the system there), else `pending` (more steps needed).
+ */
+export function rateVerdict(
+  steps: readonly LadderStep[],
+  rate: number,
+  options: Pick<LadderOptions, 'repeats'>,
+): RateVerdict {
+  let passes = 0;
+  let bound = 0;
+  for (const s of steps) {
+    if (s.rate !== rate) continue;
+    if (s.generatorBound) bound++;
+    else if (!s.passed) return 'failed';
+    else if (++passes >= options.repeats) return 'sustained';
+  }
+  if (bound >= options.repeats) return 'generator-bound';
+  return 'pending';
 }
 
 /**
@@ -73,10 +142,19 @@ export function judgeStep(step: StepMeasurement, options: LadderOptions): Ladder
 export function nextLadderRate(steps: readonly LadderStep[], options: LadderOptions): number | undefined {
   if (steps.length === 0) return Math.min(options.startRate, options.maxRate);
   if (steps.length >= options.maxSteps) return undefined;
-  const passing = highestSustained(steps);
-  const failingAbove = steps
-    .filter((s) => !s.passed && (passing === undefined || s.rate > passing))
-    .reduce<number | undefined>((low, s) => (low === undefined || s.rate < low ? s.rate : low), undefined);
+  // Repeats: stay at the last rate until it is sustained, failed or generator-bound.
+  const last = steps[steps.length - 1]!.rate;
+  if (rateVerdict(steps, last, options) === 'pending') return last;
+  const passing = highestSustained(steps, options);
+  // A generator-bound rate bounds the climb like a failing one: above it the tester measures itself.
+  const failingAbove = [...new Set(steps.map((s) => s.rate))]
+    .filter((r) => passing === undefined || r > passing)
+    .filter((r) => {
+      const verdict = rateVerdict(steps, r, options);
+      return verdict === 'failed' || verdict === 'generator-bound';
+    })
+    .reduce<number | undefined>((low, r) => (low === undefined || r < low ? r : low), undefined);
+  if (passing === undefined && failingAbove === undefined) return undefined;
   if (passing === undefined) {
     const next = roundRate(failingAbove! / options.factor);
     return next >= 1 && next < failingAbove! ? next : undefined;
@@ -90,10 +168,16 @@ export function nextLadderRate(steps: readonly LadderStep[], options: LadderOpti
   return next > passing && next < failingAbove ? next : undefined;
 }
 
-/** The highest rate that passed, or undefined when none did. */
-export function highestSustained(steps: readonly LadderStep[]): number | undefined {
+/** The highest sustained rate (`repeats` passing steps in a row), or undefined when none was. */
+export function highestSustained(
+  steps: readonly LadderStep[],
+  options: Pick<LadderOptions, 'repeats'> = { repeats: 1 },
+): number | undefined {
   let best: number | undefined;
-  for (const step of steps) if (step.passed && (best === undefined || step.rate > best)) best = step.rate;
+  for (const step of steps) {
+    if (best !== undefined && step.rate <= best) continue;
+    if (rateVerdict(steps, step.rate, options) === 'sustained') best = step.rate;
+  }
   return best;
 }
 

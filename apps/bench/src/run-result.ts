@@ -68,6 +68,15 @@ export interface PhaseSummary {
   serverCpuPercent: number;
   serverRssBytes: number;
   generatorCpuPercent: number;
+  /**
+   * The generators' CPU as a share of the cores they run on (pinned ones, else all): 1 = all
+   * busy. At the ladder's bound the step is generator-bound (see ladder.ts).
+   */
+  generatorCpuShare?: number;
+  /** Cores the generator processes ran on. */
+  generatorCores?: number;
+  /** Client connections open when the step ended (of every client of the run). */
+  openAtEnd?: number;
   /** mixed: edits and reaction toggles, and their `change` frames. */
   changes?: ChangeSummary;
 }
@@ -110,11 +119,17 @@ export interface RunResult {
   phases: PhaseSummary[];
   ladder?: {
     p99BoundMs: number;
+    /** Passing steps in a row that make a rate sustained (absent: 1). */
+    repeats?: number;
     steps: LadderStep[];
-    /** Highest rate that passed, messages/s. */
+    /** Highest sustained rate, messages/s. */
     highestSustainedRate?: number;
     highestSustainedDeliveriesPerSec?: number;
+    /** Lowest rate at which the generator, not the system, was the limit in every try. */
+    generatorBoundRate?: number;
   };
+  /** Where servers and generators were pinned (taskset lists); absent when not pinned. */
+  pinning?: { serverCpus: string; generatorCpus: string };
   timeline: TimelinePoint[];
   /** Per process: mean CPU percent and peak RSS over the run. */
   processes: { name: string; role: string; meanCpuPercent: number; peakRssBytes: number }[];
@@ -125,7 +140,14 @@ export interface RunResult {
 /** The phase that represents the run: the single one, or the best passing ladder step. */
 export function headlinePhase(result: RunResult): PhaseSummary | undefined {
   if (result.ladder?.highestSustainedRate !== undefined) {
-    return result.phases.find((p) => p.rate === result.ladder!.highestSustainedRate);
+    // Repeated steps at that rate: the worst passing one (highest p99) represents it.
+    const best = result.ladder.highestSustainedRate;
+    const steps = result.ladder.steps;
+    const candidates = result.phases.filter((p, i) => p.rate === best && (steps[i]?.passed ?? true));
+    return candidates.reduce<PhaseSummary | undefined>(
+      (worst, p) => (worst === undefined || p.latencyMs.p99 > worst.latencyMs.p99 ? p : worst),
+      undefined,
+    );
   }
   return result.phases[result.phases.length - 1];
 }

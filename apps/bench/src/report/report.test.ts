@@ -11,10 +11,10 @@ import {
   renderBenchmarksMarkdown,
 } from '../compare-report.js';
 import { LatencyHistogram } from '../histogram.js';
-import { judgeStep } from '../ladder.js';
+import { judgeStep, type LadderStep } from '../ladder.js';
 import { machineInfo } from '../machine.js';
 import type { PhaseSummary, RunResult } from '../run-result.js';
-import { toMs } from '../run-result.js';
+import { headlinePhase, toMs } from '../run-result.js';
 import { defaultOptions, ladderOptions } from '../scenario.js';
 import { renderCompareHtml } from './compare-html.js';
 import { renderHtml } from './html-report.js';
@@ -167,5 +167,70 @@ describe('reports', () => {
     const html = renderCompareHtml(entries, md);
     expect(html.match(/<svg/g)).toHaveLength(4);
     expect(html).toContain('embedded (100,000/s)');
+  });
+
+  it('shows every repeat of the sustained rate, the worst as the headline, and generator-bound steps', () => {
+    const result = ladderResult();
+    const ladder = { ...result.options.ladder!, repeats: 3 };
+    result.options = { ...result.options, ladder };
+    const measured = [
+      { ...phase(1, 50, 5_000), generatorCpuShare: 0.4, generatorCores: 1 },
+      { ...phase(2, 50, 30_000), generatorCpuShare: 0.5, generatorCores: 1 },
+      { ...phase(3, 50, 10_000), generatorCpuShare: 0.45, generatorCores: 1 },
+      ...[4, 5, 6].map((i) => ({ ...phase(i, 100, 500_000), generatorCpuShare: 0.97, generatorCores: 1 })),
+    ];
+    const steps: LadderStep[] = measured.map((p, i) => ({
+      ...judgeStep(
+        {
+          rate: p.rate,
+          p99Ms: p.latencyMs.p99,
+          deliveredRatio: 1,
+          sentRatio: 1,
+          lost: 0,
+          serverCloses: 0,
+          generatorCpuShare: p.generatorCpuShare,
+        },
+        ladder,
+      ),
+      repeat: (i % 3) + 1,
+    }));
+    expect(steps.slice(3).every((s) => s.generatorBound && !s.passed)).toBe(true);
+    result.phases = measured;
+    result.ladder = { p99BoundMs: 100, repeats: 3, steps, highestSustainedRate: 50, generatorBoundRate: 100 };
+    expect(headlinePhase(result)?.step).toBe(2);
+    const md = renderBenchmarksMarkdown(
+      [
+        {
+          target: COMPARE_TARGETS.find((t) => t.id === 'embedded')!,
+          label: 'embedded',
+          description: '',
+          results: { channel: result },
+          commands: [],
+          errors: [],
+        },
+      ],
+      {
+        startedAt: '2026-01-01T00:00:00.000Z',
+        finishedAt: '2026-01-01T00:10:00.000Z',
+        machine: machineInfo(),
+        versions: {},
+        services: {},
+        commit: 'abc',
+        command: 'npm run bench:compare',
+        size: 'full',
+        resultsDir: '.bench/compare/x',
+        users: 2000,
+        repeats: 3,
+        pinning: { serverCpus: '0', generatorCpus: '1' },
+      },
+      notesOf(undefined),
+    );
+    const row = md.split('\n').find((l) => l.startsWith('| embedded |'))!;
+    expect(row).toMatch(/\| 50 \(generator-bound at 100\) \|/);
+    expect(row).toMatch(/\| 5(\.\d+)?, 30(\.\d+)?, 10(\.\d+)? \|/);
+    expect(row).toContain('| 50% of 1 |');
+    expect(md).toMatch(/100 msg\/s #2 → p99 50\d ms, gen 97% of 1 ⚠ generator-bound, not counted/);
+    expect(md).toContain('only when 3 steps at it pass in a row');
+    expect(md).toContain('servers pinned to CPU 0, generators to CPU 1');
   });
 });

@@ -97,7 +97,13 @@ function phaseRows(p: PhaseSummary): [string, string][] {
       ? `CPU ${p.serverCpuPercent}% (mean), RSS ${mib(p.serverRssBytes)} (peak)`
       : 'remote (not sampled)',
   ]);
-  rows.push(['generator', `CPU ${p.generatorCpuPercent}% (mean, all processes)`]);
+  rows.push([
+    'generator',
+    `CPU ${p.generatorCpuPercent}% (mean, all processes)` +
+      (p.generatorCpuShare !== undefined
+        ? ` = ${Math.round(p.generatorCpuShare * 100)}% of its ${p.generatorCores ?? '?'} core(s)`
+        : ''),
+  ]);
   return rows;
 }
 
@@ -121,20 +127,28 @@ export function renderText(result: RunResult): string {
   if (!result.ladder) for (const p of result.phases) rows.push(...phaseRows(p));
   lines.push(table(rows));
   if (result.ladder) {
-    lines.push('', `  ladder (p99 bound ${result.ladder.p99BoundMs} ms):`);
-    lines.push('  step   msg/s  deliveries/s   p50 ms   p99 ms   max ms  lost  verdict');
+    const repeats = result.ladder.repeats ?? 1;
+    lines.push(
+      '',
+      `  ladder (p99 bound ${result.ladder.p99BoundMs} ms${repeats > 1 ? `; a rate is sustained after ${repeats} passing steps in a row` : ''}):`,
+    );
+    lines.push('  step   msg/s  deliveries/s   p50 ms   p99 ms   max ms  lost   gen  verdict');
     result.ladder.steps.forEach((s, i) => {
       const p = result.phases[i]!;
       lines.push(
-        `  ${String(i + 1).padStart(4)} ${rate(s.rate).padStart(7)} ${int(p.deliveriesPerSec).padStart(13)} ${ms(p.latencyMs.p50).padStart(8)} ${ms(p.latencyMs.p99).padStart(8)} ${ms(p.latencyMs.max).padStart(8)} ${String(p.delivery.lost).padStart(5)}  ${s.passed ? 'ok' : s.reasons.join('; ')}`,
+        `  ${String(i + 1).padStart(4)} ${rate(s.rate).padStart(7)} ${int(p.deliveriesPerSec).padStart(13)} ${ms(p.latencyMs.p50).padStart(8)} ${ms(p.latencyMs.p99).padStart(8)} ${ms(p.latencyMs.max).padStart(8)} ${String(p.delivery.lost).padStart(5)} ${(p.generatorCpuShare === undefined ? '–' : `${Math.round(p.generatorCpuShare * 100)}%`).padStart(5)}  ${s.generatorBound ? `generator-bound, not counted: ${s.reasons.join('; ')}` : s.passed ? 'ok' : s.reasons.join('; ')}`,
       );
     });
     const best = headlinePhase(result);
     lines.push(
       result.ladder.highestSustainedRate !== undefined && best
         ? `  highest sustained: ${rate(best.rate)} msg/s = ${int(best.deliveriesPerSec)} deliveries/s at p99 ${ms(best.latencyMs.p99)} ms`
-        : '  no step was sustained',
+        : '  no rate was sustained',
     );
+    if (result.ladder.generatorBoundRate !== undefined)
+      lines.push(
+        `  generator-bound at ${rate(result.ladder.generatorBoundRate)} msg/s: the tester was the limit there`,
+      );
   }
   for (const w of result.warnings) lines.push(`  warning: ${w}`);
   return lines.join('\n');
