@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { asUserId } from '@relay-chat/protocol';
 import { waitFor } from '@relay-chat/testkit';
 import Database from 'better-sqlite3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { parseQuery } from '../search/search-text.js';
 import { describeMessageStore } from './contract.js';
 import { describeSearch } from './search-contract.js';
@@ -169,6 +169,54 @@ describe('SQLite search, the text index behind the appends', () => {
       expect(await bodiesFound('dingo', other)).toEqual(['orphan dingo']);
     } finally {
       await other.close();
+    }
+  });
+});
+
+describe('SQLite first visits', () => {
+  let database: { url: string; drop: () => Promise<void> };
+  let store: SqliteMessageStore;
+  beforeAll(async () => {
+    database = temporaryDatabase();
+    store = new SqliteMessageStore(database.url);
+    await store.migrate();
+  });
+  afterAll(async () => {
+    await store.close();
+    await database.drop();
+  });
+
+  it('of one event-loop turn commit in one transaction, each visit failing alone', async () => {
+    const owner = asUserId('owner');
+    const channel = await store.createChannel({ name: 'lobby', createdBy: owner }, 1);
+    const internals = store as unknown as {
+      sqlite: { transaction: (...args: never[]) => unknown };
+      st: { insertSeenUser: { run: (user: string, now: number) => { changes: number } } };
+    };
+    const transactions = vi.spyOn(internals.sqlite, 'transaction');
+    const insertSeen = internals.st.insertSeenUser;
+    const run = insertSeen.run.bind(insertSeen);
+    const seen = vi.spyOn(insertSeen, 'run').mockImplementation((user, now) => {
+      if (user === 'user-13') throw new Error('disk says no');
+      return run(user, now);
+    });
+    try {
+      const users = Array.from({ length: 200 }, (_, i) => asUserId(`user-${i}`));
+      const visits = await Promise.allSettled(users.map((u) => store.welcome(u, [channel.id], 2)));
+      // The batch and the per-visit savepoint: two transaction functions for 200 visits.
+      expect(transactions).toHaveBeenCalledTimes(2);
+      expect(visits[13]).toMatchObject({ status: 'rejected', reason: { message: 'disk says no' } });
+      const joined = visits.filter((v) => v.status === 'fulfilled').map((v) => v.value);
+      expect(joined).toEqual(Array.from({ length: 199 }, () => [channel.id]));
+      expect((await store.conversationsOf(asUserId('user-12'))).map((s) => s.id)).toEqual([channel.id]);
+      expect(await store.conversationsOf(asUserId('user-13'))).toEqual([]);
+      // A second visit joins nothing.
+      seen.mockRestore();
+      expect(await store.welcome(asUserId('user-12'), [channel.id], 3)).toEqual([]);
+      expect(await store.welcome(asUserId('user-13'), [channel.id], 3)).toEqual([channel.id]);
+    } finally {
+      transactions.mockRestore();
+      seen.mockRestore();
     }
   });
 });

@@ -478,6 +478,14 @@ export interface SqliteMessageStoreOptions {
   searchMemberDrivenMax?: number;
 }
 
+interface PendingWelcome {
+  userId: UserId;
+  channels: ConversationId[];
+  now: number;
+  resolve(joined: ConversationId[]): void;
+  reject(err: unknown): void;
+}
+
 /**
  * The embedded message store: one SQLite file (WAL, fsync on every commit). Writes run as
  * synchronous better-sqlite3 transactions (`BEGIN IMMEDIATE`), so a batch's seqs are
@@ -496,6 +504,8 @@ export class SqliteMessageStore implements MessageStore {
   private indexSoon: NodeJS.Immediate | undefined;
   private closing = false;
   private readonly indexDelayMs: number;
+  /** First visits waiting for the end of the turn (see `welcome`). */
+  private welcomes: PendingWelcome[] | undefined;
 
   /** `url`: `sqlite:<path>` or `sqlite::memory:`. */
   constructor(url: string, options: SqliteMessageStoreOptions = {}) {
@@ -703,16 +713,53 @@ export class SqliteMessageStore implements MessageStore {
       .immediate();
   }
 
-  async welcome(userId: UserId, channels: ConversationId[], now: number): Promise<ConversationId[]> {
+  /**
+   * First visits of one event-loop turn commit together: a connect storm of new users costs
+   * one fsync'd commit per turn rather than one per connect. Each visit runs in its own
+   * savepoint, so one that fails fails alone; every promise resolves after the commit.
+   */
+  welcome(userId: UserId, channels: ConversationId[], now: number): Promise<ConversationId[]> {
     checkText('userId', userId);
-    return this.sqlite
-      .transaction(() => {
-        if (this.st.insertSeenUser.run(userId, now).changes === 0) return [];
-        return [...new Set(channels)].filter(
-          (conv) => this.st.insertMember.run({ conv, user: userId, now }).changes === 1,
+    return new Promise((resolve, reject) => {
+      if (this.welcomes === undefined) {
+        this.welcomes = [];
+        setImmediate(() => this.commitWelcomes());
+      }
+      this.welcomes.push({ userId, channels, now, resolve, reject });
+    });
+  }
+
+  private commitWelcomes(): void {
+    const batch = this.welcomes ?? [];
+    this.welcomes = undefined;
+    let outcomes: ({ joined: ConversationId[] } | { err: unknown })[];
+    try {
+      const visit = this.sqlite.transaction((w: PendingWelcome): ConversationId[] => {
+        if (this.st.insertSeenUser.run(w.userId, w.now).changes === 0) return [];
+        return [...new Set(w.channels)].filter(
+          (conv) => this.st.insertMember.run({ conv, user: w.userId, now: w.now }).changes === 1,
         );
-      })
-      .immediate();
+      });
+      outcomes = this.sqlite
+        .transaction(() =>
+          batch.map((w) => {
+            try {
+              // Nested: a savepoint, rolled back alone when this visit throws.
+              return { joined: visit(w) };
+            } catch (err) {
+              return { err };
+            }
+          }),
+        )
+        .immediate();
+    } catch (err) {
+      for (const w of batch) w.reject(err);
+      return;
+    }
+    outcomes.forEach((outcome, i) => {
+      if ('err' in outcome) batch[i]!.reject(outcome.err);
+      else batch[i]!.resolve(outcome.joined);
+    });
   }
 
   async getConversation(id: ConversationId): Promise<ConversationRecord | undefined> {
