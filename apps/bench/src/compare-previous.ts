@@ -9,6 +9,7 @@
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
+import { generatorsFor } from './compare-plan.js';
 import { pinProcesses, runBench } from './coordinator.js';
 import { type Deployment, startDeployment } from './deployment.js';
 import { loadAverage, machineInfo } from './machine.js';
@@ -42,8 +43,9 @@ export function previousRuns(
   durationSec: number,
   scenarios: ('channel' | 'dm')[],
   p99BoundMs?: number,
+  generators = 2,
 ): ScenarioOptions[] {
-  const step = { durationSec, warmupSec: 2, drainSec: 5, generators: 2, users };
+  const step = { durationSec, warmupSec: 2, drainSec: 5, generators, users };
   const ladder = { factor: 2, resolution: 1.3, maxSteps: 6 };
   const run = (scenario: ScenarioName, patch: Partial<ScenarioOptions>): ScenarioOptions => ({
     ...defaultOptions(scenario),
@@ -197,12 +199,18 @@ export async function comparePrevious(o: PreviousCompareOptions): Promise<string
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  const runs = previousRuns(o.users, o.durationSec, o.scenarios, o.p99BoundMs);
-  const results: Record<string, { current: (RunResult | undefined)[]; previous: (RunResult | undefined)[] }> =
-    Object.fromEntries(runs.map((r) => [r.scenario, { current: [], previous: [] }]));
   const cores = cpus().length;
   const pin = o.pin && cores >= 2;
   const generatorCpus = pin ? (cores === 2 ? '1' : `1-${cores - 1}`) : undefined;
+  const runs = previousRuns(
+    o.users,
+    o.durationSec,
+    o.scenarios,
+    o.p99BoundMs,
+    pin ? generatorsFor(cores - 1) : 2,
+  );
+  const results: Record<string, { current: (RunResult | undefined)[]; previous: (RunResult | undefined)[] }> =
+    Object.fromEntries(runs.map((r) => [r.scenario, { current: [], previous: [] }]));
   mkdirSync(o.outDir, { recursive: true });
   try {
     const common = { log, ...(o.usersDb ? { usersDatabaseUrl: o.usersDb } : {}) };

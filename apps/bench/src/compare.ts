@@ -29,6 +29,7 @@ import {
   type CompareSize,
   compareRuns,
   equivalentCommand,
+  generatorsFor,
 } from './compare-plan.js';
 import { comparePrevious, readPreviousResults, renderPreviousMarkdown } from './compare-previous.js';
 import { type CompareEntry, keptSectionsOf, notesOf, renderBenchmarksMarkdown } from './compare-report.js';
@@ -159,10 +160,10 @@ async function main(): Promise<void> {
   if (targets.length === 0) throw new Error(`--only: none of ${COMPARE_TARGETS.map((t) => t.id).join(', ')}`);
   const repeats = values.repeats === undefined ? COMPARE_REPEATS : Number(values.repeats);
   if (!Number.isInteger(repeats) || repeats < 1) throw new Error('--repeats must be an integer ≥ 1');
-  const runs = compareRuns(size, repeats);
   // Servers on CPU 0, generators on the others: neither steals the other's core.
   const cores = cpus().length;
   const pin = !values['no-pin'] && cores >= 2;
+  const runs = compareRuns(size, repeats, pin ? generatorsFor(cores - 1) : 2);
   const serverCpus = '0';
   const generatorCpus = cores === 2 ? '1' : `1-${cores - 1}`;
   if (!values['no-pin'] && !pin) log('not pinning: one CPU only');
