@@ -25,7 +25,7 @@ export const USAGE = `relay-chat load tester
 
 target (default --spawn embedded):
   --target http://host:port[,http://host2:port]   an existing relay-chat (clients round-robin over the URLs)
-  --spawn embedded | cluster[:N] | baseline:ws | baseline:ws-batched | baseline:ws-redis | baseline:socketio
+  --spawn embedded[:tmpfs] | cluster[:N] | baseline:ws | baseline:ws-batched | baseline:ws-redis | baseline:socketio
   --via-nginx            cluster: clients connect through nginx (default: straight to the replicas)
   --users-db URL         users database of spawned relay-chat (default postgres://…/relay_bench_users)
   --server-env K=V       extra environment for spawned servers (repeatable)

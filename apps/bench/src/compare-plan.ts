@@ -3,7 +3,7 @@ import { defaultOptions, ladderOptions, type ScenarioName, type ScenarioOptions 
 
 /** One system in the comparison. */
 export interface CompareTarget {
-  id: 'ws' | 'ws-batched' | 'ws-redis' | 'socketio' | 'embedded' | 'cluster';
+  id: 'ws' | 'ws-batched' | 'ws-redis' | 'socketio' | 'embedded' | 'embedded-tmpfs' | 'cluster';
   spec: TargetSpec;
   /** The same target as a `--spawn` value, for the equivalent command line. */
   spawn: string;
@@ -32,6 +32,13 @@ export const COMPARE_TARGETS: CompareTarget[] = [
     processes: 2,
   },
   { id: 'embedded', spec: { kind: 'embedded' }, spawn: 'embedded', processes: 1 },
+  // The same with its SQLite file in memory: what the disk (fsync) costs, measured in the same run.
+  {
+    id: 'embedded-tmpfs',
+    spec: { kind: 'embedded', dataOn: 'tmpfs' },
+    spawn: 'embedded:tmpfs',
+    processes: 1,
+  },
   {
     id: 'cluster',
     spec: { kind: 'cluster', replicas: 2, viaNginx: false },
@@ -84,6 +91,30 @@ export function compareRuns(size: CompareSize, repeats = COMPARE_REPEATS, genera
     // Many small conversations (persistence-bound); p99 bound 50 ms.
     run('dm', { rate: 1000, ladder: ladderOptions(quick ? 200 : 1000, { ...ladder, p99BoundMs: 50 }) }),
   ];
+}
+
+/** Steps of the tail run, each its own run at the same fixed rate. */
+export const TAIL_STEPS = 5;
+/** The targets the tail run measures: the bare ws broadcast it is judged against, and relay-chat embedded. */
+export const TAIL_TARGETS: readonly CompareTarget['id'][] = ['ws', 'embedded', 'embedded-tmpfs'];
+
+/**
+ * The tail at one fixed, moderate load: `channel` at 40 msg/s into 2,000 members (80,000
+ * deliveries/s), 8 s measured, repeated TAIL_STEPS times as separate runs, every step
+ * reported whether it passes or not (a ladder would stop at the first spike).
+ */
+export function tailRun(size: CompareSize, generators = 2): ScenarioOptions {
+  const quick = size === 'quick';
+  return {
+    ...defaultOptions('channel'),
+    users: quick ? 20 : 2000,
+    senders: 10,
+    rate: quick ? 5 : 40,
+    durationSec: quick ? 2 : 8,
+    warmupSec: 2,
+    drainSec: 5,
+    generators,
+  };
 }
 
 /** The `npm run bench` command that makes the same run by hand. */

@@ -30,6 +30,9 @@ import {
   compareRuns,
   equivalentCommand,
   generatorsFor,
+  TAIL_STEPS,
+  TAIL_TARGETS,
+  tailRun,
 } from './compare-plan.js';
 import { comparePrevious, readPreviousResults, renderPreviousMarkdown } from './compare-previous.js';
 import { type CompareEntry, keptSectionsOf, notesOf, renderBenchmarksMarkdown } from './compare-report.js';
@@ -163,7 +166,9 @@ async function main(): Promise<void> {
   // Servers on CPU 0, generators on the others: neither steals the other's core.
   const cores = cpus().length;
   const pin = !values['no-pin'] && cores >= 2;
-  const runs = compareRuns(size, repeats, pin ? generatorsFor(cores - 1) : 2);
+  const generators = pin ? generatorsFor(cores - 1) : 2;
+  const runs = compareRuns(size, repeats, generators);
+  const tail = tailRun(size, generators);
   const serverCpus = '0';
   const generatorCpus = cores === 2 ? '1' : `1-${cores - 1}`;
   if (!values['no-pin'] && !pin) log('not pinning: one CPU only');
@@ -179,7 +184,13 @@ async function main(): Promise<void> {
       label: target.id,
       description: '',
       results: {},
-      commands: runs.map((o) => equivalentCommand(target, o, usersDb)),
+      commands: [
+        ...runs.map((o) => equivalentCommand(target, o, usersDb)),
+        ...(TAIL_TARGETS.includes(target.id)
+          ? [`${equivalentCommand(target, tail, usersDb)}   # × ${TAIL_STEPS}, the tail`]
+          : []),
+      ],
+      tail: [],
       errors: [],
     };
     entries.push(entry);
@@ -215,6 +226,25 @@ async function main(): Promise<void> {
         } catch (err) {
           entry.errors.push(`${options.scenario}: ${err instanceof Error ? err.message : String(err)}`);
           log(`${target.id} ${options.scenario} failed: ${entry.errors.at(-1)}`);
+        }
+      }
+      // The tail: the same fixed load, TAIL_STEPS times, every step kept.
+      for (let step = 1; TAIL_TARGETS.includes(target.id) && step <= TAIL_STEPS; step++) {
+        try {
+          const result = await runBench({
+            deployment,
+            options: tail,
+            command: equivalentCommand(target, tail, usersDb),
+            log,
+            progress,
+            ...(pin ? { generatorCpus, serverCpus } : {}),
+          });
+          entry.tail?.push(result);
+          log(renderText(result));
+          writeReports(result, outDir, `${target.id}-tail-${step}`);
+        } catch (err) {
+          entry.errors.push(`tail step ${step}: ${err instanceof Error ? err.message : String(err)}`);
+          log(`${target.id} tail step ${step} failed: ${entry.errors.at(-1)}`);
         }
       }
     } catch (err) {

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { type Cluster, ensurePostgresDatabase, ServiceProcess, startCluster } from '@relay-chat/cluster';
@@ -15,7 +15,8 @@ const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 /** What the bench drives. */
 export type TargetSpec =
   | { kind: 'url'; urls: string[] }
-  | { kind: 'embedded' }
+  /** `dataOn`: where its SQLite file lives — the temp directory (disk, default) or /dev/shm (tmpfs). */
+  | { kind: 'embedded'; dataOn?: 'disk' | 'tmpfs' }
   | { kind: 'cluster'; replicas: number; viaNginx: boolean }
   | { kind: 'baseline'; baseline: BaselineName };
 
@@ -150,7 +151,7 @@ export async function startDeployment(
         stop: async () => {},
       };
     case 'embedded':
-      return startEmbedded(options);
+      return startEmbedded(options, target.dataOn ?? 'disk');
     case 'cluster':
       return startRelayCluster(target.replicas, target.viaNginx, options);
     case 'baseline':
@@ -158,10 +159,14 @@ export async function startDeployment(
   }
 }
 
-async function startEmbedded(options: DeploymentOptions): Promise<Deployment> {
+/** Where `embedded:tmpfs` keeps its data: memory-backed, so a commit's fsync costs nothing. */
+const TMPFS_DIR = '/dev/shm';
+
+async function startEmbedded(options: DeploymentOptions, dataOn: 'disk' | 'tmpfs'): Promise<Deployment> {
   const usersDb = options.usersDatabaseUrl ?? DEFAULT_USERS_DATABASE_URL;
   await ensureUsersDatabase(usersDb);
-  const workDir = mkdtempSync(join(tmpdir(), 'relay-bench-embedded-'));
+  if (dataOn === 'tmpfs' && !existsSync(TMPFS_DIR)) throw new Error(`embedded:tmpfs needs ${TMPFS_DIR}`);
+  const workDir = mkdtempSync(join(dataOn === 'tmpfs' ? TMPFS_DIR : tmpdir(), 'relay-bench-embedded-'));
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const env = {
@@ -186,7 +191,9 @@ async function startEmbedded(options: DeploymentOptions): Promise<Deployment> {
   );
   await server.start();
   return {
-    label: root ? `relay-chat embedded (${root.label})` : 'relay-chat embedded',
+    label: root
+      ? `relay-chat embedded (${root.label})`
+      : `relay-chat embedded, data on ${dataOn === 'tmpfs' ? 'tmpfs' : 'disk'}`,
     kind: 'relay-chat',
     driver: 'relay',
     connectUrls: [url],
@@ -195,7 +202,7 @@ async function startEmbedded(options: DeploymentOptions): Promise<Deployment> {
     // What the server was given (--server-env may override DATABASE_URL).
     usersDatabaseUrl: env.DATABASE_URL,
     processes: [{ name, role: 'server', pid: server.pid! }],
-    description: `one process (apps/server${root ? ` of ${root.label}` : ''}), messages in SQLite (fresh file), users in ${redact(usersDb)}`,
+    description: `one process (apps/server${root ? ` of ${root.label}` : ''}), messages in SQLite (fresh file${dataOn === 'tmpfs' ? ' on tmpfs' : ' on disk'}), users in ${redact(usersDb)}`,
     async stop() {
       await server.stop();
       rmSync(workDir, { recursive: true, force: true });
@@ -317,13 +324,14 @@ export function parseTarget(
     return { kind: 'url', urls };
   }
   const value = spawn ?? 'embedded';
-  if (value === 'embedded') return { kind: 'embedded' };
+  if (value === 'embedded' || value === 'embedded:disk') return { kind: 'embedded' };
+  if (value === 'embedded:tmpfs') return { kind: 'embedded', dataOn: 'tmpfs' };
   const cluster = /^cluster(?::(\d+))?$/.exec(value);
   if (cluster) return { kind: 'cluster', replicas: Number(cluster[1] ?? 2), viaNginx };
   const baseline = /^baseline:(.+)$/.exec(value)?.[1];
   if (baseline && baseline in BASELINES) return { kind: 'baseline', baseline: baseline as BaselineName };
   throw new Error(
-    `--spawn: expected embedded, cluster[:N] or baseline:{${Object.keys(BASELINES).join(',')}}, got "${value}"`,
+    `--spawn: expected embedded[:tmpfs], cluster[:N] or baseline:{${Object.keys(BASELINES).join(',')}}, got "${value}"`,
   );
 }
 
