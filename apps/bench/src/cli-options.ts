@@ -15,6 +15,8 @@ export const USAGE = `relay-chat load tester
 
   npm run bench -- <scenario> [options]        scenario: channel | dm | connect | reconnect | mixed
   npm run bench -- provision --users N [target] create bench users once (stored under .bench/users/)
+  npm run bench -- day [--spawn embedded|cluster:2] [--users N] [--duration S] [--rate R] …
+                                                a day in the life of a team server: p99 per operation
   npm run bench -- search [--backends sqlite,postgres] [--messages N] [--queries N] [--reuse] [--append-cost REV]
                                                 message search at scale: p50/p95/p99 per kind, index size
   npm run bench -- profile <file.cpuprofile>    summarise a V8 CPU profile (self time by function)

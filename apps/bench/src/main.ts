@@ -2,10 +2,12 @@
  * `npm run bench -- …`: the relay-chat load tester. See USAGE in cli-options.ts and
  * docs/benchmarks.md.
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseCommand, type ServerOptions, USAGE } from './cli-options.js';
 import { runBench } from './coordinator.js';
+import { runDayBench } from './day/day-bench.js';
+import { DAY_USAGE, parseDayCommand, renderDayReport } from './day/day-cli.js';
 import { benchDir, type Deployment, startDeployment, type TargetSpec } from './deployment.js';
 import { renderProfile, summarizeProfileFile } from './profile-summary.js';
 import { writeReports } from './report/report-files.js';
@@ -65,6 +67,26 @@ async function withDeployment<T>(
 }
 
 async function main(): Promise<void> {
+  if (process.argv[2] === 'day') {
+    const rest = process.argv.slice(3);
+    if (rest.includes('--help') || rest.includes('-h')) {
+      process.stdout.write(DAY_USAGE);
+      return;
+    }
+    const day = parseDayCommand(rest);
+    const command = `npm run bench -- ${process.argv.slice(2).join(' ')}`;
+    const result = await withDeployment(
+      day.target,
+      { serverEnv: {}, profile: false, usersDatabaseUrl: day.usersDatabaseUrl },
+      (deployment) => runDayBench(deployment, day.options, { command, log, progress }),
+    );
+    const outDir = benchDir('day');
+    mkdirSync(outDir, { recursive: true });
+    const file = join(outDir, `${new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19)}-day.json`);
+    writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
+    log(`\n${renderDayReport(result)}\nresults: ${file}`);
+    return;
+  }
   if (process.argv[2] === 'search') {
     const rest = process.argv.slice(3);
     if (rest.includes('--help') || rest.includes('-h')) {

@@ -5,6 +5,8 @@ import { type EmbeddedServer, startEmbeddedServer } from '@relay-chat/server';
 import { freePort } from '@relay-chat/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runBench } from './coordinator.js';
+import { DAY_OPERATIONS, runDayBench } from './day/day-bench.js';
+import { DAY_DEFAULTS } from './day/day-plan.js';
 import type { Deployment } from './deployment.js';
 import { defaultOptions } from './scenario.js';
 
@@ -114,5 +116,37 @@ describe('load tester against the embedded launcher', () => {
     expect(changes.delivery.expected).toBe(changes.acked * 16);
     expect(changes.delivery).toMatchObject({ lost: 0, duplicated: 0, outOfOrder: 0 });
     expect(changes.latencyMs.count).toBeGreaterThan(0);
+  }, 180_000);
+
+  it('a day in the life: every operation at once, a storm and churn, and no acked message lost', async () => {
+    const result = await runDayBench(
+      deployment,
+      {
+        ...DAY_DEFAULTS,
+        users: 12,
+        channels: 3,
+        minChannelMembers: 3,
+        dmsPerUser: 1,
+        durationSec: 4,
+        messageRate: 30,
+        typingRate: 10,
+        readRate: 5,
+        historyRate: 5,
+        churnPerSec: 0.1,
+        storms: [0.5],
+        stormShare: 0.5,
+      },
+      { command: 'smoke day', log: () => {}, progress: () => {}, usersDir: join(dir, 'users') },
+    );
+    expect(result.team.channelSizes).toEqual([12, 6, 4]);
+    expect(result.errors).toEqual({});
+    expect(result.storms[0]!.dropped).toBeGreaterThan(0);
+    expect(result.delivery.acked).toBeGreaterThan(0);
+    expect(result.delivery).toMatchObject({ lost: 0, duplicated: 0, outOfOrder: 0 });
+    for (const op of DAY_OPERATIONS) {
+      if (op === 'connect → ready (churn)') continue; // a few seconds may churn nobody who comes back in time
+      expect(result.operations[op].latencyMs.count, op).toBeGreaterThan(0);
+      expect(result.operations[op].failed, op).toBe(0);
+    }
   }, 180_000);
 });

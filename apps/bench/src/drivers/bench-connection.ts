@@ -18,6 +18,10 @@ export interface ConnectionListener {
   onChange?(conv: string, changeSeq: number, arrivalUs: number): void;
   /** v1.2 `change_ack`: `changeSeq` absent when nothing changed. */
   onChangeAck?(ref: string, conv: string, seq: number, changeSeq: number | undefined): void;
+  /** `typing` frame (relay-chat): `user` is typing in `conv`. */
+  onTyping?(conv: string, user: string, arrivalUs: number): void;
+  /** `presence` frame (relay-chat). */
+  onPresence?(user: string, online: boolean): void;
 }
 
 /**
@@ -31,6 +35,8 @@ export interface BenchConnection {
   /** v1.2 `edit` / `react` frames with a `ref` (relay-chat only; absent on drivers without them). */
   edit?(conv: string, seq: number, body: string, ref: string): void;
   react?(conv: string, seq: number, emoji: string, on: boolean, ref: string): void;
+  /** v1 `typing` frame (relay-chat only). */
+  typing?(conv: string): void;
   /** Drops the connection at once, without a closing handshake (simulated network loss). */
   terminate(): void;
   close(): void;

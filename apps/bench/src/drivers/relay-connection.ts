@@ -201,9 +201,17 @@ export class RelayConnection implements BenchConnection {
         Number(frame.seq),
         typeof frame.changeSeq === 'number' ? frame.changeSeq : undefined,
       );
+    } else if (frame.type === 'typing') {
+      this.listener.onTyping?.(String(frame.conv), String(frame.user), this.arrivalUs);
+    } else if (frame.type === 'presence') {
+      this.listener.onPresence?.(String(frame.user), frame.status === 'online');
     } else if (frame.type === 'error') {
       this.listener.onError(String(frame.code), typeof frame.ref === 'string' ? frame.ref : undefined);
     }
+  }
+
+  typing(conv: string): void {
+    this.socket?.write(clientFrame(OPCODE.text, Buffer.from(JSON.stringify({ type: 'typing', conv }))));
   }
 
   send(conv: string, clientMsgId: string, body: string): void {
