@@ -50,7 +50,10 @@ export async function createChatService(
   options: ChatServiceOptions = {},
 ): Promise<ChatService> {
   const log = logger.child({ svc: 'chat', replica: config.replicaId });
-  const store = createMessageStore(config.messageStoreUrl, log, config.databaseLimits);
+  const store = createMessageStore(config.messageStoreUrl, log, {
+    limits: config.databaseLimits,
+    sqliteThread: config.sqliteStoreThread,
+  });
   await migrateAtStart(store, log);
   const runtime = await createBus(config.redisUrl, config.redisPrefix, log, { replicaId: config.replicaId });
   const { bus, presence } = runtime;

@@ -21,8 +21,10 @@ describe('loadChatConfig', () => {
       flushIntervalMs: 2,
       reorderWindowMs: 200,
       defaultChannels: ['general'],
+      sqliteStoreThread: 'worker',
       logLevel: 'info',
     });
+    expect(loadChatConfig({ SQLITE_STORE_THREAD: 'main' }).sqliteStoreThread).toBe('main');
   });
 
   it('reads the default channels: normalised, each once, empty for none', () => {
@@ -46,6 +48,7 @@ describe('loadChatConfig', () => {
     ['MAX_CONNECTIONS_PER_USER', '0'],
     ['ALLOWED_ORIGINS', 'chat.example.com'],
     ['ALLOW_NO_ORIGIN', 'maybe'],
+    ['SQLITE_STORE_THREAD', 'both'],
     ['REDIS_URL', 'http://localhost'],
     ['DEFAULT_CHANNELS', 'general,bad\u202Ename'],
     ['DEFAULT_CHANNELS', 'x'.repeat(81)],

@@ -8,6 +8,7 @@ import {
   type Env,
   envBool,
   envDatabaseLimits,
+  envEnum,
   envInt,
   envList,
   envLogLevel,
@@ -20,6 +21,10 @@ import {
 } from '@relay-chat/service-kit';
 import type { RedisTarget } from './bus/redis-target.js';
 
+/** Where a SQLite message store runs its transactions (SQLITE_STORE_THREAD). */
+export const SQLITE_STORE_THREADS = ['worker', 'main'] as const;
+export type SqliteStoreThread = (typeof SQLITE_STORE_THREADS)[number];
+
 /** The chat service's configuration: read once from the environment, validated, frozen. */
 export interface ChatConfig {
   /** Listen address of the standalone service (default 127.0.0.1:8002). */
@@ -29,6 +34,12 @@ export interface ChatConfig {
   dataDir: string;
   /** `sqlite:…`, `postgres://…` or `mongodb://…` (default sqlite:<dataDir>/chat.db). */
   messageStoreUrl: string;
+  /**
+   * Where a `sqlite:` store runs its transactions (SQLITE_STORE_THREAD): `worker` (default),
+   * a worker thread of its own, so that no commit (and its fsync) blocks the thread that
+   * writes to the sockets; or `main`, in-thread (for comparison).
+   */
+  sqliteStoreThread: SqliteStoreThread;
   /**
    * Redis for the bus, presence and budgets: REDIS_URL (one Redis), or the seed node URLs of
    * REDIS_CLUSTER_NODES (Redis Cluster ≥ 7, sharded pub/sub); absent → in-process bus (one
@@ -166,6 +177,7 @@ export function loadChatConfig(env: Env): Readonly<ChatConfig> {
     messageStoreUrl:
       envUrl(env, 'MESSAGE_STORE_URL', ['sqlite', 'postgres', 'postgresql', 'mongodb', 'mongodb+srv']) ??
       `sqlite:${join(dataDir, 'chat.db')}`,
+    sqliteStoreThread: envEnum(env, 'SQLITE_STORE_THREAD', SQLITE_STORE_THREADS, 'worker'),
     redisUrl: redisTargetOf(env),
     redisPrefix: envString(env, 'REDIS_PREFIX', 'relay:'),
     authJwksUrl,

@@ -4,12 +4,13 @@ import { createMessageStore } from './factory.js';
 import { MongoMessageStore } from './mongo.js';
 import { PostgresMessageStore } from './postgres.js';
 import { SqliteMessageStore } from './sqlite.js';
+import { SqliteWorkerStore } from './sqlite-worker.js';
 
 const logger = createLogger({ name: 'chat-store-test', level: 'silent' });
 
 describe('createMessageStore', () => {
   it.each([
-    ['sqlite::memory:', SqliteMessageStore],
+    ['sqlite::memory:', SqliteWorkerStore],
     ['postgres://postgres@127.0.0.1:5432/none', PostgresMessageStore],
     ['postgresql://postgres@127.0.0.1:5432/none', PostgresMessageStore],
     ['mongodb://127.0.0.1:27017/chat?replicaSet=rs0', MongoMessageStore],
@@ -18,6 +19,15 @@ describe('createMessageStore', () => {
     const store = createMessageStore(url, logger);
     expect(store).toBeInstanceOf(kind);
     await store.close();
+  });
+
+  it('keeps a SQLite store on the main thread when asked to', async () => {
+    const store = createMessageStore('sqlite::memory:', logger, { sqliteThread: 'main' });
+    expect(store).toBeInstanceOf(SqliteMessageStore);
+    await store.close();
+    const onWorker = createMessageStore('sqlite::memory:', logger, { sqliteThread: 'worker' });
+    expect(onWorker).toBeInstanceOf(SqliteWorkerStore);
+    await onWorker.close();
   });
 
   it.each(['redis://127.0.0.1:6379', 'mysql://db/chat', 'chat.db', ''])(

@@ -1,8 +1,20 @@
 import { ConfigError, type DatabaseLimits, type Logger } from '@relay-chat/service-kit';
+import type { SqliteStoreThread } from '../config.js';
 import type { MessageStore } from './message-store.js';
 import { MongoMessageStore } from './mongo.js';
 import { PostgresMessageStore } from './postgres.js';
 import { SqliteMessageStore } from './sqlite.js';
+import { SqliteWorkerStore } from './sqlite-worker.js';
+
+export interface MessageStoreOptions {
+  /** PostgreSQL waits and timeouts. */
+  limits?: Readonly<DatabaseLimits>;
+  /**
+   * SQLite: `worker` (default) runs the store on a worker thread, so no commit (and its
+   * fsync) ever blocks the thread that writes to the sockets; `main` runs it in-thread.
+   */
+  sqliteThread?: SqliteStoreThread;
+}
 
 /**
  * The message store named by `MESSAGE_STORE_URL`, chosen by scheme: `sqlite:<path>`,
@@ -13,12 +25,15 @@ import { SqliteMessageStore } from './sqlite.js';
 export function createMessageStore(
   url: string,
   logger: Logger,
-  limits?: Readonly<DatabaseLimits>,
+  options: MessageStoreOptions = {},
 ): MessageStore {
+  const { limits } = options;
   const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1]?.toLowerCase();
   switch (scheme) {
     case 'sqlite':
-      return new SqliteMessageStore(url, { logger });
+      return options.sqliteThread === 'main'
+        ? new SqliteMessageStore(url, { logger })
+        : new SqliteWorkerStore(url, { logger });
     case 'postgres':
     case 'postgresql':
       return new PostgresMessageStore(url, { logger, ...(limits ? { limits } : {}) });

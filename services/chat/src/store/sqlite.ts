@@ -465,7 +465,8 @@ function prepare(db: Database.Database) {
 
 /** Options of the SQLite store. */
 export interface SqliteMessageStoreOptions {
-  logger?: Logger;
+  /** Only `warn` is used (on a worker thread, a stand-in forwards it to the main thread's logger). */
+  logger?: Pick<Logger, 'warn'>;
   /**
    * Longest the text index stays behind the appends when fewer than INDEX_BATCH messages
    * are pending, ms (default INDEX_DELAY_MS). A search catches up first whatever it is.
@@ -497,7 +498,7 @@ export class SqliteMessageStore implements MessageStore {
   private readonly sqlite: Database.Database;
   private statements: ReturnType<typeof prepare> | undefined;
   private readonly searchMemberDrivenMax: number;
-  private readonly logger: Logger | undefined;
+  private readonly logger: Pick<Logger, 'warn'> | undefined;
   /** Messages appended since the last catch-up of the text index, and its timers. */
   private unindexed = 0;
   private indexTimer: NodeJS.Timeout | undefined;
