@@ -47,6 +47,7 @@ export {
   BoundedPool,
   type DatabaseLimits,
   DEFAULT_DATABASE_LIMITS,
+  PREPARE,
   UNBOUNDED_DATABASE_LIMITS,
 } from './postgres-pool.js';
 export { isUnavailableError, toServiceError } from './service-error.js';

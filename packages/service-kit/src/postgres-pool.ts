@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { ChatError } from '@relay-chat/protocol';
 import type { PostgresCursor, PostgresPool, PostgresPoolClient, PostgresQueryResult } from 'kysely';
 import pg from 'pg';
@@ -41,6 +42,30 @@ export const UNBOUNDED_DATABASE_LIMITS: Readonly<DatabaseLimits> = Object.freeze
   statementTimeoutMs: 0,
   maxWaiting: Number.POSITIVE_INFINITY,
 });
+
+/**
+ * The comment that opens the text of a statement to prepare: a connection parses it (and
+ * PostgreSQL plans it, generically once the plan is known to suit) once, then sends only its
+ * name and parameters. For a few big statements run very often with their values bound, never
+ * inlined (the append batch: its parse and plan cost PostgreSQL about as much as running
+ * it). Each distinct text stays prepared on each connection for the connection's life.
+ */
+export const PREPARE = '/* prepare */ ';
+
+/** Statement names by text, for the texts that start with PREPARE (a handful). */
+const preparedNames = new Map<string, string>();
+
+/** The name of a statement to prepare: its text's hash, so one text has one name everywhere. */
+export function preparedName(text: string): string {
+  let name = preparedNames.get(text);
+  if (name === undefined) {
+    name = `rc_${createHash('sha256').update(text).digest('base64url').slice(0, 22)}`;
+    // A handful of texts are expected; a caller that builds them from values must not grow this without end.
+    if (preparedNames.size >= 1000) preparedNames.clear();
+    preparedNames.set(text, name);
+  }
+  return name;
+}
 
 /**
  * A node-postgres pool for Kysely whose waits are bounded (DatabaseLimits) and which never
@@ -120,9 +145,10 @@ class GuardedClient implements PostgresPoolClient {
     // A failed connection answers nothing more: fail at once (e.g. the ROLLBACK after a
     // timed-out statement) instead of waiting out another timeout.
     if (this.#broken) return Promise.reject(this.#broken);
-    const pending = this.client.query(sqlOrCursor, parameters as unknown[]) as unknown as Promise<
-      PostgresQueryResult<R>
-    >;
+    const values = parameters as unknown[];
+    const pending = (sqlOrCursor.startsWith(PREPARE)
+      ? this.client.query({ name: preparedName(sqlOrCursor), text: sqlOrCursor, values })
+      : this.client.query(sqlOrCursor, values)) as unknown as Promise<PostgresQueryResult<R>>;
     return pending.catch((err: unknown) => {
       if (breaksConnection(err)) this.#broken = err as Error;
       throw err;

@@ -16,6 +16,8 @@ import {
 } from '@relay-chat/testkit';
 import { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { KeyedBudget } from '../limits/keyed-budget.js';
+import { RedisBudget } from '../limits/redis-budget.js';
 import { describePresenceRegistry } from '../presence/contract.js';
 import { RedisPresence } from '../presence/redis.js';
 import { Bus } from './bus.js';
@@ -104,6 +106,44 @@ describe.skipIf(unavailable !== undefined)('RedisPresence on Redis Cluster', () 
     },
     peer: replica,
   });
+});
+
+describe.skipIf(unavailable !== undefined)('RedisBudget on Redis Cluster', () => {
+  it('takes a turn of actions on keys of many slots, each key its own budget, in order', async () => {
+    const { seeds } = await sharedCluster();
+    const budget = new RedisBudget({
+      url: seeds,
+      prefix: `budget-${randomBytes(4).toString('hex')}:`,
+      name: 'send',
+      ratePerSec: 1,
+      burst: 2,
+      what: 'sending too fast',
+      // Looser than Redis's: an answer from the fallback (a failed script call) would show.
+      fallback: new KeyedBudget({ ratePerSec: 1, burst: 100, what: 'sending too fast' }),
+      logger,
+      timeoutMs: 2000,
+    });
+    try {
+      await budget.ready();
+      const users = Array.from({ length: 12 }, (_, i) => `user-${i}`);
+      const outcomes = await Promise.all(
+        [...users, ...users, ...users].map((user) =>
+          budget.take(user).then(
+            () => 'ok',
+            (err: unknown) => (err as { code?: string }).code,
+          ),
+        ),
+      );
+      // Every user's first two actions pass, the third is refused.
+      expect(outcomes).toEqual([
+        ...users.map(() => 'ok'),
+        ...users.map(() => 'ok'),
+        ...users.map(() => 'rate_limited'),
+      ]);
+    } finally {
+      await budget.stop();
+    }
+  }, 30_000);
 });
 
 describe.skipIf(unavailable !== undefined)('Redis Cluster bus under cluster faults', () => {

@@ -1,28 +1,44 @@
 import { ChatError } from '@relay-chat/protocol';
 import { counter, type Logger } from '@relay-chat/service-kit';
 import { whenReady } from '../bus/redis.js';
-import { createRedisClient, type RedisClient, type RedisTarget } from '../bus/redis-target.js';
+import {
+  createRedisClient,
+  isClusterTarget,
+  type RedisClient,
+  type RedisTarget,
+} from '../bus/redis-target.js';
 import type { Budget } from './budget.js';
 import type { KeyedBudget } from './keyed-budget.js';
 
 /**
  * GCRA (the generic cell rate algorithm, as in ATM traffic shaping and redis-cell) in one
- * script: the key holds the theoretical arrival time of the next action; an action is
+ * script: each key holds the theoretical arrival time of its next action; an action is
  * allowed while that time is at most `burst` intervals ahead of now. Redis's clock, so every
- * replica agrees. Returns 0 when allowed, else the ms until the next action would be.
+ * replica agrees. The keys are taken in order (a key may come more than once: one action
+ * each); returns, per key, 0 when allowed, else the ms until the next action would be.
  */
 const GCRA = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local interval = tonumber(ARGV[1])
 local tolerance = tonumber(ARGV[2])
-local tat = tonumber(redis.call('GET', KEYS[1]) or now)
-if tat < now then tat = now end
-local next = tat + interval
-if next - now > tolerance then return math.ceil(next - now - tolerance) end
-redis.call('SET', KEYS[1], next, 'PX', math.ceil(next - now) + 1000)
-return 0
+local waits = {}
+for i, key in ipairs(KEYS) do
+  local tat = tonumber(redis.call('GET', key) or now)
+  if tat < now then tat = now end
+  local next = tat + interval
+  if next - now > tolerance then
+    waits[i] = math.ceil(next - now - tolerance)
+  else
+    redis.call('SET', key, next, 'PX', math.ceil(next - now) + 1000)
+    waits[i] = 0
+  end
+end
+return waits
 `;
+
+/** Most actions in one script call. */
+const MAX_TAKES_PER_CALL = 500;
 
 const fallbacks = counter(
   'chat_budget_local_fallbacks_total',
@@ -48,15 +64,35 @@ export interface RedisBudgetOptions {
   timeoutMs?: number;
 }
 
+interface PendingTake {
+  /** The caller's key (the fallback's). */
+  key: string;
+  /** Its key in Redis. */
+  redisKey: string;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
 /**
  * One budget per key over every replica of the deployment, kept in Redis: a user who spreads
  * sends over sockets on several replicas, or reconnects to another one, draws on the same
- * allowance. One script call per action, pipelined with whatever else the turn sends.
+ * allowance.
+ *
+ * Takes are grouped as the append batcher groups messages: one script call is in flight at a
+ * time, and the takes that arrive meanwhile go together in the next one (in arrival order,
+ * settled in that order, so a user's sends leave here in the order they came). A message
+ * used to cost a Redis round trip of its own — a write, a read, and Redis woken — which on a
+ * busy replica was more CPU than the message's share of its database batch. On a Redis
+ * Cluster the keys of one call may live on different nodes: each goes as its own call of the
+ * script, all in one pipeline.
  */
 export class RedisBudget implements Budget {
   private readonly redis: RedisClient;
   private readonly intervalMs: number;
   private readonly toleranceMs: number;
+  private readonly cluster: boolean;
+  private queue: PendingTake[] = [];
+  private flushing = false;
 
   constructor(private readonly options: RedisBudgetOptions) {
     this.intervalMs = 1000 / options.ratePerSec;
@@ -72,7 +108,11 @@ export class RedisBudget implements Budget {
     this.redis.on('error', (err) =>
       options.logger.debug({ err, budget: options.name }, 'budget Redis error'),
     );
-    this.redis.defineCommand('relayBudgetTake', { numberOfKeys: 1, lua: GCRA });
+    // The same script twice: with its keys counted by the caller, and with one key, which is
+    // what a cluster client needs to route each call (and its auto-pipeline) by slot.
+    this.redis.defineCommand('relayBudgetTake', { lua: GCRA });
+    this.redis.defineCommand('relayBudgetTakeOne', { numberOfKeys: 1, lua: GCRA });
+    this.cluster = isClusterTarget(options.url);
   }
 
   /** Resolves once connected (checks before that fall back); rejects after `timeoutMs`. */
@@ -80,26 +120,71 @@ export class RedisBudget implements Budget {
     return whenReady(this.redis, timeoutMs);
   }
 
-  async take(key: string): Promise<void> {
-    let waitMs: number;
-    try {
-      waitMs = Number(
-        await (this.redis as unknown as BudgetCommands).relayBudgetTake(
-          `${this.options.prefix}budget:${this.options.name}:${key}`,
-          this.intervalMs,
-          this.toleranceMs,
-        ),
-      );
-    } catch {
-      fallbacks.inc({ budget: this.options.name });
-      this.options.fallback.take(key);
-      return;
-    }
-    if (waitMs > 0) {
-      throw new ChatError('rate_limited', `${this.options.what}; retry in ${waitMs} ms`, {
-        retryAfterSec: waitMs / 1000,
+  /**
+   * Takes one action's allowance for `key`; throws ChatError `rate_limited` (with
+   * Retry-After) past it. A check Redis does not answer within `timeoutMs` is answered by
+   * the fallback.
+   */
+  take(key: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({
+        key,
+        redisKey: `${this.options.prefix}budget:${this.options.name}:${key}`,
+        resolve,
+        reject,
       });
+      if (!this.flushing) {
+        this.flushing = true;
+        // Let the rest of this event-loop turn's takes join the first call.
+        setImmediate(() => void this.flush());
+      }
+    });
+  }
+
+  private async flush(): Promise<void> {
+    while (this.queue.length > 0) {
+      const batch = this.queue.splice(0, MAX_TAKES_PER_CALL);
+      let waits: number[] | undefined;
+      try {
+        waits = await this.waitsOf(batch.map((p) => p.redisKey));
+      } catch {
+        waits = undefined;
+      }
+      for (const [i, p] of batch.entries()) {
+        if (waits === undefined) {
+          fallbacks.inc({ budget: this.options.name });
+          try {
+            this.options.fallback.take(p.key);
+            p.resolve();
+          } catch (err) {
+            p.reject(err);
+          }
+          continue;
+        }
+        const waitMs = waits[i]!;
+        if (waitMs > 0) {
+          p.reject(
+            new ChatError('rate_limited', `${this.options.what}; retry in ${waitMs} ms`, {
+              retryAfterSec: waitMs / 1000,
+            }),
+          );
+        } else p.resolve();
+      }
     }
+    this.flushing = false;
+  }
+
+  /** Each key's wait (0: allowed), from one script call (one per key on a cluster). */
+  private async waitsOf(keys: string[]): Promise<number[]> {
+    const redis = this.redis as unknown as BudgetCommands;
+    const args = [this.intervalMs, this.toleranceMs] as const;
+    if (this.cluster) {
+      const answers = await Promise.all(keys.map((key) => redis.relayBudgetTakeOne(key, ...args)));
+      return answers.map((waits) => Number(waits[0]));
+    }
+    const waits = await redis.relayBudgetTake(keys.length, ...keys, ...args);
+    if (waits.length !== keys.length) throw new Error('budget script answered the wrong number of keys');
+    return waits.map(Number);
   }
 
   async stop(): Promise<void> {
@@ -109,5 +194,8 @@ export class RedisBudget implements Budget {
 }
 
 interface BudgetCommands {
-  relayBudgetTake(key: string, intervalMs: number, toleranceMs: number): Promise<number>;
+  /** numberOfKeys, the keys, then interval and tolerance (ms). */
+  relayBudgetTake(numberOfKeys: number, ...args: (string | number)[]): Promise<number[]>;
+  /** One key, then interval and tolerance (ms). */
+  relayBudgetTakeOne(key: string, intervalMs: number, toleranceMs: number): Promise<number[]>;
 }

@@ -9,6 +9,7 @@
  * `--inflight` is how many batches are written at once (one per chat replica's batcher).
  */
 import { randomUUID } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { asUserId, type ConversationId, type UserId } from '@relay-chat/protocol';
 import { createLogger } from '@relay-chat/service-kit';
@@ -58,6 +59,8 @@ try {
     );
   }
   let next = 0;
+  const serverBefore = postgresCpuTicks();
+  const clientBefore = process.cpuUsage();
   const started = process.hrtime.bigint();
   await Promise.all(
     Array.from({ length: inflight }, async () => {
@@ -65,11 +68,52 @@ try {
     }),
   );
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const client = process.cpuUsage(clientBefore);
+  const clientUs = (client.user + client.system) / total;
+  const serverSeconds = postgresCpuSince(serverBefore);
+  const server =
+    serverSeconds === undefined ? '' : `, PostgreSQL ${Math.round((serverSeconds * 1e6) / total)} µs`;
   console.log(
     `${total} messages in ${batches.length} batches of ${batchSize} over ${conversationCount} conversations, ` +
-      `${inflight} in flight: ${seconds.toFixed(2)} s, ${Math.round(total / seconds)} messages/s`,
+      `${inflight} in flight: ${seconds.toFixed(2)} s, ${Math.round(total / seconds)} messages/s; ` +
+      `CPU per message: client ${Math.round(clientUs)} µs${server}`,
   );
 } finally {
   await store.close();
   await database?.drop();
+}
+
+/**
+ * CPU ticks used so far by each of this machine's PostgreSQL processes (from /proc), or
+ * undefined where /proc cannot tell (not Linux). Only meaningful when the server is local and
+ * otherwise idle.
+ */
+function postgresCpuTicks(): Map<string, number> | undefined {
+  const ticks = new Map<string, number>();
+  try {
+    for (const pid of readdirSync('/proc')) {
+      if (!/^\d+$/.test(pid)) continue;
+      try {
+        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+        if (!stat.includes('(postgres)')) continue;
+        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        ticks.set(pid, Number(fields[11]) + Number(fields[12]));
+      } catch {
+        // The process ended meanwhile.
+      }
+    }
+  } catch {
+    return undefined;
+  }
+  return ticks;
+}
+
+/** CPU seconds PostgreSQL used between two readings: processes that ended meanwhile are not counted. */
+function postgresCpuSince(before: Map<string, number> | undefined): number | undefined {
+  const after = postgresCpuTicks();
+  if (!before || !after) return undefined;
+  let ticks = 0;
+  for (const [pid, now] of after) ticks += now - (before.get(pid) ?? 0);
+  // USER_HZ is 100 on every Linux that Node supports.
+  return ticks / 100;
 }

@@ -7,7 +7,13 @@ import {
   MEMBERS_PREVIEW,
   type UserId,
 } from '@relay-chat/protocol';
-import { type DatabaseLimits, type Logger, type OpenedDatabase, openDatabase } from '@relay-chat/service-kit';
+import {
+  type DatabaseLimits,
+  type Logger,
+  type OpenedDatabase,
+  openDatabase,
+  PREPARE,
+} from '@relay-chat/service-kit';
 import { type Kysely, type Migration, sql } from 'kysely';
 import { searchText } from '../search/search-text.js';
 import { AppendPlan, distinctSendKeys, rootKeyOf, type StoredMessage, sendKeyOf } from './append-plan.js';
@@ -1192,7 +1198,9 @@ async function writeBatchWith(
   // Most batches carry no replies and no mentions: their parts of the statement are left out.
   const hasMentions = mentionIdx.length > 0;
   const searchTexts = candidates.map((c) => searchText(c.input.body));
-  const { rows } = await sql<BatchRow>`
+  // Prepared (PREPARE): the text depends only on hasMentions and hasReplies, the values are
+  // all bound; parsing and planning it cost PostgreSQL about as much as running it.
+  const { rows } = await sql<BatchRow>`${sql.raw(PREPARE)}
     WITH inp AS (
       SELECT * FROM unnest(${candidates.map((c) => c.input.conv)}::text[], ${candidates.map((c) => c.id)}::text[],
         ${candidates.map((c) => c.input.sender)}::text[], ${candidates.map((c) => c.input.clientMsgId)}::text[],
@@ -1207,19 +1215,24 @@ async function writeBatchWith(
     ), `
         : sql``
     }locked AS MATERIALIZED (
-      SELECT c.id FROM conversations c WHERE c.id IN (SELECT conv FROM inp) ORDER BY c.id FOR UPDATE
+      SELECT c.id FROM conversations c WHERE c.id = ANY (ARRAY(SELECT conv FROM inp)) ORDER BY c.id FOR UPDATE
     ), present AS MATERIALIZED (
-      SELECT m.conv, m.user_id FROM members m
-      WHERE (m.conv, m.user_id) IN (
-        SELECT conv, sender FROM inp WHERE conv IN (SELECT id FROM locked)
+      -- A primary-key probe per (conversation, member) to check: the prepared statement's
+      -- generic plan cannot know how few there are, and would rather scan a small table.
+      SELECT m.conv, m.user_id
+      FROM (
+        SELECT conv, sender AS user_id FROM inp WHERE conv IN (SELECT id FROM locked)
         ${
           hasMentions
             ? sql`UNION
         SELECT i.conv, x.user_id FROM ment x JOIN inp i ON i.idx = x.idx WHERE i.conv IN (SELECT id FROM locked)`
             : sql``
         }
-      )
-      FOR KEY SHARE
+      ) k
+      CROSS JOIN LATERAL (
+        SELECT mb.conv, mb.user_id FROM members mb WHERE mb.conv = k.conv AND mb.user_id = k.user_id OFFSET 0
+      ) m
+      FOR KEY SHARE OF m
     ), checked AS MATERIALIZED (
       SELECT i.*,
         CASE
