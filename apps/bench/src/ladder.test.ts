@@ -51,6 +51,11 @@ describe('judgeStep', () => {
     expect(busy).toMatchObject({ passed: false, generatorBound: true });
     expect(busy.reasons[0]).toMatch(/generator CPU 95%/);
     expect(judgeStep(measured(100, 5, { generatorCpuShare: 0.5 }), options).passed).toBe(true);
+    // Within the bounds with a busy generator: a pass (its own delays only add latency).
+    expect(judgeStep(measured(100, 5, { generatorCpuShare: 0.95 }), options)).toMatchObject({
+      passed: true,
+      reasons: [],
+    });
   });
 
   it('fails, not generator-bound, a step that fell behind because connections were not open', () => {
@@ -98,7 +103,7 @@ describe('repeated steps', () => {
   });
 
   it('retries a generator-bound step without counting it, and stops climbing at a generator-bound rate', () => {
-    const steps = [judge(100, 5), judge(100, 5, { generatorCpuShare: 0.95 })];
+    const steps = [judge(100, 5), judge(100, 500, { generatorCpuShare: 0.95 })];
     expect(rateVerdict(steps, 100, three)).toBe('pending');
     expect(nextLadderRate(steps, three)).toBe(100);
     steps.push(judge(100, 5), judge(100, 5));

@@ -78,12 +78,14 @@ export interface LadderStep extends StepMeasurement {
 /** What the steps at one rate add up to. */
 export type RateVerdict = 'sustained' | 'failed' | 'generator-bound' | 'pending';
 
-/** Judges one step against the bounds. */
 /**
- * Judges one step against the bounds. A step where the generator was the bottleneck (it fell
- * behind its send schedule, or its CPU reached `generatorBoundCpuShare` of its cores) is
- * generator-bound: neither passed nor failed, whatever its latency. Losses and server closes
- * are failures of the system even then.
+ * Judges one step against the bounds. A step where the generator was the bottleneck is
+ * generator-bound — neither passed nor failed, whatever its latency: when it fell behind its
+ * send schedule (the load was not offered), or when it missed the latency or delivery bound
+ * with its CPU at `generatorBoundCpuShare` of its cores (the miss cannot be told from the
+ * tester's own queueing). A step that meets the bounds with a busy generator passes: its
+ * latencies include the generator's delays, which can only make them worse. Losses and
+ * server closes are failures of the system even then.
  */
 export function judgeStep(step: StepMeasurement, options: LadderOptions): LadderStep {
   const reasons: string[] = [];
@@ -92,21 +94,25 @@ export function judgeStep(step: StepMeasurement, options: LadderOptions): Ladder
   // Sends wait for a connection to open: a schedule not kept for want of connections is the system's.
   if (step.connectionsDown !== undefined && step.connectionsDown > 0)
     reasons.push(`${step.connectionsDown} connections not open`);
-  const bound: string[] = [];
-  if (step.sentRatio < options.minSentRatio) {
-    bound.push(`generator sent ${(step.sentRatio * 100).toFixed(1)}% of the schedule`);
-  }
-  if (step.generatorCpuShare !== undefined && step.generatorCpuShare >= options.generatorBoundCpuShare) {
-    bound.push(`generator CPU ${(step.generatorCpuShare * 100).toFixed(0)}% of its cores`);
-  }
-  if (reasons.length === 0 && bound.length > 0) {
-    return { ...step, passed: false, generatorBound: true, reasons: bound };
-  }
+  const slow: string[] = [];
   if (step.p99Ms > options.p99BoundMs)
-    reasons.push(`p99 ${step.p99Ms.toFixed(1)} ms > ${options.p99BoundMs} ms`);
+    slow.push(`p99 ${step.p99Ms.toFixed(1)} ms > ${options.p99BoundMs} ms`);
   if (step.deliveredRatio < options.minDeliveredRatio) {
-    reasons.push(`delivered ${(step.deliveredRatio * 100).toFixed(1)}% of expected`);
+    slow.push(`delivered ${(step.deliveredRatio * 100).toFixed(1)}% of expected`);
   }
+  const behind =
+    step.sentRatio < options.minSentRatio
+      ? `generator sent ${(step.sentRatio * 100).toFixed(1)}% of the schedule`
+      : undefined;
+  const busy =
+    step.generatorCpuShare !== undefined && step.generatorCpuShare >= options.generatorBoundCpuShare
+      ? `generator CPU ${(step.generatorCpuShare * 100).toFixed(0)}% of its cores`
+      : undefined;
+  if (reasons.length === 0 && (behind || (busy && slow.length > 0))) {
+    const bound = [behind, busy].filter((r): r is string => r !== undefined);
+    return { ...step, passed: false, generatorBound: true, reasons: [...bound, ...slow] };
+  }
+  reasons.push(...slow);
   return { ...step, passed: reasons.length === 0, reasons };
 }
 
