@@ -3,7 +3,13 @@ import { join, sep } from 'node:path';
 import fastifyStatic from '@fastify/static';
 import { createAuthService, loadAuthConfig } from '@relay-chat/auth';
 import { createChatService, loadChatConfig } from '@relay-chat/chat';
-import { createHttpServer, createLogger, type Env, type Logger } from '@relay-chat/service-kit';
+import {
+  closeHttpServer,
+  createHttpServer,
+  createLogger,
+  type Env,
+  type Logger,
+} from '@relay-chat/service-kit';
 import { embeddedEnv, loadServerConfig } from './config.js';
 import { securityHeadersFor } from './security-headers.js';
 
@@ -13,6 +19,8 @@ export interface EmbeddedServer {
   port: number;
   logger: Logger;
   close(): Promise<void>;
+  /** The part of `close()` under way (`chat`, `http`, `auth`), `done` after it; undefined before. */
+  readonly closingStep: 'chat' | 'http' | 'auth' | 'done' | undefined;
 }
 
 /**
@@ -70,14 +78,25 @@ export async function startEmbeddedServer(env: Env): Promise<EmbeddedServer> {
       logger.warn({ webDir: config.webDir }, 'web client not built; serving the API only (npm run build)');
     }
     await app.listen({ host: config.host, port });
+    let closingStep: EmbeddedServer['closingStep'];
     return {
       url: `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}`,
       port,
       logger,
       async close() {
-        await chat.close();
-        await app.close();
-        await auth.close();
+        // Each step named, so a shutdown that hangs says where (see main.ts's forced exit).
+        for (const [step, run] of [
+          ['chat', () => chat.close()],
+          ['http', () => closeHttpServer(app)],
+          ['auth', () => auth.close()],
+        ] as const) {
+          closingStep = step;
+          await run();
+        }
+        closingStep = 'done';
+      },
+      get closingStep() {
+        return closingStep;
       },
     };
   } catch (err) {

@@ -9,7 +9,10 @@ async function main(): Promise<void> {
   const stop = async () => {
     if (stopping) return;
     stopping = true;
-    const force = setTimeout(() => process.exit(1), 15_000);
+    const force = setTimeout(() => {
+      process.stderr.write(`relay-chat did not stop within 15 s (stuck closing: ${server.closingStep})\n`);
+      process.exit(1);
+    }, 15_000);
     force.unref();
     await server.close();
     process.exit(0);

@@ -378,3 +378,24 @@ export async function registerCommonRoutes(app: HttpServer, options: CommonRoute
     return metricsRegistry.metrics();
   });
 }
+
+/** Connections still open this long after an HTTP server began to close are cut, ms. */
+export const HTTP_CLOSE_GRACE_MS = 5000;
+
+/**
+ * Closes an HTTP server: requests under way get `graceMs` to finish, then every connection
+ * still open is cut, so a client holding a connection (a request that never ends) cannot
+ * hold up the process's stop.
+ */
+export async function closeHttpServer(
+  app: { close(): Promise<unknown>; server: { closeAllConnections(): void } },
+  graceMs = HTTP_CLOSE_GRACE_MS,
+): Promise<void> {
+  const cut = setTimeout(() => app.server.closeAllConnections(), graceMs);
+  cut.unref();
+  try {
+    await app.close();
+  } finally {
+    clearTimeout(cut);
+  }
+}

@@ -24,7 +24,9 @@ export { withDeadline } from './deadline.js';
 export {
   answerWithin,
   type CommonRoutesOptions,
+  closeHttpServer,
   createHttpServer,
+  HTTP_CLOSE_GRACE_MS,
   type HttpServer,
   type HttpServerOptions,
   registerCommonRoutes,

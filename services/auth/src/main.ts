@@ -1,4 +1,4 @@
-import { ConfigError, createHttpServer, createLogger } from '@relay-chat/service-kit';
+import { ConfigError, closeHttpServer, createHttpServer, createLogger } from '@relay-chat/service-kit';
 import { createAuthService } from './app.js';
 import { loadAuthConfig } from './config.js';
 
@@ -21,7 +21,7 @@ async function main(): Promise<void> {
     closing = true;
     logger.info({ signal }, 'shutting down');
     try {
-      await app.close();
+      await closeHttpServer(app);
       await service.close();
       process.exit(0);
     } catch (err) {

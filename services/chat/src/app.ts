@@ -27,6 +27,9 @@ import { createMessageStore } from './store/factory.js';
 import type { MessageStore } from './store/message-store.js';
 import { CachedUserDirectory, httpUserFetcher } from './users/user-directory.js';
 
+/** A shutdown step running longer than this is logged by name, ms. */
+const SLOW_CLOSE_MS = 3000;
+
 export interface ChatServiceOptions {
   /** Revocations when auth runs in the same process (embedded); else polled from config.authUrl. */
   revocations?: RevocationSource;
@@ -172,14 +175,23 @@ export async function createChatService(
       gateway.attach(app.server as Server);
     },
     async close() {
-      await gateway.close();
-      await batcher.drain();
-      await core.close();
-      await revocationFeed.stop();
+      // A step still running after SLOW_CLOSE_MS is logged by name: a hung shutdown says where.
+      const step = async (name: string, run: () => unknown) => {
+        const slow = setTimeout(() => log.warn({ step: name }, 'shutdown step still running'), SLOW_CLOSE_MS);
+        try {
+          await run();
+        } finally {
+          clearTimeout(slow);
+        }
+      };
+      await step('gateway', () => gateway.close());
+      await step('batcher', () => batcher.drain());
+      await step('core', () => core.close());
+      await step('revocations', () => revocationFeed.stop());
       restBudget.stop();
       searchBudget.stop();
-      await runtime.close();
-      await store.close();
+      await step('runtime', () => runtime.close());
+      await step('store', () => store.close());
     },
   };
 }

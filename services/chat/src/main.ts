@@ -1,4 +1,4 @@
-import { ConfigError, createHttpServer, createLogger } from '@relay-chat/service-kit';
+import { ConfigError, closeHttpServer, createHttpServer, createLogger } from '@relay-chat/service-kit';
 import { createChatService } from './app.js';
 import { loadChatConfig } from './config.js';
 
@@ -24,7 +24,7 @@ async function main(): Promise<void> {
     const force = setTimeout(() => process.exit(1), 15_000);
     force.unref();
     await chat.close();
-    await app.close();
+    await closeHttpServer(app);
     process.exit(0);
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));

@@ -37,6 +37,8 @@ export interface AcceptedConnection {
 export class ConnectionAcceptor {
   private readonly wss: WebSocketServer;
   private accepting = true;
+  /** Sockets that came in through an upgrade and are still open (see stop). */
+  private readonly upgraded = new Set<Duplex>();
 
   constructor(
     private readonly deps: {
@@ -63,14 +65,25 @@ export class ConnectionAcceptor {
     });
   }
 
-  /** Refuses new connections from now on (`server_shutting_down`). */
+  /**
+   * Refuses new connections from now on (`server_shutting_down`). Every socket that came in
+   * through an upgrade and is still open `closeTimeoutMs` later — a peer that never finished
+   * the closing handshake, an upgrade that was being authenticated when this was called, a
+   * refusal the peer never read — is destroyed then: an upgraded socket keeps the HTTP
+   * server from closing, and so the process from stopping.
+   */
   stop(): void {
     this.accepting = false;
     this.wss.close();
+    setTimeout(() => {
+      for (const socket of this.upgraded) socket.destroy();
+    }, this.options.session.closeTimeoutMs).unref();
   }
 
   private onUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => socket.destroy());
+    this.upgraded.add(socket);
+    socket.once('close', () => this.upgraded.delete(socket));
     const path = (request.url ?? '').split('?')[0];
     if (path !== this.options.path) {
       rejectUpgrade(socket, new ChatError('not_found', 'no WebSocket endpoint here'));
@@ -97,6 +110,11 @@ export class ConnectionAcceptor {
               { retryAfterSec: 5 },
             ),
           );
+          return;
+        }
+        if (!this.accepting) {
+          // Stopped while this upgrade was being authenticated.
+          rejectUpgrade(socket, new ChatError('server_shutting_down'));
           return;
         }
         this.wss.handleUpgrade(request, socket, head, (ws) => {

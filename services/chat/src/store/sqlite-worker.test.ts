@@ -256,4 +256,35 @@ describe('SqliteWorkerStore close', () => {
       await database.drop();
     }
   });
+
+  it('does not hold up shutdown past its bound when the worker cannot answer', async () => {
+    const database = temporaryDatabase();
+    const holder = new Database(database.path);
+    try {
+      const { logger, asLogger } = fakeLogger();
+      const store = new SqliteWorkerStore(database.url, { logger: asLogger, closeWaitMs: 300 });
+      await store.migrate();
+      const [a, b] = [asUserId('s-a'), asUserId('s-b')];
+      const g = (await store.createGroup({ name: 'stuck', createdBy: a, members: [b] }, 1)).id;
+      // Another process holds the write lock: the worker's append waits in SQLite's busy
+      // timeout (5 s), a native call that neither the close request nor terminate() interrupts.
+      holder.exec('BEGIN IMMEDIATE');
+      const appended = store.append([{ conv: g, sender: a, clientMsgId: 'x', body: 'stuck', ts: 2 }]);
+      appended.catch(() => {});
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const started = Date.now();
+      await store.close();
+      expect(Date.now() - started).toBeLessThan(3000);
+      expect(logger.error).toHaveBeenCalledWith(
+        { waitedMs: 300 },
+        'the SQLite store worker did not close in time',
+      );
+      await expect(appended).rejects.toThrow('the SQLite store is closed');
+      await expect(store.ping()).rejects.toThrow('the SQLite store is closed');
+    } finally {
+      holder.exec('ROLLBACK');
+      holder.close();
+      await database.drop();
+    }
+  });
 });

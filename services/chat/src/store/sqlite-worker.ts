@@ -15,7 +15,16 @@ import {
 export interface SqliteWorkerStoreOptions extends Omit<SqliteMessageStoreOptions, 'logger'> {
   /** Gets the store's own log lines and the worker's failures (never a message body). */
   logger?: Logger;
+  /**
+   * Longest `close()` waits for the worker to close the store, and then for it to stop, ms
+   * (default CLOSE_WAIT_MS). Past it, shutdown goes on without it: every commit the worker
+   * acknowledged is already durable, and the text index's queue is in the database.
+   */
+  closeWaitMs?: number;
 }
+
+/** Default of SqliteWorkerStoreOptions.closeWaitMs. */
+const CLOSE_WAIT_MS = 5000;
 
 interface Pending {
   resolve: (value: unknown) => void;
@@ -44,11 +53,13 @@ export class SqliteWorkerStore implements MessageStore {
   private stopped: Error | undefined;
   private closing: Promise<void> | undefined;
   private readonly logger: Logger | undefined;
+  private readonly closeWaitMs: number;
 
   /** `url`: `sqlite:<path>` or `sqlite::memory:`. */
   constructor(url: string, options: SqliteWorkerStoreOptions = {}) {
-    const { logger, ...storeOptions } = options;
+    const { logger, closeWaitMs, ...storeOptions } = options;
     this.logger = logger;
+    this.closeWaitMs = closeWaitMs ?? CLOSE_WAIT_MS;
     const worker = startWorker({ url, options: storeOptions });
     this.worker = worker;
     worker.on('message', (message: WorkerMessage) => this.receive(message));
@@ -108,18 +119,41 @@ export class SqliteWorkerStore implements MessageStore {
   /**
    * Lets the calls made before it finish, closes the store in the worker (the text index
    * catches up first), then stops the worker. Idempotent; resolves also when the worker
-   * had already died.
+   * had already died. Bounded: a worker that does not answer within closeWaitMs (stuck in a
+   * native call, a lock held by another process) does not hold up the process's shutdown.
    */
   close(): Promise<void> {
     this.closing ??= (async () => {
       try {
-        if (!this.stopped) await this.call('close', []);
+        if (!this.stopped && !(await this.within(this.call('close', [])))) {
+          this.logger?.error({ waitedMs: this.closeWaitMs }, 'the SQLite store worker did not close in time');
+        }
+      } catch (err) {
+        this.logger?.error({ err }, 'the SQLite store worker failed to close');
       } finally {
         this.stopped ??= new Error('the SQLite store is closed');
-        await this.worker.terminate();
+        this.fail(this.stopped);
+        // terminate() waits for a native call in progress to return: do not wait past the bound.
+        await this.within(this.worker.terminate());
       }
     })();
     return this.closing;
+  }
+
+  /** True when `promise` settled within closeWaitMs (its rejection is rethrown). */
+  private async within(promise: Promise<unknown>): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<false>((resolve) => {
+      timer = setTimeout(() => resolve(false), this.closeWaitMs);
+    });
+    const settled = promise.then(() => true);
+    // A rejection after the bound has passed is the caller's no more.
+    settled.catch(() => {});
+    try {
+      return await Promise.race([settled, late]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** Sends one call to the worker; its answer settles the promise. */
