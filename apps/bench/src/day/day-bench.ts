@@ -12,6 +12,7 @@ import { randomBytes } from 'node:crypto';
 import type { ConversationId } from '@relay-chat/protocol';
 import { ApiClient, ChatApi } from '@relay-chat/sdk';
 import { inParallel } from '@relay-chat/service-kit';
+import { seeded } from '@relay-chat/testkit';
 import { makeBody, nowMs } from '../bench-message.js';
 import { accountDeliveries, ConversationLog, type DeliveryAccount } from '../delivery-tracker.js';
 import type { Deployment } from '../deployment.js';
@@ -23,7 +24,7 @@ import { IntervalSet } from '../interval-set.js';
 import { ProcessSampler } from '../process-sampler.js';
 import { toMs } from '../run-result.js';
 import { UserPool } from '../user-pool.js';
-import { buildTeam, type DayOptions, seededRandom, TrafficPlan } from './day-plan.js';
+import { buildTeam, type DayOptions, TrafficPlan } from './day-plan.js';
 
 /** The operations timed, in report order. */
 export const DAY_OPERATIONS = [
@@ -107,7 +108,7 @@ export async function runDayBench(
     throw new Error('the day scenario needs relay-chat (channels, DMs, typing, read markers, history)');
   const startedAt = new Date().toISOString();
   const apiUrl = deployment.apiUrl;
-  const random = seededRandom(options.seed + 1);
+  const random = seeded(options.seed + 1);
   const errors: Record<string, number> = {};
   const fail = (code: string) => {
     errors[code] = (errors[code] ?? 0) + 1;

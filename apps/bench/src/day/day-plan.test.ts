@@ -1,13 +1,7 @@
+import { seeded } from '@relay-chat/testkit';
 import { describe, expect, it } from 'vitest';
 import { parseDayCommand } from './day-cli.js';
-import {
-  buildTeam,
-  channelSizes,
-  DAY_DEFAULTS,
-  seededRandom,
-  TrafficPlan,
-  WeightedPick,
-} from './day-plan.js';
+import { buildTeam, channelSizes, DAY_DEFAULTS, TrafficPlan, WeightedPick } from './day-plan.js';
 
 describe('the day-in-the-life team', () => {
   it('sizes channels on a power law: channel k has users / k^exponent members, at least the minimum', () => {
@@ -36,7 +30,7 @@ describe('the day-in-the-life team', () => {
 
   it('picks by weight', () => {
     const pick = new WeightedPick([1, 0, 3]);
-    const random = seededRandom(7);
+    const random = seeded(7);
     const counts = [0, 0, 0];
     for (let i = 0; i < 40_000; i++) counts[pick.pick(random)]!++;
     expect(counts[1]).toBe(0);
@@ -46,7 +40,7 @@ describe('the day-in-the-life team', () => {
 
   it('sends about dmShare of the traffic to DMs, always from a member of the conversation', () => {
     const team = buildTeam({ ...DAY_DEFAULTS, users: 300, channels: 5 });
-    const plan = new TrafficPlan(team, 0.6, seededRandom(3));
+    const plan = new TrafficPlan(team, 0.6, seeded(3));
     let dms = 0;
     for (let i = 0; i < 20_000; i++) {
       const next = plan.next();

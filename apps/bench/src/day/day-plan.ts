@@ -3,6 +3,7 @@
  * whom, and which operation comes next. Pure and seeded, so a run's team is the same every
  * time and the shapes can be tested without a server.
  */
+import { seeded } from '@relay-chat/testkit';
 
 /** The team and the load, as the CLI sets them. */
 export interface DayOptions {
@@ -56,18 +57,6 @@ export const DAY_DEFAULTS: DayOptions = {
   seed: 1,
 };
 
-/** mulberry32: a small seeded generator (deterministic teams and schedules). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** The team: channel members and DM pairs, by user index. */
 export interface Team {
   /** Members of each channel, by user index; channel 0 is the biggest (everyone). */
@@ -99,7 +88,7 @@ function sample(n: number, k: number, random: () => number): number[] {
 }
 
 export function buildTeam(o: DayOptions): Team {
-  const random = seededRandom(o.seed);
+  const random = seeded(o.seed);
   const channels = channelSizes(o).map((size) => sample(o.users, size, random).sort((a, b) => a - b));
   const seen = new Set<number>();
   const dms: [number, number][] = [];
