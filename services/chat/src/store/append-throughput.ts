@@ -33,7 +33,10 @@ const inflight = Number(values.inflight);
 
 const database = values.url ? undefined : await createTestDatabase('append_throughput');
 const url = values.url ?? database!.url;
-const store = createMessageStore(url, createLogger({ name: 'append-throughput', level: 'warn' }));
+// SQLite: SQLITE_STORE_THREAD=main runs the store in this thread (for a CPU profile of it).
+const store = createMessageStore(url, createLogger({ name: 'append-throughput', level: 'warn' }), {
+  sqliteThread: process.env.SQLITE_STORE_THREAD === 'main' ? 'main' : 'worker',
+});
 try {
   await store.migrate();
   const users = Array.from({ length: 50 }, () => asUserId(`u-${randomUUID()}`));

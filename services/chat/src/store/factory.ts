@@ -31,9 +31,10 @@ export function createMessageStore(
   const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1]?.toLowerCase();
   switch (scheme) {
     case 'sqlite':
+      // Either way, the WAL is checkpointed on a thread of its own (sqlite-checkpointer.ts).
       return options.sqliteThread === 'main'
-        ? new SqliteMessageStore(url, { logger })
-        : new SqliteWorkerStore(url, { logger });
+        ? new SqliteMessageStore(url, { logger, backgroundCheckpoints: true })
+        : new SqliteWorkerStore(url, { logger, backgroundCheckpoints: true });
     case 'postgres':
     case 'postgresql':
       return new PostgresMessageStore(url, { logger, ...(limits ? { limits } : {}) });

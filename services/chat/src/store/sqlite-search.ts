@@ -19,7 +19,8 @@ import type { MessagesTable } from './sql-rows.js';
  * The index follows the appends (migration 0007): an append only queues its messages in
  * `search_queue`, in its own transaction; `catchUp` moves the queue into `search_docs` and
  * `message_fts`, in the order the messages were stored, from their current bodies — in
- * batches of hundreds after the appends' transactions, and always first in the transaction
+ * transactions of a few dozen behind the appends (sqlite.ts, `indexNow`), and always
+ * completely first in the transaction
  * of a search, which therefore sees every message stored before it. Written with each
  * append, as the gateway appends DMs (a message or two at a time), the index cost a DM
  * nearly as much server CPU again: each commit wrote a page of search_docs and of each of
@@ -181,12 +182,12 @@ export function prepareSearch(db: Database.Database, messageColumns: readonly st
     'INSERT INTO search_queue (conv, seq) SELECT value ->> 0, value ->> 1 FROM json_each(?)',
   );
   const queued = db.prepare<
-    [],
+    [number],
     { q: number; conv: ConversationId; seq: number; body: string; ts: number; deleted: number }
   >(
     `SELECT q.id AS q, m.conv, m.seq, m.body, m.ts, m.deleted
      FROM search_queue q CROSS JOIN messages m WHERE m.conv = q.conv AND m.seq = q.seq
-     ORDER BY q.id LIMIT ${MIGRATION_BATCH}`,
+     ORDER BY q.id LIMIT ?`,
   );
   const dequeue = db.prepare<[number]>('DELETE FROM search_queue WHERE id <= ?');
 
@@ -228,19 +229,19 @@ export function prepareSearch(db: Database.Database, messageColumns: readonly st
 
     /**
      * Indexes the queued messages, in the order they were stored, from their current
-     * bodies (a deleted one not at all), and empties the queue: run inside a write
-     * transaction. Returns how many it indexed.
+     * bodies (a deleted one not at all), and takes them off the queue: run inside a write
+     * transaction. At most `max` of them (all by default); returns whether any are left.
      */
-    catchUp(): number {
-      let indexed = 0;
-      for (;;) {
-        const rows = queued.all();
-        if (rows.length === 0) return indexed;
-        const live = rows.filter((r) => r.deleted === 0);
-        indexNew(live);
-        indexed += live.length;
+    catchUp(max = Number.POSITIVE_INFINITY): boolean {
+      let left = max;
+      while (left > 0) {
+        const rows = queued.all(Math.min(left, MIGRATION_BATCH));
+        if (rows.length === 0) return false;
+        indexNew(rows.filter((r) => r.deleted === 0));
         dequeue.run(rows[rows.length - 1]!.q);
+        left -= rows.length;
       }
+      return queued.all(1).length > 0;
     },
 
     /** An edited body replaces the message's indexed text; its index row id stays. A queued

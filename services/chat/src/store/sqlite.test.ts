@@ -133,6 +133,31 @@ describe('SQLite search, the text index behind the appends', () => {
     await waitFor(() => queued() === 0, { what: 'the index to catch up' });
   });
 
+  it('catches up a backlog a little per turn, so appends never wait behind all of it', async () => {
+    const g = (await store.createGroup({ name: 'backlog', createdBy: a, members: [b] }, 0)).id;
+    const burst = (tag: string, n: number) =>
+      Array.from({ length: n }, (_, i) => ({
+        conv: g,
+        sender: a,
+        clientMsgId: `${tag}${i}`,
+        body: `backlog kiwi ${tag} ${i}`,
+        ts: i,
+      }));
+    await store.append(burst('first', 600));
+    // One turn: the first part of the backlog is indexed, the rest still queued.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    const afterOneTurn = queued();
+    expect(afterOneTurn).toBeGreaterThan(0);
+    expect(afterOneTurn).toBeLessThan(600);
+    // An append between two parts commits at once, and joins the queue behind the backlog.
+    await store.append(burst('later', 1));
+    await waitFor(() => queued() === 0, { what: 'the index to catch up' });
+    expect(await bodiesFound('kiwi later')).toEqual(['backlog kiwi later 0']);
+    expect(
+      (await store.search({ userId: b, query: parseQuery('backlog kiwi first'), limit: 50 })).hits,
+    ).toHaveLength(50);
+  });
+
   it('indexes a pending message by its text at catch-up: edited, or not at all when deleted', async () => {
     const g = (await store.createGroup({ name: 'pending', createdBy: a, members: [b] }, 0)).id;
     const [x, y] = await store.append([
