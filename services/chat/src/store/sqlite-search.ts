@@ -19,7 +19,7 @@ import type { MessagesTable } from './sql-rows.js';
  * The index follows the appends (migration 0007): an append only queues its messages in
  * `search_queue`, in its own transaction; `catchUp` moves the queue into `search_docs` and
  * `message_fts`, in the order the messages were stored, from their current bodies — in
- * transactions of a few dozen behind the appends (sqlite.ts, `indexNow`), and always
+ * transactions of up to 256 behind the appends (sqlite.ts, `indexNow`), and always
  * completely first in the transaction
  * of a search, which therefore sees every message stored before it. Written with each
  * append, as the gateway appends DMs (a message or two at a time), the index cost a DM
