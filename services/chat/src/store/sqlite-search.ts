@@ -20,13 +20,14 @@ import type { MessagesTable } from './sql-rows.js';
  * `search_queue`, in its own transaction; `catchUp` moves the queue into `search_docs` and
  * `message_fts`, in the order the messages were stored, from their current bodies — in
  * transactions of up to 256 behind the appends (sqlite.ts, `indexNow`), and always
- * completely first in the transaction
- * of a search, which therefore sees every message stored before it. Written with each
- * append, as the gateway appends DMs (a message or two at a time), the index cost a DM
- * nearly as much server CPU again: each commit wrote a page of search_docs and of each of
- * its four indexes, and FTS5 adds a segment per transaction. An edit of an indexed message
- * replaces its text (same rowid: the message keeps its place), a delete removes both rows;
- * a queued message needs neither (the catch-up reads it as it is then).
+ * completely first in the transaction of a search, which therefore sees every message
+ * stored before it. Written with each append, as the gateway appends DMs (a message or two
+ * at a time), the index cost a DM nearly as much server CPU again: each commit wrote a page
+ * of search_docs and of each of its indexes, and FTS5 adds a segment per transaction.
+ *
+ * An edit of an indexed message replaces its text (same rowid: the message keeps its
+ * place), a delete removes both rows; a queued message needs neither (the catch-up reads it
+ * as it is then).
  */
 
 export const SEARCH_MIGRATION: Migration = {
@@ -190,6 +191,7 @@ export function prepareSearch(db: Database.Database, messageColumns: readonly st
      ORDER BY q.id LIMIT ?`,
   );
   const dequeue = db.prepare<[number]>('DELETE FROM search_queue WHERE id <= ?');
+  const anyQueued = db.prepare<[], 1>('SELECT 1 FROM search_queue LIMIT 1').pluck();
 
   /** Indexes messages (docs and text), in the order given, after every doc there is. */
   function indexNew(
@@ -241,7 +243,7 @@ export function prepareSearch(db: Database.Database, messageColumns: readonly st
         dequeue.run(rows[rows.length - 1]!.q);
         left -= rows.length;
       }
-      return queued.all(1).length > 0;
+      return anyQueued.get() !== undefined;
     },
 
     /** An edited body replaces the message's indexed text; its index row id stays. A queued

@@ -7,7 +7,7 @@ import {
   MEMBERS_PREVIEW,
   type UserId,
 } from '@relay-chat/protocol';
-import { type Logger, type OpenedDatabase, openDatabase, sqlitePathOf } from '@relay-chat/service-kit';
+import { type Logger, type OpenedDatabase, openDatabase } from '@relay-chat/service-kit';
 import type Database from 'better-sqlite3';
 import { type Kysely, type Migration, sql } from 'kysely';
 import {
@@ -236,15 +236,13 @@ const migrations: Record<string, Migration> = {
   '0007_search_deferred': SEARCH_DEFERRED_MIGRATION,
 };
 
-/** Pending messages that make the text index catch up at once (see indexLater). */
-const INDEX_BATCH = 256;
 /**
- * Most messages the text index takes per transaction when it catches up behind the appends;
- * a larger backlog goes on at the next turn, after the appends that arrived meanwhile. (64
- * per transaction cost more CPU per message than it saved in waiting: every transaction
- * adds an FTS5 segment to merge.)
+ * Pending messages that make the text index catch up on the next turn (see indexLater), and
+ * the most it takes per transaction behind the appends: a larger backlog goes on at the next
+ * turn, after the appends that arrived meanwhile. (64 per transaction cost more CPU per
+ * message than it saved in waiting: every transaction adds an FTS5 segment to merge.)
  */
-const INDEX_CHUNK = 256;
+const INDEX_BATCH = 256;
 /** Longest the text index stays behind the appends when few arrive, ms. */
 const INDEX_DELAY_MS = 250;
 
@@ -525,7 +523,6 @@ export class SqliteMessageStore implements MessageStore {
   private readonly indexDelayMs: number;
   /** First visits waiting for the end of the turn (see `welcome`). */
   private welcomes: PendingWelcome[] | undefined;
-  private readonly path: string;
   private readonly backgroundCheckpoints: boolean;
   private checkpointer: WalCheckpointer | undefined;
 
@@ -534,11 +531,10 @@ export class SqliteMessageStore implements MessageStore {
     this.searchMemberDrivenMax = options.searchMemberDrivenMax ?? MEMBER_DRIVEN_MAX;
     this.logger = options.logger;
     this.indexDelayMs = options.searchIndexDelayMs ?? INDEX_DELAY_MS;
-    this.path = sqlitePathOf(url);
-    this.backgroundCheckpoints = (options.backgroundCheckpoints ?? false) && this.path !== ':memory:';
     this.opened = openDatabase<ChatTables>(url, { variable: 'MESSAGE_STORE_URL' });
     if (!this.opened.sqlite) throw new Error('not a SQLite URL');
     this.sqlite = this.opened.sqlite;
+    this.backgroundCheckpoints = (options.backgroundCheckpoints ?? false) && !this.sqlite.memory;
   }
 
   private get st(): ReturnType<typeof prepare> {
@@ -549,7 +545,7 @@ export class SqliteMessageStore implements MessageStore {
   async migrate(): Promise<void> {
     await runChatMigrations(this.opened.db, migrations);
     if (this.backgroundCheckpoints && !this.checkpointer && !this.closing) {
-      this.checkpointer = startWalCheckpointer(this.path, {
+      this.checkpointer = startWalCheckpointer(this.sqlite.name, {
         onError: (message) => this.logger?.warn({ message }, 'checkpointing the WAL failed'),
       });
       this.sqlite.pragma(`wal_autocheckpoint = ${WRITER_AUTOCHECKPOINT_PAGES}`);
@@ -979,7 +975,7 @@ export class SqliteMessageStore implements MessageStore {
    * WAL keeps commits in order, so a power cut loses such a commit only together with the
    * queue rows it took (which stay queued) — and the next append's fsync covers it anyway.
    */
-  private indexNow(max = INDEX_CHUNK): void {
+  private indexNow(max = INDEX_BATCH): void {
     clearTimeout(this.indexTimer);
     clearImmediate(this.indexSoon);
     this.indexTimer = undefined;
@@ -987,6 +983,7 @@ export class SqliteMessageStore implements MessageStore {
     this.unindexed = 0;
     if (this.closing) return;
     let more = false;
+    const synchronous = this.sqlite.pragma('synchronous', { simple: true }) as number;
     this.sqlite.pragma('synchronous = NORMAL');
     try {
       more = this.sqlite.transaction(() => this.st.search.catchUp(max)).immediate();
@@ -994,7 +991,7 @@ export class SqliteMessageStore implements MessageStore {
       // The docs stay pending: the next append, search or start catches up.
       this.logger?.warn({ err }, 'indexing messages for search failed');
     } finally {
-      this.sqlite.pragma('synchronous = FULL');
+      this.sqlite.pragma(`synchronous = ${synchronous}`);
     }
     if (more) this.indexSoon = setImmediate(() => this.indexNow());
   }
