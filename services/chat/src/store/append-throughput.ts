@@ -4,9 +4,12 @@
  *
  *   npx tsx --conditions source services/chat/src/store/append-throughput.ts \
  *     [--url <MESSAGE_STORE_URL>] [--messages 20000] [--batch 100] [--conversations 1000] [--inflight 1]
+ *     [--prefill 0]
  *
  * Without --url it creates a fresh PostgreSQL database through testkit and drops it after.
  * `--inflight` is how many batches are written at once (one per chat replica's batcher).
+ * `--prefill N` stores N messages (in batches of 500, not timed) before the measured ones, so
+ * that the indexes are as deep as a long-lived server's.
  */
 import { randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -24,12 +27,14 @@ const { values } = parseArgs({
     batch: { type: 'string', default: '100' },
     conversations: { type: 'string', default: '1000' },
     inflight: { type: 'string', default: '1' },
+    prefill: { type: 'string', default: '0' },
   },
 });
 const total = Number(values.messages);
 const batchSize = Number(values.batch);
 const conversationCount = Number(values.conversations);
 const inflight = Number(values.inflight);
+const prefill = Number(values.prefill);
 
 const database = values.url ? undefined : await createTestDatabase('append_throughput');
 const url = values.url ?? database!.url;
@@ -46,23 +51,29 @@ try {
     const c = await store.createGroup({ name: `bench-${i}`, createdBy: members[0]!, members }, Date.now());
     convs.push({ id: c.id, members });
   }
-  const batches: AppendInput[][] = [];
-  for (let sent = 0; sent < total; sent += batchSize) {
-    batches.push(
-      Array.from({ length: Math.min(batchSize, total - sent) }, (_, i) => {
-        const conv = convs[(sent + i) % convs.length]!;
-        return {
-          conv: conv.id,
-          sender: conv.members[(sent + i) % 2]!,
-          clientMsgId: randomUUID(),
-          body: 'x'.repeat(80),
-          ts: Date.now(),
-        };
-      }),
-    );
-  }
+  /** `count` messages in batches of `size`, round-robin over the conversations. */
+  const batchesOf = (count: number, size: number): AppendInput[][] => {
+    const batches: AppendInput[][] = [];
+    for (let sent = 0; sent < count; sent += size) {
+      batches.push(
+        Array.from({ length: Math.min(size, count - sent) }, (_, i) => {
+          const conv = convs[(sent + i) % convs.length]!;
+          return {
+            conv: conv.id,
+            sender: conv.members[(sent + i) % 2]!,
+            clientMsgId: randomUUID(),
+            body: 'x'.repeat(80),
+            ts: Date.now(),
+          };
+        }),
+      );
+    }
+    return batches;
+  };
+  for (const batch of batchesOf(prefill, 500)) await store.append(batch);
+  const batches = batchesOf(total, batchSize);
   let next = 0;
-  const serverBefore = postgresCpuTicks();
+  const serverBefore = url.startsWith('postgres') ? postgresCpuTicks() : undefined;
   const clientBefore = process.cpuUsage();
   const started = process.hrtime.bigint();
   await Promise.all(
@@ -78,7 +89,7 @@ try {
     serverSeconds === undefined ? '' : `, PostgreSQL ${Math.round((serverSeconds * 1e6) / total)} µs`;
   console.log(
     `${total} messages in ${batches.length} batches of ${batchSize} over ${conversationCount} conversations, ` +
-      `${inflight} in flight: ${seconds.toFixed(2)} s, ${Math.round(total / seconds)} messages/s; ` +
+      `${inflight} in flight${prefill > 0 ? `, after ${prefill}` : ''}: ${seconds.toFixed(2)} s, ${Math.round(total / seconds)} messages/s; ` +
       `CPU per message: client ${Math.round(clientUs)} µs${server}`,
   );
 } finally {

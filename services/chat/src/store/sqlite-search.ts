@@ -43,7 +43,7 @@ export const SEARCH_MIGRATION: Migration = {
       ts_min INTEGER NOT NULL,
       UNIQUE (conv, seq)
     )`.execute(db);
-    // (conv, id): a conversation's index rows newest first, for the member-driven plan.
+    // (conv, id), for the member-driven plan; dropped by 0008 for UNIQUE (conv, seq).
     await sql`CREATE INDEX search_docs_conv ON search_docs (conv)`.execute(db);
     await sql`CREATE INDEX search_docs_ts_max ON search_docs (ts_max)`.execute(db);
     await sql`CREATE INDEX search_docs_ts_min ON search_docs (ts_min)`.execute(db);
@@ -82,6 +82,18 @@ export const SEARCH_DEFERRED_MIGRATION: Migration = {
       conv TEXT NOT NULL,
       seq INTEGER NOT NULL
     )`.execute(db);
+  },
+};
+
+/**
+ * Migration 0008_search_docs_one_conv_index: drops `search_docs (conv)`. The member-driven
+ * plan reads a conversation's rows through `UNIQUE (conv, seq)` instead (its entries carry
+ * the row id the plan filters on), so each catch-up writes one conversation-keyed b-tree
+ * rather than two: each of those lands every message on a random page.
+ */
+export const SEARCH_ONE_CONV_INDEX_MIGRATION: Migration = {
+  async up(db: Kysely<unknown>) {
+    await sql`DROP INDEX search_docs_conv`.execute(db);
   },
 };
 

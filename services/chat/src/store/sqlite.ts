@@ -87,6 +87,7 @@ import {
   prepareSearch,
   SEARCH_DEFERRED_MIGRATION,
   SEARCH_MIGRATION,
+  SEARCH_ONE_CONV_INDEX_MIGRATION,
 } from './sqlite-search.js';
 
 const migrations: Record<string, Migration> = {
@@ -234,6 +235,8 @@ const migrations: Record<string, Migration> = {
   '0006_search': SEARCH_MIGRATION,
   // The text index written behind the appends, caught up before every search.
   '0007_search_deferred': SEARCH_DEFERRED_MIGRATION,
+  // One conversation-keyed index on search_docs, not two.
+  '0008_search_docs_one_conv_index': SEARCH_ONE_CONV_INDEX_MIGRATION,
 };
 
 /**
