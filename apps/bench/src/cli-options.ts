@@ -3,6 +3,7 @@ import { MIN_BODY_CHARS } from './bench-message.js';
 import { parseTarget, type TargetSpec } from './deployment.js';
 import { DEFAULT_LADDER, type LadderOptions } from './ladder.js';
 import { validateShares } from './mixed.js';
+import { intOption, numberOption } from './option-numbers.js';
 import {
   defaultOptions,
   ladderOptions,
@@ -87,21 +88,6 @@ export interface ServerOptions {
   profile: boolean;
 }
 
-function positiveInt(name: string, value: string | undefined, min = 1): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min)
-    throw new Error(`--${name} must be an integer ≥ ${min}, got "${value}"`);
-  return n;
-}
-
-function positiveNumber(name: string, value: string | undefined, min = 0): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isFinite(n) || n < min) throw new Error(`--${name} must be a number ≥ ${min}, got "${value}"`);
-  return n;
-}
-
 /** Parses the command line (without `node main.ts`); throws an Error naming the bad option. */
 export function parseCommand(argv: readonly string[]): Command {
   const { values, positionals } = parseArgs({
@@ -161,7 +147,7 @@ export function parseCommand(argv: readonly string[]): Command {
     return { kind: 'profile', file: rest[0] };
   }
   if (command === 'provision') {
-    return { kind: 'provision', users: positiveInt('users', values.users) ?? 2000, target: target(), server };
+    return { kind: 'provision', users: intOption('users', values.users) ?? 2000, target: target(), server };
   }
   if (!(SCENARIOS as readonly string[]).includes(command)) {
     throw new Error(`unknown command "${command}" (expected ${SCENARIOS.join(', ')}, provision or profile)`);
@@ -171,21 +157,21 @@ export function parseCommand(argv: readonly string[]): Command {
   const defaults = defaultOptions(scenario);
   const options: ScenarioOptions = {
     ...defaults,
-    users: positiveInt('users', values.users, 2) ?? defaults.users,
-    devices: positiveInt('devices', values.devices) ?? defaults.devices,
-    senders: positiveInt('senders', values.senders) ?? defaults.senders,
-    rate: positiveNumber('rate', values.rate) ?? defaults.rate,
-    durationSec: positiveNumber('duration', values.duration, 1) ?? defaults.durationSec,
-    warmupSec: positiveNumber('warmup', values.warmup) ?? defaults.warmupSec,
-    messageSize: positiveInt('size', values.size, MIN_BODY_CHARS) ?? defaults.messageSize,
-    generators: positiveInt('generators', values.generators, 0) ?? defaults.generators,
-    drainSec: positiveNumber('drain', values.drain) ?? defaults.drainSec,
+    users: intOption('users', values.users, 2) ?? defaults.users,
+    devices: intOption('devices', values.devices) ?? defaults.devices,
+    senders: intOption('senders', values.senders) ?? defaults.senders,
+    rate: numberOption('rate', values.rate) ?? defaults.rate,
+    durationSec: numberOption('duration', values.duration, 1) ?? defaults.durationSec,
+    warmupSec: numberOption('warmup', values.warmup) ?? defaults.warmupSec,
+    messageSize: intOption('size', values.size, MIN_BODY_CHARS) ?? defaults.messageSize,
+    generators: intOption('generators', values.generators, 0) ?? defaults.generators,
+    drainSec: numberOption('drain', values.drain) ?? defaults.drainSec,
     connectConcurrency:
-      positiveInt('connect-concurrency', values['connect-concurrency']) ?? defaults.connectConcurrency,
-    connectTimeoutMs: positiveInt('connect-timeout', values['connect-timeout']) ?? defaults.connectTimeoutMs,
+      intOption('connect-concurrency', values['connect-concurrency']) ?? defaults.connectConcurrency,
+    connectTimeoutMs: intOption('connect-timeout', values['connect-timeout']) ?? defaults.connectTimeoutMs,
     channelName: values.channel ?? defaults.channelName,
-    edits: positiveNumber('edits', values.edits) ?? defaults.edits,
-    reactions: positiveNumber('reactions', values.reactions) ?? defaults.reactions,
+    edits: numberOption('edits', values.edits) ?? defaults.edits,
+    reactions: numberOption('reactions', values.reactions) ?? defaults.reactions,
   };
   if ((values.edits !== undefined || values.reactions !== undefined) && scenario !== 'mixed')
     throw new Error('--edits and --reactions apply to the mixed scenario');
@@ -197,12 +183,12 @@ export function parseCommand(argv: readonly string[]): Command {
     if (scenario !== 'channel' && scenario !== 'dm' && scenario !== 'mixed')
       throw new Error('--ladder applies to channel, dm and mixed');
     const overrides: Partial<LadderOptions> = {};
-    const factor = positiveNumber('ladder-factor', values['ladder-factor'], 1.01);
-    const steps = positiveInt('ladder-steps', values['ladder-steps']);
-    const bound = positiveNumber('p99-bound', values['p99-bound'], 0.001);
-    const max = positiveNumber('ladder-max', values['ladder-max'], 1);
-    const resolution = positiveNumber('ladder-resolution', values['ladder-resolution'], 1.01);
-    const repeats = positiveInt('ladder-repeats', values['ladder-repeats']);
+    const factor = numberOption('ladder-factor', values['ladder-factor'], 1.01);
+    const steps = intOption('ladder-steps', values['ladder-steps']);
+    const bound = numberOption('p99-bound', values['p99-bound'], 0.001);
+    const max = numberOption('ladder-max', values['ladder-max'], 1);
+    const resolution = numberOption('ladder-resolution', values['ladder-resolution'], 1.01);
+    const repeats = intOption('ladder-repeats', values['ladder-repeats']);
     if (repeats !== undefined) overrides.repeats = repeats;
     if (resolution !== undefined) overrides.resolution = resolution;
     if (factor !== undefined) overrides.factor = factor;
@@ -210,7 +196,7 @@ export function parseCommand(argv: readonly string[]): Command {
     if (bound !== undefined) overrides.p99BoundMs = bound;
     if (max !== undefined) overrides.maxRate = max;
     options.ladder = ladderOptions(
-      positiveNumber('ladder-start', values['ladder-start'], 1) ?? options.rate,
+      numberOption('ladder-start', values['ladder-start'], 1) ?? options.rate,
       overrides,
     );
   }

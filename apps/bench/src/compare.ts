@@ -39,6 +39,7 @@ import { type CompareEntry, keptSectionsOf, notesOf, renderBenchmarksMarkdown } 
 import { pinProcesses, runBench } from './coordinator.js';
 import { benchDir, type Deployment, startDeployment } from './deployment.js';
 import { machineInfo, packageVersions, REPO_ROOT } from './machine.js';
+import { intOption, numberOption } from './option-numbers.js';
 import { renderCompareHtml } from './report/compare-html.js';
 import { writeReports } from './report/report-files.js';
 import { renderText } from './report/text-report.js';
@@ -128,23 +129,18 @@ async function main(): Promise<void> {
     return;
   }
   if (values.previous) {
-    const int = (name: string, v: string | undefined, d: number) => {
-      const n = v === undefined ? d : Number(v);
-      if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be an integer ≥ 1`);
-      return n;
-    };
     const scenarios = (values.scenarios ?? 'channel,dm').split(',').map((s) => s.trim());
     for (const s of scenarios)
       if (s !== 'channel' && s !== 'dm') throw new Error(`--scenarios: channel and/or dm, got "${s}"`);
     const stamp = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
     const markdown = await comparePrevious({
       previous: values.previous,
-      rounds: int('rounds', values.rounds, 2),
-      users: int('users', values.users, 2000),
-      durationSec: int('duration', values.duration, 4),
+      rounds: intOption('rounds', values.rounds) ?? 2,
+      users: intOption('users', values.users) ?? 2000,
+      durationSec: intOption('duration', values.duration) ?? 4,
       scenarios: scenarios as ('channel' | 'dm')[],
       pin: !values['no-pin'],
-      ...(values['p99-bound'] ? { p99BoundMs: Number(values['p99-bound']) } : {}),
+      ...(values['p99-bound'] ? { p99BoundMs: numberOption('p99-bound', values['p99-bound'], 0.001) } : {}),
       usersDb: values['users-db'],
       outDir: values.out ?? benchDir('previous', stamp),
       log,
@@ -161,8 +157,7 @@ async function main(): Promise<void> {
   const only = values.only?.split(',').map((s) => s.trim());
   const targets = COMPARE_TARGETS.filter((t) => !only || only.includes(t.id));
   if (targets.length === 0) throw new Error(`--only: none of ${COMPARE_TARGETS.map((t) => t.id).join(', ')}`);
-  const repeats = values.repeats === undefined ? COMPARE_REPEATS : Number(values.repeats);
-  if (!Number.isInteger(repeats) || repeats < 1) throw new Error('--repeats must be an integer ≥ 1');
+  const repeats = intOption('repeats', values.repeats) ?? COMPARE_REPEATS;
   // Servers on CPU 0, generators on the others: neither steals the other's core.
   const cores = cpus().length;
   const pin = !values['no-pin'] && cores >= 2;

@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { parseTarget, type TargetSpec } from '../deployment.js';
+import { intOption, numberOption } from '../option-numbers.js';
 import type { DayResult } from './day-bench.js';
 import { DAY_OPERATIONS } from './day-bench.js';
 import { DAY_DEFAULTS, type DayOptions } from './day-plan.js';
@@ -51,52 +52,35 @@ export function parseDayCommand(args: string[]): DayCommand {
       'users-db': { type: 'string' },
     },
   });
-  const num = (name: string, value: string | undefined, fallback: number, min: number, max = Infinity) => {
-    if (value === undefined) return fallback;
-    const n = Number(value);
-    if (!Number.isFinite(n) || n < min || n > max)
-      throw new Error(`--${name} expects a number in [${min}, ${max}], got "${value}"`);
-    return n;
-  };
-  const int = (name: string, value: string | undefined, fallback: number, min: number) => {
-    const n = num(name, value, fallback, min);
-    if (!Number.isInteger(n)) throw new Error(`--${name} expects an integer, got "${value}"`);
-    return n;
-  };
   const target = parseTarget(values.spawn ?? 'embedded', undefined);
   if (target.kind !== 'embedded' && target.kind !== 'cluster')
     throw new Error('--spawn: the day scenario runs against relay-chat (embedded or cluster)');
   const storms = (values.storms ?? DAY_DEFAULTS.storms.join(','))
     .split(',')
     .filter((s) => s.trim() !== '')
-    .map((s) => num('storms', s.trim(), 0, 0, 1));
-  const users = int('users', values.users, DAY_DEFAULTS.users, 2);
+    .map((s) => numberOption('storms', s.trim(), 0, 1) ?? 0);
+  const users = intOption('users', values.users, 2) ?? DAY_DEFAULTS.users;
   return {
     target,
     ...(values['users-db'] ? { usersDatabaseUrl: values['users-db'] } : {}),
     options: {
       users,
-      channels: int('channels', values.channels, DAY_DEFAULTS.channels, 0),
-      channelExponent: num(
-        'channel-exponent',
-        values['channel-exponent'],
-        DAY_DEFAULTS.channelExponent,
-        0,
-        4,
-      ),
+      channels: intOption('channels', values.channels, 0) ?? DAY_DEFAULTS.channels,
+      channelExponent:
+        numberOption('channel-exponent', values['channel-exponent'], 0, 4) ?? DAY_DEFAULTS.channelExponent,
       minChannelMembers: Math.min(users, DAY_DEFAULTS.minChannelMembers),
-      dmsPerUser: int('dms-per-user', values['dms-per-user'], DAY_DEFAULTS.dmsPerUser, 0),
-      durationSec: int('duration', values.duration, DAY_DEFAULTS.durationSec, 1),
-      messageRate: num('rate', values.rate, DAY_DEFAULTS.messageRate, 0),
-      dmShare: num('dm-share', values['dm-share'], DAY_DEFAULTS.dmShare, 0, 1),
-      typingRate: num('typing', values.typing, DAY_DEFAULTS.typingRate, 0),
-      readRate: num('reads', values.reads, DAY_DEFAULTS.readRate, 0),
-      historyRate: num('history', values.history, DAY_DEFAULTS.historyRate, 0),
-      churnPerSec: num('churn', values.churn, DAY_DEFAULTS.churnPerSec, 0, 0.5),
+      dmsPerUser: intOption('dms-per-user', values['dms-per-user'], 0) ?? DAY_DEFAULTS.dmsPerUser,
+      durationSec: intOption('duration', values.duration, 1) ?? DAY_DEFAULTS.durationSec,
+      messageRate: numberOption('rate', values.rate, 0) ?? DAY_DEFAULTS.messageRate,
+      dmShare: numberOption('dm-share', values['dm-share'], 0, 1) ?? DAY_DEFAULTS.dmShare,
+      typingRate: numberOption('typing', values.typing, 0) ?? DAY_DEFAULTS.typingRate,
+      readRate: numberOption('reads', values.reads, 0) ?? DAY_DEFAULTS.readRate,
+      historyRate: numberOption('history', values.history, 0) ?? DAY_DEFAULTS.historyRate,
+      churnPerSec: numberOption('churn', values.churn, 0, 0.5) ?? DAY_DEFAULTS.churnPerSec,
       storms,
-      stormShare: num('storm-share', values['storm-share'], DAY_DEFAULTS.stormShare, 0, 1),
+      stormShare: numberOption('storm-share', values['storm-share'], 0, 1) ?? DAY_DEFAULTS.stormShare,
       messageSize: DAY_DEFAULTS.messageSize,
-      seed: int('seed', values.seed, DAY_DEFAULTS.seed, 0),
+      seed: intOption('seed', values.seed, 0) ?? DAY_DEFAULTS.seed,
     },
   };
 }

@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { intOption } from '../option-numbers.js';
 import { type Backend, DEFAULT_SEARCH_DIR, type SearchBenchOptions } from './search-bench.js';
 
 export const SEARCH_USAGE = `npm run bench -- search [options]   message search at scale (see docs/benchmarks.md)
@@ -28,27 +29,20 @@ export function parseSearchOptions(args: string[], log: (line: string) => void):
       'append-cost-batch': { type: 'string' },
     },
   });
-  const count = (name: string, value: string | undefined, fallback: number) => {
-    if (value === undefined) return fallback;
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < 1)
-      throw new Error(`--${name} expects a positive integer, got "${value}"`);
-    return n;
-  };
   const backends = (values.backends ?? 'sqlite,postgres').split(',').map((b) => b.trim());
   for (const b of backends) {
     if (b !== 'sqlite' && b !== 'postgres') throw new Error(`--backends: unknown backend "${b}"`);
   }
   return {
     backends: backends as Backend[],
-    messages: count('messages', values.messages, 1_000_000),
-    users: count('users', values.users, 1000),
-    queries: count('queries', values.queries, 1000),
-    seed: count('seed', values.seed, 1),
+    messages: intOption('messages', values.messages) ?? 1_000_000,
+    users: intOption('users', values.users) ?? 1000,
+    queries: intOption('queries', values.queries) ?? 1000,
+    seed: intOption('seed', values.seed) ?? 1,
     reuse: values.reuse ?? false,
     appendCostAgainst: values['append-cost'],
-    appendCostMessages: count('append-cost-messages', values['append-cost-messages'], 100_000),
-    appendCostBatch: count('append-cost-batch', values['append-cost-batch'], 100),
+    appendCostMessages: intOption('append-cost-messages', values['append-cost-messages']) ?? 100_000,
+    appendCostBatch: intOption('append-cost-batch', values['append-cost-batch']) ?? 100,
     dir: DEFAULT_SEARCH_DIR,
     log,
   };
