@@ -10,7 +10,7 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { generatorsFor } from './compare-plan.js';
-import { pinProcesses, runBench } from './coordinator.js';
+import { generatorCpusOf, pinProcesses, runBench, SERVER_CPUS } from './coordinator.js';
 import { type Deployment, startDeployment } from './deployment.js';
 import { loadAverage, machineInfo } from './machine.js';
 import { checkOutRevision, currentRevision } from './previous-revision.js';
@@ -201,7 +201,7 @@ export async function comparePrevious(o: PreviousCompareOptions): Promise<string
   process.on('SIGTERM', onSignal);
   const cores = cpus().length;
   const pin = o.pin && cores >= 2;
-  const generatorCpus = pin ? (cores === 2 ? '1' : `1-${cores - 1}`) : undefined;
+  const generatorCpus = pin ? generatorCpusOf(cores) : undefined;
   const runs = previousRuns(
     o.users,
     o.durationSec,
@@ -233,10 +233,10 @@ export async function comparePrevious(o: PreviousCompareOptions): Promise<string
       for (const d of deployments)
         pinProcesses(
           d.processes.map((p) => p.pid),
-          '0',
+          SERVER_CPUS,
           log,
         );
-      log(`servers pinned to CPU 0, load generators to CPUs ${generatorCpus}`);
+      log(`servers pinned to CPU ${SERVER_CPUS}, load generators to CPUs ${generatorCpus}`);
     }
     for (let round = 0; round < o.rounds; round++) {
       for (const options of runs) {

@@ -36,7 +36,7 @@ import {
 } from './compare-plan.js';
 import { comparePrevious, readPreviousResults, renderPreviousMarkdown } from './compare-previous.js';
 import { type CompareEntry, keptSectionsOf, notesOf, renderBenchmarksMarkdown } from './compare-report.js';
-import { pinProcesses, runBench } from './coordinator.js';
+import { generatorCpusOf, pinProcesses, runBench, SERVER_CPUS } from './coordinator.js';
 import { benchDir, type Deployment, startDeployment } from './deployment.js';
 import { machineInfo, packageVersions, REPO_ROOT } from './machine.js';
 import { intOption, numberOption } from './option-numbers.js';
@@ -164,8 +164,8 @@ async function main(): Promise<void> {
   const generators = pin ? generatorsFor(cores - 1) : 2;
   const runs = compareRuns(size, repeats, generators);
   const tail = tailRun(size, generators);
-  const serverCpus = '0';
-  const generatorCpus = cores === 2 ? '1' : `1-${cores - 1}`;
+  const serverCpus = SERVER_CPUS;
+  const generatorCpus = generatorCpusOf(cores);
   if (!values['no-pin'] && !pin) log('not pinning: one CPU only');
   if (pin) log(`pinning: servers to CPU ${serverCpus}, load generators to CPU(s) ${generatorCpus}`);
   const stamp = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
@@ -205,42 +205,35 @@ async function main(): Promise<void> {
         );
       entry.label = deployment.label;
       entry.description = deployment.description;
-      for (const options of runs) {
+      const running = deployment;
+      /** One bench run: its result, logged and written out; or its error, recorded. */
+      const measure = async (options: (typeof runs)[number], report: string, what: string) => {
         try {
           const result = await runBench({
-            deployment,
+            deployment: running,
             options,
             command: equivalentCommand(target, options, usersDb),
             log,
             progress,
             ...(pin ? { generatorCpus, serverCpus } : {}),
           });
-          entry.results[options.scenario as 'connect' | 'channel' | 'dm'] = result;
           log(renderText(result));
-          writeReports(result, outDir, `${target.id}-${options.scenario}`);
+          writeReports(result, outDir, `${target.id}-${report}`);
+          return result;
         } catch (err) {
-          entry.errors.push(`${options.scenario}: ${err instanceof Error ? err.message : String(err)}`);
-          log(`${target.id} ${options.scenario} failed: ${entry.errors.at(-1)}`);
+          entry.errors.push(`${what}: ${err instanceof Error ? err.message : String(err)}`);
+          log(`${target.id} ${what} failed: ${entry.errors.at(-1)}`);
+          return undefined;
         }
+      };
+      for (const options of runs) {
+        const result = await measure(options, options.scenario, options.scenario);
+        if (result) entry.results[options.scenario as 'connect' | 'channel' | 'dm'] = result;
       }
       // The tail: the same fixed load, TAIL_STEPS times, every step kept.
       for (let step = 1; TAIL_TARGETS.includes(target.id) && step <= TAIL_STEPS; step++) {
-        try {
-          const result = await runBench({
-            deployment,
-            options: tail,
-            command: equivalentCommand(target, tail, usersDb),
-            log,
-            progress,
-            ...(pin ? { generatorCpus, serverCpus } : {}),
-          });
-          entry.tail?.push(result);
-          log(renderText(result));
-          writeReports(result, outDir, `${target.id}-tail-${step}`);
-        } catch (err) {
-          entry.errors.push(`tail step ${step}: ${err instanceof Error ? err.message : String(err)}`);
-          log(`${target.id} tail step ${step} failed: ${entry.errors.at(-1)}`);
-        }
+        const result = await measure(tail, `tail-${step}`, `tail step ${step}`);
+        if (result) entry.tail?.push(result);
       }
     } catch (err) {
       entry.errors.push(`start: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`);

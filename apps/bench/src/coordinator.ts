@@ -483,6 +483,15 @@ export function summarizeChanges(results: PhaseResult[], fanout: number, duratio
   };
 }
 
+/**
+ * Where pinned runs put their processes: the servers on CPU 0, the load generators on every
+ * other CPU of a machine of `cores` (a taskset list), so neither steals the other's core.
+ */
+export const SERVER_CPUS = '0';
+export function generatorCpusOf(cores: number): string {
+  return cores === 2 ? '1' : `1-${cores - 1}`;
+}
+
 /** Restricts processes (all their threads) to `cpus` (a taskset list such as `1` or `0-1`). */
 export function pinProcesses(pids: readonly number[], cpus: string, log: (line: string) => void): void {
   for (const pid of pids) {
