@@ -7,6 +7,7 @@ import type {
   AppendResult,
   MessageStore,
 } from './store/message-store.js';
+import { TurnBatches } from './turn-batches.js';
 
 interface Pending {
   input: AppendInput;
@@ -21,15 +22,15 @@ interface Pending {
  * in arrival order (a sender's two messages never swap seqs).
  */
 export class AppendBatcher {
-  private queue: Pending[] = [];
-  private flushing = false;
-  private idle: (() => void)[] = [];
+  private readonly batches: TurnBatches<Pending>;
 
   /** `maxBatch`: most messages in one transaction (default 500). */
   constructor(
     private readonly store: MessageStore,
-    private readonly maxBatch = 500,
-  ) {}
+    maxBatch = 500,
+  ) {
+    this.batches = new TurnBatches(maxBatch, (batch) => this.write(batch));
+  }
 
   /**
    * Stores one message with the next batch. Rejects with ChatError `not_member` when the
@@ -44,20 +45,12 @@ export class AppendBatcher {
     } catch (err) {
       return Promise.reject(err);
     }
-    return new Promise((resolve, reject) => {
-      this.queue.push({ input, resolve, reject });
-      if (!this.flushing) {
-        this.flushing = true;
-        // Let the rest of this event-loop turn's frames join the first batch.
-        setImmediate(() => void this.flush());
-      }
-    });
+    return new Promise((resolve, reject) => this.batches.push({ input, resolve, reject }));
   }
 
   /** Resolves when everything queued so far is written. */
   drain(): Promise<void> {
-    if (!this.flushing) return Promise.resolve();
-    return new Promise((resolve) => this.idle.push(resolve));
+    return this.batches.drain();
   }
 
   private async appendOneByOne(batch: Pending[]): Promise<void> {
@@ -71,22 +64,18 @@ export class AppendBatcher {
     }
   }
 
-  private async flush(): Promise<void> {
-    while (this.queue.length > 0) {
-      const batch = this.queue.splice(0, this.maxBatch);
-      try {
-        const outcomes = await this.store.append(batch.map((p) => p.input));
-        for (const [i, p] of batch.entries()) settle(p, outcomes[i]!);
-      } catch (err) {
-        // The store refuses a non-member or an unknown conversation per message, so a batch
-        // fails only on a database error (every message gets it) or, unexpectedly, a typed
-        // one: then write them one by one so that only the bad one fails.
-        if (batch.length > 1 && err instanceof ChatError && !err.retryable) await this.appendOneByOne(batch);
-        else for (const p of batch) p.reject(err);
-      }
+  /** One transaction for the batch; every message's promise settles. */
+  private async write(batch: Pending[]): Promise<void> {
+    try {
+      const outcomes = await this.store.append(batch.map((p) => p.input));
+      for (const [i, p] of batch.entries()) settle(p, outcomes[i]!);
+    } catch (err) {
+      // The store refuses a non-member or an unknown conversation per message, so a batch
+      // fails only on a database error (every message gets it) or, unexpectedly, a typed
+      // one: then write them one by one so that only the bad one fails.
+      if (batch.length > 1 && err instanceof ChatError && !err.retryable) await this.appendOneByOne(batch);
+      else for (const p of batch) p.reject(err);
     }
-    this.flushing = false;
-    for (const resolve of this.idle.splice(0)) resolve();
   }
 }
 

@@ -7,6 +7,7 @@ import {
   type RedisClient,
   type RedisTarget,
 } from '../bus/redis-target.js';
+import { TurnBatches } from '../turn-batches.js';
 import type { Budget } from './budget.js';
 import type { KeyedBudget } from './keyed-budget.js';
 
@@ -91,8 +92,7 @@ export class RedisBudget implements Budget {
   private readonly intervalMs: number;
   private readonly toleranceMs: number;
   private readonly cluster: boolean;
-  private queue: PendingTake[] = [];
-  private flushing = false;
+  private readonly takes = new TurnBatches<PendingTake>(MAX_TAKES_PER_CALL, (batch) => this.send(batch));
 
   constructor(private readonly options: RedisBudgetOptions) {
     this.intervalMs = 1000 / options.ratePerSec;
@@ -126,52 +126,44 @@ export class RedisBudget implements Budget {
    * the fallback.
    */
   take(key: string): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.queue.push({
+    return new Promise((resolve, reject) =>
+      this.takes.push({
         key,
         redisKey: `${this.options.prefix}budget:${this.options.name}:${key}`,
         resolve,
         reject,
-      });
-      if (!this.flushing) {
-        this.flushing = true;
-        // Let the rest of this event-loop turn's takes join the first call.
-        setImmediate(() => void this.flush());
-      }
-    });
+      }),
+    );
   }
 
-  private async flush(): Promise<void> {
-    while (this.queue.length > 0) {
-      const batch = this.queue.splice(0, MAX_TAKES_PER_CALL);
-      let waits: number[] | undefined;
-      try {
-        waits = await this.waitsOf(batch.map((p) => p.redisKey));
-      } catch {
-        waits = undefined;
-      }
-      for (const [i, p] of batch.entries()) {
-        if (waits === undefined) {
-          fallbacks.inc({ budget: this.options.name });
-          try {
-            this.options.fallback.take(p.key);
-            p.resolve();
-          } catch (err) {
-            p.reject(err);
-          }
-          continue;
-        }
-        const waitMs = waits[i]!;
-        if (waitMs > 0) {
-          p.reject(
-            new ChatError('rate_limited', `${this.options.what}; retry in ${waitMs} ms`, {
-              retryAfterSec: waitMs / 1000,
-            }),
-          );
-        } else p.resolve();
-      }
+  /** One script call for the batch; every take settles (by the fallback if Redis fails). */
+  private async send(batch: PendingTake[]): Promise<void> {
+    let waits: number[] | undefined;
+    try {
+      waits = await this.waitsOf(batch.map((p) => p.redisKey));
+    } catch {
+      waits = undefined;
     }
-    this.flushing = false;
+    for (const [i, p] of batch.entries()) {
+      if (waits === undefined) {
+        fallbacks.inc({ budget: this.options.name });
+        try {
+          this.options.fallback.take(p.key);
+          p.resolve();
+        } catch (err) {
+          p.reject(err);
+        }
+        continue;
+      }
+      const waitMs = waits[i]!;
+      if (waitMs > 0) {
+        p.reject(
+          new ChatError('rate_limited', `${this.options.what}; retry in ${waitMs} ms`, {
+            retryAfterSec: waitMs / 1000,
+          }),
+        );
+      } else p.resolve();
+    }
   }
 
   /** Each key's wait (0: allowed), from one script call (one per key on a cluster). */
