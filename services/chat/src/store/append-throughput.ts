@@ -4,15 +4,18 @@
  *
  *   npx tsx --conditions source services/chat/src/store/append-throughput.ts \
  *     [--url <MESSAGE_STORE_URL>] [--messages 20000] [--batch 100] [--conversations 1000] [--inflight 1]
- *     [--prefill 0]
+ *     [--prefill 0] [--profile <file.cpuprofile>]
  *
  * Without --url it creates a fresh PostgreSQL database through testkit and drops it after.
  * `--inflight` is how many batches are written at once (one per chat replica's batcher).
  * `--prefill N` stores N messages (in batches of 500, not timed) before the measured ones, so
- * that the indexes are as deep as a long-lived server's.
+ * that the indexes are as deep as a long-lived server's. `--profile` writes a CPU profile of
+ * this thread over the measured appends only (`npm run bench -- profile <file>` sums it up;
+ * with SQLITE_STORE_THREAD=main it holds the store's work).
  */
 import { randomUUID } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { parseArgs } from 'node:util';
 import { asUserId, type ConversationId, type UserId } from '@relay-chat/protocol';
 import { createLogger } from '@relay-chat/service-kit';
@@ -28,6 +31,7 @@ const { values } = parseArgs({
     conversations: { type: 'string', default: '1000' },
     inflight: { type: 'string', default: '1' },
     prefill: { type: 'string', default: '0' },
+    profile: { type: 'string' },
   },
 });
 const total = Number(values.messages);
@@ -73,6 +77,12 @@ try {
   for (const batch of batchesOf(prefill, 500)) await store.append(batch);
   const batches = batchesOf(total, batchSize);
   let next = 0;
+  const profiler = values.profile ? new Session() : undefined;
+  if (profiler) {
+    profiler.connect();
+    await profiler.post('Profiler.enable');
+    await profiler.post('Profiler.start');
+  }
   const serverBefore = url.startsWith('postgres') ? postgresCpuTicks() : undefined;
   const clientBefore = process.cpuUsage();
   const started = process.hrtime.bigint();
@@ -82,6 +92,11 @@ try {
     }),
   );
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  if (profiler && values.profile) {
+    const { profile } = await profiler.post('Profiler.stop');
+    writeFileSync(values.profile, JSON.stringify(profile));
+    profiler.disconnect();
+  }
   const client = process.cpuUsage(clientBefore);
   const clientUs = (client.user + client.system) / total;
   const serverSeconds = postgresCpuSince(serverBefore);
