@@ -11,8 +11,9 @@ import { Worker } from 'node:worker_threads';
  * commit: 100–120 µs per message with them, 30–60 without).
  *
  * Here a thread of its own, on its own connection, runs a PASSIVE checkpoint every
- * `intervalMs` (500 ms; 100 ms copied hot pages so often that it cost more CPU than it saved): it copies what the WAL holds into the database file and syncs it, without
- * taking the write lock, so the writer never waits for it. The writer keeps a much higher
+ * `intervalMs` (500 ms; 100 ms copied hot pages so often that it cost more CPU than it
+ * saved): it copies what the WAL holds into the database file and syncs it, without taking
+ * the write lock, so the writer never waits for it. The writer keeps a much higher
  * `wal_autocheckpoint` as a bound on the WAL's size: past it, its own checkpoint finds the
  * pages already copied (or the checkpointer busy, and skips), and the WAL starts over.
  *

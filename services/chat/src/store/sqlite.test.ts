@@ -9,6 +9,7 @@ import { parseQuery } from '../search/search-text.js';
 import { describeMessageStore } from './contract.js';
 import { describeSearch } from './search-contract.js';
 import { SqliteMessageStore, sqliteMigrations } from './sqlite.js';
+import { FTS_AUTOMERGE, FTS_CRISISMERGE } from './sqlite-search.js';
 import { describeUpgrades } from './upgrades.js';
 
 function temporaryDatabase(): { url: string; drop: () => Promise<void> } {
@@ -131,6 +132,23 @@ describe('SQLite search, the text index behind the appends', () => {
     }));
     await store.append(batch);
     await waitFor(() => queued() === 0, { what: 'the index to catch up' });
+  });
+
+  it('keeps FTS5 merging in the smaller steps migration 0009 set', () => {
+    const db = direct();
+    try {
+      const settings = db
+        .prepare("SELECT k, v FROM message_fts_config WHERE k IN ('automerge', 'crisismerge')")
+        .all();
+      expect(settings).toEqual(
+        expect.arrayContaining([
+          { k: 'automerge', v: FTS_AUTOMERGE },
+          { k: 'crisismerge', v: FTS_CRISISMERGE },
+        ]),
+      );
+    } finally {
+      db.close();
+    }
   });
 
   it('catches up a backlog a little per turn, so appends never wait behind all of it', async () => {

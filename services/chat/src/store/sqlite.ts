@@ -86,6 +86,7 @@ import {
   MEMBER_DRIVEN_MAX,
   prepareSearch,
   SEARCH_DEFERRED_MIGRATION,
+  SEARCH_MERGE_SETTINGS_MIGRATION,
   SEARCH_MIGRATION,
   SEARCH_ONE_CONV_INDEX_MIGRATION,
 } from './sqlite-search.js';
@@ -237,6 +238,8 @@ const migrations: Record<string, Migration> = {
   '0007_search_deferred': SEARCH_DEFERRED_MIGRATION,
   // One conversation-keyed index on search_docs, not two.
   '0008_search_docs_one_conv_index': SEARCH_ONE_CONV_INDEX_MIGRATION,
+  // FTS5 merge settings under which no catch-up commit holds the writer for long (measured).
+  '0009_search_merge_settings': SEARCH_MERGE_SETTINGS_MIGRATION,
 };
 
 /**
