@@ -156,7 +156,17 @@ async function main(): Promise<void> {
 main().then(
   () => process.exit(0),
   (err: unknown) => {
-    log(`bench failed: ${err instanceof Error ? err.message : String(err)}`);
+    log(`bench failed: ${messageChain(err)}`);
     process.exit(1);
   },
 );
+
+/** An error's message and its causes' (a failed migration's cause is the database's error). */
+function messageChain(err: unknown): string {
+  const messages: string[] = [];
+  for (let e: unknown = err; e !== undefined && messages.length < 5; e = (e as { cause?: unknown }).cause) {
+    messages.push(e instanceof Error ? e.message : String(e));
+    if (!(e instanceof Error)) break;
+  }
+  return messages.join(': ');
+}
