@@ -5,33 +5,28 @@
  */
 
 /** A finite number in [min, max]. */
-export function numberOption(
-  name: string,
-  value: string | undefined,
-  min = 0,
-  max = Infinity,
-): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n) || n < min || n > max)
-    throw new Error(`--${name} must be a number ${range(min, max)}, got "${value}"`);
-  return n;
+export function numberOption(name: string, value: string | undefined, min = 0, max = Infinity) {
+  return checked(name, value, min, max, Number.isFinite, 'a number');
 }
 
 /** An integer in [min, max]. */
-export function intOption(
+export function intOption(name: string, value: string | undefined, min = 1, max = Infinity) {
+  return checked(name, value, min, max, Number.isInteger, 'an integer');
+}
+
+function checked(
   name: string,
   value: string | undefined,
-  min = 1,
-  max = Infinity,
+  min: number,
+  max: number,
+  isKind: (n: number) => boolean,
+  kind: string,
 ): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
-  if (value.trim() === '' || !Number.isInteger(n) || n < min || n > max)
-    throw new Error(`--${name} must be an integer ${range(min, max)}, got "${value}"`);
+  if (value.trim() === '' || !isKind(n) || n < min || n > max) {
+    const range = max === Infinity ? `≥ ${min}` : `in [${min}, ${max}]`;
+    throw new Error(`--${name} must be ${kind} ${range}, got "${value}"`);
+  }
   return n;
-}
-
-function range(min: number, max: number): string {
-  return max === Infinity ? `≥ ${min}` : `in [${min}, ${max}]`;
 }
