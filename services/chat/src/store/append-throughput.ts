@@ -92,14 +92,15 @@ try {
     }),
   );
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const client = process.cpuUsage(clientBefore);
+  const clientUs = (client.user + client.system) / total;
+  const serverSeconds = postgresCpuSince(serverBefore);
+  // After the CPU readings: writing the profile out is not the appends' work.
   if (profiler && values.profile) {
     const { profile } = await profiler.post('Profiler.stop');
     writeFileSync(values.profile, JSON.stringify(profile));
     profiler.disconnect();
   }
-  const client = process.cpuUsage(clientBefore);
-  const clientUs = (client.user + client.system) / total;
-  const serverSeconds = postgresCpuSince(serverBefore);
   const server =
     serverSeconds === undefined ? '' : `, PostgreSQL ${Math.round((serverSeconds * 1e6) / total)} µs`;
   console.log(
