@@ -101,9 +101,9 @@ export const SEARCH_ONE_CONV_INDEX_MIGRATION: Migration = {
  * FTS5's merge settings for `message_fts` (migration 0009_search_merge_settings): a level is
  * merged once it holds 8 segments (default 4), and a whole level at once only at 64 (default
  * 16). Each catch-up step writes a new segment at its commit, and with the defaults the merges
- * that followed took 170–330 ms now and then, inside the commit of one step, while appends
- * waited on the writer (after 300,000 messages, 60,000 more in batches of 32 on disk: largest
- * step 175–336 ms in five runs; with these settings 49–61 ms in three).
+ * that followed made a step take up to a few hundred ms now and then, while appends waited on
+ * the writer (after 300,000 messages, 60,000 more in batches of 32 on disk: largest step
+ * 175–336 ms in five runs; with these settings 49–61 ms in three).
  */
 export const FTS_AUTOMERGE = 8;
 export const FTS_CRISISMERGE = 64;
