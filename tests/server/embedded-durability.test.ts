@@ -2,10 +2,12 @@
  * The embedded server's durability promise: a message is acknowledged only once its commit
  * is on disk (SQLite in WAL mode, `synchronous = FULL`, written by the store's worker
  * thread), so every acknowledged message survives the process being killed with kill -9
- * in the middle of a stream of sends, with its seq, and seqs stay gapless.
+ * in the middle of a stream of sends, with its seq, and seqs stay gapless. The text index,
+ * which follows the appends, finds them after the restart too: the last ones acknowledged
+ * were stored but most likely not indexed when the process died.
  */
 import { randomUUID } from 'node:crypto';
-import type { AckFrame, Conversation, Message } from '@relay-chat/protocol';
+import type { AckFrame, Conversation, Message, SearchResponse } from '@relay-chat/protocol';
 import { ChatClient, type WebSocketConstructor } from '@relay-chat/sdk';
 import { waitFor } from '@relay-chat/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -104,6 +106,20 @@ describe('the embedded server killed with kill -9', () => {
       return m?.seq !== ack.seq || m.id !== ack.id || m.body !== bodies.get(ack.clientMsgId);
     });
     expect(lost, `acknowledged messages lost or changed (of ${ackedBeforeKill.length})`).toEqual([]);
+
+    const unfound: string[] = [];
+    for (const ack of ackedBeforeKill.slice(-10)) {
+      const body = bodies.get(ack.clientMsgId)!;
+      const found = await request<SearchResponse>(
+        server.url,
+        'GET',
+        `/api/chat/search?${new URLSearchParams({ q: body, conv, limit: '50' })}`,
+        { token: user.accessToken },
+      );
+      expect(found.status).toBe(200);
+      if (!found.body.hits.some((h) => h.message.seq === ack.seq)) unfound.push(body);
+    }
+    expect(unfound, 'acknowledged messages search does not find after the restart').toEqual([]);
     console.log(
       `kill -9: ${ackedBeforeKill.length} acknowledged, ${history.length} stored, ${bodies.size} sent`,
     );

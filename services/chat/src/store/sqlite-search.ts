@@ -16,14 +16,21 @@ import type { MessagesTable } from './sql-rows.js';
  *   place and a delete remove it. `case_sensitive 1`: the normal form is already folded,
  *   so a match is exactly `searchText(body).includes(term.match)`, nothing folded further.
  *
- * The index follows the appends (migration 0007): an append only queues its messages in
- * `search_queue`, in its own transaction; `catchUp` moves the queue into `search_docs` and
- * `message_fts`, in the order the messages were stored, from their current bodies — in
- * transactions of up to 256 behind the appends (sqlite.ts, `indexNow`), and always
- * completely first in the transaction of a search, which therefore sees every message
+ * The index follows the appends: an append writes nothing for it. The store lists what it
+ * stored, once committed, as pending (`queue`, in memory); `catchUp` moves pending messages
+ * into `search_docs` and `message_fts`, in the order they were stored, from their current
+ * bodies — in transactions of up to 256 behind the appends (sqlite.ts, `indexNow`), and
+ * always completely just before a search, which therefore sees every message this process
  * stored before it. Written with each append, as the gateway appends DMs (a message or two
  * at a time), the index cost a DM nearly as much server CPU again: each commit wrote a page
  * of search_docs and of each of its indexes, and FTS5 adds a segment per transaction.
+ * (Migration 0007 had appends queue their messages in a table; that row, written and
+ * deleted again, cost about a fifth of what indexing costs an append: 0010 drops it.)
+ *
+ * What a process stored but did not index before it stopped is found again by the first
+ * catch-up of the next one (`recover`): per conversation, indexing has covered a prefix of
+ * its seqs, so the live messages after the conversation's last indexed seq are the ones
+ * left. One probe per conversation, once per process.
  *
  * An edit of an indexed message replaces its text (same rowid: the message keeps its
  * place), a delete removes both rows; a queued message needs neither (the catch-up reads it
@@ -72,8 +79,8 @@ const MIGRATION_BATCH = 2000;
 
 /**
  * Migration 0007_search_deferred: the queue of messages stored but not yet indexed. An
- * append adds one row per message to this table alone (its b-tree grows at one end), and
- * the catch-up moves them into search_docs and message_fts in batches.
+ * append added one row per message to this table alone (its b-tree grows at one end), and
+ * the catch-up moved them into search_docs and message_fts in batches. Dropped by 0010.
  */
 export const SEARCH_DEFERRED_MIGRATION: Migration = {
   async up(db: Kysely<unknown>) {
@@ -119,6 +126,22 @@ export const SEARCH_MERGE_SETTINGS_MIGRATION: Migration = {
     );
   },
 };
+
+/**
+ * Migration 0010_search_pending_in_memory: the pending messages are listed in memory, and
+ * those of a process that stopped are found again from the index itself (see `recover`), so
+ * appends no longer write and delete a queue row each. What the queue held is found the same
+ * way.
+ */
+export const SEARCH_QUEUE_DROP_MIGRATION: Migration = {
+  async up(db: Kysely<unknown>) {
+    await sql`DROP TABLE search_queue`.execute(db);
+  },
+};
+
+/** Counts the live messages not in the index yet (a check for tests and operators). */
+export const UNINDEXED_COUNT_SQL = `SELECT count(*) AS n FROM messages m
+  WHERE m.deleted = 0 AND NOT EXISTS (SELECT 1 FROM search_docs d WHERE d.conv = m.conv AND d.seq = m.seq)`;
 
 /**
  * Above this many messages (sum of `last_seq`) in the conversations searched, the index
@@ -214,19 +237,24 @@ export function prepareSearch(db: Database.Database, messageColumns: readonly st
   const insertTexts = db.prepare<[string]>(
     'INSERT INTO message_fts (rowid, t) SELECT value ->> 0, value ->> 5 FROM json_each(?)',
   );
-  const enqueue = db.prepare<[string]>(
-    'INSERT INTO search_queue (conv, seq) SELECT value ->> 0, value ->> 1 FROM json_each(?)',
+  type Indexable = { conv: ConversationId; seq: number; body: string; ts: number };
+  // The live ones of the messages given ([conv, seq] pairs), in the order given, that have no
+  // index row yet: one indexed by another process (see `recover`) is not indexed twice.
+  const unindexedOf = db.prepare<[string], Indexable>(
+    `SELECT m.conv, m.seq, m.body, m.ts
+     FROM json_each(?) p CROSS JOIN messages m
+     WHERE m.conv = p.value ->> 0 AND m.seq = p.value ->> 1 AND m.deleted = 0
+       AND NOT EXISTS (SELECT 1 FROM search_docs d WHERE d.conv = m.conv AND d.seq = m.seq)
+     ORDER BY p.key`,
   );
-  const queued = db.prepare<
-    [number],
-    { q: number; conv: ConversationId; seq: number; body: string; ts: number; deleted: number }
-  >(
-    `SELECT q.id AS q, m.conv, m.seq, m.body, m.ts, m.deleted
-     FROM search_queue q CROSS JOIN messages m WHERE m.conv = q.conv AND m.seq = q.seq
-     ORDER BY q.id LIMIT ?`,
+  // Every conversation's live messages after its last indexed one, in the order they were sent.
+  const leftOver = db.prepare<[], { conv: ConversationId; seq: number }>(
+    `SELECT m.conv, m.seq
+     FROM conversations c CROSS JOIN messages m
+     WHERE m.conv = c.id AND m.deleted = 0
+       AND m.seq > coalesce((SELECT max(d.seq) FROM search_docs d WHERE d.conv = c.id), 0)
+     ORDER BY m.ts, m.conv, m.seq`,
   );
-  const dequeue = db.prepare<[number]>('DELETE FROM search_queue WHERE id <= ?');
-  const anyQueued = db.prepare<[], 1>('SELECT 1 FROM search_queue LIMIT 1').pluck();
 
   /** Indexes messages (docs and text), in the order given, after every doc there is. */
   function indexNew(
@@ -258,27 +286,59 @@ export function prepareSearch(db: Database.Database, messageColumns: readonly st
   const deleteText = db.prepare<[number]>('DELETE FROM message_fts WHERE rowid = CAST(? AS INTEGER)');
   const deleteDoc = db.prepare<[number]>('DELETE FROM search_docs WHERE id = ?');
 
+  /** Messages stored and not indexed yet, in the order they were stored, from `head` on. */
+  let pending: { conv: ConversationId; seq: number }[] = [];
+  let head = 0;
+  /** Whether this process has looked for messages an earlier one left unindexed. */
+  let recovered = false;
+
+  /**
+   * Lists as pending every live message after its conversation's last indexed one: what an
+   * earlier process stored and did not index, and what this one queued so far (committed).
+   */
+  function recover(): void {
+    pending = leftOver.all();
+    head = 0;
+    recovered = true;
+  }
+
   return {
-    /** Queues newly stored messages for the index (inside the append's transaction), in order. */
+    /** Lists committed new messages as pending for the index, in the order they were stored. */
     queue(messages: readonly { conv: ConversationId; seq: number }[]): void {
-      if (messages.length > 0) enqueue.run(JSON.stringify(messages.map((m) => [m.conv, m.seq])));
+      for (const m of messages) pending.push({ conv: m.conv, seq: m.seq });
+    },
+
+    /** How many messages are pending (after `recover`, perhaps more). */
+    get pending(): number {
+      return pending.length - head;
     },
 
     /**
-     * Indexes the queued messages, in the order they were stored, from their current
-     * bodies (a deleted one not at all), and takes them off the queue: run inside a write
-     * transaction. At most `max` of them (all by default); returns whether any are left.
+     * Indexes up to `max` pending messages (all by default), in the order they were stored,
+     * from their current bodies (a deleted one not at all): run inside a write transaction,
+     * and once it has committed, `caughtUp` with what this returned. The first call of a
+     * process also lists what an earlier one left (`recover`).
      */
-    catchUp(max = Number.POSITIVE_INFINITY): boolean {
-      let left = max;
-      while (left > 0) {
-        const rows = queued.all(Math.min(left, MIGRATION_BATCH));
-        if (rows.length === 0) return false;
-        indexNew(rows.filter((r) => r.deleted === 0));
-        dequeue.run(rows[rows.length - 1]!.q);
-        left -= rows.length;
+    catchUp(max = Number.POSITIVE_INFINITY): number {
+      if (!recovered) recover();
+      const end = Math.min(pending.length, head + max);
+      for (let from = head; from < end; from += MIGRATION_BATCH) {
+        const part = pending.slice(from, Math.min(end, from + MIGRATION_BATCH));
+        indexNew(unindexedOf.all(JSON.stringify(part.map((m) => [m.conv, m.seq]))));
       }
-      return anyQueued.get() !== undefined;
+      return end - head;
+    },
+
+    /** Takes the `count` messages the last `catchUp` indexed off the pending list. */
+    caughtUp(count: number): void {
+      head += count;
+      if (head === pending.length) {
+        pending = [];
+        head = 0;
+      } else if (head > 4096 && head * 2 > pending.length) {
+        pending = pending.slice(head);
+        head = 0;
+      }
     },
 
     /** An edited body replaces the message's indexed text; its index row id stays. A queued

@@ -11,6 +11,7 @@ import { parseQuery } from '../search/search-text.js';
 import { describeMessageStore } from './contract.js';
 import type { AppendInput, MessageStore } from './message-store.js';
 import { SqliteMessageStore } from './sqlite.js';
+import { UNINDEXED_COUNT_SQL } from './sqlite-search.js';
 import { SqliteWorkerStore } from './sqlite-worker.js';
 import { deserializeError, serializeError } from './sqlite-worker-protocol.js';
 
@@ -243,7 +244,7 @@ describe('SqliteWorkerStore close', () => {
       const queued = () => {
         const db = new Database(database.path, { readonly: true });
         try {
-          return (db.prepare('SELECT count(*) AS n FROM search_queue').get() as { n: number }).n;
+          return (db.prepare(UNINDEXED_COUNT_SQL).get() as { n: number }).n;
         } finally {
           db.close();
         }

@@ -9,7 +9,7 @@ import { parseQuery } from '../search/search-text.js';
 import { describeMessageStore } from './contract.js';
 import { describeSearch } from './search-contract.js';
 import { SqliteMessageStore, sqliteMigrations } from './sqlite.js';
-import { FTS_AUTOMERGE, FTS_CRISISMERGE } from './sqlite-search.js';
+import { FTS_AUTOMERGE, FTS_CRISISMERGE, UNINDEXED_COUNT_SQL } from './sqlite-search.js';
 import { describeUpgrades } from './upgrades.js';
 
 function temporaryDatabase(): { url: string; drop: () => Promise<void> } {
@@ -84,8 +84,8 @@ describe('SQLite search, index-driven plan', () => {
   });
 });
 
-// The text index is written behind the appends (search_queue) and caught up in
-// the transaction of every search: these run the index-driven plan, which reads it.
+// The text index is written behind the appends (pending in memory) and caught up before
+// every search: these run the index-driven plan, which reads it.
 describe('SQLite search, the text index behind the appends', () => {
   const database = temporaryDatabase();
   // No timer: only a burst or a search makes the index catch up, so pending is observable.
@@ -96,7 +96,7 @@ describe('SQLite search, the text index behind the appends', () => {
   const queued = () => {
     const db = direct();
     try {
-      return (db.prepare('SELECT count(*) AS n FROM search_queue').get() as { n: number }).n;
+      return (db.prepare(UNINDEXED_COUNT_SQL).get() as { n: number }).n;
     } finally {
       db.close();
     }
@@ -213,6 +213,33 @@ describe('SQLite search, the text index behind the appends', () => {
     } finally {
       await other.close();
     }
+    // The first store still lists it as pending: its catch-up leaves it as the other indexed it.
+    expect(await bodiesFound('dingo')).toEqual(['orphan dingo']);
+    expect(queued()).toBe(0);
+  });
+
+  it('finds the messages a store left unindexed, after the last indexed one of each conversation', async () => {
+    const g = (await store.createGroup({ name: 'left', createdBy: a, members: [b] }, 0)).id;
+    const appendOne = async (tag: string, ts: number) => {
+      const [o] = await store.append([{ conv: g, sender: a, clientMsgId: tag, body: `${tag} quoll`, ts }]);
+      return o && 'message' in o ? o.message.seq : Number.NaN;
+    };
+    await appendOne('kept', 1);
+    const last = await appendOne('erased', 2);
+    expect(await bodiesFound('quoll')).toEqual(['erased quoll', 'kept quoll']);
+    // The last indexed message is deleted: the conversation's indexed prefix ends earlier now.
+    await store.deleteMessage(g, last, a, 3);
+    await appendOne('late', 4);
+    await appendOne('later', 5);
+    expect(queued()).toBe(2);
+    // What a process started on this file now sees (this store has not caught up).
+    const restarted = new SqliteMessageStore(database.url, options);
+    try {
+      expect(await bodiesFound('quoll', restarted)).toEqual(['later quoll', 'late quoll', 'kept quoll']);
+    } finally {
+      await restarted.close();
+    }
+    expect(await bodiesFound('quoll')).toEqual(['later quoll', 'late quoll', 'kept quoll']);
   });
 });
 

@@ -89,6 +89,7 @@ import {
   SEARCH_MERGE_SETTINGS_MIGRATION,
   SEARCH_MIGRATION,
   SEARCH_ONE_CONV_INDEX_MIGRATION,
+  SEARCH_QUEUE_DROP_MIGRATION,
 } from './sqlite-search.js';
 
 const migrations: Record<string, Migration> = {
@@ -240,6 +241,8 @@ const migrations: Record<string, Migration> = {
   '0008_search_docs_one_conv_index': SEARCH_ONE_CONV_INDEX_MIGRATION,
   // FTS5 merge settings under which no catch-up commit holds the writer for long (measured).
   '0009_search_merge_settings': SEARCH_MERGE_SETTINGS_MIGRATION,
+  // Pending messages listed in memory, not written to a queue table by every append.
+  '0010_search_pending_in_memory': SEARCH_QUEUE_DROP_MIGRATION,
 };
 
 /**
@@ -521,8 +524,7 @@ export class SqliteMessageStore implements MessageStore {
   private statements: ReturnType<typeof prepare> | undefined;
   private readonly searchMemberDrivenMax: number;
   private readonly logger: Pick<Logger, 'warn'> | undefined;
-  /** Messages appended since the last catch-up of the text index, and its timers. */
-  private unindexed = 0;
+  /** The timers of the text index's next catch-up. */
   private indexTimer: NodeJS.Timeout | undefined;
   private indexSoon: NodeJS.Immediate | undefined;
   private closing = false;
@@ -563,7 +565,7 @@ export class SqliteMessageStore implements MessageStore {
   }
 
   async close(): Promise<void> {
-    if (this.unindexed > 0 || this.indexSoon) this.indexNow(Number.POSITIVE_INFINITY);
+    if ((this.statements?.search.pending ?? 0) > 0) this.indexNow(Number.POSITIVE_INFINITY);
     this.closing = true;
     clearTimeout(this.indexTimer);
     clearImmediate(this.indexSoon);
@@ -950,8 +952,11 @@ export class SqliteMessageStore implements MessageStore {
   async append(inputs: AppendInput[]): Promise<AppendOutcome[]> {
     if (inputs.length === 0) return [];
     checkAppendInputs(inputs);
-    const outcomes = this.sqlite.transaction(() => this.appendInTransaction(inputs)).immediate();
-    this.indexLater(inputs.length);
+    const fresh: StoredMessage[] = [];
+    const outcomes = this.sqlite.transaction(() => this.appendInTransaction(inputs, fresh)).immediate();
+    // Committed: the text index may list them now (a rolled-back append lists nothing).
+    this.st.search.queue(fresh);
+    this.indexLater();
     return outcomes;
   }
 
@@ -961,10 +966,11 @@ export class SqliteMessageStore implements MessageStore {
    * up first anyway. Appends that never yield to the event loop (a bulk import) catch up
    * all at once past four times INDEX_BATCH.
    */
-  private indexLater(appended: number): void {
-    this.unindexed += appended;
-    if (this.unindexed >= 4 * INDEX_BATCH) this.indexNow(Number.POSITIVE_INFINITY);
-    else if (this.unindexed >= INDEX_BATCH && !this.indexSoon) {
+  private indexLater(): void {
+    const pending = this.st.search.pending;
+    if (pending === 0) return;
+    if (pending >= 4 * INDEX_BATCH) this.indexNow(Number.POSITIVE_INFINITY);
+    else if (pending >= INDEX_BATCH && !this.indexSoon) {
       clearTimeout(this.indexTimer);
       this.indexTimer = undefined;
       this.indexSoon = setImmediate(() => this.indexNow());
@@ -982,31 +988,41 @@ export class SqliteMessageStore implements MessageStore {
    * queue rows it took (which stay queued) — and the next append's fsync covers it anyway.
    */
   private indexNow(max = INDEX_BATCH): void {
+    this.clearIndexTimers();
+    if (this.closing) return;
+    try {
+      this.catchUp(max);
+    } catch (err) {
+      // The messages stay pending: the next append, search or start catches up.
+      this.logger?.warn({ err }, 'indexing messages for search failed');
+    }
+    if (this.st.search.pending > 0) this.indexSoon = setImmediate(() => this.indexNow());
+  }
+
+  private clearIndexTimers(): void {
     clearTimeout(this.indexTimer);
     clearImmediate(this.indexSoon);
     this.indexTimer = undefined;
     this.indexSoon = undefined;
-    this.unindexed = 0;
-    if (this.closing) return;
-    let more = false;
+  }
+
+  /** One catch-up transaction of up to `max` pending messages (see indexNow); throws. */
+  private catchUp(max: number): void {
     const synchronous = this.sqlite.pragma('synchronous', { simple: true }) as number;
     this.sqlite.pragma('synchronous = NORMAL');
     try {
-      more = this.sqlite.transaction(() => this.st.search.catchUp(max)).immediate();
-    } catch (err) {
-      // The docs stay pending: the next append, search or start catches up.
-      this.logger?.warn({ err }, 'indexing messages for search failed');
+      const indexed = this.sqlite.transaction(() => this.st.search.catchUp(max)).immediate();
+      this.st.search.caughtUp(indexed);
     } finally {
       this.sqlite.pragma(`synchronous = ${synchronous}`);
     }
-    if (more) this.indexSoon = setImmediate(() => this.indexNow());
   }
 
   /**
    * Runs under BEGIN IMMEDIATE, which holds SQLite's write lock: no membership change can
    * commit between the check below and this batch's commit.
    */
-  private appendInTransaction(inputs: AppendInput[]): AppendOutcome[] {
+  private appendInTransaction(inputs: AppendInput[], fresh: StoredMessage[]): AppendOutcome[] {
     const stored = new Map<string, StoredMessage>();
     for (const key of distinctSendKeys(inputs)) {
       const row = this.st.messageByKey.get(key.sender, key.clientMsgId);
@@ -1060,7 +1076,7 @@ export class SqliteMessageStore implements MessageStore {
         this.st.insertMention.run({ conv: m.conv, seq: m.seq, user, pos });
       }
     }
-    this.st.search.queue(messages);
+    fresh.push(...messages);
     for (const s of senders) this.st.bumpSender.run({ seq: s.seq, conv: s.conv, user: s.userId });
     // Each thread root the batch replied to takes one change: its reply count and time.
     const roots = new Map<string, StoredMessage>();
@@ -1243,16 +1259,15 @@ export class SqliteMessageStore implements MessageStore {
     const limit = pageLimit(input.limit);
     if (input.before !== undefined) checkSeq('before', input.before);
     if (input.after !== undefined) checkSeq('after', input.after);
-    // One transaction: the index catches up with every message stored so far (under the
-    // write lock, so none is stored in between), then both tiers and the messages'
-    // mentions and reactions are read from the same state.
-    return this.sqlite
-      .transaction(() => {
-        if (limit === 0) return { hits: [], next: null };
-        this.st.search.catchUp();
-        const { rows, next } = this.st.search.search(input, limit, this.searchMemberDrivenMax);
-        return { hits: this.complete(rows), next };
-      })
-      .immediate();
+    if (limit === 0) return { hits: [], next: null };
+    // The index first catches up with every message this process stored so far (nothing
+    // runs in between: both transactions are synchronous), then both tiers and the
+    // messages' mentions and reactions are read in one transaction, from the same state.
+    this.clearIndexTimers();
+    this.catchUp(Number.POSITIVE_INFINITY);
+    return this.sqlite.transaction(() => {
+      const { rows, next } = this.st.search.search(input, limit, this.searchMemberDrivenMax);
+      return { hits: this.complete(rows), next };
+    })();
   }
 }
