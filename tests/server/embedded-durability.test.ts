@@ -119,7 +119,7 @@ describe('the embedded server killed with kill -9', () => {
       expect(found.status).toBe(200);
       if (!found.body.hits.some((h) => h.message.seq === ack.seq)) unfound.push(body);
     }
-    expect(unfound, 'acknowledged messages search does not find after the restart').toEqual([]);
+    expect(unfound, 'acknowledged messages that search does not find after the restart').toEqual([]);
     console.log(
       `kill -9: ${ackedBeforeKill.length} acknowledged, ${history.length} stored, ${bodies.size} sent`,
     );
