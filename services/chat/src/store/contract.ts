@@ -929,6 +929,24 @@ export function describeMessageStore(name: string, harness: MessageStoreHarness)
         expect(visits.filter((v) => v.length > 0)).toEqual([[ch.id]]);
         expect(await store.memberCount(ch.id)).toBe(1);
       });
+
+      it('welcomes many users arriving at once, each to the channels its visit named', async () => {
+        const ch1 = await store.ensureChannel({ name: `d5-${tag()}`, createdBy: SYSTEM_USER_ID }, now());
+        const ch2 = await store.ensureChannel({ name: `d6-${tag()}`, createdBy: SYSTEM_USER_ID }, now());
+        const users = Array.from({ length: 30 }, () => user());
+        const other = user();
+        const visits = await Promise.all([
+          ...users.map((u) => store.welcome(u, [ch2.id, ch1.id], now())),
+          // The same user again, and another list of channels, in the same turn.
+          store.welcome(users[0]!, [ch1.id], now()),
+          store.welcome(other, [ch2.id], now()),
+        ]);
+        expect(visits.slice(0, 30)).toEqual(users.map(() => [ch2.id, ch1.id]));
+        expect(visits.slice(30)).toEqual([[], [ch2.id]]);
+        expect(await store.memberCount(ch1.id)).toBe(30);
+        expect(await store.memberCount(ch2.id)).toBe(31);
+        expect(new Set(await store.listMembers(ch2.id))).toEqual(new Set([...users, other]));
+      });
     });
 
     describe('spokeWith', () => {
