@@ -242,6 +242,23 @@ export function describeMessageStore(name: string, harness: MessageStoreHarness)
     });
 
     describe('conversationsOf', () => {
+      it('gives each of many users asking at once their own list, in activity order', async () => {
+        const [a, b, c, d] = [user(), user(), user(), user()];
+        const ab = (await store.getOrCreateDm(a, b, now())).conversation;
+        const abc = await group(a, b, c);
+        await appendOne(msg(ab.id, a, 'later'));
+        const lists = await Promise.all([a, b, c, d, a].map((u) => store.conversationsOf(u)));
+        expect(lists.map((l) => l.map((s) => s.id))).toEqual([
+          [ab.id, abc.id],
+          [ab.id, abc.id],
+          [abc.id],
+          [],
+          [ab.id, abc.id],
+        ]);
+        expect(lists[1]![0]).toMatchObject({ unread: 1, lastReadSeq: 0 });
+        expect(lists[0]![0]).toMatchObject({ unread: 0, lastReadSeq: 1 });
+      });
+
       it("lists only the user's conversations, most recent activity first, with read state", async () => {
         const [a, b, c] = [user(), user(), user()];
         const dm = (await store.getOrCreateDm(a, b, now())).conversation;
