@@ -33,7 +33,7 @@ import type { MessagesTable } from './sql-rows.js';
  * left. One probe per conversation, once per process.
  *
  * An edit of an indexed message replaces its text (same rowid: the message keeps its
- * place), a delete removes both rows; a queued message needs neither (the catch-up reads it
+ * place), a delete removes both rows; a pending message needs neither (the catch-up reads it
  * as it is then).
  */
 
@@ -341,14 +341,14 @@ export function prepareSearch(db: Database.Database, messageColumns: readonly st
       }
     },
 
-    /** An edited body replaces the message's indexed text; its index row id stays. A queued
+    /** An edited body replaces the message's indexed text; its index row id stays. A pending
      * message needs nothing: the catch-up reads its body as it is then. */
     reindex(conv: ConversationId, seq: number, body: string): void {
       const doc = docId.get(conv, seq);
       if (doc) replaceText.run(searchText(body), doc.id);
     },
 
-    /** A deleted message leaves the index (a queued one is skipped by the catch-up). */
+    /** A deleted message leaves the index (a pending one is skipped by the catch-up). */
     unindex(conv: ConversationId, seq: number): void {
       const doc = docId.get(conv, seq);
       if (!doc) return;

@@ -18,7 +18,8 @@ export interface SqliteWorkerStoreOptions extends Omit<SqliteMessageStoreOptions
   /**
    * Longest `close()` waits for the worker to close the store, and then for it to stop, ms
    * (default CLOSE_WAIT_MS). Past it, shutdown goes on without it: every commit the worker
-   * acknowledged is already durable, and the text index's queue is in the database.
+   * acknowledged is already durable, and the messages the text index had not caught up with
+   * are found again by the next start's first catch-up.
    */
   closeWaitMs?: number;
 }

@@ -981,11 +981,12 @@ export class SqliteMessageStore implements MessageStore {
   }
 
   /**
-   * Indexes up to `max` queued messages in one transaction, and schedules the rest for the
+   * Indexes up to `max` pending messages in one transaction, and schedules the rest for the
    * next turn, so appends that arrived meanwhile go first. The transaction commits without
    * its own fsync (`synchronous = NORMAL`): the index is derived from the messages, and the
-   * WAL keeps commits in order, so a power cut loses such a commit only together with the
-   * queue rows it took (which stay queued) — and the next append's fsync covers it anyway.
+   * WAL keeps commits in order, so a power cut loses such a commit only with every later
+   * one, and the next process's first catch-up finds its messages again (they follow their
+   * conversations' last indexed seq) — and the next append's fsync covers it anyway.
    */
   private indexNow(max = INDEX_BATCH): void {
     this.clearIndexTimers();
