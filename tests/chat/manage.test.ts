@@ -4,6 +4,8 @@
  * and hidden DMs; mark all as read; the default channels of a first visit; and history
  * that gives a sender back their own clientMsgId.
  */
+
+import { CHANNEL_MEMBERS_WINDOW_MS } from '@relay-chat/chat';
 import type { Conversation, ConversationFrame, ErrorFrame, Message } from '@relay-chat/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../support/embedded.js';
@@ -386,6 +388,33 @@ describe('the OpenAPI document', () => {
     expect(Object.keys(paths['/api/chat/conversations/{id}/settings'] ?? {})).toContain('put');
     expect(Object.keys(paths['/api/chat/conversations/read'] ?? {})).toContain('post');
   });
+});
+
+describe('a burst of joins to one channel', () => {
+  it('reaches members as a few frames, the last with the channel as it ends, not one per join', async () => {
+    const [owner, ...joiners] = (await users(
+      'own',
+      ...Array.from({ length: 8 }, (_, i) => `j${i}`),
+    )) as TestUser[];
+    const channel = await createConversation(t.url, owner!, {
+      kind: 'channel',
+      name: `burst-${Date.now().toString(36)}`,
+    });
+    const watcher = await connect(owner!);
+    const joins = await Promise.all(
+      joiners.map((j) => request(t.url, 'POST', path(channel.id, '/join'), { token: j.accessToken })),
+    );
+    expect(joins.map((r) => r.status)).toEqual(joiners.map(() => 200));
+    const ofChannel = (f: ConversationFrame) =>
+      f.conversation.id === channel.id && f.event === 'member_joined';
+    await watcher.next('conversation', (f) => ofChannel(f) && f.conversation.memberCount === 9);
+    // Whatever the window still held is out after it.
+    await new Promise((resolve) => setTimeout(resolve, 2 * CHANNEL_MEMBERS_WINDOW_MS));
+    const frames = watcher.ofType('conversation').filter(ofChannel);
+    expect(frames.at(-1)!.conversation.memberCount).toBe(9);
+    expect(joiners.map((j) => j.id)).toContain(frames.at(-1)!.user);
+    expect(frames.length).toBeLessThan(joiners.length);
+  }, 60_000);
 });
 
 describe('the default channels of a first visit', () => {

@@ -102,6 +102,17 @@ export interface ConversationChange {
 const HOUR_MS = 3600_000;
 /** Users remembered as seen (first visit done) per process; past it the memory starts over. */
 const SEEN_MEMORY = 100_000;
+/**
+ * A channel's member changes after the first of a burst are announced together, once per this
+ * window, ms (see announceChannelMember).
+ */
+export const CHANNEL_MEMBERS_WINDOW_MS = 250;
+
+/** The member change a channel's window will announce when it ends (the last of the window's). */
+interface ChannelMembersNews {
+  timer: NodeJS.Timeout;
+  next?: { event: 'member_joined' | 'member_left'; user: UserId; token: string };
+}
 
 const messagesStored = counter('chat_messages_stored_total', 'Messages stored', ['duplicate']);
 const messageChanges = counter('chat_message_changes_total', 'Edits, deletes and reactions', [
@@ -124,6 +135,8 @@ export class ChatCore {
   private readonly seen = new Set<UserId>();
   /** The default channels' ids, once resolved (created on first need). */
   private defaultChannelIds: Promise<ConversationId[]> | undefined;
+  /** Channels whose member changes are being gathered (see announceChannelMember). */
+  private readonly channelMembers = new Map<ConversationId, ChannelMembersNews>();
 
   constructor(
     private readonly store: MessageStore,
@@ -442,7 +455,7 @@ export class ChatCore {
     if (record.kind !== 'channel') throw new ChatError('forbidden', 'only public channels can be joined');
     if (await this.store.addMember(conv, user.id, Date.now())) {
       await this.announceJoin(conv, [user.id], 'joined', token);
-      await this.announceMember(conv, user.id, 'member_joined', token);
+      await this.announceChannelMember(conv, user.id, 'member_joined', token);
     }
     return this.conversationOf(conv, user.id, token);
   }
@@ -455,7 +468,8 @@ export class ChatCore {
     const state = await this.store.conversationStateOf(conv, user.id);
     if (!state || !(await this.store.removeMember(conv, user.id))) throw new ChatError('not_member');
     await this.announceLeft(conv, user.id, state, token);
-    await this.announceMember(conv, user.id, 'member_left', token);
+    if (record.kind === 'channel') await this.announceChannelMember(conv, user.id, 'member_left', token);
+    else await this.announceMember(conv, user.id, 'member_left', token);
   }
 
   /**
@@ -573,7 +587,7 @@ export class ChatCore {
     this.seen.add(userId);
     for (const conv of joined) {
       await this.announceJoin(conv, [userId], 'joined', token);
-      await this.announceMember(conv, userId, 'member_joined', token);
+      await this.announceChannelMember(conv, userId, 'member_joined', token);
     }
   }
 
@@ -589,6 +603,8 @@ export class ChatCore {
 
   /** Stops background work (budget sweeps, the budget's Redis connection). */
   async close(): Promise<void> {
+    for (const news of this.channelMembers.values()) clearTimeout(news.timer);
+    this.channelMembers.clear();
     await this.sendBudget.stop();
   }
 
@@ -716,6 +732,47 @@ export class ChatCore {
     token: string,
   ): Promise<void> {
     await this.announceShared(conv, event, userId, event === 'member_joined' ? [userId] : [], token);
+  }
+
+  /**
+   * A channel's member change, announced at once when the channel's member list has been
+   * quiet for CHANNEL_MEMBERS_WINDOW_MS; otherwise gathered, and the window's changes are
+   * announced by one frame when it ends: the channel as it is then, naming the last member who
+   * joined or left. Every announcement goes to every member's devices, so a storm of new users
+   * into a default channel (each first visit joins it) cost members × joiners frames, and the
+   * gateway fell behind everyone's sockets; now it costs members × windows. Channels only: a
+   * group's members watch each newcomer's presence, and groups are small.
+   */
+  private async announceChannelMember(
+    conv: ConversationId,
+    user: UserId,
+    event: 'member_joined' | 'member_left',
+    token: string,
+  ): Promise<void> {
+    const open = this.channelMembers.get(conv);
+    if (open) {
+      open.next = { event, user, token };
+      return;
+    }
+    this.openChannelMembersWindow(conv);
+    await this.announceShared(conv, event, user, [], token);
+  }
+
+  private openChannelMembersWindow(conv: ConversationId): void {
+    const news: ChannelMembersNews = {
+      timer: setTimeout(() => {
+        this.channelMembers.delete(conv);
+        const next = news.next;
+        if (!next) return;
+        // The window's news opens the next window: a long storm is one frame per window.
+        this.openChannelMembersWindow(conv);
+        this.announceShared(conv, next.event, next.user, [], next.token).catch((err: unknown) =>
+          this.log.warn({ err, conv }, 'announcing channel member changes failed'),
+        );
+      }, CHANNEL_MEMBERS_WINDOW_MS),
+    };
+    news.timer.unref();
+    this.channelMembers.set(conv, news);
   }
 
   /**
