@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { seedUsers } from '@relay-chat/auth';
 import { ChatError, type UserId } from '@relay-chat/protocol';
 import { ApiClient, AuthApi, type BodyTokenPair } from '@relay-chat/sdk';
@@ -138,8 +139,8 @@ export class UserPool {
       await inParallel(missing, this.options.provisionConcurrency ?? 4, async () => {
         const username = `bench_${this.data.tag}_${randomBytes(4).toString('hex')}`;
         const password = randomBytes(12).toString('base64url');
-        await this.auth.register(username, password);
-        const pair = await this.auth.login(username, password);
+        await asTold(() => this.auth.register(username, password));
+        const pair = await asTold(() => this.auth.login(username, password));
         this.data.users.push({
           username,
           password,
@@ -220,5 +221,21 @@ export class UserPool {
     const tmp = `${this.file}.${process.pid}.tmp`;
     writeFileSync(tmp, JSON.stringify(data), { mode: 0o600 });
     renameSync(tmp, this.file);
+  }
+}
+
+/**
+ * Runs `call` again while auth refuses it as too busy hashing passwords (`rate_limited`,
+ * which it answers when the expected wait for a hash slot is too long, as on a loaded
+ * machine), after the wait it names (at most 5 s), up to 10 attempts.
+ */
+async function asTold<T>(call: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await call();
+    } catch (err) {
+      if (!(err instanceof ChatError) || err.code !== 'rate_limited' || attempt >= 10) throw err;
+      await sleep(Math.min(5, err.retryAfterSec ?? 1) * 1000);
+    }
   }
 }
