@@ -164,3 +164,33 @@ describe('GET /api/chat/search', () => {
     expect((await search(ben, { q: 'nightly' })).status).toBe(200);
   }, 60_000);
 });
+
+describe('GET /api/chat/search with SEARCH_INDEX=off', () => {
+  it('stores and serves messages but answers every search with forbidden', async () => {
+    const off = await startTestServer({ SEARCH_INDEX: 'off', REFUSAL_DELAY_MS: '0' });
+    try {
+      const suffix = Date.now().toString(36);
+      const [a, b] = await Promise.all(['dee', 'eve'].map((n) => registerUser(off.url, `${n}-${suffix}`)));
+      const room = await createChannel(off.url, a!, `off-${suffix}`, [b!]);
+      const sent = await request(off.url, 'POST', `/api/chat/conversations/${room.id}/messages`, {
+        token: a!.accessToken,
+        body: { clientMsgId: 'off-1', body: 'nothing indexed here' },
+      });
+      expect(sent.status).toBe(201);
+      const page = await request<{ messages: { body: string }[] }>(
+        off.url,
+        'GET',
+        `/api/chat/conversations/${room.id}/messages`,
+        { token: b!.accessToken },
+      );
+      expect(page.body.messages.map((m) => m.body)).toEqual(['nothing indexed here']);
+      const res = await request<ErrorBody>(off.url, 'GET', '/api/chat/search?q=indexed', {
+        token: b!.accessToken,
+      });
+      expect(res.status).toBe(403);
+      expect(res.body.error.code).toBe('forbidden');
+    } finally {
+      await off.close();
+    }
+  });
+});

@@ -56,6 +56,7 @@ export async function createChatService(
   const store = createMessageStore(config.messageStoreUrl, log, {
     limits: config.databaseLimits,
     sqliteThread: config.sqliteStoreThread,
+    searchIndex: config.searchIndex,
   });
   await migrateAtStart(store, log);
   const runtime = await createBus(config.redisUrl, config.redisPrefix, log, { replicaId: config.replicaId });
@@ -144,7 +145,11 @@ export async function createChatService(
     burst: config.searchBurst,
     what: 'searching too fast',
   });
-  const search = new MessageSearch(store, { budget: searchBudget, maxInFlight: config.searchMaxInFlight });
+  const search = new MessageSearch(store, {
+    budget: searchBudget,
+    maxInFlight: config.searchMaxInFlight,
+    enabled: config.searchIndex,
+  });
 
   return {
     async register(app) {

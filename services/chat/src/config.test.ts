@@ -22,9 +22,11 @@ describe('loadChatConfig', () => {
       reorderWindowMs: 200,
       defaultChannels: ['general'],
       sqliteStoreThread: 'worker',
+      searchIndex: true,
       logLevel: 'info',
     });
     expect(loadChatConfig({ SQLITE_STORE_THREAD: 'main' }).sqliteStoreThread).toBe('main');
+    expect(loadChatConfig({ SEARCH_INDEX: 'off' }).searchIndex).toBe(false);
   });
 
   it('reads the default channels: normalised, each once, empty for none', () => {
@@ -49,6 +51,7 @@ describe('loadChatConfig', () => {
     ['ALLOWED_ORIGINS', 'chat.example.com'],
     ['ALLOW_NO_ORIGIN', 'maybe'],
     ['SQLITE_STORE_THREAD', 'both'],
+    ['SEARCH_INDEX', 'no'],
     ['REDIS_URL', 'http://localhost'],
     ['DEFAULT_CHANNELS', 'general,bad\u202Ename'],
     ['DEFAULT_CHANNELS', 'x'.repeat(81)],

@@ -25,6 +25,9 @@ import type { RedisTarget } from './bus/redis-target.js';
 export const SQLITE_STORE_THREADS = ['worker', 'main'] as const;
 export type SqliteStoreThread = (typeof SQLITE_STORE_THREADS)[number];
 
+/** Whether appends are indexed for message search (SEARCH_INDEX). */
+export const SEARCH_INDEX_MODES = ['on', 'off'] as const;
+
 /** The chat service's configuration: read once from the environment, validated, frozen. */
 export interface ChatConfig {
   /** Listen address of the standalone service (default 127.0.0.1:8002). */
@@ -40,6 +43,14 @@ export interface ChatConfig {
    * writes to the sockets; or `main`, in-thread (for comparison).
    */
   sqliteStoreThread: SqliteStoreThread;
+  /**
+   * SEARCH_INDEX: `on` (default) indexes every message for search; `off` stores messages
+   * without indexing them and answers message search with `forbidden` (sqlite: and
+   * postgres stores), for operators who do not want message text indexed, and to measure
+   * what indexing costs. Edits and deletes still keep what is indexed true; turned on again,
+   * the store first indexes what was stored meanwhile.
+   */
+  searchIndex: boolean;
   /**
    * Redis for the bus, presence and budgets: REDIS_URL (one Redis), or the seed node URLs of
    * REDIS_CLUSTER_NODES (Redis Cluster ≥ 7, sharded pub/sub); absent → in-process bus (one
@@ -178,6 +189,7 @@ export function loadChatConfig(env: Env): Readonly<ChatConfig> {
       envUrl(env, 'MESSAGE_STORE_URL', ['sqlite', 'postgres', 'postgresql', 'mongodb', 'mongodb+srv']) ??
       `sqlite:${join(dataDir, 'chat.db')}`,
     sqliteStoreThread: envEnum(env, 'SQLITE_STORE_THREAD', SQLITE_STORE_THREADS, 'worker'),
+    searchIndex: envEnum(env, 'SEARCH_INDEX', SEARCH_INDEX_MODES, 'on') === 'on',
     redisUrl: redisTargetOf(env),
     redisPrefix: envString(env, 'REDIS_PREFIX', 'relay:'),
     authJwksUrl,

@@ -129,6 +129,7 @@ describe('search results', () => {
     expect(searchErrorText(new ChatError('validation_failed', 'bad q'))).toMatch(/two letters or more/);
     expect(searchErrorText(new ChatError('rate_limited'))).toMatch(/Too many searches/);
     expect(searchErrorText(new ChatError('unavailable'))).toMatch(/Too many searches/);
+    expect(searchErrorText(new ChatError('forbidden'))).toBe('Message search is turned off on this server.');
     expect(searchErrorText(new ChatError('internal', 'boom'))).toBe('Search failed: boom');
   });
 });

@@ -170,6 +170,8 @@ export function searchErrorText(err: unknown): string {
     case 'rate_limited':
     case 'unavailable':
       return 'Too many searches right now. Wait a moment and type again.';
+    case 'forbidden':
+      return 'Message search is turned off on this server.';
     default:
       return `Search failed: ${error.message}`;
   }

@@ -38,6 +38,7 @@ export async function searchRoutes(app: HttpServer, search: MessageSearch): Prom
           200: SearchResponse,
           400: ErrorResponse,
           401: ErrorResponse,
+          403: ErrorResponse,
           429: ErrorResponse,
           503: ErrorResponse,
         },

@@ -29,6 +29,8 @@ export interface MessageSearchOptions {
    * retryable `unavailable` rather than queued behind them (default 8).
    */
   maxInFlight: number;
+  /** False when the store does not index messages (SEARCH_INDEX=off): every search is `forbidden`. */
+  enabled?: boolean;
 }
 
 /**
@@ -47,6 +49,9 @@ export class MessageSearch {
   ) {}
 
   async search(userId: UserId, request: SearchRequest): Promise<SearchResponse> {
+    if (this.options.enabled === false) {
+      throw new ChatError('forbidden', 'message search is turned off on this server');
+    }
     const query = parsed(request.q);
     const cursor = request.cursor === undefined ? undefined : decodeCursor(request.cursor);
     if (request.before !== undefined && request.after !== undefined && request.after >= request.before) {

@@ -39,6 +39,11 @@ describe('createMessageStore', () => {
     },
   );
 
+  it('refuses SEARCH_INDEX=off for MongoDB, which keeps its text index itself', () => {
+    const attempt = () => createMessageStore('mongodb://127.0.0.1/chat', logger, { searchIndex: false });
+    expect(attempt).toThrow(/^SEARCH_INDEX: /);
+  });
+
   it('never echoes the URL (it may carry a password) in its error', () => {
     expect(() => createMessageStore('mysql://user:s3cret@db/chat', logger)).not.toThrow(/s3cret/);
   });

@@ -14,6 +14,11 @@ export interface MessageStoreOptions {
    * fsync) ever blocks the thread that writes to the sockets; `main` runs it in-thread.
    */
   sqliteThread?: SqliteStoreThread;
+  /**
+   * Index appends for message search (default true). False is for `sqlite:` and
+   * `postgres://` stores; MongoDB keeps its text index itself, so it is a ConfigError there.
+   */
+  searchIndex?: boolean;
 }
 
 /**
@@ -28,18 +33,20 @@ export function createMessageStore(
   options: MessageStoreOptions = {},
 ): MessageStore {
   const { limits } = options;
+  const searchIndex = options.searchIndex ?? true;
   const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1]?.toLowerCase();
   switch (scheme) {
     case 'sqlite':
       // Either way, the WAL is checkpointed on a thread of its own (sqlite-checkpointer.ts).
       return options.sqliteThread === 'main'
-        ? new SqliteMessageStore(url, { logger, backgroundCheckpoints: true })
-        : new SqliteWorkerStore(url, { logger, backgroundCheckpoints: true });
+        ? new SqliteMessageStore(url, { logger, backgroundCheckpoints: true, searchIndex })
+        : new SqliteWorkerStore(url, { logger, backgroundCheckpoints: true, searchIndex });
     case 'postgres':
     case 'postgresql':
-      return new PostgresMessageStore(url, { logger, ...(limits ? { limits } : {}) });
+      return new PostgresMessageStore(url, { logger, searchIndex, ...(limits ? { limits } : {}) });
     case 'mongodb':
     case 'mongodb+srv':
+      if (!searchIndex) throw new ConfigError('SEARCH_INDEX', 'off is for sqlite: and postgres:// stores');
       return new MongoMessageStore(url, { logger });
     default:
       throw new ConfigError(

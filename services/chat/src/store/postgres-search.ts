@@ -1,4 +1,5 @@
 import { ChatError } from '@relay-chat/protocol';
+import type { Logger } from '@relay-chat/service-kit';
 import { type Kysely, type QueryExecutorProvider, type RawBuilder, sql } from 'kysely';
 import { type ParsedQuery, searchText } from '../search/search-text.js';
 import { escapeLike, pageLimit } from './conversation-keys.js';
@@ -60,6 +61,68 @@ export async function migrateSearch(db: Kysely<unknown>): Promise<void> {
   await sql`CREATE INDEX message_search_sender ON message_search (sender, id)`.execute(db);
   // Newest first by time: the order of a time-filtered search (see byTime).
   await sql`CREATE INDEX message_search_ts ON message_search (ts, id)`.execute(db);
+}
+
+/**
+ * Indexes the live messages stored while appends were not indexed (SEARCH_INDEX=off), run
+ * by `migrate()` with indexing on after a start with it off (see markSearchGap). Appends index in their own statement and edits and
+ * deletes only touch existing rows, so each conversation's indexed messages are a prefix of
+ * its seqs (over one period without indexing): the messages left are those after its last
+ * indexed seq, found with one probe of `(conv, seq)` per conversation, oldest first so that
+ * ids keep following time. A replica that indexed them at the same moment wins the row.
+ */
+async function indexLeftOver<DB>(db: Kysely<DB>): Promise<number> {
+  return db.transaction().execute(async (trx) => {
+    await sql`DECLARE search_left_over NO SCROLL CURSOR FOR
+      SELECT m.conv, m.seq, m.sender, m.ts, m.body
+      FROM conversations c JOIN messages m ON m.conv = c.id
+      WHERE NOT m.deleted
+        AND m.seq > coalesce((SELECT max(s.seq) FROM message_search s WHERE s.conv = c.id), 0)
+      ORDER BY m.ts, m.conv, m.seq`.execute(trx);
+    let indexed = 0;
+    for (;;) {
+      const { rows } = await sql<{ conv: string; seq: string; sender: string; ts: string; body: string }>`
+        FETCH ${sql.raw(String(BACKFILL_BATCH))} FROM search_left_over`.execute(trx);
+      if (rows.length === 0) break;
+      const texts = rows.map((r) => searchText(r.body));
+      await sql`
+        INSERT INTO message_search (conv, seq, sender, ts, t, pairs)
+        SELECT conv, seq, sender, ts, t, string_to_array(pairs, ' ')
+        FROM unnest(${rows.map((r) => r.conv)}::text[], ${rows.map((r) => r.seq)}::int8[],
+          ${rows.map((r) => r.sender)}::text[], ${rows.map((r) => r.ts)}::int8[], ${texts}::text[],
+          ${texts.map(pairsColumn)}::text[]) WITH ORDINALITY AS r(conv, seq, sender, ts, t, pairs, i)
+        ORDER BY i
+        ON CONFLICT ON CONSTRAINT message_search_message DO NOTHING`.execute(trx);
+      indexed += rows.length;
+    }
+    await sql`CLOSE search_left_over`.execute(trx);
+    return indexed;
+  });
+}
+
+/**
+ * At start: with indexing off, records that appends go unindexed from now on (a row in
+ * `search_gap`); with it on, indexes what was stored while it was off, if anything, and
+ * clears the record. Every replica of one database is expected to run with one setting.
+ */
+export async function markSearchGap<DB>(
+  db: Kysely<DB>,
+  searchIndex: boolean,
+  logger?: Pick<Logger, 'info'>,
+): Promise<void> {
+  if (!searchIndex) {
+    await sql`INSERT INTO search_gap (since) SELECT ${Date.now()}
+      WHERE NOT EXISTS (SELECT 1 FROM search_gap)`.execute(db);
+    return;
+  }
+  const { rows } = await sql<{ since: string }>`SELECT since FROM search_gap LIMIT 1`.execute(db);
+  if (rows.length === 0) return;
+  const indexed = await indexLeftOver(db);
+  await sql`DELETE FROM search_gap`.execute(db);
+  logger?.info(
+    { indexed, since: Number(rows[0]!.since) },
+    'indexed the messages stored while search was off',
+  );
 }
 
 /**

@@ -10,7 +10,7 @@ import { describeMessageStore } from './contract.js';
 import type { AppendOutcome, AppendResult } from './message-store.js';
 import { PostgresMessageStore, postgresMigrations } from './postgres.js';
 import { pairsOf } from './postgres-search.js';
-import { describeSearch } from './search-contract.js';
+import { describeSearch, describeSearchIndexSwitch } from './search-contract.js';
 import { runChatMigrations } from './sql-migrator.js';
 import { describeUpgrades } from './upgrades.js';
 
@@ -31,6 +31,17 @@ describe.skipIf(!available)(
           },
         };
       },
+    });
+
+    describe('PostgresMessageStore search, SEARCH_INDEX off and on again', () => {
+      let database: TestDatabase | undefined;
+      afterAll(() => database?.drop());
+      describeSearchIndexSwitch(async (searchIndex) => {
+        database ??= await createTestDatabase('chat_store_search_switch');
+        const store = new PostgresMessageStore(database.url, { poolSize: 2, searchIndex });
+        await store.migrate();
+        return store;
+      });
     });
 
     describeUpgrades('PostgreSQL', {

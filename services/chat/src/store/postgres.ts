@@ -69,6 +69,7 @@ import {
   cleanPendingLists,
   cursorPosition,
   hitsWanted,
+  markSearchGap,
   migrateSearch,
   migrateSearchPairs,
   pairsColumn,
@@ -244,6 +245,13 @@ const migrations: Record<string, Migration> = {
   '0007_search_pairs': {
     up: migrateSearchPairs,
   },
+  // A row while appends go unindexed (SEARCH_INDEX=off): the next start with indexing on
+  // indexes what they stored (see markSearchGap).
+  '0008_search_gap': {
+    async up(db) {
+      await sql`CREATE TABLE search_gap (since bigint NOT NULL)`.execute(db);
+    },
+  },
 };
 
 /** The PostgreSQL store's migrations, in order (exported for the upgrade test). */
@@ -290,6 +298,13 @@ export interface PostgresMessageStoreOptions {
    * answer (see search; default WALK_MAX). Tests set 0 to make them answer every time.
    */
   searchWalkMax?: number;
+  /**
+   * Index appends for search (default true). False (SEARCH_INDEX=off): appends write no
+   * `message_search` row and `search` is `forbidden`; edits and deletes still keep the rows
+   * there true. Migrating with it on first indexes what was stored meanwhile (see
+   * indexLeftOver).
+   */
+  searchIndex?: boolean;
 }
 
 type StateRow = ConversationRow & {
@@ -316,6 +331,7 @@ export class PostgresMessageStore implements MessageStore {
   private readonly logger: Logger | undefined;
   private readonly searchWindow: number;
   private readonly searchWalkMax: number;
+  private readonly searchIndex: boolean;
   /** Merges the text indexes' pending lists every PENDING_CLEAN_MS, once migrated. */
   private cleaner:
     | { timer: NodeJS.Timeout; db: OpenedDatabase<unknown>; running?: Promise<void> }
@@ -332,6 +348,7 @@ export class PostgresMessageStore implements MessageStore {
     this.logger = options.logger;
     this.searchWindow = options.searchWindow ?? RECENT_WINDOW;
     this.searchWalkMax = options.searchWalkMax ?? WALK_MAX;
+    this.searchIndex = options.searchIndex ?? true;
     this.url = url;
   }
 
@@ -339,7 +356,10 @@ export class PostgresMessageStore implements MessageStore {
 
   async migrate(): Promise<void> {
     // Migrations may rebuild indexes: they run without the request timeouts.
-    await this.opened.withoutTimeouts((db) => runChatMigrations(db, migrations));
+    await this.opened.withoutTimeouts(async (db) => {
+      await runChatMigrations(db, migrations);
+      await markSearchGap(db, this.searchIndex, this.logger);
+    });
     this.startCleaner();
   }
 
@@ -756,7 +776,7 @@ export class PostgresMessageStore implements MessageStore {
       // Most batches hold only new messages: plan with no stored duplicates and write in
       // one statement. If one was stored after all, the unique key refuses the statement
       // (nothing is written) and the batch takes the careful path below.
-      return await writeBatch(this.db, new AppendPlan(inputs, new Map()));
+      return await writeBatch(this.db, new AppendPlan(inputs, new Map()), this.searchIndex);
     } catch (err) {
       const reason = retryReason(err);
       if (reason === undefined) throw err;
@@ -767,7 +787,11 @@ export class PostgresMessageStore implements MessageStore {
     }
     for (let attempt = 1; ; attempt++) {
       try {
-        return await writeBatch(this.db, new AppendPlan(inputs, await storedMessages(this.db, inputs)));
+        return await writeBatch(
+          this.db,
+          new AppendPlan(inputs, await storedMessages(this.db, inputs)),
+          this.searchIndex,
+        );
       } catch (err) {
         const reason = retryReason(err);
         if (reason === undefined || attempt >= MAX_APPEND_ATTEMPTS) throw err;
@@ -1040,6 +1064,7 @@ export class PostgresMessageStore implements MessageStore {
   }
 
   async search(input: SearchInput): Promise<SearchPage> {
+    if (!this.searchIndex) throw new ChatError('forbidden', 'message search is turned off on this server');
     const below = cursorPosition(input.cursor, input);
     const limit = pageLimit(input.limit);
     if (limit === 0) return { hits: [], next: null };
@@ -1170,21 +1195,26 @@ async function storedMessages(
  * a transaction of its own, so that the changed roots are read back, with their mentions
  * and reactions, before the commit releases the conversation locks.
  */
-async function writeBatch(db: Kysely<ChatTables>, plan: AppendPlan): Promise<AppendOutcome[]> {
+async function writeBatch(
+  db: Kysely<ChatTables>,
+  plan: AppendPlan,
+  indexed: boolean,
+): Promise<AppendOutcome[]> {
   const { candidates } = plan;
   if (candidates.length === 0) return plan.settle(new Map(), () => 'not_found');
   // A batch with replies reads the roots it changed before it commits, while it still holds
   // their conversations' locks: AppendResult.root is exactly the state its changeSeq names.
   if (candidates.some((c) => c.input.replyTo !== undefined)) {
-    return db.transaction().execute((trx) => writeBatchWith(trx, plan, true));
+    return db.transaction().execute((trx) => writeBatchWith(trx, plan, true, indexed));
   }
-  return writeBatchWith(db, plan, false);
+  return writeBatchWith(db, plan, false, indexed);
 }
 
 async function writeBatchWith(
   db: Kysely<ChatTables>,
   plan: AppendPlan,
   hasReplies: boolean,
+  indexed: boolean,
 ): Promise<AppendOutcome[]> {
   const { candidates } = plan;
   const mentionIdx: number[] = [];
@@ -1199,7 +1229,7 @@ async function writeBatchWith(
   });
   // Most batches carry no replies and no mentions: their parts of the statement are left out.
   const hasMentions = mentionIdx.length > 0;
-  const searchTexts = candidates.map((c) => searchText(c.input.body));
+  const searchTexts = indexed ? candidates.map((c) => searchText(c.input.body)) : candidates.map(() => null);
   // Prepared (PREPARE): the text depends only on hasMentions and hasReplies, the values are
   // all bound; parsing and planning it cost PostgreSQL about as much as running it.
   const { rows } = await sql<BatchRow>`${sql.raw(PREPARE)}
@@ -1208,7 +1238,7 @@ async function writeBatchWith(
         ${candidates.map((c) => c.input.sender)}::text[], ${candidates.map((c) => c.input.clientMsgId)}::text[],
         ${candidates.map((c) => c.input.body)}::text[], ${candidates.map((c) => c.input.ts)}::int8[],
         ${candidates.map((c) => c.input.replyTo ?? null)}::int8[], ${searchTexts}::text[],
-        ${searchTexts.map(pairsColumn)}::text[])
+        ${searchTexts.map((t) => (t === null ? null : pairsColumn(t)))}::text[])
         WITH ORDINALITY AS i(conv, id, sender, cmid, body, ts, reply_to, search_text, search_pairs, idx)
     ), ${
       hasMentions
@@ -1290,13 +1320,17 @@ async function writeBatchWith(
       SELECT ok.conv, bumped.base + ok.k, ok.id, ok.sender, ok.cmid, ok.body, ok.ts, ok.reply_to, ok.root
       FROM ok JOIN bumped ON bumped.id = ok.conv
       RETURNING id, seq, thread_root
-    ), searched AS (
+    ), ${
+      indexed
+        ? sql`searched AS (
       -- In input order: the index ids of one conversation's messages ascend with their seqs.
       INSERT INTO message_search (conv, seq, sender, ts, t, pairs)
       SELECT ok.conv, bumped.base + ok.k, ok.sender, ok.ts, ok.search_text, string_to_array(ok.search_pairs, ' ')
       FROM ok JOIN bumped ON bumped.id = ok.conv
       ORDER BY ok.idx
-    ), ${
+    ), `
+        : sql``
+    }${
       hasMentions
         ? sql`mentioned AS (
       INSERT INTO mentions (conv, seq, user_id, pos)

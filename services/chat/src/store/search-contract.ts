@@ -325,3 +325,56 @@ function stored(outcome: AppendOutcome): StoredMessage {
   if ('refused' in outcome) throw new Error(`append refused: ${outcome.refused}`);
   return outcome.message;
 }
+
+/**
+ * SEARCH_INDEX=off and back on, over one database: `open(searchIndex)` opens (and migrates)
+ * a store on it. Off, appends are stored but not indexed and a search is `forbidden`, while
+ * edits and deletes keep what was indexed true; back on, the store first indexes what was
+ * stored meanwhile, and search finds exactly the live messages by their current text.
+ */
+export function describeSearchIndexSwitch(open: (searchIndex: boolean) => Promise<MessageStore>): void {
+  it('indexes nothing with the index off, and catches up when it is back on', async () => {
+    const [a, b] = [asUserId(`x-${randomUUID()}`), asUserId(`x-${randomUUID()}`)];
+    let clock = 1_760_000_000_000;
+    const now = () => (clock += 1000);
+    const say = async (store: MessageStore, conv: ConversationId, body: string) => {
+      const [outcome] = await store.append([{ conv, sender: a, clientMsgId: randomUUID(), body, ts: now() }]);
+      return stored(outcome!).seq;
+    };
+    const find = async (store: MessageStore, q: string) =>
+      (await store.search({ userId: b, query: parseQuery(q), limit: 50 })).hits.map((m) => [m.seq, m.body]);
+
+    const on = await open(true);
+    const g = (await on.createGroup({ name: 'switch', createdBy: a, members: [b] }, clock)).id;
+    const [kept, deleted] = [await say(on, g, 'kestrel one'), await say(on, g, 'kestrel two')];
+    expect(await find(on, 'kestrel')).toEqual([
+      [deleted, 'kestrel two'],
+      [kept, 'kestrel one'],
+    ]);
+    await on.close();
+
+    const off = await open(false);
+    const later = await say(off, g, 'kestrel three');
+    const gone = await say(off, g, 'kestrel four');
+    const other = await say(off, g, 'osprey five');
+    await off.editMessage({ conv: g, seq: kept, actor: a, body: 'harrier one', now: now() });
+    await off.deleteMessage(g, deleted, a, now());
+    await off.deleteMessage(g, gone, a, now());
+    await expect(find(off, 'kestrel')).rejects.toMatchObject({ code: 'forbidden' });
+    await off.close();
+
+    const back = await open(true);
+    try {
+      expect(await find(back, 'kestrel')).toEqual([[later, 'kestrel three']]);
+      expect(await find(back, 'harrier')).toEqual([[kept, 'harrier one']]);
+      expect(await find(back, 'osprey')).toEqual([[other, 'osprey five']]);
+      const newest = await say(back, g, 'kestrel six');
+      expect(await find(back, 'kestrel')).toEqual([
+        [newest, 'kestrel six'],
+        [later, 'kestrel three'],
+      ]);
+    } finally {
+      await back.close();
+    }
+  });
+}

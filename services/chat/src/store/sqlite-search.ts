@@ -308,6 +308,11 @@ export function prepareSearch(db: Database.Database, messageColumns: readonly st
       for (const m of messages) pending.push({ conv: m.conv, seq: m.seq });
     },
 
+    /** Whether a catch-up may have work: messages pending, or an earlier process's left to find. */
+    get behind(): boolean {
+      return !recovered || pending.length > head;
+    },
+
     /** How many messages are pending (after `recover`, perhaps more). */
     get pending(): number {
       return pending.length - head;

@@ -7,7 +7,7 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { parseQuery } from '../search/search-text.js';
 import { describeMessageStore } from './contract.js';
-import { describeSearch } from './search-contract.js';
+import { describeSearch, describeSearchIndexSwitch } from './search-contract.js';
 import { SqliteMessageStore, sqliteMigrations } from './sqlite.js';
 import { FTS_AUTOMERGE, FTS_CRISISMERGE, UNINDEXED_COUNT_SQL } from './sqlite-search.js';
 import { describeUpgrades } from './upgrades.js';
@@ -32,6 +32,16 @@ describeMessageStore('SQLite (file, WAL)', {
       },
     };
   },
+});
+
+describe('SQLite search, SEARCH_INDEX off and on again', () => {
+  const database = temporaryDatabase();
+  afterAll(() => database.drop());
+  describeSearchIndexSwitch(async (searchIndex) => {
+    const store = new SqliteMessageStore(database.url, { searchIndex });
+    await store.migrate();
+    return store;
+  });
 });
 
 describeUpgrades('SQLite', {

@@ -502,6 +502,13 @@ export interface SqliteMessageStoreOptions {
    * store (factory.ts) turns it on.
    */
   backgroundCheckpoints?: boolean;
+  /**
+   * Index appends for search (default true). False (SEARCH_INDEX=off) lists nothing as
+   * pending, so nothing is indexed and `search` is `forbidden`; edits and deletes still keep
+   * the rows already indexed true. The first catch-up of a process with it on indexes what
+   * was stored meanwhile (it follows each conversation's last indexed seq).
+   */
+  searchIndex?: boolean;
 }
 
 interface PendingWelcome {
@@ -532,6 +539,7 @@ export class SqliteMessageStore implements MessageStore {
   /** First visits waiting for the end of the turn (see `welcome`). */
   private welcomes: PendingWelcome[] | undefined;
   private readonly backgroundCheckpoints: boolean;
+  private readonly searchIndex: boolean;
   private checkpointer: WalCheckpointer | undefined;
 
   /** `url`: `sqlite:<path>` or `sqlite::memory:`. */
@@ -539,6 +547,7 @@ export class SqliteMessageStore implements MessageStore {
     this.searchMemberDrivenMax = options.searchMemberDrivenMax ?? MEMBER_DRIVEN_MAX;
     this.logger = options.logger;
     this.indexDelayMs = options.searchIndexDelayMs ?? INDEX_DELAY_MS;
+    this.searchIndex = options.searchIndex ?? true;
     this.opened = openDatabase<ChatTables>(url, { variable: 'MESSAGE_STORE_URL' });
     if (!this.opened.sqlite) throw new Error('not a SQLite URL');
     this.sqlite = this.opened.sqlite;
@@ -955,8 +964,10 @@ export class SqliteMessageStore implements MessageStore {
     const fresh: StoredMessage[] = [];
     const outcomes = this.sqlite.transaction(() => this.appendInTransaction(inputs, fresh)).immediate();
     // Committed: the text index may list them now (a rolled-back append lists nothing).
-    this.st.search.queue(fresh);
-    this.indexLater();
+    if (this.searchIndex) {
+      this.st.search.queue(fresh);
+      this.indexLater();
+    }
     return outcomes;
   }
 
@@ -1260,12 +1271,13 @@ export class SqliteMessageStore implements MessageStore {
     const limit = pageLimit(input.limit);
     if (input.before !== undefined) checkSeq('before', input.before);
     if (input.after !== undefined) checkSeq('after', input.after);
+    if (!this.searchIndex) throw new ChatError('forbidden', 'message search is turned off on this server');
     if (limit === 0) return { hits: [], next: null };
     // The index first catches up with every message this process stored so far (nothing
     // runs in between: both transactions are synchronous), then both tiers and the
     // messages' mentions and reactions are read in one transaction, from the same state.
     this.clearIndexTimers();
-    this.catchUp(Number.POSITIVE_INFINITY);
+    if (this.st.search.behind) this.catchUp(Number.POSITIVE_INFINITY);
     return this.sqlite.transaction(() => {
       const { rows, next } = this.st.search.search(input, limit, this.searchMemberDrivenMax);
       return { hits: this.complete(rows), next };
