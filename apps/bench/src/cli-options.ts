@@ -24,6 +24,8 @@ export const USAGE = `relay-chat load tester
   npm run bench:compare [-- --quick]            baselines vs relay-chat; writes docs/benchmarks.md
   npm run bench:compare -- --previous REV       embedded server of this tree vs of git revision REV, alternately
       [--rounds N] [--users N] [--duration S] [--scenarios channel,dm] [--p99-bound MS] [--no-pin]
+  npm run bench:compare -- --against-env K=V    the same, against this tree run with K=V (e.g. SEARCH_INDEX=off)
+      [--spawn embedded|cluster:N] and the options above
   npm run bench:compare -- --report-from DIR    re-render a --previous comparison from its JSON results
 
 target (default --spawn embedded):

@@ -2,6 +2,9 @@
  * `npm run bench:compare -- --previous <rev>`: send throughput of this tree against an earlier
  * revision in the same run. Both embedded servers run at once (this tree's and the worktree's
  * of `rev`, see previous-revision.ts), each pinned to its CPUs away from the load generators;
+ * with `--against-env K=V` instead, the other server is this tree run with that environment
+ * (e.g. SEARCH_INDEX=off: what indexing costs), embedded or, with `--spawn cluster:N`, two
+ * clusters on PostgreSQL and Redis;
  * the `channel` and `dm` ladders run against them alternately (A B, then B A, …) so drift in
  * the machine's load falls on both; the report gives each round's ratio and their geometric
  * mean.
@@ -11,7 +14,7 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { generatorsFor } from './compare-plan.js';
 import { generatorCpusOf, pinProcesses, runBench, SERVER_CPUS } from './coordinator.js';
-import { type Deployment, startDeployment } from './deployment.js';
+import { type Deployment, startDeployment, type TargetSpec } from './deployment.js';
 import { loadAverage, machineInfo } from './machine.js';
 import { checkOutRevision, currentRevision } from './previous-revision.js';
 import { writeReports } from './report/report-files.js';
@@ -20,7 +23,11 @@ import { headlinePhase, type RunResult } from './run-result.js';
 import { defaultOptions, ladderOptions, type ScenarioName, type ScenarioOptions } from './scenario.js';
 
 export interface PreviousCompareOptions {
-  previous: string;
+  /** The other server: revision `previous`'s embedded server, or this tree's with `againstEnv`. */
+  previous?: string;
+  againstEnv?: Record<string, string>;
+  /** What runs for each side (default embedded; a cluster only with againstEnv). */
+  target?: TargetSpec;
   /** Alternations (each runs every scenario once against each server). */
   rounds: number;
   users: number;
@@ -187,11 +194,19 @@ export async function comparePrevious(o: PreviousCompareOptions): Promise<string
   const { log } = o;
   const startedAt = new Date().toISOString();
   const current = currentRevision();
-  const tree = checkOutRevision(o.previous, log);
+  const target: TargetSpec = o.target ?? { kind: 'embedded' };
+  if (o.previous !== undefined && target.kind !== 'embedded') {
+    throw new Error('--previous runs embedded servers only; --against-env runs clusters too');
+  }
+  const tree = o.previous !== undefined ? checkOutRevision(o.previous, log) : undefined;
+  const envText = Object.entries(o.againstEnv ?? {})
+    .map(([k, v]) => `${k}=${v}`)
+    .join(' ');
+  const previousName = tree ? `${o.previous} (${tree.commit})` : `this tree with ${envText}`;
   const deployments: Deployment[] = [];
   const stopAll = async () => {
     for (const d of deployments.splice(0)) await d.stop().catch(() => {});
-    tree.remove();
+    tree?.remove();
   };
   const onSignal = () => {
     log('\ninterrupted: stopping…');
@@ -214,21 +229,23 @@ export async function comparePrevious(o: PreviousCompareOptions): Promise<string
   mkdirSync(o.outDir, { recursive: true });
   try {
     const common = { log, ...(o.usersDb ? { usersDatabaseUrl: o.usersDb } : {}) };
-    const label = { current: `this tree ${current}`, previous: `${o.previous} ${tree.commit}` };
-    const servers = {
-      current: await startDeployment({ kind: 'embedded' }, common).then((d) => {
-        deployments.push(d);
-        return d;
-      }),
-      previous: await startDeployment(
-        { kind: 'embedded' },
-        { ...common, sourceRoot: { dir: tree.dir, label: label.previous } },
-      ).then((d) => {
-        deployments.push(d);
-        return d;
-      }),
+    const label = {
+      current: `this tree ${current}`,
+      previous: tree ? `${o.previous} ${tree.commit}` : `this tree with ${envText}`,
     };
-    servers.current.label = `relay-chat embedded (${label.current})`;
+    const start = (options: Parameters<typeof startDeployment>[1]) =>
+      startDeployment(target, { ...common, ...options }).then((d) => {
+        deployments.push(d);
+        return d;
+      });
+    const servers = {
+      current: await start({}),
+      previous: await start(
+        tree ? { sourceRoot: { dir: tree.dir, label: label.previous } } : { serverEnv: o.againstEnv ?? {} },
+      ),
+    };
+    servers.current.label = `${servers.current.label} (${label.current})`;
+    if (!tree) servers.previous.label = `${servers.previous.label} (${label.previous})`;
     if (pin) {
       for (const d of deployments)
         pinProcesses(
@@ -248,7 +265,7 @@ export async function comparePrevious(o: PreviousCompareOptions): Promise<string
             result = await runBench({
               deployment,
               options,
-              command: `npm run bench:compare -- --previous ${o.previous}`,
+              command: `npm run bench:compare -- ${process.argv.slice(2).join(' ')}`,
               log,
               progress: o.progress,
               ...(generatorCpus ? { generatorCpus } : {}),
@@ -275,7 +292,7 @@ export async function comparePrevious(o: PreviousCompareOptions): Promise<string
     renderPreviousMarkdown(
       {
         current,
-        previous: `${o.previous} (${tree.commit})`,
+        previous: previousName,
         command: `npm run bench:compare -- ${process.argv.slice(2).join(' ')}`,
         startedAt,
         finishedAt: new Date().toISOString(),

@@ -12,6 +12,8 @@
  * `npm run bench:compare -- --previous <rev> [--rounds N] [--users N] [--duration S]
  * [--scenarios channel,dm] [--no-pin]`: this tree's embedded server against revision <rev>'s,
  * alternately, in the same run (see compare-previous.ts); writes previous.md under --out.
+ * `--against-env K=V[,K=V] [--spawn embedded|cluster:N]` compares the same way against this
+ * tree run with that environment (e.g. SEARCH_INDEX=off).
  * `--report-from DIR` re-renders that table from the JSON results in DIR.
  *
  * Bounded: every run is a bounded ladder with timeouts; only 127.0.0.1; every process it
@@ -37,7 +39,7 @@ import {
 import { comparePrevious, readPreviousResults, renderPreviousMarkdown } from './compare-previous.js';
 import { type CompareEntry, keptSectionsOf, notesOf, renderBenchmarksMarkdown } from './compare-report.js';
 import { generatorCpusOf, pinProcesses, runBench, SERVER_CPUS } from './coordinator.js';
-import { benchDir, type Deployment, startDeployment } from './deployment.js';
+import { benchDir, type Deployment, parseTarget, startDeployment } from './deployment.js';
 import { machineInfo, packageVersions, REPO_ROOT } from './machine.js';
 import { intOption, numberOption } from './option-numbers.js';
 import { renderCompareHtml } from './report/compare-html.js';
@@ -92,6 +94,17 @@ function onSignal(): void {
   void (current?.stop() ?? Promise.resolve()).finally(() => process.exit(130));
 }
 
+/** `K=V,K=V` (--against-env) as an environment. */
+function envPairs(text: string): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const pair of text.split(',')) {
+    const m = /^([A-Z][A-Z0-9_]*)=(.*)$/.exec(pair.trim());
+    if (!m) throw new Error(`--against-env: expected NAME=value[,NAME=value], got "${pair}"`);
+    env[m[1]!] = m[2]!;
+  }
+  return env;
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     args: process.argv.slice(2),
@@ -102,6 +115,8 @@ async function main(): Promise<void> {
       out: { type: 'string' },
       'users-db': { type: 'string' },
       previous: { type: 'string' },
+      'against-env': { type: 'string' },
+      spawn: { type: 'string' },
       rounds: { type: 'string' },
       users: { type: 'string' },
       duration: { type: 'string' },
@@ -128,13 +143,17 @@ async function main(): Promise<void> {
     log(markdown);
     return;
   }
-  if (values.previous) {
+  if (values.previous || values['against-env']) {
+    if (values.previous && values['against-env']) throw new Error('give either --previous or --against-env');
+    const againstEnv = values['against-env'] ? envPairs(values['against-env']) : undefined;
     const scenarios = (values.scenarios ?? 'channel,dm').split(',').map((s) => s.trim());
     for (const s of scenarios)
       if (s !== 'channel' && s !== 'dm') throw new Error(`--scenarios: channel and/or dm, got "${s}"`);
     const stamp = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
     const markdown = await comparePrevious({
-      previous: values.previous,
+      ...(values.previous ? { previous: values.previous } : {}),
+      ...(againstEnv ? { againstEnv } : {}),
+      ...(values.spawn ? { target: parseTarget(values.spawn, undefined) } : {}),
       rounds: intOption('rounds', values.rounds) ?? 2,
       users: intOption('users', values.users) ?? 2000,
       durationSec: intOption('duration', values.duration) ?? 4,
