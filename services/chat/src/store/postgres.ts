@@ -302,7 +302,7 @@ export interface PostgresMessageStoreOptions {
    * Index appends for search (default true). False (SEARCH_INDEX=off): appends write no
    * `message_search` row and `search` is `forbidden`; edits and deletes still keep the rows
    * there true. Migrating with it on first indexes what was stored meanwhile (see
-   * indexLeftOver).
+   * markSearchGap).
    */
   searchIndex?: boolean;
 }
@@ -1230,7 +1230,7 @@ async function writeBatchWith(
   // Most batches carry no replies and no mentions: their parts of the statement are left out.
   const hasMentions = mentionIdx.length > 0;
   const searchTexts = indexed ? candidates.map((c) => searchText(c.input.body)) : candidates.map(() => null);
-  // Prepared (PREPARE): the text depends only on hasMentions and hasReplies, the values are
+  // Prepared (PREPARE): the text depends only on hasMentions, hasReplies and indexed, the values are
   // all bound; parsing and planning it cost PostgreSQL about as much as running it.
   const { rows } = await sql<BatchRow>`${sql.raw(PREPARE)}
     WITH inp AS (
